@@ -1,0 +1,37 @@
+"""ertcloud: asyncio client, command line and simulator for LSEG Real-Time in the cloud."""
+
+from .auth import ClientCredentials, PasswordCredentials, TokenClient, TokenManager
+from .client import Session, Subscription
+from .exceptions import (
+    AuthenticationError,
+    ConfigError,
+    ConnectError,
+    DiscoveryError,
+    ErtcloudError,
+    InvalidCredentials,
+    LoginRejected,
+    ProtocolError,
+    SessionClosed,
+)
+from .protocol.login import LoginParams
+from .version import __version__
+
+__all__ = [
+    "AuthenticationError",
+    "ClientCredentials",
+    "ConfigError",
+    "ConnectError",
+    "DiscoveryError",
+    "ErtcloudError",
+    "InvalidCredentials",
+    "LoginParams",
+    "LoginRejected",
+    "PasswordCredentials",
+    "ProtocolError",
+    "Session",
+    "SessionClosed",
+    "Subscription",
+    "TokenClient",
+    "TokenManager",
+    "__version__",
+]

@@ -1,0 +1,160 @@
+"""HTTP side of authentication: POST a grant to the token endpoint with aiohttp.
+
+Redirects are followed by hand (the same POST is repeated at ``Location``), as the vendor
+examples do; 400/401 mean the credentials or the refresh token were refused; 403, 404, 410
+and 451 are final; anything else (429, 5xx, a network error) is transient.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from ..exceptions import AuthenticationError, InvalidCredentials
+from .grants import Token, TokenRequest, parse_token
+
+__all__ = ["RefreshRejected", "TokenClient", "TransientAuthError"]
+
+FINAL_STATUSES = frozenset({403, 404, 410, 451})
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+#: ``trace(event, detail)``: "request" (grant, url), "success" (body), "error" (status, text),
+#: "redirect" (url).
+Trace = Callable[[str, Any], None]
+
+
+class TransientAuthError(AuthenticationError):
+    """Worth retrying later (gateway 5xx, 429, network error)."""
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
+
+
+class RefreshRejected(AuthenticationError):
+    """The refresh token was refused (expired, revoked): fall back to the password grant."""
+
+
+class TokenClient:
+    """Posts grants to one token URL."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        http: aiohttp.ClientSession | None = None,
+        ssl_context: ssl.SSLContext | bool | None = None,
+        timeout: float = 15.0,
+        trace: Trace | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.url = url
+        self._http = http
+        self._own_http = http is None
+        self._ssl = ssl_context
+        self._timeout = timeout
+        self.trace = trace
+        self._clock = clock
+
+    async def _session(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            self._http = aiohttp.ClientSession(trust_env=True)
+        return self._http
+
+    async def close(self) -> None:
+        if self._own_http and self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    async def fetch(self, req: TokenRequest) -> Token:
+        """POST the grant; returns the token or raises an :class:`AuthenticationError`."""
+        url = self.url
+        http = await self._session()
+        for _ in range(6):
+            if self.trace:
+                self.trace("request", (req.grant, url))
+            try:
+                async with http.post(
+                    url,
+                    data=req.form,
+                    headers=req.headers,
+                    allow_redirects=False,
+                    ssl=self._ssl if self._ssl is not None else True,
+                    timeout=aiohttp.ClientTimeout(total=self._timeout),
+                ) as resp:
+                    status = resp.status
+                    text = await resp.text()
+                    location = resp.headers.get("Location")
+                    retry_after = resp.headers.get("Retry-After")
+            except (aiohttp.ClientSSLError, ssl.SSLError) as exc:
+                raise AuthenticationError(
+                    f"TLS failure with token endpoint {url}: {_why(exc)}"
+                ) from None
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+                raise TransientAuthError(
+                    f"cannot reach token endpoint {url}: {_why(exc)}"
+                ) from None
+            if status in REDIRECTS and location:
+                url = str(URL(url).join(URL(location)))
+                if self.trace:
+                    self.trace("redirect", url)
+                continue
+            if status == 200:
+                try:
+                    body = json.loads(text)
+                    token = parse_token(body, self._clock())
+                except ValueError as exc:
+                    raise AuthenticationError(
+                        f"bad token response from {url}: {exc}", status=status
+                    ) from None
+                if self.trace:
+                    self.trace("success", body)
+                return token
+            detail = _error_text(text)
+            if self.trace:
+                self.trace("error", (status, detail))
+            msg = f"token endpoint {url} answered HTTP {status}: {detail}"
+            if status in (400, 401):
+                if req.grant == "refresh_token":
+                    raise RefreshRejected(msg, status=status)
+                raise InvalidCredentials(msg, status=status)
+            if status in FINAL_STATUSES:
+                raise AuthenticationError(msg, status=status)
+            raise TransientAuthError(msg, status=status, retry_after=_seconds(retry_after))
+        raise AuthenticationError(f"too many redirects from {self.url}")
+
+
+def _why(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def _seconds(v: str | None) -> float | None:
+    try:
+        return float(v) if v is not None else None
+    except ValueError:
+        return None
+
+
+def _error_text(text: str) -> str:
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return text.strip().splitlines()[0][:200] if text.strip() else "(empty body)"
+    if isinstance(body, dict):
+        if "error_description" in body or "error" in body:
+            err = body.get("error")
+            if isinstance(err, dict):
+                return str(err.get("message") or err)
+            desc = body.get("error_description")
+            return f"{err}: {desc}" if desc else str(err)
+    return text[:200]

@@ -1,0 +1,449 @@
+"""The asyncio session: one WebSocket to the streaming service, kept alive.
+
+It drives :class:`ertcloud.protocol.client.ClientProtocol` with aiohttp: authenticates
+through a :class:`~ertcloud.auth.manager.TokenManager`, connects, logs in, reissues the
+token on the open login stream before it expires, answers Pings, and on any loss of the
+connection reconnects with jittered back-off (rotating through the endpoints it was given),
+logs in again and re-opens every stream with its original request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+import aiohttp
+
+from ..auth.manager import TokenManager
+from ..exceptions import ConnectError, ErtcloudError, LoginRejected, SessionClosed
+from ..protocol.backoff import backoff
+from ..protocol.client import ClientProtocol
+from ..protocol.events import (
+    ConnectionDead,
+    Event,
+    ItemRefreshed,
+    ItemStatus,
+    ItemUpdated,
+    LoginAccepted,
+    LoginClosed,
+    StreamClosed,
+)
+from ..protocol.events import (
+    LoginRejected as LoginRejectedEvent,
+)
+from ..protocol.login import LoginParams
+from ..protocol.messages import Priority, Qos
+from ..protocol.streams import ItemStream
+from .subscription import Callback, Subscription
+
+__all__ = ["SUBPROTOCOLS", "Session", "Trace"]
+
+log = logging.getLogger("ertcloud.client")
+
+SUBPROTOCOLS = ("tr_json2", "rssl.json.v2")
+
+#: ``trace(kind, detail)`` observes the session: "connecting" (url), "connected" (url),
+#: "sent" (bytes), "received" (bytes), "closed" (reason), "reconnecting" (delay),
+#: "token" (Token), "event" (core event).
+Trace = Callable[[str, Any], None]
+
+
+class Session:
+    """A consumer session with the streaming service. Use ``async with``."""
+
+    def __init__(
+        self,
+        urls: str | Sequence[str],
+        *,
+        tokens: TokenManager | None = None,
+        login: LoginParams | None = None,
+        ssl_context: ssl.SSLContext | bool | None = None,
+        reconnect: bool = True,
+        connect_timeout: float = 10.0,
+        trace: Trace | None = None,
+        on_event: Callable[[Event], None] | None = None,
+        http: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.urls = [urls] if isinstance(urls, str) else list(urls)
+        if not self.urls:
+            raise ValueError("no WebSocket URL given")
+        self.tokens = tokens
+        self.protocol = ClientProtocol(login)
+        self._ssl = ssl_context
+        self.reconnect = reconnect
+        self.connect_timeout = connect_timeout
+        self.trace = trace
+        self.on_event = on_event
+        self._http = http
+        self._own_http = http is None
+        self._ws: aiohttp.ClientWebSocketResponse[bool] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._reader: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Future[Any]] = set()
+        self._logged_in = asyncio.Event()
+        self._login_failure: ErtcloudError | None = None
+        self._closing = False
+        self._closed = asyncio.Event()
+        self._url_index = 0
+        self.url: str | None = None
+        self.connects = 0
+        self.reconnects = 0
+        self.fatal: ErtcloudError | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Session:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Connect and log in; raises :class:`ConnectError` / :class:`LoginRejected` /
+        an :class:`~ertcloud.exceptions.AuthenticationError` if that first attempt fails."""
+        if self._http is None:
+            self._http = aiohttp.ClientSession(trust_env=True)
+        try:
+            await self._connect_and_login()
+        except BaseException:
+            await self._shutdown()
+            raise
+        self._tasks.append(asyncio.create_task(self._run(), name="ertcloud-session"))
+        if self.tokens is not None and self.tokens.uses_refresh_tokens:
+            self._tasks.append(
+                asyncio.create_task(self.tokens.run(self._on_new_token), name="ertcloud-token")
+            )
+
+    async def close(self) -> None:
+        """Log out, close the WebSocket and stop every task."""
+        if self._closing:
+            return
+        self._closing = True
+        ws = self._ws
+        if ws is not None and not ws.closed and self.protocol.login.is_open:
+            self.protocol.logout()
+            try:
+                await self._flush()
+            except (ConnectionError, aiohttp.ClientError, RuntimeError):
+                pass
+        await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        self._closing = True
+        current = asyncio.current_task()
+        for t in self._tasks:
+            if t is not current:
+                t.cancel()
+        for t in self._tasks:
+            if t is not current:
+                try:
+                    await t
+                except (asyncio.CancelledError, Exception):
+                    pass
+        if self._ws is not None:
+            await self._ws.close()
+        if self._own_http and self._http is not None:
+            await self._http.close()
+            self._http = None
+        if self.tokens is not None:
+            await self.tokens.client.close()
+        self._closed.set()
+
+    async def wait_closed(self) -> None:
+        """Wait until the session ends (closed by the user, or a fatal error)."""
+        await self._closed.wait()
+        if self.fatal is not None:
+            raise self.fatal
+
+    # -- subscriptions -------------------------------------------------------------------
+
+    def subscribe(
+        self,
+        rics: str | Sequence[str],
+        *,
+        fields: Sequence[str | int] | None = None,
+        domain: str = "MarketPrice",
+        service: str | int | None = None,
+        snapshot: bool = False,
+        private: bool = False,
+        qos: Qos | None = None,
+        priority: Priority | None = None,
+        batch: bool = True,
+        on_refresh: Callback | None = None,
+        on_update: Callback | None = None,
+        on_status: Callback | None = None,
+        queue: bool | None = None,
+    ) -> Subscription:
+        """Request items; returns a :class:`Subscription` (async iterator of events).
+
+        Several RICs go out as batch requests; ``fields`` makes a view (names or FIDs);
+        ``snapshot`` asks for one image and no updates."""
+        if self._closing:
+            raise SessionClosed("session is closed")
+        if queue is None:
+            queue = on_refresh is None and on_update is None and on_status is None
+        sub = Subscription(
+            self, on_refresh=on_refresh, on_update=on_update, on_status=on_status, queue=queue
+        )
+        streams = self.protocol.request(
+            rics,
+            domain=domain,
+            service=service,
+            view=fields,
+            streaming=not snapshot,
+            private=private,
+            qos=qos,
+            priority=priority,
+            batch=batch,
+        )
+        sub._attach(streams)
+        self._kick()
+        return sub
+
+    def _close_streams(self, streams: list[ItemStream]) -> None:
+        self.protocol.close(streams)
+        self._kick()
+
+    def post(self, stream_id: int, message: dict[str, Any], **kw: Any) -> None:
+        """Contribute data (see :meth:`ClientProtocol.post`)."""
+        self.protocol.post(stream_id, message, **kw)
+        self._kick()
+
+    @property
+    def streams(self) -> list[ItemStream]:
+        return list(self.protocol.streams)
+
+    # -- I/O -----------------------------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        t = asyncio.ensure_future(coro)
+        self._background.add(t)
+        t.add_done_callback(self._background.discard)
+
+    def _kick(self) -> None:
+        if self._ws is not None and not self._ws.closed:
+            self._spawn(self._flush_safely())
+
+    async def _flush_safely(self) -> None:
+        try:
+            await self._flush()
+        except (ConnectionError, aiohttp.ClientError, RuntimeError) as exc:
+            log.debug("write failed: %s", exc)
+
+    async def _flush(self) -> None:
+        ws = self._ws
+        frames = self.protocol.data_to_send(time.monotonic())
+        if ws is None or not frames:
+            return
+        for f in frames:
+            if self.trace:
+                self.trace("sent", f)
+            await ws.send_frame(f, aiohttp.WSMsgType.TEXT)
+
+    def _next_url(self) -> str:
+        url = self.urls[self._url_index % len(self.urls)]
+        self._url_index += 1
+        return url
+
+    async def _open_ws(self, url: str) -> aiohttp.ClientWebSocketResponse[bool]:
+        assert self._http is not None
+        if self.trace:
+            self.trace("connecting", url)
+        try:
+            ws = await self._http.ws_connect(
+                url,
+                protocols=SUBPROTOCOLS,
+                ssl=self._ssl if self._ssl is not None else True,
+                autoping=True,
+                heartbeat=None,
+                max_msg_size=0,
+                decode_text=False,
+                timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
+                headers={"User-Agent": "ertcloud"},
+            )
+        except aiohttp.WSServerHandshakeError as exc:
+            raise ConnectError(
+                f"WebSocket handshake with {url} failed: HTTP {exc.status} {exc.message}"
+            ) from None
+        except (aiohttp.ClientSSLError, ssl.SSLError) as exc:
+            raise ConnectError(f"TLS failure with {url}: {_why(exc)}") from None
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+            raise ConnectError(f"cannot connect to {url}: {_why(exc)}") from None
+        if ws.protocol not in SUBPROTOCOLS:
+            await ws.close()
+            raise ConnectError(f"{url} did not accept the tr_json2 sub-protocol")
+        if self.trace:
+            self.trace("connected", url)
+        return ws
+
+    async def _connect_and_login(self) -> None:
+        url = self._next_url()
+        token = await self.tokens.get() if self.tokens is not None else None
+        ws = await asyncio.wait_for(self._open_ws(url), self.connect_timeout)
+        self._ws = ws
+        self.url = url
+        self.connects += 1
+        self._logged_in.clear()
+        self._login_failure = None
+        self.protocol.connection_made(time.monotonic())
+        self.protocol.start_login(token.access_token if token is not None else None)
+        await self._flush()
+        reader = asyncio.create_task(self._read(ws))
+        waiter = asyncio.create_task(self._logged_in.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {reader, waiter}, timeout=self.connect_timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            waiter.cancel()
+        if self._login_failure is not None:
+            reader.cancel()
+            await ws.close()
+            raise self._login_failure
+        if not self._logged_in.is_set():
+            reader.cancel()
+            await ws.close()
+            if reader in done:
+                raise ConnectError(f"{url} closed the connection during login")
+            raise ConnectError(f"no Login response from {url} within {self.connect_timeout:g} s")
+        self._reader = reader
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse[bool]) -> None:
+        proto = self.protocol
+        trace = self.trace
+        timer = asyncio.create_task(self._timer(ws))
+        try:
+            async for msg in ws:
+                if msg.type is aiohttp.WSMsgType.TEXT or msg.type is aiohttp.WSMsgType.BINARY:
+                    data = msg.data
+                    if trace:
+                        trace("received", data)
+                    events = proto.receive(data, time.monotonic())
+                    if events:
+                        self._dispatch(events)
+                    if proto._out:
+                        await self._flush()
+                elif msg.type is aiohttp.WSMsgType.ERROR:
+                    break
+        finally:
+            timer.cancel()
+
+    async def _timer(self, ws: aiohttp.ClientWebSocketResponse[bool]) -> None:
+        proto = self.protocol
+        while not ws.closed:
+            delay = proto.next_deadline() - time.monotonic()
+            await asyncio.sleep(max(0.05, delay))
+            events = proto.tick(time.monotonic())
+            for ev in events:
+                if isinstance(ev, ConnectionDead):
+                    log.warning("no traffic for %.1f s: connection presumed dead", ev.silence)
+                    if self.trace:
+                        self.trace("event", ev)
+                    await ws.close()
+                    return
+            await self._flush()
+
+    def _dispatch(self, events: list[Event]) -> None:
+        on_event = self.on_event
+        for ev in events:
+            t = type(ev)
+            if t is ItemUpdated or t is ItemRefreshed or t is ItemStatus or t is StreamClosed:
+                sub = ev.stream.user  # type: ignore[union-attr]
+                if sub is not None:
+                    sub._deliver(ev)
+                if t is StreamClosed:
+                    self._on_stream_closed(ev)  # type: ignore[arg-type]
+            elif t is LoginAccepted:
+                self._logged_in.set()
+            elif t is LoginRejectedEvent or t is LoginClosed:
+                st = ev.state  # type: ignore[union-attr]
+                text = st.text or f"{st.stream}/{st.data}"
+                self._login_failure = LoginRejected(
+                    f"login rejected by the server: {text}", code=st.code
+                )
+                self._logged_in.set()  # wakes a pending login wait
+                if self._ws is not None:
+                    self._spawn(self._ws.close())
+            if on_event is not None:
+                on_event(ev)
+
+    def _on_stream_closed(self, ev: StreamClosed) -> None:
+        if ev.state.stream == "ClosedRecover" and not self._closing:
+            self._spawn(self._recover_stream(ev.stream))
+
+    async def _recover_stream(self, stream: ItemStream) -> None:
+        await asyncio.sleep(1.0)
+        if self._closing:
+            return
+        new = self.protocol.rerequest(stream)
+        sub = stream.user
+        if isinstance(sub, Subscription):
+            sub._replace(stream, new)
+        self._kick()
+
+    async def _on_new_token(self, token: Any) -> None:
+        if self.trace:
+            self.trace("token", token)
+        self.protocol.reissue_token(token.access_token)
+        await self._flush_safely()
+
+    async def _run(self) -> None:
+        """Watch the connection; reconnect and re-login when it goes."""
+        delays = backoff(initial=0.5, maximum=30.0)
+        while not self._closing:
+            reader = self._reader
+            try:
+                if reader is not None:
+                    await reader
+            except asyncio.CancelledError:
+                if self._closing:
+                    return
+            except Exception as exc:
+                log.warning("reader failed: %s", exc)
+            self.protocol.connection_lost()
+            reason = self._login_failure or "connection closed"
+            if self.trace:
+                self.trace("closed", str(reason))
+            if self._closing:
+                return
+            if not self.reconnect:
+                if self._login_failure is not None:
+                    self.fatal = self._login_failure
+                await self._end()
+                return
+            while not self._closing:
+                delay = next(delays)
+                if self.trace:
+                    self.trace("reconnecting", delay)
+                await asyncio.sleep(delay)
+                try:
+                    if isinstance(self._login_failure, LoginRejected) and self.tokens is not None:
+                        self.tokens.token = None  # force a fresh grant
+                    await self._connect_and_login()
+                except (ErtcloudError, asyncio.TimeoutError) as exc:
+                    log.warning("reconnect failed: %s", exc)
+                    continue
+                self.reconnects += 1
+                delays = backoff(initial=0.5, maximum=30.0)
+                log.info(
+                    "reconnected to %s; %d streams re-requested",
+                    self.url,
+                    len(self.protocol.streams),
+                )
+                break
+
+    async def _end(self) -> None:
+        self._closing = True
+        if self._ws is not None:
+            await self._ws.close()
+        self._closed.set()
+
+
+def _why(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0]

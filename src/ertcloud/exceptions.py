@@ -1,0 +1,72 @@
+"""Exceptions raised by ertcloud.
+
+::
+
+    ErtcloudError
+    ├── ConfigError                 bad options or configuration
+    ├── AuthenticationError         the gateway refused to issue a token
+    │   └── InvalidCredentials      wrong user/password/client id/secret (do not retry)
+    ├── DiscoveryError              service discovery failed or found no endpoint
+    ├── ConnectError                the streaming server could not be reached
+    ├── LoginRejected               the streaming server refused the Login
+    ├── ProtocolError               the peer sent something that breaks the protocol
+    └── SessionClosed               the session is closed and cannot be used
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "ConfigError",
+    "ConnectError",
+    "DiscoveryError",
+    "ErtcloudError",
+    "InvalidCredentials",
+    "LoginRejected",
+    "ProtocolError",
+    "SessionClosed",
+]
+
+
+class ErtcloudError(Exception):
+    """Base of every ertcloud error."""
+
+
+class ConfigError(ErtcloudError):
+    pass
+
+
+class AuthenticationError(ErtcloudError):
+    """The token endpoint did not issue a token."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class InvalidCredentials(AuthenticationError):
+    """The gateway rejected the credentials themselves; retrying will not help."""
+
+
+class DiscoveryError(ErtcloudError):
+    pass
+
+
+class ConnectError(ErtcloudError):
+    pass
+
+
+class LoginRejected(ErtcloudError):
+    """The Login stream was closed by the server (bad or expired token, not entitled...)."""
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ProtocolError(ErtcloudError):
+    pass
+
+
+class SessionClosed(ErtcloudError):
+    pass

@@ -1,0 +1,427 @@
+"""The client side of a connection, with no I/O: bytes in, events and bytes out.
+
+The driver (the asyncio session, a test, a benchmark) feeds every received frame to
+:meth:`ClientProtocol.receive`, calls :meth:`ClientProtocol.tick` when
+:meth:`ClientProtocol.next_deadline` passes, and writes whatever
+:meth:`ClientProtocol.data_to_send` returns. Time is always passed in as ``now``.
+
+The core keeps the desired subscriptions: item requests made before the login is accepted
+wait for it, and after a new connection every stream still open is requested again with
+its original parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import msgspec
+
+from . import codec
+from .codec import DecodeError, Malformed
+from .enums import FINAL_STREAM_STATES
+from .events import (
+    AckReceived,
+    BatchAcknowledged,
+    ConnectionDead,
+    ErrorReceived,
+    Event,
+    GenericReceived,
+    ItemRefreshed,
+    ItemStatus,
+    ItemUpdated,
+    LoginAccepted,
+    LoginClosed,
+    LoginRejected,
+    LoginStateChanged,
+    PingReceived,
+    PongReceived,
+    ProtocolViolation,
+    StreamClosed,
+)
+from .login import LoginParams, LoginStream
+from .messages import (
+    Ack,
+    Close,
+    Error,
+    Generic,
+    Key,
+    Message,
+    Ping,
+    Pong,
+    Post,
+    PostUserInfo,
+    Priority,
+    Qos,
+    Refresh,
+    Request,
+    Status,
+    Update,
+)
+from .streams import ItemStream, Phase, StreamTable
+
+__all__ = ["DEFAULT_MAX_MSG_SIZE", "DEFAULT_PING_TIMEOUT", "ClientProtocol"]
+
+DEFAULT_PING_TIMEOUT = 30.0
+DEFAULT_MAX_MSG_SIZE = 61430
+_PONG = codec.encode_one(Pong())
+_PING = codec.encode_one(Ping())
+
+
+class ClientProtocol:
+    """Sans-I/O consumer connection: login stream, item streams, liveness."""
+
+    def __init__(
+        self,
+        params: LoginParams | None = None,
+        *,
+        dead_after_pings: float = 2.0,
+    ) -> None:
+        self.login = LoginStream(params or LoginParams())
+        self.streams = StreamTable(reserved=frozenset({self.login.id}))
+        self._out: list[Message | bytes] = []
+        self._token: str | None = None
+        self.dead_after_pings = dead_after_pings
+        self.last_received = 0.0
+        self.last_sent = 0.0
+        self.messages_received = 0
+
+    # -- connection lifecycle -------------------------------------------------------------
+
+    @property
+    def ping_timeout(self) -> float:
+        return self.login.ping_timeout or DEFAULT_PING_TIMEOUT
+
+    @property
+    def max_msg_size(self) -> int:
+        return self.login.max_msg_size or DEFAULT_MAX_MSG_SIZE
+
+    def connection_made(self, now: float) -> None:
+        """A new WebSocket is up: reset timers and forget what was sent on the last one."""
+        self.last_received = self.last_sent = now
+        self._out.clear()
+        self.login.reset()
+        self.streams.clear_batches()
+        for s in self.streams:
+            s.sent = False
+
+    def connection_lost(self) -> None:
+        """The WebSocket is gone. Open streams stay wanted and are re-requested next time."""
+        self.login.reset()
+        self._out.clear()
+        for s in self.streams:
+            s.sent = False
+
+    def start_login(self, token: str | None) -> None:
+        """Queue the Login request (AuthnToken form when ``token`` is given)."""
+        self._token = token
+        self._out.append(self.login.login(token))
+
+    def reissue_token(self, token: str) -> None:
+        """Send a fresh token on the open login stream with ``Refresh: false``."""
+        self._token = token
+        if self.login.is_open:
+            self._out.append(self.login.reissue(token))
+
+    def logout(self) -> None:
+        if self.login.is_open or self.login.phase.value == "pending":
+            self._out.append(self.login.logout())
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def request(
+        self,
+        names: str | Sequence[str],
+        *,
+        domain: str | int = "MarketPrice",
+        service: str | int | None = None,
+        view: Sequence[str | int] | None = None,
+        streaming: bool = True,
+        private: bool = False,
+        qos: Qos | None = None,
+        priority: Priority | None = None,
+        batch: bool = True,
+        user: Any = None,
+    ) -> list[ItemStream]:
+        """Open item streams. Several names go out as batch requests (split to fit
+        MaxMsgSize) when ``batch`` is true, else as one request each."""
+        if isinstance(names, str):
+            names = [names]
+        template = Request(
+            id=0,
+            domain=None if domain in ("MarketPrice", 6) else domain,
+            streaming=None if streaming else False,
+            view=list(view) if view else None,
+            private=True if private else None,
+            qos=qos,
+            priority=priority,
+        )
+        created: list[ItemStream] = []
+        chunk = self._batch_chunk(template) if batch and len(names) > 1 else 1
+        for i in range(0, len(names), chunk):
+            group = list(names[i : i + chunk])
+            created.extend(self._open_group(group, template, service, user))
+        return created
+
+    def _batch_chunk(self, template: Request) -> int:
+        # Names are ~10-30 bytes each on the wire; keep a wide safety margin.
+        overhead = len(codec.encode_one(template)) + 64
+        return max(1, (self.max_msg_size - overhead) // 48)
+
+    def _open_group(
+        self, names: list[str], template: Request, service: str | int | None, user: Any
+    ) -> list[ItemStream]:
+        domain = _domain_name(template.domain)
+        if len(names) == 1:
+            sid = self.streams.allocate(1)
+            req = msgspec.structs.replace(template, id=sid, key=Key(name=names[0], service=service))
+            stream = ItemStream(sid, req, names[0], domain, service, user=user)
+            self.streams.add(stream)
+            if self.login.is_open:
+                self._out.append(req)
+                stream.sent = True
+            return [stream]
+        batch_id = self.streams.allocate(len(names) + 1)
+        members: list[ItemStream] = []
+        for n, name in enumerate(names, start=1):
+            sid = batch_id + n
+            req = msgspec.structs.replace(template, id=sid, key=Key(name=name, service=service))
+            s = ItemStream(sid, req, name, domain, service, batch_id=batch_id, user=user)
+            self.streams.add(s)
+            members.append(s)
+        if self.login.is_open:
+            self.streams.add_batch(batch_id, [s.id for s in members])
+            self._out.append(
+                msgspec.structs.replace(template, id=batch_id, key=Key(name=names, service=service))
+            )
+            for s in members:
+                s.sent = True
+        return members
+
+    def rerequest(self, stream: ItemStream) -> ItemStream:
+        """Ask again for a stream that ended with ClosedRecover (same id if still free)."""
+        old = self.streams.get(stream.id)
+        sid = stream.id if old is None or old is stream else self.streams.allocate(1)
+        req = msgspec.structs.replace(stream.request, id=sid)
+        new = ItemStream(sid, req, stream.name, stream.domain, stream.service, user=stream.user)
+        self.streams.add(new)
+        if self.login.is_open:
+            self._out.append(req)
+            new.sent = True
+        return new
+
+    def reissue(self, stream: ItemStream, **changes: Any) -> None:
+        """Re-send a stream's request with changes (``view``, ``pause``, ``priority``,
+        ``refresh``...)."""
+        stream.request = msgspec.structs.replace(stream.request, **changes)
+        if self.login.is_open and stream.is_open:
+            self._out.append(stream.request)
+
+    def close(self, streams: Iterable[ItemStream | int]) -> None:
+        """Close streams: one Close message, batch form (``ID`` list) for several."""
+        ids: list[int] = []
+        for s in streams:
+            stream = self.streams.get(s) if isinstance(s, int) else s
+            if stream is None:
+                continue
+            was_sent = stream.sent
+            stream.mark_closed()
+            self.streams.remove(stream.id)
+            if was_sent:
+                ids.append(stream.id)
+        if not ids or not self.login.is_open:
+            return
+        if len(ids) == 1:
+            self._out.append(Close(id=ids[0]))
+        else:
+            per = max(1, (self.max_msg_size - 64) // 12)
+            for i in range(0, len(ids), per):
+                part = ids[i : i + per]
+                self._out.append(Close(id=part if len(part) > 1 else part[0]))
+
+    def post(
+        self,
+        stream_id: int,
+        message: dict[str, Any],
+        *,
+        post_id: int | None = None,
+        ack: bool = True,
+        key: Key | None = None,
+        domain: str | None = None,
+        user_info: PostUserInfo | None = None,
+    ) -> None:
+        """Contribute a Refresh/Update (``message``) on a stream (or off-stream on the login
+        id with ``key``)."""
+        self._out.append(
+            Post(
+                id=stream_id,
+                domain=domain,
+                key=key,
+                message=message,
+                ack=True if ack else None,
+                post_id=post_id,
+                post_user_info=user_info,
+            )
+        )
+
+    def send_generic(self, message: Generic) -> None:
+        self._out.append(message)
+
+    def send_raw(self, data: bytes) -> None:
+        """Queue an already-encoded frame (tests and tools)."""
+        self._out.append(data)
+
+    # -- output -----------------------------------------------------------------------------
+
+    def data_to_send(self, now: float | None = None) -> list[bytes]:
+        """Frames to write, in order. Several queued messages are packed into arrays that
+        stay under MaxMsgSize; a lone message goes as a bare object like the vendor's
+        clients send."""
+        if not self._out:
+            return []
+        if now is not None:
+            self.last_sent = now
+        out, self._out = self._out, []
+        if len(out) == 1:
+            m = out[0]
+            return [m if isinstance(m, bytes) else codec.encode_one(m)]
+        frames: list[bytes] = []
+        pack: list[bytes] = []
+        size = 2
+        limit = self.max_msg_size
+        for m in out:
+            if isinstance(m, bytes):
+                if pack:
+                    frames.append(_join(pack))
+                    pack, size = [], 2
+                frames.append(m)
+                continue
+            b = codec.encode_one(m)
+            if pack and size + len(b) + 1 > limit:
+                frames.append(_join(pack))
+                pack, size = [], 2
+            pack.append(b)
+            size += len(b) + 1
+        if pack:
+            frames.append(pack[0] if len(pack) == 1 else _join(pack))
+        return frames
+
+    # -- input ------------------------------------------------------------------------------
+
+    def receive(self, data: str | bytes | bytearray | memoryview, now: float) -> list[Event]:
+        """Process one received frame; returns the events it caused."""
+        self.last_received = now
+        try:
+            msgs = codec.decode(data)
+        except DecodeError as exc:
+            return [
+                ProtocolViolation(
+                    str(exc), bytes(data[:200]) if not isinstance(data, str) else data[:200]
+                )
+            ]
+        events: list[Event] = []
+        add = events.append
+        streams = self.streams
+        self.messages_received += len(msgs)
+        for msg in msgs:
+            t = type(msg)
+            if t is Update:
+                s = streams.get(msg.id)  # type: ignore[union-attr,arg-type]
+                if s is not None:
+                    s.apply_update(msg)  # type: ignore[arg-type]
+                    add(ItemUpdated(s, msg))  # type: ignore[arg-type]
+            elif t is Refresh or t is Status:
+                self._on_state_message(msg, events)  # type: ignore[arg-type]
+            elif t is Ping:
+                self._out.append(_PONG)
+                add(PingReceived())
+            elif t is Pong:
+                add(PongReceived())
+            elif t is Ack:
+                add(AckReceived(msg))  # type: ignore[arg-type]
+            elif t is Error:
+                add(ErrorReceived(msg))  # type: ignore[arg-type]
+            elif t is Generic:
+                add(GenericReceived(msg))  # type: ignore[arg-type]
+            elif t is Malformed:
+                add(ProtocolViolation.from_malformed(msg))  # type: ignore[arg-type]
+            else:
+                add(ProtocolViolation(f"unexpected {t.__name__} message from server"))
+        return events
+
+    def _on_state_message(self, msg: Refresh | Status, events: list[Event]) -> None:
+        if msg.id == self.login.id and (msg.domain in (None, "Login", 1)):
+            self._on_login(msg, events)
+            return
+        s = self.streams.get(msg.id)
+        if s is None:
+            if isinstance(msg, Status) and self.streams.pop_batch(msg.id) is not None:
+                events.append(BatchAcknowledged(msg))
+            return
+        if isinstance(msg, Refresh):
+            s.apply_refresh(msg)
+            events.append(ItemRefreshed(s, msg))
+        else:
+            s.apply_status(msg)
+            events.append(ItemStatus(s, msg))
+        if s.phase is Phase.CLOSED and s.state is not None:
+            self.streams.remove(s.id)
+            events.append(StreamClosed(s, s.state))
+
+    def _on_login(self, msg: Refresh | Status, events: list[Event]) -> None:
+        what = self.login.receive(msg)
+        state = self.login.state
+        if what == "accepted":
+            events.append(LoginAccepted(msg))  # type: ignore[arg-type]
+            self._send_unsent()
+        elif what == "rejected" and state is not None:
+            events.append(LoginRejected(state, msg))
+        elif what == "closed" and state is not None:
+            for s in self.streams:
+                s.sent = False
+            events.append(LoginClosed(state, msg))
+        elif state is not None:
+            events.append(LoginStateChanged(state))
+
+    def _send_unsent(self) -> None:
+        for s in self.streams:
+            if not s.sent and s.phase is not Phase.CLOSED:
+                s.phase = Phase.PENDING
+                self._out.append(s.request)
+                s.sent = True
+
+    # -- time -------------------------------------------------------------------------------
+
+    def next_deadline(self) -> float:
+        """When :meth:`tick` next has something to do."""
+        pt = self.ping_timeout
+        return min(self.last_sent + pt / 3, self.last_received + pt * self.dead_after_pings)
+
+    def tick(self, now: float) -> list[Event]:
+        """Send a Ping after PingTimeout/3 of our own silence; declare the connection dead
+        after ``dead_after_pings`` x PingTimeout without receiving anything."""
+        pt = self.ping_timeout
+        silence = now - self.last_received
+        if silence >= pt * self.dead_after_pings:
+            return [ConnectionDead(silence)]
+        if now - self.last_sent >= pt / 3:
+            self._out.append(_PING)
+        return []
+
+
+def _join(parts: list[bytes]) -> bytes:
+    return b"[" + b",".join(parts) + b"]"
+
+
+def _domain_name(domain: str | int | None) -> str:
+    from .enums import DOMAIN_NAMES
+
+    if domain is None:
+        return "MarketPrice"
+    if isinstance(domain, int):
+        return DOMAIN_NAMES.get(domain, str(domain))
+    return domain
+
+
+def is_final(state: str) -> bool:
+    return state in FINAL_STREAM_STATES

@@ -1,0 +1,246 @@
+"""Item streams: ids, states and the latest image of each item.
+
+An :class:`ItemStream` keeps the request that opened it (to re-send it after a reconnect),
+its stream/data state, and the cached image: a field dict for FieldList domains
+(MarketPrice, YieldCurve) or a :class:`MapImage` for Map domains (MarketByPrice,
+MarketByOrder, MarketMaker, SymbolList). The state machine is the table ``TRANSITIONS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from .enums import FINAL_STREAM_STATES
+from .fields import FIELDS, ripple_chain
+from .messages import Refresh, Request, State, Status, Update
+
+__all__ = ["RIPPLES", "TRANSITIONS", "ItemStream", "MapImage", "Phase", "StreamTable", "ripple"]
+
+
+class Phase(Enum):
+    """Where a stream is in its life, from the client's point of view."""
+
+    PENDING = "pending"  # request sent (or queued), no answer yet
+    REFRESHING = "refreshing"  # part of a multi-part refresh received
+    OPEN = "open"  # image complete, updates flowing
+    CLOSED = "closed"  # final: NonStreaming / Closed / ClosedRecover / Redirected / closed by us
+
+
+#: (phase, what arrived) -> next phase. "refresh" is a complete refresh, "part" an
+#: incomplete one, "final" any message carrying a final stream state, "close" our Close.
+TRANSITIONS: dict[tuple[Phase, str], Phase] = {
+    (Phase.PENDING, "refresh"): Phase.OPEN,
+    (Phase.PENDING, "part"): Phase.REFRESHING,
+    (Phase.PENDING, "status"): Phase.PENDING,
+    (Phase.PENDING, "update"): Phase.PENDING,
+    (Phase.REFRESHING, "part"): Phase.REFRESHING,
+    (Phase.REFRESHING, "refresh"): Phase.OPEN,
+    (Phase.REFRESHING, "update"): Phase.REFRESHING,
+    (Phase.REFRESHING, "status"): Phase.REFRESHING,
+    (Phase.OPEN, "refresh"): Phase.OPEN,
+    (Phase.OPEN, "part"): Phase.REFRESHING,
+    (Phase.OPEN, "update"): Phase.OPEN,
+    (Phase.OPEN, "status"): Phase.OPEN,
+    (Phase.PENDING, "final"): Phase.CLOSED,
+    (Phase.REFRESHING, "final"): Phase.CLOSED,
+    (Phase.OPEN, "final"): Phase.CLOSED,
+    (Phase.PENDING, "close"): Phase.CLOSED,
+    (Phase.REFRESHING, "close"): Phase.CLOSED,
+    (Phase.OPEN, "close"): Phase.CLOSED,
+    (Phase.CLOSED, "close"): Phase.CLOSED,
+}
+
+
+#: Field -> the fields its previous values ripple into (TRDPRC_1 -> TRDPRC_2 ... TRDPRC_5).
+RIPPLES: dict[str, tuple[str, ...]] = {n: c for n in FIELDS if (c := ripple_chain(n))}
+_RIPPLE_KEYS = frozenset(RIPPLES)
+
+
+def ripple(image: dict[str, Any], changed: dict[str, Any]) -> None:
+    """Shift ripple fields in ``image`` as a cache does before applying ``changed``."""
+    for name in _RIPPLE_KEYS.intersection(changed):
+        prev = (name, *RIPPLES[name])
+        for j in range(len(prev) - 1, 0, -1):
+            if prev[j] in image:  # a view may leave some of the chain out
+                image[prev[j]] = image.get(prev[j - 1])
+
+
+@dataclass(slots=True)
+class MapImage:
+    """The cached image of a Map-based item (an order book, a symbol list)."""
+
+    summary: dict[str, Any] = field(default_factory=dict)
+    entries: dict[Any, dict[str, Any]] = field(default_factory=dict)
+
+    def apply(self, container: dict[str, Any]) -> None:
+        """Apply a Map container's Summary and Entries (Add, Update, Delete) in order."""
+        summary = container.get("Summary")
+        if isinstance(summary, dict):
+            sf = summary.get("Fields")
+            if isinstance(sf, dict):
+                self.summary.update(sf)
+        for entry in container.get("Entries") or ():
+            if not isinstance(entry, dict):
+                continue
+            key = entry.get("Key")
+            if isinstance(key, (list, dict)):
+                key = repr(key)
+            action = entry.get("Action")
+            data = entry.get("Fields")
+            if data is None:
+                data = entry.get("Elements")
+            if action == "Delete":
+                self.entries.pop(key, None)
+            elif action == "Add":
+                self.entries[key] = dict(data) if isinstance(data, dict) else {}
+            elif action == "Update":
+                current = self.entries.setdefault(key, {})
+                if isinstance(data, dict):
+                    current.update(data)
+
+
+@dataclass(eq=False, slots=True)
+class ItemStream:
+    """One item stream of a connection."""
+
+    id: int
+    request: Request
+    name: str
+    domain: str = "MarketPrice"
+    service: str | int | None = None
+    phase: Phase = Phase.PENDING
+    state: State | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+    map: MapImage | None = None
+    seq_number: int | None = None
+    refreshes: int = 0
+    updates: int = 0
+    batch_id: int | None = None
+    sent: bool = False  # request written on the current connection
+    user: Any = None  # owner of the stream in the layer above (a subscription)
+
+    @property
+    def streaming(self) -> bool:
+        return self.request.streaming is not False
+
+    @property
+    def is_open(self) -> bool:
+        return self.phase is not Phase.CLOSED
+
+    @property
+    def data_ok(self) -> bool:
+        return self.state is not None and self.state.data == "Ok"
+
+    def _step(self, what: str) -> None:
+        self.phase = TRANSITIONS[(self.phase, what)]
+
+    def apply_refresh(self, msg: Refresh) -> None:
+        if msg.clear_cache is not False:
+            self.fields = {}
+            self.map = None
+        if msg.fields:
+            self.fields.update(msg.fields)
+        if msg.map is not None:
+            if self.map is None:
+                self.map = MapImage()
+            self.map.apply(msg.map)
+        if msg.seq_number is not None:
+            self.seq_number = msg.seq_number
+        if msg.state is not None:
+            self.state = msg.state
+        if msg.key is not None and isinstance(msg.key.service, str):
+            self.service = msg.key.service
+        self.refreshes += 1
+        if self.state is not None and self.state.stream in FINAL_STREAM_STATES:
+            complete = msg.complete is not False
+            if complete:
+                self._step("final")
+                return
+        self._step("part" if msg.complete is False else "refresh")
+
+    def apply_update(self, msg: Update) -> None:
+        f = msg.fields
+        if f:
+            if msg.do_not_cache:
+                return
+            if not msg.do_not_ripple and not _RIPPLE_KEYS.isdisjoint(f):
+                ripple(self.fields, f)
+            self.fields.update(f)
+        if msg.map is not None:
+            if self.map is None:
+                self.map = MapImage()
+            self.map.apply(msg.map)
+        if msg.seq_number is not None:
+            self.seq_number = msg.seq_number
+        self.updates += 1
+        self._step("update")
+
+    def apply_status(self, msg: Status) -> None:
+        if msg.state is not None:
+            self.state = msg.state
+        if msg.clear_cache:
+            self.fields = {}
+            self.map = None
+        if self.state is not None and self.state.stream in FINAL_STREAM_STATES:
+            self._step("final")
+        else:
+            self._step("status")
+
+    def mark_closed(self) -> None:
+        self._step("close")
+
+
+class StreamTable:
+    """Stream ids of one client: allocation (batches reserve ranges) and lookup."""
+
+    def __init__(self, first_id: int = 2, reserved: frozenset[int] = frozenset({1})) -> None:
+        self._streams: dict[int, ItemStream] = {}
+        self._batches: dict[int, list[int]] = {}
+        self._next = first_id
+        self._reserved = set(reserved)
+
+    def __len__(self) -> int:
+        return len(self._streams)
+
+    def __iter__(self) -> Iterator[ItemStream]:
+        return iter(list(self._streams.values()))
+
+    def __contains__(self, stream_id: object) -> bool:
+        return stream_id in self._streams
+
+    def get(self, stream_id: int) -> ItemStream | None:
+        return self._streams.get(stream_id)
+
+    def allocate(self, count: int = 1) -> int:
+        """Reserve ``count`` consecutive free ids; returns the first."""
+        start = self._next
+        while any(
+            i in self._streams or i in self._batches or i in self._reserved
+            for i in range(start, start + count)
+        ):
+            start += 1
+        self._next = start + count
+        if self._next > 2**31 - 1 - 1_000_000:
+            self._next = 2
+        return start
+
+    def add(self, stream: ItemStream) -> None:
+        self._streams[stream.id] = stream
+
+    def add_batch(self, batch_id: int, member_ids: list[int]) -> None:
+        self._batches[batch_id] = member_ids
+
+    def pop_batch(self, batch_id: int) -> list[int] | None:
+        return self._batches.pop(batch_id, None)
+
+    def is_batch(self, stream_id: int) -> bool:
+        return stream_id in self._batches
+
+    def remove(self, stream_id: int) -> ItemStream | None:
+        return self._streams.pop(stream_id, None)
+
+    def clear_batches(self) -> None:
+        self._batches.clear()

@@ -1,0 +1,1 @@
+"""The simulator of the gateway, service discovery and streaming server."""

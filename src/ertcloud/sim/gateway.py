@@ -1,0 +1,233 @@
+"""The simulated Data Platform gateway: OAuth2 token endpoints and the token store.
+
+Pure logic (time comes from an injected clock); :mod:`ertcloud.sim.server` maps HTTP
+requests onto :meth:`Gateway.token`. v1 password and refresh_token grants (client id as a
+form field or through HTTP Basic auth), v2 client_credentials with a secret, exclusive
+sign-on, and the OAuth2 error bodies of RFC 6749 §5.2.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["AccessToken", "Gateway", "Users"]
+
+Users = Mapping[str, str]
+Reply = tuple[int, dict[str, Any]]
+
+
+@dataclass
+class AccessToken:
+    user: str
+    expires_at: float
+    session: int
+    scope: str
+    revoked: bool = False
+
+
+@dataclass
+class _Refresh:
+    user: str
+    expires_at: float
+    session: int
+    expires_in: int
+    scope: str
+
+
+@dataclass
+class Gateway:
+    """Token issuing and validation for the simulator."""
+
+    users: dict[str, str] = field(default_factory=lambda: {"demo": "demo"})
+    clients: dict[str, str] = field(default_factory=dict)  # v2 client_id -> client_secret
+    token_ttl: int = 300
+    refresh_ttl: int = 900
+    v2_ttl: int = 7199
+    clock: Callable[[], float] = time.time
+    #: fault knobs (the test API and scenario files set these)
+    reject_refresh: bool = False
+    fail_status: int | None = None
+    access: dict[str, AccessToken] = field(default_factory=dict)
+    refresh: dict[str, _Refresh] = field(default_factory=dict)
+    _sessions: dict[str, int] = field(default_factory=dict)
+    _next_session: int = 1
+    issued: int = 0
+
+    # -- token validation used by discovery and the streaming server ----------------------
+
+    def check(self, token: str | None) -> tuple[AccessToken | None, str]:
+        """(token info, "") if valid now, else (None, reason)."""
+        if not token:
+            return None, "missing token"
+        info = self.access.get(token)
+        if info is None:
+            return None, "invalid token"
+        if info.revoked:
+            return None, "token revoked"
+        if self.clock() >= info.expires_at:
+            return None, "token expired"
+        return info, ""
+
+    def revoke_user(self, user: str) -> None:
+        for info in self.access.values():
+            if info.user == user:
+                info.revoked = True
+        for rt in [k for k, r in self.refresh.items() if r.user == user]:
+            del self.refresh[rt]
+
+    def expire_all(self) -> None:
+        now = self.clock()
+        for info in self.access.values():
+            info.expires_at = min(info.expires_at, now)
+
+    # -- the token endpoint --------------------------------------------------------------
+
+    def token(self, path: str, form: Mapping[str, str], authorization: str | None) -> Reply:
+        """Handle ``POST <path>`` with a url-encoded ``form``; returns (status, JSON body)."""
+        if self.fail_status is not None:
+            return self.fail_status, {
+                "error": "temporarily_unavailable",
+                "error_description": "Simulated gateway failure.",
+            }
+        basic_id, basic_secret = _basic(authorization)
+        client_id = form.get("client_id") or basic_id
+        grant = form.get("grant_type", "")
+        if path.endswith("/v2/token"):
+            if grant != "client_credentials":
+                return _err(
+                    400, "unsupported_grant_type", f"Grant type '{grant}' is not supported."
+                )
+            return self._client_credentials(form, client_id or "", basic_secret)
+        if grant == "password":
+            return self._password(form, client_id)
+        if grant == "refresh_token":
+            return self._refresh(form)
+        if grant == "client_credentials":
+            return self._client_credentials(form, client_id or "", basic_secret)
+        return _err(400, "unsupported_grant_type", f"Grant type '{grant}' is not supported.")
+
+    def _issue(
+        self, user: str, session: int, scope: str, ttl: int, with_refresh: bool
+    ) -> dict[str, Any]:
+        now = self.clock()
+        at = secrets.token_urlsafe(32)
+        self.access[at] = AccessToken(user, now + ttl, session, scope)
+        self.issued += 1
+        body: dict[str, Any] = {"access_token": at}
+        if with_refresh:
+            rt = secrets.token_hex(16)
+            rt = f"{rt[:8]}-{rt[8:12]}-{rt[12:16]}-{rt[16:20]}-{rt[20:]}"
+            self.refresh[rt] = _Refresh(user, now + self.refresh_ttl, session, ttl, scope)
+            body["refresh_token"] = rt
+            body["expires_in"] = str(ttl)
+        else:
+            body["expires_in"] = ttl
+        body["scope"] = scope
+        body["token_type"] = "Bearer"
+        return body
+
+    def _password(self, form: Mapping[str, str], client_id: str | None) -> Reply:
+        user = form.get("username", "")
+        password = form.get("password", "")
+        if not client_id:
+            return _err(401, "invalid_client", "Missing client_id.")
+        if not user or self.users.get(user) != password:
+            return _err(400, "invalid_grant", "Invalid username or password.")
+        new_password = form.get("newPassword")
+        if new_password is not None:
+            problem = password_policy_problem(new_password)
+            if problem:
+                return _err(400, "invalid_request", problem)
+        exclusive = form.get("takeExclusiveSignOnControl", "true").strip().lower() != "false"
+        if user in self._sessions:
+            if not exclusive and self._session_alive(user):
+                return _err(401, "access_denied", "Session quota is reached.")
+            self.revoke_refresh(user)
+        if new_password is not None:
+            self.users[user] = new_password
+        session = self._next_session
+        self._next_session += 1
+        self._sessions[user] = session
+        scope = form.get("scope", "trapi") or ""
+        return 200, self._issue(user, session, scope, self.token_ttl, True)
+
+    def _session_alive(self, user: str) -> bool:
+        now = self.clock()
+        session = self._sessions.get(user)
+        return any(
+            r.session == session and r.expires_at > now for r in self.refresh.values()
+        ) or any(
+            a.session == session and a.expires_at > now and not a.revoked
+            for a in self.access.values()
+        )
+
+    def revoke_refresh(self, user: str) -> None:
+        for rt in [k for k, r in self.refresh.items() if r.user == user]:
+            del self.refresh[rt]
+
+    def _refresh(self, form: Mapping[str, str]) -> Reply:
+        rt = form.get("refresh_token", "")
+        info = self.refresh.pop(rt, None)
+        if self.reject_refresh or info is None:
+            return _err(400, "invalid_grant", "Invalid refresh token.")
+        if self.clock() >= info.expires_at:
+            return _err(400, "invalid_grant", "Refresh token expired.")
+        user = form.get("username")
+        if user and user != info.user:
+            return _err(400, "invalid_grant", "Refresh token was issued to another user.")
+        return 200, self._issue(info.user, info.session, info.scope, self.token_ttl, True)
+
+    def _client_credentials(
+        self, form: Mapping[str, str], client_id: str, basic_secret: str | None
+    ) -> Reply:
+        secret = form.get("client_secret") or basic_secret
+        if not client_id or client_id not in self.clients:
+            return _err(401, "invalid_client", "Unknown client.")
+        if form.get("client_assertion"):
+            return _err(
+                401, "invalid_client", "Client assertions are not accepted by this simulator."
+            )
+        if secret != self.clients[client_id]:
+            return _err(401, "invalid_client", "Invalid client secret.")
+        scope = form.get("scope", "trapi.streaming.pricing.read")
+        return 200, self._issue(client_id, 0, scope, self.v2_ttl, False)
+
+
+def password_policy_problem(pw: str) -> str:
+    """Why a new password breaks the gateway policy ("" if it is fine)."""
+    specials = set("~!@#$%^&*()-_=+[]{}|;:,.<>/?")
+    if len(pw) < 30:
+        return "New password must be at least 30 characters long."
+    if any(not (c.isascii() and (c.isalnum() or c in specials)) for c in pw):
+        return "New password contains characters that are not allowed."
+    classes = sum(
+        [
+            any(c.isupper() for c in pw),
+            any(c.islower() for c in pw),
+            any(c.isdigit() for c in pw),
+            any(c in specials for c in pw),
+        ]
+    )
+    if classes < 3:
+        return "New password must mix at least 3 of: upper case, lower case, digits, symbols."
+    return ""
+
+
+def _err(status: int, error: str, description: str) -> Reply:
+    return status, {"error": error, "error_description": description}
+
+
+def _basic(authorization: str | None) -> tuple[str | None, str | None]:
+    if not authorization or not authorization.lower().startswith("basic "):
+        return None, None
+    try:
+        raw = base64.b64decode(authorization[6:].strip()).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None, None
+    user, _, secret = raw.partition(":")
+    return user or None, secret

@@ -1,0 +1,3 @@
+"""The ertcloud version."""
+
+__version__ = "0.1.0"

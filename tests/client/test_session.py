@@ -1,0 +1,142 @@
+"""The asyncio Session against the in-process simulator, over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import pytest
+
+from ertcloud import LoginRejected, PasswordCredentials, Session, TokenClient, TokenManager
+from ertcloud.exceptions import ConnectError, InvalidCredentials
+from ertcloud.protocol.events import ItemRefreshed, ItemStatus, ItemUpdated, StreamClosed
+from ertcloud.sim.server import SimServer
+
+
+def session_for(sim: SimServer, **kw: Any) -> Session:
+    tokens = TokenManager(TokenClient(sim.token_url), PasswordCredentials("demo", "demo", "app"))
+    return Session(sim.websocket_url, tokens=tokens, **kw)
+
+
+async def test_subscribe_iterates_refresh_then_updates(sim: SimServer) -> None:
+    async with session_for(sim) as session:
+        sub = session.subscribe(["TRI.N", "IBM.N"], service="ELEKTRON_DD")
+        seen: dict[str, list[str]] = {"TRI.N": [], "IBM.N": []}
+        async for ev in sub:
+            seen[ev.stream.name].append(type(ev).__name__)
+            if all(len(v) >= 3 for v in seen.values()):
+                break
+        for kinds in seen.values():
+            assert kinds[0] == "ItemRefreshed"
+            assert set(kinds[1:]) == {"ItemUpdated"}
+        rec = sub.records["TRI.N"]
+        # once the market stops, the live record equals the simulator's image of the item
+        sim.streaming.config.rate = 0
+        await asyncio.sleep(0.3)
+        assert rec.fields == sim.market.get("TRI.N").image  # type: ignore[union-attr]
+        await sub.close()
+    assert sub.closed
+
+
+async def test_batch_request_and_view(sim: SimServer) -> None:
+    async with session_for(sim) as session:
+        sub = session.subscribe(["TRI.N", "IBM.N", "T.N"], fields=["BID", "ASK", "BIDSIZE"])
+        await sub.wait_complete(timeout=5)
+        ids = sorted(s.id for s in sub.streams)
+        assert ids == [ids[0], ids[0] + 1, ids[0] + 2]  # batch id + 1..3
+        for s in sub.streams:
+            assert set(s.fields) == {"BID", "ASK", "BIDSIZE"}
+            assert s.state is not None and s.state.stream == "Open"
+
+
+async def test_snapshot_ends_the_iteration(sim: SimServer) -> None:
+    async with session_for(sim) as session:
+        sub = session.subscribe("TRI.N", snapshot=True)
+        events = [ev async for ev in sub]
+        assert [type(e) for e in events] == [ItemRefreshed, StreamClosed]
+        assert events[0].message.state.stream == "NonStreaming"  # type: ignore[union-attr]
+        assert session.protocol.streams.get(events[0].stream.id) is None
+
+
+async def test_unknown_ric_closes_with_not_found(sim: SimServer) -> None:
+    async with session_for(sim) as session:
+        got: list[Any] = []
+        sub = session.subscribe("BAD.RIC", on_status=got.append)
+        await asyncio.wait_for(_until(lambda: len(got) >= 2), 5)
+        assert isinstance(got[0], ItemStatus)
+        assert got[0].message.state.code == "NotFound"
+        assert isinstance(got[1], StreamClosed)
+        assert not sub.streams[0].is_open
+
+
+async def test_callbacks(sim: SimServer) -> None:
+    refreshes: list[Any] = []
+    updates: list[Any] = []
+    async with session_for(sim) as session:
+        session.subscribe("EUR=", on_refresh=refreshes.append, on_update=updates.append)
+        await asyncio.wait_for(_until(lambda: len(updates) >= 2), 10)
+    assert len(refreshes) == 1 and isinstance(updates[0], ItemUpdated)
+    assert "BID" in refreshes[0].message.fields
+
+
+async def test_wrong_password(sim: SimServer) -> None:
+    tokens = TokenManager(TokenClient(sim.token_url), PasswordCredentials("demo", "nope", "app"))
+    with pytest.raises(InvalidCredentials):
+        async with Session(sim.websocket_url, tokens=tokens):
+            pass
+
+
+async def test_login_rejected_for_unknown_token(make_sim: Any) -> None:
+    async with make_sim() as a, make_sim() as b:
+        tokens = TokenManager(TokenClient(a.token_url), PasswordCredentials("demo", "demo", "app"))
+        with pytest.raises(LoginRejected, match="invalid token"):
+            async with Session(b.websocket_url, tokens=tokens, reconnect=False):
+                pass
+
+
+async def test_dead_server_is_connect_error() -> None:
+    with pytest.raises(ConnectError):
+        async with Session("ws://127.0.0.1:1/WebSocket", connect_timeout=3):
+            pass
+
+
+async def test_reconnects_and_resubscribes_after_a_drop(sim: SimServer) -> None:
+    async with session_for(sim) as session:
+        sub = session.subscribe(["TRI.N", "IBM.N"], fields=["BID", "ASK"])
+        await sub.wait_complete(timeout=5)
+        await sim.streaming.drop_all()
+        await asyncio.wait_for(_until(lambda: session.reconnects >= 1), 10)
+        await asyncio.wait_for(_until(lambda: all(s.refreshes >= 2 for s in sub.streams)), 10)
+        assert {s.name for s in sub.streams} == {"TRI.N", "IBM.N"}
+        assert all(set(s.fields) == {"BID", "ASK"} for s in sub.streams)
+        assert len(sim.streaming.subs) == 2
+
+
+async def test_token_reissue_keeps_the_session(make_sim: Any) -> None:
+    async with make_sim(token_ttl=2) as sim:
+        async with session_for(sim) as session:
+            sub = session.subscribe("TRI.N")
+            await asyncio.wait_for(_until(lambda: session.tokens.renewals >= 2), 10)  # type: ignore[union-attr]
+            assert session.reconnects == 0
+            n = sub.streams[0].updates
+            await asyncio.sleep(0.6)
+            assert sub.streams[0].updates > n
+
+
+async def test_server_requires_tr_json2(sim: SimServer) -> None:
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as ei:
+            await http.ws_connect(sim.websocket_url, protocols=("foo",))
+        assert ei.value.status == 400
+        ws = await http.ws_connect(sim.websocket_url, protocols=("rssl.json.v2",))
+        assert ws.protocol == "rssl.json.v2"
+        await ws.close()
+        async with http.get(sim.base_url + "/ws") as r:
+            assert r.status == 404
+
+
+async def _until(cond: Any) -> None:
+    """Poll a condition on objects that offer no event to wait on."""
+    while not cond():  # noqa: ASYNC110
+        await asyncio.sleep(0.02)

@@ -1,0 +1,95 @@
+"""A program written against the vendor's 2018 quick start runs unchanged against the
+simulator over HTTPS/WSS, receives the TRI.N Refresh and Updates and renews its token."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+from conftest import SimProcess, cli_env
+
+PROGRAM = Path(__file__).with_name("quickstart_2018.py")
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    d = tmp_path_factory.mktemp("pki2018")
+    files = {"ca": str(d / "ca.pem"), "cert": str(d / "cert.pem"), "key": str(d / "key.pem")}
+    ca.cert_pem.write_to_path(files["ca"])
+    cert.private_key_and_cert_chain_pem.write_to_path(files["cert"])
+    cert.private_key_pem.write_to_path(files["key"])
+    return files
+
+
+def frames(output: str) -> list[Any]:
+    dec = json.JSONDecoder()
+    return [dec.raw_decode(output, m.end())[0] for m in re.finditer(r"^RECEIVED: \n", output, re.M)]
+
+
+def test_vendor_2018_quick_start_runs_unchanged(sim_process: Any, pki: dict[str, str]) -> None:
+    # expires_in 33 s: the 2018 program renews at expires_in - 30 = 3 s.
+    sim: SimProcess = sim_process(
+        "--tls-cert",
+        pki["cert"],
+        "--tls-key",
+        pki["key"],
+        "--token-ttl",
+        "33",
+        "--user",
+        "GE-A-01103867-3-1234",
+        "--password",
+        "Secret123",
+    )
+    env = cli_env(REQUESTS_CA_BUNDLE=pki["ca"], WEBSOCKET_CLIENT_CA_BUNDLE=pki["ca"])
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(PROGRAM),
+            "--hostname",
+            "127.0.0.1",
+            "--port",
+            str(sim.port),
+            "--auth_hostname",
+            "127.0.0.1",
+            "--auth_port",
+            str(sim.port),
+            "--user",
+            "GE-A-01103867-3-1234",
+            "--password",
+            "Secret123",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    time.sleep(6)
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "EDP-GW Authentication succeeded. RECEIVED:" in out, out + err
+    assert "WebSocket successfully connected!" in out
+    assert "Sending authentication request with refresh token to" in out
+    msgs = [m for f in frames(out) for m in f]
+    assert msgs[0]["Domain"] == "Login" and msgs[0]["State"]["Stream"] == "Open"
+    refresh = next(m for m in msgs if m["Type"] == "Refresh" and m.get("ID") == 2)
+    assert refresh["Key"]["Name"] == "TRI.N" and "BID" in refresh["Fields"]
+    assert any(m["Type"] == "Update" and m["ID"] == 2 for m in msgs)
+    # the reissued token was accepted: no Login Status, still one connection, still ticking
+    assert not any(m.get("Domain") == "Login" and m["Type"] == "Status" for m in msgs)
+    assert out.count("WebSocket successfully connected!") == 1
+    reissue = out.rfind('"Refresh":false')
+    assert reissue > 0 and '"Type":"Update"' in out[reissue:]

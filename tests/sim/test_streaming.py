@@ -1,0 +1,397 @@
+"""The simulated streaming server, driven by a raw WebSocket client (conformance cases)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from ertcloud.sim.server import SimServer
+
+
+class Raw:
+    """A bare tr_json2 client: sends JSON text, collects every received message."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse[bool]) -> None:
+        self.ws = ws
+        self.received: list[dict[str, Any]] = []
+        self.frames: list[Any] = []
+
+    async def send(self, obj: Any) -> None:
+        await self.ws.send_str(obj if isinstance(obj, str) else json.dumps(obj))
+
+    async def next(self, pred: Any = None, timeout: float = 5) -> dict[str, Any]:
+        """The first not-yet-consumed message matching ``pred``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for i, m in enumerate(self.received):
+                if pred is None or pred(m):
+                    return self.received.pop(i)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no matching message; have {self.received[-5:]}")
+            msg = await self.ws.receive(timeout=left)
+            if msg.type is not aiohttp.WSMsgType.TEXT:
+                raise AssertionError(f"connection ended: {msg.type}")
+            frame = json.loads(msg.data)
+            self.frames.append(frame)
+            assert isinstance(frame, list), "servers always send arrays"
+            self.received.extend(frame)
+
+    async def login(self, token: str) -> dict[str, Any]:
+        await self.send(
+            {
+                "ID": 1,
+                "Domain": "Login",
+                "Key": {
+                    "NameType": "AuthnToken",
+                    "Elements": {
+                        "ApplicationId": "256",
+                        "Position": "127.0.0.1/test",
+                        "AuthenticationToken": token,
+                    },
+                },
+            }
+        )
+        return await self.next(lambda m: m.get("ID") == 1)
+
+
+async def token(sim: SimServer, http: aiohttp.ClientSession) -> str:
+    async with http.post(
+        sim.token_url,
+        data={
+            "username": "demo",
+            "password": "demo",
+            "client_id": "x",
+            "grant_type": "password",
+            "scope": "trapi",
+            "takeExclusiveSignOnControl": "True",
+        },
+    ) as r:
+        assert r.status == 200
+        body = await r.json()
+    return str(body["access_token"])
+
+
+@pytest.fixture
+async def raw(sim: SimServer) -> AsyncIterator[Raw]:
+    async with aiohttp.ClientSession() as http:
+        t = await token(sim, http)
+        ws = await http.ws_connect(sim.websocket_url, protocols=("tr_json2",))
+        r = Raw(ws)
+        refresh = await r.login(t)
+        assert refresh["Type"] == "Refresh"
+        yield r
+        await ws.close()
+
+
+async def test_login_refresh_elements(sim: SimServer) -> None:
+    async with aiohttp.ClientSession() as http:
+        t = await token(sim, http)
+        ws = await http.ws_connect(sim.websocket_url, protocols=("tr_json2",))
+        r = Raw(ws)
+        m = await r.login(t)
+        await ws.close()
+    assert m["Domain"] == "Login" and m["State"]["Stream"] == "Open" and m["State"]["Data"] == "Ok"
+    assert m["State"]["Text"].startswith("Login accepted by host ")
+    assert m["Elements"] == {"MaxMsgSize": 61430, "PingTimeout": 30}
+    el = m["Key"]["Elements"]
+    assert el["SupportBatchRequests"] == 7 and el["SupportViewRequests"] == 1
+    assert el["SupportOMMPost"] == 1 and el["SupportPauseResume"] == 0
+    assert el["AuthenticationErrorCode"] == 0
+    assert el["AuthenticationErrorText"] == {"Type": "AsciiString", "Data": None}
+    assert abs(el["AuthenticationTTReissue"] - (time.time() + 300)) < 5
+    assert "AuthenticationToken" not in el
+
+
+async def test_bad_token_closes_login(sim: SimServer) -> None:
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(sim.websocket_url, protocols=("tr_json2",))
+        r = Raw(ws)
+        m = await r.login("garbage")
+        assert m["Type"] == "Status"
+        assert m["State"] == {
+            "Stream": "Closed",
+            "Data": "Suspect",
+            "Code": "NotEntitled",
+            "Text": "Login rejected: invalid token",
+        }
+        assert m["Key"]["Elements"]["AuthenticationErrorCode"] == 1
+        end = await ws.receive(timeout=3)
+        assert end.type in (
+            aiohttp.WSMsgType.CLOSE,
+            aiohttp.WSMsgType.CLOSED,
+            aiohttp.WSMsgType.CLOSING,
+        )
+
+
+async def test_item_before_login_is_refused(sim: SimServer) -> None:
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(sim.websocket_url, protocols=("tr_json2",))
+        r = Raw(ws)
+        await r.send({"ID": 2, "Key": {"Name": "TRI.N"}})
+        m = await r.next()
+        await ws.close()
+    assert m["ID"] == 2 and m["State"]["Code"] == "NotOpen"
+
+
+async def test_refresh_then_updates_with_key(raw: Raw) -> None:
+    await raw.send({"ID": 2, "Key": {"Name": "TRI.N", "Service": "ELEKTRON_DD"}})
+    ref = await raw.next(lambda m: m.get("ID") == 2)
+    assert ref["Type"] == "Refresh" and "Domain" not in ref
+    assert ref["Key"] == {"Service": "ELEKTRON_DD", "Name": "TRI.N"}
+    assert ref["Qos"] == {"Timeliness": "Realtime", "Rate": "TickByTick"}
+    assert isinstance(ref["SeqNumber"], int) and ref["PermData"]
+    upd = await raw.next(lambda m: m.get("Type") == "Update")
+    assert upd["ID"] == 2 and upd["UpdateType"] in ("Quote", "Trade")
+    assert upd["Key"] == {"Service": "ELEKTRON_DD", "Name": "TRI.N"}
+    assert upd["SeqNumber"] > ref["SeqNumber"]
+    assert set(upd["Fields"]) <= set(ref["Fields"])
+
+
+async def test_service_by_id_answers_with_name(raw: Raw) -> None:
+    await raw.send({"ID": 2, "Key": {"Name": "IBM.N", "Service": 257}})
+    ref = await raw.next(lambda m: m.get("ID") == 2)
+    assert ref["Key"]["Service"] == "ELEKTRON_DD"
+
+
+async def test_unknown_service(raw: Raw) -> None:
+    await raw.send({"ID": 4, "Key": {"Name": "TRI.N", "Service": "NO_SUCH_SVC"}})
+    m = await raw.next(lambda m: m.get("ID") == 4)
+    assert m["Type"] == "Status"
+    assert m["State"] == {
+        "Stream": "Closed",
+        "Data": "Suspect",
+        "Code": "SourceUnknown",
+        "Text": "A18: Unknown service.",
+    }
+
+
+async def test_snapshot_is_non_streaming(raw: Raw) -> None:
+    await raw.send({"ID": 6, "Key": {"Name": "TRI.N"}, "Streaming": False})
+    m = await raw.next(lambda m: m.get("ID") == 6)
+    assert m["State"]["Stream"] == "NonStreaming"
+    await asyncio.sleep(1.2)
+    await raw.send({"Type": "Ping"})
+    await raw.next(lambda m: m.get("Type") == "Pong")
+    assert not [x for x in raw.received if x.get("ID") == 6]
+
+
+async def test_view_by_names_and_fids(raw: Raw) -> None:
+    await raw.send(
+        [
+            {"ID": 7, "Key": {"Name": "TRI.N"}, "View": ["BID", "ASK", "BIDSIZE", "NOPE"]},
+            {"ID": 8, "Key": {"Name": "TRI.N"}, "View": [22, 25, 30]},
+        ]
+    )
+    a = await raw.next(lambda m: m.get("ID") == 7)
+    b = await raw.next(lambda m: m.get("ID") == 8)
+    assert set(a["Fields"]) == set(b["Fields"]) == {"BID", "ASK", "BIDSIZE"}
+    for _ in range(3):
+        u = await raw.next(lambda m: m.get("Type") == "Update" and m["ID"] in (7, 8))
+        assert set(u["Fields"]) <= {"BID", "ASK", "BIDSIZE"}
+
+
+async def test_batch_with_a_bad_name(raw: Raw) -> None:
+    await raw.send({"ID": 10, "Key": {"Name": ["TRI.N", "BAD.RIC", "IBM.N"]}})
+    st = await raw.next(lambda m: m.get("ID") == 10)
+    assert (
+        st["Type"] == "Status" and st["State"]["Stream"] == "Closed" and st["State"]["Data"] == "Ok"
+    )
+    assert st["State"]["Text"].startswith("Processed 3 total items from Batch Request.")
+    assert (await raw.next(lambda m: m.get("ID") == 11))["Key"]["Name"] == "TRI.N"
+    bad = await raw.next(lambda m: m.get("ID") == 12)
+    assert bad["Type"] == "Status" and bad["State"]["Code"] == "NotFound"
+    assert (await raw.next(lambda m: m.get("ID") == 13))["Key"]["Name"] == "IBM.N"
+
+
+async def test_batch_close(raw: Raw, sim: SimServer) -> None:
+    await raw.send({"ID": 10, "Key": {"Name": ["TRI.N", "IBM.N"]}})
+    await raw.next(lambda m: m.get("ID") == 12)
+    await raw.send({"ID": [11, 12], "Type": "Close"})
+    st = await raw.next(lambda m: m.get("Type") == "Status" and m.get("ID") == 11)
+    assert st["State"]["Text"].startswith("Processed 2 total stream ids from Batch Close Request.")
+    assert not sim.streaming.subs
+
+
+async def test_reissue_with_other_key_is_refused(raw: Raw) -> None:
+    await raw.send({"ID": 2, "Key": {"Name": "TRI.N"}})
+    await raw.next(lambda m: m.get("ID") == 2)
+    await raw.send({"ID": 2, "Key": {"Name": "IBM.N"}})
+    m = await raw.next(lambda m: m.get("ID") == 2 and m["Type"] == "Status")
+    assert m["State"]["Code"] == "UsageError"
+
+
+async def test_same_item_on_two_ids_fans_out(raw: Raw) -> None:
+    await raw.send([{"ID": 2, "Key": {"Name": "TRI.N"}}, {"ID": 30, "Key": {"Name": "TRI.N"}}])
+    await raw.next(lambda m: m.get("ID") == 2)
+    await raw.next(lambda m: m.get("ID") == 30)
+    await raw.next(lambda m: m.get("Type") == "Update" and m["ID"] == 2)
+    await raw.next(lambda m: m.get("Type") == "Update" and m["ID"] == 30)
+
+
+async def test_delayed_ric(raw: Raw) -> None:
+    await raw.send({"ID": 33, "Key": {"Name": "/TRI.N", "Service": "ELEKTRON_DD"}})
+    m = await raw.next(lambda m: m.get("ID") == 33)
+    assert m["Qos"]["Timeliness"] == "Delayed" and m["Key"]["Name"] == "/TRI.N"
+
+
+@pytest.mark.parametrize(
+    ("frame", "mid", "text"),
+    [
+        ('{"ID":2,"Key":{"Name":"TRI.N"}', 0, "JSON parser error: "),
+        (
+            '{"ID":"2","Key":{"Name":"TRI.N"}}',
+            0,
+            "JSON Converter Token Type error: Expected 'PRIMITIVE' for key 'ID' Received 'STRING'",
+        ),
+        ('{"Key":{"Name":"TRI.N"}}', 0, "JSON Missing required key 'ID'"),
+        ('{"ID":2}', 2, "JSON Missing required key 'Key'"),
+        (
+            '{"ID":2,"Type":"ExtraInfo","Key":{"Name":"TRI.N"}}',
+            2,
+            "JSON Unexpected Value. Received 'ExtraInfo' for key 'Type'",
+        ),
+        (
+            '{"ID":2,"Domain":"MarketByMagic","Key":{"Name":"TRI.N"}}',
+            2,
+            "JSON Unexpected Value. Received 'MarketByMagic' for key 'Domain'",
+        ),
+        (
+            '{"ID":2,"Key":{"Name":"TRI.N"},"View":"BID"}',
+            2,
+            "JSON Converter Token Type error: Expected 'ARRAY' for key 'View' Received 'STRING'",
+        ),
+    ],
+)
+async def test_malformed_requests_get_error_and_connection_stays(
+    raw: Raw, frame: str, mid: int, text: str
+) -> None:
+    await raw.send(frame)
+    m = await raw.next(lambda m: m.get("Type") == "Error")
+    assert m["ID"] == mid and m["Text"].startswith(text)
+    assert m["Debug"]["File"] == "Converter/jsonToRwfSimple.C"
+    assert m["Debug"]["Message"] == frame
+    await raw.send({"ID": 3, "Key": {"Name": "IBM.N"}})
+    assert (await raw.next(lambda m: m.get("ID") == 3))["Type"] == "Refresh"
+
+
+async def test_unknown_key_is_ignored_by_default(raw: Raw) -> None:
+    await raw.send({"ID": 2, "PlaceHolder": "1", "Key": {"Name": "TRI.N"}})
+    assert (await raw.next(lambda m: m.get("ID") == 2))["Type"] == "Refresh"
+
+
+async def test_client_ping_gets_pong(raw: Raw) -> None:
+    await raw.send({"Type": "Ping"})
+    assert await raw.next() == {"Type": "Pong"}
+
+
+async def test_oversized_message_drops_connection(raw: Raw) -> None:
+    names = [f"X{i:06d}.N" for i in range(8000)]
+    await raw.send({"ID": 5, "Key": {"Name": names}})
+    end = await raw.ws.receive(timeout=5)
+    assert end.type in (
+        aiohttp.WSMsgType.CLOSE,
+        aiohttp.WSMsgType.CLOSED,
+        aiohttp.WSMsgType.CLOSING,
+    )
+
+
+async def test_post_on_stream_acks_and_updates_subscribers(raw: Raw) -> None:
+    await raw.send({"ID": 2, "Key": {"Name": "TRI.N"}})
+    await raw.next(lambda m: m.get("ID") == 2)
+    await raw.send(
+        {
+            "ID": 2,
+            "Type": "Post",
+            "Domain": "MarketPrice",
+            "Ack": True,
+            "PostID": 1,
+            "PostUserInfo": {"Address": "127.0.0.1", "UserID": 42},
+            "Message": {
+                "ID": 0,
+                "Type": "Update",
+                "Domain": "MarketPrice",
+                "Fields": {"BID": 45.55, "BIDSIZE": 18},
+            },
+        }
+    )
+    ack = await raw.next(lambda m: m.get("Type") == "Ack")
+    assert ack["ID"] == 2 and ack["AckID"] == 1 and "NakCode" not in ack
+    upd = await raw.next(lambda m: m.get("Type") == "Update" and m["Fields"].get("BID") == 45.55)
+    assert upd["Fields"]["BIDSIZE"] == 18
+
+
+async def test_post_unknown_field_is_an_error(raw: Raw) -> None:
+    await raw.send({"ID": 2, "Key": {"Name": "TRI.N"}})
+    await raw.next(lambda m: m.get("ID") == 2)
+    await raw.send(
+        {
+            "ID": 2,
+            "Type": "Post",
+            "Ack": True,
+            "PostID": 2,
+            "Message": {"ID": 0, "Type": "Update", "Fields": {"BID_CUSTOM": 1}},
+        }
+    )
+    err = await raw.next(lambda m: m.get("Type") == "Error")
+    assert err["Text"] == "JSON Unexpected FID. Received 'BID_CUSTOM' for key 'Fields'"
+
+
+async def test_client_that_never_pongs_is_dropped(make_sim: Any) -> None:
+    async with (
+        make_sim(server={"ping_timeout": 2, "rate": 0}) as sim,
+        aiohttp.ClientSession() as http,
+    ):
+        t = await token(sim, http)
+        ws = await http.ws_connect(sim.websocket_url, protocols=("tr_json2",))
+        r = Raw(ws)
+        await r.login(t)
+        t0 = time.monotonic()
+        assert await r.next(timeout=5) == {"Type": "Ping"}
+        end = await ws.receive(timeout=6)  # we never answer
+        elapsed = time.monotonic() - t0
+        assert end.type in (
+            aiohttp.WSMsgType.CLOSE,
+            aiohttp.WSMsgType.CLOSED,
+            aiohttp.WSMsgType.CLOSING,
+        )
+        assert 1.0 < elapsed < 4.5
+        assert not sim.streaming.sessions
+
+
+async def test_client_that_pongs_stays(make_sim: Any) -> None:
+    async with (
+        make_sim(server={"ping_timeout": 2, "rate": 0}) as sim,
+        aiohttp.ClientSession() as http,
+    ):
+        t = await token(sim, http)
+        ws = await http.ws_connect(sim.websocket_url, protocols=("tr_json2",))
+        r = Raw(ws)
+        await r.login(t)
+        for _ in range(3):
+            assert await r.next(timeout=5) == {"Type": "Ping"}
+            await r.send({"Type": "Pong"})
+        assert len(sim.streaming.sessions) == 1
+        await ws.close()
+
+
+async def test_token_not_renewed_closes_login(make_sim: Any) -> None:
+    async with make_sim(token_ttl=1) as sim, aiohttp.ClientSession() as http:
+        t = await token(sim, http)
+        ws = await http.ws_connect(sim.websocket_url, protocols=("tr_json2",))
+        r = Raw(ws)
+        await r.login(t)
+        m = await r.next(lambda m: m.get("ID") == 1, timeout=4)
+        assert m["Type"] == "Status"
+        assert m["State"] == {
+            "Stream": "Closed",
+            "Data": "Suspect",
+            "Code": "NotEntitled",
+            "Text": "Login stream was closed.",
+        }
