@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck clean
+.PHONY: demo test services lint typecheck clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -15,10 +15,16 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/ertcloud demo $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) services
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The sink tests run real PostgreSQL and NATS JetStream servers: install them if missing
+# (apt-get, as root). The tests start and stop them through scripts/services/*.sh.
+services:
+	bash scripts/services/postgres.sh install
+	bash scripts/services/nats.sh install
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

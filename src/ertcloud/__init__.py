@@ -2,6 +2,7 @@
 
 from .auth import ClientCredentials, PasswordCredentials, TokenClient, TokenManager
 from .client import Session, Subscription
+from .client.api import connect
 from .exceptions import (
     AuthenticationError,
     ConfigError,
@@ -10,6 +11,7 @@ from .exceptions import (
     ErtcloudError,
     InvalidCredentials,
     LoginRejected,
+    PostRejected,
     ProtocolError,
     SessionClosed,
 )
@@ -27,6 +29,7 @@ __all__ = [
     "LoginParams",
     "LoginRejected",
     "PasswordCredentials",
+    "PostRejected",
     "ProtocolError",
     "Session",
     "SessionClosed",
@@ -34,4 +37,5 @@ __all__ = [
     "TokenClient",
     "TokenManager",
     "__version__",
+    "connect",
 ]

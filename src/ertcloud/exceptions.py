@@ -10,6 +10,7 @@
     ├── ConnectError                the streaming server could not be reached
     ├── LoginRejected               the streaming server refused the Login
     ├── ProtocolError               the peer sent something that breaks the protocol
+    ├── PostRejected                a contribution was refused (Nack)
     └── SessionClosed               the session is closed and cannot be used
 """
 
@@ -23,6 +24,7 @@ __all__ = [
     "ErtcloudError",
     "InvalidCredentials",
     "LoginRejected",
+    "PostRejected",
     "ProtocolError",
     "SessionClosed",
 ]
@@ -70,3 +72,11 @@ class ProtocolError(ErtcloudError):
 
 class SessionClosed(ErtcloudError):
     pass
+
+
+class PostRejected(ErtcloudError):
+    """The server refused a Post (an Ack carrying a ``NakCode``)."""
+
+    def __init__(self, message: str, *, nak_code: str | None = None) -> None:
+        super().__init__(message)
+        self.nak_code = nak_code

@@ -153,8 +153,10 @@ async def test_get_near_expiry_uses_the_refresh_grant(
     assert server.forms[1]["refresh_token"] == t.refresh_token
 
 
-async def test_concurrent_gets_fetch_once(client: TokenClient, server: TokenServer) -> None:
-    m = TokenManager(client, CREDS)
+async def test_concurrent_gets_fetch_once(
+    client: TokenClient, server: TokenServer, clock: Clock
+) -> None:
+    m = manager(client, clock)
     a, b, c = await asyncio.gather(m.get(), m.get(), m.get())
     assert a is b is c
     assert server.grants == ["password"]

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import trustme
-from conftest import SimProcess, cli_env
+from support import SimProcess, cli_env
 
 PROGRAM = Path(__file__).with_name("quickstart_2018.py")
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import trustme
-from conftest import SimProcess, ertcloud_cmd, run_cli, start_cli, wait_for_output
+from support import SimProcess, ertcloud_cmd, run_cli, start_cli, wait_for_output
 
 
 def blocks(output: str, header: str) -> list[Any]:

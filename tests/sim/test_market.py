@@ -413,3 +413,19 @@ def test_apply() -> None:
         _check_image(inst)
     with pytest.raises(KeyError):
         m.apply("NOPE.N", {"BID": 1.0})
+
+
+def test_posted_records_and_book_params() -> None:
+    m = make(1)
+    inst = m.create("UMER.TST", {"BID": 22.1, "ASK": 24.5})
+    assert m.get("/UMER.TST") is inst and inst.kind == "posted"
+    assert not m.steppable("UMER.TST") and m.steppable("TRI.N")
+    m.apply("UMER.TST", {"BID": 22.2}, ripple=True)
+    assert inst.image == {"BID": 22.2, "ASK": 24.5, "BID_1": 22.1, "BID_2": None}
+    with pytest.raises(ValueError):
+        m.create("TRI.N", {})
+    tick, dec, lot = m.book_params("TRI.N") or (0.0, 0, 0)
+    assert tick == 0.01 and dec == 2 and lot == 100
+    assert m.book_params("EUR=") is None and m.book_params("UMER.TST") is None
+    day, ms = m.stamp()
+    assert len(day) == 10 and 0 <= ms < 86_400_000

@@ -3,79 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
+from rawclient import Raw, token
 
 from ertcloud.sim.server import SimServer
-
-
-class Raw:
-    """A bare tr_json2 client: sends JSON text, collects every received message."""
-
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse[bool]) -> None:
-        self.ws = ws
-        self.received: list[dict[str, Any]] = []
-        self.frames: list[Any] = []
-
-    async def send(self, obj: Any) -> None:
-        await self.ws.send_str(obj if isinstance(obj, str) else json.dumps(obj))
-
-    async def next(self, pred: Any = None, timeout: float = 5) -> dict[str, Any]:
-        """The first not-yet-consumed message matching ``pred``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            for i, m in enumerate(self.received):
-                if pred is None or pred(m):
-                    return self.received.pop(i)
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no matching message; have {self.received[-5:]}")
-            msg = await self.ws.receive(timeout=left)
-            if msg.type is not aiohttp.WSMsgType.TEXT:
-                raise AssertionError(f"connection ended: {msg.type}")
-            frame = json.loads(msg.data)
-            self.frames.append(frame)
-            assert isinstance(frame, list), "servers always send arrays"
-            self.received.extend(frame)
-
-    async def login(self, token: str) -> dict[str, Any]:
-        await self.send(
-            {
-                "ID": 1,
-                "Domain": "Login",
-                "Key": {
-                    "NameType": "AuthnToken",
-                    "Elements": {
-                        "ApplicationId": "256",
-                        "Position": "127.0.0.1/test",
-                        "AuthenticationToken": token,
-                    },
-                },
-            }
-        )
-        return await self.next(lambda m: m.get("ID") == 1)
-
-
-async def token(sim: SimServer, http: aiohttp.ClientSession) -> str:
-    async with http.post(
-        sim.token_url,
-        data={
-            "username": "demo",
-            "password": "demo",
-            "client_id": "x",
-            "grant_type": "password",
-            "scope": "trapi",
-            "takeExclusiveSignOnControl": "True",
-        },
-    ) as r:
-        assert r.status == 200
-        body = await r.json()
-    return str(body["access_token"])
 
 
 @pytest.fixture

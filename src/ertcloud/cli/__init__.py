@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from ..exceptions import ConfigError, ErtcloudError
 from ..version import __version__
-from . import demo, market_price, sim
+from . import board, demo, market_price, post, record, sim, subscribe, token
 
 __all__ = ["main"]
 
@@ -24,7 +28,37 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_parser(sub)
     market_price.add_parser(sub)
     sim.add_parser(sub)
+    subscribe.add_parser(sub)
+    post.add_parser(sub)
+    token.add_parser(sub)
+    record.add_parser(sub)
+    board.add_parser(sub)
+    _add_bench(sub)
     return p
+
+
+def _add_bench(sub: Any) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="run the benchmarks (source checkout; see docs/performance.md)",
+        description="Benchmark the client and the simulator (see docs/performance.md).",
+    )
+    # benchmarks/ lives beside src/ in a checkout and is not installed: run from the root.
+    runner = None
+    if Path("benchmarks", "runner.py").is_file():
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        runner = importlib.import_module("benchmarks.runner")
+        runner.add_options(p)
+
+    def run(a: argparse.Namespace) -> int:
+        if runner is None:
+            raise ConfigError(
+                "ertcloud bench runs from the root of a source checkout (benchmarks/ not found)"
+            )
+        return int(runner.run_args(a, p.error))
+
+    p.set_defaults(func=run)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,16 +13,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
-import socket
 import ssl
 from collections.abc import Callable
 from typing import Any
 
 from ..auth.client import TokenClient
-from ..auth.grants import DEFAULT_SCOPE, PasswordCredentials
+from ..auth.grants import DEFAULT_SCOPE, ClientCredentials, PasswordCredentials
 from ..auth.manager import TokenManager
+from ..client.api import default_position
 from ..client.session import Session
-from ..exceptions import ConfigError
+from ..client.standby import HotStandby
+from ..config import CommandLineSecret, resolve_credentials
+from ..discovery import DEFAULT_DISCOVERY_URL, DiscoveryClient, select_endpoints
+from ..exceptions import ConfigError, DiscoveryError
 from ..protocol.events import ConnectionDead, Event
 from ..protocol.login import LoginParams
 from .output import Printer
@@ -31,15 +34,8 @@ __all__ = ["add_parser", "default_position", "run"]
 
 BRAND = "LSEG Delivery Platform"
 DEFAULT_AUTH_URL = "https://api.refinitiv.com:443/auth/oauth2/v1/token"
-
-
-def default_position() -> str:
-    """``<ip>/<hostname>`` of this host, as the cloud examples send (fallback 127.0.0.1/net)."""
-    try:
-        host = socket.gethostname()
-        return f"{socket.gethostbyname(host)}/{host}"
-    except OSError:
-        return "127.0.0.1/net"
+DEFAULT_AUTH_URL_V2 = "https://api.refinitiv.com/auth/oauth2/v2/token"
+V2_SCOPE = "trapi.streaming.pricing.read"
 
 
 def add_options(p: argparse.ArgumentParser) -> None:
@@ -47,12 +43,21 @@ def add_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("vendor example options")
     g.add_argument("--hostname", help="streaming host (WebSocket server)")
     g.add_argument("--port", default="443", help="streaming port (default 443)")
-    g.add_argument("--user", default="", help="machine id / user name")
-    g.add_argument("--password", default="", help="password (prefer ERTCLOUD_PASSWORD)")
+    g.add_argument("--user", default="", help="machine id / user name (or ERTCLOUD_USER)")
     g.add_argument(
-        "--newPassword", dest="new_password", default=None, help="change the password first"
+        "--password",
+        default="",
+        action=CommandLineSecret,
+        help="password (prefer ERTCLOUD_PASSWORD or --credentials)",
     )
-    g.add_argument("--clientid", default="", help="client id (app key)")
+    g.add_argument(
+        "--newPassword",
+        dest="new_password",
+        default=None,
+        action=CommandLineSecret,
+        help="change the password first",
+    )
+    g.add_argument("--clientid", default="", help="client id (app key; or ERTCLOUD_CLIENT_ID)")
     g.add_argument("--app_id", default="256", help="Login ApplicationId (default 256)")
     g.add_argument("--position", default=None, help="Login Position (default <ip>/<hostname>)")
     g.add_argument("--auth_hostname", default=None, help="token host (builds --auth_url)")
@@ -81,9 +86,45 @@ def add_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="request snapshots (Streaming: false)",
     )
+    d = p.add_argument_group("service discovery, hot standby and v2 authentication")
+    d.add_argument(
+        "--discovery_url",
+        default=None,
+        help=f"service discovery URL, used when --hostname is not given "
+        f"(default {DEFAULT_DISCOVERY_URL})",
+    )
+    d.add_argument(
+        "--region",
+        default="us-east-1",
+        help="endpoint region: an AWS region prefix (default us-east-1) or amer/emea/apac",
+    )
+    d.add_argument(
+        "--hotstandby", action="store_true", help="two sessions on two endpoints, de-duplicated"
+    )
+    d.add_argument("--standbyhostname", default=None, help="second streaming host (hot standby)")
+    d.add_argument("--standbyport", default="443", help="port of --standbyhostname (default 443)")
+    d.add_argument(
+        "--clientsecret",
+        default=None,
+        action=CommandLineSecret,
+        help="v2 client secret (client_credentials grant; prefer ERTCLOUD_CLIENT_SECRET)",
+    )
+    d.add_argument(
+        "--jwkFile", dest="jwk_file", default=None, help="v2 private-key JWK file (JWT assertion)"
+    )
+    d.add_argument(
+        "--aud", default=None, help="JWT audience (default the CIAM token URL of the examples)"
+    )
     o = p.add_argument_group("ertcloud options")
     o.add_argument(
         "--show-secrets", action="store_true", help="print tokens and passwords unredacted"
+    )
+    o.add_argument(
+        "--credentials",
+        default=None,
+        metavar="FILE",
+        help="TOML credentials file, mode 0600 (default ~/.config/ertcloud/credentials.toml "
+        "if it exists)",
     )
     o.add_argument("--ca-file", default=None, help="trust this CA bundle (PEM) for HTTPS/WSS")
     o.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
@@ -135,26 +176,133 @@ def _auth_url(args: argparse.Namespace) -> str:
     return DEFAULT_AUTH_URL
 
 
+def _use_tls(args: argparse.Namespace, auth_url: str) -> bool:
+    return bool(args.tls == "on" or (args.tls == "auto" and not auth_url.startswith("http://")))
+
+
 def _ws_url(args: argparse.Namespace, auth_url: str) -> str:
-    tls = args.tls == "on" or (args.tls == "auto" and not auth_url.startswith("http://"))
+    tls = _use_tls(args, auth_url)
     return f"{'wss' if tls else 'ws'}://{args.hostname}:{args.port}/WebSocket"
+
+
+def _opt(args: argparse.Namespace, name: str, default: Any = None) -> Any:
+    """Options added after the first release (``demo`` builds its own namespace)."""
+    return getattr(args, name, default)
+
+
+def _fill_credentials(args: argparse.Namespace) -> None:
+    """Missing credentials from the environment or the credentials file."""
+    creds = resolve_credentials(
+        user=args.user or None,
+        password=args.password or None,
+        client_id=args.clientid or None,
+        client_secret=_opt(args, "clientsecret"),
+        file=_opt(args, "credentials"),
+    )
+    args.user, args.clientid = creds.user or "", creds.client_id or ""
+    args.password = creds.password or ""
+    if hasattr(args, "clientsecret") and not (args.user and args.password):
+        # A secret from the environment or file means v2 only without a v1 user/password.
+        args.clientsecret = creds.client_secret
+
+
+def _check_required(args: argparse.Namespace, v2: bool) -> None:
+    if v2:
+        if _opt(args, "jwk_file") and not args.clientid:
+            raise ConfigError("clientid and client JWK are required options")
+        if not args.clientid:
+            raise ConfigError("clientid and clientsecret are required options")
+        return
+    if args.user and args.clientid and args.password:
+        return
+    if args.hostname or _opt(args, "discovery_url") or _opt(args, "hotstandby"):
+        raise ConfigError("user, clientid and password are required options")
+    raise ConfigError("user, clientid, password, and hostname are required options")
+
+
+def _credentials(args: argparse.Namespace, v2: bool) -> PasswordCredentials | ClientCredentials:
+    if not v2:
+        return PasswordCredentials(
+            username=args.user,
+            password=args.password,
+            client_id=args.clientid,
+            scope=args.scope,
+            new_password=args.new_password,
+        )
+    scope = V2_SCOPE if args.scope == DEFAULT_SCOPE else args.scope
+    jwk_file = _opt(args, "jwk_file")
+    if jwk_file:
+        from ..auth.jwt import DEFAULT_AUDIENCE, JwtAssertion, load_jwk
+
+        assertion = JwtAssertion(
+            load_jwk(jwk_file), args.clientid, audience=_opt(args, "aud") or DEFAULT_AUDIENCE
+        )
+        return ClientCredentials(args.clientid, scope=scope, assertion=assertion)
+    return ClientCredentials(args.clientid, _opt(args, "clientsecret") or "", scope=scope)
+
+
+async def _endpoints(
+    args: argparse.Namespace, tokens: TokenManager, pr: Printer, sslctx: Any, auth_url: str
+) -> list[str]:
+    """WebSocket URLs, best first: ``--hostname`` (and ``--standbyhostname``), else the
+    endpoints service discovery lists for ``--region``."""
+    tls = _use_tls(args, auth_url)
+    hotstandby = bool(_opt(args, "hotstandby"))
+    if args.hostname:
+        urls = [_ws_url(args, auth_url)]
+        standby = _opt(args, "standbyhostname")
+        if standby:
+            port = _opt(args, "standbyport", "443")
+            urls.append(f"{'wss' if tls else 'ws'}://{standby}:{port}/WebSocket")
+        return urls
+    url = _opt(args, "discovery_url") or DEFAULT_DISCOVERY_URL
+    region = _opt(args, "region", "us-east-1")
+
+    def sd_trace(event: str, detail: Any) -> None:
+        if event == "request":
+            pr.line(f"Sending {BRAND} service discovery request to {detail}")
+        elif event == "success":
+            pr.block(f"{BRAND} Service discovery succeeded. RECEIVED:", detail)
+        elif event == "error":
+            status, text = detail
+            pr.line(f"{BRAND} Service discovery result failure: {status} {text}")
+        elif event == "redirect":
+            pr.line(f"Perform URL redirect to  {detail}")
+
+    token = await tokens.get()
+    client = DiscoveryClient(url, ssl_context=sslctx, trace=sd_trace)
+    try:
+        found = await client.fetch(token.access_token)
+    except DiscoveryError:
+        pr.line(f"Failed to retrieve endpoints from {BRAND} Service Discovery. Exiting...")
+        raise
+    finally:
+        await client.close()
+    chosen = select_endpoints(found, region, hotstandby=hotstandby)
+    return [e.url(tls) for e in chosen]
 
 
 async def run(
     args: argparse.Namespace, *, printer: Printer | None = None, banner: str | None = None
 ) -> int:
     """Run the flow; returns the exit code."""
-    if not (args.user and args.clientid and args.password and args.hostname):
-        raise ConfigError("user, clientid, password, and hostname are required options")
+    _fill_credentials(args)
+    v2 = bool(_opt(args, "clientsecret") or _opt(args, "jwk_file"))
+    _check_required(args, v2)
     pr = printer or Printer(show_secrets=args.show_secrets)
     if banner:
         pr.line(banner)
     auth_url = _auth_url(args)
+    if v2 and not args.auth_url and not args.auth_hostname:
+        auth_url = DEFAULT_AUTH_URL_V2
     sslctx = ssl_context(args)
 
     def auth_trace(event: str, detail: Any) -> None:
         if event == "request":
             grant, url = detail
+            if grant == "client_credentials":
+                pr.line(f"Sending authentication request with client credentials to  {url} ...")
+                return
             how = "refresh token" if grant == "refresh_token" else "password"
             pr.line(f"Sending authentication request with {how} to {url} ...")
         elif event == "success":
@@ -166,17 +314,23 @@ async def run(
             pr.line(f"Perform URL redirect to  {detail}")
 
     client = TokenClient(auth_url, ssl_context=sslctx, trace=auth_trace)
-    creds = PasswordCredentials(
-        username=args.user,
-        password=args.password,
-        client_id=args.clientid,
-        scope=args.scope,
-        new_password=args.new_password,
-    )
-    tokens = TokenManager(client, creds)
+    tokens = TokenManager(client, _credentials(args, v2))
     rics = _rics(args)
     position = args.position or default_position()
-    ws_url = _ws_url(args, auth_url)
+    try:
+        urls = await _endpoints(args, tokens, pr, sslctx, auth_url)
+    except BaseException:
+        await client.close()
+        raise
+    if _opt(args, "hotstandby"):
+        if len(urls) < 2:
+            await client.close()
+            raise DiscoveryError(
+                f"Expected 2 hosts but received: {len(urls)} (--hotstandby needs "
+                "--standbyhostname with --hostname)"
+            )
+        return await _run_standby(args, urls, tokens, pr, sslctx, rics, position)
+    ws_url: str | list[str] = urls if len(urls) > 1 else urls[0]
 
     def trace(kind: str, detail: Any) -> None:
         if kind == "connecting":
@@ -191,6 +345,8 @@ async def run(
             pr.line("WebSocket Closed")
         elif kind == "reconnecting":
             pr.line(f"Reconnecting in {detail:.1f} seconds ...")
+        elif kind == "recovered":
+            pr.line(f"WebSocket recovered on {detail}: every stream re-requested")
 
     def on_event(ev: Event) -> None:
         if isinstance(ev, ConnectionDead):
@@ -236,6 +392,79 @@ async def run(
     finally:
         await session.close()
         await client.close()
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+async def _run_standby(
+    args: argparse.Namespace,
+    urls: list[str],
+    tokens: TokenManager,
+    pr: Printer,
+    sslctx: Any,
+    rics: list[str],
+    position: str,
+) -> int:
+    """Hot standby: two sessions, printed as the vendor's service discovery example does
+    (``SENT on session1:``...)."""
+    printers = {
+        n: Printer(pr.out, show_secrets=pr.show_secrets, label=f" on {n}")
+        for n in ("session1", "session2")
+    }
+
+    def trace(name: str, kind: str, detail: Any) -> None:
+        p = printers[name]
+        if kind == "connecting":
+            p.line(f"Connecting to WebSocket {detail} for {name}...")
+        elif kind == "connected":
+            p.line(f"WebSocket successfully connected for {name}!")
+        elif kind == "sent":
+            p.sent(detail)
+        elif kind == "received":
+            p.received(detail)
+        elif kind == "closed":
+            p.line(f"WebSocket Closed for {name}")
+        elif kind == "reconnecting":
+            p.line(f"Reconnect to the endpoint for {name} after {detail:.1f} seconds... ")
+        elif kind == "recovered":
+            p.line(f"WebSocket recovered for {name} on {detail}: every stream re-requested")
+        elif kind == "token":
+            p.line(f"Refreshing the access token for {name}")
+
+    standby = HotStandby(
+        urls,
+        tokens=tokens,
+        login=LoginParams(application_id=args.app_id, position=position),
+        ssl_context=sslctx,
+        trace=trace,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    installed = _install_signals(loop, stop.set)
+    try:
+        await standby.start()
+        fields = [f.strip() for f in args.view.split(",")] if args.view else None
+        standby.subscribe(
+            rics,
+            fields=fields,
+            service=_service(args.service),
+            snapshot=args.snapshot,
+            batch=False,
+            queue=False,
+            on_refresh=_noop,
+        )
+        try:
+            await asyncio.wait_for(stop.wait(), args.duration)
+        except asyncio.TimeoutError:
+            pass
+        for s in standby.sessions:
+            if s is not None:
+                for st in s.streams:
+                    s._close_streams([st])
+        return 0
+    finally:
+        await standby.close()
+        await tokens.client.close()
         for sig in installed:
             loop.remove_signal_handler(sig)
 

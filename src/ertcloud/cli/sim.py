@@ -15,7 +15,7 @@ from ..exceptions import ConfigError
 from ..sim.ads import ServerConfig
 from ..sim.server import SimOptions, SimServer, startup_line
 
-__all__ = ["add_parser", "options_from_args", "read_users_file"]
+__all__ = ["add_parser", "options_from_args", "parse_denials", "read_users_file"]
 
 
 def read_users_file(path: str) -> dict[str, str]:
@@ -40,6 +40,18 @@ def read_users_file(path: str) -> dict[str, str]:
             raise ConfigError(f"{path}:{n}: expected user:password")
         users[user] = pw
     return users
+
+
+def parse_denials(specs: list[str]) -> dict[str, frozenset[str]]:
+    """``["USER:RIC,RIC", ...]`` as user -> denied RICs."""
+    out: dict[str, set[str]] = {}
+    for spec in specs:
+        user, sep, rics = spec.partition(":")
+        names = {r.strip() for r in rics.split(",") if r.strip()}
+        if not sep or not user or not names:
+            raise ConfigError(f"--deny {spec!r}: expected USER:RIC[,RIC...]")
+        out.setdefault(user, set()).update(names)
+    return {u: frozenset(r) for u, r in out.items()}
 
 
 def add_options(p: argparse.ArgumentParser) -> None:
@@ -76,7 +88,66 @@ def add_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also accept deployed-ADS style logins by user name (no token)",
     )
+    p.add_argument(
+        "--deny",
+        action="append",
+        default=[],
+        metavar="USER:RIC,RIC",
+        help="items USER is not entitled to (NotEntitled); repeatable",
+    )
+    p.add_argument(
+        "--pause-resume",
+        action="store_true",
+        help="advertise SupportPauseResume 1 and honour Pause (default: ignored, like RTO)",
+    )
+    p.add_argument(
+        "--post-creates-records",
+        action="store_true",
+        help="an off-stream posted Refresh of an unknown name creates the record",
+    )
+    p.add_argument(
+        "--depth-levels", type=int, default=20, help="price levels per side of order books"
+    )
     p.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
+    f = p.add_argument_group("endpoints and faults")
+    f.add_argument(
+        "--endpoints",
+        type=int,
+        default=1,
+        help="streaming endpoints (ports) to serve; discovery lists one two-zone endpoint and "
+        "single-zone ones per region (default 1)",
+    )
+    f.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME[:k=v,...]",
+        help="switch a fault on at start (repeatable); see --list-faults",
+    )
+    f.add_argument("--scenario", default=None, help="TOML file of time-scripted faults")
+    f.add_argument("--list-faults", action="store_true", help="print the known faults and exit")
+    f.add_argument(
+        "--client",
+        action="append",
+        default=[],
+        metavar="ID:SECRET",
+        help="v2 service account with a client secret (repeatable; default demo-client)",
+    )
+    f.add_argument(
+        "--jwk",
+        action="append",
+        default=[],
+        metavar="ID=FILE",
+        help="v2 service account authenticating with JWT assertions signed by the key in "
+        "FILE (a JWK; only its public part is used; repeatable)",
+    )
+    p.add_argument(
+        "--replay",
+        default=None,
+        metavar="FILE",
+        help="serve the items of a recording (ertcloud record --to jsonl:FILE) instead",
+    )
+    p.add_argument("--speed", type=float, default=1.0, help="replay speed (default 1: as recorded)")
 
 
 def options_from_args(a: argparse.Namespace) -> SimOptions:
@@ -92,6 +163,10 @@ def options_from_args(a: argparse.Namespace) -> SimOptions:
         users[a.user or "demo"] = a.password if a.password is not None else "demo"
     if a.token_ttl <= 0 or a.ping_timeout <= 0:
         raise ConfigError("--token-ttl and --ping-timeout must be positive")
+    if a.depth_levels < 1:
+        raise ConfigError("--depth-levels must be at least 1")
+    if a.speed <= 0:
+        raise ConfigError("--speed must be positive")
     cfg = ServerConfig(
         ping_timeout=a.ping_timeout,
         max_msg_size=a.max_msg_size,
@@ -99,7 +174,30 @@ def options_from_args(a: argparse.Namespace) -> SimOptions:
         services={a.service: 257},
         default_service=a.service,
         allow_user_login=a.allow_user_login,
+        entitlements=parse_denials(a.deny),
+        pause_resume=a.pause_resume,
+        post_creates=a.post_creates_records,
+        depth_levels=a.depth_levels,
     )
+    from ..sim.faults import parse_fault
+    from ..sim.scenario import load_scenario
+
+    if a.endpoints < 1:
+        raise ConfigError("--endpoints must be at least 1")
+    faults = [parse_fault(spec) for spec in a.fault]
+    steps, loop = load_scenario(a.scenario) if a.scenario else ([], None)
+    clients = {"demo-client": "demo-secret"}
+    for spec in a.client:
+        cid, sep, secret = spec.partition(":")
+        if not sep or not cid:
+            raise ConfigError(f"--client {spec!r}: expected ID:SECRET")
+        clients[cid] = secret
+    jwks: dict[str, list[dict[str, Any]]] = {}
+    for spec in a.jwk:
+        cid, sep, path = spec.partition("=")
+        if not sep or not cid:
+            raise ConfigError(f"--jwk {spec!r}: expected ID=FILE")
+        jwks.setdefault(cid, []).append(_public_jwk(path))
     return SimOptions(
         host=a.host,
         port=a.port,
@@ -112,7 +210,38 @@ def options_from_args(a: argparse.Namespace) -> SimOptions:
         tls_key=a.tls_key,
         tls_self_signed=a.tls_self_signed,
         server=cfg,
+        replay=a.replay,
+        replay_speed=a.speed,
+        endpoints=a.endpoints,
+        clients=clients,
+        jwks=jwks,
+        faults=faults,
+        scenario=steps,
+        scenario_loop=loop,
     )
+
+
+def _public_jwk(path: str) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read JWK file {path}: {exc.strerror}") from None
+    except ValueError:
+        raise ConfigError(f"JWK file {path} is not JSON") from None
+    if isinstance(data, dict) and isinstance(data.get("keys"), list) and data["keys"]:
+        data = data["keys"][0]
+    if not isinstance(data, dict) or "kty" not in data:
+        raise ConfigError(f"JWK file {path} holds no JSON Web Key")
+    from ..auth.jwt import public_jwk
+
+    return public_jwk(data)
+
+
+def list_faults() -> str:
+    """The faults ``--fault`` and scenario files know, one per line."""
+    from ..sim.faults import FAULTS
+
+    return "\n".join(f"{name:<18} {desc}" for name, (_, desc) in FAULTS.items())
 
 
 async def serve(opts: SimOptions) -> int:
@@ -146,6 +275,9 @@ def add_parser(sub: Any) -> None:
         logging.basicConfig(
             level=a.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
         )
+        if a.list_faults:
+            sys.stdout.write(list_faults() + "\n")
+            return 0
         return asyncio.run(serve(options_from_args(a)))
 
     p.set_defaults(func=_run)

@@ -14,17 +14,19 @@ import logging
 import ssl
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
 import aiohttp
 
 from ..auth.manager import TokenManager
-from ..exceptions import ConnectError, ErtcloudError, LoginRejected, SessionClosed
+from ..exceptions import ConnectError, ErtcloudError, LoginRejected, PostRejected, SessionClosed
 from ..protocol.backoff import backoff
 from ..protocol.client import ClientProtocol
 from ..protocol.events import (
+    AckReceived,
     ConnectionDead,
     Event,
+    GenericReceived,
     ItemRefreshed,
     ItemStatus,
     ItemUpdated,
@@ -36,9 +38,21 @@ from ..protocol.events import (
     LoginRejected as LoginRejectedEvent,
 )
 from ..protocol.login import LoginParams
-from ..protocol.messages import Priority, Qos
+from ..protocol.messages import Ack, Generic, Key, PostUserInfo, Priority, Qos
 from ..protocol.streams import ItemStream
-from .subscription import Callback, Subscription
+from .integrity import (
+    Difference,
+    IntegrityEvent,
+    IntegrityMonitor,
+    VerifyReport,
+    compare_images,
+)
+from .subscription import Callback, Overflow, Subscription
+
+if TYPE_CHECKING:
+    from .transport_picows import PicowsWebSocket
+
+_WebSocket = Union["aiohttp.ClientWebSocketResponse[bool]", "PicowsWebSocket"]
 
 __all__ = ["SUBPROTOCOLS", "Session", "Trace"]
 
@@ -48,7 +62,8 @@ SUBPROTOCOLS = ("tr_json2", "rssl.json.v2")
 
 #: ``trace(kind, detail)`` observes the session: "connecting" (url), "connected" (url),
 #: "sent" (bytes), "received" (bytes), "closed" (reason), "reconnecting" (delay),
-#: "token" (Token), "event" (core event).
+#: "token" (Token), "event" (core event), "recovered" (url: logged in again after a loss,
+#: every stream re-requested).
 Trace = Callable[[str, Any], None]
 
 
@@ -67,8 +82,15 @@ class Session:
         trace: Trace | None = None,
         on_event: Callable[[Event], None] | None = None,
         http: aiohttp.ClientSession | None = None,
+        on_recovered: Callable[[Session], None] | None = None,
+        stale_after: float | None = None,
+        on_integrity: Callable[[IntegrityEvent], None] | None = None,
+        transport: str = "aiohttp",
     ) -> None:
         self.urls = [urls] if isinstance(urls, str) else list(urls)
+        #: "aiohttp", or "picows" (faster data path, optional extra); "auto" picks picows
+        #: when it is installed.
+        self.transport_name = _pick_transport(transport)
         if not self.urls:
             raise ValueError("no WebSocket URL given")
         self.tokens = tokens
@@ -80,10 +102,12 @@ class Session:
         self.on_event = on_event
         self._http = http
         self._own_http = http is None
-        self._ws: aiohttp.ClientWebSocketResponse[bool] | None = None
+        self._ws: _WebSocket | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._reader: asyncio.Task[None] | None = None
         self._background: set[asyncio.Future[Any]] = set()
+        self._posts: dict[int, asyncio.Future[Ack]] = {}
+        self.on_generic: Callable[[Generic], None] | None = None
         self._logged_in = asyncio.Event()
         self._login_failure: ErtcloudError | None = None
         self._closing = False
@@ -92,7 +116,16 @@ class Session:
         self.url: str | None = None
         self.connects = 0
         self.reconnects = 0
+        #: recoveries after a lost connection (also reported by ``on_recovered``)
+        self.recoveries = 0
+        self.on_recovered = on_recovered
+        #: run the token renewal loop (off when a HotStandby renews for both sessions)
+        self.renew_tokens = True
+        self._login_token: str | None = None
         self.fatal: ErtcloudError | None = None
+        #: sequence-gap and staleness checks (see :mod:`ertcloud.client.integrity`)
+        self.integrity = IntegrityMonitor(stale_after=stale_after, on_event=on_integrity)
+        self._blocked: set[Subscription] = set()
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -109,19 +142,27 @@ class Session:
         if self._http is None:
             self._http = aiohttp.ClientSession(trust_env=True)
         try:
-            await self._connect_and_login()
+            await self._first_connect()
         except BaseException:
             await self._shutdown()
             raise
         self._tasks.append(asyncio.create_task(self._run(), name="ertcloud-session"))
-        if self.tokens is not None and self.tokens.uses_refresh_tokens:
+        if self.tokens is not None and self.tokens.uses_refresh_tokens and self.renew_tokens:
             self._tasks.append(
                 asyncio.create_task(self.tokens.run(self._on_new_token), name="ertcloud-token")
+            )
+        if self.integrity.stale_after is not None:
+            self._tasks.append(
+                asyncio.create_task(
+                    self.integrity.watch(lambda: self.protocol.streams), name="ertcloud-stale"
+                )
             )
 
     async def close(self) -> None:
         """Log out, close the WebSocket and stop every task."""
         if self._closing:
+            if self._own_http and self._http is not None:
+                await self._shutdown()  # it ended by itself: release what it still holds
             return
         self._closing = True
         ws = self._ws
@@ -178,17 +219,27 @@ class Session:
         on_update: Callback | None = None,
         on_status: Callback | None = None,
         queue: bool | None = None,
+        overflow: Overflow = "conflate",
+        max_queue: int = 10_000,
     ) -> Subscription:
         """Request items; returns a :class:`Subscription` (async iterator of events).
 
         Several RICs go out as batch requests; ``fields`` makes a view (names or FIDs);
-        ``snapshot`` asks for one image and no updates."""
+        ``snapshot`` asks for one image and no updates. The event queue holds ``max_queue``
+        events; ``overflow`` says what happens past that: ``"conflate"`` (merge updates per
+        item), ``"block"`` (stop reading the socket) or ``"drop_oldest"``."""
         if self._closing:
             raise SessionClosed("session is closed")
         if queue is None:
             queue = on_refresh is None and on_update is None and on_status is None
         sub = Subscription(
-            self, on_refresh=on_refresh, on_update=on_update, on_status=on_status, queue=queue
+            self,
+            on_refresh=on_refresh,
+            on_update=on_update,
+            on_status=on_status,
+            queue=queue,
+            overflow=overflow,
+            max_queue=max_queue,
         )
         streams = self.protocol.request(
             rics,
@@ -209,14 +260,141 @@ class Session:
         self.protocol.close(streams)
         self._kick()
 
-    def post(self, stream_id: int, message: dict[str, Any], **kw: Any) -> None:
-        """Contribute data (see :meth:`ClientProtocol.post`)."""
-        self.protocol.post(stream_id, message, **kw)
+    async def _wait_consumers(self) -> None:
+        """Back-pressure: hold the reader until every blocking subscription has room."""
+        while self._blocked:
+            sub = self._blocked.pop()
+            await sub.wait_room()
+
+    async def verify(
+        self, target: ItemStream | Subscription, *, timeout: float = 10.0, attempts: int = 3
+    ) -> list[VerifyReport]:
+        """Compare cached images with fresh snapshots from the server, one report per item.
+
+        The snapshot is taken on this connection, so it follows every update sent before
+        it; a difference seen at that instant is retried (an update racing the snapshot in
+        the same frame) up to ``attempts`` times before it is reported."""
+        streams = target.streams if isinstance(target, Subscription) else [target]
+        reports: list[VerifyReport] = []
+        for stream in streams:
+            reports.append(await self._verify_one(stream, timeout, attempts))
+        return reports
+
+    async def _verify_one(self, stream: ItemStream, timeout: float, attempts: int) -> VerifyReport:
+        if stream.map is not None:
+            return VerifyReport(stream.name, False, error="only field-list items can be verified")
+        diffs: tuple[Difference, ...] = ()
+        for _ in range(max(1, attempts)):
+            try:
+                diffs = await self._snapshot_diff(stream, timeout)
+            except (asyncio.TimeoutError, ErtcloudError) as exc:
+                why = str(exc) or "no snapshot within the timeout"
+                return VerifyReport(stream.name, False, error=why)
+            if not diffs:
+                return VerifyReport(stream.name, True)
+        return VerifyReport(stream.name, False, diffs)
+
+    async def _snapshot_diff(self, stream: ItemStream, timeout: float) -> tuple[Difference, ...]:
+        """Request a snapshot of ``stream``'s item; compare it with the cache on arrival."""
+        done: asyncio.Future[tuple[Difference, ...]] = asyncio.get_running_loop().create_future()
+
+        def compare(ev: ItemRefreshed) -> None:
+            if not done.done():
+                done.set_result(compare_images(stream.fields, dict(ev.message.fields or {})))
+
+        def status(ev: Any) -> None:
+            if isinstance(ev, (ItemStatus, StreamClosed)) and not done.done():
+                st = ev.stream.state
+                text = st.text if st is not None and st.text else "stream closed"
+                done.set_exception(ErtcloudError(f"snapshot refused: {text}"))
+
+        snap = self.subscribe(
+            stream.name,
+            fields=stream.request.view,
+            domain=stream.domain,
+            service=stream.service,
+            snapshot=True,
+            on_refresh=compare,
+            on_status=status,
+        )
+        try:
+            return await asyncio.wait_for(done, timeout)
+        finally:
+            await snap.close()
+
+    async def post(
+        self,
+        target: ItemStream | str,
+        fields: dict[str, Any],
+        *,
+        message_type: str = "Update",
+        service: str | int | None = None,
+        ack: bool = True,
+        user_info: PostUserInfo | None = None,
+        timeout: float = 10.0,
+    ) -> Ack | None:
+        """Contribute ``fields`` to an item: on-stream into an open :class:`ItemStream`, or
+        off-stream (through the login stream) to the item named ``target``.
+
+        With ``ack`` (the default) waits for the Ack and returns it, raising
+        :class:`PostRejected` on a Nack; without, returns ``None`` once sent."""
+        if isinstance(target, ItemStream):
+            stream_id, key, domain = target.id, None, target.domain
+        else:
+            stream_id, key, domain = self.protocol.login.id, Key(name=target, service=service), None
+        message: dict[str, Any] = {"ID": 0, "Type": message_type, "Fields": fields}
+        if domain and domain != "MarketPrice":
+            message["Domain"] = domain
+        if message_type == "Refresh":
+            message["Solicited"] = False
+            message["State"] = {"Stream": "Open", "Data": "Ok"}
+        post_id = self.protocol.post(
+            stream_id, message, ack=ack, key=key, domain=domain, user_info=user_info
+        )
+        fut: asyncio.Future[Ack] | None = None
+        if ack:
+            fut = asyncio.get_running_loop().create_future()
+            self._posts[post_id] = fut
+        await self._flush()
+        if fut is None:
+            return None
+        try:
+            result = await asyncio.wait_for(fut, timeout)
+        finally:
+            self._posts.pop(post_id, None)
+        if result.nak_code:
+            raise PostRejected(
+                f"post {post_id} refused: {result.nak_code} {result.text or ''}".rstrip(),
+                nak_code=result.nak_code,
+            )
+        return result
+
+    def send_generic(
+        self,
+        stream_id: int,
+        *,
+        domain: str | int | None = None,
+        name: str | None = None,
+        elements: dict[str, Any] | None = None,
+    ) -> None:
+        """Send a Generic message on a stream (custom domains, e.g. echo services)."""
+        key = Key(name=name) if name is not None else None
+        self.protocol.send_generic(Generic(id=stream_id, domain=domain, key=key, elements=elements))
         self._kick()
 
     @property
     def streams(self) -> list[ItemStream]:
         return list(self.protocol.streams)
+
+    def snapshot(self, kind: str = "pandas") -> Any:
+        """The latest image of every open item as a DataFrame: one row per item (index
+        ``ric``), one column per field, plus ``state`` and ``updates``. ``kind`` is
+        ``"pandas"`` (the ``pandas`` extra) or ``"polars"`` (if installed)."""
+        from ..sinks.frames import records_frame
+
+        return records_frame(
+            [s for s in self.protocol.streams if s.domain == "MarketPrice"], kind=kind
+        )
 
     # -- I/O -----------------------------------------------------------------------------
 
@@ -245,15 +423,36 @@ class Session:
                 self.trace("sent", f)
             await ws.send_frame(f, aiohttp.WSMsgType.TEXT)
 
-    def _next_url(self) -> str:
-        url = self.urls[self._url_index % len(self.urls)]
-        self._url_index += 1
-        return url
+    def _current_url(self) -> str:
+        return self.urls[self._url_index % len(self.urls)]
 
-    async def _open_ws(self, url: str) -> aiohttp.ClientWebSocketResponse[bool]:
+    def _rotate(self) -> None:
+        """Move on to the next endpoint of the list (after a failed attempt)."""
+        self._url_index += 1
+
+    async def _first_connect(self) -> None:
+        """Try each endpoint once, in order; the last failure is raised. A refused login
+        or authentication is not an endpoint problem and is raised at once."""
+        for n in range(len(self.urls)):
+            try:
+                await self._connect_and_login()
+                return
+            except (ConnectError, asyncio.TimeoutError) as exc:
+                if n == len(self.urls) - 1:
+                    if isinstance(exc, asyncio.TimeoutError):
+                        raise ConnectError(
+                            f"cannot connect to {self._current_url()}: timed out"
+                        ) from None
+                    raise
+                log.warning("%s; trying the next endpoint", exc)
+                self._rotate()
+
+    async def _open_ws(self, url: str) -> _WebSocket:
         assert self._http is not None
         if self.trace:
             self.trace("connecting", url)
+        if self.transport_name == "picows":
+            return await self._open_picows(url)
         try:
             ws = await self._http.ws_connect(
                 url,
@@ -282,8 +481,9 @@ class Session:
         return ws
 
     async def _connect_and_login(self) -> None:
-        url = self._next_url()
+        url = self._current_url()
         token = await self.tokens.get() if self.tokens is not None else None
+        self._login_token = token.access_token if token is not None else None
         ws = await asyncio.wait_for(self._open_ws(url), self.connect_timeout)
         self._ws = ws
         self.url = url
@@ -313,7 +513,54 @@ class Session:
             raise ConnectError(f"no Login response from {url} within {self.connect_timeout:g} s")
         self._reader = reader
 
-    async def _read(self, ws: aiohttp.ClientWebSocketResponse[bool]) -> None:
+    async def _open_picows(self, url: str) -> _WebSocket:
+        from .transport_picows import connect
+
+        ws = await connect(
+            url,
+            protocols=SUBPROTOCOLS,
+            ssl_option=self._ssl if self._ssl is not None else True,
+            headers={"User-Agent": "ertcloud"},
+            timeout=self.connect_timeout,
+        )
+        if ws.protocol not in SUBPROTOCOLS:
+            await ws.close()
+            raise ConnectError(f"{url} did not accept the tr_json2 sub-protocol")
+        if self.trace:
+            self.trace("connected", url)
+        return ws
+
+    async def _read_pushed(self, ws: PicowsWebSocket) -> None:
+        """The picows data path: frames arrive in a synchronous callback."""
+        proto = self.protocol
+        receive = proto.receive
+        dispatch = self._dispatch
+        trace = self.trace
+        monotonic = time.monotonic
+
+        def on_message(data: memoryview) -> None:
+            if trace:
+                trace("received", bytes(data))
+            events = receive(data, monotonic())
+            if events:
+                dispatch(events)
+            if proto._out and not ws.closed:
+                frames = proto.data_to_send(monotonic())
+                for f in frames:
+                    if trace:
+                        trace("sent", f)
+                    ws.send_now(f)
+
+        timer = asyncio.create_task(self._timer(ws))
+        try:
+            await ws.run(on_message)
+        finally:
+            timer.cancel()
+
+    async def _read(self, ws: _WebSocket) -> None:
+        if not isinstance(ws, aiohttp.ClientWebSocketResponse):
+            await self._read_pushed(ws)
+            return
         proto = self.protocol
         trace = self.trace
         timer = asyncio.create_task(self._timer(ws))
@@ -326,6 +573,8 @@ class Session:
                     events = proto.receive(data, time.monotonic())
                     if events:
                         self._dispatch(events)
+                        if self._blocked:
+                            await self._wait_consumers()
                     if proto._out:
                         await self._flush()
                 elif msg.type is aiohttp.WSMsgType.ERROR:
@@ -333,7 +582,7 @@ class Session:
         finally:
             timer.cancel()
 
-    async def _timer(self, ws: aiohttp.ClientWebSocketResponse[bool]) -> None:
+    async def _timer(self, ws: _WebSocket) -> None:
         proto = self.protocol
         while not ws.closed:
             delay = proto.next_deadline() - time.monotonic()
@@ -356,8 +605,18 @@ class Session:
                 sub = ev.stream.user  # type: ignore[union-attr]
                 if sub is not None:
                     sub._deliver(ev)
+                    if sub.blocked:
+                        self._blocked.add(sub)
+                self.integrity.observe(ev)  # type: ignore[arg-type]
                 if t is StreamClosed:
                     self._on_stream_closed(ev)  # type: ignore[arg-type]
+            elif isinstance(ev, AckReceived):
+                fut = self._posts.get(ev.message.ack_id)
+                if fut is not None and not fut.done():
+                    fut.set_result(ev.message)
+            elif isinstance(ev, GenericReceived):
+                if self.on_generic is not None:
+                    self.on_generic(ev.message)
             elif t is LoginAccepted:
                 self._logged_in.set()
             elif t is LoginRejectedEvent or t is LoginClosed:
@@ -423,12 +682,23 @@ class Session:
                 await asyncio.sleep(delay)
                 try:
                     if isinstance(self._login_failure, LoginRejected) and self.tokens is not None:
-                        self.tokens.token = None  # force a fresh grant
+                        current = self.tokens.token
+                        # Force a fresh grant, unless another session sharing the token
+                        # manager has already replaced the refused token.
+                        if current is not None and current.access_token == self._login_token:
+                            self.tokens.token = None
                     await self._connect_and_login()
                 except (ErtcloudError, asyncio.TimeoutError) as exc:
                     log.warning("reconnect failed: %s", exc)
+                    if not isinstance(exc, LoginRejected):
+                        self._rotate()  # the endpoint failed: fail over to the next one
                     continue
                 self.reconnects += 1
+                self.recoveries += 1
+                if self.trace:
+                    self.trace("recovered", self.url)
+                if self.on_recovered is not None:
+                    self.on_recovered(self)
                 delays = backoff(initial=0.5, maximum=30.0)
                 log.info(
                     "reconnected to %s; %d streams re-requested",
@@ -442,6 +712,20 @@ class Session:
         if self._ws is not None:
             await self._ws.close()
         self._closed.set()
+
+
+def _pick_transport(name: str) -> str:
+    if name not in ("aiohttp", "picows", "auto"):
+        raise ValueError(f"unknown transport {name!r}: use aiohttp, picows or auto")
+    if name == "aiohttp":
+        return name
+    try:
+        import picows  # noqa: F401
+    except ImportError:
+        if name == "picows":
+            raise ValueError("transport='picows' needs: pip install 'ertcloud[picows]'") from None
+        return "aiohttp"
+    return "picows"
 
 
 def _why(exc: BaseException) -> str:

@@ -1,22 +1,73 @@
-"""Subscriptions: a group of item streams, consumed as an async iterator or by callbacks."""
+"""Subscriptions: a group of item streams, consumed as an async iterator or by callbacks.
+
+The event queue of a subscription is bounded (``max_queue``). What happens when a consumer
+falls behind is the ``overflow`` policy:
+
+``"conflate"`` (the default)
+    Keep at most one pending update per item: a new update for an item that already has
+    an update waiting is merged into it (its fields overwrite the older values) and counted
+    in :attr:`Subscription.conflated`. Refreshes, statuses and closes are never merged or
+    dropped, so the queue holds at most ``max_queue`` events plus one per item, and the
+    merged events still bring the consumer to the current image.
+``"block"``
+    Nothing is merged or dropped: the session stops reading the socket until the consumer
+    has made room, pushing back onto the server (which may then conflate or disconnect a
+    slow client, as the real service does). The queue may exceed ``max_queue`` by the
+    messages of one frame.
+``"drop_oldest"``
+    The oldest queued event is discarded for each new one and counted in
+    :attr:`Subscription.dropped`. Cheapest, but the consumer then misses data.
+
+Each time the queue fills (an *overflow episode*) one warning is logged on
+``ertcloud.client``; the episode ends when the consumer has drained the queue to half.
+The cached images (``records``) are always current whatever the policy: only the queue of
+events is bounded.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
+import msgspec
+
+from ..protocol.book import OrderBook
 from ..protocol.events import ItemRefreshed, ItemStatus, ItemUpdated, StreamClosed
 from ..protocol.streams import ItemStream
 
 if TYPE_CHECKING:
     from .session import Session
 
-__all__ = ["ItemEvent", "Subscription"]
+__all__ = ["OVERFLOW_POLICIES", "ItemEvent", "Overflow", "Subscription"]
+
+log = logging.getLogger("ertcloud.client")
 
 ItemEvent = ItemRefreshed | ItemUpdated | ItemStatus | StreamClosed
 Callback = Callable[[Any], Any]
+Overflow = Literal["conflate", "block", "drop_oldest"]
+OVERFLOW_POLICIES: tuple[str, ...] = ("conflate", "block", "drop_oldest")
+
+
+class _Slot:
+    """A queued event; an update slot may absorb later updates of its item."""
+
+    __slots__ = ("event", "live")
+
+    def __init__(self, event: ItemEvent) -> None:
+        self.event = event
+        self.live = True
+
+
+def _merge(old: ItemUpdated, new: ItemUpdated) -> ItemUpdated | None:
+    """``new`` folded into ``old``; None when they cannot be merged (container payloads)."""
+    a, b = old.message, new.message
+    if a.map is not None or b.map is not None or a.do_not_cache or b.do_not_cache:
+        return None
+    merged = msgspec.structs.replace(b, fields={**(a.fields or {}), **(b.fields or {})})
+    return ItemUpdated(new.stream, merged)
 
 
 class Subscription:
@@ -26,7 +77,8 @@ class Subscription:
     :class:`ItemUpdated`, :class:`ItemStatus` and :class:`StreamClosed` events, or pass
     ``on_refresh``/``on_update``/``on_status`` callbacks. ``records`` holds the live image
     of every item by name. Iteration ends when every stream has reached a final state
-    (snapshots end after their refresh).
+    (snapshots end after their refresh). The event queue is bounded: see the module
+    documentation for the ``overflow`` policies and the ``conflated``/``dropped`` counters.
     """
 
     def __init__(
@@ -37,18 +89,37 @@ class Subscription:
         on_update: Callback | None = None,
         on_status: Callback | None = None,
         queue: bool = True,
-        max_queue: int = 100_000,
+        max_queue: int = 10_000,
+        overflow: Overflow = "conflate",
     ) -> None:
+        if overflow not in OVERFLOW_POLICIES:
+            raise ValueError(
+                f"overflow must be one of {', '.join(OVERFLOW_POLICIES)}, not {overflow!r}"
+            )
+        if max_queue < 1:
+            raise ValueError("max_queue must be at least 1")
         self._session = session
         self.streams: list[ItemStream] = []
         self.on_refresh = on_refresh
         self.on_update = on_update
         self.on_status = on_status
-        self._queue: deque[ItemEvent] | None = deque() if queue else None
-        self._max_queue = max_queue
+        self._queue: deque[_Slot] | None = deque() if queue else None
+        self._pending: dict[ItemStream, _Slot] = {}
+        self.max_queue = max_queue
+        self.overflow: Overflow = overflow
         self._wakeup = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
         self._open = 0
+        #: updates merged into a pending update of the same item ("conflate")
+        self.conflated = 0
+        #: events discarded unseen ("drop_oldest")
         self.dropped = 0
+        #: times the queue filled up (each logged once)
+        self.overflows = 0
+        #: the most events the queue has held at once
+        self.high_water = 0
+        self._overflowing = False
         self.closed = False
 
     def _attach(self, streams: list[ItemStream]) -> None:
@@ -63,9 +134,28 @@ class Subscription:
         self._open += 1
 
     @property
+    def books(self) -> dict[str, OrderBook]:
+        """Order books of the MarketByPrice / MarketByOrder items, by name."""
+        return {s.name: OrderBook.from_map(s.map) for s in self.streams if s.map is not None}
+
+    @property
     def records(self) -> dict[str, ItemStream]:
         """The streams by item name (the latest one if a name appears twice)."""
         return {s.name: s for s in self.streams}
+
+    @property
+    def pending(self) -> int:
+        """Events waiting in the queue."""
+        return len(self._queue) if self._queue is not None else 0
+
+    @property
+    def blocked(self) -> bool:
+        """True while a ``"block"`` subscription holds the session's reader back."""
+        return not self._room.is_set()
+
+    async def wait_room(self) -> None:
+        """Wait until a ``"block"`` subscription's queue has room again."""
+        await self._room.wait()
 
     def _deliver(self, event: ItemEvent) -> None:
         t = type(event)
@@ -81,14 +171,62 @@ class Subscription:
         if t is StreamClosed:
             self._open -= 1
         q = self._queue
-        if q is not None:
-            if len(q) >= self._max_queue:
-                q.popleft()
-                self.dropped += 1
-            q.append(event)
-            self._wakeup.set()
-        elif self._open <= 0:
-            self._wakeup.set()
+        if q is None:
+            if t is not ItemUpdated or self._open <= 0:
+                self._wakeup.set()  # for wait_complete()
+            return
+        if len(q) >= self.max_queue:
+            if self._overflow(event):
+                return
+        slot = _Slot(event)
+        q.append(slot)
+        stream = event.stream
+        if t is ItemUpdated:
+            self._pending[stream] = slot
+        else:
+            # Later updates must not be merged across a refresh/status of the item.
+            old = self._pending.pop(stream, None)
+            if old is not None:
+                old.live = False
+        if len(q) > self.high_water:
+            self.high_water = len(q)
+        self._wakeup.set()
+
+    def _overflow(self, event: ItemEvent) -> bool:
+        """The queue is full: apply the policy. True if ``event`` was absorbed."""
+        q = self._queue
+        assert q is not None
+        if not self._overflowing:
+            self._overflowing = True
+            self.overflows += 1
+            log.warning(
+                "subscription queue full (%d events; policy %s): the consumer is too slow "
+                "(conflated so far %d, dropped %d)",
+                len(q),
+                self.overflow,
+                self.conflated,
+                self.dropped,
+            )
+        if self.overflow == "conflate":
+            if type(event) is ItemUpdated:
+                slot = self._pending.get(event.stream)
+                if slot is not None and slot.live:
+                    pending = slot.event
+                    assert type(pending) is ItemUpdated
+                    merged = _merge(pending, event)
+                    if merged is not None:
+                        slot.event = merged
+                        self.conflated += 1
+                        return True
+        elif self.overflow == "drop_oldest":
+            old = q.popleft()
+            old.live = False
+            if self._pending.get(old.event.stream) is old:
+                del self._pending[old.event.stream]
+            self.dropped += 1
+        else:
+            self._room.clear()
+        return False
 
     def __aiter__(self) -> Subscription:
         return self
@@ -102,7 +240,23 @@ class Subscription:
                 raise StopAsyncIteration
             self._wakeup.clear()
             await self._wakeup.wait()
-        return q.popleft()
+        slot = q.popleft()
+        slot.live = False
+        event = slot.event
+        if self._pending.get(event.stream) is slot:
+            del self._pending[event.stream]
+        if self._overflowing and len(q) <= self.max_queue // 2:
+            self._overflowing = False
+            if not self._room.is_set():
+                self._room.set()
+            log.info(
+                "subscription queue drained (conflated %d, dropped %d so far)",
+                self.conflated,
+                self.dropped,
+            )
+        elif not self._room.is_set() and len(q) < self.max_queue:
+            self._room.set()
+        return event
 
     async def wait_complete(self, timeout: float | None = None) -> None:
         """Wait until every stream has its full image (or has ended)."""
@@ -121,6 +275,7 @@ class Subscription:
         self.closed = True
         self._session._close_streams([s for s in self.streams if s.is_open])
         self._open = 0
+        self._room.set()
         self._wakeup.set()
 
     async def __aenter__(self) -> Subscription:

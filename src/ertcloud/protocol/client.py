@@ -42,6 +42,7 @@ from .events import (
 from .login import LoginParams, LoginStream
 from .messages import (
     Ack,
+    AnyMessage,
     Close,
     Error,
     Generic,
@@ -66,6 +67,7 @@ DEFAULT_PING_TIMEOUT = 30.0
 DEFAULT_MAX_MSG_SIZE = 61430
 _PONG = codec.encode_one(Pong())
 _PING = codec.encode_one(Ping())
+_FRAME_DECODER: msgspec.json.Decoder[Any] = msgspec.json.Decoder(list[AnyMessage] | AnyMessage)
 
 
 class ClientProtocol:
@@ -85,6 +87,7 @@ class ClientProtocol:
         self.last_received = 0.0
         self.last_sent = 0.0
         self.messages_received = 0
+        self._post_ids = 0
 
     # -- connection lifecycle -------------------------------------------------------------
 
@@ -224,6 +227,11 @@ class ClientProtocol:
             stream = self.streams.get(s) if isinstance(s, int) else s
             if stream is None:
                 continue
+            if self.streams.get(stream.id) is not stream:
+                # An old stream whose id now belongs to a replacement: nothing to send.
+                if stream.is_open:
+                    stream.mark_closed()
+                continue
             was_sent = stream.sent
             stream.mark_closed()
             self.streams.remove(stream.id)
@@ -249,9 +257,12 @@ class ClientProtocol:
         key: Key | None = None,
         domain: str | None = None,
         user_info: PostUserInfo | None = None,
-    ) -> None:
+    ) -> int:
         """Contribute a Refresh/Update (``message``) on a stream (or off-stream on the login
-        id with ``key``)."""
+        id with ``key``). Returns the PostID (allocated if not given) that the Ack carries."""
+        if post_id is None:
+            self._post_ids += 1
+            post_id = self._post_ids
         self._out.append(
             Post(
                 id=stream_id,
@@ -263,6 +274,7 @@ class ClientProtocol:
                 post_user_info=user_info,
             )
         )
+        return post_id
 
     def send_generic(self, message: Generic) -> None:
         self._out.append(message)
@@ -312,7 +324,16 @@ class ClientProtocol:
         """Process one received frame; returns the events it caused."""
         self.last_received = now
         try:
-            msgs = codec.decode(data)
+            if isinstance(data, str):
+                raise TypeError  # text frames take the general path
+            # Fast path: the whole frame straight into typed structs, no copy.
+            out = _FRAME_DECODER.decode(data)
+            msgs = out if type(out) is list else [out]
+        except Exception:
+            msgs = None
+        try:
+            if msgs is None:
+                msgs = codec.decode(data)  # bad UTF-8, odd Types, malformed messages
         except DecodeError as exc:
             return [
                 ProtocolViolation(

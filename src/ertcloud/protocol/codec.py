@@ -61,6 +61,8 @@ def decode_raw(data: str | bytes | bytearray | memoryview) -> list[Any]:
         obj = _raw_decoder.decode(_text(data))
     except (msgspec.DecodeError, UnicodeEncodeError) as exc:
         raise DecodeError(f"frame is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise DecodeError("frame is nested too deeply") from None
     if isinstance(obj, dict):
         return [obj]
     if isinstance(obj, list):
@@ -104,6 +106,8 @@ def decode(data: str | bytes | bytearray | memoryview) -> list[AnyMessage | Malf
         return [convert(m) for m in decode_raw(raw)]
     except msgspec.DecodeError as exc:
         raise DecodeError(f"frame is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise DecodeError("frame is nested too deeply") from None
     if isinstance(out, list):
         return out
     return [out]
@@ -119,7 +123,7 @@ def encode_one(message: Message | dict[str, Any]) -> bytes:
     return _encoder.encode(message)
 
 
-def to_builtins(message: Message) -> dict[str, Any]:
+def to_builtins(message: msgspec.Struct) -> dict[str, Any]:
     """The message as the plain dict that would go on the wire."""
     out: dict[str, Any] = msgspec.to_builtins(message)
     return out

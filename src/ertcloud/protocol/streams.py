@@ -57,15 +57,18 @@ TRANSITIONS: dict[tuple[Phase, str], Phase] = {
 #: Field -> the fields its previous values ripple into (TRDPRC_1 -> TRDPRC_2 ... TRDPRC_5).
 RIPPLES: dict[str, tuple[str, ...]] = {n: c for n in FIELDS if (c := ripple_chain(n))}
 _RIPPLE_KEYS = frozenset(RIPPLES)
+#: Field -> the (destination, source) moves of its ripple, farthest first.
+_RIPPLE_MOVES: dict[str, tuple[tuple[str, str], ...]] = {
+    n: tuple(zip((n, *c)[:0:-1], (n, *c)[-2::-1], strict=True)) for n, c in RIPPLES.items()
+}
 
 
 def ripple(image: dict[str, Any], changed: dict[str, Any]) -> None:
     """Shift ripple fields in ``image`` as a cache does before applying ``changed``."""
     for name in _RIPPLE_KEYS.intersection(changed):
-        prev = (name, *RIPPLES[name])
-        for j in range(len(prev) - 1, 0, -1):
-            if prev[j] in image:  # a view may leave some of the chain out
-                image[prev[j]] = image.get(prev[j - 1])
+        for dst, src in _RIPPLE_MOVES[name]:
+            if dst in image:  # a view may leave some of the chain out
+                image[dst] = image.get(src)
 
 
 @dataclass(slots=True)
@@ -82,7 +85,8 @@ class MapImage:
             sf = summary.get("Fields")
             if isinstance(sf, dict):
                 self.summary.update(sf)
-        for entry in container.get("Entries") or ():
+        entries = container.get("Entries")
+        for entry in entries if isinstance(entries, list) else ():  # hostile input: ignore
             if not isinstance(entry, dict):
                 continue
             key = entry.get("Key")
@@ -162,10 +166,14 @@ class ItemStream:
         self._step("part" if msg.complete is False else "refresh")
 
     def apply_update(self, msg: Update) -> None:
+        if msg.do_not_cache:  # for display only: the cached image stays as it is
+            if msg.seq_number is not None:
+                self.seq_number = msg.seq_number
+            self.updates += 1
+            self._step("update")
+            return
         f = msg.fields
         if f:
-            if msg.do_not_cache:
-                return
             if not msg.do_not_ripple and not _RIPPLE_KEYS.isdisjoint(f):
                 ripple(self.fields, f)
             self.fields.update(f)
@@ -176,7 +184,8 @@ class ItemStream:
         if msg.seq_number is not None:
             self.seq_number = msg.seq_number
         self.updates += 1
-        self._step("update")
+        if self.phase is not Phase.OPEN:  # (OPEN, "update") -> OPEN: skip the lookup
+            self._step("update")
 
     def apply_status(self, msg: Status) -> None:
         if msg.state is not None:

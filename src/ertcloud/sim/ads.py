@@ -1,15 +1,17 @@
 """The simulated streaming server (what the ADS / RTO endpoints do on ``/WebSocket``).
 
-One :class:`StreamingServer` holds the market, the subscriptions of every connection and the
-liveness and token checks; one :class:`ClientSession` per WebSocket reads client frames
-through :func:`ertcloud.protocol.validate.read_client_frame` and answers with the messages
-of :mod:`ertcloud.protocol.messages`, always as JSON arrays.
+One :class:`StreamingServer` holds the market, the order books, symbol lists and curves
+derived from it, the subscriptions of every connection and the liveness and token checks;
+one :class:`~ertcloud.sim.session.ClientSession` per WebSocket answers the client.
+Every change of an instrument goes through :meth:`StreamingServer.publish`, which sends the
+MarketPrice update and the book, market-maker and list changes it causes in the same tick.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -17,42 +19,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..protocol import codec
-from ..protocol.enums import DOMAIN_NAMES
-from ..protocol.fields import lookup
-from ..protocol.messages import (
-    Ack,
-    AnyMessage,
-    Close,
-    Error,
-    Generic,
-    Key,
-    Message,
-    Ping,
-    Pong,
-    Post,
-    Qos,
-    Refresh,
-    Request,
-    State,
-    Status,
-    Update,
-)
-from ..protocol.validate import read_client_frame
+from ..protocol.messages import Key, Ping, State, Status
+from .curves import make_curves
+from .depth import Book, BookDelta
+from .domains import market_maker_diff
 from .gateway import Gateway
 from .market import Instrument, Market
+from .session import ClientSession, Closer, Sender, Stream
+from .symbols import SymbolList, SymbolLists
 
-__all__ = ["ServerConfig", "StreamingServer"]
+__all__ = ["ClientSession", "ServerConfig", "StreamingServer"]
 
 log = logging.getLogger("ertcloud.sim")
 
 _PING = codec.encode([Ping()])
-_PONG = codec.encode([Pong()])
-_REALTIME = Qos(timeliness="Realtime", rate="TickByTick")
-_DELAYED = Qos(timeliness="Delayed", rate="TickByTick", time_info=15)
-_OK = State(stream="Open", data="Ok", text="All is well")
-_NOT_FOUND = State(
-    stream="Closed", data="Suspect", code="NotFound", text="**The record could not be found"
-)
+_QUOTE_FIELDS = frozenset(("BID", "ASK", "BIDSIZE", "ASKSIZE"))
 
 
 @dataclass
@@ -72,548 +53,13 @@ class ServerConfig:
     catch_unknown_keys: bool = False
     host_name: str = field(default_factory=lambda: socket.gethostname() or "sim")
     entitlements: dict[str, frozenset[str]] = field(default_factory=dict)  # user -> denied RICs
+    pause_resume: bool = False  # advertise SupportPauseResume 1 and honour Pause
+    post_creates: bool = False  # an off-stream posted Refresh of an unknown name creates it
+    depth_levels: int = 20  # price levels per side of a book
     # faults
     send_pings: bool = True
     answer_pings: bool = True
     stamp_updates: bool = False
-
-
-@dataclass(eq=False)
-class _Stream:
-    id: int
-    ric: str
-    instrument: Instrument
-    service: str
-    domain: str
-    view: frozenset[str] | None
-    delayed: bool
-    key_in_updates: bool = True
-    paused: bool = False
-
-
-Sender = Callable[[bytes], Awaitable[None]]
-Closer = Callable[[], Awaitable[None]]
-
-
-class ClientSession:
-    """One WebSocket connection to the streaming server."""
-
-    def __init__(self, server: StreamingServer, send: Sender, close: Closer, peer: str) -> None:
-        self.server = server
-        self._send = send
-        self._close = close
-        self.peer = peer
-        self.streams: dict[int, _Stream] = {}
-        self.login_id: int | None = None
-        self.user: str | None = None
-        self.token_expires_at: float | None = None
-        self.last_in = time.monotonic()
-        self.ping_sent_at: float | None = None
-        self.out: list[Message | bytes] = []
-        self.closed = False
-        self.pongs = 0
-        self.pings_sent = 0
-        self.messages_in = 0
-
-    # -- output --------------------------------------------------------------------------
-
-    def queue(self, msg: Message) -> None:
-        self.out.append(msg)
-
-    async def flush(self) -> None:
-        if not self.out or self.closed:
-            self.out.clear()
-            return
-        out, self.out = self.out, []
-        cfg = self.server.config
-        pack: list[bytes] = []
-        size = 2
-        try:
-            for m in out:
-                b = m if isinstance(m, bytes) else codec.encode_one(m)
-                if pack and (
-                    len(pack) >= cfg.max_per_frame or size + len(b) + 1 > cfg.max_msg_size
-                ):
-                    await self._send(b"[" + b",".join(pack) + b"]")
-                    pack, size = [], 2
-                pack.append(b)
-                size += len(b) + 1
-            if pack:
-                await self._send(b"[" + b",".join(pack) + b"]")
-        except (ConnectionError, RuntimeError) as exc:
-            log.debug("send to %s failed: %s", self.peer, exc)
-            await self.drop()
-
-    async def drop(self) -> None:
-        """Close this connection (no JSON goodbye)."""
-        if self.closed:
-            return
-        self.closed = True
-        self.server.forget(self)
-        await self._close()
-
-    # -- input ---------------------------------------------------------------------------
-
-    async def receive(self, data: str | bytes) -> None:
-        self.last_in = time.monotonic()
-        self.ping_sent_at = None
-        if len(data) > self.server.config.max_msg_size:
-            log.info("%s sent %d bytes > MaxMsgSize: dropping it", self.peer, len(data))
-            await self.drop()
-            return
-        for msg in read_client_frame(
-            data, catch_unknown_keys=self.server.config.catch_unknown_keys
-        ):
-            self.messages_in += 1
-            self.handle(msg)
-        await self.flush()
-
-    def handle(self, msg: AnyMessage | Error) -> None:
-        t = type(msg)
-        if t is Error:
-            self.queue(msg)
-        elif t is Ping:
-            if self.server.config.answer_pings:
-                self.out.append(_PONG[1:-1])
-        elif t is Pong:
-            self.pongs += 1
-        elif t is Request:
-            self._request(msg)  # type: ignore[arg-type]
-        elif t is Close:
-            self._close_msg(msg)  # type: ignore[arg-type]
-        elif t is Post:
-            self._post(msg)  # type: ignore[arg-type]
-        elif t is Generic:
-            self._generic(msg)  # type: ignore[arg-type]
-        else:
-            mid = getattr(msg, "id", 0)
-            self.queue(
-                Error(id=mid if isinstance(mid, int) else 0, text="Unsupported Message Type")
-            )
-
-    # -- login ---------------------------------------------------------------------------
-
-    def _is_login(self, req: Request) -> bool:
-        return req.domain in ("Login", 1)
-
-    def _login(self, req: Request) -> None:
-        cfg = self.server.config
-        key = req.key or Key()
-        elements = dict(key.elements or {})
-        token = elements.get("AuthenticationToken")
-        reissue = self.login_id is not None and req.id == self.login_id
-        if token is None and not (cfg.allow_user_login and key.name):
-            self._reject_login(req, "Login rejected: no AuthenticationToken", "NotEntitled")
-            return
-        if token is not None:
-            info, why = self.server.gateway.check(str(token))
-            if info is None:
-                self._reject_login(req, f"Login rejected: {why}", "NotEntitled")
-                return
-            user = info.user
-            expires = info.expires_at
-        else:
-            user = str(key.name)
-            expires = None
-        if reissue and user != self.user:
-            self._reject_login(req, "Login rejected: token belongs to another user", "NotEntitled")
-            return
-        self.user = user
-        self.login_id = req.id
-        self.token_expires_at = expires
-        if reissue and req.refresh is False:
-            return  # token reissue: nothing comes back
-        refresh_key = dict(elements)
-        refresh_key.pop("AuthenticationToken", None)
-        refresh_key.update(
-            {
-                "AllowSuspectData": 1,
-                "ApplicationId": str(elements.get("ApplicationId", "256")),
-                "ApplicationName": "ADS",
-                "Position": str(elements.get("Position", self.peer)),
-                "ProvidePermissionExpressions": 1,
-                "ProvidePermissionProfile": 0,
-                "SingleOpen": 1,
-                "SupportBatchRequests": 7,
-                "SupportEnhancedSymbolList": 1,
-                "SupportOMMPost": 1,
-                "SupportOptimizedPauseResume": 0,
-                "SupportPauseResume": 0,
-                "SupportStandby": 0,
-                "SupportViewRequests": 1,
-            }
-        )
-        if token is not None:
-            refresh_key["AuthenticationErrorCode"] = 0
-            refresh_key["AuthenticationErrorText"] = {"Type": "AsciiString", "Data": None}
-            refresh_key["AuthenticationTTReissue"] = int(expires or 0)
-        name = user if token is None else f"{user}@sim-{id(self) & 0xFFFF:04x}"
-        self.queue(
-            Refresh(
-                id=req.id,
-                domain="Login",
-                key=Key(name=name, elements=dict(sorted(refresh_key.items()))),
-                elements={"MaxMsgSize": cfg.max_msg_size, "PingTimeout": cfg.ping_timeout},
-                state=State(
-                    stream="Open", data="Ok", text=f"Login accepted by host {cfg.host_name}."
-                ),
-            )
-        )
-
-    def _reject_login(self, req: Request, text: str, code: str) -> None:
-        elements: dict[str, Any] = {
-            "AuthenticationErrorCode": 1,
-            "AuthenticationErrorText": text.split(": ", 1)[-1],
-        }
-        self.queue(
-            Status(
-                id=req.id,
-                domain="Login",
-                key=Key(name_type="AuthnToken", elements=elements),
-                state=State(stream="Closed", data="Suspect", code=code, text=text),
-            )
-        )
-        self.server.later(0.2, self.drop)
-
-    def close_login(
-        self, text: str = "Login stream was closed.", code: str | None = "NotEntitled"
-    ) -> None:
-        """Close the login stream (and with it every item) and then the connection."""
-        if self.login_id is not None:
-            self.queue(
-                Status(
-                    id=self.login_id,
-                    domain="Login",
-                    state=State(stream="Closed", data="Suspect", code=code, text=text),
-                )
-            )
-        self._drop_all_streams()
-        self.login_id = None
-        self.server.later(0.2, self.drop)
-
-    # -- items ---------------------------------------------------------------------------
-
-    def _request(self, req: Request) -> None:
-        if self._is_login(req):
-            self._login(req)
-            return
-        names = req.key.name if req.key is not None else None
-        if self.login_id is None and self.server.config.strict_login:
-            for sid, name in self._ids(req, names):
-                self.queue(
-                    Status(
-                        id=sid,
-                        key=Key(name=name) if name is not None else None,
-                        state=State(
-                            stream="Closed",
-                            data="Suspect",
-                            code="NotOpen",
-                            text="Login not complete",
-                        ),
-                    )
-                )
-            return
-        if isinstance(names, list):
-            n = len(names)
-            text = f"Processed {n} total items from Batch Request.  {n} Ok."
-            self.queue(Status(id=req.id, state=State(stream="Closed", data="Ok", text=text)))
-            for sid, name in self._ids(req, names):
-                self._open_item(req, sid, name)
-        else:
-            self._open_item(req, req.id, names)
-
-    @staticmethod
-    def _ids(req: Request, names: Any) -> list[tuple[int, str | None]]:
-        if isinstance(names, list):
-            return [(req.id + i, str(n)) for i, n in enumerate(names, start=1)]
-        return [(req.id, names if isinstance(names, str) else None)]
-
-    def _status(
-        self, sid: int, name: str | None, service: str | None, state: State, domain: Any = None
-    ) -> None:
-        self.queue(Status(id=sid, domain=domain, key=Key(name=name, service=service), state=state))
-
-    def _open_item(self, req: Request, sid: int, name: str | None) -> None:
-        server = self.server
-        cfg = server.config
-        domain = req.domain if req.domain is not None else "MarketPrice"
-        if isinstance(domain, int):
-            dname = DOMAIN_NAMES.get(domain)
-            if dname is None:
-                self._status(
-                    sid,
-                    name,
-                    None,
-                    State(
-                        stream="Closed",
-                        data="Suspect",
-                        code="UsageError",
-                        text=f"Unsupported domain {domain}",
-                    ),
-                    domain,
-                )
-                return
-            domain = dname
-        svc = req.key.service if req.key is not None else None
-        if svc is None:
-            service = cfg.default_service
-        elif isinstance(svc, int):
-            found = [n for n, i in cfg.services.items() if i == svc]
-            if not found:
-                self._status(
-                    sid,
-                    name,
-                    None,
-                    State(
-                        stream="Closed",
-                        data="Suspect",
-                        code="SourceUnknown",
-                        text="A18: Unknown service.",
-                    ),
-                )
-                return
-            service = found[0]
-        elif svc in cfg.services:
-            service = svc
-        else:
-            self._status(
-                sid,
-                name,
-                None,
-                State(
-                    stream="Closed",
-                    data="Suspect",
-                    code="SourceUnknown",
-                    text="A18: Unknown service.",
-                ),
-            )
-            return
-        if name is None:
-            self.queue(Error(id=sid, text="JSON Missing required key 'Name'"))
-            return
-        existing = self.streams.get(sid)
-        if existing is not None:
-            if existing.ric != name or existing.service != service:
-                self._status(
-                    sid,
-                    name,
-                    None,
-                    State(
-                        stream="Closed",
-                        data="Suspect",
-                        code="UsageError",
-                        text="Key change not allowed on reissue",
-                    ),
-                )
-                return
-            self._reissue(existing, req)
-            return
-        dom = None if domain == "MarketPrice" else domain
-        if domain != "MarketPrice":
-            self._status(
-                sid,
-                name,
-                service,
-                State(
-                    stream="Closed",
-                    data="Suspect",
-                    code="NotFound",
-                    text=f"Domain {domain} is not served for this item",
-                ),
-                dom,
-            )
-            return
-        inst = server.market.get(name)
-        if inst is None:
-            self._status(sid, name, service, _NOT_FOUND)
-            return
-        denied = cfg.entitlements.get(self.user or "", frozenset())
-        if name in denied or name.lstrip("/") in denied:
-            self._status(
-                sid,
-                name,
-                service,
-                State(stream="Closed", data="Suspect", code="NotEntitled", text="Access denied"),
-            )
-            return
-        delayed = name.startswith("/")
-        if req.qos is not None and req.qos.timeliness == "Realtime" and delayed:
-            self._status(
-                sid,
-                name,
-                service,
-                State(stream="Closed", data="Suspect", text="Requested QoS not available"),
-            )
-            return
-        view: frozenset[str] | None = None
-        if req.view:
-            names = {fd.name for v in req.view if (fd := lookup(v)) is not None}
-            view = frozenset(names & inst.image.keys())
-            if not view:
-                self._status(
-                    sid,
-                    name,
-                    service,
-                    State(
-                        stream="Closed",
-                        data="Suspect",
-                        code="InvalidView",
-                        text="Requested view has no valid field",
-                    ),
-                )
-                return
-        stream = _Stream(
-            sid,
-            name,
-            inst,
-            service,
-            domain,
-            view,
-            delayed,
-            key_in_updates=req.key_in_updates is not False,
-        )
-        streaming = req.streaming is not False
-        self.queue(self._refresh(stream, streaming, private=bool(req.private)))
-        if streaming:
-            self.streams[sid] = stream
-            server.subscribe(self, stream)
-
-    def _refresh(
-        self, s: _Stream, streaming: bool, private: bool = False, solicited: bool = True
-    ) -> Refresh:
-        image = s.instrument.image
-        fields = dict(image) if s.view is None else {k: image.get(k) for k in s.view}
-        return Refresh(
-            id=s.id,
-            key=Key(service=s.service, name=s.ric),
-            state=_OK if streaming else State(stream="NonStreaming", data="Ok", text="All is well"),
-            solicited=None if solicited else False,
-            qos=_DELAYED if s.delayed else _REALTIME,
-            perm_data="AwO9ZWLA",
-            seq_number=self.server.seq(s.instrument.ric),
-            private=True if private else None,
-            fields=fields,
-        )
-
-    def _reissue(self, s: _Stream, req: Request) -> None:
-        if req.view is not None:
-            names = {fd.name for v in req.view if (fd := lookup(v)) is not None}
-            s.view = frozenset(names & s.instrument.image.keys()) or None
-        # Pause is ignored, as the Login Refresh says (SupportPauseResume: 0, like RTO).
-        if req.refresh is not False:
-            self.queue(self._refresh(s, True))
-
-    def _close_msg(self, msg: Close) -> None:
-        ids = msg.id if isinstance(msg.id, list) else [msg.id]
-        if self.login_id is not None and self.login_id in ids:
-            self._drop_all_streams()
-            self.login_id = None
-            self.server.later(0.05, self.drop)
-            return
-        for sid in ids:
-            s = self.streams.pop(sid, None)
-            if s is not None:
-                self.server.unsubscribe(self, s)
-        if isinstance(msg.id, list):
-            n = len(ids)
-            self.queue(
-                Status(
-                    id=ids[0] if ids else 0,
-                    state=State(
-                        stream="Closed",
-                        data="Ok",
-                        text=f"Processed {n} total stream ids from Batch Close Request.  {n} Ok. ",
-                    ),
-                )
-            )
-
-    def _drop_all_streams(self) -> None:
-        for s in self.streams.values():
-            self.server.unsubscribe(self, s)
-        self.streams.clear()
-
-    def _post(self, msg: Post) -> None:
-        inner = msg.message or {}
-        fields = inner.get("Fields") if isinstance(inner, dict) else None
-        if isinstance(fields, dict):
-            for k in fields:
-                if lookup(k) is None:
-                    self.queue(
-                        Error(
-                            id=msg.id,
-                            text=f"JSON Unexpected FID. Received '{k}' for key 'Fields'",
-                            debug={
-                                "File": "Converter/jsonToRwfSimple.C",
-                                "Line": 1020,
-                                "Message": codec.encode_one(msg).decode(),
-                            },
-                        )
-                    )
-                    return
-        if msg.id == self.login_id:
-            name = msg.key.name if msg.key is not None else None
-            inst = self.server.market.get(name) if isinstance(name, str) else None
-            ack_key = msg.key
-        else:
-            s = self.streams.get(msg.id)
-            inst = s.instrument if s is not None else None
-            name = s.ric if s is not None else None
-            ack_key = None
-        if inst is None:
-            if msg.ack:
-                code = "NotOpen" if msg.id != self.login_id else "SymbolUnknown"
-                self.queue(
-                    Ack(
-                        id=msg.id,
-                        ack_id=msg.post_id or 0,
-                        key=ack_key,
-                        nak_code=code,
-                        text="Stream not open" if code == "NotOpen" else "Symbol unknown",
-                    )
-                )
-            return
-        if isinstance(fields, dict) and fields:
-            self.server.publish(inst, "Unspecified", dict(fields))
-        if msg.ack and msg.complete is not False:
-            self.queue(Ack(id=msg.id, ack_id=msg.post_id or 0, key=ack_key))
-
-    def _generic(self, msg: Generic) -> None:
-        domain = msg.domain
-        if domain in (
-            None,
-            "MarketPrice",
-            "MarketByPrice",
-            "MarketByOrder",
-            "MarketMaker",
-            "YieldCurve",
-            "SymbolList",
-        ):
-            return  # Generic is not supported on the market-data domains: ignored
-        self.queue(
-            Generic(id=msg.id, domain=domain, key=msg.key, elements=msg.elements, fields=msg.fields)
-        )
-
-    # -- server pushes -------------------------------------------------------------------
-
-    def push_update(
-        self, s: _Stream, utype: str, fields: dict[str, Any], seq: int, stamp: int | None
-    ) -> None:
-        if s.paused:
-            return
-        if s.view is not None:
-            fields = {k: v for k, v in fields.items() if k in s.view}
-            if not fields:
-                return
-        self.out.append(
-            Update(
-                id=s.id,
-                update_type=utype,
-                key=Key(service=s.service, name=s.ric) if s.key_in_updates else None,
-                seq_number=seq,
-                fields=fields,
-                sim_ts=stamp,
-            )
-        )
 
 
 class StreamingServer:
@@ -626,11 +72,19 @@ class StreamingServer:
         self.gateway = gateway
         self.config = config or ServerConfig()
         self.sessions: set[ClientSession] = set()
-        self.subs: dict[str, list[tuple[ClientSession, _Stream]]] = {}
+        self.subs: dict[str, list[tuple[ClientSession, Stream]]] = {}
         self._seq: dict[str, int] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._rr = 0
+        self._rng = random.Random(f"{market.seed}/ticker")
         self.updates_sent = 0
+        self.list_subs: dict[str, list[tuple[ClientSession, Stream]]] = {}
+        self.curve_subs: dict[str, list[tuple[ClientSession, Stream]]] = {}
+        self.books: dict[str, Book] = {}
+        self.mm_last: dict[str, dict[str, dict[str, Any]]] = {}
+        self.symbols = SymbolLists(market)
+        self.list_last: dict[str, dict[str, int]] = {}
+        self.curves = make_curves(market.seed, market.now)
 
     def seq(self, ric: str) -> int:
         n = self._seq.get(ric)
@@ -638,6 +92,14 @@ class StreamingServer:
             n = 1000 + (sum(map(ord, ric)) * 97) % 60000
         n += 16
         self._seq[ric] = n
+        return n
+
+    def current_seq(self, ric: str) -> int:
+        """The item's sequence number as of its last update, for a refresh: an image sent
+        to one client must not move the sequence that the other subscribers see."""
+        n = self._seq.get(ric)
+        if n is None:
+            n = self._seq[ric] = 1000 + (sum(map(ord, ric)) * 97) % 60000
         return n
 
     def later(self, delay: float, fn: Callable[[], Awaitable[Any]]) -> None:
@@ -658,31 +120,156 @@ class StreamingServer:
         cs._drop_all_streams()
         self.sessions.discard(cs)
 
-    def subscribe(self, cs: ClientSession, s: _Stream) -> None:
-        self.subs.setdefault(s.instrument.ric, []).append((cs, s))
+    def subscribe(self, cs: ClientSession, s: Stream) -> None:
+        table = self._table(s)
+        if table is not None:
+            table.setdefault(s.instrument.ric, []).append((cs, s))
 
-    def unsubscribe(self, cs: ClientSession, s: _Stream) -> None:
-        lst = self.subs.get(s.instrument.ric)
-        if lst:
+    def unsubscribe(self, cs: ClientSession, s: Stream) -> None:
+        table = self._table(s)
+        lst = table.get(s.instrument.ric) if table is not None else None
+        if table is not None and lst:
             try:
                 lst.remove((cs, s))
             except ValueError:
                 pass
             if not lst:
-                del self.subs[s.instrument.ric]
+                del table[s.instrument.ric]
+
+    def _table(self, s: Stream) -> dict[str, list[tuple[ClientSession, Stream]]] | None:
+        if s.domain == "SymbolList":
+            return self.list_subs
+        if s.domain == "YieldCurve":
+            return self.curve_subs
+        return None if s.domain == "Source" else self.subs
+
+    def book(self, ric: str) -> Book | None:
+        """The order book of an equity, created on first use; None for other kinds."""
+        book = self.books.get(ric)
+        if book is not None:
+            return book
+        params = self.market.book_params(ric)
+        inst = self.market.get(ric)
+        if params is None or inst is None:
+            return None
+        tick, dec, lot = params
+        book = Book(
+            inst.ric,
+            tick=tick,
+            dec=dec,
+            lot=lot,
+            rng=random.Random(f"{self.market.seed}/book/{inst.ric}"),
+            clock=self.market.stamp,
+            depth=self.config.depth_levels,
+        )
+        self.books[inst.ric] = book
+        self._sync_book(inst, book)
+        return book
+
+    def _sync_book(self, inst: Instrument, book: Book) -> BookDelta:
+        img = inst.image
+        bid, ask, bsz, asz = (
+            float(v) if isinstance(v, (int, float)) and v > 0 else 0.0
+            for v in (img.get(k) for k in ("BID", "ASK", "BIDSIZE", "ASKSIZE"))
+        )
+        if bid <= 0 or ask <= 0:
+            return BookDelta()
+        return book.sync(bid, ask, bsz or 1.0, asz or 1.0)
 
     def publish(self, inst: Instrument, utype: str, fields: dict[str, Any]) -> None:
-        """Apply a change to an instrument and send it to every subscriber."""
+        """Apply a change to an instrument and send it to every subscriber: the
+        MarketPrice fields, and the book, market-maker and list changes it causes."""
         if utype == "Unspecified":
             self.market.apply(inst.ric, fields, ripple=True)
+        book = self.books.get(inst.ric)
+        delta = self._sync_book(inst, book) if book and _QUOTE_FIELDS & fields.keys() else None
+        self._fan_out(inst, utype, fields, delta)
+        if "ACVOL_1" in fields and self.list_subs:
+            self._update_lists(inst.ric)
+
+    def publish_refresh(self, inst: Instrument, fields: dict[str, Any]) -> None:
+        """A posted Refresh: overwrite the fields and re-image every subscriber."""
+        self.market.apply(inst.ric, fields)
+        book = self.books.get(inst.ric)
+        if book is not None:
+            self._fan_out(inst, "Unspecified", {}, self._sync_book(inst, book))
+        for cs, s in self.subs.get(inst.ric, ()):
+            if s.domain == "MarketPrice":
+                cs.push_refresh(s)
+
+    def _fan_out(
+        self, inst: Instrument, utype: str, fields: dict[str, Any], delta: BookDelta | None
+    ) -> None:
         subs = self.subs.get(inst.ric)
         if not subs:
             return
         seq = self.seq(inst.ric)
         stamp = time.time_ns() if self.config.stamp_updates else None
+        summary: dict[str, Any] | None = None
+        mm: list[dict[str, Any]] | None = None
         for cs, s in subs:
-            cs.push_update(s, utype, fields, seq, stamp)
+            if s.domain == "MarketPrice":
+                if not fields:
+                    continue
+                cs.push_update(s, utype, fields, seq, stamp)
+            elif delta:
+                entries = delta.mbp if s.domain == "MarketByPrice" else delta.mbo
+                if summary is None:
+                    summary = {"TIMACT_MS": self.market.stamp()[1]}
+                if s.domain == "MarketMaker":
+                    if mm is None:
+                        new = self.books[inst.ric].market_makers()
+                        mm = market_maker_diff(
+                            self.mm_last.get(inst.ric, {}), new, summary["TIMACT_MS"]
+                        )
+                        self.mm_last[inst.ric] = new
+                    entries = mm
+                if not entries:
+                    continue
+                cs.push_container(s, seq, entries=entries, summary=summary)
+            else:
+                continue
             self.updates_sent += 1
+
+    def _update_lists(self, ric: str) -> None:
+        for sl in self.symbols.containing(ric):
+            subs = self.list_subs.get(sl.name)
+            if not subs:
+                continue
+            new = sl.members(self.market)
+            entries = SymbolList.diff(self.list_last.get(sl.name, {}), new)
+            self.list_last[sl.name] = new
+            if not entries:
+                continue
+            sl.moves += 1
+            seq = self.seq(sl.name)
+            for cs, s in subs:
+                cs.push_container(
+                    s, seq, entries=entries, summary={"NUM_MOVES": sl.moves}, utype="MarketDigest"
+                )
+                self.updates_sent += 1
+
+    def _step(self, kind: str, name: str) -> None:
+        """One tick of a subscribed source: an instrument, a list or a curve."""
+        if kind == "L":
+            sl = self.symbols.lists[name]
+            if not sl.ranked:
+                return
+            name = sl.candidates[int(self._rng.random() * len(sl.candidates))]
+        elif kind == "C":
+            fields = self.curves[name].step()
+            seq = self.seq(name)
+            for cs, s in self.curve_subs.get(name, ()):
+                cs.push_container(s, seq, fields=fields)
+                self.updates_sent += 1
+            return
+        if not self.market.steppable(name):
+            return
+        inst, utype, fields = self.market.step(name)
+        self.publish(inst, utype, fields)
+        book = self.books.get(inst.ric)
+        if book is not None and self._rng.random() < 0.7:
+            self._fan_out(inst, "Unspecified", {}, book.churn(1 + int(self._rng.random() * 3)))
 
     async def run(self) -> None:
         """The market ticker and the housekeeping (pings, token expiry), until cancelled."""
@@ -694,16 +281,18 @@ class StreamingServer:
             await asyncio.sleep(cfg.tick_interval)
             now = time.monotonic()
             dt, last = now - last, now
-            rics = list(self.subs)
-            if rics and cfg.rate > 0:
-                budget += cfg.rate * len(rics) * dt
+            sources = [
+                *(("I", r) for r in self.subs),
+                *(("L", n) for n in self.list_subs),
+                *(("C", n) for n in self.curve_subs),
+            ]
+            if sources and cfg.rate > 0:
+                budget += cfg.rate * len(sources) * dt
                 n = int(budget)
                 budget -= n
                 for _ in range(n):
-                    ric = rics[self._rr % len(rics)]
+                    self._step(*sources[self._rr % len(sources)])
                     self._rr += 1
-                    inst, utype, fields = self.market.step(ric)
-                    self.publish(inst, utype, fields)
             else:
                 budget = 0.0
             if now - last_house >= 0.1:
@@ -740,3 +329,16 @@ class StreamingServer:
     async def drop_all(self) -> None:
         for cs in list(self.sessions):
             await cs.drop()
+
+    def close_items(self, rics: list[str], state: State) -> int:
+        """Close every subscriber's stream of ``rics`` with a Status in ``state`` (e.g.
+        ClosedRecover); returns how many streams were closed."""
+        n = 0
+        for ric in rics:
+            inst = self.market.get(ric)
+            for cs, s in list(self.subs.get(inst.ric if inst else ric, [])):
+                cs.streams.pop(s.id, None)
+                self.unsubscribe(cs, s)
+                cs.queue(Status(id=s.id, key=Key(service=s.service, name=s.ric), state=state))
+                n += 1
+        return n

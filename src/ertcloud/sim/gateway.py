@@ -17,6 +17,8 @@ from typing import Any
 
 __all__ = ["AccessToken", "Gateway", "Users"]
 
+JWT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
 Users = Mapping[str, str]
 Reply = tuple[int, dict[str, Any]]
 
@@ -45,6 +47,10 @@ class Gateway:
 
     users: dict[str, str] = field(default_factory=lambda: {"demo": "demo"})
     clients: dict[str, str] = field(default_factory=dict)  # v2 client_id -> client_secret
+    jwks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # v2 id -> public JWKs
+    assertion_audience: str = "https://login.ciam.refinitiv.com/as/token.oauth2"
+    #: called with the user name when an exclusive sign-on replaces a live session
+    on_takeover: Callable[[str], None] | None = None
     token_ttl: int = 300
     refresh_ttl: int = 900
     v2_ttl: int = 7199
@@ -144,17 +150,27 @@ class Gateway:
             if problem:
                 return _err(400, "invalid_request", problem)
         exclusive = form.get("takeExclusiveSignOnControl", "true").strip().lower() != "false"
+        taken_over = False
         if user in self._sessions:
-            if not exclusive and self._session_alive(user):
+            alive = self._session_alive(user)
+            if not exclusive and alive:
                 return _err(401, "access_denied", "Session quota is reached.")
             self.revoke_refresh(user)
+            old = self._sessions[user]
+            for info in self.access.values():
+                if info.user == user and info.session == old:
+                    info.revoked = True
+            taken_over = alive
         if new_password is not None:
             self.users[user] = new_password
         session = self._next_session
         self._next_session += 1
         self._sessions[user] = session
         scope = form.get("scope", "trapi") or ""
-        return 200, self._issue(user, session, scope, self.token_ttl, True)
+        reply = 200, self._issue(user, session, scope, self.token_ttl, True)
+        if taken_over and self.on_takeover is not None:
+            self.on_takeover(user)
+        return reply
 
     def _session_alive(self, user: str) -> bool:
         now = self.clock()
@@ -186,12 +202,24 @@ class Gateway:
         self, form: Mapping[str, str], client_id: str, basic_secret: str | None
     ) -> Reply:
         secret = form.get("client_secret") or basic_secret
+        assertion = form.get("client_assertion")
+        if assertion:
+            keys = self.jwks.get(client_id)
+            if not client_id or not keys:
+                return _err(401, "invalid_client", "Unknown client.")
+            if form.get("client_assertion_type") != JWT_ASSERTION_TYPE:
+                return _err(400, "invalid_request", "Unsupported client_assertion_type.")
+            from ..auth.jwt import verify_assertion
+
+            problem = verify_assertion(
+                assertion, keys, client_id, self.assertion_audience, now=self.clock()
+            )
+            if problem:
+                return _err(401, "invalid_client", f"Invalid client assertion: {problem}.")
+            scope = form.get("scope", "trapi.streaming.pricing.read")
+            return 200, self._issue(client_id, 0, scope, self.v2_ttl, False)
         if not client_id or client_id not in self.clients:
             return _err(401, "invalid_client", "Unknown client.")
-        if form.get("client_assertion"):
-            return _err(
-                401, "invalid_client", "Client assertions are not accepted by this simulator."
-            )
         if secret != self.clients[client_id]:
             return _err(401, "invalid_client", "Invalid client secret.")
         scope = form.get("scope", "trapi.streaming.pricing.read")

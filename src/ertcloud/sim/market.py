@@ -497,9 +497,10 @@ class Market:
         """
         key = ric[1:] if ric.startswith("/") else ric
         st = self._states.get(key)
-        if st is None:
+        inst = self.instruments.get(key)
+        if inst is None:
             raise KeyError(ric)
-        img = st.inst.image
+        img = inst.image
         if ripple:
             for name in fields:
                 chain = ripple_chain(name)
@@ -508,6 +509,8 @@ class Market:
                     for j in range(len(chain), 0, -1):
                         img[prev[j]] = img.get(prev[j - 1])
         img.update(fields)
+        if st is None:
+            return  # a posted record: no price process to re-anchor
         bid = _positive(img.get("BID"))
         ask = _positive(img.get("ASK"))
         if "BID" in fields or "ASK" in fields:
@@ -521,6 +524,36 @@ class Market:
                 st.anchor(last)
         if "TURNOVER" in fields:
             st.turnover = _number(fields["TURNOVER"], st.turnover)
+
+    def create(self, ric: str, fields: dict[str, Any]) -> Instrument:
+        """Add a record made of ``fields`` only (a posted Refresh); it has no price
+        process, so :meth:`step` does not move it. Raises ``ValueError`` if it exists."""
+        key = ric[1:] if ric.startswith("/") else ric
+        if not key or key in self.instruments:
+            raise ValueError(f"cannot create record {ric!r}")
+        inst = Instrument(key, "posted", dict(fields))
+        self.instruments[key] = inst
+        return inst
+
+    def steppable(self, ric: str) -> bool:
+        """True if ``ric`` has a price process (:meth:`step` accepts it)."""
+        return (ric[1:] if ric.startswith("/") else ric) in self._states
+
+    def book_params(self, ric: str) -> tuple[float, int, int] | None:
+        """``(tick, decimals, lot)`` of an equity, for its order book; None otherwise."""
+        st = self._states.get(ric[1:] if ric.startswith("/") else ric)
+        if st is None or st.kind != EQUITY:
+            return None
+        return st.tick, st.dec, st.size_lot
+
+    def now(self) -> float:
+        """The market's clock: epoch seconds (UTC)."""
+        return self._clock()
+
+    def stamp(self) -> tuple[str, int]:
+        """The current date ``"YYYY-MM-DD"`` and ms since midnight (UTC)."""
+        d, _, ms = self._now(self._clock())
+        return d, ms
 
     # ------------------------------------------------------------------ time
 

@@ -6,6 +6,11 @@ Routes:
 * ``GET /streaming/pricing/v1/`` (Bearer token required)
 * ``GET /WebSocket`` (sub-protocol ``tr_json2`` or ``rssl.json.v2``)
 * ``GET /health``
+* ``GET|POST|DELETE /_sim/faults`` (fault injection; loopback clients only)
+
+With ``endpoints > 1`` the same application listens on several ports: each port is one
+streaming endpoint of the discovery document, all sharing one market and one gateway (so
+an update carries the same ``SeqNumber`` on every connection, as hot standby expects).
 """
 
 from __future__ import annotations
@@ -23,9 +28,12 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from .ads import ServerConfig, StreamingServer
+from ..exceptions import ErtcloudError
+from .ads import ClientSession, ServerConfig, StreamingServer
+from .faults import Conflator, FaultInjector
 from .gateway import Gateway
 from .market import Market
+from .scenario import Step, run_scenario
 
 __all__ = ["SUBPROTOCOLS", "SimOptions", "SimServer", "self_signed_context"]
 
@@ -34,6 +42,9 @@ log = logging.getLogger("ertcloud.sim")
 SUBPROTOCOLS = ("tr_json2", "rssl.json.v2")
 TOKEN_PATHS = ("/auth/oauth2/v1/token", "/auth/oauth2/beta1/token", "/auth/oauth2/v2/token")
 DISCOVERY_PATH = "/streaming/pricing/v1/"
+FAULTS_PATH = "/_sim/faults"
+REDIRECT_PREFIX = "/_sim/moved"
+REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-1")
 
 
 @dataclass
@@ -52,6 +63,19 @@ class SimOptions:
     tls_key: str | None = None
     tls_self_signed: bool = False
     server: ServerConfig = field(default_factory=ServerConfig)
+    #: streaming endpoints (ports) to serve; discovery lists them per region
+    endpoints: int = 1
+    #: v2 client id -> public JWKs accepted for its JWT client assertions
+    jwks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: faults switched on at start: (name, params)
+    faults: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    #: a time-scripted fault scenario, started with the server
+    scenario: list[Step] = field(default_factory=list)
+    scenario_loop: float | None = None
+    #: serve the items of this JSON-lines recording instead of the market
+    replay: str | None = None
+    #: replay speed (2.0: twice as fast as recorded)
+    replay_speed: float = 1.0
 
 
 class SimServer:
@@ -64,15 +88,36 @@ class SimServer:
             clients=dict(opts.clients),
             token_ttl=opts.token_ttl,
             refresh_ttl=opts.refresh_ttl,
+            jwks={k: list(v) for k, v in opts.jwks.items()},
         )
+        self.gateway.on_takeover = self._kick_user
         self.market = Market(opts.seed, extra_rics=opts.extra_rics)
-        self.streaming = StreamingServer(self.market, self.gateway, opts.server)
+        if opts.replay:
+            from .replay import Recording, ReplayServer
+
+            self.streaming: StreamingServer = ReplayServer(
+                self.market,
+                self.gateway,
+                opts.server,
+                Recording.load(opts.replay),
+                speed=opts.replay_speed,
+            )
+        else:
+            self.streaming = StreamingServer(self.market, self.gateway, opts.server)
         self._runner: web.AppRunner | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self.port = 0
         self.ssl_context: ssl.SSLContext | None = None
         self.cert_file: str | None = None
+        self.faults = FaultInjector(self)
+        self.ports: list[int] = []
+        self._sites: dict[int, web.TCPSite] = {}
+        self._endpoint_of: dict[ClientSession, int] = {}
+        self._conflators: dict[ClientSession, tuple[Conflator, Any]] = {}
+        self._scenario: asyncio.Task[None] | None = None
+        self._refusing: set[int] = set()
+        self._stalled: set[ClientSession] = set()
 
     # -- URLs -----------------------------------------------------------------------------
 
@@ -103,6 +148,16 @@ class SimServer:
     def websocket_url(self) -> str:
         return f"{'wss' if self.tls else 'ws'}://{self._url_host}:{self.port}/WebSocket"
 
+    @property
+    def websocket_urls(self) -> list[str]:
+        """The WebSocket URL of every endpoint (index 0 is :attr:`websocket_url`)."""
+        scheme = "wss" if self.tls else "ws"
+        return [f"{scheme}://{self._url_host}:{p}/WebSocket" for p in self.ports]
+
+    @property
+    def faults_url(self) -> str:
+        return self.base_url + FAULTS_PATH
+
     def describe(self) -> dict[str, Any]:
         """The start-up line: what this simulator serves, as one JSON object."""
         return {
@@ -115,6 +170,9 @@ class SimServer:
             "token_url_v2": self.base_url + TOKEN_PATHS[2],
             "discovery_url": self.discovery_url,
             "websocket_url": self.websocket_url,
+            "websocket_urls": self.websocket_urls,
+            "ports": self.ports,
+            "faults_url": self.faults_url,
             "users": sorted(self.gateway.users),
         }
 
@@ -137,23 +195,115 @@ class SimServer:
         elif opts.tls_self_signed:
             self._tmp = tempfile.TemporaryDirectory(prefix="ertcloud-sim-")
             self.ssl_context, self.cert_file = self_signed_context(Path(self._tmp.name), opts.host)
+        if opts.endpoints < 1:
+            raise ValueError("endpoints must be at least 1")
         app = web.Application()
         for p in TOKEN_PATHS:
             app.router.add_post(p, self._token)
-        app.router.add_get(DISCOVERY_PATH, self._discovery)
-        app.router.add_get("/streaming/pricing/v1", self._discovery)
+            app.router.add_post(REDIRECT_PREFIX + p, self._token)
+        for p in (DISCOVERY_PATH, "/streaming/pricing/v1"):
+            app.router.add_get(p, self._discovery)
+            app.router.add_get(REDIRECT_PREFIX + p, self._discovery)
         app.router.add_get("/WebSocket", self._websocket)
         app.router.add_get("/health", self._health)
+        app.router.add_get(FAULTS_PATH, self._faults_get)
+        app.router.add_post(FAULTS_PATH, self._faults_post)
+        app.router.add_delete(FAULTS_PATH, self._faults_delete)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, opts.host, opts.port, ssl_context=self.ssl_context)
+        self.ports = []
+        for i in range(opts.endpoints):
+            port = opts.port if i == 0 or opts.port == 0 else opts.port + i
+            self.ports.append(await self._listen(i, port))
+        self.port = self.ports[0]
+        self._ticker = asyncio.create_task(self.streaming.run(), name="ertcloud-sim-ticker")
+        for name, params in opts.faults:
+            await self.faults.apply(name, **params)
+        if opts.scenario:
+            self._scenario = asyncio.create_task(
+                run_scenario(self.faults, opts.scenario, loop_every=opts.scenario_loop),
+                name="ertcloud-sim-scenario",
+            )
+
+    async def _listen(self, index: int, port: int) -> int:
+        assert self._runner is not None
+        site = web.TCPSite(self._runner, self.options.host, port, ssl_context=self.ssl_context)
         await site.start()
         server = site._server
         assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-        self._ticker = asyncio.create_task(self.streaming.run(), name="ertcloud-sim-ticker")
+        self._sites[index] = site
+        return int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+
+    # -- endpoints (fault hooks) ------------------------------------------------------------
+
+    async def close_endpoint(self, index: int) -> None:
+        """Make endpoint ``index`` refuse connections and drop the ones it has. Other
+        endpoints stop listening; endpoint 0 also serves the gateway, so it keeps listening
+        and refuses the WebSocket handshake (HTTP 503) instead."""
+        if index == 0:
+            self._refusing.add(0)
+        else:
+            site = self._sites.pop(index, None)
+            if site is not None:
+                await site.stop()
+        await self.drop_connections(index)
+
+    async def open_endpoint(self, index: int) -> None:
+        """Accept connections on endpoint ``index`` again (same port)."""
+        self._refusing.discard(index)
+        if index not in self._sites and 0 <= index < len(self.ports):
+            await self._listen(index, self.ports[index])
+
+    async def drop_connections(self, endpoint: int | None = None) -> None:
+        """Drop the WebSocket connections of one endpoint, or all."""
+        for cs in list(self.streaming.sessions):
+            if endpoint is None or self._endpoint_of.get(cs) == endpoint:
+                await cs.drop()
+
+    def stall_connections(self, endpoint: int | None = None) -> None:
+        """Black-hole the connections open now (of one endpoint, or all): what they send is
+        still read, nothing is sent back, as over a half-open TCP connection."""
+        for cs in self.streaming.sessions:
+            if endpoint is None or self._endpoint_of.get(cs) == endpoint:
+                self._stalled.add(cs)
+
+    def endpoint_connections(self) -> dict[int, int]:
+        """How many live connections each endpoint has."""
+        out = dict.fromkeys(range(len(self.ports)), 0)
+        for cs in self.streaming.sessions:
+            idx = self._endpoint_of.get(cs)
+            if idx is not None and not cs.closed:
+                out[idx] += 1
+        return out
+
+    async def drain_conflation(self) -> None:
+        for cs, (conf, raw) in list(self._conflators.items()):
+            frame = conf.drain()
+            if frame is not None and not cs.closed:
+                try:
+                    await raw(frame)
+                except (ConnectionError, RuntimeError):
+                    pass
+
+    def _kick_user(self, user: str) -> None:
+        """Exclusive sign-on took over ``user``'s platform session: close the Login of
+        every connection still logged in with the old one."""
+        for cs in list(self.streaming.sessions):
+            if cs.user == user and cs.login_id is not None and cs.token_expires_at is not None:
+                cs.close_login(
+                    "Login stream was closed: another session took exclusive sign-on control.",
+                    "NotEntitled",
+                )
 
     async def stop(self) -> None:
+        if self._scenario is not None:
+            self._scenario.cancel()
+            try:
+                await self._scenario
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._scenario = None
+        await self.faults.close()
         if self._ticker is not None:
             self._ticker.cancel()
             try:
@@ -162,9 +312,18 @@ class SimServer:
                 pass
             self._ticker = None
         await self.streaming.drop_all()
+        pending = list(self.streaming._tasks)
+        for t in pending:
+            t.cancel()
+        for t in pending:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):
+                pass
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+            self._sites.clear()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
@@ -172,6 +331,8 @@ class SimServer:
     # -- handlers -------------------------------------------------------------------------
 
     async def _token(self, request: web.Request) -> web.Response:
+        if self.faults.gateway_delay:
+            await asyncio.sleep(self.faults.gateway_delay)
         ctype = request.headers.get("Content-Type", "")
         if "application/x-www-form-urlencoded" not in ctype and "multipart/form-data" not in ctype:
             return web.json_response(
@@ -179,10 +340,27 @@ class SimServer:
                 status=400,
             )
         form = {k: str(v) for k, v in (await request.post()).items()}
-        status, body = self.gateway.token(request.path, form, request.headers.get("Authorization"))
+        moved = self._fault_redirect(request)
+        if moved is not None:
+            return moved
+        path = request.path.removeprefix(REDIRECT_PREFIX)
+        status, body = self.gateway.token(path, form, request.headers.get("Authorization"))
         return web.json_response(body, status=status, headers={"Cache-Control": "no-store"})
 
+    def _fault_redirect(self, request: web.Request) -> web.Response | None:
+        if not self.faults.redirecting or request.path.startswith(REDIRECT_PREFIX):
+            return None
+        target = REDIRECT_PREFIX + request.path
+        if request.query_string:
+            target += "?" + request.query_string
+        return web.Response(status=307, headers={"Location": target})
+
     async def _discovery(self, request: web.Request) -> web.Response:
+        if self.faults.gateway_delay:
+            await asyncio.sleep(self.faults.gateway_delay)
+        moved = self._fault_redirect(request)
+        if moved is not None:
+            return moved
         auth = request.headers.get("Authorization", "")
         token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
         info, why = self.gateway.check(token)
@@ -195,36 +373,42 @@ class SimServer:
         return web.json_response({"services": self.services(transport)})
 
     def services(self, transport: str = "websocket") -> list[dict[str, Any]]:
-        """The discovery document: this simulator's endpoint(s), by region and zone."""
+        """The discovery document: per region, one two-zone endpoint and single-zone ones.
+
+        One endpoint: every entry points at it. Two: endpoint 0 spans both zones, the
+        single-zone entries are endpoints 0 and 1. Three or more: endpoint 0 spans both
+        zones, the others each pin one zone."""
         if transport != "websocket":
             return []
         host = self._url_host.strip("[]")
-        zones = [
-            ["us-east-1a", "us-east-1b"],
-            ["us-east-1a"],
-            ["us-east-1b"],
-            ["eu-west-1a", "eu-west-1b"],
-            ["eu-west-1a"],
-            ["eu-west-1b"],
-            ["ap-southeast-1a", "ap-southeast-1b"],
-        ]
-        return [
-            {
-                "port": self.port,
-                "location": z,
-                "transport": "websocket",
-                "provider": "aws",
-                "endpoint": host,
-                "dataFormat": ["tr_json2"],
-            }
-            for z in zones
-        ]
+        n = len(self.ports) or 1
+        singles = list(range(1, n)) if n >= 3 else list(range(n)) if n == 2 else [0, 0]
+        out: list[dict[str, Any]] = []
+        for region in REGIONS:
+            entries = [(0, [f"{region}a", f"{region}b"])]
+            entries += [(i, [f"{region}{'ab'[j % 2]}"]) for j, i in enumerate(singles)]
+            for idx, zones in entries:
+                if not self.faults.listed(idx):
+                    continue
+                out.append(
+                    {
+                        "port": self.ports[idx] if self.ports else self.port,
+                        "location": zones,
+                        "transport": "websocket",
+                        "provider": "aws",
+                        "endpoint": host,
+                        "dataFormat": ["tr_json2"],
+                    }
+                )
+        return out
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response(
             {
                 "status": "ok",
                 "connections": len(self.streaming.sessions),
+                "endpoints": self.endpoint_connections(),
+                "faults": sorted(self.faults.active),
                 "subscribed_items": len(self.streaming.subs),
             }
         )
@@ -239,18 +423,38 @@ class SimServer:
             return web.Response(
                 status=400, text="Unsupported WebSocket sub-protocol: offer tr_json2\n"
             )
+        sockname = request.transport.get_extra_info("sockname") if request.transport else None
+        port = sockname[1] if isinstance(sockname, tuple) else self.port
+        index = self.ports.index(port) if port in self.ports else 0
+        if index in self._refusing:
+            return web.Response(status=503, text="Endpoint unavailable (simulated fault)\n")
         ws = web.WebSocketResponse(
             protocols=SUBPROTOCOLS, autoping=True, heartbeat=None, max_msg_size=0, compress=True
         )
         await ws.prepare(request)
+        conn: list[ClientSession] = []
+
+        async def raw(data: bytes) -> None:
+            await ws.send_frame(data, WSMsgType.TEXT)
 
         async def send(data: bytes) -> None:
-            await ws.send_frame(data, WSMsgType.TEXT)
+            if conn and conn[0] in self._stalled:
+                return
+            if self.faults.conflate_interval is not None and conn:
+                c = self._conflator(conn[0], raw)
+                out = c.feed(data)
+                if out is not None:
+                    await raw(out)
+                return
+            await raw(data)
 
         async def close() -> None:
             await ws.close()
 
         cs = self.streaming.connect(send, close, request.remote or "?")
+        cs.transport = request.transport  # bench mode writes prebuilt frames straight to it
+        conn.append(cs)
+        self._endpoint_of[cs] = index
         try:
             async for msg in ws:
                 if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
@@ -262,7 +466,71 @@ class SimServer:
         finally:
             cs.closed = True
             self.streaming.forget(cs)
+            self._endpoint_of.pop(cs, None)
+            self._conflators.pop(cs, None)
+            self._stalled.discard(cs)
         return ws
+
+    def _conflator(self, cs: ClientSession, raw: Any) -> Conflator:
+        found = self._conflators.get(cs)
+        if found is None:
+
+            def image_of(name: str) -> dict[str, Any] | None:
+                inst = self.market.get(name)
+                return inst.image if inst is not None else None
+
+            def view_of(sid: int) -> frozenset[str] | None:
+                s = cs.streams.get(sid)
+                return s.view if s is not None else None
+
+            found = (Conflator(image_of, view_of), raw)
+            self._conflators[cs] = found
+        return found[0]
+
+    # -- the fault API ------------------------------------------------------------------------
+
+    @staticmethod
+    def _loopback(request: web.Request) -> bool:
+        try:
+            return ipaddress.ip_address((request.remote or "").split("%")[0]).is_loopback
+        except ValueError:
+            return False
+
+    async def _faults_get(self, request: web.Request) -> web.Response:
+        if not self._loopback(request):
+            return web.json_response({"error": "loopback only"}, status=403)
+        return web.json_response(self.faults.describe())
+
+    async def _faults_post(self, request: web.Request) -> web.Response:
+        """``{"fault": NAME, "duration": s, ...params}`` or a list of them;
+        ``{"clear": NAME}`` switches one off."""
+        if not self._loopback(request):
+            return web.json_response({"error": "loopback only"}, status=403)
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.json_response({"error": "expected a JSON body"}, status=400)
+        items = body if isinstance(body, list) else [body]
+        for item in items:
+            if not isinstance(item, dict):
+                return web.json_response({"error": "expected JSON objects"}, status=400)
+            item = dict(item)
+            try:
+                if "clear" in item:
+                    await self.faults.clear(str(item["clear"]))
+                    continue
+                name = str(item.pop("fault", ""))
+                duration = item.pop("duration", None)
+                await self.faults.apply(name, duration, **item)
+            except (ErtcloudError, TypeError, ValueError) as exc:
+                return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response(self.faults.describe())
+
+    async def _faults_delete(self, request: web.Request) -> web.Response:
+        if not self._loopback(request):
+            return web.json_response({"error": "loopback only"}, status=403)
+        await self.faults.clear()
+        return web.json_response(self.faults.describe())
 
 
 def self_signed_context(folder: Path, host: str = "127.0.0.1") -> tuple[ssl.SSLContext, str]:

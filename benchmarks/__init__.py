@@ -1,0 +1,1 @@
+"""Benchmarks of the ertcloud client and simulator: ``python -m benchmarks``."""

@@ -1,0 +1,394 @@
+"""The clients under test, one measurement per process.
+
+``python -m benchmarks.clients --client ertcloud|ertcloud-aiohttp|baseline|lseg-data|discard
+--mode tput|lat|mem ...`` prints one JSON result line.
+
+* ``ertcloud``: :class:`ertcloud.Session` (full path: decode, record cache, typed events to a
+  callback) on its default transport; ``ertcloud-aiohttp`` forces the aiohttp one.
+* ``baseline``: written like the vendor's examples: websocket-client ``WebSocketApp`` in a
+  thread, ``json.loads``, a dict per item as the record cache, the same callback work.
+* ``lseg-data``: the official library's platform session pointed at the simulator.
+* ``discard``: a raw socket that reads and drops everything (the simulator's ceiling).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from typing import Any
+
+from benchmarks.common import Counter, Job, emit, fetch_token, settle
+
+CONTROL_USER = "control"  # the runner starts the simulator with this user too
+BENCH = 251  # the simulator's bench-mode Generic domain (ertcloud.sim.bench)
+
+
+def bench_ric(i: int) -> str:
+    return f"BENCH{i}.BX"
+
+
+# -- ertcloud ---------------------------------------------------------------------------
+
+
+async def run_ertcloud(job: Job, transport: str | None) -> dict[str, Any]:
+    from ertcloud import PasswordCredentials, Session, TokenClient, TokenManager
+
+    t_start = time.perf_counter()
+    tokens = TokenManager(
+        TokenClient(job.token_url), PasswordCredentials("demo", "demo", client_id="bench")
+    )
+    kw: dict[str, Any] = {"transport": transport} if transport else {}
+    session = Session(job.ws_url, tokens=tokens, **kw)
+    replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    def on_generic(g: Any) -> None:
+        if g.domain == BENCH:
+            replies.put_nowait(dict(g.elements or {}))
+
+    session.on_generic = on_generic
+    counter = Counter(latency=job.mode == "lat")
+    refreshed = 0
+    first_refresh = 0.0
+    all_refreshed = asyncio.Event()
+
+    def on_refresh(ev: Any) -> None:
+        nonlocal refreshed, first_refresh
+        refreshed += 1
+        if refreshed == 1:
+            first_refresh = time.perf_counter()
+        if refreshed == job.items:
+            all_refreshed.set()
+
+    def on_update(ev: Any) -> None:
+        counter.on_update(ev.stream.name, ev.stream.fields, ev.message.sim_ts)
+
+    async with session:
+        login_id = session.protocol.login.id
+        session.send_generic(login_id, domain=BENCH, elements={"Universe": job.items})
+        await asyncio.wait_for(replies.get(), 120)
+        rss0 = settle()
+        t_sub = time.perf_counter()
+        session.subscribe(
+            [bench_ric(i) for i in range(job.items)],
+            fields=job.view,
+            on_refresh=on_refresh,
+            on_update=on_update,
+            queue=False,
+        )
+        await asyncio.wait_for(all_refreshed.wait(), 300)
+        t_all = time.perf_counter()
+        out: dict[str, Any] = {"transport": getattr(session, "transport_name", "aiohttp")}
+        if job.mode == "mem":
+            rss1 = settle()
+            out.update(
+                items=job.items,
+                bytes_per_item=(rss1 - rss0) / job.items,
+                first_refresh_s=first_refresh - t_sub,
+                all_refreshed_s=t_all - t_sub,
+                start_to_first_refresh_s=first_refresh - t_start,
+                start_to_all_refreshed_s=t_all - t_start,
+            )
+            return out
+        session.send_generic(login_id, domain=BENCH, elements=job.bench_elements())
+        reply = await asyncio.wait_for(replies.get(), job.seconds + 120)
+    return _result(job, counter, reply, out)
+
+
+def _result(
+    job: Job, counter: Counter, reply: dict[str, Any], out: dict[str, Any]
+) -> dict[str, Any]:
+    out["received"] = counter.count
+    out["sent"] = reply.get("Sent", 0)
+    if job.mode == "lat":
+        out.update(counter.latencies())
+    else:
+        out["msgs_per_s"] = counter.rate()
+    return out
+
+
+# -- vendor-example baseline ------------------------------------------------------------
+
+
+def run_baseline(job: Job) -> dict[str, Any]:
+    sys.modules.setdefault("wsaccel", None)  # type: ignore[arg-type]  # a plain install
+    import websocket  # websocket-client, as in the vendor's examples
+
+    token = fetch_token(job.token_url)
+    counter = Counter(latency=job.mode == "lat")
+    cache: dict[int, dict[str, Any]] = {}
+    names: dict[int, str] = {}
+    done = threading.Event()
+    reply: dict[str, Any] = {}
+    refreshed = 0
+
+    def send(ws: Any, msg: dict[str, Any]) -> None:
+        ws.send(json.dumps(msg))
+
+    def on_open(ws: Any) -> None:
+        send(
+            ws,
+            {
+                "ID": 1,
+                "Domain": "Login",
+                "Key": {
+                    "NameType": "AuthnToken",
+                    "Elements": {
+                        "ApplicationId": "256",
+                        "Position": "127.0.0.1/net",
+                        "AuthenticationToken": token,
+                    },
+                },
+            },
+        )
+
+    def process(ws: Any, m: dict[str, Any]) -> None:
+        nonlocal refreshed
+        t = m.get("Type")
+        if t == "Update":
+            mid = m["ID"]
+            rec = cache.get(mid)
+            if rec is None:
+                return
+            f = m.get("Fields")
+            if f:
+                rec.update(f)
+            counter.on_update(names[mid], rec, m.get("SimTs"))
+        elif t == "Refresh":
+            if m.get("Domain") == "Login":
+                send(
+                    ws,
+                    {
+                        "ID": 1,
+                        "Type": "Generic",
+                        "Domain": BENCH,
+                        "Elements": {"Universe": job.items},
+                    },
+                )
+                return
+            cache[m["ID"]] = dict(m.get("Fields") or {})
+            refreshed += 1
+            if refreshed == job.items:
+                send(
+                    ws,
+                    {"ID": 1, "Type": "Generic", "Domain": BENCH, "Elements": job.bench_elements()},
+                )
+        elif t == "Generic" and m.get("Domain") == BENCH:
+            el = m.get("Elements") or {}
+            if "Universe" in el:
+                rics = [bench_ric(i) for i in range(job.items)]
+                for i, r in enumerate(rics):
+                    names[3 + i] = r
+                req: dict[str, Any] = {"ID": 2, "Key": {"Name": rics}}
+                if job.view:
+                    req["View"] = job.view
+                send(ws, req)
+            else:
+                reply.update(el)
+                done.set()
+        elif t == "Ping":
+            send(ws, {"Type": "Pong"})
+
+    def on_message(ws: Any, message: str) -> None:
+        for m in json.loads(message):
+            process(ws, m)
+
+    app = websocket.WebSocketApp(
+        job.ws_url,
+        header=["User-Agent: Python"],
+        subprotocols=["tr_json2"],
+        on_open=on_open,
+        on_message=on_message,
+    )
+    th = threading.Thread(target=app.run_forever, daemon=True)
+    th.start()
+    done.wait(job.seconds + 120)
+    app.close()
+    return _result(job, counter, reply, {})
+
+
+# -- lseg-data --------------------------------------------------------------------------
+
+
+def run_lseg(job: Job) -> dict[str, Any]:
+    import lseg.data as ld  # the official library (optional)
+
+    base = job.token_url.split("/auth/", 1)[0]
+    ld.get_config()["sessions.platform.default.base-url"] = base
+    session = ld.session.platform.Definition(
+        app_key="bench",
+        grant=ld.session.platform.GrantPassword(username="demo", password="demo"),
+        signon_control=True,
+    ).get_session()
+    session.open()
+    counter = Counter(latency=job.mode == "lat")
+    refreshed = threading.Event()
+    seen: set[str] = set()
+
+    def on_refresh(fields: Any, name: str, stream: Any) -> None:
+        seen.add(name)
+        if len(seen) >= job.items:
+            refreshed.set()
+
+    def on_update(fields: Any, name: str, stream: Any) -> None:
+        counter.on_update(name, fields, None)
+
+    stream = ld.content.pricing.Definition(
+        universe=[bench_ric(i) for i in range(job.items)], fields=job.view
+    ).get_stream(session=session)
+    stream.on_refresh(on_refresh)
+    stream.on_update(on_update)
+    control = _Control(job)  # creates the universe before the stream opens
+    stream.open(with_updates=True)
+    refreshed.wait(120)
+    reply = control.start({**job.bench_elements(), "Scope": "others"})
+    time.sleep(0.5)  # the library's dispatch thread may lag behind the socket
+    stream.close()
+    session.close()
+    return _result(job, counter, reply, {})
+
+
+class _Control:
+    """A side connection (raw socket) for bench requests on behalf of others."""
+
+    def __init__(self, job: Job) -> None:
+        self.sock = _ws_connect(job.ws_url)
+        token = fetch_token(job.token_url, CONTROL_USER, CONTROL_USER)  # a second user
+        _ws_send(self.sock, _login(token))
+        _read_until(self.sock, b'"Login"')
+        _ws_send(
+            self.sock,
+            {"ID": 1, "Type": "Generic", "Domain": BENCH, "Elements": {"Universe": job.items}},
+        )
+        _read_until(self.sock, b'"Universe"')
+
+    def start(self, elements: dict[str, Any]) -> dict[str, Any]:
+        _ws_send(self.sock, {"ID": 1, "Type": "Generic", "Domain": BENCH, "Elements": elements})
+        tail = _read_until(self.sock, b'"Sent"', discard=False)
+        return _reply_of(tail)
+
+
+# -- discard reader: the simulator's ceiling ---------------------------------------------
+
+
+def run_discard(job: Job) -> dict[str, Any]:
+    sock = _ws_connect(job.ws_url)
+    _ws_send(sock, _login(fetch_token(job.token_url)))
+    _read_until(sock, b'"Login"')
+    _ws_send(
+        sock, {"ID": 1, "Type": "Generic", "Domain": BENCH, "Elements": {"Universe": job.items}}
+    )
+    _read_until(sock, b'"Universe"')
+    _ws_send(sock, {"ID": 2, "Key": {"Name": [bench_ric(i) for i in range(job.items)]}})
+    _ws_send(sock, {"ID": 1, "Type": "Generic", "Domain": BENCH, "Elements": job.bench_elements()})
+    reply = _reply_of(_read_until(sock, b'"Sent"', discard=False))
+    sock.close()
+    secs = float(reply.get("Seconds") or 0)
+    rate = reply.get("Sent", 0) / secs if secs > 0 else 0.0
+    return {"sent": reply.get("Sent", 0), "bytes": reply.get("Bytes", 0), "msgs_per_s": rate}
+
+
+def _login(token: str) -> dict[str, Any]:
+    return {
+        "ID": 1,
+        "Domain": "Login",
+        "Key": {
+            "NameType": "AuthnToken",
+            "Elements": {
+                "ApplicationId": "256",
+                "Position": "127.0.0.1/net",
+                "AuthenticationToken": token,
+            },
+        },
+    }
+
+
+def _ws_connect(url: str) -> socket.socket:
+    rest = url.split("://", 1)[1]
+    hostport, _, path = rest.partition("/")
+    host, _, port = hostport.rpartition(":")
+    sock = socket.create_connection((host, int(port)), timeout=60)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            f"GET /{path} HTTP/1.1\r\nHost: {hostport}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            "Sec-WebSocket-Protocol: tr_json2\r\n\r\n"
+        ).encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ConnectionError("handshake failed")
+        head += chunk
+    if b" 101 " not in head.split(b"\r\n", 1)[0]:
+        raise ConnectionError(head.split(b"\r\n", 1)[0].decode())
+    return sock
+
+
+def _ws_send(sock: socket.socket, msg: dict[str, Any]) -> None:
+    payload = json.dumps(msg).encode()
+    n = len(payload)
+    if n < 126:
+        head = bytes((0x81, 0x80 | n))
+    elif n < 65536:
+        head = bytes((0x81, 0x80 | 126)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((0x81, 0x80 | 127)) + n.to_bytes(8, "big")
+    sock.sendall(head + b"\0\0\0\0" + payload)  # a zero mask leaves the payload as is
+
+
+def _read_until(sock: socket.socket, marker: bytes, discard: bool = True) -> bytes:
+    """Read (and drop) until ``marker``; returns what follows it up to a closing brace."""
+    buf = bytearray(1 << 20)
+    view = memoryview(buf)
+    tail = b""
+    keep = len(marker) + 8
+    while True:
+        n = sock.recv_into(buf)
+        if not n:
+            raise ConnectionError("connection closed")
+        if buf.find(marker, 0, n) >= 0 or marker in tail + bytes(view[: min(n, keep)]):
+            data = tail + bytes(view[:n])
+            if discard:
+                return b""
+            more = data[data.index(marker) :]
+            while b"}" not in more:
+                more += sock.recv(4096)
+            return more
+        tail = bytes(view[max(0, n - keep) : n])
+
+
+def _reply_of(data: bytes) -> dict[str, Any]:
+    text = data.decode("utf-8", "replace")
+    body = "{" + text[: text.index("}") + 1]
+    out: dict[str, Any] = json.loads(body)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    job = Job.parse(argv)
+    if job.client == "ertcloud":
+        result = asyncio.run(run_ertcloud(job, None))
+    elif job.client.startswith("ertcloud-"):
+        result = asyncio.run(run_ertcloud(job, job.client.split("-", 1)[1]))
+    elif job.client == "baseline":
+        result = run_baseline(job)
+    elif job.client == "lseg-data":
+        result = run_lseg(job)
+    elif job.client == "discard":
+        result = run_discard(job)
+    else:
+        raise SystemExit(f"unknown client {job.client}")
+    result.update(client=job.client, mode=job.mode, per_frame=job.per_frame, domain=job.domain)
+    emit(result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""The parse-only ceiling: the same frames decoded by msgspec into the typed messages, with
+no network, no cache and no callback, in this process."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+
+from ertcloud.protocol.messages import AnyMessage
+from ertcloud.sim.bench import Target, bench_ric, update_pool
+from ertcloud.sim.market import Market
+
+__all__ = ["frames", "parse_only"]
+
+
+def frames(per_frame: int, domain: str, items: int = 500, count: int = 4096) -> list[bytes]:
+    """Frames like the simulator's bench mode sends (same generator, same encoding)."""
+    targets = [Target(3 + i, bench_ric(i)) for i in range(items)]
+    msgs = update_pool(Market(42), targets, domain, count)
+    return [
+        b"[" + b",".join(msgs[i : i + per_frame]) + b"]"
+        for i in range(0, len(msgs) - per_frame + 1, per_frame)
+    ]
+
+
+def parse_only(per_frame: int, domain: str, seconds: float = 1.0) -> dict[str, Any]:
+    """Messages per second msgspec decodes into typed structs from ready frames."""
+    pool = frames(per_frame, domain)
+    decode = msgspec.json.Decoder(list[AnyMessage] | AnyMessage).decode
+    n = 0
+    start = time.perf_counter()
+    end = start + seconds
+    while True:
+        for f in pool:
+            decode(f)
+        n += len(pool)
+        now = time.perf_counter()
+        if now >= end:
+            break
+    return {
+        "client": "parse-only",
+        "domain": domain,
+        "per_frame": per_frame,
+        "msgs_per_s": n * per_frame / (now - start),
+    }

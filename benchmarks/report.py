@@ -1,0 +1,219 @@
+"""The printed table, the target checks and the chart of a results document."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+__all__ = ["TARGETS", "check_targets", "render", "write_chart"]
+
+#: (name, description) of every target, checked by :func:`check_targets`.
+TARGETS = [
+    ("x_baseline_k1", "client >= 25x the vendor-example baseline, 1 msg/frame (MarketPrice)"),
+    ("of_parse_only_k1", "client >= 60 % of the msgspec parse-only ceiling, 1 msg/frame"),
+    ("p99_20k", "p99 latency <= 250 us at 20k msgs/s"),
+    ("x_lseg_k1", "client >= 10x lseg-data, 1 msg/frame (when lseg-data is installed)"),
+    ("mem_mp", "<= 1.5 KB per subscribed MarketPrice instrument (10k items)"),
+    ("sim_3x", "simulator >= 3x the client's rate (every frame size and domain)"),
+    ("refresh_10k", "10k items fully refreshed in < 3 s"),
+]
+
+
+def _tput(summary: dict[str, Any], client: str, domain: str, k: int) -> dict[str, Any] | None:
+    for row in summary["throughput"]:
+        if (row["client"], row["domain"], row["per_frame"]) == (client, domain, k):
+            return row
+    return None
+
+
+def check_targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target with the measured value and whether it is met (None: not measured)."""
+    main = summary["main"]
+    mp1 = _tput(summary, main, "MarketPrice", 1) or {}
+    out: list[dict[str, Any]] = []
+
+    def add(name: str, value: float | None, met: bool | None, shown: str) -> None:
+        desc = dict(TARGETS)[name]
+        out.append({"target": name, "what": desc, "value": value, "met": met, "shown": shown})
+
+    v = mp1.get("x_baseline")
+    add("x_baseline_k1", v, None if v is None else v >= 25, f"{v:.1f}x" if v else "n/a")
+    v = mp1.get("of_parse_only")
+    add("of_parse_only_k1", v, None if v is None else v >= 0.6, f"{v:.0%}" if v else "n/a")
+    lat = next((r for r in summary["latency"] if r["rate"] == 20_000), None)
+    v = lat["p99_us"] if lat else None
+    add("p99_20k", v, None if v is None else v <= 250, f"{v:.0f} us" if v is not None else "n/a")
+    v = mp1.get("x_lseg")
+    add("x_lseg_k1", v, None if v is None else v >= 10, f"{v:.1f}x" if v else "not installed")
+    mem = [r for r in summary["memory"] if r["items"] == 10_000] or summary["memory"][:2]
+    full = next((r for r in mem if r["view"] == "full image"), None)
+    viewed = next((r for r in mem if r["view"] != "full image"), None)
+    if full is not None:
+        v = full["bytes_per_item"]
+        shown = f"{v:,.0f} B full image"
+        if viewed is not None:
+            shown += f", {viewed['bytes_per_item']:,.0f} B with a 4-field view"
+        add("mem_mp", v, v <= 1536, shown)
+    ratios = []
+    for row in summary["throughput"]:
+        if row["client"] == "discard":
+            c = _tput(summary, main, row["domain"], row["per_frame"])
+            if c and c["median"]:
+                ratios.append(row["median"] / c["median"])
+    v = min(ratios) if ratios else None
+    add("sim_3x", v, None if v is None else v >= 3, f"{v:.1f}x (lowest)" if v else "n/a")
+    ref = next((r for r in summary["memory"] if r["items"] == 10_000), None)
+    v = ref["all_refreshed_s"] if ref else None
+    add("refresh_10k", v, None if v is None else v < 3, f"{v:.2f} s" if v is not None else "n/a")
+    return out
+
+
+def _rate(v: float) -> str:
+    if v >= 1e6:
+        return f"{v / 1e6:.2f}M"
+    if v >= 1e3:
+        return f"{v / 1e3:.0f}k"
+    return f"{v:.0f}"
+
+
+def _x(v: float | None, pct: bool = False) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.0%}" if pct else f"{v:.1f}x"
+
+
+def render(doc: dict[str, Any]) -> str:
+    """The whole result as text tables."""
+    s = doc["summary"]
+    rounds = doc["settings"]["rounds"]
+    lines = [
+        f"ertcloud {doc['version']} on Python {doc['python']}: {rounds} round(s), "
+        f"{doc['seconds']:.0f} s",
+        "",
+        "Throughput, msgs/s: median (min-max); ratios are medians of same-round ratios",
+    ]
+    head = [
+        "client",
+        "domain",
+        "msg/frame",
+        "median",
+        "min-max",
+        "x baseline",
+        "x lseg-data",
+        "of parse-only",
+    ]
+    rows = [
+        [
+            r["client"],
+            r["domain"],
+            str(r["per_frame"]),
+            _rate(r["median"]),
+            f"{_rate(r['min'])}-{_rate(r['max'])}",
+            _x(r["x_baseline"]),
+            _x(r["x_lseg"]),
+            _x(r["of_parse_only"], pct=True),
+        ]
+        for r in sorted(s["throughput"], key=lambda r: (r["domain"], r["per_frame"], -r["median"]))
+    ]
+    lines += _table(head, rows)
+    lines += ["", "End-to-end latency, 1 msg/frame (simulator send stamp -> callback), us"]
+    head = ["client", "rate msg/s", "p50", "p99", "p99.9", "max"]
+    rows = [
+        [r["client"], f"{r['rate']:,}"]
+        + [
+            f"{r[k]:.0f} ({r[k + '_min']:.0f}-{r[k + '_max']:.0f})"
+            for k in ("p50_us", "p99_us", "p999_us", "max_us")
+        ]
+        for r in s["latency"]
+    ]
+    lines += _table(head, rows)
+    lines += ["", "Memory and initial images (batch requests, MarketPrice)"]
+    head = [
+        "items",
+        "image",
+        "bytes/item (RSS delta)",
+        "first Refresh s",
+        "all Refreshes s",
+        "from start: first / all s",
+    ]
+    rows = [
+        [
+            f"{r['items']:,}",
+            r["view"],
+            f"{r['bytes_per_item']:,.0f}",
+            f"{r['first_refresh_s']:.3f}",
+            f"{r['all_refreshed_s']:.2f}",
+            f"{r['start_to_first_refresh_s']:.3f} / {r['start_to_all_refreshed_s']:.2f}",
+        ]
+        for r in s["memory"]
+    ]
+    lines += _table(head, rows)
+    lines += ["", "Targets"]
+    rows = [
+        ["met" if t["met"] else "n/a" if t["met"] is None else "NOT MET", t["what"], t["shown"]]
+        for t in doc["targets"]
+    ]
+    lines += _table(["", "target", "measured"], rows)
+    return "\n".join(lines)
+
+
+def _table(head: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(x[i]) for x in [head, *rows]) for i in range(len(head))]
+    fmt = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in [head, *rows]
+    ]
+    fmt.insert(1, "  ".join("-" * w for w in widths))
+    return fmt
+
+
+def write_chart(doc: dict[str, Any], path: Path) -> Path | None:
+    """Throughput bars and latency percentiles as one PNG (needs the ``bench`` extra)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    s = doc["summary"]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [3, 1]})
+    combos = sorted({(r["domain"], r["per_frame"]) for r in s["throughput"]})
+    clients = sorted({r["client"] for r in s["throughput"]})
+    width = 0.8 / max(1, len(clients))
+    for i, c in enumerate(clients):
+        vals = []
+        for d, k in combos:
+            row = next(
+                (
+                    r
+                    for r in s["throughput"]
+                    if (r["client"], r["domain"], r["per_frame"]) == (c, d, k)
+                ),
+                None,
+            )
+            vals.append(row["median"] if row else 0)
+        ax1.bar([j + i * width for j in range(len(combos))], vals, width, label=c)
+    ax1.set_xticks([j + 0.4 - width / 2 for j in range(len(combos))])
+    ax1.set_xticklabels([f"{d}\n{k} msg/frame" for d, k in combos])
+    ax1.set_yscale("log")
+    ax1.set_ylabel("messages / s (median, log scale)")
+    ax1.set_title("Throughput")
+    ax1.legend(fontsize=8)
+    for r in s["latency"]:
+        xs = ["p50", "p99", "p99.9"]
+        ax2.plot(
+            xs,
+            [r["p50_us"], r["p99_us"], r["p999_us"]],
+            marker="o",
+            label=f"{r['client']} @ {r['rate'] // 1000}k/s",
+        )
+    ax2.set_ylabel("microseconds")
+    ax2.set_yscale("log")
+    ax2.set_title("End-to-end latency")
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,369 @@
+"""``python -m benchmarks``: every figure in one run, against ``ertcloud sim`` as a process.
+
+Rounds run the throughput jobs in a new random order each time; ratios are taken within a
+round (client / baseline of the same round) and their median is reported, as in
+``docs/performance.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import Job
+from benchmarks.report import TARGETS, check_targets, render, write_chart
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Settings:
+    rounds: int = 3
+    seconds: float = 2.0
+    lat_seconds: float = 3.0
+    items: int = 500
+    mem_items: tuple[int, ...] = (10_000, 100_000)
+    lseg: bool = True
+    out: Path = Path("bench-results")
+    chart: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Sim:
+    """``ertcloud sim --port 0 --rate 0`` in a child process."""
+
+    def __init__(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="ertcloud-bench-")
+        users = Path(self._tmp.name) / "users.json"
+        users.write_text(json.dumps({"demo": "demo", "control": "control"}))
+        self.proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "ertcloud", "sim", "--port", "0", "--rate", "0"),
+                *("--token-ttl", "3600", "--users-file", str(users)),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=_env(),
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the simulator did not start")
+        info = json.loads(line)
+        self.ws_url: str = info["websocket_url"]
+        self.token_url: str = info["token_url"]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self._tmp.cleanup()
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    for k in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        env.pop(k, None)
+    path = [str(ROOT), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
+    env["PYTHONPATH"] = os.pathsep.join(path)
+    return env
+
+
+def run_job(job: Job, timeout: float = 600) -> dict[str, Any]:
+    """One client process; its last stdout line is the result."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.clients", *job.args()],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=_env(),
+        cwd=ROOT,
+    )
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        err = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"{job.client} {job.mode} failed: {err}")
+    out: dict[str, Any] = json.loads(lines[-1])
+    return out
+
+
+def clients(settings: Settings) -> list[str]:
+    names = ["ertcloud"]
+    if importlib.util.find_spec("picows") is not None:
+        names = ["ertcloud-picows", "ertcloud-aiohttp"]
+    names.append("baseline")
+    if settings.lseg and importlib.util.find_spec("lseg") is not None:
+        names.append("lseg-data")
+    return names
+
+
+def run(settings: Settings, log: Any = sys.stderr) -> dict[str, Any]:
+    """Run everything; returns the results document (also written as JSON)."""
+    from benchmarks.parse_only import parse_only
+
+    started = time.time()
+    sim = Sim()
+    tput: list[dict[str, Any]] = []
+    ceiling: list[dict[str, Any]] = []
+    lat: list[dict[str, Any]] = []
+    mem: list[dict[str, Any]] = []
+    parse: list[dict[str, Any]] = []
+    names = clients(settings)
+    main = names[0]
+    try:
+        combos = [(k, d) for d in ("MarketPrice", "MarketByPrice") for k in (1, 10)]
+        for rnd in range(settings.rounds):
+            jobs = [
+                Job(
+                    c,
+                    "tput",
+                    sim.ws_url,
+                    sim.token_url,
+                    k,
+                    d,
+                    0.0,
+                    settings.seconds,
+                    settings.items,
+                )
+                for c in names
+                for k, d in combos
+            ]
+            jobs += [
+                Job(
+                    "discard",
+                    "tput",
+                    sim.ws_url,
+                    sim.token_url,
+                    k,
+                    d,
+                    0.0,
+                    settings.seconds,
+                    settings.items,
+                )
+                for k, d in combos
+            ]
+            random.shuffle(jobs)
+            for job in jobs:
+                r = run_job(job)
+                r["round"] = rnd
+                (ceiling if job.client == "discard" else tput).append(r)
+                print(f"  round {rnd + 1}: {_label(r)} {r['msgs_per_s']:,.0f} msg/s", file=log)
+            for k, d in combos:
+                p = parse_only(k, d, seconds=min(1.0, settings.seconds / 2))
+                p["round"] = rnd
+                parse.append(p)
+            for rate in (20_000, 100_000):
+                job = Job(
+                    main,
+                    "lat",
+                    sim.ws_url,
+                    sim.token_url,
+                    1,
+                    "MarketPrice",
+                    rate,
+                    settings.lat_seconds,
+                    settings.items,
+                )
+                r = run_job(job)
+                r.update(round=rnd, rate=rate)
+                lat.append(r)
+                print(
+                    f"  round {rnd + 1}: latency at {rate:,}/s p99 {r['p99_us']:.0f} us", file=log
+                )
+        for n in settings.mem_items:
+            for client, view in ((main, None), (main, ["BID", "ASK", "TRDPRC_1", "ACVOL_1"])):
+                job = Job(client, "mem", sim.ws_url, sim.token_url, items=n, view=view)
+                r = run_job(job)
+                r["view"] = ",".join(view) if view else "full image"
+                mem.append(r)
+                print(
+                    f"  memory {n:,} items ({r['view']}): {r['bytes_per_item']:,.0f} B/item",
+                    file=log,
+                )
+    finally:
+        sim.stop()
+    doc: dict[str, Any] = {
+        "version": _version(),
+        "python": sys.version.split()[0],
+        "started": started,
+        "seconds": round(time.time() - started, 1),
+        "settings": {
+            "rounds": settings.rounds,
+            "seconds": settings.seconds,
+            "items": settings.items,
+            "mem_items": list(settings.mem_items),
+        },
+        "clients": names,
+        "raw": {"tput": tput, "ceiling": ceiling, "latency": lat, "memory": mem, "parse": parse},
+    }
+    doc["summary"] = summarise(doc)
+    doc["targets"] = check_targets(doc["summary"])
+    return doc
+
+
+def _label(r: dict[str, Any]) -> str:
+    return f"{r['client']} {r['domain']} x{r['per_frame']}"
+
+
+def summarise(doc: dict[str, Any]) -> dict[str, Any]:
+    """Medians, min and max over rounds, and same-round ratios."""
+    raw = doc["raw"]
+    main = doc["clients"][0]
+    out: dict[str, Any] = {"throughput": [], "latency": [], "memory": [], "main": main}
+    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+    for r in raw["tput"] + raw["ceiling"]:
+        groups.setdefault((r["client"], r["domain"], r["per_frame"]), []).append(r)
+    for r in raw["parse"]:
+        groups.setdefault(("parse-only", r["domain"], r["per_frame"]), []).append(r)
+    by_round: dict[tuple[str, str, int, int], float] = {
+        (
+            r["client"] if "client" in r else "parse-only",
+            r["domain"],
+            r["per_frame"],
+            r["round"],
+        ): r["msgs_per_s"]
+        for r in raw["tput"] + raw["ceiling"] + [dict(p, client="parse-only") for p in raw["parse"]]
+    }
+    for (client, domain, k), rows in sorted(groups.items()):
+        rates = [r["msgs_per_s"] for r in rows]
+
+        out["throughput"].append(
+            {
+                "client": client,
+                "domain": domain,
+                "per_frame": k,
+                "median": statistics.median(rates),
+                "min": min(rates),
+                "max": max(rates),
+                "rounds": len(rates),
+                "x_baseline": _ratio(rows, by_round, "baseline", domain, k),
+                "x_lseg": _ratio(rows, by_round, "lseg-data", domain, k),
+                "of_parse_only": _ratio(rows, by_round, "parse-only", domain, k),
+                "x_main": _ratio(rows, by_round, main, domain, k),
+            }
+        )
+    for rate in sorted({r["rate"] for r in raw["latency"]}):
+        rows = [r for r in raw["latency"] if r["rate"] == rate]
+        row: dict[str, Any] = {"client": rows[0]["client"], "rate": rate, "rounds": len(rows)}
+        for key in ("p50_us", "p99_us", "p999_us", "max_us"):
+            vals = [r[key] for r in rows]
+            row[key] = statistics.median(vals)
+            row[key + "_min"] = min(vals)
+            row[key + "_max"] = max(vals)
+        out["latency"].append(row)
+    out["memory"] = [
+        {
+            k: r[k]
+            for k in (
+                "client",
+                "items",
+                "view",
+                "bytes_per_item",
+                "first_refresh_s",
+                "all_refreshed_s",
+                "start_to_first_refresh_s",
+                "start_to_all_refreshed_s",
+            )
+        }
+        for r in raw["memory"]
+    ]
+    return out
+
+
+def _ratio(
+    rows: list[dict[str, Any]],
+    by_round: dict[tuple[str, str, int, int], float],
+    other: str,
+    domain: str,
+    k: int,
+) -> float | None:
+    """Median over rounds of (this row's rate / ``other``'s rate in the same round)."""
+    vals = []
+    for r in rows:
+        o = by_round.get((other, domain, k, r["round"]))
+        if o:
+            vals.append(r["msgs_per_s"] / o)
+    return statistics.median(vals) if vals else None
+
+
+def _version() -> str:
+    from ertcloud.version import __version__
+
+    return __version__
+
+
+def add_options(p: argparse.ArgumentParser) -> None:
+    """The options of ``python -m benchmarks`` (and ``ertcloud bench``)."""
+    p.add_argument("--rounds", type=int, default=3, help="rounds of every throughput job")
+    p.add_argument("--seconds", type=float, default=2.0, help="seconds of each stream")
+    p.add_argument("--items", type=int, default=500, help="items streamed in throughput runs")
+    p.add_argument("--mem-items", default="10000,100000", help="item counts of memory runs")
+    p.add_argument("--no-lseg", action="store_true", help="leave the lseg-data column out")
+    p.add_argument("--out", default="bench-results", help="folder for results.json and chart")
+    p.add_argument("--no-chart", action="store_true", help="do not draw the PNG chart")
+    p.add_argument("--quick", action="store_true", help="one short round (smoke test)")
+    p.add_argument("--check", action="store_true", help="exit 1 when a target is not met")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Benchmark the ertcloud client and simulator (see docs/performance.md).",
+    )
+    add_options(p)
+    a = p.parse_args(argv)
+    return run_args(a, p.error)
+
+
+def run_args(a: argparse.Namespace, error: Any) -> int:
+    """Run with parsed options; ``error(message)`` reports bad ones (and exits)."""
+    try:
+        mem_items = tuple(int(x) for x in a.mem_items.split(",") if x.strip())
+    except ValueError:
+        error("--mem-items takes comma-separated integers")
+    if a.rounds < 1 or a.seconds <= 0 or a.items < 1 or any(n < 1 for n in mem_items):
+        error("--rounds, --seconds, --items and --mem-items must be positive")
+    s = Settings(
+        rounds=a.rounds,
+        seconds=a.seconds,
+        items=a.items,
+        mem_items=mem_items,
+        lseg=not a.no_lseg,
+        out=Path(a.out),
+        chart=not a.no_chart,
+    )
+    if a.quick:
+        s.rounds, s.seconds, s.lat_seconds, s.items = 1, 0.6, 0.8, 100
+        s.mem_items = (1000,)
+    doc = run(s)
+    s.out.mkdir(parents=True, exist_ok=True)
+    (s.out / "results.json").write_text(json.dumps(doc, indent=1))
+    text = render(doc)
+    sys.stdout.write(text + "\n")
+    if s.chart:
+        chart = write_chart(doc, s.out / "bench.png")
+        if chart is not None:
+            sys.stdout.write(f"chart: {chart}\n")
+    sys.stdout.write(f"results: {s.out / 'results.json'}\n")
+    unmet = [t for t in doc["targets"] if t["met"] is False]
+    return 1 if a.check and unmet else 0
+
+
+__all__ = ["TARGETS", "Settings", "add_options", "main", "run", "run_args", "summarise"]

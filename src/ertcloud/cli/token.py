@@ -1,0 +1,45 @@
+"""``ertcloud token``: get a token from the gateway and print the response (redacted)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+from ..sim.server import SimOptions, SimServer
+from .common import add_connection_options, token_manager
+from .market_price import DEFAULT_AUTH_URL
+from .output import Printer
+
+__all__ = ["add_parser"]
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "token", help="request a token and print the response (redacted)", description=__doc__
+    )
+    p.add_argument("--show-secrets", action="store_true", help="print the tokens unredacted")
+    add_connection_options(p)
+    p.set_defaults(func=lambda a: asyncio.run(run(a)))
+
+
+async def run(a: argparse.Namespace) -> int:
+    pr = Printer(show_secrets=a.show_secrets)
+    if a.auth_url is None and a.hostname is None and a.url is None:
+        async with SimServer(SimOptions(port=0)) as sim:
+            pr.line(f"(embedded simulator at {sim.base_url}: simulated token)")
+            a.user = a.user or "demo"
+            a.password = a.password if a.password is not None else "demo"
+            a.clientid = a.clientid or "ertcloud-cli"
+            return await _fetch(a, sim.token_url, pr)
+    return await _fetch(a, a.auth_url or DEFAULT_AUTH_URL, pr)
+
+
+async def _fetch(a: argparse.Namespace, url: str, pr: Printer) -> int:
+    tm = token_manager(a, url)
+    try:
+        tok = await tm.get()
+    finally:
+        await tm.client.close()
+    pr.block(f"Token from {url}:", tok.raw)
+    return 0

@@ -1,0 +1,255 @@
+"""Integrity checks on item streams: sequence gaps, staleness, and image verification.
+
+**Sequence gaps.** Servers stamp each message of an item with a ``SeqNumber`` that grows
+by a fixed step per message of the item (16 on the simulator). The step is learned per
+stream from the first :data:`LEARN_DELTAS` increments between updates (their greatest
+common divisor), after which an increment larger than the step is a *gap* of
+``increment // step - 1`` messages: counted, and reported as :class:`SequenceGap`. A
+Refresh sets a new baseline; an increment of zero or less (a duplicate, a reordered
+message or a restarted sequence) is counted in ``out_of_order`` and also rebases.
+
+Not every gap is a loss: the sequence belongs to the item, not to the stream, so a view
+filters out updates that touched none of its fields, a paused stream misses updates on
+purpose, and updates the server conflated skip numbers too. Streams with a view or a pause
+count such increments in ``skipped`` and raise no event; for the others a gap means
+messages this client did not get. :meth:`Session.verify` is the proof either way: it
+compares the cached image with a fresh snapshot from the server.
+
+**Staleness.** A stream whose state says ``Data: Suspect`` is stale until a message brings
+``Data: Ok`` again; with ``stale_after`` set, an open streaming item that has received
+nothing for that many seconds is stale too until its next message. Both are reported as
+:class:`StreamStale` / :class:`StreamFresh` and shown by :attr:`StreamHealth.stale`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ..protocol.events import ItemRefreshed, ItemStatus, ItemUpdated, StreamClosed
+from ..protocol.messages import Refresh, Status
+from ..protocol.streams import ItemStream, Phase
+
+__all__ = [
+    "LEARN_DELTAS",
+    "Difference",
+    "IntegrityEvent",
+    "IntegrityMonitor",
+    "SequenceGap",
+    "StreamFresh",
+    "StreamHealth",
+    "StreamStale",
+    "VerifyReport",
+    "compare_images",
+]
+
+#: increments between updates used to learn a stream's sequence step before gaps count
+LEARN_DELTAS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class SequenceGap:
+    """Messages of an item are missing: ``received`` came where ``expected`` should have."""
+
+    stream: ItemStream
+    expected: int
+    received: int
+    missing: int
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStale:
+    """The item's data can no longer be trusted: ``reason`` is "suspect" or "silent"."""
+
+    stream: ItemStream
+    reason: str
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamFresh:
+    """A stale item has good data again."""
+
+    stream: ItemStream
+
+
+IntegrityEvent = SequenceGap | StreamStale | StreamFresh
+
+
+@dataclass(slots=True)
+class StreamHealth:
+    """What the monitor knows of one stream."""
+
+    last_seq: int | None = None
+    step: int | None = None
+    learned: int = 0
+    gaps: int = 0
+    missing: int = 0
+    skipped: int = 0
+    out_of_order: int = 0
+    stale: bool = False
+    stale_reason: str = ""
+    last_message: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    """One field whose cached value differs from the server's (None: absent there)."""
+
+    field: str
+    cached: Any
+    server: Any
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """The outcome of :meth:`Session.verify` for one item."""
+
+    name: str
+    ok: bool
+    differences: tuple[Difference, ...] = ()
+    error: str = ""
+
+
+def compare_images(cached: dict[str, Any], server: dict[str, Any]) -> tuple[Difference, ...]:
+    """Fields that differ between a cached image and the server's snapshot of it."""
+    out: list[Difference] = []
+    for name in sorted(set(cached) | set(server)):
+        a, b = cached.get(name), server.get(name)
+        if a != b and not (_nan(a) and _nan(b)):
+            out.append(Difference(name, a, b))
+    return tuple(out)
+
+
+def _nan(v: Any) -> bool:
+    return isinstance(v, float) and math.isnan(v)
+
+
+class IntegrityMonitor:
+    """Sequence and staleness bookkeeping of a session's streams (no I/O of its own)."""
+
+    def __init__(
+        self,
+        *,
+        stale_after: float | None = None,
+        on_event: Callable[[IntegrityEvent], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if stale_after is not None and stale_after <= 0:
+            raise ValueError("stale_after must be positive")
+        self.stale_after = stale_after
+        self.on_event = on_event
+        self.clock = clock
+        self._health: dict[ItemStream, StreamHealth] = {}
+        #: totals over every stream
+        self.gaps = 0
+        self.missing = 0
+        self.out_of_order = 0
+        self.stale_events = 0
+
+    def health(self, stream: ItemStream) -> StreamHealth:
+        """The health record of ``stream`` (created on first use)."""
+        h = self._health.get(stream)
+        if h is None:
+            h = self._health[stream] = StreamHealth(last_message=self.clock())
+        return h
+
+    @property
+    def stale(self) -> list[ItemStream]:
+        """The streams currently stale."""
+        return [s for s, h in self._health.items() if h.stale]
+
+    def observe(self, event: ItemRefreshed | ItemUpdated | ItemStatus | StreamClosed) -> None:
+        """Account for one item event of the session."""
+        t = type(event)
+        stream = event.stream
+        if t is StreamClosed:
+            self._health.pop(stream, None)
+            return
+        h = self._health.get(stream)
+        if h is None:
+            h = self._health[stream] = StreamHealth()
+        h.last_message = self.clock()
+        if t is ItemUpdated:
+            seq = event.message.seq_number  # type: ignore[union-attr]
+            if seq is not None:
+                self._sequence(stream, h, seq)
+            if h.stale and h.stale_reason == "silent":
+                self._fresh(stream, h)
+            return
+        msg = event.message  # type: ignore[union-attr]
+        if isinstance(msg, Refresh) and msg.seq_number is not None:
+            h.last_seq = msg.seq_number
+        state = msg.state if isinstance(msg, (Refresh, Status)) else None
+        if state is None:
+            return
+        if state.data == "Suspect":
+            if not (h.stale and h.stale_reason == "suspect"):
+                h.stale, h.stale_reason = True, "suspect"
+                self._emit(StreamStale(stream, "suspect", state.text or ""))
+        elif h.stale and (state.data == "Ok" or h.stale_reason == "silent"):
+            self._fresh(stream, h)
+
+    def _sequence(self, stream: ItemStream, h: StreamHealth, seq: int) -> None:
+        last = h.last_seq
+        h.last_seq = seq
+        if last is None:
+            return
+        delta = seq - last
+        if delta <= 0:
+            h.out_of_order += 1
+            self.out_of_order += 1
+            return
+        step = h.step
+        if h.learned < LEARN_DELTAS or step is None or delta % step:
+            h.step = delta if step is None else math.gcd(step, delta)
+            h.learned += 1
+            return
+        if delta == step:
+            return
+        missing = delta // step - 1
+        if stream.request.view or stream.request.pause:
+            h.skipped += missing
+            return
+        h.gaps += 1
+        h.missing += missing
+        self.gaps += 1
+        self.missing += missing
+        self._emit(SequenceGap(stream, last + step, seq, missing))
+
+    def _fresh(self, stream: ItemStream, h: StreamHealth) -> None:
+        h.stale, h.stale_reason = False, ""
+        self._emit(StreamFresh(stream))
+
+    def _emit(self, event: IntegrityEvent) -> None:
+        if isinstance(event, StreamStale):
+            self.stale_events += 1
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def check_silence(self, streams: Iterable[ItemStream]) -> None:
+        """Mark stale the open streaming items silent for ``stale_after`` seconds."""
+        limit = self.stale_after
+        if limit is None:
+            return
+        now = self.clock()
+        for s in streams:
+            if s.phase is not Phase.OPEN or not s.streaming:
+                continue
+            h = self.health(s)
+            if not h.stale and now - h.last_message >= limit:
+                h.stale, h.stale_reason = True, "silent"
+                self._emit(StreamStale(s, "silent", f"no message for {now - h.last_message:.1f} s"))
+
+    async def watch(self, streams: Callable[[], Iterable[ItemStream]]) -> None:
+        """Check for silent streams every fraction of ``stale_after``, forever."""
+        if self.stale_after is None:
+            return
+        period = max(0.05, self.stale_after / 4)
+        while True:
+            await asyncio.sleep(period)
+            self.check_silence(streams())

@@ -1,0 +1,185 @@
+"""Optional WebSocket transport on picows (``pip install ertcloud[picows]``).
+
+aiohttp hands every frame to an ``async for`` loop: a few microseconds of future and
+coroutine work per frame. picows (Cython) calls a listener synchronously for each frame
+with a view of its payload, so the session decodes and dispatches in that callback. That
+is the difference between about 18x and 32x the vendor-example stack at one message per
+frame (docs/performance.md).
+
+:class:`PicowsWebSocket` offers the few members of aiohttp's ``ClientWebSocketResponse``
+that :class:`~ertcloud.client.session.Session` uses (``send_frame``, ``close``,
+``closed``, ``protocol``) plus :meth:`PicowsWebSocket.run`, which pushes frames to a
+handler until the connection ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import picows
+
+from ..exceptions import ConnectError
+
+__all__ = ["FrameHandler", "PicowsWebSocket", "connect"]
+
+#: Called with each complete TEXT/BINARY message; the view is valid only during the call.
+FrameHandler = Callable[[memoryview], None]
+
+_DATA = (picows.WSMsgType.TEXT, picows.WSMsgType.BINARY)
+_TEXT = picows.WSMsgType.TEXT
+
+
+class PicowsWebSocket:
+    """One client WebSocket on picows."""
+
+    def __init__(self) -> None:
+        self._transport: picows.WSTransport | None = None
+        self._handler: FrameHandler | None = None
+        self._early: list[bytes] = []  # messages that arrived before run()
+        self._parts: bytearray | None = None
+        self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._error: BaseException | None = None
+        self.protocol: str | None = None
+
+    @property
+    def closed(self) -> bool:
+        t = self._transport
+        return t is None or t.is_disconnected or self._done.done()
+
+    def send_now(self, data: bytes) -> None:
+        """Write one TEXT frame (picows writes synchronously)."""
+        if self._transport is None or self.closed:
+            raise ConnectionError("WebSocket is closed")
+        self._transport.send(picows.WSMsgType.TEXT, data)
+
+    async def send_frame(self, data: bytes, opcode: Any = None) -> None:
+        """aiohttp-compatible send (always a TEXT frame)."""
+        self.send_now(data)
+
+    async def close(self) -> None:
+        t = self._transport
+        if t is None:
+            return
+        if not t.is_disconnected:
+            if not t.is_close_frame_sent:
+                t.send_close(picows.WSCloseCode.OK)
+            t.disconnect()
+        await t.wait_disconnected()
+
+    async def run(self, handler: FrameHandler) -> None:
+        """Push every message to ``handler`` until the connection ends; re-raises what the
+        handler raised (the connection is dropped then)."""
+        self._handler = handler
+        early, self._early = self._early, []
+        for data in early:
+            handler(memoryview(data))
+        await asyncio.shield(self._done)
+        if self._error is not None:
+            raise self._error
+
+    # -- listener side --------------------------------------------------------------------
+
+    def _message(self, transport: picows.WSTransport, payload: memoryview) -> None:
+        h = self._handler
+        if h is None:
+            self._early.append(bytes(payload))
+            return
+        try:
+            h(payload)
+        except Exception as exc:
+            self._error = exc
+            transport.disconnect(graceful=False)
+
+    def _frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
+        t = frame.msg_type
+        if t in _DATA or t is picows.WSMsgType.CONTINUATION:
+            if frame.fin and self._parts is None:
+                self._message(transport, frame.get_payload_as_memoryview())
+                return
+            if self._parts is None:
+                self._parts = bytearray()
+            self._parts += frame.get_payload_as_memoryview()
+            if frame.fin:
+                data, self._parts = self._parts, None
+                self._message(transport, memoryview(data))
+        elif t is picows.WSMsgType.CLOSE:
+            if not transport.is_close_frame_sent:
+                transport.send_close(frame.get_close_code())
+            transport.disconnect()
+
+    def _disconnected(self) -> None:
+        if not self._done.done():
+            self._done.set_result(None)
+
+
+class _Listener(picows.WSListener):
+    def __init__(self, ws: PicowsWebSocket) -> None:
+        self.ws = ws
+
+    def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
+        ws = self.ws
+        h = ws._handler
+        # The common case in as few calls as possible: a whole TEXT message, reader running.
+        if h is not None and frame.msg_type is _TEXT and frame.fin and ws._parts is None:
+            try:
+                h(frame.get_payload_as_memoryview())
+            except Exception as exc:
+                ws._error = exc
+                transport.disconnect(graceful=False)
+            return
+        ws._frame(transport, frame)
+
+    def on_ws_disconnected(self, transport: picows.WSTransport) -> None:
+        self.ws._disconnected()
+
+
+def _context(url: str, ssl_option: ssl.SSLContext | bool | None) -> ssl.SSLContext | None:
+    if not url.startswith("wss:"):
+        return None
+    if isinstance(ssl_option, ssl.SSLContext):
+        return ssl_option
+    ctx = ssl.create_default_context()
+    if ssl_option is False:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+async def connect(
+    url: str,
+    *,
+    protocols: Sequence[str],
+    ssl_option: ssl.SSLContext | bool | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10.0,
+) -> PicowsWebSocket:
+    """Open a WebSocket offering ``protocols``; raises :class:`ConnectError` on failure."""
+    ws = PicowsWebSocket()
+    extra = dict(headers or {})
+    extra["Sec-WebSocket-Protocol"] = ", ".join(protocols)
+    try:
+        transport, _ = await picows.ws_connect(
+            lambda: _Listener(ws),
+            url,
+            ssl_context=_context(url, ssl_option),
+            websocket_handshake_timeout=timeout,
+            extra_headers=extra,
+            enable_auto_pong=True,
+        )
+    except picows.WSHandshakeError as exc:
+        raise ConnectError(f"WebSocket handshake with {url} failed: {_why(exc)}") from None
+    except ssl.SSLError as exc:
+        raise ConnectError(f"TLS failure with {url}: {_why(exc)}") from None
+    except (OSError, asyncio.TimeoutError, picows.WSError) as exc:
+        raise ConnectError(f"cannot connect to {url}: {_why(exc)}") from None
+    ws._transport = transport
+    ws.protocol = transport.response.headers.get("Sec-WebSocket-Protocol")
+    return ws
+
+
+def _why(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0]

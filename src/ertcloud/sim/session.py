@@ -1,0 +1,731 @@
+"""One WebSocket connection to the simulated streaming server: what it asks for and what
+it is sent.
+
+A :class:`ClientSession` reads client frames through
+:func:`ertcloud.protocol.validate.read_client_frame`, answers logins, item requests of every
+domain, closes, posts and generics with the messages of :mod:`ertcloud.protocol.messages`,
+and packs its output into JSON arrays of at most ``MaxMsgSize`` bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..protocol import codec
+from ..protocol.enums import DOMAIN_NAMES
+from ..protocol.fields import lookup
+from ..protocol.messages import (
+    Ack,
+    AnyMessage,
+    Close,
+    Error,
+    Generic,
+    Key,
+    Message,
+    Ping,
+    Pong,
+    Post,
+    Qos,
+    Refresh,
+    Request,
+    State,
+    Status,
+    Update,
+)
+from ..protocol.validate import read_client_frame
+from . import bench
+from .domains import (
+    book_summary,
+    directory_refresh,
+    market_maker_entries,
+    split_refresh,
+)
+from .market import Instrument
+from .symbols import SymbolList
+
+if TYPE_CHECKING:
+    from .ads import StreamingServer
+
+__all__ = ["ClientSession", "Closer", "Sender", "Stream"]
+
+log = logging.getLogger("ertcloud.sim")
+
+_PONG = codec.encode([Pong()])
+_REALTIME = Qos(timeliness="Realtime", rate="TickByTick")
+_DELAYED = Qos(timeliness="Delayed", rate="TickByTick", time_info=15)
+_OK = State(stream="Open", data="Ok", text="All is well")
+_NOT_FOUND = State(
+    stream="Closed", data="Suspect", code="NotFound", text="**The record could not be found"
+)
+
+_MAP_DOMAINS = ("MarketByPrice", "MarketByOrder", "MarketMaker")
+
+
+@dataclass(eq=False)
+class Stream:
+    id: int
+    ric: str
+    instrument: Instrument  # a stand-in with an empty image for lists, curves, directory
+    service: str
+    domain: str
+    view: frozenset[str] | None
+    delayed: bool
+    key_in_updates: bool = True
+    paused: bool = False
+    private: bool = False
+
+
+Sender = Callable[[bytes], Awaitable[None]]
+Closer = Callable[[], Awaitable[None]]
+
+
+class ClientSession:
+    """One WebSocket connection to the streaming server."""
+
+    def __init__(self, server: StreamingServer, send: Sender, close: Closer, peer: str) -> None:
+        self.server = server
+        self._send = send
+        self._close = close
+        self.peer = peer
+        self.transport: asyncio.BaseTransport | None = None  # set by the HTTP layer
+        self.streams: dict[int, Stream] = {}
+        self.login_id: int | None = None
+        self.user: str | None = None
+        self.token_expires_at: float | None = None
+        self.last_in = time.monotonic()
+        self.ping_sent_at: float | None = None
+        self.out: list[Message | bytes] = []
+        self.closed = False
+        self.pongs = 0
+        self.pings_sent = 0
+        self.messages_in = 0
+
+    # -- output --------------------------------------------------------------------------
+
+    def queue(self, msg: Message) -> None:
+        self.out.append(msg)
+
+    async def flush(self) -> None:
+        if not self.out or self.closed:
+            self.out.clear()
+            return
+        out, self.out = self.out, []
+        cfg = self.server.config
+        pack: list[bytes] = []
+        size = 2
+        try:
+            for m in out:
+                b = m if isinstance(m, bytes) else codec.encode_one(m)
+                if pack and (
+                    len(pack) >= cfg.max_per_frame or size + len(b) + 1 > cfg.max_msg_size
+                ):
+                    await self._send(b"[" + b",".join(pack) + b"]")
+                    pack, size = [], 2
+                pack.append(b)
+                size += len(b) + 1
+            if pack:
+                await self._send(b"[" + b",".join(pack) + b"]")
+        except (ConnectionError, RuntimeError) as exc:
+            log.debug("send to %s failed: %s", self.peer, exc)
+            await self.drop()
+
+    async def drop(self) -> None:
+        """Close this connection (no JSON goodbye)."""
+        if self.closed:
+            return
+        self.closed = True
+        self.server.forget(self)
+        await self._close()
+
+    # -- input ---------------------------------------------------------------------------
+
+    async def receive(self, data: str | bytes) -> None:
+        self.last_in = time.monotonic()
+        self.ping_sent_at = None
+        if len(data) > self.server.config.max_msg_size:
+            log.info("%s sent %d bytes > MaxMsgSize: dropping it", self.peer, len(data))
+            await self.drop()
+            return
+        for msg in read_client_frame(
+            data, catch_unknown_keys=self.server.config.catch_unknown_keys
+        ):
+            self.messages_in += 1
+            self.handle(msg)
+        await self.flush()
+
+    def handle(self, msg: AnyMessage | Error) -> None:
+        t = type(msg)
+        if t is Error:
+            self.queue(msg)
+        elif t is Ping:
+            if self.server.config.answer_pings:
+                self.out.append(_PONG[1:-1])
+        elif t is Pong:
+            self.pongs += 1
+        elif t is Request:
+            self._request(msg)  # type: ignore[arg-type]
+        elif t is Close:
+            self._close_msg(msg)  # type: ignore[arg-type]
+        elif t is Post:
+            self._post(msg)  # type: ignore[arg-type]
+        elif t is Generic:
+            self._generic(msg)  # type: ignore[arg-type]
+        else:
+            mid = getattr(msg, "id", 0)
+            self.queue(
+                Error(id=mid if isinstance(mid, int) else 0, text="Unsupported Message Type")
+            )
+
+    # -- login ---------------------------------------------------------------------------
+
+    def _is_login(self, req: Request) -> bool:
+        return req.domain in ("Login", 1)
+
+    def _login(self, req: Request) -> None:
+        cfg = self.server.config
+        key = req.key or Key()
+        elements = dict(key.elements or {})
+        token = elements.get("AuthenticationToken")
+        reissue = self.login_id is not None and req.id == self.login_id
+        if token is None and not (cfg.allow_user_login and key.name):
+            self._reject_login(req, "Login rejected: no AuthenticationToken", "NotEntitled")
+            return
+        if token is not None:
+            info, why = self.server.gateway.check(str(token))
+            if info is None:
+                self._reject_login(req, f"Login rejected: {why}", "NotEntitled")
+                return
+            user = info.user
+            expires = info.expires_at
+        else:
+            user = str(key.name)
+            expires = None
+        if reissue and user != self.user:
+            self._reject_login(req, "Login rejected: token belongs to another user", "NotEntitled")
+            return
+        self.user = user
+        self.login_id = req.id
+        self.token_expires_at = expires
+        if reissue and req.refresh is False:
+            return  # token reissue: nothing comes back
+        refresh_key = dict(elements)
+        refresh_key.pop("AuthenticationToken", None)
+        refresh_key.update(
+            {
+                "AllowSuspectData": 1,
+                "ApplicationId": str(elements.get("ApplicationId", "256")),
+                "ApplicationName": "ADS",
+                "Position": str(elements.get("Position", self.peer)),
+                "ProvidePermissionExpressions": 1,
+                "ProvidePermissionProfile": 0,
+                "SingleOpen": 1,
+                "SupportBatchRequests": 7,
+                "SupportEnhancedSymbolList": 1,
+                "SupportOMMPost": 1,
+                "SupportOptimizedPauseResume": 0,
+                "SupportPauseResume": 1 if cfg.pause_resume else 0,
+                "SupportStandby": 0,
+                "SupportViewRequests": 1,
+            }
+        )
+        if token is not None:
+            refresh_key["AuthenticationErrorCode"] = 0
+            refresh_key["AuthenticationErrorText"] = {"Type": "AsciiString", "Data": None}
+            refresh_key["AuthenticationTTReissue"] = int(expires or 0)
+        name = user if token is None else f"{user}@sim-{id(self) & 0xFFFF:04x}"
+        self.queue(
+            Refresh(
+                id=req.id,
+                domain="Login",
+                key=Key(name=name, elements=dict(sorted(refresh_key.items()))),
+                elements={"MaxMsgSize": cfg.max_msg_size, "PingTimeout": cfg.ping_timeout},
+                state=State(
+                    stream="Open", data="Ok", text=f"Login accepted by host {cfg.host_name}."
+                ),
+            )
+        )
+
+    def _reject_login(self, req: Request, text: str, code: str) -> None:
+        elements: dict[str, Any] = {
+            "AuthenticationErrorCode": 1,
+            "AuthenticationErrorText": text.split(": ", 1)[-1],
+        }
+        self.queue(
+            Status(
+                id=req.id,
+                domain="Login",
+                key=Key(name_type="AuthnToken", elements=elements),
+                state=State(stream="Closed", data="Suspect", code=code, text=text),
+            )
+        )
+        self.server.later(0.2, self.drop)
+
+    def close_login(
+        self, text: str = "Login stream was closed.", code: str | None = "NotEntitled"
+    ) -> None:
+        """Close the login stream (and with it every item) and then the connection."""
+        if self.login_id is not None:
+            self.queue(
+                Status(
+                    id=self.login_id,
+                    domain="Login",
+                    state=State(stream="Closed", data="Suspect", code=code, text=text),
+                )
+            )
+        self._drop_all_streams()
+        self.login_id = None
+        self.server.later(0.2, self.drop)
+
+    # -- items ---------------------------------------------------------------------------
+
+    def _request(self, req: Request) -> None:
+        if self._is_login(req):
+            self._login(req)
+            return
+        names = req.key.name if req.key is not None else None
+        if self.login_id is None and self.server.config.strict_login:
+            for sid, name in self._ids(req, names):
+                self.queue(
+                    Status(
+                        id=sid,
+                        key=Key(name=name) if name is not None else None,
+                        state=State(
+                            stream="Closed",
+                            data="Suspect",
+                            code="NotOpen",
+                            text="Login not complete",
+                        ),
+                    )
+                )
+            return
+        if isinstance(names, list):
+            n = len(names)
+            text = f"Processed {n} total items from Batch Request.  {n} Ok."
+            self.queue(Status(id=req.id, state=State(stream="Closed", data="Ok", text=text)))
+            for sid, name in self._ids(req, names):
+                self._open_item(req, sid, name)
+        else:
+            self._open_item(req, req.id, names)
+
+    @staticmethod
+    def _ids(req: Request, names: Any) -> list[tuple[int, str | None]]:
+        if isinstance(names, list):
+            return [(req.id + i, str(n)) for i, n in enumerate(names, start=1)]
+        return [(req.id, names if isinstance(names, str) else None)]
+
+    def _status(
+        self, sid: int, name: str | None, service: str | None, state: State, domain: Any = None
+    ) -> None:
+        self.queue(Status(id=sid, domain=domain, key=Key(name=name, service=service), state=state))
+
+    def _open_item(self, req: Request, sid: int, name: str | None) -> None:
+        server = self.server
+        cfg = server.config
+        domain = req.domain if req.domain is not None else "MarketPrice"
+        if isinstance(domain, int):
+            dname = DOMAIN_NAMES.get(domain)
+            if dname is None:
+                self._status(
+                    sid,
+                    name,
+                    None,
+                    State(
+                        stream="Closed",
+                        data="Suspect",
+                        code="UsageError",
+                        text=f"Unsupported domain {domain}",
+                    ),
+                    domain,
+                )
+                return
+            domain = dname
+        svc = req.key.service if req.key is not None else None
+        if svc is None:
+            service = cfg.default_service
+        elif isinstance(svc, int):
+            found = [n for n, i in cfg.services.items() if i == svc]
+            if not found:
+                self._status(
+                    sid,
+                    name,
+                    None,
+                    State(
+                        stream="Closed",
+                        data="Suspect",
+                        code="SourceUnknown",
+                        text="A18: Unknown service.",
+                    ),
+                )
+                return
+            service = found[0]
+        elif svc in cfg.services:
+            service = svc
+        else:
+            self._status(
+                sid,
+                name,
+                None,
+                State(
+                    stream="Closed",
+                    data="Suspect",
+                    code="SourceUnknown",
+                    text="A18: Unknown service.",
+                ),
+            )
+            return
+        if domain == "Source":
+            self._directory(req, sid)
+            return
+        if name is None:
+            self.queue(Error(id=sid, text="JSON Missing required key 'Name'"))
+            return
+        existing = self.streams.get(sid)
+        if existing is not None:
+            if existing.ric != name or existing.service != service:
+                self._status(
+                    sid,
+                    name,
+                    None,
+                    State(
+                        stream="Closed",
+                        data="Suspect",
+                        code="UsageError",
+                        text="Key change not allowed on reissue",
+                    ),
+                )
+                return
+            self._reissue(existing, req)
+            return
+        dom = None if domain == "MarketPrice" else domain
+        inst = self._resolve(domain, name)
+        if inst is None:
+            exists = domain in ("SymbolList", "YieldCurve") or server.market.get(name) is not None
+            state = (
+                State(
+                    stream="Closed",
+                    data="Suspect",
+                    code="NotFound",
+                    text=f"Domain {domain} is not served for this item",
+                )
+                if exists and domain not in ("SymbolList", "YieldCurve")
+                else _NOT_FOUND
+            )
+            self._status(sid, name, service, state, dom)
+            return
+        denied = cfg.entitlements.get(self.user or "", frozenset())
+        if name in denied or name.lstrip("/") in denied:
+            self._status(
+                sid,
+                name,
+                service,
+                State(stream="Closed", data="Suspect", code="NotEntitled", text="Access denied"),
+                dom,
+            )
+            return
+        delayed = name.startswith("/")
+        if req.qos is not None and req.qos.timeliness == "Realtime" and delayed:
+            self._status(
+                sid,
+                name,
+                service,
+                State(stream="Closed", data="Suspect", text="Requested QoS not available"),
+                dom,
+            )
+            return
+        view: frozenset[str] | None = None
+        if req.view and domain == "MarketPrice":
+            names = {fd.name for v in req.view if (fd := lookup(v)) is not None}
+            view = frozenset(names & inst.image.keys())
+            if not view:
+                self._status(
+                    sid,
+                    name,
+                    service,
+                    State(
+                        stream="Closed",
+                        data="Suspect",
+                        code="InvalidView",
+                        text="Requested view has no valid field",
+                    ),
+                )
+                return
+        stream = Stream(
+            sid,
+            name,
+            inst,
+            service,
+            domain,
+            view,
+            delayed,
+            key_in_updates=req.key_in_updates is not False,
+            private=bool(req.private),
+        )
+        streaming = req.streaming is not False
+        self.out.extend(self._images(stream, streaming))
+        if streaming:
+            self.streams[sid] = stream
+            server.subscribe(self, stream)
+
+    def _resolve(self, domain: str, name: str) -> Instrument | None:
+        """The record behind ``name`` in ``domain`` (a stand-in for lists and curves)."""
+        server = self.server
+        if domain in ("SymbolList", "YieldCurve"):
+            table = server.symbols.lists if domain == "SymbolList" else server.curves
+            return Instrument(name, domain, {}) if name in table else None
+        inst = server.market.get(name)
+        if inst is None or domain == "MarketPrice":
+            return inst
+        if domain in _MAP_DOMAINS and server.book(inst.ric) is not None:
+            return inst
+        return None
+
+    def _directory(self, req: Request, sid: int) -> None:
+        cfg = self.server.config
+        svc = req.key.service if req.key is not None else None
+        services = {n: i for n, i in cfg.services.items() if svc is None or svc == n or svc == i}
+        streaming = req.streaming is not False
+        self.queue(
+            directory_refresh(
+                sid,
+                services,
+                filter_=req.key.filter if req.key is not None else None,
+                streaming=streaming,
+                private=bool(req.private),
+            )
+        )
+        if streaming:
+            stand_in = Instrument("", "Source", {})
+            self.streams[sid] = Stream(sid, "", stand_in, "", "Source", None, False)
+
+    def _images(self, s: Stream, streaming: bool = True, solicited: bool = True) -> list[Refresh]:
+        """The refresh (parts) of a stream's current image."""
+        server = self.server
+        if s.domain == "MarketPrice":
+            return [self._refresh(s, streaming, s.private, solicited)]
+        state = _OK if streaming else State(stream="NonStreaming", data="Ok", text="All is well")
+        first = Refresh(
+            id=s.id,
+            domain=s.domain,
+            key=Key(service=s.service, name=s.ric),
+            state=state,
+            solicited=None if solicited else False,
+            qos=_DELAYED if s.delayed else _REALTIME,
+            perm_data="AwO9ZWLA",
+            seq_number=server.current_seq(s.ric),
+            private=True if s.private else None,
+        )
+        if s.domain == "YieldCurve":
+            first.fields = server.curves[s.ric].image()
+            return [first]
+        if s.domain == "SymbolList":
+            sl = server.symbols.lists[s.ric]
+            members = sl.members(server.market)
+            if sl.ranked:
+                server.list_last[s.ric] = members
+            entries = SymbolList.entries(members)
+            summary = sl.summary()
+        else:
+            book = server.books[s.instrument.ric]
+            if s.domain == "MarketByPrice":
+                entries = book.mbp_entries()
+            elif s.domain == "MarketByOrder":
+                entries = book.mbo_entries()
+            else:
+                table = book.market_makers()
+                server.mm_last[s.instrument.ric] = table
+                entries = market_maker_entries(table)
+            summary = book_summary(s.instrument.image, server.market.stamp()[1])
+        first.map = {"KeyType": "Buffer", "CountHint": len(entries), "Summary": {"Fields": summary}}
+        return split_refresh(first, entries, server.config.max_msg_size)
+
+    def _refresh(
+        self, s: Stream, streaming: bool, private: bool = False, solicited: bool = True
+    ) -> Refresh:
+        image = s.instrument.image
+        fields = dict(image) if s.view is None else {k: image.get(k) for k in s.view}
+        return Refresh(
+            id=s.id,
+            key=Key(service=s.service, name=s.ric),
+            state=_OK if streaming else State(stream="NonStreaming", data="Ok", text="All is well"),
+            solicited=None if solicited else False,
+            qos=_DELAYED if s.delayed else _REALTIME,
+            perm_data="AwO9ZWLA",
+            seq_number=self.server.current_seq(s.instrument.ric),
+            private=True if private else None,
+            fields=fields,
+        )
+
+    def _reissue(self, s: Stream, req: Request) -> None:
+        if req.view is not None and s.domain == "MarketPrice":
+            names = {fd.name for v in req.view if (fd := lookup(v)) is not None}
+            s.view = frozenset(names & s.instrument.image.keys()) or None
+        if self.server.config.pause_resume:
+            s.paused = bool(req.pause)
+        # else Pause is ignored, as the Login Refresh says (SupportPauseResume: 0, like RTO).
+        if req.refresh is not False:
+            self.out.extend(self._images(s))
+
+    def _close_msg(self, msg: Close) -> None:
+        ids = msg.id if isinstance(msg.id, list) else [msg.id]
+        if self.login_id is not None and self.login_id in ids:
+            self._drop_all_streams()
+            self.login_id = None
+            self.server.later(0.05, self.drop)
+            return
+        for sid in ids:
+            s = self.streams.pop(sid, None)
+            if s is not None:
+                self.server.unsubscribe(self, s)
+        if isinstance(msg.id, list):
+            n = len(ids)
+            self.queue(
+                Status(
+                    id=ids[0] if ids else 0,
+                    state=State(
+                        stream="Closed",
+                        data="Ok",
+                        text=f"Processed {n} total stream ids from Batch Close Request.  {n} Ok. ",
+                    ),
+                )
+            )
+
+    def _drop_all_streams(self) -> None:
+        for s in self.streams.values():
+            self.server.unsubscribe(self, s)
+        self.streams.clear()
+
+    def _post(self, msg: Post) -> None:
+        inner = msg.message if isinstance(msg.message, dict) else {}
+        fields = inner.get("Fields")
+        if isinstance(fields, dict):
+            for k in fields:
+                if lookup(k) is None:
+                    self.queue(
+                        Error(
+                            id=msg.id,
+                            text=f"JSON Unexpected FID. Received '{k}' for key 'Fields'",
+                            debug={
+                                "File": "Converter/jsonToRwfSimple.C",
+                                "Line": 1020,
+                                "Message": codec.encode_one(msg).decode(),
+                            },
+                        )
+                    )
+                    return
+        market = self.server.market
+        is_refresh = inner.get("Type") == "Refresh"
+        created = False
+        off_stream = msg.id == self.login_id
+        if off_stream:
+            name = msg.key.name if msg.key is not None else None
+            inst = market.get(name) if isinstance(name, str) else None
+            if inst is None and is_refresh and self.server.config.post_creates and name:
+                inst = market.create(str(name), dict(fields or {}))
+                created = True
+            ack_key = msg.key
+        else:
+            s = self.streams.get(msg.id)
+            inst = s.instrument if s is not None and s.domain == "MarketPrice" else None
+            ack_key = None
+        if inst is None:
+            if msg.ack:
+                code = "SymbolUnknown" if off_stream else "NotOpen"
+                self.queue(
+                    Ack(
+                        id=msg.id,
+                        ack_id=msg.post_id or 0,
+                        key=ack_key,
+                        nak_code=code,
+                        text="Symbol unknown" if off_stream else "Stream not open",
+                    )
+                )
+            return
+        if isinstance(fields, dict) and fields and not created:
+            if is_refresh:
+                self.server.publish_refresh(inst, dict(fields))
+            else:
+                self.server.publish(inst, "Unspecified", dict(fields))
+        if msg.ack and msg.complete is not False:
+            self.queue(Ack(id=msg.id, ack_id=msg.post_id or 0, key=ack_key))
+
+    def _generic(self, msg: Generic) -> None:
+        domain = msg.domain
+        if domain == bench.BENCH_DOMAIN and msg.id == self.login_id:
+            bench.handle(self.server, self, msg)  # high-rate bench mode (see sim/bench.py)
+            return
+        if domain in (
+            None,
+            "MarketPrice",
+            "MarketByPrice",
+            "MarketByOrder",
+            "MarketMaker",
+            "YieldCurve",
+            "SymbolList",
+        ):
+            return  # Generic is not supported on the market-data domains: ignored
+        self.queue(
+            Generic(id=msg.id, domain=domain, key=msg.key, elements=msg.elements, fields=msg.fields)
+        )
+
+    # -- server pushes -------------------------------------------------------------------
+
+    def push_update(
+        self, s: Stream, utype: str, fields: dict[str, Any], seq: int, stamp: int | None
+    ) -> None:
+        if s.paused:
+            return
+        if s.view is not None:
+            fields = {k: v for k, v in fields.items() if k in s.view}
+            if not fields:
+                return
+        self.out.append(
+            Update(
+                id=s.id,
+                update_type=utype,
+                key=Key(service=s.service, name=s.ric) if s.key_in_updates else None,
+                seq_number=seq,
+                fields=fields,
+                sim_ts=stamp,
+            )
+        )
+
+    def push_container(
+        self,
+        s: Stream,
+        seq: int,
+        *,
+        entries: list[dict[str, Any]] | None = None,
+        summary: dict[str, Any] | None = None,
+        fields: dict[str, Any] | None = None,
+        utype: str = "Unspecified",
+    ) -> None:
+        """An Update of a Map domain (``entries``, ``summary``) or of a YieldCurve
+        (``fields`` holding Vectors)."""
+        if s.paused:
+            return
+        cmap: dict[str, Any] | None = None
+        if entries is not None:
+            cmap = {"KeyType": "Buffer", "Entries": entries}
+            if summary:
+                cmap["Summary"] = {"Fields": summary}
+        self.out.append(
+            Update(
+                id=s.id,
+                domain=s.domain,
+                update_type=utype,
+                key=Key(service=s.service, name=s.ric) if s.key_in_updates else None,
+                seq_number=seq,
+                fields=fields,
+                map=cmap,
+            )
+        )
+
+    def push_refresh(self, s: Stream) -> None:
+        """An unsolicited Refresh (the record was re-imaged, e.g. by a posted Refresh)."""
+        if not s.paused:
+            self.out.extend(self._images(s, solicited=False))

@@ -1,0 +1,110 @@
+"""DataFrames: a recording (any sink) or a session's live records as pandas or polars."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ..exceptions import ConfigError
+from .rows import (
+    BOOK_COLUMNS,
+    COLUMNS,
+    QUOTE_COLUMNS,
+    TRADE_COLUMNS,
+    Row,
+    book_rows,
+    quote_row,
+    trade_row,
+)
+from .spec import make_sink
+
+__all__ = ["load", "records_frame", "rows_frame"]
+
+_TABLES = {
+    "messages": COLUMNS,
+    "quotes": QUOTE_COLUMNS,
+    "trades": TRADE_COLUMNS,
+    "book": BOOK_COLUMNS,
+}
+
+
+def _frame(records: list[dict[str, Any]], columns: Iterable[str], kind: str) -> Any:
+    cols = list(columns)
+    if kind == "pandas":
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ConfigError("DataFrames need pandas: pip install 'ertcloud[pandas]'") from None
+        return pd.DataFrame.from_records(records, columns=cols)
+    if kind == "polars":
+        try:
+            import polars as pl
+        except ImportError:
+            raise ConfigError("kind='polars' needs polars: pip install polars") from None
+        if not records:
+            return pl.DataFrame({c: [] for c in cols})
+        return pl.DataFrame(records, schema=cols, orient="row", infer_schema_length=None)
+    raise ConfigError(f"unknown DataFrame kind {kind!r}: use 'pandas' or 'polars'")
+
+
+def rows_frame(rows: Iterable[Row], table: str = "messages", kind: str = "pandas") -> Any:
+    """Rows as a DataFrame of one table: ``messages`` (every row, ``fields`` as dicts),
+    ``quotes``, ``trades`` or ``book`` (derived as the database sinks derive them)."""
+    if table not in _TABLES:
+        raise ConfigError(f"unknown table {table!r}: use one of {', '.join(_TABLES)}")
+    cols = _TABLES[table]
+    out: list[dict[str, Any]] = []
+    for r in rows:
+        if table == "messages":
+            out.append(
+                {
+                    c: (r.fields if c == "fields" else v)
+                    for c, v in zip(cols, r.as_tuple(), strict=True)
+                }
+            )
+        elif table == "quotes":
+            q = quote_row(r)
+            if q is not None:
+                out.append(dict(zip(cols, q, strict=True)))
+        elif table == "trades":
+            t = trade_row(r)
+            if t is not None:
+                out.append(dict(zip(cols, t, strict=True)))
+        else:
+            out.extend(dict(zip(cols, b, strict=True)) for b in book_rows(r))
+    if kind == "polars" and table == "messages":
+        import json
+
+        for d in out:
+            d["fields"] = json.dumps(d["fields"]) if d["fields"] is not None else None
+    return _frame(out, cols, kind)
+
+
+def load(spec: str, table: str = "messages", kind: str = "pandas") -> Any:
+    """Load a recording into a DataFrame in one call: ``load("ticks.db")``,
+    ``load("jsonl:ticks.jsonl", table="quotes")``, ``load("postgres://...")``."""
+    sink = make_sink(spec)
+    sink.open()
+    try:
+        return rows_frame(sink.read_rows(), table=table, kind=kind)
+    finally:
+        sink.close()
+
+
+def records_frame(streams: Iterable[Any], kind: str = "pandas") -> Any:
+    """The latest image of item streams, one row per item (index ``ric``), one column per
+    field, plus ``state`` and ``updates``."""
+    recs: list[dict[str, Any]] = []
+    names: list[str] = []
+    for s in streams:
+        st = s.state
+        state = f"{st.stream}/{st.data}" if st is not None else "Pending"
+        rec = {"ric": s.name, "state": state, "updates": s.updates, **s.fields}
+        recs.append(rec)
+        for k in rec:
+            if k not in names:
+                names.append(k)
+    df = _frame(recs, names or ["ric", "state", "updates"], kind)
+    if kind == "pandas":
+        df = df.set_index("ric")
+    return df

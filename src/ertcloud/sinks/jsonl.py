@@ -1,0 +1,100 @@
+"""JSON lines: one object per message, ``fields`` as an object. Also the replay format."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from .rows import COLUMNS, Row
+
+__all__ = ["JsonlSink"]
+
+
+def _last_line(f: IO[bytes]) -> bytes:
+    """The last complete line of a binary file opened for reading (b"" if none)."""
+    f.seek(0, os.SEEK_END)
+    end = f.tell()
+    pos, chunk = end, b""
+    while pos > 0:
+        step = min(65536, pos)
+        pos -= step
+        f.seek(pos)
+        chunk = f.read(step) + chunk
+        lines = chunk.rstrip(b"\n").split(b"\n")
+        if len(lines) > 1 or pos == 0:
+            return lines[-1]
+    return b""
+
+
+class JsonlSink:
+    """Appends rows to a JSON-lines file (``jsonl:PATH``)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.name = f"jsonl:{path}"
+        self._f: IO[str] | None = None
+
+    def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            # A run killed mid-write leaves a partial last line: cut it off.
+            with self.path.open("rb+") as f:
+                f.seek(0, os.SEEK_END)
+                size = f.tell()
+                if size:
+                    f.seek(size - 1)
+                    if f.read(1) != b"\n":
+                        f.seek(0)
+                        data = f.read()
+                        f.truncate(data.rfind(b"\n") + 1)
+        self._f = self.path.open("a", encoding="utf-8")
+
+    def last_seq(self) -> int:
+        if not self.path.exists():
+            return 0
+        with self.path.open("rb") as f:
+            line = _last_line(f)
+        return int(json.loads(line)["seq"]) if line.strip() else 0
+
+    def write_batch(self, rows: Sequence[Row]) -> None:
+        if self._f is None:
+            raise RuntimeError("sink is not open")
+        out = []
+        for r in rows:
+            d: dict[str, Any] = {
+                "seq": r.seq,
+                "ts": r.ts,
+                "kind": r.kind,
+                "domain": r.domain,
+                "ric": r.ric,
+                "service": r.service,
+                "update_type": r.update_type,
+                "fields": r.fields,
+                "raw": r.raw,
+            }
+            out.append(json.dumps(d, separators=(",", ":"), ensure_ascii=False))
+        if out:
+            self._f.write("\n".join(out) + "\n")
+
+    def flush(self) -> None:
+        if self._f is not None:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+
+    def close(self) -> None:
+        if self._f is not None:
+            self.flush()
+            self._f.close()
+            self._f = None
+
+    def read_rows(self) -> Iterator[Row]:
+        if not self.path.exists():
+            return
+        with self.path.open(encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    d = json.loads(line)
+                    yield Row.from_values({k: d.get(k) for k in COLUMNS})

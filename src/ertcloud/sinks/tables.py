@@ -1,0 +1,92 @@
+"""The four tables of the database sinks (DuckDB, PostgreSQL) and how a batch fills them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .rows import BOOK_COLUMNS, COLUMNS, QUOTE_COLUMNS, TRADE_COLUMNS, Row, book_rows, quote_row
+from .rows import trade_row as _trade_row
+
+__all__ = ["TABLES", "TableBatch", "create_statements", "split"]
+
+#: name -> ((column, DuckDB type, PostgreSQL type), ...)
+TABLES: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "messages": (
+        ("seq", "BIGINT", "bigint"),
+        ("ts", "DOUBLE", "double precision"),
+        ("kind", "VARCHAR", "text"),
+        ("domain", "VARCHAR", "text"),
+        ("ric", "VARCHAR", "text"),
+        ("service", "VARCHAR", "text"),
+        ("update_type", "VARCHAR", "text"),
+        ("fields", "JSON", "jsonb"),
+        ("raw", "VARCHAR", "text"),
+    ),
+    "quotes": (
+        ("seq", "BIGINT", "bigint"),
+        ("ts", "DOUBLE", "double precision"),
+        ("ric", "VARCHAR", "text"),
+        ("bid", "DOUBLE", "double precision"),
+        ("ask", "DOUBLE", "double precision"),
+        ("bidsize", "DOUBLE", "double precision"),
+        ("asksize", "DOUBLE", "double precision"),
+    ),
+    "trades": (
+        ("seq", "BIGINT", "bigint"),
+        ("ts", "DOUBLE", "double precision"),
+        ("ric", "VARCHAR", "text"),
+        ("price", "DOUBLE", "double precision"),
+        ("size", "DOUBLE", "double precision"),
+    ),
+    "book": (
+        ("seq", "BIGINT", "bigint"),
+        ("ts", "DOUBLE", "double precision"),
+        ("ric", "VARCHAR", "text"),
+        ("domain", "VARCHAR", "text"),
+        ("action", "VARCHAR", "text"),
+        ("key", "VARCHAR", "text"),
+        ("fields", "JSON", "jsonb"),
+    ),
+}
+
+assert tuple(c for c, _, _ in TABLES["messages"]) == COLUMNS
+assert tuple(c for c, _, _ in TABLES["quotes"]) == QUOTE_COLUMNS
+assert tuple(c for c, _, _ in TABLES["trades"]) == TRADE_COLUMNS
+assert tuple(c for c, _, _ in TABLES["book"]) == BOOK_COLUMNS
+
+
+def create_statements(dialect: str, prefix: str = "") -> list[str]:
+    """``CREATE TABLE IF NOT EXISTS`` for every table (``dialect``: duckdb or postgres)."""
+    i = 1 if dialect == "duckdb" else 2
+    out = []
+    for name, cols in TABLES.items():
+        body = ", ".join(f"{c[0]} {c[i]}" for c in cols)
+        out.append(f"CREATE TABLE IF NOT EXISTS {prefix}{name} ({body})")
+    out.append(f"CREATE INDEX IF NOT EXISTS {prefix}messages_seq ON {prefix}messages (seq)")
+    return out
+
+
+@dataclass
+class TableBatch:
+    """A batch of rows split into the rows of each table."""
+
+    tables: dict[str, list[tuple[Any, ...]]] = field(
+        default_factory=lambda: {name: [] for name in TABLES}
+    )
+
+
+def split(rows: Sequence[Row]) -> TableBatch:
+    b = TableBatch()
+    t = b.tables
+    for r in rows:
+        t["messages"].append(r.as_tuple())
+        q = quote_row(r)
+        if q is not None:
+            t["quotes"].append(q)
+        tr = _trade_row(r)
+        if tr is not None:
+            t["trades"].append(tr)
+        t["book"].extend(book_rows(r))
+    return b

@@ -1,0 +1,1 @@
+"""The terminal quote board (``ertcloud board``); needs the ``tui`` extra (Textual)."""

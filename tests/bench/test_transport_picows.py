@@ -1,0 +1,104 @@
+"""The picows transport of Session against the in-process simulator, over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from ertcloud import PasswordCredentials, Session, TokenClient, TokenManager
+from ertcloud.exceptions import ConnectError
+from ertcloud.sim.bench import BENCH_DOMAIN
+from ertcloud.sim.server import SimServer
+
+
+def session_for(sim: SimServer, **kw: Any) -> Session:
+    tokens = TokenManager(TokenClient(sim.token_url), PasswordCredentials("demo", "demo", "app"))
+    return Session(sim.websocket_url, tokens=tokens, transport="picows", **kw)
+
+
+async def _until(cond: Callable[[], bool]) -> None:
+    """Poll a condition on objects that offer no event to wait on."""
+    while not cond():  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+
+
+async def test_refresh_updates_and_records(sim: SimServer) -> None:
+    async with session_for(sim) as session:
+        assert session.transport_name == "picows"
+        sub = session.subscribe(["TRI.N", "IBM.N"])
+        kinds: list[str] = []
+        async for ev in sub:
+            kinds.append(type(ev).__name__)
+            if kinds.count("ItemUpdated") >= 4:
+                break
+        assert kinds[:2] == ["ItemRefreshed", "ItemRefreshed"]
+        sim.streaming.config.rate = 0
+        await asyncio.sleep(0.3)
+        assert sub.records["TRI.N"].fields == sim.market.get("TRI.N").image  # type: ignore[union-attr]
+        await sub.close()
+
+
+async def test_reconnects_and_resubscribes(sim: SimServer) -> None:
+    async with session_for(sim) as session:
+        sub = session.subscribe(["TRI.N", "IBM.N"], fields=["BID", "ASK"])
+        await sub.wait_complete(timeout=5)
+        await sim.streaming.drop_all()
+        await asyncio.wait_for(_until(lambda: session.reconnects >= 1), 15)
+        await asyncio.wait_for(_until(lambda: all(s.refreshes >= 2 for s in sub.streams)), 15)
+        assert all(set(s.fields) == {"BID", "ASK"} for s in sub.streams)
+
+
+async def test_answers_server_pings(make_sim: Any) -> None:
+    async with make_sim(server={"ping_timeout": 1, "rate": 0}) as sim:
+        async with session_for(sim) as session:
+            await asyncio.sleep(2.5)  # the server pings after 1/3 s of silence, drops at 1 s
+            assert session.reconnects == 0
+            assert not session._ws.closed  # type: ignore[union-attr]
+
+
+async def test_bench_stream_of_ten_per_frame_is_cached(sim: SimServer) -> None:
+    sim.streaming.config.rate = 0
+    async with session_for(sim) as session:
+        replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        session.on_generic = lambda g: replies.put_nowait(dict(g.elements or {}))
+        sub = session.subscribe(["TRI.N", "IBM.N", "EUR="], queue=False, on_update=lambda e: None)
+        await asyncio.wait_for(_until(lambda: all(s.refreshes for s in sub.streams)), 10)
+        session.send_generic(
+            session.protocol.login.id,
+            domain=BENCH_DOMAIN,
+            elements={"Messages": 5000, "PerFrame": 10, "Seconds": 30},
+        )
+        reply = await asyncio.wait_for(replies.get(), 30)
+        assert reply["Sent"] == 5000
+        assert sum(s.updates for s in sub.streams) == 5000
+
+
+async def test_unreachable_host_and_unknown_transport() -> None:
+    with pytest.raises(ConnectError):
+        async with Session("ws://127.0.0.1:1/WebSocket", transport="picows", connect_timeout=3):
+            pass
+    with pytest.raises(ValueError, match="unknown transport"):
+        Session("ws://127.0.0.1:1/WebSocket", transport="carrier-pigeon")
+
+
+async def test_paced_stamped_stream_and_bad_request(sim: SimServer) -> None:
+    sim.streaming.config.rate = 0
+    async with session_for(sim) as session:
+        replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        session.on_generic = lambda g: replies.put_nowait(dict(g.elements or {}))
+        stamps: list[int | None] = []
+        sub = session.subscribe(
+            ["TRI.N", "EUR="], queue=False, on_update=lambda e: stamps.append(e.message.sim_ts)
+        )
+        await asyncio.wait_for(_until(lambda: all(s.refreshes for s in sub.streams)), 10)
+        login = session.protocol.login.id
+        session.send_generic(login, domain=BENCH_DOMAIN, elements={"Rate": -1})
+        assert "Rate" in (await asyncio.wait_for(replies.get(), 10))["Error"]
+        elements = {"Rate": 20000, "Messages": 2001, "PerFrame": 10, "Stamp": True}
+        session.send_generic(login, domain=BENCH_DOMAIN, elements=elements)
+        reply = await asyncio.wait_for(replies.get(), 30)
+        assert reply["Sent"] == len(stamps) == 2001
+        assert all(isinstance(t, int) and t > 0 for t in stamps)

@@ -1,0 +1,37 @@
+"""``session.snapshot()``: the live records of a session as a DataFrame."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pandas as pd
+import polars as pl
+import pytest
+
+from ertcloud.auth.client import TokenClient
+from ertcloud.auth.grants import PasswordCredentials
+from ertcloud.auth.manager import TokenManager
+from ertcloud.client.session import Session
+from ertcloud.exceptions import ConfigError
+from ertcloud.sim.server import SimServer
+
+
+async def test_snapshot_as_pandas_and_polars(sim: SimServer) -> None:
+    tokens = TokenManager(TokenClient(sim.token_url), PasswordCredentials("demo", "demo", "c"))
+    async with Session(sim.websocket_url, tokens=tokens) as session:
+        sub = session.subscribe(["TRI.N", "EUR="])
+        await sub.wait_complete(timeout=20)
+        await asyncio.sleep(1.0)  # a few updates on top of the images
+        df = session.snapshot()
+        assert isinstance(df, pd.DataFrame)
+        assert sorted(df.index) == ["EUR=", "TRI.N"]
+        for ric in ("TRI.N", "EUR="):
+            stream = sub.records[ric]
+            assert df.loc[ric, "BID"] == stream.fields["BID"]
+            assert df.loc[ric, "state"] == "Open/Ok"
+        assert df.loc["TRI.N", "DSPLY_NAME"] == sub.records["TRI.N"].fields["DSPLY_NAME"]
+        pdf = session.snapshot(kind="polars")
+        assert isinstance(pdf, pl.DataFrame)
+        assert sorted(pdf["ric"].to_list()) == ["EUR=", "TRI.N"]
+        with pytest.raises(ConfigError):
+            session.snapshot(kind="arrow")
