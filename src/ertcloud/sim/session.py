@@ -64,6 +64,9 @@ _NOT_FOUND = State(
 )
 
 _MAP_DOMAINS = ("MarketByPrice", "MarketByOrder", "MarketMaker")
+_UNKNOWN_SERVICE = State(
+    stream="Closed", data="Suspect", code="SourceUnknown", text="A18: Unknown service."
+)
 
 
 @dataclass(eq=False)
@@ -350,33 +353,13 @@ class ClientSession:
         elif isinstance(svc, int):
             found = [n for n, i in cfg.services.items() if i == svc]
             if not found:
-                self._status(
-                    sid,
-                    name,
-                    None,
-                    State(
-                        stream="Closed",
-                        data="Suspect",
-                        code="SourceUnknown",
-                        text="A18: Unknown service.",
-                    ),
-                )
+                self._status(sid, name, None, _UNKNOWN_SERVICE)
                 return
             service = found[0]
         elif svc in cfg.services:
             service = svc
         else:
-            self._status(
-                sid,
-                name,
-                None,
-                State(
-                    stream="Closed",
-                    data="Suspect",
-                    code="SourceUnknown",
-                    text="A18: Unknown service.",
-                ),
-            )
+            self._status(sid, name, None, _UNKNOWN_SERVICE)
             return
         if domain == "Source":
             self._directory(req, sid)
