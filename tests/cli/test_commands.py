@@ -122,3 +122,26 @@ def test_credentials_from_environment(sim_process: Any) -> None:
     )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout.splitlines()[0])["ric"] == "IBM.N"
+
+
+def test_discover_lists_and_selects_endpoints(sim_process: Any) -> None:
+    embedded = run_cli("discover", "--region", "us-east-1", "--hotstandby")
+    assert embedded.returncode == 0, embedded.stderr
+    rows = embedded.stdout.splitlines()[2:]
+    assert [r.split()[2] for r in rows] == ["us-east-1a", "us-east-1b"]
+    sim: SimProcess = sim_process("--endpoints", "2")
+    r = run_cli(
+        "discover", "--json",
+        "--discovery_url", sim.info["discovery_url"], "--auth_url", sim.info["token_url"],
+        "--user", "demo", "--password", "demo", "--clientid", "t",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    services = json.loads(r.stdout)["services"]
+    assert {s["transport"] for s in services} == {"websocket"}
+    assert any(len(s["location"]) == 2 for s in services)
+    bad = run_cli("discover", "--region", "xx-9")
+    assert bad.returncode == 1
+    assert (
+        bad.stderr.strip()
+        == "ertcloud: error: The region: xx-9 is not present in list of endpoints"
+    )

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..exceptions import ConfigError, ErtcloudError
 from ..version import __version__
-from . import board, demo, market_price, post, record, sim, subscribe, token
+from . import board, demo, discover, market_price, post, record, sim, subscribe, token
 
 __all__ = ["main"]
 
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     subscribe.add_parser(sub)
     post.add_parser(sub)
     token.add_parser(sub)
+    discover.add_parser(sub)
     record.add_parser(sub)
     board.add_parser(sub)
     _add_bench(sub)

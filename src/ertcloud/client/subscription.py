@@ -29,13 +29,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
 from ..protocol.book import OrderBook
 from ..protocol.events import ItemRefreshed, ItemStatus, ItemUpdated, StreamClosed
+from ..protocol.messages import Priority
 from ..protocol.streams import ItemStream
 
 if TYPE_CHECKING:
@@ -267,6 +268,30 @@ class Subscription:
                 await self._wakeup.wait()
 
         await asyncio.wait_for(_wait(), timeout)
+
+    def pause(self) -> None:
+        """Ask the server to stop sending updates (a reissue with ``Pause: true``). Servers
+        that advertise ``SupportPauseResume: 0`` (RTO) ignore it."""
+        self._reissue(pause=True, refresh=False)
+
+    def resume(self) -> None:
+        """Resume paused streams; the server answers with a fresh Refresh."""
+        self._reissue(pause=None, refresh=None)
+
+    def change(
+        self, *, fields: Sequence[str | int] | None = None, priority: Priority | None = None
+    ) -> None:
+        """Change the view (a new Refresh follows) or the priority (no reply) of the streams."""
+        if fields is not None:
+            self._reissue(view=list(fields), refresh=None)
+        if priority is not None:
+            self._reissue(priority=priority, refresh=False)
+
+    def _reissue(self, **changes: Any) -> None:
+        for s in self.streams:
+            if s.is_open and s.streaming:
+                self._session.protocol.reissue(s, **changes)
+        self._session._kick()
 
     async def close(self) -> None:
         """Close every stream of this subscription (a batch Close on the wire)."""

@@ -7,7 +7,7 @@ from typing import Any
 
 from .streams import MapImage
 
-__all__ = ["Level", "OrderBook"]
+__all__ = ["Level", "OrderBook", "symbols"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,3 +65,17 @@ def _side(v: Any) -> str | None:
     if v in ("ASK", "A", 2):
         return "ASK"
     return None
+
+
+def symbols(image: MapImage) -> list[str]:
+    """The names in a SymbolList map image (its Buffer keys, base64-decoded), sorted."""
+    import base64
+    import binascii
+
+    out = []
+    for key in image.entries:
+        try:
+            out.append(base64.b64decode(str(key), validate=True).decode("utf-8"))
+        except (binascii.Error, UnicodeDecodeError):
+            out.append(str(key))
+    return sorted(out)

@@ -17,7 +17,17 @@ from .enums import FINAL_STREAM_STATES
 from .fields import FIELDS, ripple_chain
 from .messages import Refresh, Request, State, Status, Update
 
-__all__ = ["RIPPLES", "TRANSITIONS", "ItemStream", "MapImage", "Phase", "StreamTable", "ripple"]
+__all__ = [
+    "RIPPLES",
+    "TRANSITIONS",
+    "ItemStream",
+    "MapImage",
+    "Phase",
+    "StreamTable",
+    "apply_vector",
+    "merge_fields",
+    "ripple",
+]
 
 
 class Phase(Enum):
@@ -69,6 +79,55 @@ def ripple(image: dict[str, Any], changed: dict[str, Any]) -> None:
         for dst, src in _RIPPLE_MOVES[name]:
             if dst in image:  # a view may leave some of the chain out
                 image[dst] = image.get(src)
+
+
+def merge_fields(image: dict[str, Any], changed: dict[str, Any]) -> None:
+    """Apply changed fields; a Vector field is updated entry by entry, not replaced."""
+    for name, value in changed.items():
+        current = image.get(name)
+        if isinstance(value, dict) and isinstance(current, dict) and "Entries" in value:
+            image[name] = apply_vector(current, value)
+        else:
+            image[name] = value
+
+
+def apply_vector(current: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """A Vector container after applying ``update``'s Summary and its entries' actions
+    (Set replaces, Update merges, Clear empties, Insert and Delete shift the indices)."""
+    rows: dict[int, dict[str, Any]] = {}
+    for e in current.get("Entries") or ():
+        if isinstance(e, dict) and isinstance(e.get("Index"), int):
+            rows[e["Index"]] = e
+    for e in update.get("Entries") or ():
+        if not isinstance(e, dict) or not isinstance(e.get("Index"), int):
+            continue
+        i, action = e["Index"], e.get("Action", "Set")
+        if action == "Delete":
+            rows.pop(i, None)
+            rows = {
+                (k - 1 if k > i else k): {**v, "Index": k - 1 if k > i else k}
+                for k, v in rows.items()
+            }
+        elif action == "Insert":
+            rows = {
+                (k + 1 if k >= i else k): {**v, "Index": k + 1 if k >= i else k}
+                for k, v in rows.items()
+            }
+            rows[i] = {**e, "Action": "Set"}
+        elif action == "Update" and i in rows:
+            old = rows[i]
+            rows[i] = {**old, "Fields": {**(old.get("Fields") or {}), **(e.get("Fields") or {})}}
+        elif action == "Clear":
+            rows[i] = {"Index": i, "Action": "Set", "Fields": {}}
+        else:
+            rows[i] = {**e, "Action": "Set"}
+    out = {k: v for k, v in current.items() if k != "Entries"}
+    summary = update.get("Summary")
+    if isinstance(summary, dict):
+        old_summary = out.get("Summary")
+        out["Summary"] = {**(old_summary if isinstance(old_summary, dict) else {}), **summary}
+    out["Entries"] = [rows[k] for k in sorted(rows)]
+    return out
 
 
 @dataclass(slots=True)
@@ -176,7 +235,10 @@ class ItemStream:
         if f:
             if not msg.do_not_ripple and not _RIPPLE_KEYS.isdisjoint(f):
                 ripple(self.fields, f)
-            self.fields.update(f)
+            if self.domain == "MarketPrice":
+                self.fields.update(f)
+            else:  # other domains may carry containers (YieldCurve vectors) as field values
+                merge_fields(self.fields, f)
         if msg.map is not None:
             if self.map is None:
                 self.map = MapImage()
