@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from .auth.manager import TokenManager
 from .exceptions import DiscoveryError
 from .protocol.backoff import backoff
 
@@ -169,6 +170,14 @@ class DiscoveryClient:
             return parse_services(body)
         raise DiscoveryError("unreachable")  # pragma: no cover
 
+    async def discover(self, tokens: TokenManager, transport: str = "websocket") -> list[Endpoint]:
+        """:meth:`fetch` with the manager's token; if the service refuses it (401), renew
+        the token once and ask again."""
+        try:
+            return await self.fetch((await tokens.get()).access_token, transport)
+        except BearerRefused:
+            return await self.fetch((await tokens.renew()).access_token, transport)
+
     async def _get(self, access_token: str, transport: str) -> Any:
         if self._http is None:
             self._http = aiohttp.ClientSession(trust_env=True)
@@ -210,10 +219,16 @@ class DiscoveryClient:
             if self.trace:
                 self.trace("error", (status, text.strip()[:200]))
             msg = f"service discovery {url} answered HTTP {status}"
-            if status in FINAL_STATUSES or status in (400, 401):
+            if status == 401:
+                raise BearerRefused(msg)
+            if status in FINAL_STATUSES or status == 400:
                 raise DiscoveryError(msg)
             raise _Transient(msg)
         raise DiscoveryError(f"too many redirects from {self.url}")
+
+
+class BearerRefused(DiscoveryError):
+    """Discovery refused the access token (HTTP 401): expired or revoked."""
 
 
 class _Transient(Exception):

@@ -140,3 +140,14 @@ async def _until(cond: Any) -> None:
     """Poll a condition on objects that offer no event to wait on."""
     while not cond():  # noqa: ASYNC110
         await asyncio.sleep(0.02)
+
+
+async def test_permessage_deflate_is_negotiated_when_offered(sim: SimServer) -> None:
+    tokens = TokenManager(TokenClient(sim.token_url), PasswordCredentials("demo", "demo", "app"))
+    async with Session(sim.websocket_url, tokens=tokens, compression=True) as session:
+        assert session._ws is not None and session._ws.compress == 15  # type: ignore[union-attr]
+        sub = session.subscribe("TRI.N")
+        await sub.wait_complete(timeout=5)
+        await asyncio.wait_for(_until(lambda: sub.streams[0].updates >= 2), 10)
+    async with session_for(sim) as plain:
+        assert plain._ws is not None and plain._ws.compress == 0  # type: ignore[union-attr]

@@ -331,3 +331,32 @@ async def test_token_not_renewed_closes_login(make_sim: Any) -> None:
             "Code": "NotEntitled",
             "Text": "Login stream was closed.",
         }
+
+
+async def test_e09_mixed_type_omm_array_is_an_error(raw: Raw) -> None:
+    frame = (
+        '{"ID":2,"Type":"Post","Ack":true,"PostID":1,"Key":{"Name":"TRI.N"},'
+        '"Message":{"ID":0,"Type":"Update","Map":{"KeyType":"Int","Entries":[{"Action":"Add",'
+        '"Key":{"Type":"Int","Length":3,"Data":[1,2,"3"]}}]}}}'
+    )
+    await raw.send(frame)
+    m = await raw.next(lambda m: m.get("Type") == "Error")
+    assert m["ID"] == 2
+    assert m["Text"] == (
+        "JSON Mixed Types in OMM Array: Received 'PRIMITIVE' and 'STRING' for key 'Data'"
+    )
+    assert m["Debug"]["Message"] == frame
+
+
+async def test_b07_view_with_nothing_valid_is_invalid_view(raw: Raw) -> None:
+    await raw.send({"ID": 9, "Key": {"Name": "TRI.N"}, "View": ["NOPE", "NADA"]})
+    m = await raw.next(lambda m: m.get("ID") == 9)
+    assert m["Type"] == "Status"
+    assert m["State"]["Stream"] == "Closed" and m["State"]["Code"] == "InvalidView"
+
+
+async def test_e06_unknown_numeric_domain_is_usage_error(raw: Raw) -> None:
+    await raw.send({"ID": 2, "Domain": 200, "Key": {"Name": "TRI.N"}})
+    m = await raw.next(lambda m: m.get("ID") == 2)
+    assert m["Type"] == "Status"
+    assert m["State"]["Stream"] == "Closed" and m["State"]["Code"] == "UsageError"

@@ -46,8 +46,7 @@ async def _discover(a: argparse.Namespace, token_url: str, url: str) -> int:
     tm = token_manager(a, token_url)
     client = DiscoveryClient(url, ssl_context=ssl_context(a))
     try:
-        token = await tm.get()
-        endpoints = await client.fetch(token.access_token)
+        endpoints = await client.discover(tm)
     finally:
         await client.close()
         await tm.client.close()

@@ -269,10 +269,9 @@ async def _endpoints(
         elif event == "redirect":
             pr.line(f"Perform URL redirect to  {detail}")
 
-    token = await tokens.get()
     client = DiscoveryClient(url, ssl_context=sslctx, trace=sd_trace)
     try:
-        found = await client.fetch(token.access_token)
+        found = await client.discover(tokens)
     except DiscoveryError:
         pr.line(f"Failed to retrieve endpoints from {BRAND} Service Discovery. Exiting...")
         raise

@@ -86,11 +86,14 @@ class Session:
         stale_after: float | None = None,
         on_integrity: Callable[[IntegrityEvent], None] | None = None,
         transport: str = "aiohttp",
+        compression: bool = False,
     ) -> None:
         self.urls = [urls] if isinstance(urls, str) else list(urls)
         #: "aiohttp", or "picows" (faster data path, optional extra); "auto" picks picows
         #: when it is installed.
         self.transport_name = _pick_transport(transport)
+        #: offer permessage-deflate (aiohttp transport); worth it on slow links only
+        self.compression = compression
         if not self.urls:
             raise ValueError("no WebSocket URL given")
         self.tokens = tokens
@@ -464,6 +467,7 @@ class Session:
                 decode_text=False,
                 timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
                 headers={"User-Agent": "ertcloud"},
+                compress=15 if self.compression else 0,
             )
         except aiohttp.WSServerHandshakeError as exc:
             raise ConnectError(

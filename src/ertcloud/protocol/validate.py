@@ -63,6 +63,32 @@ def _offset(text: str, key: str) -> int | None:
     return None if i < 0 else i + len(key) + 3
 
 
+def _mixed_array(node: Any, depth: int = 0) -> tuple[str, str] | None:
+    """The first two different JSON kinds inside an OMM Array (``{"Type": ..., "Data":
+    [...]}``) anywhere in a message, or None."""
+    if depth > 32:
+        return None
+    if isinstance(node, dict):
+        data = node.get("Data")
+        if isinstance(data, list) and isinstance(node.get("Type"), str):
+            kinds = [_json_kind(v) for v in data if v is not None]
+            for k in kinds[1:]:
+                if k != kinds[0]:
+                    return kinds[0], k
+        for v in node.values():
+            if isinstance(v, (dict, list)):
+                found = _mixed_array(v, depth + 1)
+                if found:
+                    return found
+    elif isinstance(node, list):
+        for v in node:
+            if isinstance(v, (dict, list)):
+                found = _mixed_array(v, depth + 1)
+                if found:
+                    return found
+    return None
+
+
 def read_client_frame(
     data: str | bytes, *, catch_unknown_keys: bool = False
 ) -> list[AnyMessage | Error]:
@@ -178,6 +204,16 @@ def _check(obj: Any, raw: str, catch_unknown_keys: bool) -> AnyMessage | Error:
                 raw,
                 _offset(raw, k),
             )
+    mixed = _mixed_array(obj)
+    if mixed is not None:
+        a, b = mixed
+        return _error(
+            eid,
+            f"JSON Mixed Types in OMM Array: Received '{a}' and '{b}' for key 'Data'",
+            "type",
+            raw,
+            _offset(raw, "Data"),
+        )
     if "Type" not in obj or obj["Type"] != mtype:
         obj = dict(obj)
         obj["Type"] = mtype
