@@ -204,7 +204,10 @@ class DiscoveryClient:
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 raise _Transient(f"cannot reach service discovery {url}: {_why(exc)}") from None
             if status in REDIRECTS and location:
-                url = str(URL(url).join(URL(location)))
+                target = URL(url).join(URL(location))
+                if URL(url).scheme == "https" and target.scheme != "https":
+                    raise DiscoveryError(f"service discovery {url} redirects to insecure {target}")
+                url = str(target)
                 if self.trace:
                     self.trace("redirect", url)
                 continue

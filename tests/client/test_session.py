@@ -151,3 +151,17 @@ async def test_permessage_deflate_is_negotiated_when_offered(sim: SimServer) -> 
         await asyncio.wait_for(_until(lambda: sub.streams[0].updates >= 2), 10)
     async with session_for(sim) as plain:
         assert plain._ws is not None and plain._ws.compress == 0  # type: ignore[union-attr]
+
+
+async def test_a_failing_callback_does_not_drop_the_connection(sim: SimServer) -> None:
+    calls: list[Any] = []
+
+    def bad(ev: Any) -> None:
+        calls.append(ev)
+        raise RuntimeError("user bug")
+
+    async with session_for(sim) as session:
+        sub = session.subscribe("TRI.N", on_update=bad)
+        await asyncio.wait_for(_until(lambda: len(calls) >= 3), 10)
+        assert session.connects == 1 and session.reconnects == 0
+        assert sub.streams[0].updates >= 3

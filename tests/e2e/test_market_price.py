@@ -278,3 +278,27 @@ def test_demo_runs_against_the_embedded_simulator() -> None:
 def test_python_dash_m_entry_point() -> None:
     r = subprocess.run(ertcloud_cmd("--version"), capture_output=True, text=True, timeout=30)
     assert r.returncode == 0 and r.stdout.startswith("ertcloud ")
+
+
+def test_missing_ca_file_is_a_config_error(sim_process: Any) -> None:
+    sim: SimProcess = sim_process()
+    r = run_cli("market-price", *sim.client_args("--ca-file", "/nonexistent/ca.pem"))
+    assert r.returncode == 2
+    assert r.stderr.strip().startswith("ertcloud: error: cannot load CA file /nonexistent/ca.pem")
+
+
+def test_no_reconnect_exits_1_when_the_server_goes(sim_process: Any) -> None:
+    sim: SimProcess = sim_process()
+    proc = start_cli("market-price", *sim.client_args("--tls", "off", "--no-reconnect"))
+    try:
+        wait_for_output(proc, '"Type":"Update"')
+        sim.stop()
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 1
+    assert err.strip().splitlines()[-1] == (
+        "ertcloud: error: the connection was lost (--no-reconnect)"
+    )

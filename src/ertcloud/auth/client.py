@@ -18,7 +18,7 @@ import aiohttp
 from yarl import URL
 
 from ..exceptions import AuthenticationError, InvalidCredentials
-from .grants import Token, TokenRequest, parse_token
+from .grants import Token, TokenRequest, parse_token, redact
 
 __all__ = ["RefreshRejected", "TokenClient", "TransientAuthError"]
 
@@ -104,7 +104,12 @@ class TokenClient:
                     f"cannot reach token endpoint {url}: {_why(exc)}"
                 ) from None
             if status in REDIRECTS and location:
-                url = str(URL(url).join(URL(location)))
+                target = URL(url).join(URL(location))
+                if URL(url).scheme == "https" and target.scheme != "https":
+                    raise AuthenticationError(
+                        f"token endpoint {url} redirects to insecure {target}: refused"
+                    )
+                url = str(target)
                 if self.trace:
                     self.trace("redirect", url)
                 continue
@@ -157,4 +162,4 @@ def _error_text(text: str) -> str:
                 return str(err.get("message") or err)
             desc = body.get("error_description")
             return f"{err}: {desc}" if desc else str(err)
-    return text[:200]
+    return json.dumps(redact(body))[:200]

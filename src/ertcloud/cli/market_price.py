@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import signal
 import ssl
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -153,12 +154,10 @@ def add_parser(sub: Any) -> None:
 def ssl_context(args: argparse.Namespace) -> ssl.SSLContext | bool:
     if args.insecure:
         return False
-    ctx = (
-        ssl.create_default_context(cafile=args.ca_file)
-        if args.ca_file
-        else ssl.create_default_context()
-    )
-    return ctx
+    try:
+        return ssl.create_default_context(cafile=args.ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot load CA file {args.ca_file}: {exc.strerror or exc}") from None
 
 
 def _rics(args: argparse.Namespace) -> list[str]:
@@ -386,7 +385,11 @@ async def run(
                 raise w.exception()  # type: ignore[misc]
         for s in session.streams:
             session._close_streams([s])
+        ended_by_itself = session.closed_by_itself
         await session.close()
+        if ended_by_itself:
+            sys.stderr.write("ertcloud: error: the connection was lost (--no-reconnect)\n")
+            return 1
         return 0
     finally:
         await session.close()

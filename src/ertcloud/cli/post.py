@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from ..exceptions import ConfigError, PostRejected
+from ..exceptions import ConfigError, ErtcloudError, PostRejected
 from .common import add_connection_options, open_session
 
 __all__ = ["add_parser", "parse_fields"]
@@ -65,7 +65,10 @@ async def run(a: argparse.Namespace) -> int:
             target: Any = a.ric
         else:
             sub = session.subscribe(a.ric, service=a.service)
-            await sub.wait_complete(timeout=15)
+            try:
+                await sub.wait_complete(timeout=15)
+            except asyncio.TimeoutError:
+                raise ErtcloudError(f"no image of {a.ric} within 15 s") from None
             target = sub.streams[0]
             if not target.is_open:
                 st = target.state

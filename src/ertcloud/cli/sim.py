@@ -272,8 +272,11 @@ def add_parser(sub: Any) -> None:
     add_options(p)
 
     def _run(a: argparse.Namespace) -> int:
+        level = a.log_level.upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ConfigError(f"--log-level: unknown level {a.log_level!r}")
         logging.basicConfig(
-            level=a.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
+            level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s", force=True
         )
         if a.list_faults:
             sys.stdout.write(list_faults() + "\n")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import ssl
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -19,7 +20,14 @@ from typing import TYPE_CHECKING, Any, Union
 import aiohttp
 
 from ..auth.manager import TokenManager
-from ..exceptions import ConnectError, ErtcloudError, LoginRejected, PostRejected, SessionClosed
+from ..exceptions import (
+    ConnectError,
+    ErtcloudError,
+    InvalidCredentials,
+    LoginRejected,
+    PostRejected,
+    SessionClosed,
+)
 from ..protocol.backoff import backoff
 from ..protocol.client import ClientProtocol
 from ..protocol.events import (
@@ -114,6 +122,8 @@ class Session:
         self._logged_in = asyncio.Event()
         self._login_failure: ErtcloudError | None = None
         self._closing = False
+        self._shut_down = False
+        self._recover_attempts: dict[tuple[str, str], tuple[int, float]] = {}
         self._closed = asyncio.Event()
         self._url_index = 0
         self.url: str | None = None
@@ -151,9 +161,9 @@ class Session:
             raise
         self._tasks.append(asyncio.create_task(self._run(), name="ertcloud-session"))
         if self.tokens is not None and self.tokens.uses_refresh_tokens and self.renew_tokens:
-            self._tasks.append(
-                asyncio.create_task(self.tokens.run(self._on_new_token), name="ertcloud-token")
-            )
+            task = asyncio.create_task(self.tokens.run(self._on_new_token), name="ertcloud-token")
+            task.add_done_callback(self._token_task_done)
+            self._tasks.append(task)
         if self.integrity.stale_after is not None:
             self._tasks.append(
                 asyncio.create_task(
@@ -164,7 +174,7 @@ class Session:
     async def close(self) -> None:
         """Log out, close the WebSocket and stop every task."""
         if self._closing:
-            if self._own_http and self._http is not None:
+            if not self._shut_down:
                 await self._shutdown()  # it ended by itself: release what it still holds
             return
         self._closing = True
@@ -179,6 +189,7 @@ class Session:
 
     async def _shutdown(self) -> None:
         self._closing = True
+        self._shut_down = True
         current = asyncio.current_task()
         for t in self._tasks:
             if t is not current:
@@ -261,6 +272,8 @@ class Session:
 
     def _close_streams(self, streams: list[ItemStream]) -> None:
         self.protocol.close(streams)
+        for s in streams:
+            self.integrity.forget(s)
         self._kick()
 
     async def _wait_consumers(self) -> None:
@@ -496,7 +509,11 @@ class Session:
         self._login_failure = None
         self.protocol.connection_made(time.monotonic())
         self.protocol.start_login(token.access_token if token is not None else None)
-        await self._flush()
+        try:
+            await self._flush()
+        except (ConnectionError, aiohttp.ClientError, RuntimeError) as exc:
+            await ws.close()
+            raise ConnectError(f"{url} closed the connection during login: {_why(exc)}") from None
         reader = asyncio.create_task(self._read(ws))
         waiter = asyncio.create_task(self._logged_in.wait())
         try:
@@ -599,7 +616,7 @@ class Session:
                         self.trace("event", ev)
                     await ws.close()
                     return
-            await self._flush()
+            await self._flush_safely()
 
     def _dispatch(self, events: list[Event]) -> None:
         on_event = self.on_event
@@ -640,11 +657,18 @@ class Session:
             self._spawn(self._recover_stream(ev.stream))
 
     async def _recover_stream(self, stream: ItemStream) -> None:
-        await asyncio.sleep(1.0)
-        if self._closing:
+        # Back off per item: 1 s, 2 s, 4 s ... up to 60 s while it keeps being closed.
+        key = (stream.domain, stream.name)
+        now = time.monotonic()
+        attempts, last = self._recover_attempts.get(key, (0, 0.0))
+        if now - last > 120.0:
+            attempts = 0
+        self._recover_attempts[key] = (attempts + 1, now)
+        await asyncio.sleep(min(60.0, 2.0**attempts) * (0.75 + 0.25 * random.random()))
+        sub = stream.user
+        if self._closing or (isinstance(sub, Subscription) and sub.closed):
             return
         new = self.protocol.rerequest(stream)
-        sub = stream.user
         if isinstance(sub, Subscription):
             sub._replace(stream, new)
         self._kick()
@@ -692,6 +716,11 @@ class Session:
                         if current is not None and current.access_token == self._login_token:
                             self.tokens.token = None
                     await self._connect_and_login()
+                except InvalidCredentials as exc:
+                    # The gateway refuses the credentials themselves: retrying cannot help.
+                    self.fatal = exc
+                    await self._end()
+                    return
                 except (ErtcloudError, asyncio.TimeoutError) as exc:
                     log.warning("reconnect failed: %s", exc)
                     if not isinstance(exc, LoginRejected):
@@ -710,6 +739,20 @@ class Session:
                     len(self.protocol.streams),
                 )
                 break
+
+    def _token_task_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or self._closing:
+            return
+        exc = task.exception()
+        if isinstance(exc, InvalidCredentials):
+            # Renewal fell back to the password grant and the gateway refused it: fatal.
+            self.fatal = exc
+            self._spawn(self._end())
+
+    @property
+    def closed_by_itself(self) -> bool:
+        """True if the session ended without :meth:`close` (no reconnect, fatal error)."""
+        return self._closed.is_set() and not self._shut_down
 
     async def _end(self) -> None:
         self._closing = True

@@ -132,7 +132,6 @@ class Subscription:
     def _replace(self, old: ItemStream, new: ItemStream) -> None:
         self.streams[self.streams.index(old)] = new
         new.user = self
-        self._open += 1
 
     @property
     def books(self) -> dict[str, OrderBook]:
@@ -168,9 +167,13 @@ class Subscription:
             else self.on_status
         )
         if cb is not None:
-            cb(event)
-        if t is StreamClosed:
-            self._open -= 1
+            try:
+                cb(event)
+            except Exception:
+                # A bug in user code must not take the connection (and every stream) down.
+                log.exception("subscription callback failed on %s", type(event).__name__)
+        if t is StreamClosed and event.state.stream != "ClosedRecover":  # type: ignore[union-attr]
+            self._open -= 1  # a ClosedRecover stream is re-requested: it stays wanted
         q = self._queue
         if q is None:
             if t is not ItemUpdated or self._open <= 0:

@@ -205,7 +205,7 @@ class ClientProtocol:
         """Ask again for a stream that ended with ClosedRecover (same id if still free)."""
         old = self.streams.get(stream.id)
         sid = stream.id if old is None or old is stream else self.streams.allocate(1)
-        req = msgspec.structs.replace(stream.request, id=sid)
+        req = msgspec.structs.replace(stream.request, id=sid, refresh=None)
         new = ItemStream(sid, req, stream.name, stream.domain, stream.service, user=stream.user)
         self.streams.add(new)
         if self.login.is_open:
@@ -408,6 +408,8 @@ class ClientProtocol:
         for s in self.streams:
             if not s.sent and s.phase is not Phase.CLOSED:
                 s.phase = Phase.PENDING
+                if s.request.refresh is False:  # a new stream on this connection needs its image
+                    s.request = msgspec.structs.replace(s.request, refresh=None)
                 self._out.append(s.request)
                 s.sent = True
 
