@@ -187,9 +187,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--every", type=float, default=4.0, help="seconds between faults (default 4)")
     p.add_argument("--seed", type=int, default=1, help="seed of the fault sequence")
     p.add_argument("--max-growth", type=float, default=25.0, help="allowed RSS growth, MiB")
+    p.add_argument(
+        "--reliability",
+        choices=("full", "quick", "off"),
+        default="full",
+        help="then run the reliability long form (fuzzing, faults, load; default full)",
+    )
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
-    return asyncio.run(soak(a.minutes, a.every, a.seed, a.max_growth))
+    code = asyncio.run(soak(a.minutes, a.every, a.seed, a.max_growth))
+    if a.reliability != "off":
+        from . import reliability
+
+        print("\n== reliability: inputs fuzzed, faults injected, connections held ==")
+        code = reliability.main(["--quick"] if a.reliability == "quick" else []) or code
+    return code
 
 
 if __name__ == "__main__":

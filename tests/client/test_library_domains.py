@@ -128,3 +128,20 @@ async def test_pause_resume_and_view_change(make_sim: Any) -> None:
         sub.change(fields=["BID", "ASK"])
         await asyncio.wait_for(_until(lambda: s.refreshes >= 3), 5)
         assert set(s.fields) == {"BID", "ASK"}
+
+
+async def test_pause_is_emulated_when_the_server_cannot_pause(sim: SimServer) -> None:
+    sim.streaming.config.rate = 30
+    async with session_for(sim) as session:
+        assert not session.protocol.login.supports("PauseResume")
+        delivered: list[Any] = []
+        sub = session.subscribe("TRI.N", on_update=delivered.append, on_refresh=delivered.append)
+        await sub.wait_complete(timeout=5)
+        s = sub.streams[0]
+        await asyncio.wait_for(_until(lambda: len(delivered) >= 3), 5)
+        sub.pause()
+        n, cached = len(delivered), s.updates
+        await asyncio.sleep(0.8)
+        assert len(delivered) == n and s.updates > cached  # cache follows, delivery held
+        sub.resume()
+        await asyncio.wait_for(_until(lambda: s.refreshes >= 2 and len(delivered) > n), 5)

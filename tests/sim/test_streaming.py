@@ -360,3 +360,98 @@ async def test_e06_unknown_numeric_domain_is_usage_error(raw: Raw) -> None:
     m = await raw.next(lambda m: m.get("ID") == 2)
     assert m["Type"] == "Status"
     assert m["State"]["Stream"] == "Closed" and m["State"]["Code"] == "UsageError"
+
+
+async def _raw_on(sim: SimServer, http: aiohttp.ClientSession, user: str = "demo") -> Raw:
+    async with http.post(
+        sim.token_url,
+        data={"username": user, "password": "demo", "client_id": "x", "grant_type": "password"},
+    ) as r:
+        t = (await r.json())["access_token"]
+    r2 = Raw(await http.ws_connect(sim.websocket_url, protocols=("tr_json2",)))
+    refresh = await r2.login(t)
+    r2.received.insert(0, refresh)  # keep the Login Refresh for the test to look at
+    return r2
+
+
+async def test_f03_denied_by_source_and_access_denied(make_sim: Any) -> None:
+    async with make_sim(server={"support_post": False}) as sim, aiohttp.ClientSession() as http:
+        r = await _raw_on(sim, http)
+        login = await r.next(lambda m: m.get("ID") == 1)
+        assert login["Key"]["Elements"]["SupportOMMPost"] == 0
+        await r.send(
+            {
+                "ID": 1,
+                "Type": "Post",
+                "Key": {"Name": "TRI.N"},
+                "Ack": True,
+                "PostID": 3,
+                "Message": {"ID": 0, "Type": "Update", "Fields": {"BID": 1}},
+            }
+        )
+        ack = await r.next(lambda m: m.get("Type") == "Ack")
+        assert ack["AckID"] == 3 and ack["NakCode"] == "DeniedBySrc"
+    entitlements = {"demo": frozenset({"VOD.L"})}
+    async with (
+        make_sim(server={"entitlements": entitlements}) as sim,
+        aiohttp.ClientSession() as http,
+    ):
+        r = await _raw_on(sim, http)
+        await r.send(
+            {
+                "ID": 1,
+                "Type": "Post",
+                "Key": {"Name": "VOD.L"},
+                "Ack": True,
+                "PostID": 4,
+                "Message": {"ID": 0, "Type": "Update", "Fields": {"BID": 1}},
+            }
+        )
+        ack = await r.next(lambda m: m.get("Type") == "Ack")
+        assert ack["AckID"] == 4 and ack["NakCode"] == "AccessDenied"
+
+
+async def test_g01_strict_generic_is_an_error(make_sim: Any) -> None:
+    async with make_sim(server={"strict_generic": True}) as sim, aiohttp.ClientSession() as http:
+        r = await _raw_on(sim, http)
+        await r.send(
+            {
+                "ID": 2,
+                "Type": "Generic",
+                "Domain": "MarketPrice",
+                "Key": {"Name": "TRI.N"},
+                "Elements": {"X": 1},
+            }
+        )
+        err = await r.next(lambda m: m.get("Type") == "Error")
+        assert err["ID"] == 2 and err["Text"] == "Unsupported Message Type"
+
+
+async def test_a10_cookie_auto_login(sim: SimServer) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            sim.base_url + "/getToken", data={"username": "demo", "password": "bad"}
+        ) as r:
+            assert (await r.json()) == {"success": False}
+        async with http.post(
+            sim.base_url + "/getToken", data={"username": "demo", "password": "demo"}
+        ) as r:
+            assert (await r.json()) == {"success": True}
+            token = r.cookies["AuthToken"].value
+        ws = await http.ws_connect(
+            sim.websocket_url,
+            protocols=("tr_json2",),
+            headers={"Cookie": f"AuthToken={token};AuthPosition=10.0.0.5;applicationId=555;"},
+        )
+        raw = Raw(ws)
+        login = await raw.next(lambda m: m.get("Domain") == "Login")  # no Login sent by us
+        assert login["ID"] == -1 and login["Type"] == "Refresh"
+        assert login["State"]["Stream"] == "Open"
+        assert login["Key"]["Elements"]["ApplicationId"] == "555"
+        assert login["Key"]["Elements"]["Position"] == "10.0.0.5"
+        await raw.send({"ID": 2, "Key": {"Name": "TRI.N"}})
+        assert (await raw.next(lambda m: m.get("ID") == 2))["Type"] == "Refresh"
+        await raw.send({"ID": -1, "Domain": "Login", "Type": "Close"})
+        end = await ws.receive(timeout=5)
+        assert end.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        assert not sim.streaming.subs

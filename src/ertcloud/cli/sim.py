@@ -106,6 +106,16 @@ def add_options(p: argparse.ArgumentParser) -> None:
         help="an off-stream posted Refresh of an unknown name creates the record",
     )
     p.add_argument(
+        "--no-post",
+        action="store_true",
+        help="advertise SupportOMMPost 0 and refuse every post (Nack DeniedBySrc)",
+    )
+    p.add_argument(
+        "--strict-generic",
+        action="store_true",
+        help="answer Generic messages on market-data domains with an Error",
+    )
+    p.add_argument(
         "--depth-levels", type=int, default=20, help="price levels per side of order books"
     )
     p.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
@@ -177,6 +187,8 @@ def options_from_args(a: argparse.Namespace) -> SimOptions:
         entitlements=parse_denials(a.deny),
         pause_resume=a.pause_resume,
         post_creates=a.post_creates_records,
+        support_post=not a.no_post,
+        strict_generic=a.strict_generic,
         depth_levels=a.depth_levels,
     )
     from ..sim.faults import parse_fault

@@ -122,6 +122,8 @@ class Subscription:
         self.high_water = 0
         self._overflowing = False
         self.closed = False
+        #: updates are held back here because the server cannot pause (SupportPauseResume 0)
+        self.paused_locally = False
 
     def _attach(self, streams: list[ItemStream]) -> None:
         self.streams.extend(streams)
@@ -159,6 +161,8 @@ class Subscription:
 
     def _deliver(self, event: ItemEvent) -> None:
         t = type(event)
+        if t is ItemUpdated and self.paused_locally:
+            return  # the cache still follows; only delivery is held back
         cb = (
             self.on_update
             if t is ItemUpdated
@@ -273,12 +277,17 @@ class Subscription:
         await asyncio.wait_for(_wait(), timeout)
 
     def pause(self) -> None:
-        """Ask the server to stop sending updates (a reissue with ``Pause: true``). Servers
-        that advertise ``SupportPauseResume: 0`` (RTO) ignore it."""
-        self._reissue(pause=True, refresh=False)
+        """Stop delivering updates. Where the server supports it, a reissue with
+        ``Pause: true`` stops them at the source; otherwise (``SupportPauseResume: 0``,
+        as on RTO) they are held back locally while the cached images keep following."""
+        if self._session.protocol.login.supports("PauseResume"):
+            self._reissue(pause=True, refresh=False)
+        else:
+            self.paused_locally = True
 
     def resume(self) -> None:
-        """Resume paused streams; the server answers with a fresh Refresh."""
+        """Resume delivery; a fresh Refresh of every stream follows."""
+        self.paused_locally = False
         self._reissue(pause=None, refresh=None)
 
     def change(

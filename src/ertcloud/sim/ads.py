@@ -54,6 +54,8 @@ class ServerConfig:
     host_name: str = field(default_factory=lambda: socket.gethostname() or "sim")
     entitlements: dict[str, frozenset[str]] = field(default_factory=dict)  # user -> denied RICs
     pause_resume: bool = False  # advertise SupportPauseResume 1 and honour Pause
+    support_post: bool = True  # SupportOMMPost; without it every post is Nacked DeniedBySrc
+    strict_generic: bool = False  # Generic on a market-data domain: Error instead of ignored
     post_creates: bool = False  # an off-stream posted Refresh of an unknown name creates it
     depth_levels: int = 20  # price levels per side of a book
     # faults

@@ -117,6 +117,12 @@ class Gateway:
             return self._client_credentials(form, client_id or "", basic_secret)
         return _err(400, "unsupported_grant_type", f"Grant type '{grant}' is not supported.")
 
+    def cookie_token(self, user: str, password: str) -> str | None:
+        """A deployed ADS's ``/getToken``: a token for cookie auto-login, or None."""
+        if not user or self.users.get(user) != password:
+            return None
+        return str(self._issue(user, 0, "", self.token_ttl, False)["access_token"])
+
     def _issue(
         self, user: str, session: int, scope: str, ttl: int, with_refresh: bool
     ) -> dict[str, Any]:

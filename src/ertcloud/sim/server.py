@@ -5,6 +5,7 @@ Routes:
 * ``POST /auth/oauth2/v1/token``, ``/auth/oauth2/beta1/token``, ``/auth/oauth2/v2/token``
 * ``GET /streaming/pricing/v1/`` (Bearer token required)
 * ``GET /WebSocket`` (sub-protocol ``tr_json2`` or ``rssl.json.v2``)
+* ``POST /getToken`` (deployed-ADS style token for cookie auto-login)
 * ``GET /health``
 * ``GET|POST|DELETE /_sim/faults`` (fault injection; loopback clients only)
 
@@ -29,6 +30,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from ..exceptions import ErtcloudError
+from ..protocol.messages import Key, Request
 from .ads import ClientSession, ServerConfig, StreamingServer
 from .faults import Conflator, FaultInjector
 from .gateway import Gateway
@@ -205,6 +207,7 @@ class SimServer:
             app.router.add_get(p, self._discovery)
             app.router.add_get(REDIRECT_PREFIX + p, self._discovery)
         app.router.add_get("/WebSocket", self._websocket)
+        app.router.add_post("/getToken", self._get_token)
         app.router.add_get("/health", self._health)
         app.router.add_get(FAULTS_PATH, self._faults_get)
         app.router.add_post(FAULTS_PATH, self._faults_post)
@@ -413,6 +416,18 @@ class SimServer:
             }
         )
 
+    async def _get_token(self, request: web.Request) -> web.Response:
+        """A deployed ADS's authentication: ``{"success": true}`` and the token in a
+        ``Set-Cookie: AuthToken=...`` for cookie auto-login on the WebSocket."""
+        form = await request.post()
+        token = self.gateway.cookie_token(
+            str(form.get("username", "")), str(form.get("password", ""))
+        )
+        resp = web.json_response({"success": token is not None})
+        if token is not None:
+            resp.set_cookie("AuthToken", token, httponly=True)
+        return resp
+
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
         offered = [
             p.strip()
@@ -455,6 +470,21 @@ class SimServer:
         cs.transport = request.transport  # bench mode writes prebuilt frames straight to it
         conn.append(cs)
         self._endpoint_of[cs] = index
+        cookie = request.cookies.get("AuthToken")
+        if cookie:
+            # Cookie auto-login (deployed ADS): the server logs in on the client's behalf
+            # and answers on login stream -1; no Login message comes from the client.
+            elements = {
+                "ApplicationId": request.cookies.get("applicationId", "256"),
+                "Position": request.cookies.get("AuthPosition")
+                or request.cookies.get("position")
+                or (request.remote or ""),
+                "AuthenticationToken": cookie,
+            }
+            cs.handle(
+                Request(id=-1, domain="Login", key=Key(name_type="Cookie", elements=elements))
+            )
+            await cs.flush()
         try:
             async for msg in ws:
                 if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:

@@ -229,7 +229,7 @@ class ClientSession:
                 "SingleOpen": 1,
                 "SupportBatchRequests": 7,
                 "SupportEnhancedSymbolList": 1,
-                "SupportOMMPost": 1,
+                "SupportOMMPost": 1 if cfg.support_post else 0,
                 "SupportOptimizedPauseResume": 0,
                 "SupportPauseResume": 1 if cfg.pause_resume else 0,
                 "SupportStandby": 0,
@@ -600,6 +600,30 @@ class ClientSession:
                         )
                     )
                     return
+        cfg = self.server.config
+        target = msg.key.name if msg.id == self.login_id and msg.key is not None else None
+        if target is None and msg.id in self.streams:
+            target = self.streams[msg.id].ric
+        denied = cfg.entitlements.get(self.user or "", frozenset())
+        refusal = (
+            ("DeniedBySrc", "Posting is not supported by this service")
+            if not cfg.support_post
+            else ("AccessDenied", "Not permissioned to post to this item")
+            if isinstance(target, str) and (target in denied or target.lstrip("/") in denied)
+            else None
+        )
+        if refusal is not None:
+            if msg.ack:
+                self.queue(
+                    Ack(
+                        id=msg.id,
+                        ack_id=msg.post_id or 0,
+                        key=msg.key,
+                        nak_code=refusal[0],
+                        text=refusal[1],
+                    )
+                )
+            return
         market = self.server.market
         is_refresh = inner.get("Type") == "Refresh"
         created = False
@@ -650,6 +674,8 @@ class ClientSession:
             "YieldCurve",
             "SymbolList",
         ):
+            if self.server.config.strict_generic:
+                self.queue(Error(id=msg.id, text="Unsupported Message Type"))
             return  # Generic is not supported on the market-data domains: ignored
         self.queue(
             Generic(id=msg.id, domain=domain, key=msg.key, elements=msg.elements, fields=msg.fields)
