@@ -151,10 +151,10 @@ class IntegrityMonitor:
         self.out_of_order = 0
         self.stale_events = 0
 
-
     def forget(self, stream: ItemStream) -> None:
         """Stop tracking a stream the user closed."""
         self._health.pop(stream, None)
+
     def health(self, stream: ItemStream) -> StreamHealth:
         """The health record of ``stream`` (created on first use)."""
         h = self._health.get(stream)
