@@ -145,3 +145,37 @@ async def test_pause_is_emulated_when_the_server_cannot_pause(sim: SimServer) ->
         assert len(delivered) == n and s.updates > cached  # cache follows, delivery held
         sub.resume()
         await asyncio.wait_for(_until(lambda: s.refreshes >= 2 and len(delivered) > n), 5)
+
+
+async def test_c01_service_down_then_unsolicited_refresh(sim: SimServer) -> None:
+    async with session_for(sim) as session:
+        statuses: list[Any] = []
+        refreshes: list[Any] = []
+        sub = session.subscribe("TRI.N", on_status=statuses.append, on_refresh=refreshes.append)
+        await sub.wait_complete(timeout=5)
+        s = sub.streams[0]
+        await sim.faults.apply("service_down", seconds=0.5)
+        await asyncio.wait_for(_until(lambda: bool(statuses)), 5)
+        st = statuses[0].message.state
+        assert (st.stream, st.data, st.text) == ("Open", "Suspect", "**F10: Service Down")
+        assert s.is_open and not s.data_ok  # stale, not closed, not re-requested
+        await asyncio.wait_for(_until(lambda: len(refreshes) >= 2), 5)
+        assert refreshes[1].message.solicited is False
+        assert s.data_ok and session.protocol.streams.get(s.id) is s
+        assert sub.streams[0] is s  # the same stream: the server recovered it
+
+
+async def test_c03_redirected_stream_closes_with_the_new_name(sim: SimServer) -> None:
+    async with session_for(sim) as session:
+        sub = session.subscribe("TRI.N")
+        await sub.wait_complete(timeout=5)
+        await sim.faults.apply("redirect_items", rics=["TRI.N"], to="TRI.TO")
+        closed = None
+        async for ev in sub:
+            if type(ev).__name__ == "StreamClosed":
+                closed = ev
+                break
+        assert closed is not None and closed.state.stream == "Redirected"
+        assert closed.state.text == "Stream redirect for item: TRI.N"
+        assert session.protocol.streams.get(closed.stream.id) is None
+        assert not sim.streaming.subs

@@ -344,3 +344,67 @@ class StreamingServer:
                 cs.queue(Status(id=s.id, key=Key(service=s.service, name=s.ric), state=state))
                 n += 1
         return n
+
+    def suspect_items(self, text: str = "**F10: Service Down") -> int:
+        """Every open item goes Open/Suspect (the service is down); returns how many."""
+        n = 0
+        for lst in self.subs.values():
+            for cs, s in lst:
+                state = State(stream="Open", data="Suspect", text=text)
+                cs.queue(
+                    Status(
+                        id=s.id,
+                        domain=_dom(s.domain),
+                        key=Key(service=s.service, name=s.ric),
+                        state=state,
+                    )
+                )
+                n += 1
+        return n
+
+    def recover_items(self) -> int:
+        """The service is back: an unsolicited Refresh (Open/Ok) on every open MarketPrice
+        item, a Status Open/Ok on the others."""
+        n = 0
+        for lst in self.subs.values():
+            for cs, s in lst:
+                if s.domain == "MarketPrice":
+                    cs.queue(cs._refresh(s, True, solicited=False))
+                else:
+                    ok = State(stream="Open", data="Ok", text="All is well")
+                    cs.queue(
+                        Status(
+                            id=s.id,
+                            domain=_dom(s.domain),
+                            key=Key(service=s.service, name=s.ric),
+                            state=ok,
+                        )
+                    )
+                n += 1
+        return n
+
+    def redirect_items(self, rics: list[str], to: str) -> int:
+        """Close every subscriber's stream of ``rics`` as Redirected to the item ``to``."""
+        n = 0
+        for ric in rics:
+            inst = self.market.get(ric)
+            for cs, s in list(self.subs.get(inst.ric if inst else ric, [])):
+                cs.streams.pop(s.id, None)
+                self.unsubscribe(cs, s)
+                state = State(
+                    stream="Redirected", data="Suspect", text=f"Stream redirect for item: {s.ric}"
+                )
+                cs.queue(
+                    Status(
+                        id=s.id,
+                        domain=_dom(s.domain),
+                        key=Key(service=s.service, name=to),
+                        state=state,
+                    )
+                )
+                n += 1
+        return n
+
+
+def _dom(domain: str) -> str | None:
+    return None if domain == "MarketPrice" else domain

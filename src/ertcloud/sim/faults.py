@@ -44,6 +44,8 @@ FAULTS: dict[str, tuple[bool, str]] = {
     "discovery_subset": (True, "discovery lists only [endpoints] (indexes)"),
     "refuse": (True, "endpoint [endpoint] refuses connections (listener closed)"),
     "closed_recover": (False, "ClosedRecover on [rics] for every subscriber"),
+    "service_down": (False, "every item Open/Suspect '**F10: Service Down', back after [seconds]"),
+    "redirect_items": (False, "streams of [rics] closed as Redirected [to] another item"),
     "close_login": (False, "close every Login stream (Status Closed) [text]"),
     "slow_consumer": (True, "conflate updates, sent every [interval] seconds"),
 }
@@ -310,6 +312,20 @@ class FaultInjector:
             stream="ClosedRecover", data="Suspect", code="Timeout", text="Simulated recovery"
         )
         self.sim.streaming.close_items(names, state)
+
+    async def _do_service_down(self, seconds: float = 1.0) -> None:
+        self.sim.streaming.suspect_items()
+
+        async def back() -> None:
+            self.sim.streaming.recover_items()
+
+        self.sim.streaming.later(float(seconds), back)
+
+    async def _do_redirect_items(
+        self, rics: list[str] | str | None = None, to: str = "TRI.TO"
+    ) -> None:
+        names = [rics] if isinstance(rics, str) else list(rics or [])
+        self.sim.streaming.redirect_items(names or list(self.sim.streaming.subs), str(to))
 
     async def _do_close_login(self, text: str = "Login stream was closed.") -> None:
         for cs in self._logged_in():
