@@ -165,3 +165,28 @@ async def test_a_failing_callback_does_not_drop_the_connection(sim: SimServer) -
         await asyncio.wait_for(_until(lambda: len(calls) >= 3), 10)
         assert session.connects == 1 and session.reconnects == 0
         assert sub.streams[0].updates >= 3
+
+
+async def test_a01_a_server_that_accepts_no_sub_protocol_is_refused() -> None:
+    from aiohttp import web
+
+    async def handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()  # accepts, but without echoing tr_json2
+        await ws.prepare(request)
+        async for _ in ws:
+            pass
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/WebSocket", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        with pytest.raises(ConnectError, match="did not accept the tr_json2 sub-protocol"):
+            async with Session(f"ws://127.0.0.1:{port}/WebSocket", reconnect=False):
+                pass
+    finally:
+        await runner.cleanup()

@@ -455,3 +455,20 @@ async def test_a10_cookie_auto_login(sim: SimServer) -> None:
         end = await ws.receive(timeout=5)
         assert end.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
         assert not sim.streaming.subs
+
+
+async def test_a07_reissue_without_refresh_false_gets_a_login_refresh(sim: SimServer) -> None:
+    async with aiohttp.ClientSession() as http:
+        t = await token(sim, http)
+        raw = Raw(await http.ws_connect(sim.websocket_url, protocols=("tr_json2",)))
+        assert (await raw.login(t))["Type"] == "Refresh"
+        # a reissue without Refresh:false asks for (and gets) a new Login Refresh
+        assert (await raw.login(t))["Type"] == "Refresh"
+        # with Refresh:false nothing comes back
+        await raw.send(
+            {"ID": 1, "Domain": "Login", "Refresh": False, "Key": {"NameType": "AuthnToken",
+             "Elements": {"ApplicationId": "256", "AuthenticationToken": t}}}
+        )  # fmt: skip
+        await raw.send({"Type": "Ping"})
+        assert await raw.next() == {"Type": "Pong"}
+        await raw.ws.close()
