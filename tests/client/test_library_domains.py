@@ -4,6 +4,7 @@ curves, the source directory, private streams and posts, over real sockets."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -179,3 +180,32 @@ async def test_c03_redirected_stream_closes_with_the_new_name(sim: SimServer) ->
         assert closed.state.text == "Stream redirect for item: TRI.N"
         assert session.protocol.streams.get(closed.stream.id) is None
         assert not sim.streaming.subs
+
+
+async def test_i02_update_between_refresh_parts_is_applied(make_sim: Any) -> None:
+    async with make_sim(
+        server={"interleave_refresh": True, "rate": 0, "max_msg_size": 4000}
+    ) as sim:
+        seen: list[tuple[str, bool | None]] = []
+
+        def trace(kind: str, detail: Any) -> None:
+            if kind == "received":
+                for m in json.loads(detail):
+                    if m.get("Domain") == "MarketByOrder":
+                        seen.append((m["Type"], m.get("Complete")))
+
+        tokens = TokenManager(TokenClient(sim.token_url), PasswordCredentials("demo", "demo", "a"))
+        async with Session(sim.websocket_url, tokens=tokens, trace=trace) as session:
+            sub = session.subscribe("TRI.N", domain="MarketByOrder")
+            await asyncio.wait_for(_until(lambda: sub.streams[0].refreshes >= 2), 10)
+            await asyncio.wait_for(_until(lambda: seen and seen[-1] == ("Refresh", None)), 10)
+            kinds = [k for k, _ in seen]
+            first_update = kinds.index("Update")
+            assert kinds[0] == "Refresh" and 0 < first_update < len(kinds) - 1
+            assert "Refresh" in kinds[first_update:]  # parts came after the update
+            await asyncio.sleep(0.3)
+            fresh = session.subscribe("TRI.N", domain="MarketByOrder", snapshot=True)
+            await fresh.wait_complete(timeout=10)
+            await asyncio.wait_for(_until(lambda: not fresh.streams[0].is_open), 10)
+            assert sub.streams[0].map is not None and fresh.streams[0].map is not None
+            assert sub.streams[0].map.entries == fresh.streams[0].map.entries

@@ -111,6 +111,11 @@ def add_options(p: argparse.ArgumentParser) -> None:
         help="advertise SupportOMMPost 0 and refuse every post (Nack DeniedBySrc)",
     )
     p.add_argument(
+        "--interleave-refresh",
+        action="store_true",
+        help="send a MarketByOrder Update between the parts of a multi-part refresh",
+    )
+    p.add_argument(
         "--strict-generic",
         action="store_true",
         help="answer Generic messages on market-data domains with an Error",
@@ -189,6 +194,7 @@ def options_from_args(a: argparse.Namespace) -> SimOptions:
         post_creates=a.post_creates_records,
         support_post=not a.no_post,
         strict_generic=a.strict_generic,
+        interleave_refresh=a.interleave_refresh,
         depth_levels=a.depth_levels,
     )
     from ..sim.faults import parse_fault

@@ -56,6 +56,7 @@ class ServerConfig:
     pause_resume: bool = False  # advertise SupportPauseResume 1 and honour Pause
     support_post: bool = True  # SupportOMMPost; without it every post is Nacked DeniedBySrc
     strict_generic: bool = False  # Generic on a market-data domain: Error instead of ignored
+    interleave_refresh: bool = False  # an MBO Update between the parts of a multi-part refresh
     post_creates: bool = False  # an off-stream posted Refresh of an unknown name creates it
     depth_levels: int = 20  # price levels per side of a book
     # faults
@@ -198,6 +199,12 @@ class StreamingServer:
         for cs, s in self.subs.get(inst.ric, ()):
             if s.domain == "MarketPrice":
                 cs.push_refresh(s)
+
+    def interleave(self, inst: Instrument) -> None:
+        """A book event (a new order) published now, e.g. between the parts of a refresh."""
+        book = self.books.get(inst.ric)
+        if book is not None:
+            self._fan_out(inst, "Unspecified", {}, book.add_away())
 
     def _fan_out(
         self, inst: Instrument, utype: str, fields: dict[str, Any], delta: BookDelta | None

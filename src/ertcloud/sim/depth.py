@@ -234,6 +234,15 @@ class Book:
         self._refill()
         return self._finish()
 
+    def add_away(self) -> BookDelta:
+        """One new order away from the touch. It only adds, so it can be sent between the
+        parts of a refresh without contradicting the parts still to come."""
+        side = BID if self.rng.random() < 0.5 else ASK
+        ps = self.prices(side)
+        if len(ps) >= 2:
+            self._add_order(side, ps[1 + int(self.rng.random() * (len(ps) - 1))], self._lot_size())
+        return self._finish()
+
     # -- internals -----------------------------------------------------------------------
 
     def _lot_size(self) -> int:

@@ -449,10 +449,14 @@ class ClientSession:
             private=bool(req.private),
         )
         streaming = req.streaming is not False
-        self.out.extend(self._images(stream, streaming))
+        parts = self._images(stream, streaming)
+        self.out.append(parts[0])
         if streaming:
             self.streams[sid] = stream
             server.subscribe(self, stream)
+            if len(parts) > 1 and domain == "MarketByOrder" and server.config.interleave_refresh:
+                server.interleave(inst)  # conformance I02: an Update before the last part
+        self.out.extend(parts[1:])
 
     def _resolve(self, domain: str, name: str) -> Instrument | None:
         """The record behind ``name`` in ``domain`` (a stand-in for lists and curves)."""
