@@ -190,3 +190,19 @@ async def test_a01_a_server_that_accepts_no_sub_protocol_is_refused() -> None:
                 pass
     finally:
         await runner.cleanup()
+
+
+async def test_d06_fragmented_frames_are_reassembled(sim: SimServer) -> None:
+    from ertcloud.sim.server import fragmented
+
+    assert fragmented(b"abcdefg", 3) == b"\x01\x03abc\x00\x03def\x80\x01g"
+    async with session_for(sim) as session:
+        await sim.faults.apply("fragment", parts=4)
+        sub = session.subscribe(["TRI.N", "IBM.N"])
+        await sub.wait_complete(timeout=5)
+        await asyncio.wait_for(_until(lambda: all(s.updates >= 2 for s in sub.streams)), 10)
+        sim.streaming.config.rate = 0
+        await asyncio.sleep(0.3)
+        for s in sub.streams:
+            assert s.fields == sim.market.get(s.name).image  # type: ignore[union-attr]
+        assert session.reconnects == 0

@@ -48,6 +48,7 @@ FAULTS: dict[str, tuple[bool, str]] = {
     "redirect_items": (False, "streams of [rics] closed as Redirected [to] another item"),
     "close_login": (False, "close every Login stream (Status Closed) [text]"),
     "slow_consumer": (True, "conflate updates, sent every [interval] seconds"),
+    "fragment": (True, "send every frame as [parts] WebSocket fragments (default 3)"),
 }
 
 
@@ -182,6 +183,12 @@ class FaultInjector:
     def listed(self, endpoint: int) -> bool:
         p = self.active.get("discovery_subset")
         return p is None or endpoint in p.get("endpoints", [])
+
+    @property
+    def fragments(self) -> int:
+        """How many WebSocket fragments each frame is split into (1 = not at all)."""
+        p = self.active.get("fragment")
+        return max(1, int(p.get("parts", 3))) if p is not None else 1
 
     @property
     def conflate_interval(self) -> float | None:

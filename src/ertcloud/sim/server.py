@@ -450,6 +450,10 @@ class SimServer:
         conn: list[ClientSession] = []
 
         async def raw(data: bytes) -> None:
+            parts = self.faults.fragments
+            if parts > 1 and request.transport is not None:
+                request.transport.write(fragmented(data, parts))
+                return
             await ws.send_frame(data, WSMsgType.TEXT)
 
         async def send(data: bytes) -> None:
@@ -561,6 +565,26 @@ class SimServer:
             return web.json_response({"error": "loopback only"}, status=403)
         await self.faults.clear()
         return web.json_response(self.faults.describe())
+
+
+def fragmented(payload: bytes, parts: int) -> bytes:
+    """A text message as ``parts`` unmasked WebSocket frames: a text frame without FIN,
+    continuations, and a final continuation with FIN (RFC 6455 §5.4)."""
+    size = max(1, -(-len(payload) // parts))
+    chunks = [payload[i : i + size] for i in range(0, len(payload), size)] or [b""]
+    out = bytearray()
+    for n, chunk in enumerate(chunks):
+        opcode = 0x1 if n == 0 else 0x0
+        fin = 0x80 if n == len(chunks) - 1 else 0
+        length = len(chunk)
+        if length < 126:
+            out += bytes((fin | opcode, length))
+        elif length < 1 << 16:
+            out += bytes((fin | opcode, 126)) + length.to_bytes(2, "big")
+        else:
+            out += bytes((fin | opcode, 127)) + length.to_bytes(8, "big")
+        out += chunk
+    return bytes(out)
 
 
 def self_signed_context(folder: Path, host: str = "127.0.0.1") -> tuple[ssl.SSLContext, str]:
