@@ -206,3 +206,26 @@ async def test_d06_fragmented_frames_are_reassembled(sim: SimServer) -> None:
         for s in sub.streams:
             assert s.fields == sim.market.get(s.name).image  # type: ignore[union-attr]
         assert session.reconnects == 0
+
+
+async def test_a09_already_pending_login_backs_off_then_recovers(make_sim: Any) -> None:
+    async with make_sim(server={"login_limit": 1, "login_window": 1.5}) as sim:
+        seen: list[str] = []
+        delays: list[float] = []
+
+        def trace(kind: str, detail: Any) -> None:
+            if kind == "received" and b"Already pending login" in detail:
+                seen.append(kind)
+            elif kind == "reconnecting":
+                delays.append(detail)
+
+        tokens = TokenManager(TokenClient(sim.token_url), PasswordCredentials("demo", "demo", "a"))
+        async with Session(sim.websocket_url, tokens=tokens, trace=trace) as session:
+            session.throttled_delay = 2.0
+            sub = session.subscribe("TRI.N")
+            await sub.wait_complete(timeout=5)
+            await sim.streaming.drop_all()
+            await asyncio.wait_for(_until(lambda: session.recoveries >= 1), 20)
+            assert seen, "the simulator refused the quick re-login"
+            assert max(delays) >= 1.0  # throttled: waited, not hammered
+            await asyncio.wait_for(_until(lambda: sub.streams[0].refreshes >= 2), 5)

@@ -111,6 +111,12 @@ def add_options(p: argparse.ArgumentParser) -> None:
         help="advertise SupportOMMPost 0 and refuse every post (Nack DeniedBySrc)",
     )
     p.add_argument(
+        "--login-limit",
+        type=int,
+        default=0,
+        help="logins per user per minute before 'Already pending login' (0: no limit)",
+    )
+    p.add_argument(
         "--interleave-refresh",
         action="store_true",
         help="send a MarketByOrder Update between the parts of a multi-part refresh",
@@ -195,6 +201,7 @@ def options_from_args(a: argparse.Namespace) -> SimOptions:
         support_post=not a.no_post,
         strict_generic=a.strict_generic,
         interleave_refresh=a.interleave_refresh,
+        login_limit=a.login_limit,
         depth_levels=a.depth_levels,
     )
     from ..sim.faults import parse_fault

@@ -124,6 +124,8 @@ class Session:
         self._closing = False
         self._shut_down = False
         self._recover_attempts: dict[tuple[str, str], tuple[int, float]] = {}
+        #: first wait after a login refused as "Already pending login" (then doubling)
+        self.throttled_delay = 60.0
         self._closed = asyncio.Event()
         self._url_index = 0
         self.url: str | None = None
@@ -723,6 +725,10 @@ class Session:
                     return
                 except (ErtcloudError, asyncio.TimeoutError) as exc:
                     log.warning("reconnect failed: %s", exc)
+                    if isinstance(exc, LoginRejected) and exc.code == "UsageError":
+                        # "Already pending login": the service throttles this user;
+                        # hammering it prolongs the lock-out, so wait minutes, not seconds.
+                        delays = backoff(initial=self.throttled_delay, maximum=600.0)
                     if not isinstance(exc, LoginRejected):
                         self._rotate()  # the endpoint failed: fail over to the next one
                     continue

@@ -56,6 +56,8 @@ class ServerConfig:
     pause_resume: bool = False  # advertise SupportPauseResume 1 and honour Pause
     support_post: bool = True  # SupportOMMPost; without it every post is Nacked DeniedBySrc
     strict_generic: bool = False  # Generic on a market-data domain: Error instead of ignored
+    login_limit: int = 0  # logins per user per login_window seconds (0: no limit)
+    login_window: float = 60.0
     interleave_refresh: bool = False  # an MBO Update between the parts of a multi-part refresh
     post_creates: bool = False  # an off-stream posted Refresh of an unknown name creates it
     depth_levels: int = 20  # price levels per side of a book
@@ -81,6 +83,7 @@ class StreamingServer:
         self._rr = 0
         self._rng = random.Random(f"{market.seed}/ticker")
         self.updates_sent = 0
+        self._logins: dict[str, list[float]] = {}
         self.list_subs: dict[str, list[tuple[ClientSession, Stream]]] = {}
         self.curve_subs: dict[str, list[tuple[ClientSession, Stream]]] = {}
         self.books: dict[str, Book] = {}
@@ -199,6 +202,19 @@ class StreamingServer:
         for cs, s in self.subs.get(inst.ric, ()):
             if s.domain == "MarketPrice":
                 cs.push_refresh(s)
+
+    def allow_login(self, user: str) -> bool:
+        """False when ``user`` has logged in ``login_limit`` times within the window."""
+        cfg = self.config
+        if cfg.login_limit <= 0:
+            return True
+        now = time.monotonic()
+        times = [t for t in self._logins.get(user, []) if now - t < cfg.login_window]
+        allowed = len(times) < cfg.login_limit
+        if allowed:
+            times.append(now)
+        self._logins[user] = times
+        return allowed
 
     def interleave(self, inst: Instrument) -> None:
         """A book event (a new order) published now, e.g. between the parts of a refresh."""

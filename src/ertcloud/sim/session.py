@@ -211,6 +211,10 @@ class ClientSession:
         if reissue and user != self.user:
             self._reject_login(req, "Login rejected: token belongs to another user", "NotEntitled")
             return
+        if not reissue and not self.server.allow_login(user):
+            # RTO answers clients that reconnect too aggressively like this (observed).
+            self._reject_login(req, "Login rejected. Already pending login.", "UsageError")
+            return
         self.user = user
         self.login_id = req.id
         self.token_expires_at = expires
