@@ -20,7 +20,7 @@ import aiohttp
 from yarl import URL
 
 from .auth.manager import TokenManager
-from .exceptions import DiscoveryError
+from .exceptions import DiscoveryError, one_line
 from .protocol.backoff import backoff
 
 __all__ = [
@@ -200,9 +200,9 @@ class DiscoveryClient:
                     status, text = resp.status, await resp.text()
                     location = resp.headers.get("Location")
             except (aiohttp.ClientSSLError, ssl.SSLError) as exc:
-                raise DiscoveryError(f"TLS failure with {url}: {_why(exc)}") from None
+                raise DiscoveryError(f"TLS failure with {url}: {one_line(exc)}") from None
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-                raise _Transient(f"cannot reach service discovery {url}: {_why(exc)}") from None
+                raise _Transient(f"cannot reach service discovery {url}: {one_line(exc)}") from None
             if status in REDIRECTS and location:
                 target = URL(url).join(URL(location))
                 if URL(url).scheme == "https" and target.scheme != "https":
@@ -236,8 +236,3 @@ class BearerRefused(DiscoveryError):
 
 class _Transient(Exception):
     pass
-
-
-def _why(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text.splitlines()[0]

@@ -27,6 +27,7 @@ __all__ = [
     "PostRejected",
     "ProtocolError",
     "SessionClosed",
+    "one_line",
 ]
 
 
@@ -80,3 +81,10 @@ class PostRejected(ErtcloudError):
     def __init__(self, message: str, *, nak_code: str | None = None) -> None:
         super().__init__(message)
         self.nak_code = nak_code
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an exception's text (its class name if it has none), for the
+    one-line errors the command line prints."""
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0]

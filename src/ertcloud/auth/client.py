@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from ..exceptions import AuthenticationError, InvalidCredentials
+from ..exceptions import AuthenticationError, InvalidCredentials, one_line
 from .grants import Token, TokenRequest, parse_token, redact
 
 __all__ = ["RefreshRejected", "TokenClient", "TransientAuthError"]
@@ -97,11 +97,11 @@ class TokenClient:
                     retry_after = resp.headers.get("Retry-After")
             except (aiohttp.ClientSSLError, ssl.SSLError) as exc:
                 raise AuthenticationError(
-                    f"TLS failure with token endpoint {url}: {_why(exc)}"
+                    f"TLS failure with token endpoint {url}: {one_line(exc)}"
                 ) from None
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 raise TransientAuthError(
-                    f"cannot reach token endpoint {url}: {_why(exc)}"
+                    f"cannot reach token endpoint {url}: {one_line(exc)}"
                 ) from None
             if status in REDIRECTS and location:
                 target = URL(url).join(URL(location))
@@ -136,11 +136,6 @@ class TokenClient:
                 raise AuthenticationError(msg, status=status)
             raise TransientAuthError(msg, status=status, retry_after=_seconds(retry_after))
         raise AuthenticationError(f"too many redirects from {self.url}")
-
-
-def _why(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text.splitlines()[0]
 
 
 def _seconds(v: str | None) -> float | None:

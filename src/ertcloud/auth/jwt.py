@@ -38,8 +38,9 @@ def _jwt() -> Any:
     return jwt
 
 
-def load_jwk(path: str) -> dict[str, Any]:
-    """Read a JWK (JSON) file that holds a private key."""
+def load_jwk(path: str, *, private: bool = True) -> dict[str, Any]:
+    """Read a JWK (JSON) file (the first key of a JWK set); with ``private`` it must hold
+    a private key, else only its public half is returned."""
     try:
         data = json.loads(Path(path).read_text())
     except OSError as exc:
@@ -50,6 +51,8 @@ def load_jwk(path: str) -> dict[str, Any]:
         data = data["keys"][0]
     if not isinstance(data, dict) or "kty" not in data:
         raise ConfigError(f"JWK file {path} holds no JSON Web Key")
+    if not private:
+        return public_jwk(data)
     if "d" not in data:
         raise ConfigError(f"JWK file {path} holds no private key")
     return data

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..auth.jwt import load_jwk
 from ..exceptions import ConfigError
 from ..sim.ads import ServerConfig
 from ..sim.server import SimOptions, SimServer, startup_line
@@ -222,7 +223,7 @@ def options_from_args(a: argparse.Namespace) -> SimOptions:
         cid, sep, path = spec.partition("=")
         if not sep or not cid:
             raise ConfigError(f"--jwk {spec!r}: expected ID=FILE")
-        jwks.setdefault(cid, []).append(_public_jwk(path))
+        jwks.setdefault(cid, []).append(load_jwk(path, private=False))
     return SimOptions(
         host=a.host,
         port=a.port,
@@ -244,22 +245,6 @@ def options_from_args(a: argparse.Namespace) -> SimOptions:
         scenario=steps,
         scenario_loop=loop,
     )
-
-
-def _public_jwk(path: str) -> dict[str, Any]:
-    try:
-        data = json.loads(Path(path).read_text())
-    except OSError as exc:
-        raise ConfigError(f"cannot read JWK file {path}: {exc.strerror}") from None
-    except ValueError:
-        raise ConfigError(f"JWK file {path} is not JSON") from None
-    if isinstance(data, dict) and isinstance(data.get("keys"), list) and data["keys"]:
-        data = data["keys"][0]
-    if not isinstance(data, dict) or "kty" not in data:
-        raise ConfigError(f"JWK file {path} holds no JSON Web Key")
-    from ..auth.jwt import public_jwk
-
-    return public_jwk(data)
 
 
 def list_faults() -> str:

@@ -27,6 +27,7 @@ from ..exceptions import (
     LoginRejected,
     PostRejected,
     SessionClosed,
+    one_line,
 )
 from ..protocol.backoff import backoff
 from ..protocol.client import ClientProtocol
@@ -489,9 +490,9 @@ class Session:
                 f"WebSocket handshake with {url} failed: HTTP {exc.status} {exc.message}"
             ) from None
         except (aiohttp.ClientSSLError, ssl.SSLError) as exc:
-            raise ConnectError(f"TLS failure with {url}: {_why(exc)}") from None
+            raise ConnectError(f"TLS failure with {url}: {one_line(exc)}") from None
         except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
-            raise ConnectError(f"cannot connect to {url}: {_why(exc)}") from None
+            raise ConnectError(f"cannot connect to {url}: {one_line(exc)}") from None
         if ws.protocol not in SUBPROTOCOLS:
             await ws.close()
             raise ConnectError(f"{url} did not accept the tr_json2 sub-protocol")
@@ -515,7 +516,9 @@ class Session:
             await self._flush()
         except (ConnectionError, aiohttp.ClientError, RuntimeError) as exc:
             await ws.close()
-            raise ConnectError(f"{url} closed the connection during login: {_why(exc)}") from None
+            raise ConnectError(
+                f"{url} closed the connection during login: {one_line(exc)}"
+            ) from None
         reader = asyncio.create_task(self._read(ws))
         waiter = asyncio.create_task(self._logged_in.wait())
         try:
@@ -779,8 +782,3 @@ def _pick_transport(name: str) -> str:
             raise ValueError("transport='picows' needs: pip install 'ertcloud[picows]'") from None
         return "aiohttp"
     return "picows"
-
-
-def _why(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text.splitlines()[0]

@@ -21,7 +21,7 @@ from typing import Any
 
 import picows
 
-from ..exceptions import ConnectError
+from ..exceptions import ConnectError, one_line
 
 __all__ = ["FrameHandler", "PicowsWebSocket", "connect"]
 
@@ -170,16 +170,11 @@ async def connect(
             enable_auto_pong=True,
         )
     except picows.WSHandshakeError as exc:
-        raise ConnectError(f"WebSocket handshake with {url} failed: {_why(exc)}") from None
+        raise ConnectError(f"WebSocket handshake with {url} failed: {one_line(exc)}") from None
     except ssl.SSLError as exc:
-        raise ConnectError(f"TLS failure with {url}: {_why(exc)}") from None
+        raise ConnectError(f"TLS failure with {url}: {one_line(exc)}") from None
     except (OSError, asyncio.TimeoutError, picows.WSError) as exc:
-        raise ConnectError(f"cannot connect to {url}: {_why(exc)}") from None
+        raise ConnectError(f"cannot connect to {url}: {one_line(exc)}") from None
     ws._transport = transport
     ws.protocol = transport.response.headers.get("Sec-WebSocket-Protocol")
     return ws
-
-
-def _why(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text.splitlines()[0]
