@@ -364,16 +364,7 @@ async def run(
     installed = _install_signals(loop, stop.set)
     try:
         await session.start()
-        fields = [f.strip() for f in args.view.split(",")] if args.view else None
-        session.subscribe(
-            rics,
-            fields=fields,
-            service=_service(args.service),
-            snapshot=args.snapshot,
-            batch=False,
-            queue=False,
-            on_refresh=_noop,
-        )
+        _subscribe(session, args, rics)
         waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(session.wait_closed())]
         done, pending = await asyncio.wait(
             waiters, timeout=args.duration, return_when=asyncio.FIRST_COMPLETED
@@ -445,16 +436,7 @@ async def _run_standby(
     installed = _install_signals(loop, stop.set)
     try:
         await standby.start()
-        fields = [f.strip() for f in args.view.split(",")] if args.view else None
-        standby.subscribe(
-            rics,
-            fields=fields,
-            service=_service(args.service),
-            snapshot=args.snapshot,
-            batch=False,
-            queue=False,
-            on_refresh=_noop,
-        )
+        _subscribe(standby, args, rics)
         try:
             await asyncio.wait_for(stop.wait(), args.duration)
         except asyncio.TimeoutError:
@@ -469,6 +451,19 @@ async def _run_standby(
         await tokens.client.close()
         for sig in installed:
             loop.remove_signal_handler(sig)
+
+
+def _subscribe(target: Session | HotStandby, args: argparse.Namespace, rics: list[str]) -> None:
+    """The items of the command line, one request each as the vendor examples send them."""
+    target.subscribe(
+        rics,
+        fields=[f.strip() for f in args.view.split(",")] if args.view else None,
+        service=_service(args.service),
+        snapshot=args.snapshot,
+        batch=False,
+        queue=False,
+        on_refresh=_noop,
+    )
 
 
 def _noop(_: object) -> None:

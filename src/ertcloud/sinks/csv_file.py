@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import csv
-import os
 from collections.abc import Iterator, Sequence
-from pathlib import Path
-from typing import IO
 
-from .jsonl import _last_line
 from .rows import COLUMNS, Row
+from .textfile import TextFileSink, last_line
 
 __all__ = ["CsvSink"]
 
 
-class CsvSink:
+class CsvSink(TextFileSink):
     """Appends rows to a CSV file (``csv:PATH``); writes the header when the file is new."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.name = f"csv:{path}"
-        self._f: IO[str] | None = None
+    scheme = "csv"
 
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -40,7 +34,7 @@ class CsvSink:
         if not self.path.exists():
             return 0
         with self.path.open("rb") as f:
-            line = _last_line(f).decode("utf-8")
+            line = last_line(f).decode("utf-8")
         rec = next(csv.reader([line]), None)
         if rec and rec[0] == "seq":
             return 0
@@ -61,17 +55,6 @@ class CsvSink:
             tuple("" if v is None else repr(v) if isinstance(v, float) else v for v in r.as_tuple())
             for r in rows
         )
-
-    def flush(self) -> None:
-        if self._f is not None:
-            self._f.flush()
-            os.fsync(self._f.fileno())
-
-    def close(self) -> None:
-        if self._f is not None:
-            self.flush()
-            self._f.close()
-            self._f = None
 
     def read_rows(self) -> Iterator[Row]:
         if not self.path.exists():

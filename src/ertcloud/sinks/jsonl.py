@@ -5,37 +5,18 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Sequence
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from .rows import COLUMNS, Row
+from .textfile import TextFileSink, last_line
 
 __all__ = ["JsonlSink"]
 
 
-def _last_line(f: IO[bytes]) -> bytes:
-    """The last complete line of a binary file opened for reading (b"" if none)."""
-    f.seek(0, os.SEEK_END)
-    end = f.tell()
-    pos, chunk = end, b""
-    while pos > 0:
-        step = min(65536, pos)
-        pos -= step
-        f.seek(pos)
-        chunk = f.read(step) + chunk
-        lines = chunk.rstrip(b"\n").split(b"\n")
-        if len(lines) > 1 or pos == 0:
-            return lines[-1]
-    return b""
-
-
-class JsonlSink:
+class JsonlSink(TextFileSink):
     """Appends rows to a JSON-lines file (``jsonl:PATH``)."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.name = f"jsonl:{path}"
-        self._f: IO[str] | None = None
+    scheme = "jsonl"
 
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,7 +37,7 @@ class JsonlSink:
         if not self.path.exists():
             return 0
         with self.path.open("rb") as f:
-            line = _last_line(f)
+            line = last_line(f)
         return int(json.loads(line)["seq"]) if line.strip() else 0
 
     def write_batch(self, rows: Sequence[Row]) -> None:
@@ -78,17 +59,6 @@ class JsonlSink:
             out.append(json.dumps(d, separators=(",", ":"), ensure_ascii=False))
         if out:
             self._f.write("\n".join(out) + "\n")
-
-    def flush(self) -> None:
-        if self._f is not None:
-            self._f.flush()
-            os.fsync(self._f.fileno())
-
-    def close(self) -> None:
-        if self._f is not None:
-            self.flush()
-            self._f.close()
-            self._f = None
 
     def read_rows(self) -> Iterator[Row]:
         if not self.path.exists():
