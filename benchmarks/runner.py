@@ -57,6 +57,7 @@ class Sim:
             text=True,
             env=_env(),
         )
+        pin(self.proc.pid, SIM_CPU)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line:
@@ -75,6 +76,26 @@ class Sim:
         if self.proc.stdout is not None:
             self.proc.stdout.close()
         self._tmp.cleanup()
+
+
+def _cpus() -> list[int]:
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return []
+
+
+#: With two cores or more, the simulator gets one and every measured client another, as
+#: in the reference measurements: no migrations, and a busy simulator never delays the
+#: client's wake-ups (the scheduler would otherwise often wake it on the sender's core).
+SIM_CPU = _cpus()[:1]
+CLIENT_CPUS = _cpus()[1:]
+
+
+def pin(pid: int, cpus: list[int]) -> None:
+    """Restrict process ``pid`` (0: this one) to ``cpus``; nothing if there are too few."""
+    if cpus and len(_cpus()) >= 2:
+        os.sched_setaffinity(pid, cpus)
 
 
 def _env() -> dict[str, str]:
@@ -120,6 +141,7 @@ def run(settings: Settings, log: Any = sys.stderr) -> dict[str, Any]:
 
     started = time.time()
     sim = Sim()
+    pin(0, CLIENT_CPUS)  # this process (parse-only runs) and the client processes it starts
     tput: list[dict[str, Any]] = []
     ceiling: list[dict[str, Any]] = []
     lat: list[dict[str, Any]] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -102,3 +103,24 @@ async def test_paced_stamped_stream_and_bad_request(sim: SimServer) -> None:
         reply = await asyncio.wait_for(replies.get(), 30)
         assert reply["Sent"] == len(stamps) == 2001
         assert all(isinstance(t, int) and t > 0 for t in stamps)
+
+
+async def test_paced_stream_sends_frames_one_by_one_not_in_bursts(sim: SimServer) -> None:
+    sim.streaming.config.rate = 0
+    async with session_for(sim) as session:
+        replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        session.on_generic = lambda g: replies.put_nowait(dict(g.elements or {}))
+        stamps: list[int] = []
+        sub = session.subscribe(
+            ["TRI.N"], queue=False, on_update=lambda e: stamps.append(e.message.sim_ts)
+        )
+        await asyncio.wait_for(_until(lambda: all(s.refreshes for s in sub.streams)), 10)
+        elements = {"Rate": 2000, "Messages": 400, "Stamp": True}
+        session.send_generic(session.protocol.login.id, domain=BENCH_DOMAIN, elements=elements)
+        assert (await asyncio.wait_for(replies.get(), 30))["Sent"] == 400
+        await asyncio.wait_for(_until(lambda: len(stamps) == 400), 10)
+    gaps = sorted(b - a for a, b in itertools.pairwise(stamps))
+    # 2000/s is one frame every 500 us; a millisecond pacing tick would send pairs
+    # (half the gaps near zero).
+    assert gaps[len(gaps) // 2] > 250_000, gaps[len(gaps) // 2]
+    assert gaps[len(gaps) // 4] > 100_000

@@ -464,6 +464,26 @@ def test_refresh_update_status_events() -> None:
     assert c.messages_received == 4  # login refresh + 3
 
 
+def test_updates_go_to_deliver_while_nothing_else_of_the_frame_waits() -> None:
+    c = logged_in()
+    a, b = c.request(["A", "B"])
+    sent(c)
+    delivered: list[Any] = []
+    a.deliver = b.deliver = delivered.append
+    c.receive(frame(Refresh(id=a.id, state=OK), Refresh(id=b.id, state=OK)), 1.0)
+    u1, u2 = Update(id=a.id, fields={"X": 1}), Update(id=b.id, fields={"X": 2})
+    assert c.receive(frame(u1, u2), 2.0) == []  # the hot path: no event list at all
+    assert delivered == [events.ItemUpdated(a, u1), events.ItemUpdated(b, u2)]
+    # Once another event of the frame waits in the list, updates queue behind it: order kept.
+    delivered.clear()
+    st = Status(id=b.id, state=State(stream="Open", data="Suspect"))
+    u3 = Update(id=a.id, fields={"X": 3})
+    evs = c.receive(frame(u1, st, u3), 3.0)
+    assert delivered == [events.ItemUpdated(a, u1)]
+    assert evs == [events.ItemStatus(b, st), events.ItemUpdated(a, u3)]
+    assert a.fields == {"X": 3}
+
+
 @pytest.mark.parametrize("final", ["NonStreaming", "Closed", "ClosedRecover", "Redirected"])
 @pytest.mark.parametrize("kind", ["refresh", "status"])
 def test_final_states_remove_the_stream(final: str, kind: str) -> None:

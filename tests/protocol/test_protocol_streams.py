@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ertcloud.protocol.messages import Key, Refresh, Request, State, Status, Update
-from ertcloud.protocol.streams import TRANSITIONS, ItemStream, MapImage, Phase, StreamTable
+from ertcloud.protocol.streams import (
+    RIPPLES,
+    TRANSITIONS,
+    ItemStream,
+    MapImage,
+    Phase,
+    StreamTable,
+)
 
 OK = State(stream="Open", data="Ok")
 SUSPECT = State(stream="Open", data="Suspect")
@@ -127,6 +136,63 @@ def test_ripple_only_touches_fields_in_the_image() -> None:
     s.apply_refresh(Refresh(id=2, state=OK, fields={"TRDPRC_1": 3, "BID": 1}))
     s.apply_update(Update(id=2, fields={"TRDPRC_1": 4, "BID": 2}))
     assert s.fields == {"TRDPRC_1": 4, "BID": 2}
+
+
+CHAIN = ["BID", "BID_1", "BID_2", "ASK", "ASK_1", "ASK_2", *(f"TRDPRC_{i}" for i in range(1, 6))]
+
+
+def _reference_ripple(image: dict[str, Any], changed: dict[str, Any]) -> dict[str, Any]:
+    """The cache rule, written plainly: before applying ``changed``, each changed ripple
+    field shifts its chain by one (farthest first), into fields the image holds."""
+    out = dict(image)
+    for name in sorted(changed.keys() & RIPPLES.keys()):
+        chain = (name, *RIPPLES[name])
+        for dst, src in zip(chain[:0:-1], chain[-2::-1], strict=True):
+            if dst in out:
+                out[dst] = out.get(src)
+    out.update(changed)
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from([*CHAIN, "ACVOL_1"]), unique=True),
+    st.lists(
+        st.dictionaries(st.sampled_from([*CHAIN, "ACVOL_1"]), st.integers(0, 99), max_size=4),
+        max_size=6,
+    ),
+)
+def test_ripple_matches_the_plain_rule_for_any_image_shape(
+    image_fields: list[str], updates: list[dict[str, int]]
+) -> None:
+    # Whole chains take the fast path, partial ones (views) the checked one: same result.
+    # (Updates touch at most one field of a chain each, as real ones do.)
+    s = stream()
+    image = {n: i for i, n in enumerate(image_fields)}
+    s.apply_refresh(Refresh(id=2, state=OK, fields=image))
+    expected = dict(image)
+    for changed in updates:
+        for chain in (CHAIN[0:3], CHAIN[3:6], CHAIN[6:]):
+            if len(changed.keys() & set(chain)) > 1:
+                for extra in sorted(changed.keys() & set(chain))[1:]:
+                    del changed[extra]
+        s.apply_update(Update(id=2, fields=dict(changed)))
+        expected = _reference_ripple(expected, changed)
+        assert s.fields == expected
+
+
+def test_images_share_repeated_code_date_and_time_values() -> None:
+    a, b = stream(), ItemStream(3, Request(id=3), "Y")
+    for s in (a, b):
+        fields = {"CURRENCY": "".join(["U", "SD"]), "QUOTE_DATE": "-".join(["2026", "12", "04"])}
+        fields["DSPLY_NAME"] = "".join(["ACME ", "CORP"])
+        state = State("Open", "Ok", text="All is well")
+        s.apply_refresh(Refresh(id=s.id, state=state, fields=fields))
+    assert a.fields == b.fields
+    assert a.fields["CURRENCY"] is b.fields["CURRENCY"]
+    assert a.fields["QUOTE_DATE"] is b.fields["QUOTE_DATE"]
+    assert a.fields["DSPLY_NAME"] is not b.fields["DSPLY_NAME"]  # names are per item
+    assert a.state is b.state and a.state == State("Open", "Ok", text="All is well")
 
 
 def test_update_before_refresh_keeps_pending() -> None:

@@ -94,6 +94,10 @@ class StreamHealth:
     stale: bool = False
     stale_reason: str = ""
     last_message: float = 0.0
+    seen: int = 0  # messages of the stream counted at the last silence check
+    #: the sequence number the next Update should carry (-1: none expected), for the
+    #: cheap check on the hot path
+    next_seq: int = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,12 +158,18 @@ class IntegrityMonitor:
     def forget(self, stream: ItemStream) -> None:
         """Stop tracking a stream the user closed."""
         self._health.pop(stream, None)
+        stream.health = None
 
     def health(self, stream: ItemStream) -> StreamHealth:
         """The health record of ``stream`` (created on first use)."""
         h = self._health.get(stream)
         if h is None:
-            h = self._health[stream] = StreamHealth(last_message=self.clock())
+            h = self._track(stream)
+        return h
+
+    def _track(self, stream: ItemStream) -> StreamHealth:
+        h = StreamHealth(last_message=self.clock(), seen=stream.updates + stream.refreshes)
+        self._health[stream] = stream.health = h
         return h
 
     @property
@@ -168,15 +178,26 @@ class IntegrityMonitor:
         return [s for s, h in self._health.items() if h.stale]
 
     def observe(self, event: ItemRefreshed | ItemUpdated | ItemStatus | StreamClosed) -> None:
-        """Account for one item event of the session."""
+        """Account for one item event of the session.
+
+        An Update whose sequence number is ``stream.health.next_seq`` needs no more than
+        ``h.last_seq = seq; h.next_seq = seq + h.step`` (what the session does inline)."""
+        self._observe(event)
+        h = event.stream.health
+        if h is not None:
+            step = h.step
+            ok = not h.stale and step and h.learned >= LEARN_DELTAS and h.last_seq is not None
+            h.next_seq = h.last_seq + step if ok else -1
+
+    def _observe(self, event: ItemRefreshed | ItemUpdated | ItemStatus | StreamClosed) -> None:
         t = type(event)
         stream = event.stream
         if t is StreamClosed:
-            self._health.pop(stream, None)
+            self.forget(stream)
             return
         h = self._health.get(stream)
         if h is None:
-            h = self._health[stream] = StreamHealth()
+            h = self._track(stream)
         h.last_message = self.clock()
         if t is ItemUpdated:
             seq = event.message.seq_number  # type: ignore[union-attr]
@@ -245,8 +266,13 @@ class IntegrityMonitor:
             if s.phase is not Phase.OPEN or not s.streaming:
                 continue
             h = self.health(s)
-            if not h.stale and now - h.last_message >= limit:
+            seen = s.updates + s.refreshes
+            if seen != h.seen:  # updates on the fast path do not read the clock
+                h.seen = seen
+                h.last_message = now
+            elif not h.stale and now - h.last_message >= limit:
                 h.stale, h.stale_reason = True, "silent"
+                h.next_seq = -1  # its next update must go through observe() (fresh again)
                 self._emit(StreamStale(s, "silent", f"no message for {now - h.last_message:.1f} s"))
 
     async def watch(self, streams: Callable[[], Iterable[ItemStream]]) -> None:

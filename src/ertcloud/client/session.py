@@ -564,22 +564,28 @@ class Session:
         trace = self.trace
         monotonic = time.monotonic
 
-        def on_message(data: memoryview) -> None:
-            if trace:
-                trace("received", bytes(data))
-            events = receive(data, monotonic())
-            if events:
-                dispatch(events)
-            if proto._out and not ws.closed:
-                frames = proto.data_to_send(monotonic())
-                for f in frames:
+        def flush() -> None:
+            if not ws.closed:
+                for f in proto.data_to_send(monotonic()):
                     if trace:
                         trace("sent", f)
                     ws.send_now(f)
 
+        def on_message(data: memoryview) -> None:
+            events = receive(data, monotonic())
+            if events:
+                dispatch(events)
+            if proto._out:
+                flush()
+
+        def on_message_traced(data: memoryview) -> None:
+            if trace:
+                trace("received", bytes(data))
+            on_message(data)
+
         timer = asyncio.create_task(self._timer(ws))
         try:
-            await ws.run(on_message)
+            await ws.run(on_message_traced if trace else on_message)
         finally:
             timer.cancel()
 
@@ -599,8 +605,8 @@ class Session:
                     events = proto.receive(data, time.monotonic())
                     if events:
                         self._dispatch(events)
-                        if self._blocked:
-                            await self._wait_consumers()
+                    if self._blocked:
+                        await self._wait_consumers()
                     if proto._out:
                         await self._flush()
                 elif msg.type is aiohttp.WSMsgType.ERROR:
@@ -627,7 +633,13 @@ class Session:
         on_event = self.on_event
         for ev in events:
             t = type(ev)
-            if t is ItemUpdated or t is ItemRefreshed or t is ItemStatus or t is StreamClosed:
+            if t is ItemUpdated:
+                sub = ev.stream.user  # type: ignore[union-attr]
+                if sub is not None:
+                    sub._deliver_update(ev)  # integrity checks and on_event too
+                    continue
+                self.integrity.observe(ev)  # type: ignore[arg-type]
+            elif t is ItemRefreshed or t is ItemStatus or t is StreamClosed:
                 sub = ev.stream.user  # type: ignore[union-attr]
                 if sub is not None:
                     sub._deliver(ev)

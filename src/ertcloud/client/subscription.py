@@ -124,16 +124,47 @@ class Subscription:
         self.closed = False
         #: updates are held back here because the server cannot pause (SupportPauseResume 0)
         self.paused_locally = False
+        self._sink = self._deliver_update  # one bound method shared by every stream
 
     def _attach(self, streams: list[ItemStream]) -> None:
         self.streams.extend(streams)
         self._open += len(streams)
+        sink = self._sink
         for s in streams:
             s.user = self
+            s.deliver = sink
 
     def _replace(self, old: ItemStream, new: ItemStream) -> None:
         self.streams[self.streams.index(old)] = new
         new.user = self
+        new.deliver = self._sink
+
+    def _deliver_update(self, event: ItemUpdated) -> None:
+        """The hot path: one update, straight from the protocol core (no event list)."""
+        h = event.stream.health
+        seq = event.message.seq_number
+        if h is not None and seq == h.next_seq:  # the expected next message: no gap
+            h.last_seq = seq
+            h.next_seq = seq + h.step
+        else:
+            self._session.integrity.observe(event)
+        if not self.paused_locally:  # paused: the cache still follows, delivery waits
+            cb = self.on_update
+            if cb is not None:
+                try:
+                    cb(event)
+                except Exception:
+                    # A bug in user code must not take the connection (and every stream) down.
+                    log.exception("subscription callback failed on ItemUpdated")
+            if self._queue is not None:
+                self._enqueue(event, ItemUpdated)
+                if self.blocked:
+                    self._session._blocked.add(self)
+            elif self._open <= 0:
+                self._wakeup.set()
+        on_event = self._session.on_event
+        if on_event is not None:
+            on_event(event)
 
     @property
     def books(self) -> dict[str, OrderBook]:
@@ -183,6 +214,11 @@ class Subscription:
             if t is not ItemUpdated or self._open <= 0:
                 self._wakeup.set()  # for wait_complete()
             return
+        self._enqueue(event, t)
+
+    def _enqueue(self, event: ItemEvent, t: type) -> None:
+        q = self._queue
+        assert q is not None
         if len(q) >= self.max_queue:
             if self._overflow(event):
                 return

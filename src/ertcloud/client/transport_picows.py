@@ -42,6 +42,7 @@ class PicowsWebSocket:
         self._parts: bytearray | None = None
         self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._error: BaseException | None = None
+        self._listener: _Listener | None = None
         self.protocol: str | None = None
 
     @property
@@ -76,6 +77,8 @@ class PicowsWebSocket:
         early, self._early = self._early, []
         for data in early:
             handler(memoryview(data))
+        if self._listener is not None:
+            self._listener.handler = handler
         await asyncio.shield(self._done)
         if self._error is not None:
             raise self._error
@@ -118,19 +121,20 @@ class PicowsWebSocket:
 class _Listener(picows.WSListener):
     def __init__(self, ws: PicowsWebSocket) -> None:
         self.ws = ws
+        self.handler: FrameHandler | None = None  # set by PicowsWebSocket.run()
 
     def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
-        ws = self.ws
-        h = ws._handler
-        # The common case in as few calls as possible: a whole TEXT message, reader running.
-        if h is not None and frame.msg_type is _TEXT and frame.fin and ws._parts is None:
+        # The common case in as few steps as possible: a whole TEXT message, reader running.
+        # (A TEXT frame cannot arrive in the middle of a fragmented message.)
+        h = self.handler
+        if h is not None and frame.fin and frame.msg_type is _TEXT:
             try:
                 h(frame.get_payload_as_memoryview())
             except Exception as exc:
-                ws._error = exc
+                self.ws._error = exc
                 transport.disconnect(graceful=False)
             return
-        ws._frame(transport, frame)
+        self.ws._frame(transport, frame)
 
     def on_ws_disconnected(self, transport: picows.WSTransport) -> None:
         self.ws._disconnected()
@@ -160,9 +164,14 @@ async def connect(
     ws = PicowsWebSocket()
     extra = dict(headers or {})
     extra["Sec-WebSocket-Protocol"] = ", ".join(protocols)
+
+    def listener() -> _Listener:
+        ws._listener = _Listener(ws)
+        return ws._listener
+
     try:
         transport, _ = await picows.ws_connect(
-            lambda: _Listener(ws),
+            listener,
             url,
             ssl_context=_context(url, ssl_option),
             websocket_handshake_timeout=timeout,

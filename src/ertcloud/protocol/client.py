@@ -321,54 +321,59 @@ class ClientProtocol:
     # -- input ------------------------------------------------------------------------------
 
     def receive(self, data: str | bytes | bytearray | memoryview, now: float) -> list[Event]:
-        """Process one received frame; returns the events it caused."""
+        """Process one received frame; returns the events it caused.
+
+        An :class:`ItemUpdated` of a stream whose ``deliver`` is set goes to that callable
+        instead, as long as no other event of the same frame is waiting in the list (so
+        that the order of events per frame is kept)."""
         self.last_received = now
         try:
-            if isinstance(data, str):
-                raise TypeError  # text frames take the general path
             # Fast path: the whole frame straight into typed structs, no copy.
             out = _FRAME_DECODER.decode(data)
-            msgs = out if type(out) is list else [out]
-        except Exception:
-            msgs = None
-        try:
-            if msgs is None:
-                msgs = codec.decode(data)  # bad UTF-8, odd Types, malformed messages
-        except DecodeError as exc:
-            return [
-                ProtocolViolation(
-                    str(exc), bytes(data[:200]) if not isinstance(data, str) else data[:200]
-                )
-            ]
-        events: list[Event] = []
-        add = events.append
-        streams = self.streams
+        except Exception:  # bad UTF-8, odd Types, malformed messages: the general path
+            try:
+                out = codec.decode(data)
+            except DecodeError as exc:
+                raw = bytes(data[:200]) if not isinstance(data, str) else data[:200]
+                return [ProtocolViolation(str(exc), raw)]
+        msgs = out if type(out) is list else (out,)
         self.messages_received += len(msgs)
+        events: list[Event] = []
+        get = self.streams.get
         for msg in msgs:
-            t = type(msg)
-            if t is Update:
-                s = streams.get(msg.id)  # type: ignore[union-attr,arg-type]
+            if type(msg) is Update:
+                s = get(msg.id)
                 if s is not None:
-                    s.apply_update(msg)  # type: ignore[arg-type]
-                    add(ItemUpdated(s, msg))  # type: ignore[arg-type]
-            elif t is Refresh or t is Status:
-                self._on_state_message(msg, events)  # type: ignore[arg-type]
-            elif t is Ping:
-                self._out.append(_PONG)
-                add(PingReceived())
-            elif t is Pong:
-                add(PongReceived())
-            elif t is Ack:
-                add(AckReceived(msg))  # type: ignore[arg-type]
-            elif t is Error:
-                add(ErrorReceived(msg))  # type: ignore[arg-type]
-            elif t is Generic:
-                add(GenericReceived(msg))  # type: ignore[arg-type]
-            elif t is Malformed:
-                add(ProtocolViolation.from_malformed(msg))  # type: ignore[arg-type]
+                    s.apply_update(msg)
+                    if s.deliver is not None and not events:
+                        s.deliver(ItemUpdated(s, msg))
+                    else:
+                        events.append(ItemUpdated(s, msg))
             else:
-                add(ProtocolViolation(f"unexpected {t.__name__} message from server"))
+                self._on_other(msg, events)
         return events
+
+    def _on_other(self, msg: AnyMessage | Malformed, events: list[Event]) -> None:
+        t = type(msg)
+        if t is Refresh or t is Status:
+            self._on_state_message(msg, events)  # type: ignore[arg-type]
+        elif t is Ping:
+            self._out.append(_PONG)
+            events.append(PingReceived())
+        elif t is Pong:
+            events.append(PongReceived())
+        elif t is Ack:
+            events.append(AckReceived(msg))  # type: ignore[arg-type]
+        elif t is Error:
+            events.append(ErrorReceived(msg))  # type: ignore[arg-type]
+        elif t is Generic:
+            events.append(GenericReceived(msg))  # type: ignore[arg-type]
+        elif t is Malformed:
+            events.append(ProtocolViolation.from_malformed(msg))  # type: ignore[arg-type]
+        elif t is Update:
+            pass  # an Update of a stream we do not have
+        else:
+            events.append(ProtocolViolation(f"unexpected {t.__name__} message from server"))
 
     def _on_state_message(self, msg: Refresh | Status, events: list[Event]) -> None:
         if msg.id == self.login.id and (msg.domain in (None, "Login", 1)):

@@ -1,9 +1,14 @@
-"""Events the client protocol core hands to whatever drives it."""
+"""Events the client protocol core hands to whatever drives it.
+
+Events are frozen msgspec Structs: one is built for every message received, and a Struct
+is created in C (about 60 ns, against about 450 ns for a frozen dataclass).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from .codec import Malformed
 from .messages import Ack, Error, Generic, Refresh, State, Status, Update
@@ -12,98 +17,87 @@ if TYPE_CHECKING:
     from .streams import ItemStream
 
 
-@dataclass(frozen=True, slots=True)
-class LoginAccepted:
+class _Event(msgspec.Struct, frozen=True):
+    pass
+
+
+class LoginAccepted(_Event, frozen=True):
     """The Login Refresh arrived with Open/Ok: the session may now carry items."""
 
     message: Refresh
 
 
-@dataclass(frozen=True, slots=True)
-class LoginRejected:
+class LoginRejected(_Event, frozen=True):
     """The login was refused (Closed/ClosedRecover before it was ever open)."""
 
     state: State
     message: Refresh | Status
 
 
-@dataclass(frozen=True, slots=True)
-class LoginClosed:
+class LoginClosed(_Event, frozen=True):
     """An open login was closed by the server; every item stream went with it."""
 
     state: State
     message: Refresh | Status
 
 
-@dataclass(frozen=True, slots=True)
-class LoginStateChanged:
+class LoginStateChanged(_Event, frozen=True):
     """The login stream stayed open but its state changed (e.g. Open/Suspect)."""
 
     state: State
 
 
-@dataclass(frozen=True, slots=True)
-class ItemRefreshed:
+class ItemRefreshed(_Event, frozen=True):
     stream: ItemStream
     message: Refresh
 
 
-@dataclass(frozen=True, slots=True)
-class ItemUpdated:
+class ItemUpdated(_Event, frozen=True):
     stream: ItemStream
     message: Update
 
 
-@dataclass(frozen=True, slots=True)
-class ItemStatus:
+class ItemStatus(_Event, frozen=True):
     stream: ItemStream
     message: Status
 
 
-@dataclass(frozen=True, slots=True)
-class StreamClosed:
+class StreamClosed(_Event, frozen=True):
     """An item stream reached a final state (NonStreaming, Closed, ClosedRecover, Redirected)."""
 
     stream: ItemStream
     state: State
 
 
-@dataclass(frozen=True, slots=True)
-class BatchAcknowledged:
+class BatchAcknowledged(_Event, frozen=True):
     """The Status on a batch request's own id (``Processed N total items ...``)."""
 
     message: Status
 
 
-@dataclass(frozen=True, slots=True)
-class AckReceived:
+class AckReceived(_Event, frozen=True):
     message: Ack
 
 
-@dataclass(frozen=True, slots=True)
-class GenericReceived:
+class GenericReceived(_Event, frozen=True):
     message: Generic
 
 
-@dataclass(frozen=True, slots=True)
-class ErrorReceived:
+class ErrorReceived(_Event, frozen=True):
     """The server rejected something we sent with an Error message."""
 
     message: Error
 
 
-@dataclass(frozen=True, slots=True)
-class PingReceived:
+class PingReceived(_Event, frozen=True):
     """A Ping arrived; the core has already queued the Pong."""
 
 
-@dataclass(frozen=True, slots=True)
-class PongReceived:
+class PongReceived(_Event, frozen=True):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class ProtocolViolation:
+class ProtocolViolation(_Event, frozen=True):
     """Something unreadable arrived: a non-JSON frame or a malformed message."""
 
     reason: str
@@ -114,8 +108,7 @@ class ProtocolViolation:
         return cls(m.reason, m.raw)
 
 
-@dataclass(frozen=True, slots=True)
-class ConnectionDead:
+class ConnectionDead(_Event, frozen=True):
     """Nothing arrived within PingTimeout after our Ping: the connection must be dropped."""
 
     silence: float

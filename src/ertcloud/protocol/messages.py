@@ -38,7 +38,9 @@ FieldValue = Any
 Fields = dict[str, FieldValue]
 
 
-class _Base(msgspec.Struct, omit_defaults=True, kw_only=True, rename="pascal"):
+class _Base(msgspec.Struct, omit_defaults=True, kw_only=True, rename="pascal", gc=False):
+    # gc=False: messages hold only JSON data (no reference cycles), so the collector need
+    # not track the one or two structs decoded per message.
     pass
 
 
