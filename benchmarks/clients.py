@@ -8,7 +8,8 @@
 * ``baseline``: written like the vendor's examples: websocket-client ``WebSocketApp`` in a
   thread, ``json.loads``, a dict per item as the record cache, the same callback work.
 * ``lseg-data``: the official library's platform session pointed at the simulator.
-* ``discard``: a raw socket that reads and drops everything (the simulator's ceiling).
+* ``discard``: a raw socket that reads and drops everything (the simulator's ceiling); in
+  latency runs it scans the stamps out of the raw bytes (the machine's latency floor).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import asyncio
 import base64
 import json
 import os
+import re
 import socket
 import sys
 import threading
@@ -286,11 +288,43 @@ def run_discard(job: Job) -> dict[str, Any]:
     _read_until(sock, b'"Universe"')
     _ws_send(sock, {"ID": 2, "Key": {"Name": [bench_ric(i) for i in range(job.items)]}})
     _ws_send(sock, {"ID": 1, "Type": "Generic", "Domain": BENCH, "Elements": job.bench_elements()})
+    if job.mode == "lat":
+        counter = Counter(latency=True)
+        reply = _stamps_until_reply(sock, counter)
+        sock.close()
+        return _result(job, counter, reply, {})
     reply = _reply_of(_read_until(sock, b'"Sent"', discard=False))
     sock.close()
     secs = float(reply.get("Seconds") or 0)
     rate = reply.get("Sent", 0) / secs if secs > 0 else 0.0
     return {"sent": reply.get("Sent", 0), "bytes": reply.get("Bytes", 0), "msgs_per_s": rate}
+
+
+_STAMP = re.compile(rb'"SimTs":(\d+)\}')
+
+
+def _stamps_until_reply(sock: socket.socket, counter: Counter) -> dict[str, Any]:
+    """The latency floor: the time from each stamp to the read that brought it, with no
+    WebSocket parsing or decoding (stamps are found in the raw bytes)."""
+    pending = b""
+    while True:
+        chunk = sock.recv(1 << 20)
+        now = time.time_ns()
+        if not chunk:
+            raise ConnectionError("connection closed")
+        data = pending + chunk
+        end = 0
+        for m in _STAMP.finditer(data):
+            counter.lat_ns.append(now - int(m.group(1)))
+            end = m.end()
+        counter.count = len(counter.lat_ns)
+        at = data.find(b'"Sent"', end)
+        if at >= 0:
+            more = data[at:]
+            while b"}" not in more:
+                more += sock.recv(4096)
+            return _reply_of(more)
+        pending = data[max(end, len(data) - 64) :]
 
 
 def _login(token: str) -> dict[str, Any]:

@@ -191,9 +191,9 @@ def run(settings: Settings, log: Any = sys.stderr) -> dict[str, Any]:
                 p = parse_only(k, d, seconds=min(1.0, settings.seconds / 2))
                 p["round"] = rnd
                 parse.append(p)
-            for rate in (20_000, 100_000):
+            for client, rate in [(c, r) for r in (20_000, 100_000) for c in (main, "discard")]:
                 job = Job(
-                    main,
+                    client,
                     "lat",
                     sim.ws_url,
                     sim.token_url,
@@ -207,7 +207,9 @@ def run(settings: Settings, log: Any = sys.stderr) -> dict[str, Any]:
                 r.update(round=rnd, rate=rate)
                 lat.append(r)
                 print(
-                    f"  round {rnd + 1}: latency at {rate:,}/s p99 {r['p99_us']:.0f} us", file=log
+                    f"  round {rnd + 1}: {client} latency at {rate:,}/s"
+                    f" p50 {r['p50_us']:.0f} us p99 {r['p99_us']:.0f} us",
+                    file=log,
                 )
         for n in settings.mem_items:
             for client, view in ((main, None), (main, ["BID", "ASK", "TRDPRC_1", "ACVOL_1"])):
@@ -281,9 +283,9 @@ def summarise(doc: dict[str, Any]) -> dict[str, Any]:
                 "x_main": _ratio(rows, by_round, main, domain, k),
             }
         )
-    for rate in sorted({r["rate"] for r in raw["latency"]}):
-        rows = [r for r in raw["latency"] if r["rate"] == rate]
-        row: dict[str, Any] = {"client": rows[0]["client"], "rate": rate, "rounds": len(rows)}
+    for client, rate in sorted({(r["client"], r["rate"]) for r in raw["latency"]}):
+        rows = [r for r in raw["latency"] if (r["client"], r["rate"]) == (client, rate)]
+        row: dict[str, Any] = {"client": client, "rate": rate, "rounds": len(rows)}
         for key in ("p50_us", "p99_us", "p999_us", "max_us"):
             vals = [r[key] for r in rows]
             row[key] = statistics.median(vals)

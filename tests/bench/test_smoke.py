@@ -47,7 +47,10 @@ def test_every_throughput_figure_is_measured(quick_run: tuple[str, dict[str, Any
 def test_latency_memory_and_targets_are_reported(quick_run: tuple[str, dict[str, Any]]) -> None:
     text, doc = quick_run
     s = doc["summary"]
-    assert {r["rate"] for r in s["latency"]} == {20_000, 100_000}
+    rates = {20_000, 100_000}
+    assert {(r["client"], r["rate"]) for r in s["latency"]} == {
+        (c, rate) for c in (s["main"], "discard") for rate in rates
+    }
     for r in s["latency"]:
         assert 0 < r["p50_us"] <= r["p99_us"] <= r["p999_us"] <= r["max_us"]
     assert {r["view"] for r in s["memory"]} == {"full image", "BID,ASK,TRDPRC_1,ACVOL_1"}
