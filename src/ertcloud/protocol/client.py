@@ -339,14 +339,15 @@ class ClientProtocol:
         msgs = out if type(out) is list else (out,)
         self.messages_received += len(msgs)
         events: list[Event] = []
-        get = self.streams.get
+        get = self.streams.lookup
         for msg in msgs:
             if type(msg) is Update:
                 s = get(msg.id)
                 if s is not None:
                     s.apply_update(msg)
-                    if s.deliver is not None and not events:
-                        s.deliver(ItemUpdated(s, msg))
+                    deliver = s.deliver
+                    if deliver is not None and not events:
+                        deliver(ItemUpdated(s, msg))
                     else:
                         events.append(ItemUpdated(s, msg))
             else:
