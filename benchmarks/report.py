@@ -40,9 +40,7 @@ def check_targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
     add("x_baseline_k1", v, None if v is None else v >= 25, f"{v:.1f}x" if v else "n/a")
     v = mp1.get("of_parse_only")
     add("of_parse_only_k1", v, None if v is None else v >= 0.6, f"{v:.0%}" if v else "n/a")
-    lat = next(
-        (r for r in summary["latency"] if r["rate"] == 20_000 and r["client"] == main), None
-    )
+    lat = next((r for r in summary["latency"] if r["rate"] == 20_000 and r["client"] == main), None)
     v = lat["p99_us"] if lat else None
     add("p99_20k", v, None if v is None else v <= 250, f"{v:.0f} us" if v is not None else "n/a")
     v = mp1.get("x_lseg")
