@@ -421,7 +421,11 @@ def test_posted_records_and_book_params() -> None:
     assert m.get("/UMER.TST") is inst and inst.kind == "posted"
     assert not m.steppable("UMER.TST") and m.steppable("TRI.N")
     m.apply("UMER.TST", {"BID": 22.2}, ripple=True)
-    assert inst.image == {"BID": 22.2, "ASK": 24.5, "BID_1": 22.1, "BID_2": None}
+    # Ripple moves values within the record's fields; it never adds one (nor does a cache).
+    assert inst.image == {"BID": 22.2, "ASK": 24.5}
+    full = m.create("RIP.TST", {"BID": 1.0, "BID_1": 0.9, "BID_2": 0.8})
+    m.apply("RIP.TST", {"BID": 1.1}, ripple=True)
+    assert full.image == {"BID": 1.1, "BID_1": 1.0, "BID_2": 0.9}
     with pytest.raises(ValueError):
         m.create("TRI.N", {})
     tick, dec, lot = m.book_params("TRI.N") or (0.0, 0, 0)

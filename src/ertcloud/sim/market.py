@@ -492,7 +492,8 @@ class Market:
         """Merge externally posted fields into the image of ``ric``.
 
         With ``ripple`` the ripple chains (``TRDPRC_1`` -> ``TRDPRC_2`` ...) move first, as
-        a cache applies an update. Posted prices re-anchor the instrument's price process.
+        a cache applies an update: into the fields the image holds, never adding one (the
+        consumer's rule too). Posted prices re-anchor the instrument's price process.
         Raises ``KeyError`` for an unknown RIC.
         """
         key = ric[1:] if ric.startswith("/") else ric
@@ -507,7 +508,8 @@ class Market:
                 if chain:
                     prev = (name, *chain)
                     for j in range(len(chain), 0, -1):
-                        img[prev[j]] = img.get(prev[j - 1])
+                        if prev[j] in img:
+                            img[prev[j]] = img.get(prev[j - 1])
         img.update(fields)
         if st is None:
             return  # a posted record: no price process to re-anchor
