@@ -89,8 +89,6 @@ def _ripple_some(image: dict[str, Any], name: str) -> None:
             image[dst] = image.get(src)
 
 
-_whole_cache: dict[frozenset[str], frozenset[str]] = {}
-
 #: Fields whose string values repeat across items (codes, dates, times): an image keeps
 #: one shared copy of each such value instead of one per item.
 _SHARED_VALUE_FIELDS = frozenset(n for n, fd in FIELDS.items() if fd.type in (ENUM, DATE, TIME))
@@ -124,9 +122,12 @@ def share_values(image: dict[str, Any]) -> None:
             image[name] = share(value, value)
 
 
+_whole_cache: dict[frozenset[str], frozenset[str]] = {}
+
+
 def whole_chains(image: dict[str, Any]) -> frozenset[str]:
     """The ripple fields of ``image`` whose whole chain (sources and destinations) it
-    holds: those ripple with the precomputed plans. Shared between images of one shape."""
+    holds: those ripple without a membership check per move. One shared set per shape."""
     present = frozenset(image.keys() & _RIPPLE_FIELDS)
     out = _whole_cache.get(present)
     if out is None:

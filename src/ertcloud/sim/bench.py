@@ -344,7 +344,7 @@ async def _paced(
             if wait > 0.002:
                 await asyncio.sleep(wait - 0.0015)
             else:
-                time.sleep(wait)  # noqa: ASYNC251  (under 2 ms, on purpose)
+                time.sleep(max(0.0, wait))  # noqa: ASYNC251  (under 2 ms, on purpose)
             continue
         frames: list[bytes] = []
         payloads: list[bytes] = []
