@@ -193,6 +193,8 @@ def test_images_share_repeated_code_date_and_time_values() -> None:
     assert a.fields["QUOTE_DATE"] is b.fields["QUOTE_DATE"]
     assert a.fields["DSPLY_NAME"] is not b.fields["DSPLY_NAME"]  # names are per item
     assert a.state is b.state and a.state == State("Open", "Ok", text="All is well")
+    with pytest.raises(AttributeError):  # shared, so immutable
+        a.state.text = "changed"  # type: ignore[misc]
 
 
 def test_update_before_refresh_keeps_pending() -> None:

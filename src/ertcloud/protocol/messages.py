@@ -55,8 +55,9 @@ class Key(_Base):
     identifier: int | None = None
 
 
-class State(_Base):
-    """Stream and data state of an item or login stream."""
+class State(msgspec.Struct, omit_defaults=True, rename="pascal", gc=False, frozen=True):
+    """Stream and data state of an item or login stream (immutable: streams in the same
+    state share one)."""
 
     stream: str
     data: str
