@@ -141,6 +141,7 @@ def run(settings: Settings, log: Any = sys.stderr) -> dict[str, Any]:
 
     started = time.time()
     sim = Sim()
+    cpus = _cpus()
     pin(0, CLIENT_CPUS)  # this process (parse-only runs) and the client processes it starts
     tput: list[dict[str, Any]] = []
     ceiling: list[dict[str, Any]] = []
@@ -223,6 +224,7 @@ def run(settings: Settings, log: Any = sys.stderr) -> dict[str, Any]:
                 )
     finally:
         sim.stop()
+        pin(0, cpus)
     doc: dict[str, Any] = {
         "version": _version(),
         "python": sys.version.split()[0],
