@@ -578,14 +578,17 @@ class Session:
             if proto._out:
                 flush()
 
-        def on_message_traced(data: memoryview) -> None:
-            if trace:
-                trace("received", bytes(data))
-            on_message(data)
+        handler = on_message
+        if trace is not None:
+            traced = trace
+
+            def handler(data: memoryview) -> None:
+                traced("received", bytes(data))
+                on_message(data)
 
         timer = asyncio.create_task(self._timer(ws))
         try:
-            await ws.run(on_message_traced if trace else on_message)
+            await ws.run(handler)
         finally:
             timer.cancel()
 
@@ -643,8 +646,6 @@ class Session:
                 sub = ev.stream.user  # type: ignore[union-attr]
                 if sub is not None:
                     sub._deliver(ev)
-                    if sub.blocked:
-                        self._blocked.add(sub)
                 self.integrity.observe(ev)  # type: ignore[arg-type]
                 if t is StreamClosed:
                     self._on_stream_closed(ev)  # type: ignore[arg-type]

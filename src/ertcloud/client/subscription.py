@@ -158,8 +158,6 @@ class Subscription:
                     log.exception("subscription callback failed on ItemUpdated")
             if self._queue is not None:
                 self._enqueue(event, ItemUpdated)
-                if self.blocked:
-                    self._session._blocked.add(self)
             elif self._open <= 0:
                 self._wakeup.set()
         on_event = self._session.on_event
@@ -190,17 +188,10 @@ class Subscription:
         """Wait until a ``"block"`` subscription's queue has room again."""
         await self._room.wait()
 
-    def _deliver(self, event: ItemEvent) -> None:
+    def _deliver(self, event: ItemRefreshed | ItemStatus | StreamClosed) -> None:
+        """Every other item event (updates take :meth:`_deliver_update`)."""
         t = type(event)
-        if t is ItemUpdated and self.paused_locally:
-            return  # the cache still follows; only delivery is held back
-        cb = (
-            self.on_update
-            if t is ItemUpdated
-            else self.on_refresh
-            if t is ItemRefreshed
-            else self.on_status
-        )
+        cb = self.on_refresh if t is ItemRefreshed else self.on_status
         if cb is not None:
             try:
                 cb(event)
@@ -209,10 +200,8 @@ class Subscription:
                 log.exception("subscription callback failed on %s", type(event).__name__)
         if t is StreamClosed and event.state.stream != "ClosedRecover":  # type: ignore[union-attr]
             self._open -= 1  # a ClosedRecover stream is re-requested: it stays wanted
-        q = self._queue
-        if q is None:
-            if t is not ItemUpdated or self._open <= 0:
-                self._wakeup.set()  # for wait_complete()
+        if self._queue is None:
+            self._wakeup.set()  # for wait_complete()
             return
         self._enqueue(event, t)
 
@@ -270,6 +259,7 @@ class Subscription:
             self.dropped += 1
         else:
             self._room.clear()
+            self._session._blocked.add(self)  # the session's reader waits for room
         return False
 
     def __aiter__(self) -> Subscription:

@@ -371,8 +371,6 @@ class ClientProtocol:
             events.append(GenericReceived(msg))  # type: ignore[arg-type]
         elif t is Malformed:
             events.append(ProtocolViolation.from_malformed(msg))  # type: ignore[arg-type]
-        elif t is Update:
-            pass  # an Update of a stream we do not have
         else:
             events.append(ProtocolViolation(f"unexpected {t.__name__} message from server"))
 

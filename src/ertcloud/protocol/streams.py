@@ -8,7 +8,7 @@ MarketByOrder, MarketMaker, SymbolList). The state machine is the table ``TRANSI
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -111,11 +111,17 @@ def shared_state(state: State) -> State:
     return shared
 
 
+def _sharer() -> Callable[[str, str], str]:
+    """``share(value, value)`` gives the shared copy of a string (the value itself once the
+    table is full: it never grows past its bound)."""
+    table = _shared_values
+    return table.setdefault if len(table) < _SHARED_VALUES_MAX else table.get
+
+
 def share_values(image: dict[str, Any]) -> None:
     """Replace the strings of code, date and time fields with one shared copy each:
     about 1.4 KB less per equity image."""
-    table = _shared_values
-    share = table.setdefault if len(table) < _SHARED_VALUES_MAX else table.get
+    share = _sharer()
     for name in image.keys() & _SHARED_VALUE_FIELDS:
         value = image[name]
         if type(value) is str:
@@ -281,7 +287,7 @@ class ItemStream:
         if msg.state is not None:
             self.state = shared_state(msg.state)
         if msg.key is not None and isinstance(msg.key.service, str):
-            self.service = _shared_values.setdefault(msg.key.service, msg.key.service)
+            self.service = _sharer()(msg.key.service, msg.key.service)
         self.refreshes += 1
         if self.state is not None and self.state.stream in FINAL_STREAM_STATES:
             complete = msg.complete is not False

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from ..protocol.fields import ripple_chain
+from ..protocol.streams import ripple as shift_ripples
 
 __all__ = ["BOND", "EQUITY", "FX", "INDEX", "Instrument", "Market"]
 
@@ -503,13 +503,7 @@ class Market:
             raise KeyError(ric)
         img = inst.image
         if ripple:
-            for name in fields:
-                chain = ripple_chain(name)
-                if chain:
-                    prev = (name, *chain)
-                    for j in range(len(chain), 0, -1):
-                        if prev[j] in img:
-                            img[prev[j]] = img.get(prev[j - 1])
+            shift_ripples(img, fields)
         img.update(fields)
         if st is None:
             return  # a posted record: no price process to re-anchor
