@@ -8,6 +8,10 @@
 * ``baseline``: written like the vendor's examples: websocket-client ``WebSocketApp`` in a
   thread, ``json.loads``, a dict per item as the record cache, the same callback work.
 * ``lseg-data``: the official library's platform session pointed at the simulator.
+* ``bare``: the stack ertcloud's fast path stands on, alone: picows frames decoded by
+  msgspec into the typed messages and handed to the same callback, with no record cache, no
+  events and no stream state. No client on this stack can be faster: it bounds what the
+  full path can reach against the parse-only ceiling.
 * ``discard``: a raw socket that reads and drops everything (the simulator's ceiling); in
   latency runs it scans the stamps out of the raw bytes (the machine's latency floor).
 """
@@ -112,6 +116,59 @@ def _result(
     else:
         out["msgs_per_s"] = counter.rate()
     return out
+
+
+# -- bare stack: picows + msgspec, nothing else ------------------------------------------
+
+
+async def run_bare(job: Job) -> dict[str, Any]:
+    import msgspec
+
+    from ertcloud.client.transport_picows import connect
+    from ertcloud.protocol.messages import AnyMessage, Generic, Ping, Refresh, Update
+
+    decode = msgspec.json.Decoder(list[AnyMessage] | AnyMessage).decode
+    counter = Counter(latency=job.mode == "lat")
+    rics = [bench_ric(i) for i in range(job.items)]
+    names = {3 + i: r for i, r in enumerate(rics)}  # the batch's streams: IDs 3, 4, ...
+    ws = await connect(job.ws_url, protocols=["tr_json2"])
+    done: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+    refreshed = 0
+
+    def send(msg: dict[str, Any]) -> None:
+        ws.send_now(json.dumps(msg).encode())
+
+    def generic(elements: dict[str, Any]) -> None:
+        send({"ID": 1, "Type": "Generic", "Domain": BENCH, "Elements": elements})
+
+    def on_message(data: memoryview) -> None:
+        nonlocal refreshed
+        out = decode(data)
+        for m in out if type(out) is list else (out,):
+            if type(m) is Update:
+                counter.on_update(names[m.id], m.fields, m.sim_ts)
+            elif type(m) is Refresh:
+                if m.id == 1:
+                    generic({"Universe": job.items})
+                    continue
+                refreshed += 1
+                if refreshed == job.items:
+                    generic(job.bench_elements())
+            elif type(m) is Generic and m.domain == BENCH:
+                el = dict(m.elements or {})
+                if "Universe" in el:
+                    send({"ID": 2, "Key": {"Name": rics}})
+                elif not done.done():
+                    done.set_result(el)
+            elif type(m) is Ping:
+                send({"Type": "Pong"})
+
+    send(_login(fetch_token(job.token_url)))
+    reader = asyncio.ensure_future(ws.run(on_message))
+    reply = await asyncio.wait_for(done, job.seconds + 120)
+    await ws.close()
+    reader.cancel()
+    return _result(job, counter, reply, {"transport": "picows"})
 
 
 # -- vendor-example baseline ------------------------------------------------------------
@@ -416,6 +473,8 @@ def main(argv: list[str] | None = None) -> None:
         result = run_baseline(job)
     elif job.client == "lseg-data":
         result = run_lseg(job)
+    elif job.client == "bare":
+        result = asyncio.run(run_bare(job))
     elif job.client == "discard":
         result = run_discard(job)
     else:

@@ -130,6 +130,8 @@ def clients(settings: Settings) -> list[str]:
     if importlib.util.find_spec("picows") is not None:
         names = ["ertcloud-picows", "ertcloud-aiohttp"]
     names.append("baseline")
+    if importlib.util.find_spec("picows") is not None:
+        names.append("bare")
     if settings.lseg and importlib.util.find_spec("lseg") is not None:
         names.append("lseg-data")
     return names
@@ -192,7 +194,8 @@ def run(settings: Settings, log: Any = sys.stderr) -> dict[str, Any]:
                 p = parse_only(k, d, seconds=min(1.0, settings.seconds / 2))
                 p["round"] = rnd
                 parse.append(p)
-            for client, rate in [(c, r) for r in (20_000, 100_000) for c in (main, "discard")]:
+            floors = [c for c in ("bare", "discard") if c == "discard" or c in names]
+            for client, rate in [(c, r) for r in (20_000, 100_000) for c in (main, *floors)]:
                 job = Job(
                     client,
                     "lat",
@@ -282,6 +285,7 @@ def summarise(doc: dict[str, Any]) -> dict[str, Any]:
                 "x_baseline": _ratio(rows, by_round, "baseline", domain, k),
                 "x_lseg": _ratio(rows, by_round, "lseg-data", domain, k),
                 "of_parse_only": _ratio(rows, by_round, "parse-only", domain, k),
+                "of_bare": _ratio(rows, by_round, "bare", domain, k),
                 "x_main": _ratio(rows, by_round, main, domain, k),
             }
         )

@@ -42,6 +42,9 @@ def test_every_throughput_figure_is_measured(quick_run: tuple[str, dict[str, Any
         assert r["median"] > 0 and r["min"] <= r["median"] <= r["max"]
         if r["client"] == main:
             assert r["x_baseline"] > 0 and 0 < r["of_parse_only"]
+            assert 0 < r["of_bare"]
+        if r["client"] == "bare":  # the stack's ceiling, with the cache and events left out
+            assert 0 < r["of_parse_only"]
 
 
 def test_latency_memory_and_targets_are_reported(quick_run: tuple[str, dict[str, Any]]) -> None:
@@ -49,7 +52,7 @@ def test_latency_memory_and_targets_are_reported(quick_run: tuple[str, dict[str,
     s = doc["summary"]
     rates = {20_000, 100_000}
     assert {(r["client"], r["rate"]) for r in s["latency"]} == {
-        (c, rate) for c in (s["main"], "discard") for rate in rates
+        (c, rate) for c in (s["main"], "bare", "discard") for rate in rates
     }
     for r in s["latency"]:
         assert 0 < r["p50_us"] <= r["p99_us"] <= r["p999_us"] <= r["max_us"]

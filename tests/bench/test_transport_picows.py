@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import itertools
+import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -11,8 +14,10 @@ import pytest
 
 from ertcloud import PasswordCredentials, Session, TokenClient, TokenManager
 from ertcloud.exceptions import ConnectError
-from ertcloud.sim.bench import BENCH_DOMAIN
+from ertcloud.sim.bench import BENCH_DOMAIN, _fine_timers
 from ertcloud.sim.server import SimServer
+
+_PR_GET_TIMERSLACK = 30
 
 
 def session_for(sim: SimServer, **kw: Any) -> Session:
@@ -124,3 +129,20 @@ async def test_paced_stream_sends_frames_one_by_one_not_in_bursts(sim: SimServer
     # (half the gaps near zero).
     assert gaps[len(gaps) // 2] > 250_000, gaps[len(gaps) // 2]
     assert gaps[len(gaps) // 4] > 100_000
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="timer slack is Linux's")
+def test_paced_sender_asks_for_fine_timers() -> None:
+    # Linux pads each short sleep by 50 us by default, which would send 20k/s in pairs.
+    libc = ctypes.CDLL(None)
+    seen: list[int] = []
+
+    def in_thread() -> None:  # the setting is per thread: keep it off the test runner's
+        before = libc.prctl(_PR_GET_TIMERSLACK, 0, 0, 0, 0)
+        _fine_timers()
+        seen.extend([before, libc.prctl(_PR_GET_TIMERSLACK, 0, 0, 0, 0)])
+
+    t = threading.Thread(target=in_thread)
+    t.start()
+    t.join()
+    assert seen[0] > 1 and seen[1] == 1, seen
