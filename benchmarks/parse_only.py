@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 
 from ertcloud.protocol.messages import AnyMessage
-from ertcloud.sim.bench import Target, bench_ric, update_pool
+from ertcloud.sim.bench import Target, bench_ric, ensure_universe, update_pool
 from ertcloud.sim.market import Market
 
 __all__ = ["frames", "parse_only"]
@@ -17,8 +17,13 @@ __all__ = ["frames", "parse_only"]
 
 def frames(per_frame: int, domain: str, items: int = 500, count: int = 4096) -> list[bytes]:
     """Frames like the simulator's bench mode sends (same generator, same encoding)."""
-    targets = [Target(3 + i, bench_ric(i)) for i in range(items)]
-    msgs = update_pool(Market(42), targets, domain, count)
+    market = Market(42)
+    ensure_universe(market, items)
+    clones = [market.instruments[bench_ric(i)] for i in range(items)]
+    targets = [
+        Target(3 + i, c.ric, holds=frozenset(c.image), kind=c.kind) for i, c in enumerate(clones)
+    ]
+    msgs = update_pool(market, targets, domain, count)
     return [
         b"[" + b",".join(msgs[i : i + per_frame]) + b"]"
         for i in range(0, len(msgs) - per_frame + 1, per_frame)

@@ -196,6 +196,10 @@ class Target:
     key_in_updates: bool = True
     view: frozenset[str] | None = None
     mid: float = 100.0
+    #: the fields the record holds: updates carry no others (None: no limit)
+    holds: frozenset[str] | None = None
+    #: the kind of instrument (equity, fx, ...) whose price changes it gets (None: any)
+    kind: str | None = None
 
 
 def update_pool(market: Market, targets: list[Target], domain: str, count: int) -> list[bytes]:
@@ -210,12 +214,27 @@ def update_pool(market: Market, targets: list[Target], domain: str, count: int) 
         if domain == "MarketByPrice":
             msg = _mbp_update(t.id, key, seq, t.mid, n, now_ms + n)
         else:
-            _inst, utype, fields = market.step()
-            if t.view is not None:
-                fields = {k: v for k, v in fields.items() if k in t.view} or fields
+            utype, fields = _market_step(market, t)
             msg = Update(id=t.id, key=key, update_type=utype, seq_number=seq, fields=fields)
         out.append(codec.encode_one(msg))
     return out
+
+
+def _market_step(market: Market, t: Target) -> tuple[str, dict[str, Any]]:
+    """The next price change of an instrument of ``t``'s kind, cut to the fields its record
+    holds (a real update never adds fields to a record) and to its view."""
+    utype, fields = "Quote", dict[str, Any]()
+    for _ in range(1000):
+        inst, utype, fields = market.step()
+        if t.kind is not None and inst.kind != t.kind:
+            continue
+        if t.holds is not None:
+            fields = {k: v for k, v in fields.items() if k in t.holds}
+        if t.view is not None:
+            fields = {k: v for k, v in fields.items() if k in t.view}
+        if fields:
+            return utype, fields
+    return utype, fields
 
 
 def _pool(server: StreamingServer, cs: ClientSession, spec: BenchSpec) -> list[bytes]:
@@ -223,7 +242,19 @@ def _pool(server: StreamingServer, cs: ClientSession, spec: BenchSpec) -> list[b
     for s in cs.streams.values():
         bid = s.instrument.image.get("BID")
         mid = float(bid) if isinstance(bid, (int, float)) else 100.0
-        targets.append(Target(s.id, s.ric, s.service, s.key_in_updates, s.view, mid))
+        inst = s.instrument
+        targets.append(
+            Target(
+                s.id,
+                s.ric,
+                s.service,
+                s.key_in_updates,
+                s.view,
+                mid,
+                frozenset(inst.image),
+                inst.kind,
+            )
+        )
     return update_pool(server.market, targets, spec.domain, _POOL_MESSAGES)
 
 
