@@ -84,3 +84,11 @@ def test_bad_options_exit_2(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "must be positive" in proc.stderr
+
+
+def test_a_ratio_just_under_its_target_is_not_shown_as_the_target() -> None:
+    from benchmarks.report import _times
+
+    assert _times(9.96, 10) == "9.96x"  # "10.0x" beside NOT MET would read as a bug
+    assert _times(10.04, 10) == "10.0x"
+    assert _times(17.74, 25) == "17.7x"
