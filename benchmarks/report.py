@@ -76,7 +76,7 @@ def check_targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
             if c and c["median"]:
                 ratios.append(row["median"] / c["median"])
     v = min(ratios) if ratios else None
-    add("sim_3x", v, None if v is None else v >= 3, f"{v:.1f}x (lowest)" if v else "n/a")
+    add("sim_3x", v, None if v is None else v >= 3, f"{_times(v, 3)} (lowest)" if v else "n/a")
     ref = next((r for r in summary["memory"] if r["items"] == 10_000), None)
     v = ref["all_refreshed_s"] if ref else None
     add("refresh_10k", v, None if v is None else v < 3, f"{v:.2f} s" if v is not None else "n/a")

@@ -92,3 +92,4 @@ def test_a_ratio_just_under_its_target_is_not_shown_as_the_target() -> None:
     assert _times(9.96, 10) == "9.96x"  # "10.0x" beside NOT MET would read as a bug
     assert _times(10.04, 10) == "10.0x"
     assert _times(17.74, 25) == "17.7x"
+    assert _times(2.96, 3) == "2.96x"
