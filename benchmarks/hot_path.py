@@ -1,0 +1,159 @@
+"""What one Update costs in the client's protocol core, step by step, in this process.
+
+``python -m benchmarks.hot_path`` feeds Update frames from the simulator's bench generator (as in
+:mod:`benchmarks.parse_only`) to a :class:`~ertcloud.protocol.client.ClientProtocol` holding the
+refreshed images of the same items, with no network, and prints microseconds per message for:
+
+* ``decode``: the frame decoder of ``ClientProtocol.receive`` alone;
+* ``decode + image``: the same, then ``ItemStream.apply_update`` on the message's stream
+  (ripple and merge into the cached image);
+* ``receive``: the whole ``ClientProtocol.receive``, each ``ItemUpdated`` handed to a callback
+  that counts it (what the session's transport calls per frame).
+
+The three run in turn within each round, so the differences between them (the cost of the
+image update, and of the event, its delivery and the rest of the loop) are taken round by round;
+the table gives medians and min-max over rounds. picows and the socket come on top of these.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any, cast
+
+from ertcloud.protocol import codec
+from ertcloud.protocol.client import _FRAME_DECODER, ClientProtocol
+from ertcloud.protocol.messages import Key, Refresh, State
+from ertcloud.protocol.streams import ItemStream
+from ertcloud.sim.bench import Target, bench_ric, ensure_universe, update_pool
+from ertcloud.sim.market import Market
+
+__all__ = ["main", "measure", "refreshed_protocol", "update_frames"]
+
+_LOGIN = (
+    b'{"ID":1,"Type":"Refresh","Domain":"Login","Key":{"Name":"bench"},'
+    b'"State":{"Stream":"Open","Data":"Ok"},"Elements":{"PingTimeout":30}}'
+)
+
+
+def refreshed_protocol(items: int) -> tuple[ClientProtocol, Market]:
+    """A logged-in core with ``items`` bench streams refreshed with their images."""
+    proto = ClientProtocol()
+    proto.connection_made(0.0)
+    proto.start_login("bench-token")
+    proto.receive(_LOGIN, 0.0)
+    names = [bench_ric(i) for i in range(items)]
+    proto.request(names)
+    proto.data_to_send(0.0)
+    market = Market(42)
+    ensure_universe(market, items)
+    ok = State("Open", "Ok")
+    for s in proto.streams:
+        image = dict(market.instruments[s.name].image)
+        refresh = Refresh(id=s.id, key=Key(name=s.name), state=ok, fields=image)
+        proto.receive(codec.encode([refresh]), 0.0)
+    return proto, market
+
+
+def update_frames(proto: ClientProtocol, market: Market, per_frame: int) -> list[bytes]:
+    """Frames of Updates for the core's streams, from the simulator's bench generator."""
+    targets = [
+        Target(s.id, s.name, holds=frozenset(s.fields), kind=market.instruments[s.name].kind)
+        for s in proto.streams
+    ]
+    msgs = update_pool(market, targets, "MarketPrice", max(4096, len(targets)))
+    return [
+        b"[" + b",".join(msgs[i : i + per_frame]) + b"]"
+        for i in range(0, len(msgs) - per_frame + 1, per_frame)
+    ]
+
+
+def _per_message(run: Callable[[], int], seconds: float) -> float:
+    n = 0
+    start = time.perf_counter()
+    while True:
+        n += run()
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return elapsed / n * 1e6
+
+
+def measure(
+    items: int = 500, per_frame: int = 1, rounds: int = 7, seconds: float = 0.5
+) -> dict[str, Any]:
+    """Microseconds per MarketPrice Update, per step: medians, minima and maxima over rounds."""
+    proto, market = refreshed_protocol(items)
+    pool = update_frames(proto, market, per_frame)
+    msgs = sum(len(_FRAME_DECODER.decode(f)) for f in pool)
+    delivered = [0]
+
+    def callback(event: Any) -> None:
+        delivered[0] += 1
+
+    for s in proto.streams:
+        s.deliver = callback
+    decode = _FRAME_DECODER.decode
+    # every frame addresses one of the core's streams (update_frames), so no None check
+    lookup = cast(Callable[[int], ItemStream], proto.streams.lookup)
+    receive = proto.receive
+
+    def decode_only() -> int:
+        for f in pool:
+            decode(f)
+        return msgs
+
+    def decode_and_image() -> int:
+        for f in pool:
+            for m in decode(f):
+                lookup(m.id).apply_update(m)
+        return msgs
+
+    def whole() -> int:
+        for f in pool:
+            receive(f, 0.0)
+        return msgs
+
+    steps = {"decode": decode_only, "decode + image": decode_and_image, "receive": whole}
+    got: dict[str, list[float]] = {k: [] for k in (*steps, "image update", "event and rest")}
+    for _ in range(rounds):
+        r = {name: _per_message(fn, seconds) for name, fn in steps.items()}
+        for name, v in r.items():
+            got[name].append(v)
+        got["image update"].append(r["decode + image"] - r["decode"])
+        got["event and rest"].append(r["receive"] - r["decode + image"])
+    if delivered[0] == 0:
+        raise RuntimeError("no update reached the callback: the frames miss the streams")
+    return {
+        "items": items,
+        "per_frame": per_frame,
+        "rounds": rounds,
+        "us_per_msg": {
+            k: {"median": statistics.median(v), "min": min(v), "max": max(v)}
+            for k, v in got.items()
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.hot_path", description=__doc__)
+    ap.add_argument("--items", type=int, default=500, help="streams the updates spread over")
+    ap.add_argument("--per-frame", type=int, default=1, help="messages per frame")
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--seconds", type=float, default=0.5, help="seconds per step and round")
+    a = ap.parse_args(argv)
+    if a.items < 1 or a.per_frame < 1 or a.rounds < 1 or a.seconds <= 0:
+        ap.error("--items, --per-frame and --rounds must be >= 1, --seconds > 0")
+    res = measure(a.items, a.per_frame, a.rounds, a.seconds)
+    print(
+        f"MarketPrice Updates, {res['items']} items, {res['per_frame']} msg/frame, "
+        f"us per message: median (min-max) of {res['rounds']} rounds"
+    )
+    for name, v in res["us_per_msg"].items():
+        print(f"  {name:<15} {v['median']:5.2f}  ({v['min']:.2f}-{v['max']:.2f})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,46 @@
+"""The in-process breakdown of the hot path runs and measures what it says (no thresholds)."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.hot_path import main, measure, refreshed_protocol, update_frames
+from ertcloud.protocol.events import ItemUpdated
+
+
+def test_the_frames_update_the_refreshed_images_of_the_core() -> None:
+    proto, market = refreshed_protocol(30)
+    assert len(proto.streams) == 30
+    before = {s.id: dict(s.fields) for s in proto.streams}
+    assert all(len(f) > 10 for f in before.values())
+    seen: list[ItemUpdated] = []
+    for s in proto.streams:
+        s.deliver = seen.append
+    frames = update_frames(proto, market, per_frame=10)
+    for f in frames:
+        assert proto.receive(f, 0.0) == []  # every Update went to its stream's callback
+    assert len(seen) == 10 * len(frames)
+    changed = [s for s in proto.streams if s.fields != before[s.id]]
+    assert len(changed) == 30
+    for ev in seen[:200]:  # updates only carry fields the record holds
+        assert ev.message.fields and ev.message.fields.keys() <= before[ev.stream.id].keys()
+
+
+def test_measure_reports_every_step_per_message() -> None:
+    res = measure(items=20, per_frame=1, rounds=2, seconds=0.05)
+    steps = res["us_per_msg"]
+    assert set(steps) == {"decode", "decode + image", "receive", "image update", "event and rest"}
+    for name in ("decode", "decode + image", "receive"):
+        v = steps[name]
+        assert 0 < v["min"] <= v["median"] <= v["max"]
+
+
+def test_the_command_prints_the_table_and_rejects_bad_options(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["--items", "10", "--rounds", "1", "--seconds", "0.02"]) == 0
+    out = capsys.readouterr().out
+    assert "10 items, 1 msg/frame" in out and "image update" in out
+    with pytest.raises(SystemExit) as exc:
+        main(["--items", "0"])
+    assert exc.value.code == 2
