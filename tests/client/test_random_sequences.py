@@ -46,16 +46,20 @@ async def scenario(steps: list[tuple[Any, ...]]) -> None:
                 if kind == "subscribe":
                     _, rics, view, snapshot = step
                     subs.append(session.subscribe(rics, fields=view, snapshot=snapshot))
-                elif kind == "close" and subs:
+                elif kind == "close":
+                    if not subs:
+                        continue
                     await subs[step[1] % len(subs)].close()
-                elif kind == "post" and subs:
+                elif kind == "post":
+                    if not subs:
+                        continue
                     sub = subs[step[1] % len(subs)]
                     await sub.wait_complete(timeout=5)
                     live = [s for s in sub.streams if s.is_open and s.streaming]
                     if live:
                         price = step[2]
                         await session.post(live[0], {"BID": price, "ASK": round(price + 0.01, 2)})
-                else:
+                else:  # "wait" (a close or post before any subscribe is a no-op, not a wait)
                     await asyncio.sleep(step[1])
             for sub in subs:
                 if not sub.closed:
