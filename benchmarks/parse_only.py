@@ -12,7 +12,7 @@ from ertcloud.protocol.messages import AnyMessage
 from ertcloud.sim.bench import Target, bench_ric, ensure_universe, update_pool
 from ertcloud.sim.market import Market
 
-__all__ = ["frames", "parse_only"]
+__all__ = ["frames", "json_frames", "parse_only"]
 
 
 def frames(per_frame: int, domain: str, items: int = 500, count: int = 4096) -> list[bytes]:
@@ -23,7 +23,11 @@ def frames(per_frame: int, domain: str, items: int = 500, count: int = 4096) -> 
     targets = [
         Target(3 + i, c.ric, holds=frozenset(c.image), kind=c.kind) for i, c in enumerate(clones)
     ]
-    msgs = update_pool(market, targets, domain, count)
+    return json_frames(update_pool(market, targets, domain, count), per_frame)
+
+
+def json_frames(msgs: list[bytes], per_frame: int) -> list[bytes]:
+    """Encoded messages batched into JSON arrays of ``per_frame`` (a short tail is left out)."""
     return [
         b"[" + b",".join(msgs[i : i + per_frame]) + b"]"
         for i in range(0, len(msgs) - per_frame + 1, per_frame)
