@@ -172,7 +172,40 @@ def test_wrong_value_kinds(key: str, value: str, expected: str) -> None:
 def test_conversion_failure_becomes_an_error() -> None:
     err = one('{"ID":6,"Key":{"Name":"A"},"Priority":{"Class":"x","Count":1}}')
     assert isinstance(err, Error) and err.id == 6
-    assert err.text.startswith("JSON Converter Token Type error")
+    assert err.text == (
+        "JSON Converter Token Type error: Expected 'PRIMITIVE' for key 'Class' Received 'STRING'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '{"ID":6,"Key":{"Name":5}}',
+            "JSON Converter Token Type error: Expected 'STRING' for key 'Name' "
+            "Received 'PRIMITIVE'",
+        ),
+        (
+            '{"ID":6,"Key":{"Name":["A",{}]}}',
+            "JSON Converter Token Type error: Expected 'STRING' for key 'Name' Received 'OBJECT'",
+        ),
+        ('{"ID":6,"Type":"Post","Ack":true}', None),
+        ('{"ID":6.0,"Key":{"Name":"A"}}', "JSON Unexpected Value. Received '6.0' for key 'ID'"),
+    ],
+)
+def test_nested_errors_use_the_converter_wording(text: str, expected: str | None) -> None:
+    msg = one(text)
+    if expected is None:
+        assert not isinstance(msg, Error)
+    else:
+        assert isinstance(msg, Error) and msg.text == expected
+        assert msg.debug is not None and msg.debug["Message"] == text
+
+
+def test_priority_members_default_to_one() -> None:
+    req = one('{"ID":6,"Key":{"Name":"A"},"Priority":{"Class":2}}')
+    assert isinstance(req, Request) and req.priority is not None
+    assert (req.priority.class_, req.priority.count) == (2, 1)
 
 
 @pytest.mark.parametrize("t", ["Ping", "Pong"])

@@ -10,6 +10,7 @@ the :class:`~ertcloud.protocol.messages.Error` to send back.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -38,6 +39,9 @@ _BOOL_KEYS = (
 _OBJECT_KEYS = ("Key", "Priority", "Qos", "WorstQos", "PostUserInfo", "Message")
 _LINE = {"parse": 100, "type": 326, "missing": 965, "value": 441, "unknown": 512}
 _encoder = msgspec.json.Encoder()
+_WRONG_TYPE = re.compile(r"Expected `([^`]+)`, got `([^`]+)`(?: - at `\$([^`]*)`)?")
+_MISSING = re.compile(r"Object missing required field `([^`]+)`")
+_KIND = {"str": "STRING", "array": "ARRAY", "object": "OBJECT"}
 
 
 def _json_kind(v: Any) -> str:
@@ -133,6 +137,14 @@ def _check(obj: Any, raw: str, catch_unknown_keys: bool) -> AnyMessage | Error:
     ok_id = isinstance(mid, int) and not isinstance(mid, bool)
     if mtype == "Close" and isinstance(mid, list):
         ok_id = all(isinstance(i, int) and not isinstance(i, bool) for i in mid)
+    if isinstance(mid, float):  # a number, but not an integer
+        return _error(
+            0,
+            f"JSON Unexpected Value. Received '{mid}' for key 'ID'",
+            "value",
+            raw,
+            _offset(raw, "ID"),
+        )
     if not ok_id:
         return _error(
             0,
@@ -217,7 +229,34 @@ def _check(obj: Any, raw: str, catch_unknown_keys: bool) -> AnyMessage | Error:
     if "Type" not in obj or obj["Type"] != mtype:
         obj = dict(obj)
         obj["Type"] = mtype
+    prio = obj.get("Priority")
+    if isinstance(prio, dict) and not ("Class" in prio and "Count" in prio):
+        obj = dict(obj)
+        obj["Priority"] = {"Class": 1, "Count": 1, **prio}  # the defaults of 6.1
     msg = convert(obj)
     if isinstance(msg, Malformed):
-        return _error(eid, f"JSON Converter Token Type error: {msg.reason}", "type", raw)
+        return _converter_error(eid, msg.reason, raw)
     return msg
+
+
+def _converter_error(eid: int, reason: str, raw: str) -> Error:
+    """msgspec's reason for refusing a message, in the converter's wording."""
+    m = _MISSING.search(reason)
+    if m:
+        return _error(eid, f"JSON Missing required key '{m.group(1)}'", "missing", raw)
+    m = _WRONG_TYPE.search(reason)
+    if m:
+        expected = next(
+            (t for t in (p.strip() for p in m.group(1).split("|")) if t != "null"), "null"
+        )
+        path = m.group(3) or ""
+        key = re.sub(r"\[\d+\]$", "", path).rsplit(".", 1)[-1] or "?"
+        return _error(
+            eid,
+            f"JSON Converter Token Type error: Expected '{_KIND.get(expected, 'PRIMITIVE')}' "
+            f"for key '{key}' Received '{_KIND.get(m.group(2), 'PRIMITIVE')}'",
+            "type",
+            raw,
+            _offset(raw, key),
+        )
+    return _error(eid, f"JSON Converter Token Type error: {reason}", "type", raw)

@@ -60,6 +60,9 @@ class ServerConfig:
     login_window: float = 60.0
     interleave_refresh: bool = False  # an MBO Update between the parts of a multi-part refresh
     post_creates: bool = False  # an off-stream posted Refresh of an unknown name creates it
+    # services that take off-stream posts besides the served ones (a provider's cache, as in
+    # the vendor's posting sample); a post to any other service is Nacked SourceUnknown
+    post_services: frozenset[str] = frozenset({"NIPROV"})
     depth_levels: int = 20  # price levels per side of a book
     # faults
     send_pings: bool = True

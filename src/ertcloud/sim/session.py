@@ -16,9 +16,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from ..protocol import codec
 from ..protocol.enums import DOMAIN_NAMES
-from ..protocol.fields import lookup
+from ..protocol.fields import ENUM, INT, REAL, UINT, lookup
 from ..protocol.messages import (
     Ack,
     AnyMessage,
@@ -83,6 +85,32 @@ class Stream:
     private: bool = False
 
 
+_NUMERIC = frozenset((REAL, INT, UINT))
+_SPECIAL_REALS = frozenset(("Inf", "-Inf", "NaN"))
+
+
+def _wrong_value(name: str, ftype: str, v: Any) -> str | None:
+    """The converter's Error text for a posted value that its field's type cannot take."""
+    if v is None or (ftype == ENUM and isinstance(v, (int, str)) and not isinstance(v, bool)):
+        return None  # blank is valid for every type; an enum is a number or its display string
+    numeric = ftype in _NUMERIC or ftype == ENUM
+    if isinstance(v, (dict, list)) or (isinstance(v, str) != (not numeric)):
+        if numeric and ftype == REAL and v in _SPECIAL_REALS:
+            return None
+        got = "OBJECT" if isinstance(v, dict) else "ARRAY" if isinstance(v, list) else None
+        got = got or ("STRING" if isinstance(v, str) else "PRIMITIVE")
+        want = "PRIMITIVE" if numeric else "STRING"
+        return (
+            f"JSON Converter Token Type error: Expected '{want}' for key '{name}' Received '{got}'"
+        )
+    if isinstance(v, bool) or (
+        ftype in (INT, UINT) and (not isinstance(v, int) or (ftype == UINT and v < 0))
+    ):
+        text = msgspec.json.encode(v).decode()
+        return f"JSON Unexpected Value. Received '{text}' for key '{name}'"
+    return None
+
+
 Sender = Callable[[bytes], Awaitable[None]]
 Closer = Callable[[], Awaitable[None]]
 
@@ -104,6 +132,8 @@ class ClientSession:
         self.ping_sent_at: float | None = None
         self.out: list[Message | bytes] = []
         self.closed = False
+        #: False once the login was closed: the ADS stops serving the connection (8.3)
+        self.serving = True
         self.pongs = 0
         self.pings_sent = 0
         self.messages_in = 0
@@ -150,10 +180,13 @@ class ClientSession:
     async def receive(self, data: str | bytes) -> None:
         self.last_in = time.monotonic()
         self.ping_sent_at = None
-        if len(data) > self.server.config.max_msg_size:
-            log.info("%s sent %d bytes > MaxMsgSize: dropping it", self.peer, len(data))
+        size = len(data) if isinstance(data, bytes) else len(data.encode("utf-8", "replace"))
+        if size > self.server.config.max_msg_size:
+            log.info("%s sent %d bytes > MaxMsgSize: dropping it", self.peer, size)
             await self.drop()
             return
+        if not self.serving:
+            return  # the login is closed and the connection about to be dropped
         for msg in read_client_frame(
             data, catch_unknown_keys=self.server.config.catch_unknown_keys
         ):
@@ -195,6 +228,26 @@ class ClientSession:
         elements = dict(key.elements or {})
         token = elements.get("AuthenticationToken")
         reissue = self.login_id is not None and req.id == self.login_id
+        if self.login_id is not None and not reissue:
+            # One login per connection: a second one on another id is refused, the first stays.
+            self._status(
+                req.id,
+                None,
+                None,
+                State(
+                    stream="Closed",
+                    data="Suspect",
+                    code="UsageError",
+                    text=f"Login rejected: a login is already open on stream {self.login_id}",
+                ),
+                "Login",
+            )
+            return
+        if req.streaming is False:
+            self._reject_login(
+                req, "Login rejected: a Login request must be streaming", "UsageError"
+            )
+            return
         if token is None and not (cfg.allow_user_login and key.name):
             self._reject_login(req, "Login rejected: no AuthenticationToken", "NotEntitled")
             return
@@ -270,6 +323,13 @@ class ClientSession:
                 state=State(stream="Closed", data="Suspect", code=code, text=text),
             )
         )
+        self._stop_serving()
+
+    def _stop_serving(self) -> None:
+        """After a closed login: answer nothing more, drop the connection shortly."""
+        self._drop_all_streams()
+        self.login_id = None
+        self.serving = False
         self.server.later(0.2, self.drop)
 
     def close_login(
@@ -284,9 +344,7 @@ class ClientSession:
                     state=State(stream="Closed", data="Suspect", code=code, text=text),
                 )
             )
-        self._drop_all_streams()
-        self.login_id = None
-        self.server.later(0.2, self.drop)
+        self._stop_serving()
 
     # -- items ---------------------------------------------------------------------------
 
@@ -295,6 +353,22 @@ class ClientSession:
             self._login(req)
             return
         names = req.key.name if req.key is not None else None
+        if req.id == self.login_id:
+            # A reissue of the login stream in another domain. The ADS's answer is not
+            # published; refusing it and keeping the login open is the safe choice.
+            self._status(
+                req.id,
+                names if isinstance(names, str) else None,
+                None,
+                State(
+                    stream="Closed",
+                    data="Suspect",
+                    code="UsageError",
+                    text="Domain change not allowed on reissue",
+                ),
+                req.domain,
+            )
+            return
         if self.login_id is None and self.server.config.strict_login:
             for sid, name in self._ids(req, names):
                 self.queue(
@@ -351,18 +425,8 @@ class ClientSession:
                 )
                 return
             domain = dname
-        svc = req.key.service if req.key is not None else None
-        if svc is None:
-            service = cfg.default_service
-        elif isinstance(svc, int):
-            found = [n for n, i in cfg.services.items() if i == svc]
-            if not found:
-                self._status(sid, name, None, _UNKNOWN_SERVICE)
-                return
-            service = found[0]
-        elif svc in cfg.services:
-            service = svc
-        else:
+        service = self._service(req.key)
+        if service is None:
             self._status(sid, name, None, _UNKNOWN_SERVICE)
             return
         if domain == "Source":
@@ -373,7 +437,16 @@ class ClientSession:
             return
         existing = self.streams.get(sid)
         if existing is not None:
-            if existing.ric != name or existing.service != service:
+            changed = (
+                "Key"
+                if existing.ric != name or existing.service != service
+                else "Domain"
+                if existing.domain != domain
+                else None
+            )
+            if changed is not None:
+                # The Status closes the stream: the old item stops updating on this id.
+                self._close_stream(sid)
                 self._status(
                     sid,
                     name,
@@ -382,7 +455,7 @@ class ClientSession:
                         stream="Closed",
                         data="Suspect",
                         code="UsageError",
-                        text="Key change not allowed on reissue",
+                        text=f"{changed} change not allowed on reissue",
                     ),
                 )
                 return
@@ -461,6 +534,21 @@ class ClientSession:
             if len(parts) > 1 and domain == "MarketByOrder" and server.config.interleave_refresh:
                 server.interleave(inst)  # conformance I02: an Update before the last part
         self.out.extend(parts[1:])
+
+    def _service(self, key: Key | None) -> str | None:
+        """The name of the service a key asks for (the default when it names none)."""
+        cfg = self.server.config
+        svc = key.service if key is not None else None
+        if svc is None:
+            return cfg.default_service
+        if isinstance(svc, int):
+            return next((n for n, i in cfg.services.items() if i == svc), None)
+        return svc if svc in cfg.services else None
+
+    def _close_stream(self, sid: int) -> None:
+        s = self.streams.pop(sid, None)
+        if s is not None:
+            self.server.unsubscribe(self, s)
 
     def _resolve(self, domain: str, name: str) -> Instrument | None:
         """The record behind ``name`` in ``domain`` (a stand-in for lists and curves)."""
@@ -558,7 +646,10 @@ class ClientSession:
         if self.server.config.pause_resume:
             s.paused = bool(req.pause)
         # else Pause is ignored, as the Login Refresh says (SupportPauseResume: 0, like RTO).
-        if req.refresh is not False:
+        if req.streaming is False:  # a snapshot now ends the stream: NonStreaming, id free
+            self._close_stream(s.id)
+            self.out.extend(self._images(s, streaming=False))
+        elif req.refresh is not False:
             self.out.extend(self._images(s))
 
     def _close_msg(self, msg: Close) -> None:
@@ -566,12 +657,11 @@ class ClientSession:
         if self.login_id is not None and self.login_id in ids:
             self._drop_all_streams()
             self.login_id = None
+            self.serving = False
             self.server.later(0.05, self.drop)
             return
         for sid in ids:
-            s = self.streams.pop(sid, None)
-            if s is not None:
-                self.server.unsubscribe(self, s)
+            self._close_stream(sid)
         if isinstance(msg.id, list):
             n = len(ids)
             self.queue(
@@ -594,28 +684,30 @@ class ClientSession:
         inner = msg.message if isinstance(msg.message, dict) else {}
         fields = inner.get("Fields")
         if isinstance(fields, dict):
-            for k in fields:
-                if lookup(k) is None:
-                    self.queue(
-                        Error(
-                            id=msg.id,
-                            text=f"JSON Unexpected FID. Received '{k}' for key 'Fields'",
-                            debug={
-                                "File": "Converter/jsonToRwfSimple.C",
-                                "Line": 1020,
-                                "Message": codec.encode_one(msg).decode(),
-                            },
-                        )
-                    )
+            for k, v in fields.items():
+                fd = lookup(k)
+                if fd is None:
+                    self._post_error(msg, f"JSON Unexpected FID. Received '{k}' for key 'Fields'")
+                    return
+                wrong = _wrong_value(k, fd.type, v)
+                if wrong is not None:
+                    self._post_error(msg, wrong)
                     return
         cfg = self.server.config
         target = msg.key.name if msg.id == self.login_id and msg.key is not None else None
         if target is None and msg.id in self.streams:
             target = self.streams[msg.id].ric
         denied = cfg.entitlements.get(self.user or "", frozenset())
+        off_stream = msg.id == self.login_id
         refusal = (
             ("DeniedBySrc", "Posting is not supported by this service")
             if not cfg.support_post
+            else ("InvalidContent", "Post carries no Message")
+            if msg.message is None
+            else ("SourceUnknown", "A18: Unknown service.")
+            if off_stream
+            and self._service(msg.key) is None
+            and (msg.key is None or msg.key.service not in cfg.post_services)
             else ("AccessDenied", "Not permissioned to post to this item")
             if isinstance(target, str) and (target in denied or target.lstrip("/") in denied)
             else None
@@ -635,7 +727,6 @@ class ClientSession:
         market = self.server.market
         is_refresh = inner.get("Type") == "Refresh"
         created = False
-        off_stream = msg.id == self.login_id
         if off_stream:
             name = msg.key.name if msg.key is not None else None
             inst = market.get(name) if isinstance(name, str) else None
@@ -660,13 +751,21 @@ class ClientSession:
                     )
                 )
             return
+        if msg.ack and msg.complete is not False:  # the Ack, then the Update it caused (F01)
+            self.queue(Ack(id=msg.id, ack_id=msg.post_id or 0, key=ack_key))
         if isinstance(fields, dict) and fields and not created:
             if is_refresh:
                 self.server.publish_refresh(inst, dict(fields))
             else:
                 self.server.publish(inst, "Unspecified", dict(fields))
-        if msg.ack and msg.complete is not False:
-            self.queue(Ack(id=msg.id, ack_id=msg.post_id or 0, key=ack_key))
+
+    def _post_error(self, msg: Post, text: str) -> None:
+        debug = {
+            "File": "Converter/jsonToRwfSimple.C",
+            "Line": 1020,
+            "Message": codec.encode_one(msg).decode(),
+        }
+        self.queue(Error(id=msg.id, text=text, debug=debug))
 
     def _generic(self, msg: Generic) -> None:
         domain = msg.domain
@@ -685,9 +784,8 @@ class ClientSession:
             if self.server.config.strict_generic:
                 self.queue(Error(id=msg.id, text="Unsupported Message Type"))
             return  # Generic is not supported on the market-data domains: ignored
-        self.queue(
-            Generic(id=msg.id, domain=domain, key=msg.key, elements=msg.elements, fields=msg.fields)
-        )
+        # echoed as sent, payload and sequence numbers included (Complete: true is the default)
+        self.queue(msgspec.structs.replace(msg, complete=None if msg.complete else msg.complete))
 
     # -- server pushes -------------------------------------------------------------------
 
