@@ -154,6 +154,13 @@ def test_reissue_token() -> None:
     c.reissue_token("early")  # login not open yet: nothing to send
     assert c.data_to_send(0.0) == []
     c.receive(login_refresh(), 0.0)
+    # the token renewed while the login was on its way goes out as soon as it is accepted
+    [early] = sent(c)
+    assert isinstance(early, Request) and early.refresh is False and early.key is not None
+    assert early.key.elements is not None
+    assert early.key.elements["AuthenticationToken"] == "early"
+    c.receive(login_refresh(), 0.0)  # a login Refresh again: nothing new to reissue
+    assert sent(c) == []
     c.reissue_token("new")
     [req] = sent(c)
     assert isinstance(req, Request)

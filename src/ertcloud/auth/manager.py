@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from ..exceptions import AuthenticationError
+from ..exceptions import AuthenticationError, InvalidCredentials
 from ..protocol.backoff import backoff
 from .client import RefreshRejected, TokenClient, TransientAuthError
 from .grants import ClientCredentials, PasswordCredentials, Token, TokenRequest
@@ -133,14 +133,21 @@ class TokenManager:
         ``on_token``. Only v1 tokens are reissued on the wire; v2 renews on demand."""
         if not self.uses_refresh_tokens:
             return
+        retries = backoff(initial=1.0, maximum=30.0)
         while True:
-            t = self.token or await self.get()
-            delay = max(0.0, t.renew_at(self.renew_fraction) - self._clock())
-            await self._sleep(delay)
             try:
+                t = self.token or await self.get()
+                delay = max(0.0, t.renew_at(self.renew_fraction) - self._clock())
+                await self._sleep(delay)
                 t = await self.renew()
-            except TransientAuthError as exc:
-                log.warning("token renewal failed: %s", exc)
-                await self._sleep(1.0)
+            except InvalidCredentials:
+                raise  # the password itself is refused: retrying cannot help
+            except AuthenticationError as exc:
+                # A gateway error (5xx, 403, a timeout): keep trying, or the session loses
+                # its login at the next expiry for one bad answer.
+                wait = 1.0 if isinstance(exc, TransientAuthError) else next(retries)
+                log.warning("token renewal failed: %s; retrying in %.0f s", exc, wait)
+                await self._sleep(wait)
                 continue
+            retries = backoff(initial=1.0, maximum=30.0)
             await on_token(t)

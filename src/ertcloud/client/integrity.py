@@ -24,6 +24,7 @@ nothing for that many seconds is stale too until its next message. Both are repo
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -33,6 +34,8 @@ from typing import Any
 from ..protocol.events import ItemRefreshed, ItemStatus, ItemUpdated, StreamClosed
 from ..protocol.messages import Refresh, Status
 from ..protocol.streams import ItemStream, Phase
+
+log = logging.getLogger("ertcloud.client")
 
 __all__ = [
     "LEARN_DELTAS",
@@ -254,7 +257,10 @@ class IntegrityMonitor:
         if isinstance(event, StreamStale):
             self.stale_events += 1
         if self.on_event is not None:
-            self.on_event(event)
+            try:
+                self.on_event(event)
+            except Exception:  # a bug in user code must not take the connection down
+                log.exception("on_integrity callback failed on %s", type(event).__name__)
 
     def check_silence(self, streams: Iterable[ItemStream]) -> None:
         """Mark stale the open streaming items silent for ``stale_after`` seconds."""

@@ -14,6 +14,7 @@ import logging
 import random
 import ssl
 import time
+import weakref
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Union
 
@@ -119,6 +120,7 @@ class Session:
         self._reader: asyncio.Task[None] | None = None
         self._background: set[asyncio.Future[Any]] = set()
         self._posts: dict[int, asyncio.Future[Ack]] = {}
+        self._subs: weakref.WeakSet[Subscription] = weakref.WeakSet()
         self.on_generic: Callable[[Generic], None] | None = None
         self._logged_in = asyncio.Event()
         self._login_failure: ErtcloudError | None = None
@@ -194,17 +196,13 @@ class Session:
         self._closing = True
         self._shut_down = True
         current = asyncio.current_task()
-        for t in self._tasks:
-            if t is not current:
-                t.cancel()
-        for t in self._tasks:
-            if t is not current:
-                try:
-                    await t
-                except (asyncio.CancelledError, Exception):
-                    pass
+        pending = [t for t in (*self._tasks, *self._background) if t is not current]
+        for t in pending:
+            t.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
         if self._ws is not None:
             await self._ws.close()
+        self._end_subscriptions()
         if self._own_http and self._http is not None:
             await self._http.close()
             self._http = None
@@ -270,6 +268,7 @@ class Session:
             batch=batch,
         )
         sub._attach(streams)
+        self._subs.add(sub)
         self._kick()
         return sub
 
@@ -371,14 +370,20 @@ class Session:
             stream_id, message, ack=ack, key=key, domain=domain, user_info=user_info
         )
         fut: asyncio.Future[Ack] | None = None
-        if ack:
-            fut = asyncio.get_running_loop().create_future()
-            self._posts[post_id] = fut
-        await self._flush()
-        if fut is None:
-            return None
         try:
-            result = await asyncio.wait_for(fut, timeout)
+            if ack:
+                fut = asyncio.get_running_loop().create_future()
+                self._posts[post_id] = fut
+            try:
+                await self._flush()
+            except (ConnectionError, aiohttp.ClientError, RuntimeError) as exc:
+                raise ConnectError(f"post {post_id} not sent: {one_line(exc)}") from None
+            if fut is None:
+                return None
+            try:
+                result = await asyncio.wait_for(fut, timeout)
+            except asyncio.TimeoutError:
+                raise TimeoutError(f"post {post_id}: no Ack within {timeout:g} s") from None
         finally:
             self._posts.pop(post_id, None)
         if result.nak_code:
@@ -655,7 +660,7 @@ class Session:
                     fut.set_result(ev.message)
             elif isinstance(ev, GenericReceived):
                 if self.on_generic is not None:
-                    self.on_generic(ev.message)
+                    _call_user(self.on_generic, ev.message, "on_generic")
             elif t is LoginAccepted:
                 self._logged_in.set()
             elif t is LoginRejectedEvent or t is LoginClosed:
@@ -668,7 +673,7 @@ class Session:
                 if self._ws is not None:
                     self._spawn(self._ws.close())
             if on_event is not None:
-                on_event(ev)
+                _call_user(on_event, ev, "on_event")
 
     def _on_stream_closed(self, ev: StreamClosed) -> None:
         if ev.state.stream == "ClosedRecover" and not self._closing:
@@ -695,10 +700,19 @@ class Session:
         if self.trace:
             self.trace("token", token)
         self.protocol.reissue_token(token.access_token)
+        self._login_token = token.access_token
         await self._flush_safely()
 
     async def _run(self) -> None:
         """Watch the connection; reconnect and re-login when it goes."""
+        try:
+            await self._supervise()
+        except Exception as exc:  # a bug of ours: end the session visibly, not silently
+            log.exception("session supervisor failed")
+            self.fatal = self.fatal or ErtcloudError(f"session failed: {one_line(exc)}")
+            await self._end()
+
+    async def _supervise(self) -> None:
         delays = backoff(initial=0.5, maximum=30.0)
         while not self._closing:
             reader = self._reader
@@ -711,6 +725,7 @@ class Session:
             except Exception as exc:
                 log.warning("reader failed: %s", exc)
             self.protocol.connection_lost()
+            self._fail_posts(ConnectError, "connection lost before the Ack of post {}")
             reason = self._login_failure or "connection closed"
             if self.trace:
                 self.trace("closed", str(reason))
@@ -753,7 +768,7 @@ class Session:
                 if self.trace:
                     self.trace("recovered", self.url)
                 if self.on_recovered is not None:
-                    self.on_recovered(self)
+                    _call_user(self.on_recovered, self, "on_recovered")
                 delays = backoff(initial=0.5, maximum=30.0)
                 log.info(
                     "reconnected to %s; %d streams re-requested",
@@ -780,7 +795,28 @@ class Session:
         self._closing = True
         if self._ws is not None:
             await self._ws.close()
+        self._end_subscriptions()
         self._closed.set()
+
+    def _end_subscriptions(self) -> None:
+        """Wake every consumer: iterators stop (or raise ``fatal``), posts fail."""
+        for sub in list(self._subs):
+            sub._session_ended(self.fatal)
+        self._fail_posts(SessionClosed, "session closed before the Ack of post {}")
+
+    def _fail_posts(self, kind: type[ErtcloudError], text: str) -> None:
+        for post_id, fut in self._posts.items():
+            if not fut.done():
+                fut.set_exception(kind(text.format(post_id)))
+
+
+def _call_user(callback: Callable[[Any], Any], arg: Any, name: str) -> None:
+    """Call a user callback; a bug in it must not take the connection (or the
+    reconnect loop, and with it every stream) down."""
+    try:
+        callback(arg)
+    except Exception:
+        log.exception("%s callback failed", name)
 
 
 def _pick_transport(name: str) -> str:

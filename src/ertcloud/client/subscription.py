@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
+from ..exceptions import SessionClosed
 from ..protocol.book import OrderBook
 from ..protocol.events import ItemRefreshed, ItemStatus, ItemUpdated, StreamClosed
 from ..protocol.messages import Priority
@@ -122,6 +123,7 @@ class Subscription:
         self.high_water = 0
         self._overflowing = False
         self.closed = False
+        self._ended: BaseException | None = None  # set when the session has ended
         #: updates are held back here because the server cannot pause (SupportPauseResume 0)
         self.paused_locally = False
         self._sink = self._deliver_update  # one bound method shared by every stream
@@ -162,7 +164,10 @@ class Subscription:
                 self._wakeup.set()
         on_event = self._session.on_event
         if on_event is not None:
-            on_event(event)
+            try:
+                on_event(event)
+            except Exception:
+                log.exception("on_event callback failed on ItemUpdated")
 
     @property
     def books(self) -> dict[str, OrderBook]:
@@ -270,6 +275,8 @@ class Subscription:
         if q is None:
             raise TypeError("this subscription was made with queue=False; use callbacks")
         while not q:
+            if self._ended is not None:
+                raise self._ended
             if self._open <= 0 or self.closed:
                 raise StopAsyncIteration
             self._wakeup.clear()
@@ -297,6 +304,8 @@ class Subscription:
 
         async def _wait() -> None:
             while any(s.is_open and s.refreshes == 0 for s in self.streams):
+                if self._ended is not None:
+                    raise SessionClosed("session ended before every image came")
                 self._wakeup.clear()
                 await self._wakeup.wait()
 
@@ -330,6 +339,14 @@ class Subscription:
             if s.is_open and s.streaming:
                 self._session.protocol.reissue(s, **changes)
         self._session._kick()
+
+    def _session_ended(self, fatal: BaseException | None) -> None:
+        """The session is over: queued events can still be read, then iteration stops
+        (or raises the session's fatal error)."""
+        if self._ended is None:
+            self._ended = fatal if fatal is not None else StopAsyncIteration()
+        self._room.set()
+        self._wakeup.set()
 
     async def close(self) -> None:
         """Close every stream of this subscription (a batch Close on the wire)."""

@@ -83,6 +83,7 @@ class ClientProtocol:
         self.streams = StreamTable(reserved=frozenset({self.login.id}))
         self._out: list[Message | bytes] = []
         self._token: str | None = None
+        self._sent_token: str | None = None  # the token the server holds for our login
         self.dead_after_pings = dead_after_pings
         self.last_received = 0.0
         self.last_sent = 0.0
@@ -118,13 +119,16 @@ class ClientProtocol:
     def start_login(self, token: str | None) -> None:
         """Queue the Login request (AuthnToken form when ``token`` is given)."""
         self._token = token
+        self._sent_token = token
         self._out.append(self.login.login(token))
 
     def reissue_token(self, token: str) -> None:
         """Send a fresh token on the open login stream with ``Refresh: false``."""
         self._token = token
         if self.login.is_open:
+            self._sent_token = token
             self._out.append(self.login.reissue(token))
+        # else: a login is under way with the previous token; it is reissued once accepted
 
     def logout(self) -> None:
         if self.login.is_open or self.login.phase.value == "pending":
@@ -398,6 +402,10 @@ class ClientProtocol:
         state = self.login.state
         if what == "accepted":
             events.append(LoginAccepted(msg))  # type: ignore[arg-type]
+            token = self._token
+            if token is not None and self._sent_token is not None and token != self._sent_token:
+                self._sent_token = token  # renewed while the login was on its way
+                self._out.append(self.login.reissue(token))
             self._send_unsent()
         elif what == "rejected" and state is not None:
             events.append(LoginRejected(state, msg))

@@ -63,6 +63,7 @@ class Gateway:
     _sessions: dict[str, int] = field(default_factory=dict)
     _next_session: int = 1
     issued: int = 0
+    refused: int = 0  # token requests answered with fail_status
 
     # -- token validation used by discovery and the streaming server ----------------------
 
@@ -96,6 +97,7 @@ class Gateway:
     def token(self, path: str, form: Mapping[str, str], authorization: str | None) -> Reply:
         """Handle ``POST <path>`` with a url-encoded ``form``; returns (status, JSON body)."""
         if self.fail_status is not None:
+            self.refused += 1
             return self.fail_status, {
                 "error": "temporarily_unavailable",
                 "error_description": "Simulated gateway failure.",
