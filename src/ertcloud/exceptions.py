@@ -16,6 +16,8 @@
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "AuthenticationError",
     "ConfigError",
@@ -83,8 +85,13 @@ class PostRejected(ErtcloudError):
         self.nak_code = nak_code
 
 
+_SSL_REPR = re.compile(r" ssl:(?:<[^>]*>|default|True|False|None)")
+
+
 def one_line(exc: BaseException) -> str:
     """The first line of an exception's text (its class name if it has none), for the
     one-line errors the command line prints."""
     text = str(exc) or type(exc).__name__
-    return text.splitlines()[0]
+    # aiohttp names the TLS setting by its repr ("ssl:<ssl.SSLContext object at 0x...>"),
+    # which tells a user nothing; the URL in our own message already says wss or ws.
+    return _SSL_REPR.sub("", text.splitlines()[0])

@@ -180,14 +180,16 @@ def test_unknown_ric_gets_closed_status(sim_process: Any) -> None:
     assert status[0]["Key"]["Name"] == "BAD.RIC"
 
 
-def test_unreachable_host_is_a_one_line_error(sim_process: Any) -> None:
+@pytest.mark.parametrize(("tls", "scheme"), [("off", "ws"), ("on", "wss")])
+def test_unreachable_host_is_a_one_line_error(sim_process: Any, tls: str, scheme: str) -> None:
     sim: SimProcess = sim_process()
-    args = sim.client_args("--tls", "off", "--no-reconnect")
+    args = sim.client_args("--tls", tls, "--no-reconnect")
     args[args.index("--port") + 1] = "1"  # nothing listens there
     r = run_cli("market-price", *args, timeout=30)
     assert r.returncode == 1
     err = r.stderr.strip().splitlines()
-    assert len(err) == 1 and "cannot connect to ws://127.0.0.1:1/WebSocket" in err[0]
+    assert len(err) == 1 and f"cannot connect to {scheme}://127.0.0.1:1/WebSocket" in err[0]
+    assert "ssl:" not in err[0] and "object at 0x" not in err[0]  # no reprs for users
 
 
 def test_rejected_login_is_a_one_line_error(sim_process: Any) -> None:

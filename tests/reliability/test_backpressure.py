@@ -73,8 +73,12 @@ async def test_drop_oldest_counts_drops(make_sim) -> None:
             assert sub.records[ric].fields == sim.market.get(ric).image  # type: ignore[union-attr]
 
 
-async def test_block_holds_the_reader(make_sim) -> None:
-    async with make_sim(server={"rate": 300.0}) as sim, session_for(sim) as session:
+@pytest.mark.parametrize("transport", ["aiohttp", "picows"])
+async def test_block_holds_the_reader(make_sim, transport: str) -> None:
+    async with (
+        make_sim(server={"rate": 300.0}) as sim,
+        session_for(sim, transport=transport) as session,
+    ):
         sub = session.subscribe(RICS, max_queue=30, overflow="block")
         await eventually(lambda: sub.blocked, what="the queue to fill")
         received = session.protocol.messages_received

@@ -576,12 +576,25 @@ class Session:
                         trace("sent", f)
                     ws.send_now(f)
 
+        blocked = self._blocked
+        holding: list[asyncio.Task[None]] = []
+
+        async def hold() -> None:
+            try:
+                await self._wait_consumers()
+            finally:
+                ws.resume_reading()
+
         def on_message(data: memoryview) -> None:
             events = receive(data, monotonic())
             if events:
                 dispatch(events)
             if proto._out:
                 flush()
+            if blocked and not ws.paused:
+                # Back-pressure: stop reading until every blocking subscription has room.
+                ws.pause_reading()
+                holding[:] = [asyncio.ensure_future(hold())]
 
         handler = on_message
         if trace is not None:
@@ -596,6 +609,8 @@ class Session:
             await ws.run(handler)
         finally:
             timer.cancel()
+            for task in holding:
+                task.cancel()
 
     async def _read(self, ws: _WebSocket) -> None:
         if not isinstance(ws, aiohttp.ClientWebSocketResponse):

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import ssl
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,7 +87,11 @@ class StandbySubscription:
             else self.on_status
         )
         if cb is not None:
-            cb(event)
+            try:
+                cb(event)
+            except Exception:
+                # A bug in user code must not take both sessions' readers down.
+                log.exception("hot standby callback failed on %s", type(event).__name__)
         if self._queue is not None:
             self._queue.append(event)
         self._wakeup.set()
@@ -100,6 +104,9 @@ class StandbySubscription:
         if q is None:
             raise TypeError("this subscription was made with queue=False; use callbacks")
         while not q:
+            fatal = self._standby.fatal
+            if fatal is not None:
+                raise fatal
             if self.closed or (self.records and not any(s.is_open for s in self.streams)):
                 raise StopAsyncIteration
             self._wakeup.clear()
@@ -115,6 +122,8 @@ class StandbySubscription:
                 n not in self.records or (self.records[n].is_open and not self.records[n].refreshes)
                 for n in names
             ):
+                if self._standby.fatal is not None:
+                    raise self._standby.fatal
                 self._wakeup.clear()
                 await self._wakeup.wait()
 
@@ -169,6 +178,8 @@ class HotStandby:
         self._specs: dict[StandbySubscription, _Spec] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
+        #: why the hot standby ended by itself (token renewal refused), else None
+        self.fatal: ErtcloudError | None = None
         #: every item event either session received, before de-duplication
         self.on_raw: Callable[[int, ItemEvent], None] | None = None
 
@@ -215,7 +226,24 @@ class HotStandby:
                 log.warning("%s could not start (%s); retrying in the background", self.names[i], r)
                 self._spawn(self._keep_starting(i))
         if self.tokens is not None and self.tokens.uses_refresh_tokens:
-            self._spawn(self.tokens.run(self._on_token))
+            self._spawn(self.tokens.run(self._on_token)).add_done_callback(self._token_task_done)
+
+    def _token_task_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or self._closing:
+            return
+        exc = task.exception()
+        if exc is None:
+            return
+        # Only a refused password ends renewal (transient errors are retried): fatal.
+        log.error("token renewal stopped: %s", exc)
+        fatal = exc if isinstance(exc, ErtcloudError) else ErtcloudError(str(exc))
+        self.fatal = fatal
+        for s in self.sessions:
+            if s is not None:
+                s.fatal = fatal
+                s._spawn(s._end())
+        for sub in list(self._specs):
+            sub._wakeup.set()
 
     async def _start_one(self, index: int) -> None:
         s = self._new_session(index)
@@ -259,10 +287,11 @@ class HotStandby:
             sub.closed = True
             sub._wakeup.set()
 
-    def _spawn(self, coro: Any) -> None:
-        t = asyncio.ensure_future(coro)
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        t = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(t)
         t.add_done_callback(self._tasks.discard)
+        return t
 
     @property
     def recoveries(self) -> int:

@@ -13,7 +13,7 @@ falls behind is the ``overflow`` policy:
     Nothing is merged or dropped: the session stops reading the socket until the consumer
     has made room, pushing back onto the server (which may then conflate or disconnect a
     slow client, as the real service does). The queue may exceed ``max_queue`` by the
-    messages of one frame.
+    messages of one frame (aiohttp transport) or of one socket read (picows).
 ``"drop_oldest"``
     The oldest queued event is discarded for each new one and counted in
     :attr:`Subscription.dropped`. Cheapest, but the consumer then misses data.

@@ -44,6 +44,8 @@ class PicowsWebSocket:
         self._error: BaseException | None = None
         self._listener: _Listener | None = None
         self.protocol: str | None = None
+        #: reading is paused (back-pressure from a blocking subscription)
+        self.paused = False
 
     @property
     def closed(self) -> bool:
@@ -55,6 +57,20 @@ class PicowsWebSocket:
         if self._transport is None or self.closed:
             raise ConnectionError("WebSocket is closed")
         self._transport.send(picows.WSMsgType.TEXT, data)
+
+    def pause_reading(self) -> None:
+        """Stop reading the socket; the frames of the current read are still delivered."""
+        t = self._transport
+        if t is not None and not self.paused and not t.is_disconnected:
+            self.paused = True
+            t.underlying_transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        t = self._transport
+        if t is not None and self.paused:
+            self.paused = False
+            if not t.is_disconnected:
+                t.underlying_transport.resume_reading()
 
     async def send_frame(self, data: bytes, opcode: Any = None) -> None:
         """aiohttp-compatible send (always a TEXT frame)."""
