@@ -55,6 +55,16 @@ class Raw:
             except TimeoutError:
                 return
 
+    async def collect(self, seconds: float) -> None:
+        """Read whatever arrives for ``seconds`` (for busy streams, where :meth:`drain`
+        would never see a quiet moment)."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                await self._read(left)
+            except TimeoutError:
+                return
+
     async def login(self, token: str, login_id: int = 1) -> dict[str, Any]:
         await self.send(
             {

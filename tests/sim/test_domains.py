@@ -377,6 +377,71 @@ async def test_yield_curve_vectors(raw: Raw) -> None:
     assert 0 <= e["Index"] < len(cash["Entries"])
 
 
+# -- View on the other domains ------------------------------------------------------------
+
+
+async def test_view_on_a_yield_curve_selects_its_top_level_fields(raw: Raw) -> None:
+    # names (a curve's fields are matched as written), a FID (5 = TIMACT), an unknown name
+    view = ["CRV_NAME", "CASH_RATES", 5, "NOPE"]
+    await raw.send({"ID": 6, "Domain": "YieldCurve", "Key": {"Name": "USD.SWAP"}, "View": view})
+    ref = await raw.next(on(6, "Refresh"))
+    assert set(ref["Fields"]) == {"CRV_NAME", "CASH_RATES", "TIMACT"}
+    assert ref["Fields"]["CASH_RATES"]["Entries"]  # the Vector comes whole
+    for _ in range(3):
+        u = await raw.next(on(6, "Update"), timeout=10)
+        assert set(u["Fields"]) == {"CASH_RATES", "TIMACT"}  # YLD_CURVE is not in the view
+    # a reissue changes the view; one with no field of the curve is InvalidView
+    await raw.send(
+        {"ID": 6, "Domain": "YieldCurve", "Key": {"Name": "USD.SWAP"}, "View": ["YLD_CURVE"]}
+    )
+    assert set((await raw.next(on(6, "Refresh")))["Fields"]) == {"YLD_CURVE"}
+    await raw.send({"ID": 7, "Domain": "YieldCurve", "Key": {"Name": "EUR.SWAP"}, "View": ["BID"]})
+    m = await raw.next(on(7))
+    assert m["Type"] == "Status" and m["Domain"] == "YieldCurve"
+    assert m["State"]["Stream"] == "Closed" and m["State"]["Code"] == "InvalidView"
+
+
+@pytest.mark.parametrize(
+    ("domain", "name"),
+    [
+        ("MarketByPrice", "TRI.N"),
+        ("MarketByOrder", "TRI.N"),
+        ("MarketMaker", "MSFT.O"),
+        ("SymbolList", ".AV.N"),
+    ],
+)
+async def test_view_on_a_map_domain_is_unsupported(
+    raw: Raw, sim: SimServer, domain: str, name: str
+) -> None:
+    await raw.send({"ID": 8, "Domain": domain, "Key": {"Name": name}, "View": ["BID", "ASK"]})
+    m = await raw.next(on(8))
+    assert m["Type"] == "Status" and m["Domain"] == domain
+    assert m["Key"] == {"Service": "ELEKTRON_DD", "Name": name}
+    assert m["State"] == {
+        "Stream": "Closed",
+        "Data": "Suspect",
+        "Code": "UnsupportedViewType",
+        "Text": f"View is not supported on the {domain} domain",
+    }
+    assert not sim.streaming.subs and not sim.streaming.list_subs
+    # without a View the same request is served; a reissue adding one is refused and closes it
+    await raw.send({"ID": 8, "Domain": domain, "Key": {"Name": name}})
+    await read_image(raw, 8)
+    await raw.send({"ID": 8, "Domain": domain, "Key": {"Name": name}, "View": [22]})
+    st = await raw.next(on(8, "Status"))
+    assert st["State"]["Code"] == "UnsupportedViewType" and st["State"]["Stream"] == "Closed"
+    assert not sim.streaming.subs and not sim.streaming.list_subs
+
+
+async def test_view_on_a_map_domain_batch_refuses_every_item(raw: Raw) -> None:
+    await raw.send(
+        {"ID": 20, "Domain": "MarketByPrice", "Key": {"Name": ["TRI.N", "IBM.N"]}, "View": [22]}
+    )
+    assert (await raw.next(on(20)))["State"]["Data"] == "Ok"  # the batch itself is processed
+    for sid in (21, 22):
+        assert (await raw.next(on(sid)))["State"]["Code"] == "UnsupportedViewType"
+
+
 # -- Source directory --------------------------------------------------------------------
 
 
@@ -464,26 +529,57 @@ async def test_b12_pause_resume_when_supported(make_sim: Any) -> None:
         raw = Raw(await http.ws_connect(sim.websocket_url, protocols=("tr_json2",)))
         login = await raw.login(await token(sim, http))
         assert login["Key"]["Elements"]["SupportPauseResume"] == 1
-        await raw.send({"ID": 2, "Key": {"Name": "TRI.N"}})
+        await raw.send([{"ID": 2, "Key": {"Name": "TRI.N"}}, {"ID": 3, "Key": {"Name": "IBM.N"}}])
         await raw.next(on(2, "Refresh"))
+        await raw.next(on(3, "Refresh"))
         await raw.next(on(2, "Update"))
         await raw.send({"ID": 2, "Key": {"Name": "TRI.N"}, "Pause": True, "Refresh": False})
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # in-flight updates
+        await raw.collect(0.1)
+        seen = max(m["SeqNumber"] for f in raw.frames for m in f if m.get("ID") == 2)
         raw.received.clear()
-        await raw.drain(quiet=1.0)
+        await raw.collect(1.2)
+        # nothing on the paused stream (not even a reply to the pause), while the other
+        # stream of the same connection keeps updating: the market did move
         assert not [m for m in raw.received if m.get("ID") == 2]
-        await raw.send({"ID": 2, "Key": {"Name": "TRI.N"}})
+        assert len([m for m in raw.received if m.get("ID") == 3 and m["Type"] == "Update"]) >= 3
+        await raw.send({"ID": 2, "Key": {"Name": "TRI.N"}})  # resume
         ref = await raw.next(on(2))
         assert ref["Type"] == "Refresh" and "Solicited" not in ref and "ClearCache" not in ref
-        await raw.next(on(2, "Update"))
+        assert ref["State"] == {"Stream": "Open", "Data": "Ok", "Text": "All is well"}
+        # the new image includes what changed during the pause
+        assert set(ref["Fields"]) == set(sim.market.get("TRI.N").image)
+        assert ref["SeqNumber"] > seen
+        upd = await raw.next(on(2, "Update"))
+        assert upd["SeqNumber"] > ref["SeqNumber"]
         await raw.ws.close()
 
 
-async def test_b13_pause_ignored_by_default(raw: Raw) -> None:
-    await raw.send({"ID": 2, "Key": {"Name": "TRI.N"}})
-    await raw.next(on(2, "Refresh"))
-    await raw.send({"ID": 2, "Key": {"Name": "TRI.N"}, "Pause": True, "Refresh": False})
-    await raw.next(on(2, "Update"))
+async def test_b13_pause_ignored_by_default(make_sim: Any) -> None:
+    """RTO (SupportPauseResume 0): the Pause flag is ignored and Updates continue; a later
+    reissue without Pause is an ordinary reissue (solicited Refresh)."""
+    async with make_sim(server={"rate": 20}) as sim, aiohttp.ClientSession() as http:
+        raw = Raw(await http.ws_connect(sim.websocket_url, protocols=("tr_json2",)))
+        login = await raw.login(await token(sim, http))
+        assert login["Key"]["Elements"]["SupportPauseResume"] == 0
+        await raw.send({"ID": 2, "Key": {"Name": "TRI.N"}})
+        ref = await raw.next(on(2, "Refresh"))
+        await raw.send({"ID": 2, "Key": {"Name": "TRI.N"}, "Pause": True, "Refresh": False})
+        await raw.send({"Type": "Ping"})
+        await raw.next(lambda m: m.get("Type") == "Pong")
+        raw.received.clear()
+        await raw.collect(1.2)
+        mine = [m for m in raw.received if m.get("ID") == 2]
+        assert mine and all(m["Type"] == "Update" for m in mine)  # no reply to the pause
+        assert len(mine) >= 3
+        seqs = [ref["SeqNumber"], *(m["SeqNumber"] for m in mine)]
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+        assert not any(s.paused for cs in sim.streaming.sessions for s in cs.streams.values())
+        await raw.send({"ID": 2, "Key": {"Name": "TRI.N"}})
+        again = await raw.next(on(2, "Refresh"))
+        assert again["State"]["Stream"] == "Open" and "Solicited" not in again
+        await raw.next(on(2, "Update"))
+        await raw.ws.close()
 
 
 async def test_b14_priority_change_has_no_reply_b15_reissue_has(raw: Raw) -> None:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
+import json
 import re
 from typing import Any
 
+import jwt as pyjwt
 import pytest
 
 from ertcloud.sim.gateway import Gateway, password_policy_problem
@@ -476,3 +480,92 @@ def test_beta1_path_works_like_v1(gw: Gateway) -> None:
     rt = login(gw, path=BETA1)["refresh_token"]
     status, _ = gw.token(V1, rt_form(rt), None)
     assert status == 200
+
+
+# -- access tokens are JWTs ------------------------------------------------------------------
+
+
+def _b64url_json(segment: str) -> dict[str, Any]:
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", segment), "base64url without padding"
+    decoded = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    assert isinstance(decoded, dict)
+    return decoded
+
+
+def test_access_token_is_a_signed_jwt_with_the_expiry(gw: Gateway, clock: Clock) -> None:
+    body = login(gw)
+    token = body["access_token"]
+    header_b64, claims_b64, signature = token.split(".")
+    assert _b64url_json(header_b64) == {"alg": "HS256", "typ": "JWT", "kid": "ertcloud-sim"}
+    claims = _b64url_json(claims_b64)
+    assert set(claims) == {"iss", "sub", "client_id", "scope", "iat", "exp", "jti"}
+    assert claims["sub"] == "GE-A-0001" and claims["client_id"] == "APPKEY"
+    assert claims["scope"] == "trapi.streaming.pricing.read"
+    assert claims["iat"] == int(clock.now)
+    assert claims["exp"] - claims["iat"] == int(body["expires_in"]) == 300
+    # the signature is HMAC-SHA256 of header.payload under the gateway's key
+    expected = hmac.new(
+        gw.signing_key, f"{header_b64}.{claims_b64}".encode(), hashlib.sha256
+    ).digest()
+    assert base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4)) == expected
+    # a standard JWT library reads it, signature checked
+    decoded = pyjwt.decode(
+        token, gw.signing_key, algorithms=["HS256"], options={"verify_exp": False}
+    )
+    assert decoded == claims
+    # what a client reads without the key: the expiry, as the gateway keeps it
+    unverified = pyjwt.decode(token, options={"verify_signature": False})
+    info, _ = gw.check(token)
+    assert info is not None and unverified["exp"] == int(info.expires_at)
+
+
+def test_every_token_has_its_own_jti(gw: Gateway) -> None:
+    tokens = [login(gw)["access_token"] for _ in range(3)]
+    jtis = {pyjwt.decode(t, options={"verify_signature": False})["jti"] for t in tokens}
+    assert len(jtis) == 3
+
+
+def test_refreshed_and_v2_tokens_are_jwts_too(gw: Gateway, clock: Clock) -> None:
+    first = login(gw)
+    clock.now += 100
+    status, body = gw.token(V1, rt_form(first["refresh_token"]), basic("APPKEY"))
+    assert status == 200
+    claims = pyjwt.decode(body["access_token"], options={"verify_signature": False})
+    assert claims["sub"] == "GE-A-0001" and claims["iat"] == int(clock.now)
+    assert claims["exp"] == int(clock.now) + 300
+    status, body = gw.token(V2, cc_form(), None)
+    assert status == 200
+    claims = pyjwt.decode(body["access_token"], options={"verify_signature": False})
+    assert claims["sub"] == claims["client_id"] == "SVC"
+    assert claims["exp"] - claims["iat"] == 7199
+
+
+def test_a_forged_jwt_is_refused(gw: Gateway) -> None:
+    token = login(gw)["access_token"]
+    claims = pyjwt.decode(token, options={"verify_signature": False})
+    claims["exp"] += 3600  # a longer life, signed with another key
+    forged = pyjwt.encode(
+        claims, "another key, not the gateway's own: 32+ bytes", algorithm="HS256"
+    )
+    assert gw.check(forged) == (None, "invalid token")
+    header, payload, _sig = token.split(".")
+    assert gw.check(f"{header}.{payload}.AAAA") == (None, "invalid token")
+
+
+# -- J05: expires_in shrinks on refresh --------------------------------------------------------
+
+
+def test_j05_refreshed_ttl_shrinks_expires_in_on_refresh_only(clock: Clock) -> None:
+    gw = Gateway(users={"GE-A-0001": "pw"}, token_ttl=300, refreshed_ttl=240, clock=clock)
+    first = login(gw)
+    assert first["expires_in"] == "300"
+    status, body = gw.token(V1, rt_form(first["refresh_token"]), None)
+    assert status == 200 and body["expires_in"] == "240"
+    info, _ = gw.check(body["access_token"])
+    assert info is not None and info.expires_at == clock.now + 240
+    claims = pyjwt.decode(body["access_token"], options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 240
+    # the refresh token still works, and a password grant gets the full lifetime again
+    status, again = gw.token(V1, rt_form(body["refresh_token"]), None)
+    assert status == 200 and again["expires_in"] == "240"
+    assert login(gw)["expires_in"] == "300"

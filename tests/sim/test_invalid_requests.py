@@ -193,3 +193,95 @@ async def test_g02_generic_echo_keeps_payload_and_numbers(raw: Raw) -> None:
     }
     await raw.send(sent)
     assert await raw.next(on(51)) == sent
+
+
+# -- stream ids a client may not use ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("frame", "mid", "received"),
+    [
+        ('{"ID":-2,"Key":{"Name":"TRI.N"}}', -2, "-2"),
+        ('{"ID":0,"Key":{"Name":"TRI.N"}}', 0, "0"),
+        ('{"ID":-3,"Key":{"Name":["TRI.N","IBM.N"]}}', -3, "-3"),
+        ('{"ID":-4,"Domain":"MarketByPrice","Key":{"Name":"TRI.N"}}', -4, "-4"),
+        ('{"ID":-5,"Type":"Post","Ack":true,"PostID":1,"Key":{"Name":"TRI.N"},'
+         '"Message":{"ID":0,"Type":"Update","Fields":{"BID":1}}}', -5, "-5"),
+        ('{"ID":-6,"Type":"Generic","Domain":200,"Key":{"Name":"chan"}}', -6, "-6"),
+        ('[{"ID":-7,"Key":{"Name":"TRI.N"}}]', -7, "-7"),
+    ],
+)  # fmt: skip
+async def test_non_positive_stream_id_is_an_error(
+    raw: Raw, sim: SimServer, frame: str, mid: int, received: str
+) -> None:
+    await raw.send(frame)
+    m = await raw.next(lambda x: x.get("Type") == "Error")
+    assert m["ID"] == mid
+    assert m["Text"] == f"JSON Unexpected Value. Received '{received}' for key 'ID'"
+    assert m["Debug"]["File"] == "Converter/jsonToRwfSimple.C"
+    assert isinstance(m["Debug"]["Line"], int)
+    if frame.startswith("{"):
+        assert m["Debug"]["Message"] == frame
+        assert m["Debug"]["Offset"] == frame.index('"ID"') + 5
+    await quiet(raw)
+    assert not [x for x in raw.received if x.get("Type") in ("Refresh", "Status", "Ack")]
+    assert not sim.streaming.subs  # nothing was opened
+    # the connection stays; a positive id is served
+    await raw.send({"ID": 3, "Key": {"Name": "TRI.N"}})
+    assert (await raw.next(on(3)))["Type"] == "Refresh"
+
+
+async def test_negative_ids_in_a_packed_frame_are_refused_one_by_one(raw: Raw) -> None:
+    await raw.send([{"ID": 2, "Key": {"Name": "TRI.N"}}, {"ID": -2, "Key": {"Name": "IBM.N"}}])
+    assert (await raw.next(on(2)))["Type"] == "Refresh"
+    err = await raw.next(on(-2))
+    assert err["Type"] == "Error" and err["Debug"]["Message"].startswith('{"ID":-2')
+
+
+async def test_batch_close_with_no_id_is_an_error(raw: Raw, sim: SimServer) -> None:
+    await raw.send({"ID": 2, "Key": {"Name": "TRI.N"}})
+    await raw.next(on(2, "Refresh"))
+    frame = '{"ID":[],"Type":"Close"}'
+    await raw.send(frame)
+    m = await raw.next(lambda x: x.get("Type") in ("Error", "Status"))
+    assert m["Type"] == "Error" and m["ID"] == 0  # no id to answer on
+    assert m["Text"] == "JSON Unexpected Value. Received '[]' for key 'ID'"
+    assert m["Debug"]["Message"] == frame
+    await quiet(raw)
+    assert not [x for x in raw.received if x.get("Type") == "Status"]
+    assert len(sim.streaming.subs) == 1  # nothing was closed
+    # a batch close naming ids still works, answered on its first id
+    await raw.send({"ID": [2], "Type": "Close"})
+    st = await raw.next(on(2, "Status"))
+    assert st["State"]["Stream"] == "Closed" and st["State"]["Data"] == "Ok"
+    assert not sim.streaming.subs
+
+
+async def test_the_server_assigned_login_id_minus_1_stays_usable(sim: SimServer) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            sim.base_url + "/getToken", data={"username": "demo", "password": "demo"}
+        ) as r:
+            cookie = r.cookies["AuthToken"].value
+        ws = await http.ws_connect(
+            sim.websocket_url,
+            protocols=("tr_json2",),
+            headers={"Cookie": f"AuthToken={cookie};AuthPosition=10.0.0.5;applicationId=555;"},
+        )
+        raw = Raw(ws)
+        assert (await raw.next(on(-1)))["Type"] == "Refresh"
+        # a Login reissue on the server's id -1 is no client-opened stream: no Error
+        await raw.send(
+            {"ID": -1, "Domain": "Login", "Refresh": False, "Key": {"NameType": "Cookie",
+             "Elements": {"ApplicationId": "555", "AuthenticationToken": cookie}}}
+        )  # fmt: skip
+        await quiet(raw)
+        assert not [x for x in raw.received if x.get("Type") == "Error"]
+        # an item on -2 is refused
+        await raw.send({"ID": -2, "Key": {"Name": "TRI.N"}})
+        assert (await raw.next(on(-2)))["Type"] == "Error"
+        await raw.send({"ID": -1, "Domain": "Login", "Type": "Close"})
+        assert (await ws.receive(timeout=5)).type in (
+            aiohttp.WSMsgType.CLOSE,
+            aiohttp.WSMsgType.CLOSED,
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,6 +12,7 @@ import aiohttp
 import pytest
 from rawclient import Raw, token
 
+from ertcloud.sim.ads import ServerConfig
 from ertcloud.sim.server import SimServer
 
 
@@ -472,3 +474,148 @@ async def test_a07_reissue_without_refresh_false_gets_a_login_refresh(sim: SimSe
         await raw.send({"Type": "Ping"})
         assert await raw.next() == {"Type": "Pong"}
         await raw.ws.close()
+
+
+# -- H05: a busy stream and a silent client, in each ping mode --------------------------------
+
+ENDED = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
+
+
+async def _busy(sim: SimServer, http: aiohttp.ClientSession) -> Raw:
+    """A logged-in connection with a fast-updating item; its last message sent is the
+    item request."""
+    t = await token(sim, http)
+    r = Raw(await http.ws_connect(sim.websocket_url, protocols=("tr_json2",)))
+    await r.login(t)
+    await r.send({"ID": 2, "Key": {"Name": "TRI.N"}})
+    await r.next(lambda m: m.get("ID") == 2 and m["Type"] == "Refresh")
+    return r
+
+
+async def _read_until_closed(r: Raw, timeout: float) -> aiohttp.WSMessage:
+    """Collect messages until the server ends the connection; returns the last WS message."""
+    deadline = time.monotonic() + timeout
+    while True:
+        msg = await r.ws.receive(timeout=max(0.01, deadline - time.monotonic()))
+        if msg.type is not aiohttp.WSMsgType.TEXT:
+            return msg
+        r.received.extend(json.loads(msg.data))
+
+
+async def test_h05_spec_mode_pings_a_silent_client_of_a_busy_stream_then_drops_it(
+    make_sim: Any,
+) -> None:
+    async with (
+        make_sim(server={"ping_timeout": 2, "rate": 20}) as sim,
+        aiohttp.ClientSession() as http,
+    ):
+        r = await _busy(sim, http)
+        t0 = time.monotonic()
+        end = await _read_until_closed(r, 6)
+        elapsed = time.monotonic() - t0
+        assert end.type in ENDED
+        types = [m.get("Type") for m in r.received]
+        assert types.count("Ping") == 1  # though the server itself was never silent
+        ping_at = types.index("Ping")
+        assert "Update" in types[:ping_at] and "Update" in types[ping_at:]
+        assert 2.4 < elapsed < 4.5  # ~PingTimeout/3 until the Ping + PingTimeout after it
+
+
+@pytest.mark.parametrize("mode", ["spec", "rssl"])
+async def test_h05_client_that_pings_every_third_of_ping_timeout_passes_both_modes(
+    make_sim: Any, mode: str
+) -> None:
+    async with (
+        make_sim(server={"ping_timeout": 2, "rate": 20, "ping_mode": mode}) as sim,
+        aiohttp.ClientSession() as http,
+    ):
+        r = await _busy(sim, http)
+        for _ in range(8):  # 5 s: more than twice PingTimeout
+            await r.collect(0.6)
+            await r.send({"Type": "Ping"})
+        await r.next(lambda m: m.get("Type") == "Pong")
+        assert len(sim.streaming.sessions) == 1
+        assert [m for m in r.received if m.get("ID") == 2 and m["Type"] == "Update"]
+        if mode == "rssl":  # the server was never silent: it had no reason to ping
+            assert not [m for m in r.received if m.get("Type") == "Ping"]
+        await r.ws.close()
+
+
+async def test_h05_rssl_mode_drops_a_silent_client_of_a_busy_stream_without_pinging(
+    make_sim: Any,
+) -> None:
+    async with (
+        make_sim(server={"ping_timeout": 2, "rate": 20, "ping_mode": "rssl"}) as sim,
+        aiohttp.ClientSession() as http,
+    ):
+        r = await _busy(sim, http)
+        t0 = time.monotonic()
+        end = await _read_until_closed(r, 6)
+        elapsed = time.monotonic() - t0
+        assert end.type in ENDED
+        assert 1.8 < elapsed < 3.0  # PingTimeout of inbound silence
+        assert not [m for m in r.received if m.get("Type") == "Ping"]
+        assert len([m for m in r.received if m.get("Type") == "Update"]) > 10
+        assert not sim.streaming.sessions
+
+
+async def test_rssl_mode_pings_on_its_own_silence_and_a_pong_keeps_the_client(
+    make_sim: Any,
+) -> None:
+    async with (
+        make_sim(server={"ping_timeout": 3, "rate": 0, "ping_mode": "rssl"}) as sim,
+        aiohttp.ClientSession() as http,
+    ):
+        t = await token(sim, http)
+        r = Raw(await http.ws_connect(sim.websocket_url, protocols=("tr_json2",)))
+        await r.login(t)
+        t0 = time.monotonic()
+        for _ in range(4):  # a Ping every PingTimeout/3 of server silence, answered
+            assert await r.next(timeout=3) == {"Type": "Ping"}
+            await r.send({"Type": "Pong"})
+        assert 3.0 < time.monotonic() - t0 < 6.0
+        assert len(sim.streaming.sessions) == 1
+        # a client that keeps sending (Pings of its own) still gets the server's Pings,
+        # because in rssl mode they depend on what the server sent, not on what it got
+        r.received.clear()
+        for _ in range(6):
+            await r.send({"Type": "Pong"})
+            await r.collect(0.5)
+        assert len([m for m in r.received if m.get("Type") == "Ping"]) >= 2
+        await r.ws.close()
+
+
+async def test_rssl_mode_drops_a_client_that_never_answers(make_sim: Any) -> None:
+    async with (
+        make_sim(server={"ping_timeout": 3, "rate": 0, "ping_mode": "rssl"}) as sim,
+        aiohttp.ClientSession() as http,
+    ):
+        t = await token(sim, http)
+        r = Raw(await http.ws_connect(sim.websocket_url, protocols=("tr_json2",)))
+        await r.login(t)
+        t0 = time.monotonic()
+        end = await _read_until_closed(r, 6)
+        assert end.type in ENDED
+        assert 2.8 < time.monotonic() - t0 < 4.0
+        # pings at 1/3 and 2/3 of PingTimeout of server silence, the drop at PingTimeout
+        assert r.received == [{"Type": "Ping"}, {"Type": "Ping"}]
+
+
+async def test_ping_mode_off_neither_pings_nor_drops(make_sim: Any) -> None:
+    async with (
+        make_sim(server={"ping_timeout": 1, "rate": 0, "ping_mode": "off"}) as sim,
+        aiohttp.ClientSession() as http,
+    ):
+        t = await token(sim, http)
+        r = Raw(await http.ws_connect(sim.websocket_url, protocols=("tr_json2",)))
+        await r.login(t)
+        await r.drain(quiet=2.5)  # silent for 2.5 times PingTimeout
+        assert r.received == []
+        await r.send({"Type": "Ping"})  # still served, and Pings are still answered
+        assert await r.next() == {"Type": "Pong"}
+        await r.ws.close()
+
+
+def test_unknown_ping_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="ping_mode"):
+        ServerConfig(ping_mode="sometimes")

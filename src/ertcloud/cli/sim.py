@@ -13,7 +13,7 @@ from typing import Any
 
 from ..auth.jwt import load_jwk
 from ..exceptions import ConfigError
-from ..sim.ads import ServerConfig
+from ..sim.ads import PING_MODES, ServerConfig
 from ..sim.server import SimOptions, SimServer, startup_line
 
 __all__ = ["add_parser", "options_from_args", "parse_denials", "read_users_file"]
@@ -68,7 +68,21 @@ def add_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--refresh-ttl", type=int, default=900, help="refresh token lifetime, s")
     p.add_argument(
+        "--refreshed-token-ttl",
+        type=int,
+        default=None,
+        help="expires_in of the tokens refresh grants issue, s (default: --token-ttl); "
+        "shorter makes expires_in shrink on refresh",
+    )
+    p.add_argument(
         "--ping-timeout", type=int, default=30, help="PingTimeout advertised and enforced, s"
+    )
+    p.add_argument(
+        "--ping-mode",
+        choices=PING_MODES,
+        default="spec",
+        help="spec: Ping after client silence; rssl: Ping after server silence, drop after "
+        "PingTimeout of client silence; off: neither (default spec)",
     )
     p.add_argument(
         "--max-msg-size", type=int, default=61430, help="MaxMsgSize advertised and enforced"
@@ -128,6 +142,24 @@ def add_options(p: argparse.ArgumentParser) -> None:
         help="answer Generic messages on market-data domains with an Error",
     )
     p.add_argument(
+        "--catch-unknown-keys",
+        action="store_true",
+        help="answer unknown JSON keys with an Error (the ADS's catchUnknownJsonKeys)",
+    )
+    p.add_argument(
+        "--strict-login",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="refuse item requests sent before the Login Refresh (NotOpen); "
+        "--no-strict-login holds them back until the login succeeds",
+    )
+    p.add_argument(
+        "--already-open",
+        action="store_true",
+        help="refuse a second request for an item open on another id (AlreadyOpen) "
+        "instead of serving both",
+    )
+    p.add_argument(
         "--depth-levels", type=int, default=20, help="price levels per side of order books"
     )
     p.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
@@ -185,12 +217,15 @@ def options_from_args(a: argparse.Namespace) -> SimOptions:
         users[a.user or "demo"] = a.password if a.password is not None else "demo"
     if a.token_ttl <= 0 or a.ping_timeout <= 0:
         raise ConfigError("--token-ttl and --ping-timeout must be positive")
+    if a.refreshed_token_ttl is not None and a.refreshed_token_ttl <= 0:
+        raise ConfigError("--refreshed-token-ttl must be positive")
     if a.depth_levels < 1:
         raise ConfigError("--depth-levels must be at least 1")
     if a.speed <= 0:
         raise ConfigError("--speed must be positive")
     cfg = ServerConfig(
         ping_timeout=a.ping_timeout,
+        ping_mode=a.ping_mode,
         max_msg_size=a.max_msg_size,
         rate=a.rate,
         services={a.service: 257},
@@ -204,6 +239,9 @@ def options_from_args(a: argparse.Namespace) -> SimOptions:
         interleave_refresh=a.interleave_refresh,
         login_limit=a.login_limit,
         depth_levels=a.depth_levels,
+        catch_unknown_keys=a.catch_unknown_keys,
+        strict_login=a.strict_login,
+        already_open=a.already_open,
     )
     from ..sim.faults import parse_fault
     from ..sim.scenario import load_scenario
@@ -230,6 +268,7 @@ def options_from_args(a: argparse.Namespace) -> SimOptions:
         users=users,
         token_ttl=a.token_ttl,
         refresh_ttl=a.refresh_ttl,
+        refreshed_ttl=a.refreshed_token_ttl,
         seed=a.seed,
         extra_rics=tuple(r.strip() for r in a.rics.split(",") if r.strip()),
         tls_cert=a.tls_cert,

@@ -28,12 +28,23 @@ from .market import Instrument, Market
 from .session import ClientSession, Closer, Sender, Stream
 from .symbols import SymbolList, SymbolLists
 
-__all__ = ["ClientSession", "ServerConfig", "StreamingServer"]
+__all__ = ["PING_MODES", "ClientSession", "ServerConfig", "StreamingServer"]
 
 log = logging.getLogger("ertcloud.sim")
 
 _PING = codec.encode([Ping()])
 _QUOTE_FIELDS = frozenset(("BID", "ASK", "BIDSIZE", "ASKSIZE"))
+
+#: How the server checks that a client is alive (the liveness rules of the protocol):
+#:
+#: * ``spec``: as the ADS of the specification: a Ping after a third of ``PingTimeout``
+#:   without traffic *from* the client, and the connection dropped if still nothing comes
+#:   within ``PingTimeout`` of that Ping.
+#: * ``rssl``: as the RSSL transport: a Ping after a third of ``PingTimeout`` without
+#:   traffic *to* the client (so a busy stream gets none), and the connection dropped once
+#:   nothing came from the client for ``PingTimeout``.
+#: * ``off``: no Pings and no liveness drop (Pings from the client are still answered).
+PING_MODES = ("spec", "rssl", "off")
 
 
 @dataclass
@@ -48,9 +59,15 @@ class ServerConfig:
     tick_interval: float = 0.02
     max_per_frame: int = 20
     token_grace: float = 0.0
+    ping_mode: str = "spec"  # one of PING_MODES
     allow_user_login: bool = False
+    # an item request before the Login Refresh: refused NotOpen (strict), else held back
+    # and served once the login succeeds (lenient, conformance A11)
     strict_login: bool = True
-    catch_unknown_keys: bool = False
+    catch_unknown_keys: bool = False  # *ads*catchUnknownJsonKeys: unknown keys are an Error
+    # a second streaming request for an item already open on the connection (on another
+    # id): refused with Closed/Suspect AlreadyOpen instead of fanned out (conformance B17)
+    already_open: bool = False
     host_name: str = field(default_factory=lambda: socket.gethostname() or "sim")
     entitlements: dict[str, frozenset[str]] = field(default_factory=dict)  # user -> denied RICs
     pause_resume: bool = False  # advertise SupportPauseResume 1 and honour Pause
@@ -68,6 +85,10 @@ class ServerConfig:
     send_pings: bool = True
     answer_pings: bool = True
     stamp_updates: bool = False
+
+    def __post_init__(self) -> None:
+        if self.ping_mode not in PING_MODES:
+            raise ValueError(f"ping_mode must be one of {', '.join(PING_MODES)}")
 
 
 class StreamingServer:
@@ -332,18 +353,30 @@ class StreamingServer:
         cfg = self.config
         pt = cfg.ping_timeout
         wall = self.gateway.clock()
+        mode = cfg.ping_mode
         for cs in list(self.sessions):
             if cs.closed:
                 continue
             silent = now - cs.last_in
-            if cs.ping_sent_at is not None and now - cs.ping_sent_at >= pt:
-                log.info("%s: no traffic for %.1f s after Ping: dropping", cs.peer, silent)
-                self.later(0, cs.drop)
-                continue
-            if cfg.send_pings and cs.ping_sent_at is None and silent >= pt / 3:
-                cs.out.append(_PING[1:-1])
-                cs.ping_sent_at = now
-                cs.pings_sent += 1
+            if mode == "rssl":
+                if silent >= pt:
+                    log.info("%s: no traffic for %.1f s: dropping", cs.peer, silent)
+                    self.later(0, cs.drop)
+                    continue
+                if cfg.send_pings and now - cs.last_out >= pt / 3 and not cs.out:
+                    cs.out.append(_PING[1:-1])
+                    cs.last_out = now
+                    cs.ping_sent_at = now
+                    cs.pings_sent += 1
+            elif mode == "spec":
+                if cs.ping_sent_at is not None and now - cs.ping_sent_at >= pt:
+                    log.info("%s: no traffic for %.1f s after Ping: dropping", cs.peer, silent)
+                    self.later(0, cs.drop)
+                    continue
+                if cfg.send_pings and cs.ping_sent_at is None and silent >= pt / 3:
+                    cs.out.append(_PING[1:-1])
+                    cs.ping_sent_at = now
+                    cs.pings_sent += 1
             if (
                 cs.login_id is not None
                 and cs.token_expires_at is not None

@@ -38,6 +38,7 @@ FAULTS: dict[str, tuple[bool, str]] = {
     "expire_tokens": (False, "expire every access token now (logins get closed)"),
     "revoke_tokens": (False, "revoke every access and refresh token; close the logins"),
     "reject_refresh": (True, "refuse refresh_token grants"),
+    "short_tokens": (True, "refresh grants issue tokens of [seconds] (default 240): J05"),
     "gateway_error": (True, "token endpoint answers HTTP [status] (default 503)"),
     "gateway_slow": (True, "token and discovery answers are delayed [delay] seconds"),
     "redirect": (True, "token and discovery endpoints answer 307 to another path"),
@@ -218,6 +219,12 @@ class FaultInjector:
             cfg.answer_pings = False
         elif name == "reject_refresh":
             gw.reject_refresh = True
+        elif name == "short_tokens":
+            seconds = int(params.get("seconds", 240))
+            if seconds <= 0:
+                del self.active[name]
+                raise ConfigError("short_tokens: seconds must be positive")
+            gw.refreshed_ttl = seconds
         elif name == "gateway_error":
             gw.fail_status = int(params.get("status", 503))
         elif name == "refuse":
@@ -254,6 +261,8 @@ class FaultInjector:
                 cfg.answer_pings = True
             elif n == "reject_refresh":
                 gw.reject_refresh = False
+            elif n == "short_tokens":
+                gw.refreshed_ttl = sim.options.refreshed_ttl
             elif n == "gateway_error":
                 gw.fail_status = None
             elif n == "refuse":

@@ -4,13 +4,25 @@ Pure logic (time comes from an injected clock); :mod:`ertcloud.sim.server` maps 
 requests onto :meth:`Gateway.token`. v1 password and refresh_token grants (client id as a
 form field or through HTTP Basic auth), v2 client_credentials with a secret, exclusive
 sign-on, and the OAuth2 error bodies of RFC 6749 §5.2.
+
+Access tokens are JWTs, as the real gateway's are: ``header.payload.signature`` in
+base64url, signed HS256 with a key of this gateway. The claims are the usual ones of an
+OAuth2 access token (RFC 9068): ``iss``, ``sub`` (the user, or the v2 client id),
+``client_id``, ``scope``, ``iat``, ``exp`` (when ``expires_in`` runs out) and ``jti``, so a
+client can read the expiry from the token itself (e.g. with PyJWT's
+``jwt.decode(token, options={"verify_signature": False})``). The simulator still validates
+a token by looking it up, so revocation and early expiry work.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
+import json
 import secrets
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +30,8 @@ from typing import Any
 __all__ = ["AccessToken", "Gateway", "Users"]
 
 JWT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+#: ``iss`` of the access tokens the simulator issues
+ISSUER = "https://sim.ertcloud.invalid/auth/oauth2"
 
 Users = Mapping[str, str]
 Reply = tuple[int, dict[str, Any]]
@@ -54,6 +68,12 @@ class Gateway:
     token_ttl: int = 300
     refresh_ttl: int = 900
     v2_ttl: int = 7199
+    #: ``expires_in`` of the access tokens that refresh grants issue (None: ``token_ttl``).
+    #: Shorter than ``token_ttl``, it is conformance case J05: the lifetime shrinks on
+    #: refresh, and a client must then do a password grant at once.
+    refreshed_ttl: int | None = None
+    #: the HS256 key the access tokens are signed with
+    signing_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
     clock: Callable[[], float] = time.time
     #: fault knobs (the test API and scenario files set these)
     reject_refresh: bool = False
@@ -114,7 +134,7 @@ class Gateway:
         if grant == "password":
             return self._password(form, client_id)
         if grant == "refresh_token":
-            return self._refresh(form)
+            return self._refresh(form, client_id)
         if grant == "client_credentials":
             return self._client_credentials(form, client_id or "", basic_secret)
         return _err(400, "unsupported_grant_type", f"Grant type '{grant}' is not supported.")
@@ -125,11 +145,34 @@ class Gateway:
             return None
         return str(self._issue(user, 0, "", self.token_ttl, False)["access_token"])
 
+    def jwt(self, claims: Mapping[str, Any]) -> str:
+        """A JWT of ``claims`` signed (HS256) with this gateway's key."""
+        header = {"alg": "HS256", "typ": "JWT", "kid": "ertcloud-sim"}
+        signing_input = _b64url_json(header) + "." + _b64url_json(claims)
+        mac = hmac.new(self.signing_key, signing_input.encode("ascii"), hashlib.sha256)
+        return signing_input + "." + _b64url(mac.digest())
+
     def _issue(
-        self, user: str, session: int, scope: str, ttl: int, with_refresh: bool
+        self,
+        user: str,
+        session: int,
+        scope: str,
+        ttl: int,
+        with_refresh: bool,
+        client_id: str | None = None,
     ) -> dict[str, Any]:
         now = self.clock()
-        at = secrets.token_urlsafe(32)
+        at = self.jwt(
+            {
+                "iss": ISSUER,
+                "sub": user,
+                "client_id": client_id or user,
+                "scope": scope,
+                "iat": int(now),
+                "exp": int(now + ttl),
+                "jti": uuid.uuid4().hex,
+            }
+        )
         self.access[at] = AccessToken(user, now + ttl, session, scope)
         self.issued += 1
         body: dict[str, Any] = {"access_token": at}
@@ -175,7 +218,7 @@ class Gateway:
         self._next_session += 1
         self._sessions[user] = session
         scope = form.get("scope", "trapi") or ""
-        reply = 200, self._issue(user, session, scope, self.token_ttl, True)
+        reply = 200, self._issue(user, session, scope, self.token_ttl, True, client_id)
         if taken_over and self.on_takeover is not None:
             self.on_takeover(user)
         return reply
@@ -194,7 +237,7 @@ class Gateway:
         for rt in [k for k, r in self.refresh.items() if r.user == user]:
             del self.refresh[rt]
 
-    def _refresh(self, form: Mapping[str, str]) -> Reply:
+    def _refresh(self, form: Mapping[str, str], client_id: str | None = None) -> Reply:
         rt = form.get("refresh_token", "")
         info = self.refresh.pop(rt, None)
         if self.reject_refresh or info is None:
@@ -204,7 +247,8 @@ class Gateway:
         user = form.get("username")
         if user and user != info.user:
             return _err(400, "invalid_grant", "Refresh token was issued to another user.")
-        return 200, self._issue(info.user, info.session, info.scope, self.token_ttl, True)
+        ttl = self.refreshed_ttl if self.refreshed_ttl is not None else self.token_ttl
+        return 200, self._issue(info.user, info.session, info.scope, ttl, True, client_id)
 
     def _client_credentials(
         self, form: Mapping[str, str], client_id: str, basic_secret: str | None
@@ -267,3 +311,11 @@ def _basic(authorization: str | None) -> tuple[str | None, str | None]:
         return None, None
     user, _, secret = raw.partition(":")
     return user or None, secret
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64url_json(obj: Mapping[str, Any]) -> str:
+    return _b64url(json.dumps(obj, separators=(",", ":"), sort_keys=False).encode())

@@ -59,6 +59,9 @@ class SimOptions:
     clients: dict[str, str] = field(default_factory=lambda: {"demo-client": "demo-secret"})
     token_ttl: int = 300
     refresh_ttl: int = 900
+    #: ``expires_in`` of the tokens refresh grants issue (None: ``token_ttl``); shorter
+    #: makes the lifetime shrink on refresh (conformance J05)
+    refreshed_ttl: int | None = None
     seed: int = 42
     extra_rics: tuple[str, ...] = ()
     tls_cert: str | None = None
@@ -90,6 +93,7 @@ class SimServer:
             clients=dict(opts.clients),
             token_ttl=opts.token_ttl,
             refresh_ttl=opts.refresh_ttl,
+            refreshed_ttl=opts.refreshed_ttl,
             jwks={k: list(v) for k, v in opts.jwks.items()},
         )
         self.gateway.on_takeover = self._kick_user

@@ -39,7 +39,7 @@ from ..protocol.messages import (
     Status,
     Update,
 )
-from ..protocol.validate import read_client_frame
+from ..protocol.validate import CONVERTER_FILE, read_client_frame
 from . import bench
 from .domains import (
     book_summary,
@@ -66,6 +66,10 @@ _NOT_FOUND = State(
 )
 
 _MAP_DOMAINS = ("MarketByPrice", "MarketByOrder", "MarketMaker")
+#: domains without a field list a View could select from
+_VIEWLESS_DOMAINS = (*_MAP_DOMAINS, "SymbolList")
+#: item requests held back before the Login Refresh (lenient login); more are refused
+_MAX_PENDING = 1000
 _UNKNOWN_SERVICE = State(
     stream="Closed", data="Suspect", code="SourceUnknown", text="A18: Unknown service."
 )
@@ -128,7 +132,7 @@ class ClientSession:
         self.login_id: int | None = None
         self.user: str | None = None
         self.token_expires_at: float | None = None
-        self.last_in = time.monotonic()
+        self.last_in = self.last_out = time.monotonic()
         self.ping_sent_at: float | None = None
         self.out: list[Message | bytes] = []
         self.closed = False
@@ -137,6 +141,8 @@ class ClientSession:
         self.pongs = 0
         self.pings_sent = 0
         self.messages_in = 0
+        #: item requests that came before the Login Refresh (lenient login, A11)
+        self.pending: list[Request] = []
 
     # -- output --------------------------------------------------------------------------
 
@@ -158,11 +164,13 @@ class ClientSession:
                     len(pack) >= cfg.max_per_frame or size + len(b) + 1 > cfg.max_msg_size
                 ):
                     await self._send(b"[" + b",".join(pack) + b"]")
+                    self.last_out = time.monotonic()
                     pack, size = [], 2
                 pack.append(b)
                 size += len(b) + 1
             if pack:
                 await self._send(b"[" + b",".join(pack) + b"]")
+                self.last_out = time.monotonic()
         except (ConnectionError, RuntimeError) as exc:
             log.debug("send to %s failed: %s", self.peer, exc)
             await self.drop()
@@ -187,12 +195,48 @@ class ClientSession:
             return
         if not self.serving:
             return  # the login is closed and the connection about to be dropped
-        for msg in read_client_frame(
-            data, catch_unknown_keys=self.server.config.catch_unknown_keys
-        ):
+        msgs = read_client_frame(data, catch_unknown_keys=self.server.config.catch_unknown_keys)
+        for i, msg in enumerate(msgs):
             self.messages_in += 1
-            self.handle(msg)
+            refused = self._bad_stream_id(msg, data, i)
+            self.handle(msg if refused is None else refused)
         await self.flush()
+
+    def _bad_stream_id(
+        self, msg: AnyMessage | Error, frame: str | bytes, index: int
+    ) -> Error | None:
+        """The Error for a stream id a client may not use, or None.
+
+        Client-opened streams have positive ids; negative ones belong to streams the
+        server opens (the cookie auto-login's -1), so a Request, Post or Generic on a
+        non-positive id other than such a stream is refused. A batch Close must name at
+        least one id (its reply is sent on the first one)."""
+        if isinstance(msg, Close):
+            if msg.id != []:
+                return None
+            text = "JSON Unexpected Value. Received '[]' for key 'ID'"
+            return self._id_error(0, text, frame, index)
+        if not isinstance(msg, (Request, Post, Generic)):
+            return None
+        sid = msg.id
+        if not isinstance(sid, int) or sid > 0 or sid == self.login_id:
+            return None
+        text = f"JSON Unexpected Value. Received '{sid}' for key 'ID'"
+        return self._id_error(sid, text, frame, index)
+
+    @staticmethod
+    def _id_error(eid: int, text: str, frame: str | bytes, index: int) -> Error:
+        """An Error in the converter's form: ``Debug.Message`` is the message as received
+        (the whole frame when it is one object, else that member re-encoded)."""
+        raw = frame if isinstance(frame, str) else bytes(frame).decode("utf-8", "replace")
+        if not raw.lstrip().startswith("{"):
+            raw = msgspec.json.encode(codec.decode_raw(raw)[index]).decode("utf-8", "replace")
+        debug: dict[str, Any] = {"File": CONVERTER_FILE, "Line": 441}
+        at = raw.find('"ID"')
+        if at >= 0:
+            debug["Offset"] = at + 5
+        debug["Message"] = raw
+        return Error(id=eid, text=text, debug=debug)
 
     def handle(self, msg: AnyMessage | Error) -> None:
         t = type(msg)
@@ -309,6 +353,9 @@ class ClientSession:
                 ),
             )
         )
+        held, self.pending = self.pending, []
+        for r in held:  # the requests a lenient login held back, in the order they came
+            self._request(r)
 
     def _reject_login(self, req: Request, text: str, code: str) -> None:
         elements: dict[str, Any] = {
@@ -328,6 +375,7 @@ class ClientSession:
     def _stop_serving(self) -> None:
         """After a closed login: answer nothing more, drop the connection shortly."""
         self._drop_all_streams()
+        self.pending.clear()
         self.login_id = None
         self.serving = False
         self.server.later(0.2, self.drop)
@@ -369,7 +417,12 @@ class ClientSession:
                 req.domain,
             )
             return
-        if self.login_id is None and self.server.config.strict_login:
+        if self.login_id is None and not self.server.config.strict_login:
+            if len(self.pending) < _MAX_PENDING:
+                # lenient login (A11): served once the Login Refresh has gone out
+                self.pending.append(req)
+                return
+        if self.login_id is None:
             for sid, name in self._ids(req, names):
                 self.queue(
                     Status(
@@ -497,23 +550,24 @@ class ClientSession:
                 dom,
             )
             return
+        streaming = req.streaming is not False
+        other = self._open_elsewhere(name, service, domain) if cfg.already_open else None
+        if other is not None and streaming and not req.private:
+            state = State(
+                stream="Closed",
+                data="Suspect",
+                code="AlreadyOpen",
+                text=f"Item already open on this connection (stream {other.id})",
+            )
+            self._status(sid, name, service, state, dom)
+            return
         view: frozenset[str] | None = None
-        if req.view and domain == "MarketPrice":
-            names = {fd.name for v in req.view if (fd := lookup(v)) is not None}
-            view = frozenset(names & inst.image.keys())
-            if not view:
-                self._status(
-                    sid,
-                    name,
-                    service,
-                    State(
-                        stream="Closed",
-                        data="Suspect",
-                        code="InvalidView",
-                        text="Requested view has no valid field",
-                    ),
-                )
+        if req.view:
+            got = self._view_of(domain, name, inst, req.view)
+            if isinstance(got, State):
+                self._status(sid, name, service, got, dom)
                 return
+            view = got
         stream = Stream(
             sid,
             name,
@@ -525,7 +579,6 @@ class ClientSession:
             key_in_updates=req.key_in_updates is not False,
             private=bool(req.private),
         )
-        streaming = req.streaming is not False
         parts = self._images(stream, streaming)
         self.out.append(parts[0])
         if streaming:
@@ -534,6 +587,52 @@ class ClientSession:
             if len(parts) > 1 and domain == "MarketByOrder" and server.config.interleave_refresh:
                 server.interleave(inst)  # conformance I02: an Update before the last part
         self.out.extend(parts[1:])
+
+    def _open_elsewhere(self, name: str, service: str, domain: str) -> Stream | None:
+        """The stream (not private) of this connection that has this item open, if any."""
+        for o in self.streams.values():
+            if o.ric == name and o.service == service and o.domain == domain and not o.private:
+                return o
+        return None
+
+    def _view_of(
+        self, domain: str, ric: str, inst: Instrument, view: list[Any]
+    ) -> frozenset[str] | State:
+        """The fields a View selects, or the State that refuses it.
+
+        A View selects fields of a field list (a "Level 1" record, spec 8.1): the fields of
+        a MarketPrice record, and the top-level fields of a YieldCurve (whose refresh
+        "contains all fields requested by the view", spec 34.4). The Map domains
+        (MarketByPrice, MarketByOrder, MarketMaker, SymbolList) have no such list: a View
+        there is refused with ``UnsupportedViewType``. Unknown names and FIDs are dropped;
+        a View left with nothing is ``InvalidView``."""
+        if domain in _VIEWLESS_DOMAINS:
+            return State(
+                stream="Closed",
+                data="Suspect",
+                code="UnsupportedViewType",
+                text=f"View is not supported on the {domain} domain",
+            )
+        if domain == "YieldCurve":
+            available = self.server.curves[ric].image().keys()
+        else:
+            available = inst.image.keys()
+        names: set[str] = set()
+        for v in view:
+            fd = lookup(v)
+            if fd is not None:
+                names.add(fd.name)
+            elif isinstance(v, str):
+                names.add(v)  # a curve's fields are not all in the field dictionary
+        selected = frozenset(names & available)
+        if not selected:
+            return State(
+                stream="Closed",
+                data="Suspect",
+                code="InvalidView",
+                text="Requested view has no valid field",
+            )
+        return selected
 
     def _service(self, key: Key | None) -> str | None:
         """The name of the service a key asks for (the default when it names none)."""
@@ -599,7 +698,8 @@ class ClientSession:
             private=True if s.private else None,
         )
         if s.domain == "YieldCurve":
-            first.fields = server.curves[s.ric].image()
+            image = server.curves[s.ric].image()
+            first.fields = image if s.view is None else {k: image.get(k) for k in s.view}
             return [first]
         if s.domain == "SymbolList":
             sl = server.symbols.lists[s.ric]
@@ -640,9 +740,16 @@ class ClientSession:
         )
 
     def _reissue(self, s: Stream, req: Request) -> None:
-        if req.view is not None and s.domain == "MarketPrice":
-            names = {fd.name for v in req.view if (fd := lookup(v)) is not None}
-            s.view = frozenset(names & s.instrument.image.keys()) or None
+        if req.view:
+            got = self._view_of(s.domain, s.ric, s.instrument, req.view)
+            if isinstance(got, State):  # the refused reissue closes the stream
+                self._close_stream(s.id)
+                dom = None if s.domain == "MarketPrice" else s.domain
+                self._status(s.id, s.ric, s.service, got, dom)
+                return
+            s.view = got
+        elif req.view is not None:
+            s.view = None  # an empty View: back to the whole record
         if self.server.config.pause_resume:
             s.paused = bool(req.pause)
         # else Pause is ignored, as the Login Refresh says (SupportPauseResume: 0, like RTO).
@@ -662,6 +769,8 @@ class ClientSession:
             return
         for sid in ids:
             self._close_stream(sid)
+        if self.pending:
+            self.pending = [r for r in self.pending if r.id not in ids]
         if isinstance(msg.id, list):
             n = len(ids)
             self.queue(
@@ -823,6 +932,10 @@ class ClientSession:
         (``fields`` holding Vectors)."""
         if s.paused:
             return
+        if fields is not None and s.view is not None:
+            fields = {k: v for k, v in fields.items() if k in s.view}
+            if not fields:
+                return
         cmap: dict[str, Any] | None = None
         if entries is not None:
             cmap = {"KeyType": "Buffer", "Entries": entries}
