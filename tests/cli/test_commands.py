@@ -59,7 +59,9 @@ def test_subscribe_pretty_against_a_sim_process(sim_process: Any) -> None:
 def test_subscribe_unknown_item_fails() -> None:
     r = run_cli("subscribe", "BAD.RIC", "--format", "jsonl")
     assert r.returncode == 1
-    assert r.stderr.strip().splitlines()[-1] == "ertcloud: error: no item could be opened: BAD.RIC"
+    assert r.stderr.strip().splitlines()[-1] == (
+        "ertcloud: error: cannot open BAD.RIC: **The record could not be found (NotFound)"
+    )
 
 
 def test_subscribe_wrong_password(sim_process: Any) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from ..exceptions import ConfigError, ErtcloudError
 from ..version import __version__
 from . import board, demo, discover, market_price, post, record, sim, subscribe, token
+from .checks import apply_environment, check_args
 
 __all__ = ["main"]
 
@@ -62,15 +63,36 @@ def _add_bench(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
+def _subparser(parser: argparse.ArgumentParser, command: str | None) -> argparse.ArgumentParser:
+    """The parser of ``command`` (the top-level parser if there is none)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            sub: argparse.ArgumentParser = action.choices[command]
+            return sub
+    return parser
+
+
+#: Commands whose options are not the client's (the simulator, the benchmarks).
+_UNCHECKED = ("sim", "bench")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ertcloud`` console script; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # Report an unknown option with the usage of the command it was given to.
+        _subparser(parser, getattr(args, "command", None)).error(
+            f"unrecognized arguments: {' '.join(extra)}"
+        )
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
+        if args.command not in _UNCHECKED:
+            apply_environment(args)
+            check_args(args)
         code = args.func(args)
     except KeyboardInterrupt:
         return 0

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -23,7 +22,7 @@ from ..client.session import Session
 from ..exceptions import ConfigError, ErtcloudError
 from ..protocol.login import LoginParams
 from .market_price import add_options, default_position
-from .record import _rics, connection_target
+from .record import _rics, connection_target, fill_credentials
 
 __all__ = ["add_parser", "run"]
 
@@ -48,7 +47,7 @@ async def run(args: argparse.Namespace) -> int:
     rics = _rics(args) or ["TRI.N"]
     embedded = not (args.hostname or args.user or args.password or args.clientid)
     if not embedded:
-        args.password = args.password or os.environ.get("ERTCLOUD_PASSWORD", "")
+        fill_credentials(args)
         if not (args.user and args.clientid and args.password and args.hostname):
             raise ConfigError("user, clientid, password, and hostname are required options")
     async with AsyncExitStack() as stack:
@@ -58,7 +57,11 @@ async def run(args: argparse.Namespace) -> int:
         tokens = TokenManager(
             client,
             PasswordCredentials(
-                username=t.user, password=t.password, client_id=t.clientid, scope=args.scope
+                username=t.user,
+                password=t.password,
+                client_id=t.clientid,
+                scope=args.scope,
+                new_password=None if t.simulated else args.new_password,
             ),
         )
 

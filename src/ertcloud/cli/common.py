@@ -27,12 +27,20 @@ __all__ = ["add_connection_options", "open_session", "token_manager"]
 
 def add_connection_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("connection (default: the embedded simulator)")
-    g.add_argument("--url", default=None, help="WebSocket URL, e.g. wss://host:443/WebSocket")
+    g.add_argument(
+        "--url",
+        default=None,
+        help="WebSocket URL, e.g. wss://host:443/WebSocket (or ERTCLOUD_URL)",
+    )
     g.add_argument(
         "--hostname", default=None, help="streaming host (builds wss://HOST:PORT/WebSocket)"
     )
-    g.add_argument("--port", default="443", help="streaming port (default 443)")
-    g.add_argument("--auth_url", default=None, help=f"token URL (default {DEFAULT_AUTH_URL})")
+    g.add_argument("--port", default="443", help="port of --hostname (default 443)")
+    g.add_argument(
+        "--auth_url",
+        default=None,
+        help=f"token URL (or ERTCLOUD_TOKEN_URL; default {DEFAULT_AUTH_URL})",
+    )
     g.add_argument("--user", default=None, help="machine id / user name (or ERTCLOUD_USER)")
     g.add_argument(
         "--password",

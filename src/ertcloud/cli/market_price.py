@@ -56,7 +56,9 @@ def add_options(p: argparse.ArgumentParser) -> None:
         dest="new_password",
         default=None,
         action=CommandLineSecret,
-        help="change the password first",
+        help="change the password first (checked locally against the gateway's "
+        "policy: 30+ characters of letters, digits and ~!@#$%%^&*()-_=+[]{}|;:,.<>/? "
+        "mixing 3 of upper case, lower case, digits, symbols)",
     )
     g.add_argument("--clientid", default="", help="client id (app key; or ERTCLOUD_CLIENT_ID)")
     g.add_argument("--app_id", default="256", help="Login ApplicationId (default 256)")
@@ -68,7 +70,11 @@ def add_options(p: argparse.ArgumentParser) -> None:
         default="auth/oauth2/v1/token",
         help="token path with --auth_hostname (2018: auth/oauth2/beta1/token)",
     )
-    g.add_argument("--auth_url", default=None, help=f"token URL (default {DEFAULT_AUTH_URL})")
+    g.add_argument(
+        "--auth_url",
+        default=None,
+        help=f"token URL (or ERTCLOUD_TOKEN_URL; default {DEFAULT_AUTH_URL})",
+    )
     g.add_argument("--scope", default=DEFAULT_SCOPE, help="OAuth scope (default trapi)")
     g.add_argument(
         "--ric",
@@ -100,7 +106,11 @@ def add_options(p: argparse.ArgumentParser) -> None:
         help="endpoint region: an AWS region prefix (default us-east-1) or amer/emea/apac",
     )
     d.add_argument(
-        "--hotstandby", action="store_true", help="two sessions on two endpoints, de-duplicated"
+        "--hotstandby",
+        action="store_true",
+        help="two sessions on two endpoints with the same items; as in the vendor example, "
+        "each session's frames are printed (labelled 'on session1'/'on session2'), so every "
+        "update appears once per session",
     )
     d.add_argument("--standbyhostname", default=None, help="second streaming host (hot standby)")
     d.add_argument("--standbyport", default="443", help="port of --standbyhostname (default 443)")
@@ -133,8 +143,9 @@ def add_options(p: argparse.ArgumentParser) -> None:
         "--tls",
         choices=("auto", "on", "off"),
         default="auto",
-        help="wss:// or ws:// for the streaming host (auto: wss unless port is not 443 "
-        "and the token URL is http)",
+        help="on: wss://, off: ws:// to the streaming host; auto (default): wss:// unless "
+        "the token URL is http:// (a local simulator). The port is --port (default 443) "
+        "whatever the choice",
     )
     o.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     o.add_argument("--no-reconnect", action="store_true", help="exit instead of reconnecting")

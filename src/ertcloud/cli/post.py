@@ -72,7 +72,8 @@ async def run(a: argparse.Namespace) -> int:
             target = sub.streams[0]
             if not target.is_open:
                 st = target.state
-                raise ConfigError(f"cannot open {a.ric}: {st.text if st else 'closed'}")
+                # The server refused the item: a runtime failure, not a usage error.
+                raise ErtcloudError(f"cannot open {a.ric}: {st.text if st else 'closed'}")
         try:
             ack = await session.post(
                 target,

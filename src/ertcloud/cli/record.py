@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import ssl
 import sys
 import time
@@ -28,6 +27,7 @@ from ..auth.client import TokenClient
 from ..auth.grants import PasswordCredentials
 from ..auth.manager import TokenManager
 from ..client.session import Session
+from ..config import resolve_credentials
 from ..exceptions import ConfigError
 from ..protocol.login import LoginParams
 from ..sinks.metrics import MetricsServer
@@ -43,7 +43,7 @@ from .market_price import (
     ssl_context,
 )
 
-__all__ = ["Target", "add_parser", "apply_config", "connection_target", "run"]
+__all__ = ["Target", "add_parser", "apply_config", "connection_target", "fill_credentials", "run"]
 
 DEFAULT_SINK = "ertcloud.duckdb"
 
@@ -178,6 +178,20 @@ async def connection_target(
     )
 
 
+def fill_credentials(args: argparse.Namespace) -> None:
+    """Credentials not on the command line from the environment (``ERTCLOUD_USER``,
+    ``ERTCLOUD_PASSWORD``, ``ERTCLOUD_CLIENT_ID``) or the credentials file."""
+    creds = resolve_credentials(
+        user=args.user or None,
+        password=args.password or None,
+        client_id=args.clientid or None,
+        file=getattr(args, "credentials", None),
+    )
+    args.user = creds.user or ""
+    args.password = creds.password or ""
+    args.clientid = creds.client_id or ""
+
+
 def _rics(args: argparse.Namespace) -> list[str]:
     out: list[str] = []
     for r in [*(args.rics or []), *(args.ric or [])]:
@@ -229,8 +243,8 @@ async def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
         raise ConfigError("--batch-size and --flush-interval must be positive")
     sinks = [make_sink(s) for s in (args.to or [DEFAULT_SINK])]
     embedded = not (args.hostname or args.user or args.password or args.clientid)
-    if not embedded and not args.password:
-        args.password = os.environ.get("ERTCLOUD_PASSWORD", "")
+    if not embedded:
+        fill_credentials(args)
     if not embedded and not (args.user and args.clientid and args.password and args.hostname):
         raise ConfigError("user, clientid, password, and hostname are required options")
 
@@ -243,7 +257,11 @@ async def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
         tokens = TokenManager(
             client,
             PasswordCredentials(
-                username=user, password=password, client_id=clientid, scope=args.scope
+                username=user,
+                password=password,
+                client_id=clientid,
+                scope=args.scope,
+                new_password=None if t.simulated else args.new_password,
             ),
         )
         rec: Recorder | None = None
