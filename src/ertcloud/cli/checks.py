@@ -133,6 +133,7 @@ def check_args(a: argparse.Namespace) -> None:
         if value is not None and (not value.strip() or "/" in value or " " in value.strip()):
             raise ConfigError(f"{option} must be a host name, got {value!r}")
     _url(f"--url (or {ENV_OPTIONS['url']})", getattr(a, "url", None), ("ws:", "wss:"))
+    _url("--standby-url", getattr(a, "standby_url", None), ("ws:", "wss:"))
     _url(
         f"--auth_url (or {ENV_OPTIONS['auth_url']})",
         getattr(a, "auth_url", None),

@@ -16,13 +16,14 @@ from ..auth.grants import DEFAULT_SCOPE, PasswordCredentials
 from ..auth.manager import TokenManager
 from ..client.api import default_position
 from ..client.session import Session
+from ..client.standby import HotStandby
 from ..config import CommandLineSecret, resolve_credentials
 from ..exceptions import ConfigError
 from ..protocol.login import LoginParams
 from ..sim.server import SimOptions, SimServer
 from .market_price import DEFAULT_AUTH_URL, ssl_context
 
-__all__ = ["add_connection_options", "open_session", "token_manager"]
+__all__ = ["add_connection_options", "open_session", "open_standby", "token_manager"]
 
 
 def add_connection_options(p: argparse.ArgumentParser) -> None:
@@ -101,3 +102,39 @@ async def open_session(a: argparse.Namespace) -> AsyncIterator[Session]:
     tokens = token_manager(a, a.auth_url or DEFAULT_AUTH_URL)
     async with Session(url, tokens=tokens, login=login, ssl_context=ssl_context(a)) as session:
         yield session
+
+
+@asynccontextmanager
+async def open_standby(a: argparse.Namespace) -> AsyncIterator[HotStandby]:
+    """A started :class:`HotStandby` on ``--url`` and ``--standby-url``, or on two endpoints
+    of a fresh embedded simulator."""
+    login = LoginParams(application_id=a.app_id, position=a.position or default_position())
+    if a.url is None and a.hostname is None:
+        if a.standby_url is not None:
+            raise ConfigError("--standby-url needs --url or --hostname (the first endpoint)")
+        async with SimServer(SimOptions(port=0, endpoints=2)) as sim:
+            sys.stderr.write(
+                f"ertcloud: using the embedded simulator at {sim.base_url} (simulated data; "
+                "hot standby on two of its endpoints)\n"
+            )
+            a.user = a.user or "demo"
+            a.password = a.password if a.password is not None else "demo"
+            a.clientid = a.clientid or "ertcloud-cli"
+            tokens = token_manager(a, sim.token_url)
+            try:
+                async with HotStandby(sim.websocket_urls[:2], tokens=tokens, login=login) as hs:
+                    yield hs
+            finally:
+                await tokens.client.close()
+        return
+    if a.standby_url is None:
+        raise ConfigError("--hotstandby needs --standby-url, the second endpoint")
+    url = a.url or f"wss://{a.hostname}:{a.port}/WebSocket"
+    tokens = token_manager(a, a.auth_url or DEFAULT_AUTH_URL)
+    try:
+        async with HotStandby(
+            [url, a.standby_url], tokens=tokens, login=login, ssl_context=ssl_context(a)
+        ) as hs:
+            yield hs
+    finally:
+        await tokens.client.close()

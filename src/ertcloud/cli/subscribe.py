@@ -9,7 +9,10 @@ import sys
 import time
 from typing import Any
 
+from ..client.session import Session
+from ..client.standby import StandbySubscription
 from ..client.subscription import Subscription
+from ..exceptions import ConfigError
 from ..protocol import codec
 from ..protocol.events import (
     ErrorReceived,
@@ -19,7 +22,7 @@ from ..protocol.events import (
     StreamClosed,
 )
 from ..protocol.streams import ItemStream
-from .common import add_connection_options, open_session
+from .common import add_connection_options, open_session, open_standby
 from .market_price import _install_signals
 from .output import pretty
 
@@ -77,6 +80,18 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--format", choices=("pretty", "jsonl", "table"), default="pretty")
     p.add_argument("--count", type=int, default=None, help="stop after this many events")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.add_argument(
+        "--hotstandby",
+        action="store_true",
+        help="two sessions on two endpoints, each update shown once (by SeqNumber); the "
+        "embedded simulator serves two endpoints for it",
+    )
+    p.add_argument(
+        "--standby-url",
+        default=None,
+        metavar="URL",
+        help="the second endpoint of --hotstandby (implies it); --url or --hostname is the first",
+    )
     add_connection_options(p)
     p.set_defaults(func=lambda a: asyncio.run(run(a)))
 
@@ -120,32 +135,44 @@ def _reason(text: str | None, code: str | None) -> str:
 
 async def run(a: argparse.Namespace) -> int:
     rics = [r.strip() for spec in a.rics for r in spec.split(",") if r.strip()]
+    names = list(dict.fromkeys(rics))
+    standby = a.hotstandby or a.standby_url is not None
+    if standby and a.snapshot:
+        raise ConfigError("--snapshot takes one image per item: it has no use for --hotstandby")
     view = _fields(a.fields)
     cols = [str(c) for c in view] if view else list(DEFAULT_TABLE_FIELDS)
     out = sys.stdout
     count = 0
     failed: dict[str, str] = {}  # item -> why the server refused or closed it
-    refused: set[int] = set()  # ids of streams whose request got an Error
+    refused: dict[str, set[int]] = {}  # item -> the sessions whose request got an Error
     done = asyncio.Event()
-    subs: list[Subscription] = []
+    subs: list[Subscription | StandbySubscription] = []
+    sessions: list[Session] = []
 
-    def finished(s: ItemStream) -> bool:
-        if s.id in refused:
-            return True
-        if s.is_open:
+    def record(name: str) -> ItemStream | None:
+        sub = subs[0]
+        if isinstance(sub, StandbySubscription):
+            return sub.records.get(name)
+        return next((s for s in sub.streams if s.name == name), None)
+
+    def finished(name: str) -> bool:
+        if len(refused.get(name, ())) >= len(sessions):
+            return True  # every session was refused it
+        s = record(name)
+        if s is None or s.is_open:
             return False
         # ClosedRecover: the session re-requests the item by itself.
         return not (s.state is not None and s.state.stream == "ClosedRecover")
 
     def check_done() -> None:
-        if subs and all(finished(s) for s in subs[0].streams):
+        if subs and all(finished(n) for n in names):
             done.set()
 
-    def fail(s: ItemStream, reason: str) -> None:
-        if s.name in failed:
+    def fail(name: str, opened: bool, reason: str) -> None:
+        if name in failed:
             return
-        failed[s.name] = reason
-        what = f"{s.name} was closed by the server" if s.refreshes else f"cannot open {s.name}"
+        failed[name] = reason
+        what = f"{name} was closed by the server" if opened else f"cannot open {name}"
         sys.stderr.write(f"ertcloud: error: {what}: {reason}\n")
         sys.stderr.flush()
 
@@ -153,7 +180,7 @@ async def run(a: argparse.Namespace) -> int:
         nonlocal count
         if isinstance(ev, StreamClosed):
             if ev.state.stream not in ("NonStreaming", "ClosedRecover"):
-                fail(ev.stream, _reason(ev.state.text, ev.state.code))
+                fail(ev.stream.name, ev.stream.refreshes > 0, _reason(ev.state.text, ev.state.code))
             check_done()
         if a.format == "jsonl":
             out.write(json.dumps(event_record(ev), separators=(",", ":")) + "\n")
@@ -166,20 +193,31 @@ async def run(a: argparse.Namespace) -> int:
         if a.count is not None and count >= a.count:
             done.set()
 
-    def on_event(ev: object) -> None:
-        """An Error answering an item request (or its batch) ends that item."""
+    def on_event(index: int, ev: object) -> None:
+        """An Error answering an item request (or its batch) ends that item (on every
+        session, with hot standby)."""
         if not isinstance(ev, ErrorReceived) or not subs:
+            return
+        sub = subs[0]
+        leg = sub.legs.get(index) if isinstance(sub, StandbySubscription) else sub
+        if leg is None:
             return
         err = ev.message
         hit = [
             s
-            for s in subs[0].streams
-            if err.id in (s.id, s.batch_id) and s.id not in refused and not s.refreshes
+            for s in leg.streams
+            if err.id in (s.id, s.batch_id)
+            and index not in refused.get(s.name, ())
+            and not s.refreshes
         ]
-        if not hit:
-            return
+        final: list[ItemStream] = []
         for s in hit:
-            refused.add(s.id)
+            refused.setdefault(s.name, set()).add(index)
+            if len(refused[s.name]) >= len(sessions):
+                final.append(s)
+        if not final:
+            return
+        for s in final:
             if a.format == "jsonl":
                 rec = {"ts": round(time.time(), 6), "ric": s.name, "id": s.id}
                 rec.update(event="error", text=err.text)
@@ -189,39 +227,51 @@ async def run(a: argparse.Namespace) -> int:
         if a.format == "pretty":
             out.write(pretty(codec.to_builtins(err)) + "\n")
         out.flush()
-        for s in hit:
-            fail(s, f"the server answered with an Error: {_reason(err.text, None)}")
+        for s in final:
+            fail(s.name, False, f"the server answered with an Error: {_reason(err.text, None)}")
         check_done()
 
+    def watch(index: int, session: Session) -> None:
+        sessions.append(session)
+        session.on_event = lambda ev: on_event(index, ev)
+
+    options: dict[str, Any] = {
+        "fields": view,
+        "domain": a.domain,
+        "service": int(a.service) if a.service and a.service.isdigit() else a.service,
+        "private": a.private,
+        "on_refresh": emit,
+        "on_update": emit,
+        "on_status": emit,
+    }
+
+    async def stream(sub: Subscription | StandbySubscription) -> None:
+        subs.append(sub)
+        check_done()
+        try:
+            await asyncio.wait_for(done.wait(), a.duration)
+        except asyncio.TimeoutError:
+            pass
+        await sub.close()
+
+    header = f"{'time':<8} {'RIC':<12} {'event':<8} " + " ".join(f"{c:>12}" for c in cols)
     loop = asyncio.get_running_loop()
     installed = _install_signals(loop, done.set)
     try:
-        async with open_session(a) as session:
-            session.on_event = on_event
-            if a.format == "table":
-                out.write(
-                    f"{'time':<8} {'RIC':<12} {'event':<8} "
-                    + " ".join(f"{c:>12}" for c in cols)
-                    + "\n"
-                )
-            sub = session.subscribe(
-                rics,
-                fields=view,
-                domain=a.domain,
-                service=int(a.service) if a.service and a.service.isdigit() else a.service,
-                snapshot=a.snapshot,
-                private=a.private,
-                on_refresh=emit,
-                on_update=emit,
-                on_status=emit,
-            )
-            subs.append(sub)
-            check_done()
-            try:
-                await asyncio.wait_for(done.wait(), a.duration)
-            except asyncio.TimeoutError:
-                pass
-            await sub.close()
+        if standby:
+            async with open_standby(a) as hs:
+                for i, s in enumerate(hs.sessions):
+                    if s is not None:
+                        watch(i, s)
+                if a.format == "table":
+                    out.write(header + "\n")
+                await stream(hs.subscribe(rics, **options))
+        else:
+            async with open_session(a) as session:
+                watch(0, session)
+                if a.format == "table":
+                    out.write(header + "\n")
+                await stream(session.subscribe(rics, snapshot=a.snapshot, **options))
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)

@@ -76,6 +76,12 @@ class StandbySubscription:
     def streams(self) -> list[ItemStream]:
         return list(self.records.values())
 
+    @property
+    def legs(self) -> dict[int, Subscription]:
+        """The subscription on each session (0, 1) that feeds this one."""
+        spec = self._standby._specs.get(self)
+        return dict(spec.subs) if spec is not None else {}
+
     def _emit(self, event: ItemEvent) -> None:
         self.delivered += 1
         t = type(event)
