@@ -5,12 +5,30 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 from support import SimProcess, cli_env, ertcloud_cmd
 
 from ertcloud.sim.server import SimOptions, SimServer
+
+
+@pytest.fixture(scope="session")
+def private_ca(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A private CA (``ca``) and a certificate chain and key for 127.0.0.1 (``cert``, ``key``),
+    as PEM files."""
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    d: Path = tmp_path_factory.mktemp("pki")
+    files = {"ca": str(d / "ca.pem"), "cert": str(d / "cert.pem"), "key": str(d / "key.pem")}
+    ca.cert_pem.write_to_path(files["ca"])
+    with open(files["cert"], "wb") as f:
+        for pem in cert.cert_chain_pems:
+            f.write(pem.bytes())
+    cert.private_key_pem.write_to_path(files["key"])
+    return files
 
 
 @pytest.fixture

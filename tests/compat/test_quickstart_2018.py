@@ -12,23 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-import trustme
 from support import SimProcess, cli_env
 
 PROGRAM = Path(__file__).with_name("quickstart_2018.py")
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    d = tmp_path_factory.mktemp("pki2018")
-    files = {"ca": str(d / "ca.pem"), "cert": str(d / "cert.pem"), "key": str(d / "key.pem")}
-    ca.cert_pem.write_to_path(files["ca"])
-    cert.private_key_and_cert_chain_pem.write_to_path(files["cert"])
-    cert.private_key_pem.write_to_path(files["key"])
-    return files
 
 
 def frames(output: str) -> list[Any]:
@@ -36,13 +22,15 @@ def frames(output: str) -> list[Any]:
     return [dec.raw_decode(output, m.end())[0] for m in re.finditer(r"^RECEIVED: \n", output, re.M)]
 
 
-def test_vendor_2018_quick_start_runs_unchanged(sim_process: Any, pki: dict[str, str]) -> None:
+def test_vendor_2018_quick_start_runs_unchanged(
+    sim_process: Any, private_ca: dict[str, str]
+) -> None:
     # expires_in 33 s: the 2018 program renews at expires_in - 30 = 3 s.
     sim: SimProcess = sim_process(
         "--tls-cert",
-        pki["cert"],
+        private_ca["cert"],
         "--tls-key",
-        pki["key"],
+        private_ca["key"],
         "--token-ttl",
         "33",
         "--user",
@@ -50,7 +38,7 @@ def test_vendor_2018_quick_start_runs_unchanged(sim_process: Any, pki: dict[str,
         "--password",
         "Secret123",
     )
-    env = cli_env(REQUESTS_CA_BUNDLE=pki["ca"], WEBSOCKET_CLIENT_CA_BUNDLE=pki["ca"])
+    env = cli_env(REQUESTS_CA_BUNDLE=private_ca["ca"], WEBSOCKET_CLIENT_CA_BUNDLE=private_ca["ca"])
     proc = subprocess.Popen(
         [
             sys.executable,

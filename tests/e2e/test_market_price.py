@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import trustme
 from support import SimProcess, ertcloud_cmd, run_cli, start_cli, wait_for_output
 
 
@@ -222,21 +221,6 @@ def test_ctrl_c_sends_close_and_exits_0(sim_process: Any) -> None:
     tail = out.split("SENT:")
     closes = [json.loads(t.split("\n}\n")[0] + "\n}") for t in tail[1:] if '"Type":"Close"' in t]
     assert {"Domain": "Login", "ID": 1, "Type": "Close"} in closes
-
-
-@pytest.fixture(scope="module")
-def private_ca(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    d: Path = tmp_path_factory.mktemp("pki")
-    files = {"ca": str(d / "ca.pem"), "cert": str(d / "cert.pem"), "key": str(d / "key.pem")}
-    ca.cert_pem.write_to_path(files["ca"])
-    cert.cert_chain_pems[0].write_to_path(files["cert"])
-    for extra in cert.cert_chain_pems[1:]:
-        with open(files["cert"], "ab") as f:
-            f.write(extra.bytes())
-    cert.private_key_pem.write_to_path(files["key"])
-    return files
 
 
 def test_tls_with_a_private_ca(sim_process: Any, private_ca: dict[str, str]) -> None:

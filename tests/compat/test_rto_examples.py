@@ -1,0 +1,246 @@
+"""Programs written like the vendor's current RTO examples (password grant with renewal,
+service discovery with hot standby, v2 client credentials) run unchanged against the
+simulator over HTTPS/WSS: they log in, get ``/TRI.N`` from ``ELEKTRON_DD``, reissue the
+token on the live stream, follow discovery by region and reconnect after a drop."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import SimProcess, cli_env
+
+HERE = Path(__file__).parent
+USER, PASSWORD, CLIENT = "GE-A-01103867-3-1234", "Secret123", "a1b2c3d4e5f6"
+
+
+class Program:
+    """One of the example programs, run as its own process with output on a pipe."""
+
+    def __init__(self, name: str, args: list[str], private_ca: dict[str, str]) -> None:
+        env = cli_env(
+            REQUESTS_CA_BUNDLE=private_ca["ca"],
+            WEBSOCKET_CLIENT_CA_BUNDLE=private_ca["ca"],
+            PYTHONUNBUFFERED="1",
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / name), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        self.out = ""
+
+    def wait_for(self, pattern: str, count: int = 1, timeout: float = 20) -> None:
+        """Read output until ``pattern`` (a regex) has appeared ``count`` times."""
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while len(re.findall(pattern, self.out, re.M)) < count:
+            left = deadline - time.monotonic()
+            ended = self.proc.poll() is not None and not select.select([fd], [], [], 0)[0]
+            if left <= 0 or ended:
+                raise AssertionError(f"{pattern!r} x{count} not seen:\n{self.out[-4000:]}")
+            if select.select([fd], [], [], min(left, 0.2))[0]:
+                chunk = os.read(fd, 65536)
+                self.out += chunk.decode()
+
+    def stop(self) -> str:
+        """Ctrl+C, as a user would; returns the whole output."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            rest, _ = self.proc.communicate(timeout=15)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.communicate()
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
+        self.out += rest or ""
+        return self.out
+
+
+@pytest.fixture
+def program(private_ca: dict[str, str]) -> Iterator[Any]:
+    started: list[Program] = []
+
+    def run(name: str, *args: str) -> Program:
+        p = Program(name, list(args), private_ca)
+        started.append(p)
+        return p
+
+    yield run
+    for p in started:
+        p.stop()
+
+
+def _blocks(output: str, opener: str) -> Iterator[Any]:
+    """The JSON values printed from a line holding just ``opener``. The two sessions print
+    from two threads, so a header line may be separated from its JSON: go by the JSON."""
+    dec = json.JSONDecoder()
+    for m in re.finditer(rf"^\{opener}$", output, re.M):
+        try:
+            yield dec.raw_decode(output, m.start())[0]
+        except json.JSONDecodeError:
+            continue
+
+
+def received(output: str) -> list[dict[str, Any]]:
+    """Every message of every received frame (the frames are arrays)."""
+    return [m for frame in _blocks(output, "[") for m in frame if isinstance(m, dict)]
+
+
+def sent(output: str) -> list[dict[str, Any]]:
+    """Every message the program sent (printed as objects; the token replies have no ID)."""
+    return [m for m in _blocks(output, "{") if "ID" in m or "Type" in m]
+
+
+def health(sim: SimProcess) -> dict[str, Any]:
+    url = sim.info["token_url"].split("/auth/", 1)[0] + "/health"
+    with urllib.request.urlopen(url, timeout=5, context=_ssl(sim)) as r:
+        result: dict[str, Any] = json.load(r)
+    return result
+
+
+def post_fault(sim: SimProcess, body: dict[str, Any]) -> None:
+    req = urllib.request.Request(
+        sim.info["faults_url"],
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=5, context=_ssl(sim)) as r:
+        assert r.status == 200
+
+
+def _ssl(sim: SimProcess) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=sim.info["_ca"])
+
+
+def tls_sim(sim_process: Any, private_ca: dict[str, str], *args: str) -> SimProcess:
+    sim: SimProcess = sim_process(
+        "--tls-cert", private_ca["cert"], "--tls-key", private_ca["key"],
+        "--user", USER, "--password", PASSWORD, *args,
+    )  # fmt: skip
+    sim.info["_ca"] = private_ca["ca"]
+    return sim
+
+
+def item_refreshes(msgs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [m for m in msgs if m["Type"] == "Refresh" and m.get("Domain") is None]
+
+
+def test_password_grant_example_renews_on_the_live_stream(
+    sim_process: Any, private_ca: dict[str, str], program: Any
+) -> None:
+    # expires_in 5 s: the program reissues at 90 %, int(4.5) = 4 s
+    sim = tls_sim(sim_process, private_ca, "--token-ttl", "5")
+    p = program(
+        "market_price_rto_authentication.py",
+        "--hostname", "127.0.0.1", "--port", str(sim.port),
+        "--auth_url", sim.info["token_url"],
+        "--user", USER, "--password", PASSWORD, "--clientid", CLIENT,
+    )  # fmt: skip
+    p.wait_for(r'^\s*"Type":"Update"', 1)
+    p.wait_for(r"Sending authentication request with refresh token", 2, timeout=15)
+    p.wait_for(r'^\s*"Type":"Update"', len(re.findall(r'"Type":"Update"', p.out)) + 2)
+    out = p.stop()
+    assert "Authentication succeeded. RECEIVED:" in out
+    assert out.count("WebSocket successfully connected!") == 1
+    msgs = received(out)
+    assert msgs[0]["Domain"] == "Login" and msgs[0]["State"]["Stream"] == "Open"
+    (refresh,) = item_refreshes(msgs)
+    assert refresh["Key"] == {"Name": "/TRI.N", "Service": "ELEKTRON_DD"}
+    assert "BID" in refresh["Fields"] and refresh["State"]["Data"] == "Ok"
+    logins = [m for m in sent(out) if m.get("Domain") == "Login"]
+    assert len(logins) >= 3 and logins[0].get("Refresh") is None
+    assert all(m["Refresh"] is False for m in logins[1:])
+    tokens = [m["Key"]["Elements"]["AuthenticationToken"] for m in logins]
+    assert len(set(tokens)) == len(tokens)  # a new token each time, and each accepted:
+    assert not any(m.get("Domain") == "Login" and m["Type"] == "Status" for m in msgs)
+    assert health(sim)["connections"] == 0  # Ctrl+C closed it
+
+
+def test_discovery_example_runs_hot_standby_and_reconnects(
+    sim_process: Any, private_ca: dict[str, str], program: Any
+) -> None:
+    sim = tls_sim(sim_process, private_ca, "--endpoints", "2", "--token-ttl", "5", "--rate", "5")
+    p = program(
+        "market_price_rto_service_discovery.py",
+        "--auth_url", sim.info["token_url"], "--discovery_url", sim.info["discovery_url"],
+        "--user", USER, "--password", PASSWORD, "--clientid", CLIENT, "--hotstandby",
+    )  # fmt: skip
+    p.wait_for(r"WebSocket successfully connected for session[12]!", 2)
+    p.wait_for(r'^\s*"Name":"/?TRI.N"', 4)  # both requests and both refreshes
+    assert health(sim)["endpoints"] == {"0": 1, "1": 1}  # us-east-1a and us-east-1b
+    p.wait_for(r"Refreshing the access token for session1", 1, timeout=15)
+    p.wait_for(r"Refreshing the access token for session2", 1)
+    post_fault(sim, {"fault": "drop", "endpoint": 0})
+    p.wait_for(r"WebSocket Closed for session1", 1)
+    p.wait_for(r"WebSocket successfully connected for session1!", 2)
+    p.wait_for(r'^\s*"Name":"/?TRI.N"', 6)  # session1 asked again and got a new image
+    assert health(sim)["endpoints"] == {"0": 1, "1": 1}
+    out = p.stop()
+    assert "WebSocket Closed for session2" not in out.split("Closing the WebSocket")[0]
+    msgs = received(out)
+    assert len(item_refreshes(msgs)) == 3
+    assert not any(m.get("Domain") == "Login" and m["Type"] == "Status" for m in msgs)
+    reissues = [m for m in sent(out) if m.get("Domain") == "Login" and "Refresh" in m]
+    assert len(reissues) >= 2 and all(m["Refresh"] is False for m in reissues)
+
+
+@pytest.mark.parametrize("how", ["discovery", "hostnames"])
+def test_client_credentials_example_connects_two_sessions(
+    sim_process: Any, private_ca: dict[str, str], program: Any, how: str
+) -> None:
+    secret = "s3cr3t-v2"
+    sim = tls_sim(sim_process, private_ca, "--endpoints", "2", "--client", f"{CLIENT}:{secret}")
+    v2 = sim.info["token_url_v2"]
+    where = (
+        ["--discovery_url", sim.info["discovery_url"], "--region", "eu-west-1"]
+        if how == "discovery"
+        else ["--hostname", "127.0.0.1", "--port", str(sim.info["ports"][1]),
+              "--standbyhostname", "127.0.0.1", "--standbyport", str(sim.info["ports"][0])]
+    )  # fmt: skip
+    p = program(
+        "market_price_rto_client_cred_auth.py",
+        "--auth_url", v2, "--clientid", CLIENT, "--clientsecret", secret, "--hotstandby",
+        *where,
+    )  # fmt: skip
+    p.wait_for(r'^\s*"Type":"Update"', 2)
+    p.wait_for(r'^\s*"Name":"/?TRI.N"', 4)
+    assert health(sim)["endpoints"] == {"0": 1, "1": 1}
+    out = p.stop()
+    assert "Sending authentication request with client credentials" in out
+    msgs = received(out)
+    assert len(item_refreshes(msgs)) == 2
+    logins = [m for m in sent(out) if m.get("Domain") == "Login"]
+    assert len(logins) == 2 and all("Refresh" not in m for m in logins)
+
+
+def test_client_credentials_example_with_a_wrong_secret_exits_1(
+    sim_process: Any, private_ca: dict[str, str], program: Any
+) -> None:
+    sim = tls_sim(sim_process, private_ca, "--client", f"{CLIENT}:right")
+    p = program(
+        "market_price_rto_client_cred_auth.py",
+        "--auth_url", sim.info["token_url_v2"], "--clientid", CLIENT, "--clientsecret", "wrong",
+    )  # fmt: skip
+    p.proc.wait(timeout=15)
+    out = p.stop()
+    assert p.proc.returncode == 1
+    assert re.search(r"authentication HTTP code: 401", out), out
+    assert "Failed initial authentication" in out
