@@ -1,7 +1,8 @@
 """Programs written like the vendor's current RTO examples (password grant with renewal,
-service discovery with hot standby, v2 client credentials) run unchanged against the
-simulator over HTTPS/WSS: they log in, get ``/TRI.N`` from ``ELEKTRON_DD``, reissue the
-token on the live stream, follow discovery by region and reconnect after a drop."""
+service discovery with hot standby, v2 client credentials, v2 JWT client assertions) run
+unchanged against the simulator over HTTPS/WSS: they log in, get ``/TRI.N`` from
+``ELEKTRON_DD``, reissue the token on the live stream, follow discovery by region and
+reconnect after a drop."""
 
 from __future__ import annotations
 
@@ -202,13 +203,42 @@ def test_discovery_example_runs_hot_standby_and_reconnects(
     assert len(reissues) >= 2 and all(m["Refresh"] is False for m in reissues)
 
 
+def _jwk_file(tmp_path: Path, name: str, kid: str) -> str:
+    """A private RSA JWK as the vendor's portal hands it out (made with jwcrypto, the
+    library of the vendor's JWT example)."""
+    from jwcrypto import jwk
+
+    key = jwk.JWK.generate(kty="RSA", size=2048, alg="RS256", use="sig", kid=kid)
+    path = tmp_path / name
+    path.write_text(key.export_private())
+    return str(path)
+
+
+def v2_program(
+    auth: str, sim_process: Any, private_ca: dict[str, str], tmp_path: Path, *sim_args: str
+) -> tuple[SimProcess, str, list[str]]:
+    """A simulator knowing the v2 service account ``CLIENT``, and the example program and
+    credentials options for ``auth``: a client secret or a JWT assertion from a JWK file."""
+    if auth == "secret":
+        secret = "s3cr3t-v2"
+        sim = tls_sim(sim_process, private_ca, "--client", f"{CLIENT}:{secret}", *sim_args)
+        return sim, "market_price_rto_client_cred_auth.py", ["--clientsecret", secret]
+    key = _jwk_file(tmp_path, "svc.jwk", "svc-key-1")
+    sim = tls_sim(sim_process, private_ca, "--jwk", f"{CLIENT}={key}", *sim_args)
+    return sim, "market_price_rto_jwt_auth.py", ["--jwkFile", key]
+
+
 @pytest.mark.parametrize("how", ["discovery", "hostnames"])
-def test_client_credentials_example_connects_two_sessions(
-    sim_process: Any, private_ca: dict[str, str], program: Any, how: str
+@pytest.mark.parametrize("auth", ["secret", "jwt"])
+def test_v2_examples_connect_two_sessions(
+    sim_process: Any,
+    private_ca: dict[str, str],
+    program: Any,
+    tmp_path: Path,
+    auth: str,
+    how: str,
 ) -> None:
-    secret = "s3cr3t-v2"
-    sim = tls_sim(sim_process, private_ca, "--endpoints", "2", "--client", f"{CLIENT}:{secret}")
-    v2 = sim.info["token_url_v2"]
+    sim, name, creds = v2_program(auth, sim_process, private_ca, tmp_path, "--endpoints", "2")
     where = (
         ["--discovery_url", sim.info["discovery_url"], "--region", "eu-west-1"]
         if how == "discovery"
@@ -216,31 +246,57 @@ def test_client_credentials_example_connects_two_sessions(
               "--standbyhostname", "127.0.0.1", "--standbyport", str(sim.info["ports"][0])]
     )  # fmt: skip
     p = program(
-        "market_price_rto_client_cred_auth.py",
-        "--auth_url", v2, "--clientid", CLIENT, "--clientsecret", secret, "--hotstandby",
-        *where,
+        name, "--auth_url", sim.info["token_url_v2"], "--clientid", CLIENT, *creds,
+        "--hotstandby", *where,
     )  # fmt: skip
     p.wait_for(r'^\s*"Type":"Update"', 2)
     p.wait_for(r'^\s*"Name":"/?TRI.N"', 4)
     assert health(sim)["endpoints"] == {"0": 1, "1": 1}
     out = p.stop()
     assert "Sending authentication request with client credentials" in out
+    assert "Authentication succeeded. RECEIVED:" in out
     msgs = received(out)
-    assert len(item_refreshes(msgs)) == 2
+    refreshes = item_refreshes(msgs)
+    assert len(refreshes) == 2
+    assert all((r["State"]["Stream"], r["State"]["Data"]) == ("Open", "Ok") for r in refreshes)
     logins = [m for m in sent(out) if m.get("Domain") == "Login"]
     assert len(logins) == 2 and all("Refresh" not in m for m in logins)
+    assert health(sim)["connections"] == 0  # Ctrl+C closed both
 
 
-def test_client_credentials_example_with_a_wrong_secret_exits_1(
-    sim_process: Any, private_ca: dict[str, str], program: Any
+@pytest.mark.parametrize("problem", ["wrong secret", "other key", "wrong audience"])
+def test_v2_examples_with_refused_credentials_exit_1(
+    sim_process: Any, private_ca: dict[str, str], program: Any, tmp_path: Path, problem: str
 ) -> None:
-    sim = tls_sim(sim_process, private_ca, "--client", f"{CLIENT}:right")
+    auth = "secret" if problem == "wrong secret" else "jwt"
+    sim, name, creds = v2_program(auth, sim_process, private_ca, tmp_path)
+    if problem == "wrong secret":
+        creds = ["--clientsecret", "wrong"]
+    elif problem == "other key":  # the same kid, another private key: the signature fails
+        creds = ["--jwkFile", _jwk_file(tmp_path, "stolen.jwk", "svc-key-1")]
+    else:
+        creds += ["--aud", "https://elsewhere.example/token"]
     p = program(
-        "market_price_rto_client_cred_auth.py",
-        "--auth_url", sim.info["token_url_v2"], "--clientid", CLIENT, "--clientsecret", "wrong",
+        name, "--auth_url", sim.info["token_url_v2"], "--clientid", CLIENT, *creds,
+        "--hostname", "127.0.0.1", "--port", str(sim.port),
     )  # fmt: skip
     p.proc.wait(timeout=15)
     out = p.stop()
     assert p.proc.returncode == 1
     assert re.search(r"authentication HTTP code: 401", out), out
     assert "Failed initial authentication" in out
+    assert health(sim)["connections"] == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("market_price_rto_client_cred_auth.py", "clientid and clientsecret are required options"),
+        ("market_price_rto_jwt_auth.py", "clientid and client JWK are required options"),
+    ],
+)
+def test_v2_examples_without_credentials_exit_2(program: Any, name: str, message: str) -> None:
+    p = program(name, "--clientid", CLIENT)
+    p.proc.wait(timeout=15)
+    assert p.proc.returncode == 2
+    assert message in p.stop()
