@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import select
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,3 +111,68 @@ def wait_for_output(proc: subprocess.Popen[str], needle: str, timeout: float = 2
         elif proc.poll() is not None:
             break
     raise AssertionError(f"{needle!r} not seen in output:\n{seen.decode()[-3000:]}")
+
+
+class Program:
+    """A program written like one of the vendor's examples, run as its own process with
+    its output on a pipe; ``env`` adds to the environment (a CA bundle to trust...)."""
+
+    def __init__(self, path: Path, args: list[str], **env: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(path), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=cli_env(**env),
+        )
+        self.out = ""
+
+    def wait_for(self, pattern: str, count: int = 1, timeout: float = 20) -> None:
+        """Read output until ``pattern`` (a regex) has appeared ``count`` times."""
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while len(re.findall(pattern, self.out, re.M)) < count:
+            left = deadline - time.monotonic()
+            ended = self.proc.poll() is not None and not select.select([fd], [], [], 0)[0]
+            if left <= 0 or ended:
+                raise AssertionError(f"{pattern!r} x{count} not seen:\n{self.out[-4000:]}")
+            if select.select([fd], [], [], min(left, 0.2))[0]:
+                chunk = os.read(fd, 65536)
+                self.out += chunk.decode()
+
+    def stop(self) -> str:
+        """Ctrl+C, as a user would; returns the whole output."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            rest, _ = self.proc.communicate(timeout=15)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.communicate()
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
+        self.out += rest or ""
+        return self.out
+
+
+def _blocks(output: str, opener: str) -> Iterator[Any]:
+    """The JSON values printed from a line holding just ``opener``. The two sessions print
+    from two threads, so a header line may be separated from its JSON: go by the JSON."""
+    dec = json.JSONDecoder()
+    for m in re.finditer(rf"^\{opener}$", output, re.M):
+        try:
+            yield dec.raw_decode(output, m.start())[0]
+        except json.JSONDecodeError:
+            continue
+
+
+def received(output: str) -> list[dict[str, Any]]:
+    """Every message of every received frame (the frames are arrays)."""
+    return [m for frame in _blocks(output, "[") for m in frame if isinstance(m, dict)]
+
+
+def sent(output: str) -> list[dict[str, Any]]:
+    """Every message the program sent (printed as objects; the token replies have no ID)."""
+    return [m for m in _blocks(output, "{") if "ID" in m or "Type" in m]

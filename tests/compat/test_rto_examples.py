@@ -7,72 +7,18 @@ reconnect after a drop."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import select
-import signal
 import ssl
-import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support import SimProcess, cli_env
+from support import Program, SimProcess, received, sent
 
 HERE = Path(__file__).parent
 USER, PASSWORD, CLIENT = "GE-A-01103867-3-1234", "Secret123", "a1b2c3d4e5f6"
-
-
-class Program:
-    """One of the example programs, run as its own process with output on a pipe."""
-
-    def __init__(self, name: str, args: list[str], private_ca: dict[str, str]) -> None:
-        env = cli_env(
-            REQUESTS_CA_BUNDLE=private_ca["ca"],
-            WEBSOCKET_CLIENT_CA_BUNDLE=private_ca["ca"],
-            PYTHONUNBUFFERED="1",
-        )
-        self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / name), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-        )
-        self.out = ""
-
-    def wait_for(self, pattern: str, count: int = 1, timeout: float = 20) -> None:
-        """Read output until ``pattern`` (a regex) has appeared ``count`` times."""
-        assert self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
-        deadline = time.monotonic() + timeout
-        while len(re.findall(pattern, self.out, re.M)) < count:
-            left = deadline - time.monotonic()
-            ended = self.proc.poll() is not None and not select.select([fd], [], [], 0)[0]
-            if left <= 0 or ended:
-                raise AssertionError(f"{pattern!r} x{count} not seen:\n{self.out[-4000:]}")
-            if select.select([fd], [], [], min(left, 0.2))[0]:
-                chunk = os.read(fd, 65536)
-                self.out += chunk.decode()
-
-    def stop(self) -> str:
-        """Ctrl+C, as a user would; returns the whole output."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-        try:
-            rest, _ = self.proc.communicate(timeout=15)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.communicate()
-            if self.proc.stdout is not None:
-                self.proc.stdout.close()
-        self.out += rest or ""
-        return self.out
 
 
 @pytest.fixture
@@ -80,34 +26,18 @@ def program(private_ca: dict[str, str]) -> Iterator[Any]:
     started: list[Program] = []
 
     def run(name: str, *args: str) -> Program:
-        p = Program(name, list(args), private_ca)
+        p = Program(
+            HERE / name,
+            list(args),
+            REQUESTS_CA_BUNDLE=private_ca["ca"],
+            WEBSOCKET_CLIENT_CA_BUNDLE=private_ca["ca"],
+        )
         started.append(p)
         return p
 
     yield run
     for p in started:
         p.stop()
-
-
-def _blocks(output: str, opener: str) -> Iterator[Any]:
-    """The JSON values printed from a line holding just ``opener``. The two sessions print
-    from two threads, so a header line may be separated from its JSON: go by the JSON."""
-    dec = json.JSONDecoder()
-    for m in re.finditer(rf"^\{opener}$", output, re.M):
-        try:
-            yield dec.raw_decode(output, m.start())[0]
-        except json.JSONDecodeError:
-            continue
-
-
-def received(output: str) -> list[dict[str, Any]]:
-    """Every message of every received frame (the frames are arrays)."""
-    return [m for frame in _blocks(output, "[") for m in frame if isinstance(m, dict)]
-
-
-def sent(output: str) -> list[dict[str, Any]]:
-    """Every message the program sent (printed as objects; the token replies have no ID)."""
-    return [m for m in _blocks(output, "{") if "ID" in m or "Type" in m]
 
 
 def health(sim: SimProcess) -> dict[str, Any]:

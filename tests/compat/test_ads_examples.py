@@ -1,0 +1,89 @@
+"""Programs written like the vendor's examples for a deployed ADS (a Login by user name on
+``ws://host:port/WebSocket``, no token) run unchanged against ``ertcloud sim
+--allow-user-login``: batch requests with a view, and on-stream posting with Acks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import Program, SimProcess, received, sent
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture
+def program() -> Iterator[Any]:
+    started: list[Program] = []
+
+    def run(name: str, *args: str) -> Program:
+        started.append(Program(HERE / name, list(args)))
+        return started[-1]
+
+    yield run
+    for p in started:
+        p.stop()
+
+
+def ads_sim(sim_process: Any, *args: str) -> SimProcess:
+    sim: SimProcess = sim_process("--allow-user-login", "--rate", "5", *args)
+    return sim
+
+
+def where(sim: SimProcess) -> list[str]:
+    return ["--hostname", "127.0.0.1", "--port", str(sim.port), "--position", "10.0.0.7"]
+
+
+def test_batch_view_example_gets_three_viewed_images(sim_process: Any, program: Any) -> None:
+    sim = ads_sim(sim_process)
+    p = program("market_price_batch_view.py", *where(sim))
+    p.wait_for(r'^\s*"Type":"Update"', 3)
+    out = p.stop()
+    assert out.startswith(f"Connecting to WebSocket ws://127.0.0.1:{sim.port}/WebSocket ...")
+    assert "WebSocket successfully connected!" in out
+    login, request = sent(out)[:2]
+    assert login["Key"]["Name"] == "root" and "NameType" not in login["Key"]
+    assert request["Key"]["Name"] == ["TRI.N", "IBM.N", "T.N"]
+    msgs = received(out)
+    assert msgs[0]["Domain"] == "Login" and msgs[0]["State"]["Stream"] == "Open"
+    assert msgs[0]["Key"]["Name"] == "root"
+    # The batch stream 2 is acknowledged and closed; each item gets a stream of its own.
+    batch = [m for m in msgs if m.get("ID") == 2]
+    assert batch and batch[0]["Type"] == "Status" and batch[0]["State"]["Stream"] == "Closed"
+    refreshes = {m["Key"]["Name"]: m for m in msgs if m["Type"] == "Refresh" and m["ID"] > 2}
+    assert set(refreshes) == {"TRI.N", "IBM.N", "T.N"}
+    view = {"BID", "ASK", "BIDSIZE"}
+    for r in refreshes.values():
+        assert set(r["Fields"]) <= view and {"BID", "ASK"} <= set(r["Fields"])
+    updates = [m for m in msgs if m["Type"] == "Update"]
+    assert all(set(u["Fields"]) <= view for u in updates)
+
+
+def test_posting_example_gets_acks_and_sees_its_posts(sim_process: Any, program: Any) -> None:
+    sim = ads_sim(sim_process)
+    p = program("market_price_posting.py", *where(sim), "--user", "trader1")
+    p.wait_for(r'^\s*"Type":"Ack"', 2, timeout=20)  # a post every 3 s, the first after 3 s
+    out = p.stop()
+    posts = [m for m in sent(out) if m.get("Type") == "Post"]
+    assert [m["PostID"] for m in posts[:2]] == [1, 2]
+    assert posts[0]["PostUserInfo"]["Address"] == "10.0.0.7"
+    acks = [m for m in received(out) if m["Type"] == "Ack"]
+    assert [a["AckID"] for a in acks[:2]] == [1, 2]
+    assert all(a["ID"] == 2 and "NakCode" not in a for a in acks)
+    # The posted values reach the item's subscribers, the poster included.
+    assert any(
+        m["Type"] == "Update" and m.get("ID") == 2 and m["Fields"].get("BID") == 45.55
+        for m in received(out)
+    )
+
+
+def test_user_login_without_the_switch_is_refused(sim_process: Any, program: Any) -> None:
+    sim: SimProcess = sim_process()  # the cloud service wants a token
+    p = program("market_price_batch_view.py", *where(sim))
+    p.wait_for(r'^\s*"Stream":"Closed"', 1)
+    out = p.stop()
+    (login,) = [m for m in received(out) if m.get("Domain") == "Login"]
+    assert login["Type"] == "Status" and login["State"]["Data"] == "Suspect"
+    assert not any(m.get("Type") == "Refresh" for m in received(out))
