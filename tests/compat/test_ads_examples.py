@@ -1,6 +1,7 @@
 """Programs written like the vendor's examples for a deployed ADS (a Login by user name on
 ``ws://host:port/WebSocket``, no token) run unchanged against ``ertcloud sim
---allow-user-login``: batch requests with a view, and on-stream posting with Acks."""
+--allow-user-login``: batch requests with a view, on-stream posting with Acks, and the
+client's own Pings with their time-out."""
 
 from __future__ import annotations
 
@@ -87,3 +88,33 @@ def test_user_login_without_the_switch_is_refused(sim_process: Any, program: Any
     (login,) = [m for m in received(out) if m.get("Domain") == "Login"]
     assert login["Type"] == "Status" and login["State"]["Data"] == "Suspect"
     assert not any(m.get("Type") == "Refresh" for m in received(out))
+
+
+def test_ping_example_pings_a_quiet_stream_and_gets_pongs(sim_process: Any, program: Any) -> None:
+    # Nothing but the image, and no Pings from the server: the program's own Pings are all
+    # that keeps the connection busy (with the server pinging, its Pings reset the timer).
+    sim = ads_sim(sim_process, "--ping-timeout", "3", "--rate", "0", "--ping-mode", "off")
+    p = program("market_price_ping.py", *where(sim))
+    p.wait_for(r'^\s*"Type":"Pong"', 3, timeout=20)  # a Ping after a second of silence
+    assert p.proc.poll() is None
+    out = p.stop()
+    assert "No ping from server" not in out
+    pings = [m for m in sent(out) if m.get("Type") == "Ping"]
+    pongs = [m for m in received(out) if m.get("Type") == "Pong"]
+    assert len(pings) >= 3 and len(pongs) >= 3
+    (refresh,) = [m for m in received(out) if m["Type"] == "Refresh" and m["ID"] == 2]
+    assert refresh["Key"]["Name"] == "TRI.N" and refresh["State"]["Stream"] == "Open"
+
+
+def test_ping_example_times_out_when_nothing_answers(sim_process: Any, program: Any) -> None:
+    sim = ads_sim(
+        sim_process, "--ping-timeout", "3", "--rate", "0", "--ping-mode", "off",
+        "--fault", "no_pongs",
+    )  # fmt: skip
+    p = program("market_price_ping.py", *where(sim))
+    p.proc.wait(timeout=20)  # a Ping after 1 s of silence, no answer in 3 s: it gives up
+    out = p.stop()
+    assert p.proc.returncode == 0
+    assert "No ping from server, timing out" in out
+    assert [m for m in sent(out) if m.get("Type") == "Ping"]
+    assert not [m for m in received(out) if m.get("Type") == "Pong"]
