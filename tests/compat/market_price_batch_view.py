@@ -26,7 +26,6 @@ position = socket.gethostbyname(socket.gethostname())
 
 # Global Variables
 web_socket_app = None
-web_socket_open = False
 
 
 def print_json(title, value):
@@ -82,15 +81,11 @@ def on_error(ws, error):
 
 
 def on_close(ws, close_status_code, close_msg):
-    global web_socket_open
     print("WebSocket Closed")
-    web_socket_open = False
 
 
 def on_open(ws):
-    global web_socket_open
     print("WebSocket successfully connected!")
-    web_socket_open = True
     send_login_request(ws)
 
 

@@ -27,7 +27,6 @@ position = socket.gethostbyname(socket.gethostname())
 
 # Global Variables
 web_socket_app = None
-web_socket_open = False
 ping_timeout_interval = 30
 ping_send_time = 0
 ping_timeout_time = 0
@@ -91,15 +90,11 @@ def on_error(ws, error):
 
 
 def on_close(ws, close_status_code, close_msg):
-    global web_socket_open
     print("WebSocket Closed")
-    web_socket_open = False
 
 
 def on_open(ws):
-    global web_socket_open
     print("WebSocket successfully connected!")
-    web_socket_open = True
     expect_traffic()
     send_login_request(ws)
 
