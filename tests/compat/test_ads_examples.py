@@ -5,27 +5,9 @@ client's own Pings with their time-out."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-from support import Program, SimProcess, received, sent
-
-HERE = Path(__file__).parent
-
-
-@pytest.fixture
-def program() -> Iterator[Any]:
-    started: list[Program] = []
-
-    def run(name: str, *args: str) -> Program:
-        started.append(Program(HERE / name, list(args)))
-        return started[-1]
-
-    yield run
-    for p in started:
-        p.stop()
+from support import SimProcess, received, sent
 
 
 def ads_sim(sim_process: Any, *args: str) -> SimProcess:
@@ -37,9 +19,9 @@ def where(sim: SimProcess) -> list[str]:
     return ["--hostname", "127.0.0.1", "--port", str(sim.port), "--position", "10.0.0.7"]
 
 
-def test_batch_view_example_gets_three_viewed_images(sim_process: Any, program: Any) -> None:
+def test_batch_view_example_gets_three_viewed_images(sim_process: Any, run_program: Any) -> None:
     sim = ads_sim(sim_process)
-    p = program("market_price_batch_view.py", *where(sim))
+    p = run_program("market_price_batch_view.py", *where(sim))
     p.wait_for(r'^\s*"Type":"Update"', 3)
     out = p.stop()
     assert out.startswith(f"Connecting to WebSocket ws://127.0.0.1:{sim.port}/WebSocket ...")
@@ -62,9 +44,9 @@ def test_batch_view_example_gets_three_viewed_images(sim_process: Any, program: 
     assert all(set(u["Fields"]) <= view for u in updates)
 
 
-def test_posting_example_gets_acks_and_sees_its_posts(sim_process: Any, program: Any) -> None:
+def test_posting_example_gets_acks_and_sees_its_posts(sim_process: Any, run_program: Any) -> None:
     sim = ads_sim(sim_process)
-    p = program("market_price_posting.py", *where(sim), "--user", "trader1")
+    p = run_program("market_price_posting.py", *where(sim), "--user", "trader1")
     p.wait_for(r'^\s*"Type":"Ack"', 2, timeout=20)  # a post every 3 s, the first after 3 s
     out = p.stop()
     posts = [m for m in sent(out) if m.get("Type") == "Post"]
@@ -80,9 +62,9 @@ def test_posting_example_gets_acks_and_sees_its_posts(sim_process: Any, program:
     )
 
 
-def test_user_login_without_the_switch_is_refused(sim_process: Any, program: Any) -> None:
+def test_user_login_without_the_switch_is_refused(sim_process: Any, run_program: Any) -> None:
     sim: SimProcess = sim_process()  # the cloud service wants a token
-    p = program("market_price_batch_view.py", *where(sim))
+    p = run_program("market_price_batch_view.py", *where(sim))
     p.wait_for(r'^\s*"Stream":"Closed"', 1)
     out = p.stop()
     (login,) = [m for m in received(out) if m.get("Domain") == "Login"]
@@ -90,11 +72,13 @@ def test_user_login_without_the_switch_is_refused(sim_process: Any, program: Any
     assert not any(m.get("Type") == "Refresh" for m in received(out))
 
 
-def test_ping_example_pings_a_quiet_stream_and_gets_pongs(sim_process: Any, program: Any) -> None:
+def test_ping_example_pings_a_quiet_stream_and_gets_pongs(
+    sim_process: Any, run_program: Any
+) -> None:
     # Nothing but the image, and no Pings from the server: the program's own Pings are all
     # that keeps the connection busy (with the server pinging, its Pings reset the timer).
     sim = ads_sim(sim_process, "--ping-timeout", "3", "--rate", "0", "--ping-mode", "off")
-    p = program("market_price_ping.py", *where(sim))
+    p = run_program("market_price_ping.py", *where(sim))
     p.wait_for(r'^\s*"Type":"Pong"', 3, timeout=20)  # a Ping after a second of silence
     assert p.proc.poll() is None
     out = p.stop()
@@ -106,12 +90,12 @@ def test_ping_example_pings_a_quiet_stream_and_gets_pongs(sim_process: Any, prog
     assert refresh["Key"]["Name"] == "TRI.N" and refresh["State"]["Stream"] == "Open"
 
 
-def test_ping_example_times_out_when_nothing_answers(sim_process: Any, program: Any) -> None:
+def test_ping_example_times_out_when_nothing_answers(sim_process: Any, run_program: Any) -> None:
     sim = ads_sim(
         sim_process, "--ping-timeout", "3", "--rate", "0", "--ping-mode", "off",
         "--fault", "no_pongs",
     )  # fmt: skip
-    p = program("market_price_ping.py", *where(sim))
+    p = run_program("market_price_ping.py", *where(sim))
     p.proc.wait(timeout=20)  # a Ping after 1 s of silence, no answer in 3 s: it gives up
     out = p.stop()
     assert p.proc.returncode == 0

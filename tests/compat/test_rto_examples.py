@@ -10,34 +10,27 @@ import json
 import re
 import ssl
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support import Program, SimProcess, received, sent
 
-HERE = Path(__file__).parent
 USER, PASSWORD, CLIENT = "GE-A-01103867-3-1234", "Secret123", "a1b2c3d4e5f6"
 
 
 @pytest.fixture
-def program(private_ca: dict[str, str]) -> Iterator[Any]:
-    started: list[Program] = []
+def program(
+    run_program: Callable[..., Program], private_ca: dict[str, str]
+) -> Callable[..., Program]:
+    """Starts an example program that trusts the simulator's private CA."""
+    ca = private_ca["ca"]
 
     def run(name: str, *args: str) -> Program:
-        p = Program(
-            HERE / name,
-            list(args),
-            REQUESTS_CA_BUNDLE=private_ca["ca"],
-            WEBSOCKET_CLIENT_CA_BUNDLE=private_ca["ca"],
-        )
-        started.append(p)
-        return p
+        return run_program(name, *args, REQUESTS_CA_BUNDLE=ca, WEBSOCKET_CLIENT_CA_BUNDLE=ca)
 
-    yield run
-    for p in started:
-        p.stop()
+    return run
 
 
 def health(sim: SimProcess) -> dict[str, Any]:
