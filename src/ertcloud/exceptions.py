@@ -10,6 +10,7 @@
     ├── ConnectError                the streaming server could not be reached
     ├── LoginRejected               the streaming server refused the Login
     ├── ProtocolError               the peer sent something that breaks the protocol
+    │   └── LimitExceeded           ... or more than a configured limit allows
     ├── PostRejected                a contribution was refused (Nack)
     └── SessionClosed               the session is closed and cannot be used
 """
@@ -25,6 +26,7 @@ __all__ = [
     "DiscoveryError",
     "ErtcloudError",
     "InvalidCredentials",
+    "LimitExceeded",
     "LoginRejected",
     "PostRejected",
     "ProtocolError",
@@ -71,6 +73,15 @@ class LoginRejected(ErtcloudError):
 
 class ProtocolError(ErtcloudError):
     pass
+
+
+class LimitExceeded(ProtocolError):
+    """Something passed a configured limit (message size, fields per image, streams per
+    session); ``limit`` is that limit."""
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class SessionClosed(ErtcloudError):

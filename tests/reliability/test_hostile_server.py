@@ -170,7 +170,11 @@ async def test_session_survives_a_hostile_server(hostile: HostileServer) -> None
     events: list[Event] = []
     integrity: list[Any] = []
     async with Session(
-        hostile.url, reconnect=False, on_event=events.append, on_integrity=integrity.append
+        hostile.url,
+        reconnect=False,
+        on_event=events.append,
+        on_integrity=integrity.append,
+        max_message_size=8 << 20,  # the 5 MB frame is over the 4 MiB default
     ) as session:
         sub = session.subscribe(
             ["TRI.N", "IBM.N"], batch=False, queue=False, on_update=lambda e: None

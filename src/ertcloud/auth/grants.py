@@ -8,12 +8,14 @@ or a signed JWT client assertion. No I/O here.
 from __future__ import annotations
 
 import base64
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
     "DEFAULT_SCOPE",
     "JWT_ASSERTION_TYPE",
+    "MAX_TOKEN_LIFETIME",
     "ClientCredentials",
     "PasswordCredentials",
     "Token",
@@ -23,6 +25,9 @@ __all__ = [
 ]
 
 DEFAULT_SCOPE = "trapi"
+#: A longer ``expires_in`` is taken as this many seconds (one day): the token is renewed
+#: at least daily rather than never.
+MAX_TOKEN_LIFETIME = 86_400.0
 JWT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 _SECRET_KEYS = frozenset(
     {
@@ -160,13 +165,21 @@ class Token:
 
 def parse_token(body: Any, now: float) -> Token:
     """Read a token response. ``expires_in`` comes as a string of seconds in v1, a number
-    in v2; both are accepted."""
+    in v2; both are accepted. One that is not a positive finite number (``"0"``, ``"abc"``,
+    ``-5``, NaN) is refused with a ValueError, since renewing "before expiry" would then
+    mean at once, forever; one above :data:`MAX_TOKEN_LIFETIME` is clamped to it."""
     if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
         raise ValueError("token response has no access_token")
+    raw_expiry = body.get("expires_in", 300)
     try:
-        expires_in = float(body.get("expires_in", 300))
+        if isinstance(raw_expiry, bool):
+            raise TypeError
+        expires_in = float(raw_expiry)
     except (TypeError, ValueError):
-        raise ValueError(f"bad expires_in: {body.get('expires_in')!r}") from None
+        raise ValueError(f"bad expires_in: {raw_expiry!r}") from None
+    if math.isnan(expires_in) or expires_in <= 0:
+        raise ValueError(f"bad expires_in: {raw_expiry!r} (not a positive number of seconds)")
+    expires_in = min(expires_in, MAX_TOKEN_LIFETIME)
     rt = body.get("refresh_token")
     return Token(
         access_token=body["access_token"],

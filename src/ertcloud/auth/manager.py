@@ -19,7 +19,10 @@ from ..protocol.backoff import backoff
 from .client import RefreshRejected, TokenClient, TransientAuthError
 from .grants import ClientCredentials, PasswordCredentials, Token, TokenRequest
 
-__all__ = ["TokenManager"]
+__all__ = ["MIN_RENEW_INTERVAL", "TokenManager"]
+
+#: Never renew more often than this (seconds), whatever lifetime the gateway claims.
+MIN_RENEW_INTERVAL = 1.0
 
 log = logging.getLogger("ertcloud.auth")
 
@@ -37,6 +40,7 @@ class TokenManager:
         *,
         renew_fraction: float = 0.9,
         max_attempts: int = 4,
+        min_renew_interval: float = MIN_RENEW_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -44,6 +48,8 @@ class TokenManager:
         self.credentials = credentials
         self.renew_fraction = renew_fraction
         self.max_attempts = max_attempts
+        #: the shortest time from a token's issue to its renewal (for very short lifetimes)
+        self.min_renew_interval = min_renew_interval
         self._clock = clock
         self._sleep = sleep
         self._lock = asyncio.Lock()
@@ -137,7 +143,10 @@ class TokenManager:
         while True:
             try:
                 t = self.token or await self.get()
-                delay = max(0.0, t.renew_at(self.renew_fraction) - self._clock())
+                # Not before the renewal point, nor within min_renew_interval of the
+                # token's issue (a lifetime of 0.01 s must not mean a grant per loop).
+                due = max(t.renew_at(self.renew_fraction), t.obtained_at + self.min_renew_interval)
+                delay = max(0.0, due - self._clock())
                 await self._sleep(delay)
                 t = await self.renew()
             except InvalidCredentials:

@@ -25,6 +25,7 @@ from ..exceptions import (
     ConnectError,
     ErtcloudError,
     InvalidCredentials,
+    LimitExceeded,
     LoginRejected,
     PostRejected,
     SessionClosed,
@@ -42,6 +43,7 @@ from ..protocol.events import (
     ItemUpdated,
     LoginAccepted,
     LoginClosed,
+    ProtocolViolation,
     StreamClosed,
 )
 from ..protocol.events import (
@@ -49,7 +51,7 @@ from ..protocol.events import (
 )
 from ..protocol.login import LoginParams
 from ..protocol.messages import Ack, Generic, Key, PostUserInfo, Priority, Qos
-from ..protocol.streams import ItemStream
+from ..protocol.streams import MAX_FIELDS_PER_IMAGE, MAX_MAP_ENTRIES, ItemStream
 from .integrity import (
     Difference,
     IntegrityEvent,
@@ -57,6 +59,7 @@ from .integrity import (
     VerifyReport,
     compare_images,
 )
+from .limits import DEFAULT_MAX_STREAMS, BreachPenalty, message_size_limit
 from .subscription import Callback, Overflow, Subscription
 
 if TYPE_CHECKING:
@@ -78,7 +81,17 @@ Trace = Callable[[str, Any], None]
 
 
 class Session:
-    """A consumer session with the streaming service. Use ``async with``."""
+    """A consumer session with the streaming service. Use ``async with``.
+
+    Limits on what the server may send (a breach is a :class:`ProtocolViolation` event with
+    its ``limit``, then a reconnect that re-requests every stream, after a wait that grows
+    with consecutive breaches): ``max_message_size`` bytes per message, fragments included
+    (default: 16 x the MaxMsgSize of the last Login Refresh, at least 4 MiB and at most
+    64 MiB; 4 MiB before any login; see :mod:`ertcloud.client.limits`);
+    ``max_fields_per_image`` fields in one item's image, a Map's summary or one Map entry
+    (default 10,000); ``max_map_entries`` entries in one Map image (default 200,000).
+    ``max_streams`` caps the item streams of the session (default 1,000,000): a subscribe
+    past it raises :class:`~ertcloud.exceptions.LimitExceeded`."""
 
     def __init__(
         self,
@@ -97,6 +110,10 @@ class Session:
         on_integrity: Callable[[IntegrityEvent], None] | None = None,
         transport: str = "aiohttp",
         compression: bool = False,
+        max_message_size: int | None = None,
+        max_fields_per_image: int = MAX_FIELDS_PER_IMAGE,
+        max_map_entries: int = MAX_MAP_ENTRIES,
+        max_streams: int = DEFAULT_MAX_STREAMS,
     ) -> None:
         self.urls = [urls] if isinstance(urls, str) else list(urls)
         #: "aiohttp", or "picows" (faster data path, optional extra); "auto" picks picows
@@ -108,6 +125,22 @@ class Session:
             raise ValueError("no WebSocket URL given")
         self.tokens = tokens
         self.protocol = ClientProtocol(login)
+        for name, value in (
+            ("max_message_size", max_message_size or 1),
+            ("max_fields_per_image", max_fields_per_image),
+            ("max_map_entries", max_map_entries),
+            ("max_streams", max_streams),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        self._max_message_size = max_message_size
+        self.protocol.streams.max_fields = max_fields_per_image
+        self.protocol.streams.max_map_entries = max_map_entries
+        self.max_streams = max_streams
+        #: breaches of a limit since the session started
+        self.limit_breaches = 0
+        self._penalty = BreachPenalty()
+        self._conn_limit = self.max_message_size  # the limit of the current connection
         self._ssl = ssl_context
         self.reconnect = reconnect
         self.connect_timeout = connect_timeout
@@ -144,6 +177,13 @@ class Session:
         #: sequence-gap and staleness checks (see :mod:`ertcloud.client.integrity`)
         self.integrity = IntegrityMonitor(stale_after=stale_after, on_event=on_integrity)
         self._blocked: set[Subscription] = set()
+
+    @property
+    def max_message_size(self) -> int:
+        """The largest message (bytes, all fragments) accepted on the next connection."""
+        if self._max_message_size is not None:
+            return self._max_message_size
+        return message_size_limit(self.protocol.login.max_msg_size)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -247,6 +287,13 @@ class Session:
             raise SessionClosed("session is closed")
         if queue is None:
             queue = on_refresh is None and on_update is None and on_status is None
+        wanted = len(self.protocol.streams) + (1 if isinstance(rics, str) else len(rics))
+        if wanted > self.max_streams:
+            raise LimitExceeded(
+                f"subscribing would open {wanted} streams: more than max_streams "
+                f"({self.max_streams})",
+                limit=self.max_streams,
+            )
         sub = Subscription(
             self,
             on_refresh=on_refresh,
@@ -475,6 +522,7 @@ class Session:
         assert self._http is not None
         if self.trace:
             self.trace("connecting", url)
+        self._conn_limit = self.max_message_size
         if self.transport_name == "picows":
             return await self._open_picows(url)
         try:
@@ -484,7 +532,7 @@ class Session:
                 ssl=self._ssl if self._ssl is not None else True,
                 autoping=True,
                 heartbeat=None,
-                max_msg_size=0,
+                max_msg_size=self._conn_limit,
                 decode_text=False,
                 timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
                 headers={"User-Agent": "ertcloud"},
@@ -553,6 +601,7 @@ class Session:
             ssl_option=self._ssl if self._ssl is not None else True,
             headers={"User-Agent": "ertcloud"},
             timeout=self.connect_timeout,
+            max_message_size=self._conn_limit,
         )
         if ws.protocol not in SUBPROTOCOLS:
             await ws.close()
@@ -613,9 +662,26 @@ class Session:
                 task.cancel()
 
     async def _read(self, ws: _WebSocket) -> None:
-        if not isinstance(ws, aiohttp.ClientWebSocketResponse):
-            await self._read_pushed(ws)
-            return
+        try:
+            if isinstance(ws, aiohttp.ClientWebSocketResponse):
+                await self._read_aiohttp(ws)
+            else:
+                await self._read_pushed(ws)
+        except LimitExceeded as exc:
+            await self._limit_breached(ws, exc)
+
+    async def _limit_breached(self, ws: _WebSocket, exc: LimitExceeded) -> None:
+        """Report a breach, drop the connection, and hold the reconnect back a while: a
+        server that repeats the offending message after each login is not hammered."""
+        self.limit_breaches += 1
+        delay = self._penalty.next_delay()
+        log.warning("%s: dropping the connection (reconnect in %.1f s)", exc, delay)
+        self._dispatch([ProtocolViolation(str(exc), limit=exc.limit)])
+        await ws.close()
+        if self._logged_in.is_set() and self.reconnect and not self._closing:
+            await asyncio.sleep(delay)
+
+    async def _read_aiohttp(self, ws: aiohttp.ClientWebSocketResponse[bool]) -> None:
         proto = self.protocol
         trace = self.trace
         timer = asyncio.create_task(self._timer(ws))
@@ -633,6 +699,15 @@ class Session:
                     if proto._out:
                         await self._flush()
                 elif msg.type is aiohttp.WSMsgType.ERROR:
+                    err = msg.data
+                    if (
+                        isinstance(err, aiohttp.WebSocketError)
+                        and err.code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
+                    ):
+                        raise LimitExceeded(
+                            f"message larger than max_message_size: {one_line(err)}",
+                            limit=self._conn_limit,
+                        )
                     break
         finally:
             timer.cancel()

@@ -21,7 +21,7 @@ from typing import Any
 
 import picows
 
-from ..exceptions import ConnectError, one_line
+from ..exceptions import ConnectError, LimitExceeded, one_line
 
 __all__ = ["FrameHandler", "PicowsWebSocket", "connect"]
 
@@ -30,12 +30,16 @@ FrameHandler = Callable[[memoryview], None]
 
 _DATA = (picows.WSMsgType.TEXT, picows.WSMsgType.BINARY)
 _TEXT = picows.WSMsgType.TEXT
+#: Used when no limit is given (picows' own default frame limit).
+DEFAULT_MAX_MESSAGE_SIZE = 10 * 1024 * 1024
 
 
 class PicowsWebSocket:
     """One client WebSocket on picows."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
+        #: the largest message accepted, all fragments together (bytes)
+        self.max_message_size = max_message_size
         self._transport: picows.WSTransport | None = None
         self._handler: FrameHandler | None = None
         self._early: list[bytes] = []  # messages that arrived before run()
@@ -96,8 +100,23 @@ class PicowsWebSocket:
         if self._listener is not None:
             self._listener.handler = handler
         await asyncio.shield(self._done)
+        if self._error is None and self._transport is not None:
+            try:
+                await self._transport.wait_disconnected()
+            except picows.WSProtocolError as exc:
+                # picows refuses a frame over its max_frame_size from the header alone.
+                if exc.args and exc.args[0] == picows.WSCloseCode.MESSAGE_TOO_BIG:
+                    self._error = self._too_big(one_line(exc))
+            except Exception:  # any other local failure: the connection just ends
+                pass
         if self._error is not None:
             raise self._error
+
+    def _too_big(self, detail: str) -> LimitExceeded:
+        return LimitExceeded(
+            f"message larger than max_message_size ({self.max_message_size}): {detail}",
+            limit=self.max_message_size,
+        )
 
     # -- listener side --------------------------------------------------------------------
 
@@ -115,12 +134,24 @@ class PicowsWebSocket:
     def _frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
         t = frame.msg_type
         if t in _DATA or t is picows.WSMsgType.CONTINUATION:
+            if self._error is not None:
+                return  # aborted: the rest of what was buffered is dropped
             if frame.fin and self._parts is None:
                 self._message(transport, frame.get_payload_as_memoryview())
                 return
             if self._parts is None:
                 self._parts = bytearray()
-            self._parts += frame.get_payload_as_memoryview()
+            payload = frame.get_payload_as_memoryview()
+            size = len(self._parts) + len(payload)
+            if size > self.max_message_size:
+                # Abort at once: neither buffer the rest nor wait for a close handshake.
+                self._parts = None
+                self._error = self._too_big(f"{size} bytes of fragments so far")
+                if self._listener is not None:
+                    self._listener.handler = None  # frames still buffered go to _frame
+                transport.disconnect(graceful=False)
+                return
+            self._parts += payload
             if frame.fin:
                 data, self._parts = self._parts, None
                 self._message(transport, memoryview(data))
@@ -175,9 +206,12 @@ async def connect(
     ssl_option: ssl.SSLContext | bool | None = None,
     headers: dict[str, str] | None = None,
     timeout: float = 10.0,
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
 ) -> PicowsWebSocket:
-    """Open a WebSocket offering ``protocols``; raises :class:`ConnectError` on failure."""
-    ws = PicowsWebSocket()
+    """Open a WebSocket offering ``protocols``; raises :class:`ConnectError` on failure.
+    A message (all its fragments) over ``max_message_size`` bytes ends the connection, and
+    :meth:`PicowsWebSocket.run` raises :class:`~ertcloud.exceptions.LimitExceeded`."""
+    ws = PicowsWebSocket(max_message_size)
     extra = dict(headers or {})
     extra["Sec-WebSocket-Protocol"] = ", ".join(protocols)
 
@@ -193,6 +227,7 @@ async def connect(
             websocket_handshake_timeout=timeout,
             extra_headers=extra,
             enable_auto_pong=True,
+            max_frame_size=max_message_size,
         )
     except picows.WSHandshakeError as exc:
         raise ConnectError(f"WebSocket handshake with {url} failed: {one_line(exc)}") from None

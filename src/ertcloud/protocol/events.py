@@ -98,10 +98,14 @@ class PongReceived(_Event, frozen=True):
 
 
 class ProtocolViolation(_Event, frozen=True):
-    """Something unreadable arrived: a non-JSON frame or a malformed message."""
+    """Something unreadable arrived: a non-JSON frame or a malformed message; or a limit
+    was passed (``limit`` set: message size, fields per image...), and then the session
+    drops the connection and reconnects."""
 
     reason: str
     raw: Any = None
+    #: the limit that was passed, if this is a limit breach
+    limit: int | None = None
 
     @classmethod
     def from_malformed(cls, m: Malformed) -> ProtocolViolation:

@@ -12,7 +12,19 @@ from typing import Any
 
 from .messages import Close, Key, Refresh, Request, State, Status
 
-__all__ = ["TRANSITIONS", "LoginParams", "LoginPhase", "LoginStream"]
+__all__ = [
+    "MAX_PING_TIMEOUT",
+    "MIN_PING_TIMEOUT",
+    "TRANSITIONS",
+    "LoginParams",
+    "LoginPhase",
+    "LoginStream",
+]
+
+#: The range an advertised PingTimeout is clamped to (seconds). Below, a Ping every third
+#: of it would flood the server; above, a silent server would go unnoticed for ages.
+MIN_PING_TIMEOUT = 1.0
+MAX_PING_TIMEOUT = 300.0
 
 
 class LoginPhase(Enum):
@@ -75,8 +87,12 @@ class LoginStream:
 
     @property
     def ping_timeout(self) -> float | None:
+        """The server's PingTimeout, clamped to ``MIN_PING_TIMEOUT..MAX_PING_TIMEOUT``;
+        None if it advertised none (or nonsense: not a positive number)."""
         v = self.elements.get("PingTimeout")
-        return float(v) if isinstance(v, (int, float)) and v > 0 else None
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not v > 0:
+            return None
+        return min(MAX_PING_TIMEOUT, max(MIN_PING_TIMEOUT, float(v)))
 
     @property
     def max_msg_size(self) -> int | None:

@@ -13,11 +13,14 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from ..exceptions import LimitExceeded
 from .enums import FINAL_STREAM_STATES
 from .fields import DATE, ENUM, FIELDS, TIME, ripple_chain
 from .messages import Refresh, Request, State, Status, Update
 
 __all__ = [
+    "MAX_FIELDS_PER_IMAGE",
+    "MAX_MAP_ENTRIES",
     "RIPPLES",
     "TRANSITIONS",
     "ItemStream",
@@ -28,6 +31,18 @@ __all__ = [
     "merge_fields",
     "ripple",
 ]
+
+
+#: Default cap on the fields of one image (and of a Map's summary or one of its entries).
+#: The largest real records carry a few hundred fields; a server that keeps adding new
+#: names would otherwise grow an image without bound.
+MAX_FIELDS_PER_IMAGE = 10_000
+#: Default cap on the entries of one Map image (order book, symbol list).
+MAX_MAP_ENTRIES = 200_000
+
+
+def _too_many(what: str, count: int, limit: int) -> LimitExceeded:
+    return LimitExceeded(f"{what}: {count} > limit {limit}", limit=limit)
 
 
 class Phase(Enum):
@@ -200,14 +215,21 @@ class MapImage:
 
     summary: dict[str, Any] = field(default_factory=dict)
     entries: dict[Any, dict[str, Any]] = field(default_factory=dict)
+    max_entries: int = MAX_MAP_ENTRIES
+    max_fields: int = MAX_FIELDS_PER_IMAGE
 
     def apply(self, container: dict[str, Any]) -> None:
-        """Apply a Map container's Summary and Entries (Add, Update, Delete) in order."""
+        """Apply a Map container's Summary and Entries (Add, Update, Delete) in order.
+
+        Raises :class:`~ertcloud.exceptions.LimitExceeded` past ``max_entries`` entries or
+        ``max_fields`` fields in the summary or in one entry."""
         summary = container.get("Summary")
         if isinstance(summary, dict):
             sf = summary.get("Fields")
             if isinstance(sf, dict):
                 self.summary.update(sf)
+                if len(self.summary) > self.max_fields:
+                    raise _too_many("fields in a map summary", len(self.summary), self.max_fields)
         entries = container.get("Entries")
         for entry in entries if isinstance(entries, list) else ():  # hostile input: ignore
             if not isinstance(entry, dict):
@@ -222,16 +244,26 @@ class MapImage:
             if action == "Delete":
                 self.entries.pop(key, None)
             elif action == "Add":
-                self.entries[key] = dict(data) if isinstance(data, dict) else {}
+                self.entries[key] = row = dict(data) if isinstance(data, dict) else {}
+                if len(row) > self.max_fields:
+                    raise _too_many("fields in a map entry", len(row), self.max_fields)
             elif action == "Update":
                 current = self.entries.setdefault(key, {})
                 if isinstance(data, dict):
                     current.update(data)
+                    if len(current) > self.max_fields:
+                        raise _too_many("fields in a map entry", len(current), self.max_fields)
+            if len(self.entries) > self.max_entries:
+                raise _too_many("entries in a map", len(self.entries), self.max_entries)
 
 
 @dataclass(eq=False, slots=True)
 class ItemStream:
-    """One item stream of a connection."""
+    """One item stream of a connection.
+
+    ``apply_refresh`` and ``apply_update`` raise :class:`~ertcloud.exceptions.LimitExceeded`
+    when the image passes ``max_fields`` fields (or its Map ``max_map_entries`` entries):
+    the connection is then to be dropped and the item requested again."""
 
     id: int
     request: Request
@@ -254,6 +286,8 @@ class ItemStream:
     health: Any = None  # the layer above's integrity record of this stream
     #: ripple fields whose whole chain is in the image (set at each Refresh)
     whole_chains: frozenset[str] = frozenset()
+    max_fields: int = MAX_FIELDS_PER_IMAGE
+    max_map_entries: int = MAX_MAP_ENTRIES
 
     @property
     def streaming(self) -> bool:
@@ -276,11 +310,15 @@ class ItemStream:
             self.map = None
         if msg.fields:
             self.fields.update(msg.fields)
+            if len(self.fields) > self.max_fields:
+                raise _too_many(
+                    f"fields in the image of {self.name}", len(self.fields), self.max_fields
+                )
             share_values(self.fields)
         self.whole_chains = whole_chains(self.fields)
         if msg.map is not None:
             if self.map is None:
-                self.map = MapImage()
+                self.map = self._new_map()
             self.map.apply(msg.map)
         if msg.seq_number is not None:
             self.seq_number = msg.seq_number
@@ -314,15 +352,20 @@ class ItemStream:
                 img.update(f)
             else:  # other domains may carry containers (YieldCurve vectors) as field values
                 merge_fields(img, f)
+            if len(img) > self.max_fields:
+                raise _too_many(f"fields in the image of {self.name}", len(img), self.max_fields)
         elif msg.map is not None:
             if self.map is None:
-                self.map = MapImage()
+                self.map = self._new_map()
             self.map.apply(msg.map)
         if msg.seq_number is not None:
             self.seq_number = msg.seq_number
         self.updates += 1
         if self.phase is not _OPEN:  # (OPEN, "update") -> OPEN: skip the table
             self._step("update")
+
+    def _new_map(self) -> MapImage:
+        return MapImage(max_entries=self.max_map_entries, max_fields=self.max_fields)
 
     def apply_status(self, msg: Status) -> None:
         if msg.state is not None:
@@ -341,9 +384,13 @@ class ItemStream:
 
 
 class StreamTable:
-    """Stream ids of one client: allocation (batches reserve ranges) and lookup."""
+    """Stream ids of one client: allocation (batches reserve ranges) and lookup.
+
+    Every stream added gets the table's ``max_fields`` and ``max_map_entries`` limits."""
 
     def __init__(self, first_id: int = 2, reserved: frozenset[int] = frozenset({1})) -> None:
+        self.max_fields = MAX_FIELDS_PER_IMAGE
+        self.max_map_entries = MAX_MAP_ENTRIES
         self._streams: dict[int, ItemStream] = {}
         #: ``get`` without the method call (the dict's own, for the hot path)
         self.lookup = self._streams.get
@@ -377,6 +424,8 @@ class StreamTable:
         return start
 
     def add(self, stream: ItemStream) -> None:
+        stream.max_fields = self.max_fields
+        stream.max_map_entries = self.max_map_entries
         self._streams[stream.id] = stream
 
     def add_batch(self, batch_id: int, member_ids: list[int]) -> None:
