@@ -76,6 +76,8 @@ class LoginStream:
     #: Elements of the Login Refresh (PingTimeout, MaxMsgSize) and of its Key (Support*...).
     elements: dict[str, Any] = field(default_factory=dict)
     key_elements: dict[str, Any] = field(default_factory=dict)
+    #: the upper bound of :attr:`ping_timeout` (seconds)
+    max_ping_timeout: float = MAX_PING_TIMEOUT
 
     @property
     def id(self) -> int:
@@ -87,12 +89,12 @@ class LoginStream:
 
     @property
     def ping_timeout(self) -> float | None:
-        """The server's PingTimeout, clamped to ``MIN_PING_TIMEOUT..MAX_PING_TIMEOUT``;
+        """The server's PingTimeout, clamped to ``MIN_PING_TIMEOUT..max_ping_timeout``;
         None if it advertised none (or nonsense: not a positive number)."""
         v = self.elements.get("PingTimeout")
         if not isinstance(v, (int, float)) or isinstance(v, bool) or not v > 0:
             return None
-        return min(MAX_PING_TIMEOUT, max(MIN_PING_TIMEOUT, float(v)))
+        return min(self.max_ping_timeout, max(MIN_PING_TIMEOUT, float(v)))
 
     @property
     def max_msg_size(self) -> int | None:
