@@ -677,7 +677,10 @@ class Session:
         delay = self._penalty.next_delay()
         log.warning("%s: dropping the connection (reconnect in %.1f s)", exc, delay)
         self._dispatch([ProtocolViolation(str(exc), limit=exc.limit)])
-        await ws.close()
+        try:
+            await ws.close()
+        except Exception as close_exc:  # the connection is gone either way
+            log.debug("close after a limit breach: %s", close_exc)
         if self._logged_in.is_set() and self.reconnect and not self._closing:
             await asyncio.sleep(delay)
 

@@ -88,7 +88,10 @@ class PicowsWebSocket:
             if not t.is_close_frame_sent:
                 t.send_close(picows.WSCloseCode.OK)
             t.disconnect()
-        await t.wait_disconnected()
+        try:
+            await t.wait_disconnected()
+        except Exception:  # what ended the connection (a frame over the limit...): run() saw it
+            pass
 
     async def run(self, handler: FrameHandler) -> None:
         """Push every message to ``handler`` until the connection ends; re-raises what the
