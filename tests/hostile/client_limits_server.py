@@ -122,6 +122,7 @@ class HostileServer:
         self.logins = 0
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._handlers: set[asyncio.Task[Any]] = set()
         self.url = ""
 
     async def __aenter__(self) -> HostileServer:
@@ -138,9 +139,15 @@ class HostileServer:
         for t in list(self._tasks):
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._handlers:  # they end on the closed sockets
+            await asyncio.wait(self._handlers, timeout=5)
         await self._server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        me = asyncio.current_task()
+        if me is not None:
+            self._handlers.add(me)
+            me.add_done_callback(self._handlers.discard)
         conn = Conn(len(self.conns) + 1, reader, writer)
         self.conns.append(conn)
         try:

@@ -719,7 +719,8 @@ class Session:
         proto = self.protocol
         while not ws.closed:
             delay = proto.next_deadline() - time.monotonic()
-            await asyncio.sleep(max(0.05, delay))
+            # At most 1 s: the deadline moves when the Login Refresh sets PingTimeout.
+            await asyncio.sleep(min(1.0, max(0.05, delay)))
             events = proto.tick(time.monotonic())
             for ev in events:
                 if isinstance(ev, ConnectionDead):
