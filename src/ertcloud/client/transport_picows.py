@@ -131,8 +131,17 @@ class PicowsWebSocket:
         try:
             h(payload)
         except Exception as exc:
+            self._fail(transport, exc)
+
+    def _fail(self, transport: picows.WSTransport, exc: Exception) -> None:
+        """End the connection for ``exc`` (re-raised by run()); frames already buffered
+        are dropped."""
+        if self._error is None:
             self._error = exc
-            transport.disconnect(graceful=False)
+        self._parts = None
+        if self._listener is not None:
+            self._listener.handler = None  # what is still buffered goes to _frame: dropped
+        transport.disconnect(graceful=False)
 
     def _frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
         t = frame.msg_type
@@ -148,11 +157,7 @@ class PicowsWebSocket:
             size = len(self._parts) + len(payload)
             if size > self.max_message_size:
                 # Abort at once: neither buffer the rest nor wait for a close handshake.
-                self._parts = None
-                self._error = self._too_big(f"{size} bytes of fragments so far")
-                if self._listener is not None:
-                    self._listener.handler = None  # frames still buffered go to _frame
-                transport.disconnect(graceful=False)
+                self._fail(transport, self._too_big(f"{size} bytes of fragments so far"))
                 return
             self._parts += payload
             if frame.fin:
@@ -181,8 +186,7 @@ class _Listener(picows.WSListener):
             try:
                 h(frame.get_payload_as_memoryview())
             except Exception as exc:
-                self.ws._error = exc
-                transport.disconnect(graceful=False)
+                self.ws._fail(transport, exc)
             return
         self.ws._frame(transport, frame)
 
