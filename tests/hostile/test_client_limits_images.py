@@ -77,6 +77,17 @@ def test_map_entries_and_entry_fields_are_capped() -> None:
         s.apply_update(Update(id=2, map={"Summary": {"Fields": wide}, "Entries": []}))
 
 
+def test_vector_entries_inserted_one_by_one_stop_at_the_cap() -> None:
+    s = table_stream(max_map_entries=20, domain="YieldCurve")
+    s.apply_refresh(Refresh(id=2, state=OK, fields={"CURVE": {"Entries": []}}))
+    for i in range(20):
+        entry = {"Index": 0, "Action": "Insert", "Fields": {"R": i}}
+        s.apply_update(Update(id=2, fields={"CURVE": {"Entries": [entry]}}))
+    assert len(s.fields["CURVE"]["Entries"]) == 20
+    with pytest.raises(LimitExceeded, match="entries in vector CURVE: 21 > limit 20"):
+        s.apply_update(Update(id=2, fields={"CURVE": {"Entries": [entry]}}))
+
+
 async def test_streams_per_session_are_capped() -> None:
     session = Session("ws://127.0.0.1:9/WebSocket", max_streams=3)  # never started
     session.subscribe(["A.N", "B.N"])

@@ -160,12 +160,17 @@ def whole_chains(image: dict[str, Any]) -> frozenset[str]:
     return out
 
 
-def merge_fields(image: dict[str, Any], changed: dict[str, Any]) -> None:
-    """Apply changed fields; a Vector field is updated entry by entry, not replaced."""
+def merge_fields(
+    image: dict[str, Any], changed: dict[str, Any], max_entries: int | None = None
+) -> None:
+    """Apply changed fields; a Vector field is updated entry by entry, not replaced (and
+    :class:`~ertcloud.exceptions.LimitExceeded` raised past ``max_entries`` entries)."""
     for name, value in changed.items():
         current = image.get(name)
         if isinstance(value, dict) and isinstance(current, dict) and "Entries" in value:
-            image[name] = apply_vector(current, value)
+            image[name] = merged = apply_vector(current, value)
+            if max_entries is not None and len(merged["Entries"]) > max_entries:
+                raise _too_many(f"entries in vector {name}", len(merged["Entries"]), max_entries)
         else:
             image[name] = value
 
@@ -351,7 +356,7 @@ class ItemStream:
             if self.domain == "MarketPrice":
                 img.update(f)
             else:  # other domains may carry containers (YieldCurve vectors) as field values
-                merge_fields(img, f)
+                merge_fields(img, f, self.max_map_entries)
             if len(img) > self.max_fields:
                 raise _too_many(f"fields in the image of {self.name}", len(img), self.max_fields)
         elif msg.map is not None:
