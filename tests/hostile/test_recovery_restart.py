@@ -24,7 +24,8 @@ from ertcloud.auth.client import TokenClient
 from ertcloud.auth.grants import PasswordCredentials
 from ertcloud.auth.manager import TokenManager
 from ertcloud.client.session import Session
-from ertcloud.exceptions import InvalidCredentials
+from ertcloud.discovery import DiscoveryClient
+from ertcloud.exceptions import ConnectError, InvalidCredentials
 from ertcloud.protocol.events import ItemRefreshed, ItemUpdated, LoginAccepted
 
 RICS = ["TRI.N", "IBM.N", "EUR="]
@@ -354,3 +355,49 @@ def test_cli_exits_with_one_line_when_the_credentials_are_refused_for_good(
     errors = [line for line in err.splitlines() if "error" in line.lower()]
     assert len(errors) == 1, err
     assert errors[0].startswith("ertcloud: error: ") and "Traceback" not in err
+
+
+async def test_discovery_401_after_a_restart_replaces_the_token_at_once(
+    restartable_sim: Callable[..., RestartableSim],
+) -> None:
+    sim = restartable_sim()
+    tokens = TokenManager(
+        TokenClient(sim.info["token_url"]), PasswordCredentials("demo", "demo", "recovery")
+    )
+    client = DiscoveryClient(sim.info["discovery_url"])
+    try:
+        first = await tokens.get()
+        assert await client.discover(tokens)
+        await asyncio.to_thread(sim.restart)
+        # The restarted service answers 401 to the forgotten token; the refresh token is
+        # forgotten too, so the manager falls back to the password grant, without waiting.
+        started = time.monotonic()
+        endpoints = await client.discover(tokens)
+        elapsed = time.monotonic() - started
+    finally:
+        await client.close()
+        await tokens.client.close()
+    assert endpoints
+    assert tokens.token is not None and tokens.token.access_token != first.access_token
+    assert elapsed < 1.0
+
+
+async def test_a_session_that_gives_up_raises_from_the_iterator_and_wait_closed(
+    restartable_sim: Callable[..., RestartableSim],
+) -> None:
+    sim = restartable_sim()
+    async with _session(sim, "aiohttp", Watch(), give_up_after=1.5) as session:
+        sub = session.subscribe(RICS)
+        await asyncio.wait_for(sub.wait_complete(), 10)
+        sim.kill()  # and it does not come back
+        lost = time.monotonic()
+
+        async def drain() -> None:
+            async for _ in sub:
+                pass
+
+        with pytest.raises(ConnectError, match=r"gave up reconnecting after 1\.5 s"):
+            await asyncio.wait_for(drain(), 10)
+        assert time.monotonic() - lost < 5.0
+        with pytest.raises(ConnectError):
+            await asyncio.wait_for(session.wait_closed(), 5)
