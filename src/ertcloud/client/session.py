@@ -778,7 +778,8 @@ class Session:
             delays.lost(time.monotonic(), self._up_since)
             self._up_since = None
             self._notify_disconnected(str(reason))
-            if isinstance(self._login_failure, LoginRejected):
+            failure = self._login_failure
+            if isinstance(failure, LoginRejected) and failure.code != "UsageError":
                 self._drop_refused_token()
             if not await self._reconnect(delays):
                 return
