@@ -787,6 +787,7 @@ class Session:
     async def _reconnect(self, delays: ReconnectDelays) -> bool:
         """Try until logged in again (True), or until the session ends (False)."""
         retry_now = False
+        report_after = 10.0  # say so when the outage lasts: after 10 s, 20 s, 40 s ...
         while not self._closing:
             immediate, retry_now = retry_now, False
             delay = 0.0 if immediate else delays.next_delay(time.monotonic())
@@ -800,7 +801,7 @@ class Session:
                 await self._give_up(exc)
                 return False
             except (ErtcloudError, asyncio.TimeoutError, OSError, aiohttp.ClientError) as exc:
-                log.info("reconnect failed: %s", one_line(exc) or type(exc).__name__)
+                log.info("reconnect failed: %s", one_line(exc))
                 if isinstance(exc, LoginRejected) and exc.code == "UsageError":
                     # "Already pending login": the service throttles this user;
                     # hammering it prolongs the lock-out, so wait minutes, not seconds.
@@ -812,11 +813,11 @@ class Session:
                 else:
                     self._rotate()  # the endpoint failed: fail over to the next one
                 start = delays.outage_start
-                if (
-                    self.give_up_after is not None
-                    and start is not None
-                    and time.monotonic() - start >= self.give_up_after
-                ):
+                down = time.monotonic() - start if start is not None else 0.0
+                if down >= report_after:
+                    log.warning("still reconnecting after %.0f s: %s", down, one_line(exc))
+                    report_after = min(2.0 * report_after, down + 300.0)
+                if self.give_up_after is not None and down >= self.give_up_after:
                     await self._give_up(
                         ConnectError(
                             f"gave up reconnecting after {self.give_up_after:g} s: {one_line(exc)}"
