@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import TextIO
+from collections.abc import Sequence
+from typing import Any, TextIO
 
 from ..client.session import Session
 from ..exceptions import one_line
@@ -38,15 +39,12 @@ def _say(out: TextIO | None, text: str) -> None:
     stream.flush()
 
 
-async def until_done_or_ended(done: asyncio.Event, session: Session | None) -> None:
-    """Wait until ``done`` is set or ``session`` ends; raises the session's fatal error."""
-    if session is None:
-        await done.wait()
-        return
-    waiters = {
-        asyncio.ensure_future(done.wait()),
-        asyncio.ensure_future(session.wait_closed()),
-    }
+async def until_done_or_ended(done: asyncio.Event, sessions: Sequence[Session]) -> None:
+    """Wait until ``done`` is set or every session has ended; raises the fatal error of an
+    ended session (a session that cannot recover)."""
+    waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(done.wait())}
+    if sessions:
+        waiters.add(asyncio.ensure_future(_all_ended(sessions)))
     try:
         finished, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -57,3 +55,10 @@ async def until_done_or_ended(done: asyncio.Event, session: Session | None) -> N
         exc = None if w.cancelled() else w.exception()
         if exc is not None:
             raise exc
+
+
+async def _all_ended(sessions: Sequence[Session]) -> None:
+    results = await asyncio.gather(*(s.wait_closed() for s in sessions), return_exceptions=True)
+    for r in results:
+        if isinstance(r, BaseException):
+            raise r

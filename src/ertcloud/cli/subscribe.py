@@ -251,9 +251,8 @@ async def run(a: argparse.Namespace) -> int:
     async def stream(sub: Subscription | StandbySubscription) -> None:
         subs.append(sub)
         check_done()
-        single = sessions[0] if len(sessions) == 1 and not standby else None
         try:
-            await asyncio.wait_for(until_done_or_ended(done, single), a.duration)
+            await asyncio.wait_for(until_done_or_ended(done, sessions), a.duration)
         except asyncio.TimeoutError:
             pass
         await sub.close()
