@@ -3,8 +3,9 @@
 It drives :class:`ertcloud.protocol.client.ClientProtocol` with aiohttp: authenticates
 through a :class:`~ertcloud.auth.manager.TokenManager`, connects, logs in, reissues the
 token on the open login stream before it expires, answers Pings, and on any loss of the
-connection reconnects with jittered back-off (rotating through the endpoints it was given),
-logs in again and re-opens every stream with its original request.
+connection reconnects at once, then with bounded jittered back-off (rotating through the
+endpoints it was given; see :mod:`ertcloud.client.reconnect`), logs in again and re-opens
+every stream with its original request.
 """
 
 from __future__ import annotations
