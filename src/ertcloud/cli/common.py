@@ -23,7 +23,13 @@ from ..protocol.login import LoginParams
 from ..sim.server import SimOptions, SimServer
 from .market_price import DEFAULT_AUTH_URL, ssl_context
 
-__all__ = ["add_connection_options", "open_session", "open_standby", "token_manager"]
+__all__ = [
+    "add_connection_options",
+    "add_transport_option",
+    "open_session",
+    "open_standby",
+    "token_manager",
+]
 
 
 def add_connection_options(p: argparse.ArgumentParser) -> None:
@@ -64,6 +70,16 @@ def add_connection_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_transport_option(p: argparse.ArgumentParser) -> None:
+    """``--transport``: the WebSocket library of the streaming session."""
+    p.add_argument(
+        "--transport",
+        choices=("aiohttp", "picows", "auto"),
+        default="aiohttp",
+        help="WebSocket library (picows: the faster optional extra; default aiohttp)",
+    )
+
+
 def token_manager(a: argparse.Namespace, token_url: str) -> TokenManager:
     found = resolve_credentials(
         user=a.user,
@@ -94,14 +110,22 @@ async def open_session(a: argparse.Namespace) -> AsyncIterator[Session]:
             a.password = a.password if a.password is not None else "demo"
             a.clientid = a.clientid or "ertcloud-cli"
             tokens = token_manager(a, sim.token_url)
-            session = Session(sim.websocket_url, tokens=tokens, login=login)
+            session = Session(
+                sim.websocket_url, tokens=tokens, login=login, transport=_transport(a)
+            )
             async with session:
                 yield session
         return
     url = a.url or f"wss://{a.hostname}:{a.port}/WebSocket"
     tokens = token_manager(a, a.auth_url or DEFAULT_AUTH_URL)
-    async with Session(url, tokens=tokens, login=login, ssl_context=ssl_context(a)) as session:
+    async with Session(
+        url, tokens=tokens, login=login, ssl_context=ssl_context(a), transport=_transport(a)
+    ) as session:
         yield session
+
+
+def _transport(a: argparse.Namespace) -> str:
+    return str(getattr(a, "transport", None) or "aiohttp")
 
 
 @asynccontextmanager

@@ -22,9 +22,10 @@ from ..protocol.events import (
     StreamClosed,
 )
 from ..protocol.streams import ItemStream
-from .common import add_connection_options, open_session, open_standby
+from .common import add_connection_options, add_transport_option, open_session, open_standby
 from .market_price import _install_signals
 from .output import pretty
+from .session_notices import announce_reconnects, until_done_or_ended
 
 __all__ = ["add_parser", "event_record"]
 
@@ -93,6 +94,7 @@ def add_parser(sub: Any) -> None:
         help="the second endpoint of --hotstandby (implies it); --url or --hostname is the first",
     )
     add_connection_options(p)
+    add_transport_option(p)
     p.set_defaults(func=lambda a: asyncio.run(run(a)))
 
 
@@ -234,6 +236,7 @@ async def run(a: argparse.Namespace) -> int:
     def watch(index: int, session: Session) -> None:
         sessions.append(session)
         session.on_event = lambda ev: on_event(index, ev)
+        announce_reconnects(session)
 
     options: dict[str, Any] = {
         "fields": view,
@@ -249,7 +252,7 @@ async def run(a: argparse.Namespace) -> int:
         subs.append(sub)
         check_done()
         try:
-            await asyncio.wait_for(done.wait(), a.duration)
+            await asyncio.wait_for(until_done_or_ended(done, sessions), a.duration)
         except asyncio.TimeoutError:
             pass
         await sub.close()

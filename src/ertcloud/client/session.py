@@ -3,8 +3,9 @@
 It drives :class:`ertcloud.protocol.client.ClientProtocol` with aiohttp: authenticates
 through a :class:`~ertcloud.auth.manager.TokenManager`, connects, logs in, reissues the
 token on the open login stream before it expires, answers Pings, and on any loss of the
-connection reconnects with jittered back-off (rotating through the endpoints it was given),
-logs in again and re-opens every stream with its original request.
+connection reconnects at once, then with bounded jittered back-off (rotating through the
+endpoints it was given; see :mod:`ertcloud.client.reconnect`), logs in again and re-opens
+every stream with its original request.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from ..exceptions import (
     SessionClosed,
     one_line,
 )
-from ..protocol.backoff import backoff
 from ..protocol.client import ClientProtocol
 from ..protocol.events import (
     AckReceived,
@@ -60,6 +60,7 @@ from .integrity import (
     compare_images,
 )
 from .limits import DEFAULT_MAX_STREAMS, BreachPenalty, message_size_limit
+from .reconnect import ReconnectDelays
 from .subscription import Callback, Overflow, Subscription
 
 if TYPE_CHECKING:
@@ -114,6 +115,8 @@ class Session:
         max_fields_per_image: int = MAX_FIELDS_PER_IMAGE,
         max_map_entries: int = MAX_MAP_ENTRIES,
         max_streams: int = DEFAULT_MAX_STREAMS,
+        give_up_after: float | None = None,
+        on_disconnected: Callable[[Session, str], None] | None = None,
     ) -> None:
         self.urls = [urls] if isinstance(urls, str) else list(urls)
         #: "aiohttp", or "picows" (faster data path, optional extra); "auto" picks picows
@@ -177,6 +180,14 @@ class Session:
         #: sequence-gap and staleness checks (see :mod:`ertcloud.client.integrity`)
         self.integrity = IntegrityMonitor(stale_after=stale_after, on_event=on_integrity)
         self._blocked: set[Subscription] = set()
+        #: end the session (``fatal``: ConnectError) after this many seconds of failed
+        #: reconnect attempts; None: keep trying
+        self.give_up_after = give_up_after
+        #: ``on_disconnected(session, reason)``: the connection is lost, reconnecting
+        self.on_disconnected = on_disconnected
+        #: the delays between reconnect attempts (fast at first, then growing)
+        self.reconnect_delays = ReconnectDelays()
+        self._up_since: float | None = None  # when the current connection logged in
 
     @property
     def max_message_size(self) -> int:
@@ -228,8 +239,8 @@ class Session:
             self.protocol.logout()
             try:
                 await self._flush()
-            except (ConnectionError, aiohttp.ClientError, RuntimeError):
-                pass
+            except Exception as exc:  # best effort: the connection may be broken already
+                log.debug("logout not sent: %s", one_line(exc))
         await self._shutdown()
 
     async def _shutdown(self) -> None:
@@ -240,15 +251,28 @@ class Session:
         for t in pending:
             t.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        if self._ws is not None:
-            await self._ws.close()
-        self._end_subscriptions()
-        if self._own_http and self._http is not None:
-            await self._http.close()
-            self._http = None
-        if self.tokens is not None:
-            await self.tokens.client.close()
-        self._closed.set()
+        try:
+            await self._close_ws()
+            self._end_subscriptions()
+        finally:
+            try:
+                if self._own_http and self._http is not None:
+                    http, self._http = self._http, None
+                    await http.close()
+            finally:
+                if self.tokens is not None:
+                    await self.tokens.client.close()
+                self._closed.set()
+
+    async def _close_ws(self) -> None:
+        """Close the WebSocket; a transport error at this point is of no interest."""
+        ws = self._ws
+        if ws is None:
+            return
+        try:
+            await ws.close()
+        except Exception as exc:
+            log.debug("closing the WebSocket: %s", one_line(exc))
 
     async def wait_closed(self) -> None:
         """Wait until the session ends (closed by the user, or a fatal error)."""
@@ -591,6 +615,7 @@ class Session:
                 raise ConnectError(f"{url} closed the connection during login")
             raise ConnectError(f"no Login response from {url} within {self.connect_timeout:g} s")
         self._reader = reader
+        self._up_since = time.monotonic()
 
     async def _open_picows(self, url: str) -> _WebSocket:
         from .transport_picows import connect
@@ -807,7 +832,7 @@ class Session:
             await self._end()
 
     async def _supervise(self) -> None:
-        delays = backoff(initial=0.5, maximum=30.0)
+        delays = self.reconnect_delays
         while not self._closing:
             reader = self._reader
             try:
@@ -830,46 +855,93 @@ class Session:
                     self.fatal = self._login_failure
                 await self._end()
                 return
-            while not self._closing:
-                delay = next(delays)
-                if self.trace:
-                    self.trace("reconnecting", delay)
-                await asyncio.sleep(delay)
-                try:
-                    if isinstance(self._login_failure, LoginRejected) and self.tokens is not None:
-                        current = self.tokens.token
-                        # Force a fresh grant, unless another session sharing the token
-                        # manager has already replaced the refused token.
-                        if current is not None and current.access_token == self._login_token:
-                            self.tokens.token = None
-                    await self._connect_and_login()
-                except InvalidCredentials as exc:
-                    # The gateway refuses the credentials themselves: retrying cannot help.
-                    self.fatal = exc
-                    await self._end()
-                    return
-                except (ErtcloudError, asyncio.TimeoutError) as exc:
-                    log.warning("reconnect failed: %s", exc)
-                    if isinstance(exc, LoginRejected) and exc.code == "UsageError":
-                        # "Already pending login": the service throttles this user;
-                        # hammering it prolongs the lock-out, so wait minutes, not seconds.
-                        delays = backoff(initial=self.throttled_delay, maximum=600.0)
-                    if not isinstance(exc, LoginRejected):
-                        self._rotate()  # the endpoint failed: fail over to the next one
-                    continue
-                self.reconnects += 1
-                self.recoveries += 1
-                if self.trace:
-                    self.trace("recovered", self.url)
-                if self.on_recovered is not None:
-                    _call_user(self.on_recovered, self, "on_recovered")
-                delays = backoff(initial=0.5, maximum=30.0)
-                log.info(
-                    "reconnected to %s; %d streams re-requested",
-                    self.url,
-                    len(self.protocol.streams),
-                )
-                break
+            delays.lost(time.monotonic(), self._up_since)
+            self._up_since = None
+            self._notify_disconnected(str(reason))
+            failure = self._login_failure
+            if isinstance(failure, LoginRejected) and failure.code != "UsageError":
+                self._drop_refused_token()
+            if not await self._reconnect(delays):
+                return
+
+    async def _reconnect(self, delays: ReconnectDelays) -> bool:
+        """Try until logged in again (True), or until the session ends (False)."""
+        retry_now = False
+        report_after = 10.0  # say so when the outage lasts: after 10 s, 20 s, 40 s ...
+        while not self._closing:
+            immediate, retry_now = retry_now, False
+            delay = 0.0 if immediate else delays.next_delay(time.monotonic())
+            if self.trace:
+                self.trace("reconnecting", delay)
+            await asyncio.sleep(delay)
+            try:
+                await self._connect_and_login()
+            except InvalidCredentials as exc:
+                # The gateway refuses the credentials themselves: retrying cannot help.
+                await self._give_up(exc)
+                return False
+            except (ErtcloudError, asyncio.TimeoutError, OSError, aiohttp.ClientError) as exc:
+                log.info("reconnect failed: %s", one_line(exc))
+                if isinstance(exc, LoginRejected) and exc.code == "UsageError":
+                    # "Already pending login": the service throttles this user;
+                    # hammering it prolongs the lock-out, so wait minutes, not seconds.
+                    delays.throttle(self.throttled_delay)
+                elif isinstance(exc, LoginRejected):
+                    # Refused token (a restarted server forgot it): get a new one at once,
+                    # but not twice in a row, so a refused fresh token backs off.
+                    retry_now = self._drop_refused_token() and not immediate
+                else:
+                    self._rotate()  # the endpoint failed: fail over to the next one
+                start = delays.outage_start
+                down = time.monotonic() - start if start is not None else 0.0
+                if down >= report_after:
+                    log.warning("still reconnecting after %.0f s: %s", down, one_line(exc))
+                    report_after = min(2.0 * report_after, down + 300.0)
+                if self.give_up_after is not None and down >= self.give_up_after:
+                    await self._give_up(
+                        ConnectError(
+                            f"gave up reconnecting after {self.give_up_after:g} s: {one_line(exc)}"
+                        )
+                    )
+                    return False
+                continue
+            self.reconnects += 1
+            self.recoveries += 1
+            if self.trace:
+                self.trace("recovered", self.url)
+            if self.on_recovered is not None:
+                _call_user(self.on_recovered, self, "on_recovered")
+            log.info(
+                "reconnected to %s; %d streams re-requested",
+                self.url,
+                len(self.protocol.streams),
+            )
+            return True
+        return False
+
+    def _drop_refused_token(self) -> bool:
+        """Forget the token the server refused, so the next attempt makes a new grant.
+        False if the next attempt cannot use another token (no token manager)."""
+        if self.tokens is None:
+            return False
+        current = self.tokens.token
+        # Keep it if another session sharing the token manager has already replaced it.
+        if current is not None and current.access_token == self._login_token:
+            self.tokens.token = None
+        return True
+
+    def _notify_disconnected(self, reason: str) -> None:
+        log.info("connection to %s lost: %s; reconnecting", self.url, reason)
+        if self.on_disconnected is not None:
+            try:
+                self.on_disconnected(self, reason)
+            except Exception:
+                log.exception("on_disconnected callback failed")
+
+    async def _give_up(self, exc: ErtcloudError) -> None:
+        log.info("session ended: %s", one_line(exc))  # raised to the user: no warning
+        self.fatal = exc
+        await self._end()
 
     def _token_task_done(self, task: asyncio.Task[None]) -> None:
         if task.cancelled() or self._closing:
@@ -881,14 +953,18 @@ class Session:
             self._spawn(self._end())
 
     @property
+    def connected_since(self) -> float | None:
+        """``time.monotonic()`` of the last successful login; None while reconnecting."""
+        return self._up_since
+
+    @property
     def closed_by_itself(self) -> bool:
         """True if the session ended without :meth:`close` (no reconnect, fatal error)."""
         return self._closed.is_set() and not self._shut_down
 
     async def _end(self) -> None:
         self._closing = True
-        if self._ws is not None:
-            await self._ws.close()
+        await self._close_ws()
         self._end_subscriptions()
         self._closed.set()
 

@@ -15,6 +15,7 @@ handler until the connection ends.
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -27,6 +28,8 @@ __all__ = ["FrameHandler", "PicowsWebSocket", "connect"]
 
 #: Called with each complete TEXT/BINARY message; the view is valid only during the call.
 FrameHandler = Callable[[memoryview], None]
+
+log = logging.getLogger("ertcloud.client")
 
 _DATA = (picows.WSMsgType.TEXT, picows.WSMsgType.BINARY)
 _TEXT = picows.WSMsgType.TEXT
@@ -81,17 +84,21 @@ class PicowsWebSocket:
         self.send_now(data)
 
     async def close(self) -> None:
+        """Close the connection; never raises (like aiohttp's ``close``): a protocol error
+        that ended the connection earlier has already been acted on."""
         t = self._transport
         if t is None:
             return
-        if not t.is_disconnected:
-            if not t.is_close_frame_sent:
-                t.send_close(picows.WSCloseCode.OK)
-            t.disconnect()
         try:
+            if not t.is_disconnected:
+                if not t.is_close_frame_sent:
+                    t.send_close(picows.WSCloseCode.OK)
+                t.disconnect()
             await t.wait_disconnected()
-        except Exception:  # what ended the connection (a frame over the limit...): run() saw it
-            pass
+        except Exception as exc:  # re-raised by picows: what ended the connection earlier
+            log.debug("picows close: %s", one_line(exc))
+        finally:
+            self._disconnected()
 
     async def run(self, handler: FrameHandler) -> None:
         """Push every message to ``handler`` until the connection ends; re-raises what the
@@ -243,5 +250,10 @@ async def connect(
     except (OSError, asyncio.TimeoutError, picows.WSError) as exc:
         raise ConnectError(f"cannot connect to {url}: {one_line(exc)}") from None
     ws._transport = transport
-    ws.protocol = transport.response.headers.get("Sec-WebSocket-Protocol")
+    response = transport.response
+    if response is None or transport.is_disconnected:
+        # picows returns, rather than raises, when the peer hangs up mid-handshake.
+        await ws.close()
+        raise ConnectError(f"{url} closed the connection during the WebSocket handshake")
+    ws.protocol = response.headers.get("Sec-WebSocket-Protocol")
     return ws
