@@ -33,7 +33,7 @@ from ..exceptions import ErtcloudError
 from ..protocol.messages import Key, Request
 from .ads import ClientSession, ServerConfig, StreamingServer
 from .faults import Conflator, FaultInjector
-from .gateway import Gateway
+from .gateway import Gateway, load_signing_key, seed_signing_key
 from .market import Market
 from .scenario import Step, run_scenario
 
@@ -46,6 +46,8 @@ TOKEN_PATHS = ("/auth/oauth2/v1/token", "/auth/oauth2/beta1/token", "/auth/oauth
 DISCOVERY_PATH = "/streaming/pricing/v1/"
 FAULTS_PATH = "/_sim/faults"
 REDIRECT_PREFIX = "/_sim/moved"
+#: seconds a WebSocket close may wait for the client before the socket is aborted
+CLOSE_TIMEOUT = 2.0
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-1")
 
 
@@ -81,6 +83,16 @@ class SimOptions:
     replay: str | None = None
     #: replay speed (2.0: twice as fast as recorded)
     replay_speed: float = 1.0
+    #: the token signing key kept in this file (created if missing), so tokens survive a
+    #: restart; ``key_from_seed`` derives it from ``seed`` instead (else a fresh one)
+    key_file: str | None = None
+    key_from_seed: bool = False
+    #: most open HTTP/WebSocket connections; at the cap, the oldest one still waiting for
+    #: its request is closed for a new one, and without such a one the new one is refused
+    max_connections: int = 1000
+    #: seconds a connection may take to send a whole request head, or stay idle between
+    #: requests; and to send a request body
+    header_timeout: float = 20.0
 
 
 class SimServer:
@@ -96,6 +108,10 @@ class SimServer:
             refreshed_ttl=opts.refreshed_ttl,
             jwks={k: list(v) for k, v in opts.jwks.items()},
         )
+        if opts.key_file:
+            self.gateway.signing_key = load_signing_key(opts.key_file)
+        elif opts.key_from_seed:
+            self.gateway.signing_key = seed_signing_key(opts.seed)
         self.gateway.on_takeover = self._kick_user
         self.market = Market(opts.seed, extra_rics=opts.extra_rics)
         if opts.replay:
@@ -447,8 +463,14 @@ class SimServer:
         index = self.ports.index(port) if port in self.ports else 0
         if index in self._refusing:
             return web.Response(status=503, text="Endpoint unavailable (simulated fault)\n")
+        # aiohttp refuses a frame over max_msg_size before buffering it, and stops inflating
+        # a compressed one at that size: nothing bigger than MaxMsgSize is ever held.
         ws = web.WebSocketResponse(
-            protocols=SUBPROTOCOLS, autoping=True, heartbeat=None, max_msg_size=0, compress=True
+            protocols=SUBPROTOCOLS,
+            autoping=True,
+            heartbeat=None,
+            max_msg_size=self.streaming.config.max_msg_size + 1,
+            compress=True,
         )
         await ws.prepare(request)
         conn: list[ClientSession] = []
@@ -472,7 +494,13 @@ class SimServer:
             await raw(data)
 
         async def close() -> None:
-            await ws.close()
+            # A client that does not read would hold a graceful close (the close frame
+            # waits for room in the socket) forever.
+            try:
+                await asyncio.wait_for(ws.close(), CLOSE_TIMEOUT)
+            except (asyncio.TimeoutError, ConnectionError, RuntimeError):
+                if request.transport is not None:
+                    request.transport.abort()
 
         cs = self.streaming.connect(send, close, request.remote or "?")
         cs.transport = request.transport  # bench mode writes prebuilt frames straight to it
@@ -500,6 +528,7 @@ class SimServer:
                     if cs.closed:
                         break
                 elif msg.type is WSMsgType.ERROR:
+                    log.info("%s: %s: dropping", cs.peer, msg.data)
                     break
         finally:
             cs.closed = True
