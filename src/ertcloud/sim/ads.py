@@ -62,8 +62,9 @@ PING_MODES = ("spec", "rssl", "off")
 #: * ``disconnect``: the connection is dropped at once.
 #:
 #: Whatever the policy, a connection whose writer has waited ``drain_timeout`` seconds on
-#: one frame (the client stopped reading) is dropped, and so is one whose queue grows past
-#: four times its bound. Nothing a slow connection does delays the others.
+#: one frame (the client stopped reading) is dropped, and the requests of one whose queue is
+#: past four times its bound are not read until it drains. Nothing a slow connection does
+#: delays the others: each has its own queue and writer.
 SLOW_CONSUMER_POLICIES = ("conflate", "drop", "disconnect")
 
 

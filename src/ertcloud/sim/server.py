@@ -468,6 +468,13 @@ class SimServer:
                 "endpoints": self.endpoint_connections(),
                 "faults": sorted(self.faults.active),
                 "subscribed_items": len(self.streaming.subs),
+                "slow_consumers": {
+                    "congested": sum(cs.congested for cs in self.streaming.sessions),
+                    "conflated_updates": self.streaming.conflated,
+                    "dropped_updates": self.streaming.dropped_updates,
+                    "disconnected": self.streaming.slow_disconnects,
+                },
+                "http": {"evicted": self.guard.evicted, "refused": self.guard.refused},
             }
         )
 
@@ -564,6 +571,7 @@ class SimServer:
                     await cs.receive(msg.data)
                     if cs.closed:
                         break
+                    await cs.wait_room()
                 elif msg.type is WSMsgType.ERROR:
                     log.info("%s: %s: dropping", cs.peer, msg.data)
                     break

@@ -72,8 +72,8 @@ _MAP_DOMAINS = ("MarketByPrice", "MarketByOrder", "MarketMaker")
 _VIEWLESS_DOMAINS = (*_MAP_DOMAINS, "SymbolList")
 #: item requests held back before the Login Refresh (lenient login); more are refused
 _MAX_PENDING = 1000
-#: a congested connection whose queue still grows past this many times its bound (e.g. it
-#: keeps requesting while not reading) is dropped whatever the policy
+#: past this many times its bound, a connection's queue stops the server reading its
+#: requests until it drains (a client that keeps asking while not reading)
 _HARD_LIMIT_FACTOR = 4
 _UNKNOWN_SERVICE = State(
     stream="Closed", data="Suspect", code="SourceUnknown", text="A18: Unknown service."
@@ -164,6 +164,7 @@ class ClientSession:
         self._sending_since: float | None = None
         #: updates held back while congested (conflate policy), by stream id
         self._held: dict[int, _Held] = {}
+        self._dropping = False
 
     # -- output --------------------------------------------------------------------------
 
@@ -201,8 +202,6 @@ class ClientSession:
                 return
             out = self._thin(out)
         self._pack(out)
-        if self._queued > cfg.send_queue_bytes * _HARD_LIMIT_FACTOR:
-            self._slow_drop("send queue over its hard limit")
 
     def _thin(self, out: list[Message | bytes]) -> list[Message | bytes]:
         """A congested connection: its Updates are merged per stream (conflate) or
@@ -312,14 +311,22 @@ class ClientSession:
             await asyncio.sleep(0.01)
         return True
 
+    async def wait_room(self) -> None:
+        """Before reading the next request: wait while the send queue is over its hard
+        limit, so a client cannot make it grow by asking while it does not read."""
+        hard = self.server.config.send_queue_bytes * _HARD_LIMIT_FACTOR
+        while self._queued > hard and not self.closed:
+            await asyncio.sleep(0.02)
+
     def stall_drop(self, now: float) -> None:
         """The writer has waited ``drain_timeout`` on one frame: the client stopped
         reading. Dropped whatever the policy, so it holds no resources forever."""
         self._slow_drop(f"no progress writing for {self.stuck_for(now):.1f} s")
 
     def _slow_drop(self, why: str) -> None:
-        if self.closed:
+        if self.closed or self._dropping:
             return
+        self._dropping = True
         log.warning(
             "%s: slow consumer (%s, %d bytes queued): disconnecting", self.peer, why, self._queued
         )
