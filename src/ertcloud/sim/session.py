@@ -165,6 +165,7 @@ class ClientSession:
         #: updates held back while congested (conflate policy), by stream id
         self._held: dict[int, _Held] = {}
         self._dropping = False
+        self._room = asyncio.Event()  # set as the writer makes progress (see wait_room)
 
     # -- output --------------------------------------------------------------------------
 
@@ -299,24 +300,17 @@ class ClientSession:
                 return
             self._sending_since = None
             self.last_out = time.monotonic()
+            self._room.set()
             if self._held and self._queued <= limit // 2:
                 self._release()
-
-    async def drained(self, timeout: float) -> bool:
-        """Wait (at most ``timeout`` s) until everything queued is written."""
-        deadline = time.monotonic() + timeout
-        while self._frames or self._sending_since is not None:
-            if self.closed or time.monotonic() >= deadline:
-                return False
-            await asyncio.sleep(0.01)
-        return True
 
     async def wait_room(self) -> None:
         """Before reading the next request: wait while the send queue is over its hard
         limit, so a client cannot make it grow by asking while it does not read."""
         hard = self.server.config.send_queue_bytes * _HARD_LIMIT_FACTOR
         while self._queued > hard and not self.closed:
-            await asyncio.sleep(0.02)
+            self._room.clear()
+            await self._room.wait()
 
     def stall_drop(self, now: float) -> None:
         """The writer has waited ``drain_timeout`` on one frame: the client stopped
@@ -343,6 +337,7 @@ class ClientSession:
         if self.closed:
             return
         self.closed = True
+        self._room.set()
         self.server.forget(self)
         writer = self._writer
         if writer is not None and not writer.done() and writer is not asyncio.current_task():
