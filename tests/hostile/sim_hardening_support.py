@@ -7,6 +7,7 @@ import asyncio
 import base64
 import json
 import os
+import resource
 import socket
 import subprocess
 import time
@@ -18,15 +19,27 @@ from typing import Any
 from support import SimProcess, cli_env, ertcloud_cmd
 
 
-def start_sim(*args: str) -> SimProcess:
-    """``ertcloud sim --port 0 ARGS`` (stop it with ``.stop()``)."""
-    proc = subprocess.Popen(
-        ertcloud_cmd("sim", "--port", "0", *args),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=cli_env(),
-    )
+def start_sim(*args: str, nofile: int | None = None, stderr: Path | None = None) -> SimProcess:
+    """``ertcloud sim --port 0 ARGS`` (stop it with :func:`stop_sim`), optionally with a
+    file descriptor limit of ``nofile`` and its stderr written to a file."""
+
+    def limit() -> None:
+        if nofile is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+    err = open(stderr, "wb") if stderr is not None else subprocess.DEVNULL
+    try:
+        proc = subprocess.Popen(
+            ertcloud_cmd("sim", "--port", "0", *args),
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            env=cli_env(),
+            preexec_fn=limit if nofile is not None else None,
+        )
+    finally:
+        if stderr is not None and not isinstance(err, int):
+            err.close()
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line:

@@ -40,7 +40,7 @@ def fd_headroom(wanted: int) -> int:
         return wanted
     if soft == resource.RLIM_INFINITY:
         return wanted
-    return max(8, min(wanted, soft - _FD_RESERVE))
+    return min(wanted, max(8, soft - _FD_RESERVE))
 
 
 class _Busy(asyncio.Protocol):
