@@ -362,6 +362,7 @@ class ClientSession:
             refused = self._bad_stream_id(msg, data, i)
             self.handle(msg if refused is None else refused)
         await self.flush()
+        await asyncio.sleep(0)  # let the writer send the answers before the next request
 
     def _bad_stream_id(
         self, msg: AnyMessage | Error, frame: str | bytes, index: int
