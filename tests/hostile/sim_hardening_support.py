@@ -18,6 +18,8 @@ from typing import Any
 
 from support import SimProcess, cli_env, ertcloud_cmd
 
+from ertcloud.sim.market import Market
+
 
 def start_sim(*args: str, nofile: int | None = None, stderr: Path | None = None) -> SimProcess:
     """``ertcloud sim --port 0 ARGS`` (stop it with :func:`stop_sim`), optionally with a
@@ -172,3 +174,19 @@ async def wait_until(check: Callable[[], bool], timeout: float, what: str) -> No
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.2)
+
+
+ALL_RICS = list(Market(42).instruments)
+EQUITIES = [r for r in ALL_RICS if r.endswith((".N", ".O", ".L"))]
+
+
+def stall_client(port: int, token: str) -> socket.socket:
+    """A client that logs in, asks for a lot and then never reads again (tiny buffer)."""
+    sock = raw_websocket(port, rcvbuf=4096)
+    send_json(sock, login_msg(token))
+    sid = 10
+    for _ in range(6):  # the same items on several streams: six times the updates
+        send_json(sock, {"ID": sid, "Key": {"Name": ALL_RICS}})
+        sid += len(ALL_RICS) + 1
+    send_json(sock, {"ID": 5000, "Domain": "MarketByOrder", "Key": {"Name": EQUITIES}})
+    return sock

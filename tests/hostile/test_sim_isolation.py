@@ -10,15 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from ertcloud import PasswordCredentials, Session, TokenClient, TokenManager
-from ertcloud.sim.market import Market
 
 from .sim_hardening_support import (
     health,
-    login_msg,
     password_token,
     peer_closed,
-    raw_websocket,
-    send_json,
+    stall_client,
     start_sim,
     stop_sim,
     users_file,
@@ -26,20 +23,6 @@ from .sim_hardening_support import (
 )
 
 WATCHED = ["EUR=", "JPY=", "GBP=", "CHF=", "AUD="]
-ALL_RICS = list(Market(42).instruments)
-EQUITIES = [r for r in ALL_RICS if r.endswith((".N", ".O", ".L"))]
-
-
-def _stall_client(port: int, token: str) -> socket.socket:
-    """A client that logs in, asks for a lot and then never reads again (tiny buffer)."""
-    sock = raw_websocket(port, rcvbuf=4096)
-    send_json(sock, login_msg(token))
-    sid = 10
-    for _ in range(6):  # the same items on several streams: six times the updates
-        send_json(sock, {"ID": sid, "Key": {"Name": ALL_RICS}})
-        sid += len(ALL_RICS) + 1
-    send_json(sock, {"ID": 5000, "Domain": "MarketByOrder", "Key": {"Name": EQUITIES}})
-    return sock
 
 
 async def _rate(counter: list[int], seconds: float) -> float:
@@ -79,7 +62,7 @@ async def test_a_client_that_stops_reading_does_not_slow_the_others(tmp_path: Pa
             assert normal > 50, f"too few updates to measure: {normal}/s"
 
             token = await asyncio.to_thread(password_token, sp, "raw", "raw")
-            stalled = await asyncio.to_thread(_stall_client, sp.port, token)
+            stalled = await asyncio.to_thread(stall_client, sp.port, token)
             # the stalled client's queue is over its bound: its updates are being merged
             await wait_until(
                 lambda: health(sp)["slow_consumers"]["conflated_updates"] > 0,
