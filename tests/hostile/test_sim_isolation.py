@@ -12,6 +12,7 @@ from typing import Any
 from ertcloud import PasswordCredentials, Session, TokenClient, TokenManager
 
 from .sim_hardening_support import (
+    ALL_RICS,
     health,
     password_token,
     peer_closed,
@@ -88,4 +89,51 @@ async def test_a_client_that_stops_reading_does_not_slow_the_others(tmp_path: Pa
     finally:
         if stalled is not None:
             stalled.close()
+        stop_sim(sp)
+
+
+async def test_an_ertcloud_client_that_blocks_does_not_slow_the_others(tmp_path: Path) -> None:
+    """The probe's second case: a real client with ``overflow="block"`` whose consumer
+    stalls stops reading its socket; another client must not notice."""
+    sp = start_sim(
+        "--users-file",
+        users_file(tmp_path),
+        "--rate",
+        "50",
+        "--send-queue",
+        "16384",
+        "--drain-timeout",
+        "15",
+        "--ping-timeout",
+        "300",
+    )
+    try:
+        counter = [0]
+
+        def on_update(_: Any) -> None:
+            counter[0] += 1
+
+        def session(user: str) -> Session:
+            creds = PasswordCredentials(user, user, "app")
+            tokens = TokenManager(TokenClient(sp.info["token_url"]), creds)
+            return Session(sp.info["websocket_url"], tokens=tokens)
+
+        async with session("demo") as watcher, session("raw") as blocked:
+            sub = watcher.subscribe(WATCHED, queue=False, on_update=on_update)
+            await sub.wait_complete(timeout=20)
+            await asyncio.sleep(1.0)
+            normal = await _rate(counter, 4.0)
+            assert normal > 100, f"too few updates to measure: {normal}/s"
+            stuck = blocked.subscribe(ALL_RICS, max_queue=20, overflow="block")
+            # nobody consumes `stuck`: its session stops reading, the server's queue fills
+            await wait_until(
+                lambda: health(sp)["slow_consumers"]["conflated_updates"] > 0,
+                60,
+                "the blocked client to be conflated",
+            )
+            during = await _rate(counter, 4.0)
+            print(f"other client: {normal:.0f}/s normal, {during:.0f}/s while one blocks")
+            assert during >= 0.9 * normal, (normal, during)
+            assert stuck.pending >= 20
+    finally:
         stop_sim(sp)
