@@ -151,12 +151,15 @@ class Gateway:
         mac = hmac.new(self.signing_key, signing_input, hashlib.sha256)
         try:
             sig = base64.urlsafe_b64decode(parts[2] + "=" * (-len(parts[2]) % 4))
-            claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
         except ValueError:
             return None
-        if not hmac.compare_digest(sig, mac.digest()) or not isinstance(claims, dict):
+        if not hmac.compare_digest(sig, mac.digest()):
+            return None  # checked before the claims are even decoded
+        try:
+            claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+        except (ValueError, RecursionError):
             return None
-        return claims
+        return claims if isinstance(claims, dict) else None
 
     def prune(self) -> int:
         """Forget tokens that ran out (their refusal needs no entry) and, over

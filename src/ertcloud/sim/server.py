@@ -51,6 +51,8 @@ FAULTS_PATH = "/_sim/faults"
 REDIRECT_PREFIX = "/_sim/moved"
 #: loggers whose repeated messages are rate-limited while the simulator runs
 _GUARDED_LOGGERS = ("asyncio", "aiohttp.server", "aiohttp.web", "aiohttp.websocket", "ertcloud.sim")
+#: bytes buffered in a transport above which the fragmenting fault waits before writing on
+_FRAGMENT_HIGH_WATER = 1 << 16
 #: seconds a WebSocket close may wait for the client before the socket is aborted
 CLOSE_TIMEOUT = 2.0
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-1")
@@ -521,8 +523,15 @@ class SimServer:
 
         async def raw(data: bytes) -> None:
             parts = self.faults.fragments
-            if parts > 1 and request.transport is not None:
-                request.transport.write(fragmented(data, parts))
+            transport = request.transport
+            if parts > 1 and isinstance(transport, asyncio.WriteTransport):
+                transport.write(fragmented(data, parts))
+                # written past aiohttp's writer, so wait for room here (there is no event
+                # for a transport's buffer): this connection's writer is what waits
+                while transport.get_write_buffer_size() > _FRAGMENT_HIGH_WATER:
+                    if transport.is_closing():
+                        raise ConnectionResetError("connection closed")
+                    await asyncio.sleep(0.01)
                 return
             await ws.send_frame(data, WSMsgType.TEXT)
 
