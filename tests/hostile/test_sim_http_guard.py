@@ -3,10 +3,13 @@ header timeout, and a connection cap that makes room by closing idle connections
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
 from pathlib import Path
+
+from ertcloud.sim.guard import RateLimitFilter
 
 from .sim_hardening_support import (
     health,
@@ -109,3 +112,29 @@ def test_connection_cap_refuses_when_every_connection_is_busy() -> None:
         for s in socks:
             s.close()
         stop_sim(sp)
+
+
+def test_repeated_log_messages_are_rate_limited() -> None:
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    logger = logging.getLogger("ertcloud.test.flood")
+    logger.propagate = False
+    handler = Keep()
+    logger.addHandler(handler)
+    flt = RateLimitFilter(burst=5, window=0.5)
+    logger.addFilter(flt)
+    try:
+        for _ in range(10_000):
+            logger.error("socket.accept() out of system resource: %s", "EMFILE")
+        logger.error("another message")
+        assert len(records) == 6
+        time.sleep(0.6)
+        logger.error("socket.accept() out of system resource: %s", "EMFILE")
+        assert "9995 more like this were not logged" in records[-1].getMessage()
+    finally:
+        logger.removeFilter(flt)
+        logger.removeHandler(handler)
