@@ -178,8 +178,7 @@ def add_options(p: argparse.ArgumentParser) -> None:
         "--drain-timeout",
         type=float,
         default=30.0,
-        help="disconnect a client that takes longer than this to accept one frame, s "
-        "(default 30)",
+        help="disconnect a client that takes longer than this to accept one frame, s (default 30)",
     )
     h.add_argument(
         "--max-connections",
