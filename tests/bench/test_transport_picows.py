@@ -134,6 +134,7 @@ async def test_paced_stream_sends_frames_one_by_one_not_in_bursts(sim: SimServer
 async def test_bench_updates_keep_to_the_fields_each_record_holds(sim: SimServer) -> None:
     # Bench traffic goes to clones of an equity and to whatever else is open (an FX rate
     # here): each gets price changes of its own kind, in fields its record has.
+    sim.streaming.config.rate = 0  # only bench updates: the market ticks on during a bench
     async with session_for(sim) as session:
         replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         session.on_generic = lambda g: replies.put_nowait(dict(g.elements or {}))

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..auth.jwt import load_jwk
 from ..exceptions import ConfigError
-from ..sim.ads import PING_MODES, ServerConfig
+from ..sim.ads import PING_MODES, SLOW_CONSUMER_POLICIES, ServerConfig
 from ..sim.server import SimOptions, SimServer, startup_line
 
 __all__ = ["add_parser", "options_from_args", "parse_denials", "read_users_file"]
@@ -163,6 +163,49 @@ def add_options(p: argparse.ArgumentParser) -> None:
         "--depth-levels", type=int, default=20, help="price levels per side of order books"
     )
     p.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
+    h = p.add_argument_group("hardening")
+    h.add_argument(
+        "--slow-consumer",
+        choices=SLOW_CONSUMER_POLICIES,
+        default="conflate",
+        help="a connection whose send queue is full: merge its updates per item (conflate), "
+        "discard them (drop) or disconnect it (default conflate)",
+    )
+    h.add_argument(
+        "--send-queue", type=int, default=1 << 20, help="send queue bound per connection, bytes"
+    )
+    h.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=30.0,
+        help="disconnect a client that takes longer than this to accept one frame, s (default 30)",
+    )
+    h.add_argument(
+        "--max-connections",
+        type=int,
+        default=1000,
+        help="most open connections (default 1000, lowered to fit the descriptor limit)",
+    )
+    h.add_argument(
+        "--header-timeout",
+        type=float,
+        default=20.0,
+        help="close connections that take longer to send a request head or body, or stay "
+        "idle that long between requests, s (default 20)",
+    )
+    h.add_argument(
+        "--key-file",
+        default=None,
+        metavar="PATH",
+        help="keep the token signing key in PATH (created 0600 if missing): tokens stay "
+        "valid across restarts",
+    )
+    h.add_argument(
+        "--key-from-seed",
+        action="store_true",
+        help="derive the token signing key from --seed (tests and demos: tokens stay valid "
+        "across restarts, and anyone knowing the seed can sign them)",
+    )
     f = p.add_argument_group("endpoints and faults")
     f.add_argument(
         "--endpoints",
@@ -223,6 +266,12 @@ def options_from_args(a: argparse.Namespace) -> SimOptions:
         raise ConfigError("--depth-levels must be at least 1")
     if a.speed <= 0:
         raise ConfigError("--speed must be positive")
+    if a.send_queue < 1024 or a.drain_timeout <= 0:
+        raise ConfigError("--send-queue must be at least 1024 and --drain-timeout positive")
+    if a.max_connections < 1 or a.header_timeout <= 0:
+        raise ConfigError("--max-connections must be at least 1 and --header-timeout positive")
+    if a.key_file and a.key_from_seed:
+        raise ConfigError("--key-file and --key-from-seed exclude each other")
     cfg = ServerConfig(
         ping_timeout=a.ping_timeout,
         ping_mode=a.ping_mode,
@@ -242,6 +291,9 @@ def options_from_args(a: argparse.Namespace) -> SimOptions:
         catch_unknown_keys=a.catch_unknown_keys,
         strict_login=a.strict_login,
         already_open=a.already_open,
+        slow_consumer=a.slow_consumer,
+        send_queue_bytes=a.send_queue,
+        drain_timeout=a.drain_timeout,
     )
     from ..sim.faults import parse_fault
     from ..sim.scenario import load_scenario
@@ -283,6 +335,10 @@ def options_from_args(a: argparse.Namespace) -> SimOptions:
         faults=faults,
         scenario=steps,
         scenario_loop=loop,
+        key_file=a.key_file,
+        key_from_seed=a.key_from_seed,
+        max_connections=a.max_connections,
+        header_timeout=a.header_timeout,
     )
 
 

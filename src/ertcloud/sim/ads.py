@@ -28,7 +28,13 @@ from .market import Instrument, Market
 from .session import ClientSession, Closer, Sender, Stream
 from .symbols import SymbolList, SymbolLists
 
-__all__ = ["PING_MODES", "ClientSession", "ServerConfig", "StreamingServer"]
+__all__ = [
+    "PING_MODES",
+    "SLOW_CONSUMER_POLICIES",
+    "ClientSession",
+    "ServerConfig",
+    "StreamingServer",
+]
 
 log = logging.getLogger("ertcloud.sim")
 
@@ -45,6 +51,21 @@ _QUOTE_FIELDS = frozenset(("BID", "ASK", "BIDSIZE", "ASKSIZE"))
 #:   nothing came from the client for ``PingTimeout``.
 #: * ``off``: no Pings and no liveness drop (Pings from the client are still answered).
 PING_MODES = ("spec", "rssl", "off")
+
+#: What the server does with a connection whose send queue is over its bound
+#: (``ServerConfig.send_queue_bytes``) because the client does not read fast enough:
+#:
+#: * ``conflate``: its Updates are merged per stream until the queue has drained to half
+#:   the bound, then each stream gets one Update with the current values (a new image for
+#:   the Map domains); Refresh, Status and every other message still go out in order.
+#: * ``drop``: its Updates are discarded while over the bound (a SeqNumber gap shows it).
+#: * ``disconnect``: the connection is dropped at once.
+#:
+#: Whatever the policy, a connection whose writer has waited ``drain_timeout`` seconds on
+#: one frame (the client stopped reading) is dropped, and the requests of one whose queue is
+#: past four times its bound are not read until it drains. Nothing a slow connection does
+#: delays the others: each has its own queue and writer.
+SLOW_CONSUMER_POLICIES = ("conflate", "drop", "disconnect")
 
 
 @dataclass
@@ -85,10 +106,20 @@ class ServerConfig:
     send_pings: bool = True
     answer_pings: bool = True
     stamp_updates: bool = False
+    # slow consumers (see SLOW_CONSUMER_POLICIES)
+    slow_consumer: str = "conflate"
+    send_queue_bytes: int = 1 << 20
+    drain_timeout: float = 30.0
 
     def __post_init__(self) -> None:
         if self.ping_mode not in PING_MODES:
             raise ValueError(f"ping_mode must be one of {', '.join(PING_MODES)}")
+        if self.slow_consumer not in SLOW_CONSUMER_POLICIES:
+            raise ValueError(f"slow_consumer must be one of {', '.join(SLOW_CONSUMER_POLICIES)}")
+        if self.send_queue_bytes < 1024:
+            raise ValueError("send_queue_bytes must be at least 1024")
+        if self.drain_timeout <= 0:
+            raise ValueError("drain_timeout must be positive")
 
 
 class StreamingServer:
@@ -107,6 +138,10 @@ class StreamingServer:
         self._rr = 0
         self._rng = random.Random(f"{market.seed}/ticker")
         self.updates_sent = 0
+        # slow consumers: updates merged, updates discarded, connections dropped
+        self.conflated = 0
+        self.dropped_updates = 0
+        self.slow_disconnects = 0
         self._logins: dict[str, list[float]] = {}
         self.list_subs: dict[str, list[tuple[ClientSession, Stream]]] = {}
         self.curve_subs: dict[str, list[tuple[ClientSession, Stream]]] = {}
@@ -347,7 +382,9 @@ class StreamingServer:
             if now - last_house >= 0.1:
                 last_house = now
                 self._housekeeping(now)
-            await asyncio.gather(*(cs.flush() for cs in list(self.sessions) if cs.out))
+            for cs in list(self.sessions):
+                if cs.out:
+                    await cs.flush()  # only packs and queues: never waits on a socket
 
     def _housekeeping(self, now: float) -> None:
         cfg = self.config
@@ -356,6 +393,9 @@ class StreamingServer:
         mode = cfg.ping_mode
         for cs in list(self.sessions):
             if cs.closed:
+                continue
+            if cs.stuck_for(now) >= cfg.drain_timeout:
+                cs.stall_drop(now)
                 continue
             silent = now - cs.last_in
             if mode == "rssl":
@@ -388,8 +428,7 @@ class StreamingServer:
     # -- fault hooks ---------------------------------------------------------------------
 
     async def drop_all(self) -> None:
-        for cs in list(self.sessions):
-            await cs.drop()
+        await asyncio.gather(*(cs.drop() for cs in list(self.sessions)))
 
     def close_items(self, rics: list[str], state: State) -> int:
         """Close every subscriber's stream of ``rics`` with a Status in ``state`` (e.g.

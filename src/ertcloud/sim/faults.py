@@ -206,11 +206,27 @@ class FaultInjector:
         lasting = FAULTS[name][0]
         self.history.append((time.monotonic(), name, dict(params)))
         log.info("fault %s %s", name, params)
-        sim = self.sim
         if not lasting:
             await getattr(self, "_do_" + name)(**params)
             return
         self.active[name] = dict(params)
+        try:
+            await self._switch_on(name, params)
+        except (TypeError, ValueError):
+            self.active.pop(name, None)  # a bad parameter leaves the fault off
+            raise
+        if duration is not None:
+            old = self._timers.pop(name, None)
+            if old is not None:
+                old.cancel()
+            loop = asyncio.get_running_loop()
+            self._timers[name] = loop.call_later(
+                float(duration), lambda: self._spawn(self.clear(name))
+            )
+
+    async def _switch_on(self, name: str, params: dict[str, Any]) -> None:
+        """The side effects of switching lasting fault ``name`` on."""
+        sim = self.sim
         cfg = sim.streaming.config
         gw = sim.gateway
         if name == "no_pings":
@@ -233,14 +249,6 @@ class FaultInjector:
             await sim.close_endpoint(idx)
         elif name == "slow_consumer":
             self._spawn(self._conflate_loop())
-        if duration is not None:
-            old = self._timers.pop(name, None)
-            if old is not None:
-                old.cancel()
-            loop = asyncio.get_running_loop()
-            self._timers[name] = loop.call_later(
-                float(duration), lambda: self._spawn(self.clear(name))
-            )
 
     async def clear(self, name: str | None = None) -> None:
         """Switch off ``name`` (or every lasting fault)."""

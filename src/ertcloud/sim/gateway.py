@@ -12,6 +12,11 @@ OAuth2 access token (RFC 9068): ``iss``, ``sub`` (the user, or the v2 client id)
 client can read the expiry from the token itself (e.g. with PyJWT's
 ``jwt.decode(token, options={"verify_signature": False})``). The simulator still validates
 a token by looking it up, so revocation and early expiry work.
+
+A real gateway restart does not invalidate the tokens it issued; with a persistent signing
+key (:func:`load_signing_key`, :func:`seed_signing_key`) neither does a simulator restart: a
+token of an earlier run (its ``jti`` names another run) is checked by its signature and
+``exp``. The token table is pruned as tokens run out, and bounded by ``max_tokens``.
 """
 
 from __future__ import annotations
@@ -20,14 +25,18 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-__all__ = ["AccessToken", "Gateway", "Users"]
+from ..exceptions import ConfigError
+
+__all__ = ["AccessToken", "Gateway", "Users", "load_signing_key", "seed_signing_key"]
 
 JWT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 #: ``iss`` of the access tokens the simulator issues
@@ -44,6 +53,8 @@ class AccessToken:
     session: int
     scope: str
     revoked: bool = False
+    #: the ``exp`` claim: once past it, the entry is not needed to refuse the token
+    natural_expiry: float = 0.0
 
 
 @dataclass
@@ -84,6 +95,13 @@ class Gateway:
     _next_session: int = 1
     issued: int = 0
     refused: int = 0  # token requests answered with fail_status
+    #: most access tokens remembered; beyond it the oldest are forgotten (and refused)
+    max_tokens: int = 100_000
+    #: this run's prefix of every ``jti``: a token with another one is from an earlier run
+    run_id: str = field(default_factory=lambda: secrets.token_hex(4))
+    _last_prune: float = 0.0
+    _earlier_cutoff: float = float("-inf")  # earlier runs' tokens issued before: expired
+    _earlier_revoked: set[str] = field(default_factory=set)
 
     # -- token validation used by discovery and the streaming server ----------------------
 
@@ -93,14 +111,74 @@ class Gateway:
             return None, "missing token"
         info = self.access.get(token)
         if info is None:
-            return None, "invalid token"
+            return self._check_unlisted(token)
         if info.revoked:
             return None, "token revoked"
         if self.clock() >= info.expires_at:
             return None, "token expired"
         return info, ""
 
+    def _check_unlisted(self, token: str) -> tuple[AccessToken | None, str]:
+        """A token not in the table: valid if an earlier run (same key) issued it and it
+        has not run out; refused otherwise (this run's own tokens are all listed until
+        they run out)."""
+        claims = self.verify_jwt(token)
+        if claims is None:
+            return None, "invalid token"
+        exp, iat = claims.get("exp"), claims.get("iat")
+        jti, user = str(claims.get("jti", "")), str(claims.get("sub", ""))
+        if not isinstance(exp, (int, float)) or not isinstance(iat, (int, float)):
+            return None, "invalid token"
+        if self.clock() >= exp:
+            return None, "token expired"
+        if jti.startswith(self.run_id):
+            return None, "invalid token"  # forgotten (over max_tokens)
+        if user in self._earlier_revoked:
+            return None, "token revoked"
+        if iat <= self._earlier_cutoff:
+            return None, "token expired"
+        info = AccessToken(user, float(exp), 0, str(claims.get("scope", "")))
+        info.natural_expiry = float(exp)
+        self.access[token] = info
+        return info, ""
+
+    def verify_jwt(self, token: str) -> dict[str, Any] | None:
+        """The claims of a JWT signed with this gateway's key, or None."""
+        parts = token.split(".")
+        if len(parts) != 3 or len(token) > 8192:
+            return None
+        signing_input = f"{parts[0]}.{parts[1]}".encode("ascii", "replace")
+        mac = hmac.new(self.signing_key, signing_input, hashlib.sha256)
+        try:
+            sig = base64.urlsafe_b64decode(parts[2] + "=" * (-len(parts[2]) % 4))
+        except ValueError:
+            return None
+        if not hmac.compare_digest(sig, mac.digest()):
+            return None  # checked before the claims are even decoded
+        try:
+            claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+        except (ValueError, RecursionError):
+            return None
+        return claims if isinstance(claims, dict) else None
+
+    def prune(self) -> int:
+        """Forget tokens that ran out (their refusal needs no entry) and, over
+        ``max_tokens``, the oldest ones; returns how many entries went."""
+        now = self.clock()
+        self._last_prune = now
+        before = len(self.access) + len(self.refresh)
+        for k in [k for k, v in self.access.items() if now >= max(v.expires_at, v.natural_expiry)]:
+            del self.access[k]
+        for k in [k for k, r in self.refresh.items() if now >= r.expires_at]:
+            del self.refresh[k]
+        excess = len(self.access) - self.max_tokens
+        if excess > 0:
+            for k in list(self.access)[: excess + self.max_tokens // 10]:
+                del self.access[k]
+        return before - len(self.access) - len(self.refresh)
+
     def revoke_user(self, user: str) -> None:
+        self._earlier_revoked.add(user)
         for info in self.access.values():
             if info.user == user:
                 info.revoked = True
@@ -109,6 +187,7 @@ class Gateway:
 
     def expire_all(self) -> None:
         now = self.clock()
+        self._earlier_cutoff = now
         for info in self.access.values():
             info.expires_at = min(info.expires_at, now)
 
@@ -162,6 +241,8 @@ class Gateway:
         client_id: str | None = None,
     ) -> dict[str, Any]:
         now = self.clock()
+        if now - self._last_prune >= 1.0 or len(self.access) >= self.max_tokens:
+            self.prune()
         at = self.jwt(
             {
                 "iss": ISSUER,
@@ -170,10 +251,10 @@ class Gateway:
                 "scope": scope,
                 "iat": int(now),
                 "exp": int(now + ttl),
-                "jti": uuid.uuid4().hex,
+                "jti": self.run_id + uuid.uuid4().hex[len(self.run_id) :],
             }
         )
-        self.access[at] = AccessToken(user, now + ttl, session, scope)
+        self.access[at] = AccessToken(user, now + ttl, session, scope, natural_expiry=now + ttl)
         self.issued += 1
         body: dict[str, Any] = {"access_token": at}
         if with_refresh:
@@ -276,6 +357,38 @@ class Gateway:
             return _err(401, "invalid_client", "Invalid client secret.")
         scope = form.get("scope", "trapi.streaming.pricing.read")
         return 200, self._issue(client_id, 0, scope, self.v2_ttl, False)
+
+
+def load_signing_key(path: str | Path) -> bytes:
+    """The signing key in ``path`` (created, mode 0600, with a fresh random key if it does
+    not exist), so the tokens of one run stay valid in the next."""
+    p = Path(path)
+    try:
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise ConfigError(f"cannot create key file {p}: {exc.strerror}") from None
+    else:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32) + "\n")
+    try:
+        text = p.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read key file {p}: {exc.strerror}") from None
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        key = b""
+    if len(key) < 16:
+        raise ConfigError(f"key file {p}: expected at least 32 hex digits")
+    return key
+
+
+def seed_signing_key(seed: int) -> bytes:
+    """A signing key derived from the market seed (same seed, same key): for tests and
+    demos only, since anyone who knows the seed can sign tokens."""
+    return hashlib.sha256(f"ertcloud-sim-signing-key/{seed}".encode()).digest()
 
 
 def password_policy_problem(pw: str) -> str:

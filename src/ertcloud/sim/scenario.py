@@ -46,6 +46,9 @@ __all__ = ["Step", "load_scenario", "parse_scenario", "run_scenario"]
 
 log = logging.getLogger("ertcloud.sim")
 
+#: a scenario file is a short script; anything larger is a mistake
+MAX_SCENARIO_CHARS = 1 << 20
+
 
 @dataclass(frozen=True)
 class Step:
@@ -104,10 +107,14 @@ def load_scenario(path: str) -> tuple[list[Step], float | None]:
         text = Path(path).read_text()
     except OSError as exc:
         raise ConfigError(f"cannot read scenario {path}: {exc.strerror}") from None
+    if len(text) > MAX_SCENARIO_CHARS:
+        raise ConfigError(f"{path}: scenario too large (over {MAX_SCENARIO_CHARS} characters)")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not a scenario: values nested too deeply") from None
     return parse_scenario(data, path)
 
 

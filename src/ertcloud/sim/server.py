@@ -17,6 +17,7 @@ an update carries the same ``SeqNumber`` on every connection, as hot standby exp
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import ipaddress
 import json
@@ -28,12 +29,14 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from yarl import URL
 
 from ..exceptions import ErtcloudError
 from ..protocol.messages import Key, Request
 from .ads import ClientSession, ServerConfig, StreamingServer
-from .faults import Conflator, FaultInjector
-from .gateway import Gateway
+from .faults import FAULTS, Conflator, FaultInjector
+from .gateway import Gateway, load_signing_key, seed_signing_key
+from .guard import ConnectionGuard, RateLimitFilter, fd_headroom
 from .market import Market
 from .scenario import Step, run_scenario
 
@@ -46,6 +49,12 @@ TOKEN_PATHS = ("/auth/oauth2/v1/token", "/auth/oauth2/beta1/token", "/auth/oauth
 DISCOVERY_PATH = "/streaming/pricing/v1/"
 FAULTS_PATH = "/_sim/faults"
 REDIRECT_PREFIX = "/_sim/moved"
+#: loggers whose repeated messages are rate-limited while the simulator runs
+_GUARDED_LOGGERS = ("asyncio", "aiohttp.server", "aiohttp.web", "aiohttp.websocket", "ertcloud.sim")
+#: bytes buffered in a transport above which the fragmenting fault waits before writing on
+_FRAGMENT_HIGH_WATER = 1 << 16
+#: seconds a WebSocket close may wait for the client before the socket is aborted
+CLOSE_TIMEOUT = 2.0
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-1")
 
 
@@ -81,6 +90,16 @@ class SimOptions:
     replay: str | None = None
     #: replay speed (2.0: twice as fast as recorded)
     replay_speed: float = 1.0
+    #: the token signing key kept in this file (created if missing), so tokens survive a
+    #: restart; ``key_from_seed`` derives it from ``seed`` instead (else a fresh one)
+    key_file: str | None = None
+    key_from_seed: bool = False
+    #: most open HTTP/WebSocket connections; at the cap, the oldest one still waiting for
+    #: its request is closed for a new one, and without such a one the new one is refused
+    max_connections: int = 1000
+    #: seconds a connection may take to send a whole request head, or stay idle between
+    #: requests; and to send a request body
+    header_timeout: float = 20.0
 
 
 class SimServer:
@@ -96,6 +115,10 @@ class SimServer:
             refreshed_ttl=opts.refreshed_ttl,
             jwks={k: list(v) for k, v in opts.jwks.items()},
         )
+        if opts.key_file:
+            self.gateway.signing_key = load_signing_key(opts.key_file)
+        elif opts.key_from_seed:
+            self.gateway.signing_key = seed_signing_key(opts.seed)
         self.gateway.on_takeover = self._kick_user
         self.market = Market(opts.seed, extra_rics=opts.extra_rics)
         if opts.replay:
@@ -124,6 +147,8 @@ class SimServer:
         self._scenario: asyncio.Task[None] | None = None
         self._refusing: set[int] = set()
         self._stalled: set[ClientSession] = set()
+        self.guard = ConnectionGuard(fd_headroom(opts.max_connections))
+        self._log_filter = RateLimitFilter()
 
     # -- URLs -----------------------------------------------------------------------------
 
@@ -216,8 +241,20 @@ class SimServer:
         app.router.add_get(FAULTS_PATH, self._faults_get)
         app.router.add_post(FAULTS_PATH, self._faults_post)
         app.router.add_delete(FAULTS_PATH, self._faults_delete)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            # aiohttp closes a connection that has not sent a whole request head within
+            # keepalive_timeout of connecting (or of its last response): slowloris
+            keepalive_timeout=opts.header_timeout,
+        )
         await self._runner.setup()
+        assert self._runner.server is not None
+        self.guard = ConnectionGuard(fd_headroom(opts.max_connections))
+        self.guard.adopt(self._runner.server)
+        for name in _GUARDED_LOGGERS:
+            logging.getLogger(name).addFilter(self._log_filter)
         self.ports = []
         for i in range(opts.endpoints):
             port = opts.port if i == 0 or opts.port == 0 else opts.port + i
@@ -327,6 +364,8 @@ class SimServer:
                 await t
             except (asyncio.CancelledError, Exception):
                 pass
+        for name in _GUARDED_LOGGERS:
+            logging.getLogger(name).removeFilter(self._log_filter)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -346,13 +385,27 @@ class SimServer:
                 {"error": "invalid_request", "error_description": "Expected a form-encoded body."},
                 status=400,
             )
-        form = {k: str(v) for k, v in (await request.post()).items()}
+        form = await self._form(request)
+        if form is None:
+            return web.json_response(
+                {"error": "invalid_request", "error_description": "Request body not received."},
+                status=408,
+            )
         moved = self._fault_redirect(request)
         if moved is not None:
             return moved
         path = request.path.removeprefix(REDIRECT_PREFIX)
         status, body = self.gateway.token(path, form, request.headers.get("Authorization"))
         return web.json_response(body, status=status, headers={"Cache-Control": "no-store"})
+
+    async def _form(self, request: web.Request) -> dict[str, str] | None:
+        """The url-encoded body, or None if it did not arrive within the header timeout
+        (a slow body holds a connection as long as a slow head would)."""
+        try:
+            async with _timeout(self.options.header_timeout):
+                return {k: str(v) for k, v in (await request.post()).items()}
+        except asyncio.TimeoutError:
+            return None
 
     def _fault_redirect(self, request: web.Request) -> web.Response | None:
         if not self.faults.redirecting or request.path.startswith(REDIRECT_PREFIX):
@@ -417,13 +470,22 @@ class SimServer:
                 "endpoints": self.endpoint_connections(),
                 "faults": sorted(self.faults.active),
                 "subscribed_items": len(self.streaming.subs),
+                "slow_consumers": {
+                    "congested": sum(cs.congested for cs in self.streaming.sessions),
+                    "conflated_updates": self.streaming.conflated,
+                    "dropped_updates": self.streaming.dropped_updates,
+                    "disconnected": self.streaming.slow_disconnects,
+                },
+                "http": {"evicted": self.guard.evicted, "refused": self.guard.refused},
             }
         )
 
     async def _get_token(self, request: web.Request) -> web.Response:
         """A deployed ADS's authentication: ``{"success": true}`` and the token in a
         ``Set-Cookie: AuthToken=...`` for cookie auto-login on the WebSocket."""
-        form = await request.post()
+        form = await self._form(request)
+        if form is None:
+            return web.json_response({"success": False}, status=408)
         token = self.gateway.cookie_token(
             str(form.get("username", "")), str(form.get("password", ""))
         )
@@ -447,16 +509,29 @@ class SimServer:
         index = self.ports.index(port) if port in self.ports else 0
         if index in self._refusing:
             return web.Response(status=503, text="Endpoint unavailable (simulated fault)\n")
+        # aiohttp refuses a frame over max_msg_size before buffering it, and stops inflating
+        # a compressed one at that size: nothing bigger than MaxMsgSize is ever held.
         ws = web.WebSocketResponse(
-            protocols=SUBPROTOCOLS, autoping=True, heartbeat=None, max_msg_size=0, compress=True
+            protocols=SUBPROTOCOLS,
+            autoping=True,
+            heartbeat=None,
+            max_msg_size=self.streaming.config.max_msg_size + 1,
+            compress=True,
         )
         await ws.prepare(request)
         conn: list[ClientSession] = []
 
         async def raw(data: bytes) -> None:
             parts = self.faults.fragments
-            if parts > 1 and request.transport is not None:
-                request.transport.write(fragmented(data, parts))
+            transport = request.transport
+            if parts > 1 and isinstance(transport, asyncio.WriteTransport):
+                transport.write(fragmented(data, parts))
+                # written past aiohttp's writer, so wait for room here (there is no event
+                # for a transport's buffer): this connection's writer is what waits
+                while transport.get_write_buffer_size() > _FRAGMENT_HIGH_WATER:
+                    if transport.is_closing():
+                        raise ConnectionResetError("connection closed")
+                    await asyncio.sleep(0.01)
                 return
             await ws.send_frame(data, WSMsgType.TEXT)
 
@@ -472,7 +547,13 @@ class SimServer:
             await raw(data)
 
         async def close() -> None:
-            await ws.close()
+            # A client that does not read would hold a graceful close (the close frame
+            # waits for room in the socket) forever.
+            try:
+                await asyncio.wait_for(ws.close(), CLOSE_TIMEOUT)
+            except (asyncio.TimeoutError, ConnectionError, RuntimeError):
+                if request.transport is not None:
+                    request.transport.abort()
 
         cs = self.streaming.connect(send, close, request.remote or "?")
         cs.transport = request.transport  # bench mode writes prebuilt frames straight to it
@@ -499,7 +580,9 @@ class SimServer:
                     await cs.receive(msg.data)
                     if cs.closed:
                         break
+                    await cs.wait_room()
                 elif msg.type is WSMsgType.ERROR:
+                    log.info("%s: %s: dropping", cs.peer, msg.data)
                     break
         finally:
             cs.closed = True
@@ -534,41 +617,119 @@ class SimServer:
         except ValueError:
             return False
 
-    async def _faults_get(self, request: web.Request) -> web.Response:
+    def _fault_api_refusal(self, request: web.Request) -> web.Response | None:
+        """Why a fault API request is refused (403), or None. Only loopback clients, only
+        this host by name (no DNS rebinding) and no other site's page (Origin)."""
         if not self._loopback(request):
-            return web.json_response({"error": "loopback only"}, status=403)
+            return _fault_error("loopback only", 403)
+        host = (request.host or "").rsplit(":", 1)[0].strip("[]").lower()
+        if host not in self._own_hosts():
+            return _fault_error(f"Host {request.host!r} is not this simulator", 403)
+        origin = request.headers.get("Origin")
+        if origin is not None:
+            try:
+                o = URL(origin)
+                same = o.host is not None and f"{o.host}:{o.port}" == (
+                    f"{request.url.host}:{request.url.port}"
+                )
+            except ValueError:
+                same = False
+            if not same:
+                return _fault_error(f"cross-origin request from {origin!r} refused", 403)
+        return None
+
+    def _own_hosts(self) -> set[str]:
+        return {
+            "localhost",
+            "127.0.0.1",
+            "::1",
+            self._url_host.strip("[]").lower(),
+            self.options.host.lower(),
+        }
+
+    async def _faults_get(self, request: web.Request) -> web.Response:
+        refused = self._fault_api_refusal(request)
+        if refused is not None:
+            return refused
         return web.json_response(self.faults.describe())
 
     async def _faults_post(self, request: web.Request) -> web.Response:
-        """``{"fault": NAME, "duration": s, ...params}`` or a list of them;
-        ``{"clear": NAME}`` switches one off."""
-        if not self._loopback(request):
-            return web.json_response({"error": "loopback only"}, status=403)
+        """Switch faults: the body is one JSON object or an array of them, each
+        ``{"fault": NAME, "duration": SECONDS, PARAM: VALUE...}`` (``duration`` optional)
+        or ``{"clear": NAME}``. ``Content-Type: application/json`` only."""
+        refused = self._fault_api_refusal(request)
+        if refused is not None:
+            return refused
+        if request.content_type != "application/json":
+            return _fault_error("expected Content-Type: application/json")
         try:
-            body = await request.json()
-        except ValueError:
-            return web.json_response({"error": "expected a JSON body"}, status=400)
+            async with _timeout(self.options.header_timeout):
+                body = await request.json()
+        except (ValueError, RecursionError):
+            return _fault_error("body is not valid JSON")
+        except asyncio.TimeoutError:
+            return _fault_error("body not received in time", 408)
         items = body if isinstance(body, list) else [body]
+        for n, item in enumerate(items, 1):
+            problem = _fault_item_problem(item)
+            if problem:
+                return _fault_error(f"item {n}: {problem}")
         for item in items:
-            if not isinstance(item, dict):
-                return web.json_response({"error": "expected JSON objects"}, status=400)
             item = dict(item)
+            if "clear" in item:
+                await self.faults.clear(str(item["clear"]))
+                continue
+            name = str(item.pop("fault"))
+            duration = item.pop("duration", None)
             try:
-                if "clear" in item:
-                    await self.faults.clear(str(item["clear"]))
-                    continue
-                name = str(item.pop("fault", ""))
-                duration = item.pop("duration", None)
                 await self.faults.apply(name, duration, **item)
-            except (ErtcloudError, TypeError, ValueError) as exc:
-                return web.json_response({"error": str(exc)}, status=400)
+            except TypeError:
+                return _fault_error(
+                    f"fault {name!r}: unknown parameter(s) {', '.join(sorted(item))}"
+                )
+            except (ErtcloudError, ValueError) as exc:
+                return _fault_error(f"fault {name!r}: {_one_line(exc)}")
         return web.json_response(self.faults.describe())
 
     async def _faults_delete(self, request: web.Request) -> web.Response:
-        if not self._loopback(request):
-            return web.json_response({"error": "loopback only"}, status=403)
+        refused = self._fault_api_refusal(request)
+        if refused is not None:
+            return refused
         await self.faults.clear()
         return web.json_response(self.faults.describe())
+
+
+def _fault_error(text: str, status: int = 400) -> web.Response:
+    return web.json_response({"error": text}, status=status)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _fault_item_problem(item: object) -> str:
+    """What is wrong with one item of a ``POST /_sim/faults`` body ("" if nothing)."""
+    if not isinstance(item, dict):
+        return 'expected an object {"fault": NAME, ...} or {"clear": NAME}'
+    if ("fault" in item) == ("clear" in item):
+        return "needs exactly one of 'fault' or 'clear'"
+    name = item.get("fault", item.get("clear"))
+    if not isinstance(name, str) or name not in FAULTS:
+        return f"unknown fault {name!r} (GET {FAULTS_PATH} lists them)"
+    if "clear" in item and len(item) > 1:
+        return "'clear' takes no other keys"
+    duration = item.get("duration")
+    if duration is not None and (
+        isinstance(duration, bool) or not isinstance(duration, (int, float)) or duration < 0
+    ):
+        return "'duration' must be a number of seconds >= 0"
+    return ""
+
+
+def _timeout(seconds: float) -> Any:
+    """``asyncio.timeout`` where there is one (3.11+), else no limit."""
+    return asyncio.timeout(seconds) if hasattr(asyncio, "timeout") else contextlib.nullcontext()
 
 
 def fragmented(payload: bytes, parts: int) -> bytes:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,7 @@ from ..protocol.messages import (
     Status,
     Update,
 )
+from ..protocol.streams import RIPPLES
 from ..protocol.validate import CONVERTER_FILE, read_client_frame
 from . import bench
 from .domains import (
@@ -70,6 +72,9 @@ _MAP_DOMAINS = ("MarketByPrice", "MarketByOrder", "MarketMaker")
 _VIEWLESS_DOMAINS = (*_MAP_DOMAINS, "SymbolList")
 #: item requests held back before the Login Refresh (lenient login); more are refused
 _MAX_PENDING = 1000
+#: past this many times its bound, a connection's queue stops the server reading its
+#: requests until it drains (a client that keeps asking while not reading)
+_HARD_LIMIT_FACTOR = 4
 _UNKNOWN_SERVICE = State(
     stream="Closed", data="Suspect", code="SourceUnknown", text="A18: Unknown service."
 )
@@ -115,6 +120,15 @@ def _wrong_value(name: str, ftype: str, v: Any) -> str | None:
     return None
 
 
+@dataclass
+class _Held:
+    """The Updates of one stream merged while its connection was congested."""
+
+    names: set[str]
+    seq: int | None
+    count: int
+
+
 Sender = Callable[[bytes], Awaitable[None]]
 Closer = Callable[[], Awaitable[None]]
 
@@ -143,44 +157,191 @@ class ClientSession:
         self.messages_in = 0
         #: item requests that came before the Login Refresh (lenient login, A11)
         self.pending: list[Request] = []
+        # the send queue: frames packed and not yet written, drained by one writer task
+        self._frames: deque[bytes] = deque()
+        self._queued = 0
+        self._writer: asyncio.Future[None] | None = None
+        self._sending_since: float | None = None
+        #: updates held back while congested (conflate policy), by stream id
+        self._held: dict[int, _Held] = {}
+        self._dropping = False
+        self._room = asyncio.Event()  # set as the writer makes progress (see wait_room)
 
     # -- output --------------------------------------------------------------------------
 
     def queue(self, msg: Message) -> None:
         self.out.append(msg)
 
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes packed for this connection and not yet written to its socket."""
+        return self._queued
+
+    @property
+    def congested(self) -> bool:
+        """True while the send queue is over its bound (the client does not keep up)."""
+        return self._queued > self.server.config.send_queue_bytes
+
+    def stuck_for(self, now: float) -> float:
+        """Seconds the writer has waited on one frame (0 when it is not blocked)."""
+        return 0.0 if self._sending_since is None else now - self._sending_since
+
     async def flush(self) -> None:
+        """Pack what is queued into frames and hand them to this connection's writer.
+
+        Never waits for the socket: a client that does not read only fills its own send
+        queue, which the slow-consumer policy keeps bounded (``ServerConfig.slow_consumer``).
+        """
         if not self.out or self.closed:
             self.out.clear()
             return
         out, self.out = self.out, []
         cfg = self.server.config
+        if self.congested or self._held:
+            if cfg.slow_consumer == "disconnect":
+                self._slow_drop("send queue full")
+                return
+            out = self._thin(out)
+        self._pack(out)
+
+    def _thin(self, out: list[Message | bytes]) -> list[Message | bytes]:
+        """A congested connection: its Updates are merged per stream (conflate) or
+        discarded (drop); everything else still goes out in order."""
+        conflate = self.server.config.slow_consumer == "conflate"
+        kept: list[Message | bytes] = []
+        for m in out:
+            if type(m) is Update and m.id in self.streams:
+                if conflate:
+                    held = self._held.get(m.id)
+                    if held is None:
+                        self._held[m.id] = _Held(set(m.fields or ()), m.seq_number, 1)
+                    else:
+                        held.names.update(m.fields or ())
+                        held.seq = m.seq_number
+                        held.count += 1
+                    self.server.conflated += 1
+                else:
+                    self.server.dropped_updates += 1
+                continue
+            if type(m) in (Refresh, Status):
+                self._held.pop(getattr(m, "id", 0), None)  # superseded by the new image/state
+            kept.append(m)
+        return kept
+
+    def _release(self) -> None:
+        """The queue drained: send each conflated stream's merged state (MarketPrice: one
+        Update with the current values and ``DoNotRipple``; other domains: a new image)."""
+        held, self._held = self._held, {}
+        out: list[Message | bytes] = []
+        for sid, h in held.items():
+            s = self.streams.get(sid)
+            if s is None:
+                continue
+            if s.domain != "MarketPrice":
+                out.extend(self._images(s, solicited=False))
+                continue
+            image = s.instrument.image
+            names = set(h.names)
+            for f in h.names:
+                names.update(RIPPLES.get(f, ()))
+            if s.view is not None:
+                names &= s.view
+            fields = {n: image.get(n) for n in names if n in image}
+            if not fields:
+                continue
+            out.append(
+                Update(
+                    id=sid,
+                    update_type="Unspecified",
+                    key=Key(service=s.service, name=s.ric) if s.key_in_updates else None,
+                    seq_number=h.seq,
+                    do_not_ripple=True,
+                    conflation_info={"Count": h.count, "Time": 0} if h.count > 1 else None,
+                    fields=fields,
+                )
+            )
+        self._pack(out)
+
+    def _pack(self, out: list[Message | bytes]) -> None:
+        cfg = self.server.config
         pack: list[bytes] = []
         size = 2
-        try:
-            for m in out:
-                b = m if isinstance(m, bytes) else codec.encode_one(m)
-                if pack and (
-                    len(pack) >= cfg.max_per_frame or size + len(b) + 1 > cfg.max_msg_size
-                ):
-                    await self._send(b"[" + b",".join(pack) + b"]")
-                    self.last_out = time.monotonic()
-                    pack, size = [], 2
-                pack.append(b)
-                size += len(b) + 1
-            if pack:
-                await self._send(b"[" + b",".join(pack) + b"]")
-                self.last_out = time.monotonic()
-        except (ConnectionError, RuntimeError) as exc:
-            log.debug("send to %s failed: %s", self.peer, exc)
-            await self.drop()
+        for m in out:
+            b = m if isinstance(m, bytes) else codec.encode_one(m)
+            if pack and (len(pack) >= cfg.max_per_frame or size + len(b) + 1 > cfg.max_msg_size):
+                self._enqueue(b"[" + b",".join(pack) + b"]")
+                pack, size = [], 2
+            pack.append(b)
+            size += len(b) + 1
+        if pack:
+            self._enqueue(b"[" + b",".join(pack) + b"]")
+
+    def _enqueue(self, frame: bytes) -> None:
+        self._frames.append(frame)
+        self._queued += len(frame)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.ensure_future(self._write())
+
+    async def _write(self) -> None:
+        """This connection's writer: the only place that waits on its socket."""
+        limit = self.server.config.send_queue_bytes
+        while self._frames and not self.closed:
+            frame = self._frames.popleft()
+            self._queued -= len(frame)
+            self._sending_since = time.monotonic()
+            try:
+                await self._send(frame)
+            except (ConnectionError, RuntimeError) as exc:
+                log.debug("send to %s failed: %s", self.peer, exc)
+                self._frames.clear()
+                self._queued = 0
+                self._sending_since = None
+                await self.drop()
+                return
+            self._sending_since = None
+            self.last_out = time.monotonic()
+            self._room.set()
+            if self._held and self._queued <= limit // 2:
+                self._release()
+
+    async def wait_room(self) -> None:
+        """Before reading the next request: wait while the send queue is over its hard
+        limit, so a client cannot make it grow by asking while it does not read."""
+        hard = self.server.config.send_queue_bytes * _HARD_LIMIT_FACTOR
+        while self._queued > hard and not self.closed:
+            self._room.clear()
+            await self._room.wait()
+
+    def stall_drop(self, now: float) -> None:
+        """The writer has waited ``drain_timeout`` on one frame: the client stopped
+        reading. Dropped whatever the policy, so it holds no resources forever."""
+        self._slow_drop(f"no progress writing for {self.stuck_for(now):.1f} s")
+
+    def _slow_drop(self, why: str) -> None:
+        if self.closed or self._dropping:
+            return
+        self._dropping = True
+        log.warning(
+            "%s: slow consumer (%s, %d bytes queued): disconnecting", self.peer, why, self._queued
+        )
+        self.server.slow_disconnects += 1
+        self._frames.clear()
+        self._queued = 0
+        self._held.clear()
+        if isinstance(self.transport, asyncio.Transport):
+            self.transport.abort()  # a client that does not read would hold a graceful close
+        self.server.later(0, self.drop)
 
     async def drop(self) -> None:
         """Close this connection (no JSON goodbye)."""
         if self.closed:
             return
         self.closed = True
+        self._room.set()
         self.server.forget(self)
+        writer = self._writer
+        if writer is not None and not writer.done() and writer is not asyncio.current_task():
+            writer.cancel()
         await self._close()
 
     # -- input ---------------------------------------------------------------------------
@@ -201,6 +362,7 @@ class ClientSession:
             refused = self._bad_stream_id(msg, data, i)
             self.handle(msg if refused is None else refused)
         await self.flush()
+        await asyncio.sleep(0)  # let the writer send the answers before the next request
 
     def _bad_stream_id(
         self, msg: AnyMessage | Error, frame: str | bytes, index: int
