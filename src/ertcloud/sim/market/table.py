@@ -1,4 +1,5 @@
-"""The instrument table: ``instruments.toml`` (the market's reference data) read into typed
+"""The instrument table: ``instruments.toml`` (the market's reference data: instruments of
+every asset class, their field sets, yield curves, order-book participants) read into typed
 records, once, at import.
 """
 
@@ -18,6 +19,7 @@ __all__ = [
     "TABLE",
     "BondSpec",
     "Contributor",
+    "CurveSpec",
     "EquitySpec",
     "FieldSet",
     "FxSpec",
@@ -82,6 +84,18 @@ class IndexSpec:
     exchange: str
     members: int
     weight: float
+    chain: tuple[str, ...] = ()  # venues (RIC suffixes) of its constituent chain
+
+
+@dataclass(frozen=True, slots=True)
+class CurveSpec:
+    """A yield curve: its rates start on a line from ``short`` to ``long`` (percent)."""
+
+    name: str
+    currency: str
+    short: float
+    long: float
+    id: int  # CRV_ID
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +148,9 @@ class Table:
     index_tick: float
     bonds: tuple[BondSpec, ...]
     field_sets: dict[str, FieldSet]
+    tenors: tuple[tuple[str, int], ...]  # of the yield curves: label, days
+    curves: tuple[CurveSpec, ...]
+    market_makers: dict[str, str]  # MMID -> MKT_MKR_NM
 
     def tick(self, rule: str, price: float) -> float:
         """Tick size of ``price`` under the venue tick rule ``rule``."""
@@ -170,10 +187,15 @@ def _load(text: str) -> Table:
         synthetic_price_scale=dict(eq["synthetic_price_scale"]),
         fx=tuple(FxSpec(**row) for row in fx["instruments"]),
         contributors=tuple(Contributor(**row) for row in fx["contributors"]),
-        indices=tuple(IndexSpec(**row) for row in ix["instruments"]),
+        indices=tuple(
+            IndexSpec(**{**row, "chain": tuple(row.get("chain", ()))}) for row in ix["instruments"]
+        ),
         index_tick=float(ix["tick"]),
         bonds=tuple(bonds),
         field_sets={kind: _field_set(kind, d[kind]) for kind in ("equity", "fx", "index", "bond")},
+        tenors=tuple((str(label), int(days)) for label, days in d["curves"]["tenors"]),
+        curves=tuple(CurveSpec(**row) for row in d["curves"]["instruments"]),
+        market_makers=dict(d["market_makers"]),
     )
 
 
