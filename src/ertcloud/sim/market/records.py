@@ -21,11 +21,13 @@ __all__ = [
     "change_from_close",
     "count",
     "extend_ranges",
+    "last_tick",
     "new_last",
     "number",
     "positive",
     "ripple_trades",
     "roll_date",
+    "trade_history",
 ]
 
 UP = "⇧"
