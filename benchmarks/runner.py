@@ -41,7 +41,7 @@ class Settings:
 
 
 class Sim:
-    """``ertcloud sim --port 0 --rate 0`` in a child process."""
+    """``ertcloud sim --port 0 --rate 0`` (with the bench fast sender) in a child process."""
 
     def __init__(self) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="ertcloud-bench-")
@@ -49,7 +49,7 @@ class Sim:
         users.write_text(json.dumps({"demo": "demo", "control": "control"}))
         self.proc = subprocess.Popen(
             [
-                *(sys.executable, "-m", "ertcloud", "sim", "--port", "0", "--rate", "0"),
+                *(sys.executable, "-m", "benchmarks.simulator", "--port", "0", "--rate", "0"),
                 *("--token-ttl", "3600", "--users-file", str(users)),
             ],
             stdout=subprocess.PIPE,

@@ -7,17 +7,26 @@ import ctypes
 import itertools
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
+from benchmarks.fast_sender import fine_timers, install
 from ertcloud import PasswordCredentials, Session, TokenClient, TokenManager
 from ertcloud.exceptions import ConnectError
-from ertcloud.sim.bench import BENCH_DOMAIN, _fine_timers
+from ertcloud.sim.bench import BENCH_DOMAIN, set_sender
 from ertcloud.sim.server import SimServer
 
 _PR_SET_TIMERSLACK, _PR_GET_TIMERSLACK = 29, 30
+
+
+@pytest.fixture(autouse=True)
+def _fast_bench_sender() -> Iterator[None]:
+    """Bench streams as the benchmarks' simulator writes them."""
+    install()
+    yield
+    set_sender(None)
 
 
 def session_for(sim: SimServer, **kw: Any) -> Session:
@@ -134,7 +143,7 @@ async def test_paced_stream_sends_frames_one_by_one_not_in_bursts(sim: SimServer
 async def test_bench_updates_keep_to_the_fields_each_record_holds(sim: SimServer) -> None:
     # Bench traffic goes to clones of an equity and to whatever else is open (an FX rate
     # here): each gets price changes of its own kind, in fields its record has.
-    sim.streaming.config.rate = 0  # only bench updates: the market ticks on during a bench
+    sim.streaming.config.rate = 0  # only bench traffic: the ticker would add EUR= updates
     async with session_for(sim) as session:
         replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         session.on_generic = lambda g: replies.put_nowait(dict(g.elements or {}))
@@ -166,7 +175,7 @@ def test_paced_sender_asks_for_fine_timers() -> None:
     def in_thread() -> None:  # the setting is per thread: keep it off the test runner's
         libc.prctl(_PR_SET_TIMERSLACK, 50_000, 0, 0, 0)  # Linux's default, in ns
         before = libc.prctl(_PR_GET_TIMERSLACK, 0, 0, 0, 0)
-        _fine_timers()
+        fine_timers()
         seen.extend([before, libc.prctl(_PR_GET_TIMERSLACK, 0, 0, 0, 0)])
 
     t = threading.Thread(target=in_thread)

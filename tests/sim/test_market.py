@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from ertcloud.protocol.fields import FIELDS, RIPPLE_TARGETS, json_type_ok
 from ertcloud.sim.market import Instrument, Market
+from ertcloud.sim.market.table import TABLE, FieldSet
 
 T0 = 1_732_550_000.25  # 2024-11-25 15:53:20.250 UTC
 
@@ -96,6 +97,39 @@ def test_universe(market: Market) -> None:
     assert kinds["index"] >= 6
     assert kinds["bond"] >= 2
     assert set(kinds) == {"equity", "fx", "index", "bond"}
+
+
+def test_every_record_is_its_class_field_set_in_order(market: Market) -> None:
+    # The instrument table declares each class's record layout; the classes compute it.
+    kinds = Counter(inst.kind for inst in market.instruments.values())
+    assert set(kinds) == set(TABLE.field_sets)
+    for inst in market.instruments.values():
+        fs = TABLE.field_sets[inst.kind]
+        assert tuple(inst.image) == fs.fields, inst.ric
+        assert {k: inst.image[k] for k in fs.constants} == fs.constants, inst.ric
+        assert all(inst.image[k] is None for k in fs.blank), inst.ric
+
+
+def test_table_lists_every_instrument_once_with_known_venues() -> None:
+    rics = [
+        *(e.ric for e in TABLE.equities),
+        *(f.ric for f in TABLE.fx),
+        *(i.ric for i in TABLE.indices),
+        *(b.ric for b in TABLE.bonds),
+    ]
+    assert len(rics) == len(set(rics)) == len(make().instruments)
+    assert all(e.ric.rsplit(".", 1)[1] in TABLE.venues for e in TABLE.equities)
+    assert {v for i in TABLE.indices for v in i.chain} <= set(TABLE.venues)
+    assert {v.tick_rule for v in TABLE.venues.values()} <= set(TABLE.tick_bands)
+
+
+def test_a_record_off_its_field_set_is_refused() -> None:
+    fs = FieldSet("demo", ("A", "B", "C"), {"A": 1}, ("C",))
+    assert list(fs.image({"B": 2})) == ["A", "B", "C"]
+    with pytest.raises(ValueError, match="demo record fields differ from its field set: \\['D'\\]"):
+        fs.image({"B": 2, "D": 4})
+    with pytest.raises(ValueError, match="\\['B'\\]"):
+        fs.image({})
 
 
 def test_every_image_uses_known_fields_with_valid_types(market: Market) -> None:

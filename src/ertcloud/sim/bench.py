@@ -22,22 +22,20 @@ Elements (all optional):
   equity's image) and answer at once, for subscription and memory benchmarks.
 
 The updates go, round robin, to the streams the connection has open. They are generated
-from the market up front and encoded once into a pool of ready WebSocket frames, which is
-written in large chunks straight to the transport, so the cost per message is the kernel's
-copy; with ``Stamp`` each message gets its stamp as its frame is built. A paced stream
-(``Rate``) sends each frame when it is due, not in bursts.
-When done the server answers with a Generic in that domain whose Elements hold ``Sent``,
-``Bytes`` and ``Seconds``.
+from the market up front and encoded once into a pool of messages; with ``Stamp`` each
+message gets its stamp as its frame is built. The simulator writes the frames through the
+connection's ordinary send path (:func:`send_plain`); a faster sender can be installed
+with :func:`set_sender` (``benchmarks`` installs one that writes pre-framed chunks straight
+to the transport and paces with sub-millisecond sleeps). When done the server answers with
+a Generic in that domain whose Elements hold ``Sent``, ``Bytes`` and ``Seconds``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import ctypes
-import struct
-import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -50,20 +48,21 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BENCH_DOMAIN",
+    "BenchSender",
     "BenchSpec",
+    "Progress",
     "Target",
     "bench_ric",
     "ensure_universe",
+    "frame_size",
     "handle",
+    "send_plain",
+    "set_sender",
     "update_pool",
-    "ws_frame",
 ]
 
 BENCH_DOMAIN = 251
 _POOL_MESSAGES = 4096
-_HIGH_WATER = 4 * 1024 * 1024
-_CHUNK = 256 * 1024
-_PR_SET_TIMERSLACK = 29
 
 
 def bench_ric(i: int) -> str:
@@ -110,16 +109,6 @@ class BenchSpec:
             scope=str(scope),
             universe=int(num("Universe", 0, 0, 1e7)),
         )
-
-
-def ws_frame(payload: bytes) -> bytes:
-    """``payload`` as one unmasked WebSocket TEXT frame (server to client)."""
-    n = len(payload)
-    if n < 126:
-        return bytes((0x81, n)) + payload
-    if n < 65536:
-        return struct.pack("!BBH", 0x81, 126, n) + payload
-    return struct.pack("!BBQ", 0x81, 127, n) + payload
 
 
 def ensure_universe(market: Market, n: int) -> None:
@@ -258,160 +247,79 @@ def _pool(server: StreamingServer, cs: ClientSession, spec: BenchSpec) -> list[b
     return update_pool(server.market, targets, spec.domain, _POOL_MESSAGES)
 
 
-def _frames(msgs: list[bytes], per_frame: int) -> tuple[bytes, int]:
-    """The pool as one buffer of whole frames (a multiple of ``per_frame`` messages)."""
-    usable = len(msgs) - len(msgs) % per_frame or len(msgs)
-    parts = [
-        ws_frame(b"[" + b",".join(msgs[i : i + per_frame]) + b"]")
-        for i in range(0, usable, per_frame)
-    ]
-    return b"".join(parts), len(parts) * per_frame
+@dataclass(slots=True)
+class Progress:
+    """What a bench stream has written so far: messages and bytes (WebSocket framing
+    included)."""
+
+    sent: int = 0
+    bytes: int = 0
 
 
-class _Writer:
-    """Writes whole frames to the connection: raw transport when available, else ``send``."""
+#: Writes a bench stream: the connection, the request, the pool of encoded Updates (sent
+#: round robin) and the progress to keep up to date; returns when the request's Messages
+#: or Seconds are reached or the connection closes, and may raise ConnectionError.
+BenchSender = Callable[["ClientSession", BenchSpec, list[bytes], Progress], Awaitable[None]]
 
-    def __init__(self, cs: ClientSession) -> None:
-        self.cs = cs
-        self.transport: asyncio.WriteTransport | None = _transport_of(cs)
-        self.bytes = 0
 
-    async def write(self, frames: bytes | memoryview, payloads: list[bytes] | None = None) -> None:
-        t = self.transport
-        if t is not None:
-            if t.is_closing():
-                raise ConnectionError("connection closed")
-            while t.get_write_buffer_size() > _HIGH_WATER:
-                await asyncio.sleep(0.0005)
-                if t.is_closing():
-                    raise ConnectionError("connection closed")
-            t.write(frames)
+def frame_size(payload: int) -> int:
+    """Bytes on the wire of a server-to-client WebSocket frame of ``payload`` bytes."""
+    return payload + (2 if payload < 126 else 4 if payload < 65536 else 10)
+
+
+async def send_plain(
+    cs: ClientSession, spec: BenchSpec, msgs: list[bytes], progress: Progress
+) -> None:
+    """The simulator's own sender: frames of ``PerFrame`` messages through the
+    connection's ordinary send path, paced with the event loop's timers."""
+    stamped = [m[:-1] + b',"SimTs":' for m in msgs] if spec.stamp else None
+    limit = spec.messages or 1 << 62
+    start = time.monotonic()
+    deadline = start + spec.seconds if spec.seconds > 0 else float("inf")
+    n_msgs = len(msgs)
+    i = 0
+    while progress.sent < limit and not cs.closed and time.monotonic() < deadline:
+        if spec.rate > 0:
+            wait = start + progress.sent / spec.rate - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(min(wait, deadline - time.monotonic()))
+                continue
+        k = min(spec.per_frame, limit - progress.sent)
+        if stamped is not None:
+            ts = b"%d}" % time.time_ns()
+            part = [stamped[(i + j) % n_msgs] + ts for j in range(k)]
         else:
-            for p in payloads or ():
-                await self.cs._send(p)
-        self.bytes += len(frames)
+            part = [msgs[(i + j) % n_msgs] for j in range(k)]
+        payload = b"[" + b",".join(part) + b"]"
+        await cs._send(payload)
+        i += k
+        progress.sent += k
+        progress.bytes += frame_size(len(payload))
+        await asyncio.sleep(0)
 
 
-def _transport_of(cs: ClientSession) -> asyncio.WriteTransport | None:
-    t = cs.transport
-    return t if isinstance(t, asyncio.WriteTransport) else None
+_sender: BenchSender = send_plain
+
+
+def set_sender(sender: BenchSender | None) -> None:
+    """Write bench streams with ``sender`` from now on (None: :func:`send_plain`). The
+    benchmarks install one that writes pre-framed chunks straight to the transport."""
+    global _sender
+    _sender = sender if sender is not None else send_plain
 
 
 async def _stream(server: StreamingServer, cs: ClientSession, spec: BenchSpec) -> dict[str, Any]:
     if not cs.streams:
         return {"Sent": 0, "Bytes": 0, "Seconds": 0.0, "Text": "no open streams"}
     msgs = _pool(server, cs, spec)
-    w = _Writer(cs)
-    sent = 0
-    limit = spec.messages or 1 << 62
+    progress = Progress()
     start = time.monotonic()
-    deadline = start + spec.seconds if spec.seconds > 0 else float("inf")
     try:
-        if spec.rate <= 0 and not spec.stamp and w.transport is not None:
-            buf, _ = _frames(msgs, spec.per_frame)
-            view = memoryview(buf)
-            chunks = [(view[a:b], n) for a, b, n in _frame_cuts(msgs, spec.per_frame, _CHUNK)]
-            while sent < limit and time.monotonic() < deadline and not cs.closed:
-                for chunk, n in chunks:
-                    if limit - sent < n:
-                        break
-                    await w.write(chunk)
-                    sent += n
-                else:
-                    await asyncio.sleep(0)
-                    continue
-                break
-            if sent < limit and time.monotonic() < deadline:  # the rest, frame by frame
-                sent += await _paced(cs, spec, msgs, w, limit - sent, deadline)
-        else:
-            sent = await _paced(cs, spec, msgs, w, limit, deadline)
+        await _sender(cs, spec, msgs, progress)
     except (ConnectionError, RuntimeError):
         pass
-    return {"Sent": sent, "Bytes": w.bytes, "Seconds": round(time.monotonic() - start, 6)}
-
-
-def _frame_cuts(msgs: list[bytes], k: int, chunk: int) -> list[tuple[int, int, int]]:
-    cuts: list[tuple[int, int, int]] = []
-    pos = start = n = 0
-    usable = len(msgs) - len(msgs) % k or len(msgs)
-    for i in range(0, usable, k):
-        part = msgs[i : i + k]
-        payload = 2 + sum(map(len, part)) + len(part) - 1
-        pos += payload + (2 if payload < 126 else 4 if payload < 65536 else 10)
-        n += len(part)
-        if pos - start >= chunk:
-            cuts.append((start, pos, n))
-            start, n = pos, 0
-    if pos > start:
-        cuts.append((start, pos, n))
-    return cuts
-
-
-def _fine_timers() -> None:
-    """Let this thread's short sleeps end when asked (Linux pads each by 50 us by default,
-    which would send a 20k/s stream in pairs of frames). Best effort, elsewhere a no-op."""
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL(None).prctl(_PR_SET_TIMERSLACK, 1, 0, 0, 0)
-        except (OSError, AttributeError):
-            pass
-
-
-async def _paced(
-    cs: ClientSession,
-    spec: BenchSpec,
-    msgs: list[bytes],
-    w: _Writer,
-    limit: int,
-    deadline: float,
-) -> int:
-    stamped = [m[:-1] + b',"SimTs":' for m in msgs] if spec.stamp else None
-    if spec.rate > 0:
-        _fine_timers()
-    k = spec.per_frame
-    rate = spec.rate if spec.rate > 0 else 1e12
-    sent = 0
-    i = 0
-    n_msgs = len(msgs)
-    now_ns = time.time_ns
-    start = time.monotonic()
-    while sent < limit and not cs.closed:
-        now = time.monotonic()
-        if now >= deadline:
-            break
-        due = min(int((now - start) * rate) - sent, 4096)
-        due = limit - sent if due >= limit - sent else due - due % k  # whole frames
-        if due <= 0:
-            # The event loop cannot sleep less than a millisecond (epoll), which would send
-            # a paced stream in bursts; a wait under 2 ms is a short blocking sleep, so that
-            # frames leave one by one, on time. (Spinning instead would keep a core busy
-            # and, on a VM with a CPU quota, get both processes throttled.)
-            wait = start + (sent + k) / rate - now
-            if wait > 0.002:
-                await asyncio.sleep(wait - 0.0015)
-            else:
-                time.sleep(max(0.0, wait))  # noqa: ASYNC251  (under 2 ms, on purpose)
-            continue
-        frames: list[bytes] = []
-        payloads: list[bytes] = []
-        while due > 0:
-            kk = min(k, due)  # only the last frame of a Messages limit can be short
-            if stamped is not None:
-                ts = b"%d}" % now_ns()
-                part = [stamped[(i + j) % n_msgs] + ts for j in range(kk)]
-            else:
-                part = [msgs[(i + j) % n_msgs] for j in range(kk)]
-            payload = b"[" + b",".join(part) + b"]"
-            frame = ws_frame(payload)
-            i += kk
-            sent += kk
-            due -= kk
-            frames.append(frame)
-            payloads.append(payload)
-        if frames:
-            await w.write(b"".join(frames), payloads)
-        await asyncio.sleep(0)
-    return sent
+    seconds = round(time.monotonic() - start, 6)
+    return {"Sent": progress.sent, "Bytes": progress.bytes, "Seconds": seconds}
 
 
 _running: dict[int, asyncio.Task[Any]] = {}

@@ -2,13 +2,13 @@
 ``YLD_CURVE`` fields are Vectors, one entry per tenor (WebSocket API guide, YieldCurve
 domain).
 
-No I/O. Rates follow a small seeded random walk; each :meth:`Curve.step` moves one tenor
-and returns the fields of the Update (Vector entries with ``Action`` ``Update``).
+No I/O. The curves and their tenors are data (``market/instruments.toml``). Rates follow a
+small seeded random walk; each :meth:`Curve.step` moves one tenor and returns the fields of
+the Update (Vector entries with ``Action`` ``Update``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import random
 import time
@@ -16,23 +16,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from .market.process import stable_seed
+from .market.table import TABLE
+
 __all__ = ["Curve", "make_curves"]
 
-_TENORS: tuple[tuple[str, int], ...] = (
-    ("1M", 30),
-    ("3M", 91),
-    ("6M", 182),
-    ("1Y", 365),
-    ("2Y", 730),
-    ("5Y", 1826),
-    ("10Y", 3652),
-)
-# curve name, currency, short rate (%), long rate (%), curve id
-_CURVES: tuple[tuple[str, str, float, float, int], ...] = (
-    ("USD.SWAP", "USD", 4.60, 4.10, 1),
-    ("EUR.SWAP", "EUR", 3.10, 2.55, 2),
-    ("GBP.SWAP", "GBP", 4.80, 4.20, 3),
-)
+_TENORS = TABLE.tenors
 
 
 def _tenor_array() -> dict[str, Any]:
@@ -57,8 +46,7 @@ class Curve:
         self.currency = currency
         self.crv_id = crv_id
         self.clock = clock
-        digest = hashlib.blake2b(f"{seed}/curve/{name}".encode(), digest_size=8).digest()
-        self.rng = random.Random(int.from_bytes(digest, "big"))
+        self.rng = random.Random(stable_seed(seed, f"curve/{name}"))
         self.val_date = datetime.fromtimestamp(clock(), tz=timezone.utc).date()
         n = len(_TENORS) - 1
         self.rates = [round(short + (long - short) * i / n, 5) for i in range(len(_TENORS))]
@@ -145,4 +133,7 @@ class Curve:
 
 def make_curves(seed: int, clock: Callable[[], float] = time.time) -> dict[str, Curve]:
     """The simulator's curves by name."""
-    return {c[0]: Curve(*c, seed=seed, clock=clock) for c in _CURVES}
+    return {
+        c.name: Curve(c.name, c.currency, c.short, c.long, c.id, seed=seed, clock=clock)
+        for c in TABLE.curves
+    }

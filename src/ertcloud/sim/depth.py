@@ -18,24 +18,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .market.table import TABLE
+
 __all__ = ["ASK", "BID", "Book", "BookDelta", "Order", "level_key"]
 
 BID = "B"
 ASK = "A"
 _SIDE_NAMES = {BID: "BID", ASK: "ASK"}
-_MMIDS = ("GSCO", "MSCO", "JPMS", "UBSS", "CDRG", "NITE", "VIRT", "BARC", "CITI", "BOFA")
-_MM_NAMES = {
-    "GSCO": "GOLDMAN SACHS",
-    "MSCO": "MORGAN STANLEY",
-    "JPMS": "J.P. MORGAN SEC",
-    "UBSS": "UBS SECURITIES",
-    "CDRG": "CITADEL SEC",
-    "NITE": "KNIGHT CAPITAL",
-    "VIRT": "VIRTU AMERICAS",
-    "BARC": "BARCLAYS CAPITAL",
-    "CITI": "CITIGROUP GLOBAL",
-    "BOFA": "BOFA SECURITIES",
-}
+_MM_NAMES = TABLE.market_makers  # MMID -> MKT_MKR_NM
+_MMIDS = tuple(_MM_NAMES)
 
 Level = tuple[str, float]
 Clock = Callable[[], tuple[str, int]]  # (date "YYYY-MM-DD", ms since midnight)

@@ -13,23 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from .market import EQUITY, Market
+from .market.table import TABLE
 
 __all__ = ["SymbolList", "SymbolLists", "ric_key"]
 
 _ACTIVE_SIZE = 5
 # index RIC -> venue suffixes of its constituents
-_CHAINS: dict[str, tuple[str, ...]] = {
-    ".SPX": ("N", "O"),
-    ".DJI": ("N",),
-    ".IXIC": ("O",),
-    ".FTSE": ("L",),
-    ".GDAXI": ("DE",),
-    ".N225": ("T",),
-    ".GSPTSE": ("TO",),
-    ".FCHI": ("PA",),
-    ".STOXX50E": ("DE", "PA", "AS"),
-    ".HSI": ("HK",),
-}
+_CHAINS: dict[str, tuple[str, ...]] = {i.ric: i.chain for i in TABLE.indices if i.chain}
 
 
 def ric_key(ric: str) -> str:
