@@ -77,10 +77,14 @@ class SimOptions:
     #: a time-scripted fault scenario, started with the server
     scenario: list[Step] = field(default_factory=list)
     scenario_loop: float | None = None
-    #: serve the items of this JSON-lines recording instead of the market
+    #: serve the items of this recording (JSON lines, CSV, DuckDB, Parquet) instead
     replay: str | None = None
-    #: replay speed (2.0: twice as fast as recorded)
+    #: replay speed (2.0: twice as fast as recorded; ``math.inf``: no waiting)
     replay_speed: float = 1.0
+    #: replay only this window of the recording (epoch s) and these items
+    replay_from: float | None = None
+    replay_to: float | None = None
+    replay_rics: tuple[str, ...] = ()
 
 
 class SimServer:
@@ -105,7 +109,12 @@ class SimServer:
                 self.market,
                 self.gateway,
                 opts.server,
-                Recording.load(opts.replay),
+                Recording.load(
+                    opts.replay,
+                    start=opts.replay_from,
+                    end=opts.replay_to,
+                    rics=opts.replay_rics,
+                ),
                 speed=opts.replay_speed,
             )
         else:
