@@ -184,3 +184,77 @@ def _loads(data: bytes | str) -> Any:
     except ValueError:
         text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
         return {"<unparsable frame>": text[:500]}
+
+
+#: domains whose items are order books (a Map of price levels or orders)
+BOOK_DOMAINS = frozenset({"MarketByPrice", "MarketByOrder", "MarketMaker"})
+BOOK_DEPTH = 5  # levels per side a Refresh shows
+
+
+def book_header() -> str:
+    """The ``--format table`` header for order-book items."""
+    return f"{'time':<8} {'RIC':<12} {'event':<8} book: levels, best bid | best ask, changes"
+
+
+def _qty(v: float) -> str:
+    return f"{v:,.0f}" if v == int(v) else f"{v:,.2f}"
+
+
+def _key(entry: dict[str, Any]) -> str:
+    """A map entry's key as a person reads it: buffer keys are base64 of text such as
+    ``173.380000B`` (price and side) or an order id."""
+    import base64
+    import binascii
+
+    key = entry.get("Key")
+    if not isinstance(key, str):
+        return json.dumps(key)
+    try:
+        text = base64.b64decode(key, validate=True).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError):
+        return key
+    return text if text.isprintable() and text else key
+
+
+def book_table_lines(prefix: str, kind: str, stream: Any, message: Any) -> list[str] | None:
+    """``--format table`` lines for an order-book item (None for other items): a Refresh
+    shows the top levels of both sides, an Update the entries it changed and the best
+    prices after it."""
+    from ..protocol.book import OrderBook
+    from ..tui.model import decimals_of
+
+    if getattr(stream, "domain", None) not in BOOK_DOMAINS and getattr(stream, "map", None) is None:
+        return None
+    image = getattr(stream, "map", None)
+    book = OrderBook.from_map(image) if image is not None else OrderBook((), ())
+    bb, ba = book.best_bid, book.best_ask
+    d = max([2, *(decimals_of(lv.price) for lv in (*book.bids, *book.asks))])
+    d = min(d, 6)
+    best = " | ".join(
+        f"{lv.price:.{d}f} x {_qty(lv.size)}" if lv is not None else "-" for lv in (bb, ba)
+    )
+    levels = f"{len(book.bids)} bid / {len(book.asks)} ask levels"
+    entries = image.entries if image is not None else {}
+    if kind == "REFRESH":
+        lines = [f"{prefix} {levels}, {len(entries)} entries; best {best}"]
+        for i in range(min(BOOK_DEPTH, max(len(book.bids), len(book.asks)))):
+            b = book.bids[i] if i < len(book.bids) else None
+            a = book.asks[i] if i < len(book.asks) else None
+            left = f"{b.orders:>4} {_qty(b.size):>10} {b.price:>12.{d}f}" if b else " " * 28
+            right = f"{a.price:<12.{d}f} {_qty(a.size):>10} {a.orders:>4}" if a else ""
+            lines.append(f"{'':<8} {'':<12} {'level ' + str(i + 1):<8} {left} | {right}")
+        return lines
+    changes: list[str] = []
+    mp = getattr(message, "map", None)
+    raw_entries = mp.get("Entries") if isinstance(mp, dict) else None
+    for e in raw_entries if isinstance(raw_entries, list) else []:
+        if not isinstance(e, dict):
+            continue
+        f: dict[str, Any] = e["Fields"] if isinstance(e.get("Fields"), dict) else {}
+        price = f.get("ORDER_PRC")
+        where = f"{f.get('ORDER_SIDE', '')} {price}".strip() if price is not None else _key(e)
+        size = f.get("ACC_SIZE", f.get("ORDER_SIZE"))
+        what = f"{e.get('Action', '')} {where}".strip()
+        changes.append(what + (f" x {_qty(float(size))}" if isinstance(size, (int, float)) else ""))
+    shown = ", ".join(changes[:3]) + (f" (+{len(changes) - 3} more)" if len(changes) > 3 else "")
+    return [f"{prefix} best {best}" + (f"; {shown}" if shown else "")]
