@@ -113,3 +113,48 @@ def test_getting_the_data_out_runs_as_written(tmp_path: Path, shell_env: dict[st
                 sim.kill()
                 sim.communicate()
     assert sim.returncode == 0
+
+
+def test_the_board_command_runs_as_written(tmp_path: Path, shell_env: dict[str, str]) -> None:
+    """In a terminal (a pseudo-terminal here) of 100 columns: the embedded simulator's
+    prices, labelled SIMULATED, until ``q``."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+    import time
+
+    (block,) = [b for b in _blocks("sh") if "ertcloud board" in b]
+    (command,) = [ln for ln in block.splitlines() if ln.strip()]
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    env = dict(shell_env, TERM="xterm-256color")
+    proc = subprocess.Popen(
+        ["bash", "-c", f"exec {command}"], cwd=tmp_path, env=env,
+        stdin=slave, stdout=slave, stderr=slave, close_fds=True,
+    )  # fmt: skip
+    os.close(slave)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 60
+        wanted = (b"SIMULATED", b"TRI.N", b"JPY=", b"Status", b"Ok")
+        while not all(w in seen for w in wanted):
+            assert time.monotonic() < deadline, seen[-2000:]
+            assert proc.poll() is None, seen[-2000:]
+            if select.select([master], [], [], 0.2)[0]:
+                seen += os.read(master, 65536)
+        os.write(master, b"q")
+        deadline = time.monotonic() + 20
+        while proc.poll() is None and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.2)[0]:
+                try:
+                    os.read(master, 65536)
+                except OSError:
+                    break
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
