@@ -107,12 +107,13 @@ def test_getting_the_data_out_runs_as_written(tmp_path: Path, shell_env: dict[st
         if sim.poll() is None:
             sim.send_signal(signal.SIGINT)
         try:
-            sim.communicate(timeout=15)
+            _, err = sim.communicate(timeout=15)
         finally:
             if sim.poll() is None:
                 sim.kill()
                 sim.communicate()
     assert sim.returncode == 0
+    assert f"replaying {len(recorded)} messages of 2 items" in err
 
 
 def test_the_board_command_runs_as_written(tmp_path: Path, shell_env: dict[str, str]) -> None:

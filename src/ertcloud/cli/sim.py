@@ -384,6 +384,14 @@ async def serve(opts: SimOptions) -> int:
         ) from None
     sys.stdout.write(startup_line(sim) + "\n")
     sys.stdout.flush()
+    recording = getattr(sim.streaming, "recording", None)
+    if recording is not None:
+        n, seconds = recording.span
+        sys.stderr.write(
+            f"ertcloud sim: replaying {n} messages of {len(recording.items)} items "
+            f"({seconds:.1f} s as recorded) from {opts.replay}\n"
+        )
+        sys.stderr.flush()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
