@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TARGETS", "check_targets", "render", "write_chart"]
+__all__ = ["TARGETS", "build_chart", "check_targets", "render", "write_chart"]
 
 #: (name, description) of every target, checked by :func:`check_targets`.
 TARGETS = [
@@ -190,19 +190,22 @@ def _table(head: list[str], rows: list[list[str]]) -> list[str]:
     return fmt
 
 
-def write_chart(doc: dict[str, Any], path: Path) -> Path | None:
-    """Throughput bars and latency percentiles as one PNG (needs the ``bench`` extra)."""
-    try:
-        import matplotlib
+def build_chart(doc: dict[str, Any]) -> Any:
+    """The figure of :func:`write_chart`: throughput bars and latency percentiles. Each
+    client has one colour in both panels; the legends sit outside the plots."""
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
     s = doc["summary"]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [3, 1]})
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 6), gridspec_kw={"width_ratios": [3, 1]})
     combos = sorted({(r["domain"], r["per_frame"]) for r in s["throughput"]})
     clients = sorted({r["client"] for r in s["throughput"]})
+    everyone = [*clients, *sorted({r["client"] for r in s["latency"]} - set(clients))]
+    palette = plt.get_cmap("tab10" if len(everyone) <= 10 else "tab20")
+    colour = {c: palette(i % palette.N) for i, c in enumerate(everyone)}
     width = 0.8 / max(1, len(clients))
     for i, c in enumerate(clients):
         vals = []
@@ -216,26 +219,74 @@ def write_chart(doc: dict[str, Any], path: Path) -> Path | None:
                 None,
             )
             vals.append(row["median"] if row else 0)
-        ax1.bar([j + i * width for j in range(len(combos))], vals, width, label=c)
+        ax1.bar([j + i * width for j in range(len(combos))], vals, width, label=c, color=colour[c])
     ax1.set_xticks([j + 0.4 - width / 2 for j in range(len(combos))])
     ax1.set_xticklabels([f"{d}\n{k} msg/frame" for d, k in combos])
     ax1.set_yscale("log")
     ax1.set_ylabel("messages / s (median, log scale)")
     ax1.set_title("Throughput")
-    ax1.legend(fontsize=8)
+    rates = sorted({r["rate"] for r in s["latency"]})
+    styles = ["-", "--", ":", "-."]
+    markers = ["o", "s", "^", "D"]
     for r in s["latency"]:
-        xs = ["p50", "p99", "p99.9"]
+        n = rates.index(r["rate"]) % len(styles)
         ax2.plot(
-            xs,
+            ["p50", "p99", "p99.9"],
             [r["p50_us"], r["p99_us"], r["p999_us"]],
-            marker="o",
-            label=f"{r['client']} @ {r['rate'] // 1000}k/s",
+            marker=markers[n],
+            linestyle=styles[n],
+            color=colour[r["client"]],
         )
     ax2.set_ylabel("microseconds")
     ax2.set_yscale("log")
     ax2.set_title("End-to-end latency")
-    ax2.legend(fontsize=8)
-    fig.tight_layout()
+    # One legend of clients (their colour in both panels), one of rates, both below.
+    handles = [Line2D([], [], color=colour[c], linewidth=8, label=c) for c in everyone]
+    fig.legend(
+        handles=handles,
+        loc="lower left",
+        bbox_to_anchor=(0.02, 0.0),
+        ncol=min(5, max(1, len(handles))),
+        fontsize=8,
+        title="client",
+        title_fontsize=8,
+        frameon=False,
+    )
+    if rates:
+        rate_handles = [
+            Line2D(
+                [],
+                [],
+                color="grey",
+                linestyle=styles[i % len(styles)],
+                marker=markers[i % len(markers)],
+                label=f"{rate // 1000}k msgs/s",
+            )
+            for i, rate in enumerate(rates)
+        ]
+        fig.legend(
+            handles=rate_handles,
+            loc="lower right",
+            bbox_to_anchor=(0.98, 0.0),
+            fontsize=8,
+            title="latency at",
+            title_fontsize=8,
+            frameon=False,
+        )
+    rows = -(-len(handles) // 5)
+    fig.tight_layout(rect=(0.0, 0.06 + 0.045 * rows, 1.0, 1.0))
+    return fig
+
+
+def write_chart(doc: dict[str, Any], path: Path) -> Path | None:
+    """Throughput bars and latency percentiles as one PNG (needs the ``bench`` extra)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return None
+    import matplotlib.pyplot as plt
+
+    fig = build_chart(doc)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -8,6 +8,7 @@ done::
         sub = session.subscribe(["TRI.N", "EUR="], fields=["BID", "ASK"])
         for event in sub.events(limit=10):
             print(event.stream.name, event.stream.fields)
+        print(session.snapshot())   # the live image of every item, one row per RIC
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ class SyncSubscription:
                 return
             n += 1
 
+    def wait_complete(self, timeout: float | None = 30.0) -> SyncSubscription:
+        """Block until every item has its full image (or has ended); returns itself."""
+        self._owner._call(self._sub.wait_complete(timeout), None)
+        return self
+
     def close(self) -> None:
         self._owner._call(self._sub.close())
 
@@ -80,6 +86,15 @@ class SyncSession:
             )
 
         return SyncSubscription(self, self._call(_subscribe()), q)
+
+    def snapshot(self, kind: str = "pandas") -> Any:
+        """Like :meth:`Session.snapshot`: the latest image of every open item as a
+        DataFrame, one row per RIC (taken on the session's thread, so it is consistent)."""
+
+        async def _snapshot() -> Any:
+            return self._session.snapshot(kind)
+
+        return self._call(_snapshot())
 
     def close(self) -> None:
         try:

@@ -254,7 +254,7 @@ def test_sim_bad_options_exit_2(tmp_path: Path) -> None:
 
 
 def test_demo_runs_against_the_embedded_simulator() -> None:
-    r = run_cli("demo", "--duration", "2.5")
+    r = run_cli("demo", "--duration", "2.5", "--format", "vendor")
     assert r.returncode == 0, r.stderr
     assert "SIMULATED" in r.stdout.splitlines()[0]
     assert "WebSocket successfully connected!" in r.stdout

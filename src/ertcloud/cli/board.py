@@ -2,8 +2,11 @@
 
     ertcloud board TRI.N IBM.N EUR= JPY=
 
-Bid, ask, last and change per item, up-ticks green and down-ticks red, a sparkline of
-recent prices, the state of each stream and of the connection. ``q`` quits. Takes the
+Bid and ask with their sizes, last, change and % change (signed), each instrument with
+its own decimals, up-ticks green and down-ticks red, a sparkline of recent prices, the
+time of each item's last update and its status: Ok, the reason it is not (NotFound,
+NotEntitled...), or Stale from a lost connection until the item is refreshed again.
+Columns are dropped, least useful first, to fit the terminal. ``q`` quits. Takes the
 connection options of ``market-price``; without a host and credentials it shows the
 embedded simulator (and says so).
 """

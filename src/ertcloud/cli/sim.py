@@ -6,8 +6,10 @@ import argparse
 import asyncio
 import json
 import logging
+import math
 import signal
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +92,12 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rate", type=float, default=2.0, help="updates per second per subscribed item")
     p.add_argument("--seed", type=int, default=42, help="seed of the market process")
     p.add_argument("--service", default="ELEKTRON_DD", help="service name (id 257)")
-    p.add_argument("--rics", default="", help="extra instruments to serve, comma-separated")
+    p.add_argument(
+        "--rics",
+        default="",
+        help="extra instruments to serve, comma-separated (with --replay: only these items "
+        "of the recording)",
+    )
     p.add_argument("--tls-cert", default=None, help="serve HTTPS/WSS with this certificate (PEM)")
     p.add_argument("--tls-key", default=None, help="private key of --tls-cert (PEM)")
     p.add_argument(
@@ -238,13 +245,85 @@ def add_options(p: argparse.ArgumentParser) -> None:
         help="v2 service account authenticating with JWT assertions signed by the key in "
         "FILE (a JWK; only its public part is used; repeatable)",
     )
-    p.add_argument(
+    add_replay_options(p)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(r.strip() for r in text.split(",") if r.strip())
+
+
+def parse_speed(text: str | float) -> float:
+    """``--speed``: a positive factor, or ``max`` (no waiting between messages)."""
+    text = str(text)
+    if text.strip().lower() in ("max", "inf"):
+        return math.inf
+    try:
+        v = float(text)
+    except ValueError:
+        raise ConfigError(f"--speed {text!r}: not a number or max") from None
+    if not v > 0 or math.isinf(v):
+        raise ConfigError("--speed must be positive (or max)")
+    return v
+
+
+def parse_time(text: str) -> float:
+    """A point in time as epoch seconds: ISO 8601 (``2026-12-07T09:30:00``, UTC unless it
+    says otherwise) or a number of seconds since the epoch."""
+    t = text.strip()
+    try:
+        return float(t)
+    except ValueError:
+        pass
+    try:
+        dt = datetime.fromisoformat(t[:-1] + "+00:00" if t.endswith(("Z", "z")) else t)
+    except ValueError:
+        raise ConfigError(
+            f"{text!r} is not a time: use ISO 8601 (2026-12-07T09:30:00Z) or epoch seconds"
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()
+
+
+def add_replay_options(p: argparse.ArgumentParser) -> None:
+    r = p.add_argument_group("replaying a recording")
+    r.add_argument(
         "--replay",
         default=None,
-        metavar="FILE",
-        help="serve the items of a recording (ertcloud record --to jsonl:FILE) instead",
+        metavar="PATH",
+        help="serve the items of a recording made by ertcloud record instead of the market: "
+        "a JSON-lines or CSV file, a DuckDB file or a Parquet folder (told by its content)",
     )
-    p.add_argument("--speed", type=float, default=1.0, help="replay speed (default 1: as recorded)")
+    r.add_argument(
+        "--speed",
+        default="1",
+        help="replay speed: 1 as recorded (default), 10 ten times faster, max no waiting",
+    )
+    r.add_argument(
+        "--from",
+        dest="replay_from",
+        default=None,
+        metavar="TIME",
+        help="replay from this time (ISO 8601, UTC unless given; or epoch seconds): each "
+        "item starts with its image at that time",
+    )
+    r.add_argument(
+        "--to",
+        dest="replay_to",
+        default=None,
+        metavar="TIME",
+        help="replay up to this time",
+    )
+
+
+def replay_window(a: argparse.Namespace) -> tuple[float | None, float | None]:
+    start = None if a.replay_from is None else parse_time(a.replay_from)
+    end = None if a.replay_to is None else parse_time(a.replay_to)
+    if (start is not None or end is not None) and not a.replay:
+        raise ConfigError("--from and --to go with --replay")
+    if start is not None and end is not None and end < start:
+        raise ConfigError("--to is before --from")
+    return start, end
 
 
 def options_from_args(a: argparse.Namespace) -> SimOptions:
@@ -264,14 +343,13 @@ def options_from_args(a: argparse.Namespace) -> SimOptions:
         raise ConfigError("--refreshed-token-ttl must be positive")
     if a.depth_levels < 1:
         raise ConfigError("--depth-levels must be at least 1")
-    if a.speed <= 0:
-        raise ConfigError("--speed must be positive")
     if a.send_queue < 1024 or a.drain_timeout <= 0:
         raise ConfigError("--send-queue must be at least 1024 and --drain-timeout positive")
     if a.max_connections < 1 or a.header_timeout <= 0:
         raise ConfigError("--max-connections must be at least 1 and --header-timeout positive")
     if a.key_file and a.key_from_seed:
         raise ConfigError("--key-file and --key-from-seed exclude each other")
+    replay_from, replay_to = replay_window(a)
     cfg = ServerConfig(
         ping_timeout=a.ping_timeout,
         ping_mode=a.ping_mode,
@@ -322,13 +400,16 @@ def options_from_args(a: argparse.Namespace) -> SimOptions:
         refresh_ttl=a.refresh_ttl,
         refreshed_ttl=a.refreshed_token_ttl,
         seed=a.seed,
-        extra_rics=tuple(r.strip() for r in a.rics.split(",") if r.strip()),
+        extra_rics=() if a.replay else _names(a.rics),
         tls_cert=a.tls_cert,
         tls_key=a.tls_key,
         tls_self_signed=a.tls_self_signed,
         server=cfg,
         replay=a.replay,
-        replay_speed=a.speed,
+        replay_speed=parse_speed(a.speed),
+        replay_from=replay_from,
+        replay_to=replay_to,
+        replay_rics=_names(a.rics) if a.replay else (),
         endpoints=a.endpoints,
         clients=clients,
         jwks=jwks,
@@ -359,6 +440,14 @@ async def serve(opts: SimOptions) -> int:
         ) from None
     sys.stdout.write(startup_line(sim) + "\n")
     sys.stdout.flush()
+    recording = getattr(sim.streaming, "recording", None)
+    if recording is not None:
+        n, seconds = recording.span
+        sys.stderr.write(
+            f"ertcloud sim: replaying {n} messages of {len(recording.items)} items "
+            f"({seconds:.1f} s as recorded) from {opts.replay}\n"
+        )
+        sys.stderr.flush()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

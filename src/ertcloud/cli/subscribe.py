@@ -24,7 +24,7 @@ from ..protocol.events import (
 from ..protocol.streams import ItemStream
 from .common import add_connection_options, add_transport_option, open_session, open_standby
 from .market_price import _install_signals
-from .output import pretty
+from .output import BOOK_DOMAINS, book_header, book_table_lines, pretty
 from .session_notices import announce_reconnects, until_done_or_ended
 
 __all__ = ["add_parser", "event_record"]
@@ -112,6 +112,11 @@ def _table_line(ev: Event, cols: list[str]) -> str:
         "ItemStatus": "STATUS",
         "StreamClosed": "CLOSED",
     }[type(ev).__name__]
+    if isinstance(ev, (ItemRefreshed, ItemUpdated)):  # an order book: its levels
+        prefix = f"{time.strftime('%H:%M:%S')} {s.name:<12} {kind:<8}"
+        book = book_table_lines(prefix, kind, s, ev.message)
+        if book is not None:
+            return "\n".join(book)
     if kind in ("STATUS", "CLOSED"):
         st = s.state
         text = f"{st.stream}/{st.data} {st.code or ''} {st.text or ''}" if st else ""
@@ -258,6 +263,8 @@ async def run(a: argparse.Namespace) -> int:
         await sub.close()
 
     header = f"{'time':<8} {'RIC':<12} {'event':<8} " + " ".join(f"{c:>12}" for c in cols)
+    if str(a.domain).lower() in {d.lower() for d in BOOK_DOMAINS}:
+        header = book_header()
     loop = asyncio.get_running_loop()
     installed = _install_signals(loop, done.set)
     try:

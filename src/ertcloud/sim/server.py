@@ -86,9 +86,9 @@ class SimOptions:
     #: a time-scripted fault scenario, started with the server
     scenario: list[Step] = field(default_factory=list)
     scenario_loop: float | None = None
-    #: serve the items of this JSON-lines recording instead of the market
+    #: serve the items of this recording (JSON lines, CSV, DuckDB, Parquet) instead
     replay: str | None = None
-    #: replay speed (2.0: twice as fast as recorded)
+    #: replay speed (2.0: twice as fast as recorded; ``math.inf``: no waiting)
     replay_speed: float = 1.0
     #: the token signing key kept in this file (created if missing), so tokens survive a
     #: restart; ``key_from_seed`` derives it from ``seed`` instead (else a fresh one)
@@ -100,6 +100,10 @@ class SimOptions:
     #: seconds a connection may take to send a whole request head, or stay idle between
     #: requests; and to send a request body
     header_timeout: float = 20.0
+    #: replay only this window of the recording (epoch s) and these items
+    replay_from: float | None = None
+    replay_to: float | None = None
+    replay_rics: tuple[str, ...] = ()
 
 
 class SimServer:
@@ -128,7 +132,12 @@ class SimServer:
                 self.market,
                 self.gateway,
                 opts.server,
-                Recording.load(opts.replay),
+                Recording.load(
+                    opts.replay,
+                    start=opts.replay_from,
+                    end=opts.replay_to,
+                    rics=opts.replay_rics,
+                ),
                 speed=opts.replay_speed,
             )
         else:

@@ -10,13 +10,14 @@
 from __future__ import annotations
 
 from .base import Sink
-from .frames import load, records_frame, rows_frame
+from .frames import RecordingError, load, records_frame, rows_frame
 from .rows import Row, row_from_message
 from .runner import SinkRunner, SinkStats
 from .spec import SCHEMES, make_sink
 
 __all__ = [
     "SCHEMES",
+    "RecordingError",
     "Row",
     "Sink",
     "SinkRunner",

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ..exceptions import ConfigError
+from ..exceptions import ConfigError, ErtcloudError, one_line
+from .readback import RecordingError, read_recording
 from .rows import (
     BOOK_COLUMNS,
     COLUMNS,
@@ -16,9 +17,9 @@ from .rows import (
     quote_row,
     trade_row,
 )
-from .spec import make_sink
+from .spec import _split, make_sink
 
-__all__ = ["load", "records_frame", "rows_frame"]
+__all__ = ["RecordingError", "load", "records_frame", "rows_frame"]
 
 _TABLES = {
     "messages": COLUMNS,
@@ -35,15 +36,23 @@ def _frame(records: list[dict[str, Any]], columns: Iterable[str], kind: str) -> 
             import pandas as pd
         except ImportError:
             raise ConfigError("DataFrames need pandas: pip install 'ertcloud[pandas]'") from None
-        return pd.DataFrame.from_records(records, columns=cols)
+        df = pd.DataFrame.from_records(records, columns=cols)
+        if "ts" in cols:
+            df["ts"] = pd.to_datetime(df["ts"].astype("float64"), unit="s", utc=True)
+        return df
     if kind == "polars":
         try:
             import polars as pl
         except ImportError:
             raise ConfigError("kind='polars' needs polars: pip install polars") from None
         if not records:
-            return pl.DataFrame({c: [] for c in cols})
-        return pl.DataFrame(records, schema=cols, orient="row", infer_schema_length=None)
+            out = pl.DataFrame({c: [] for c in cols})
+        else:
+            out = pl.DataFrame(records, schema=cols, orient="row", infer_schema_length=None)
+        if "ts" in cols:
+            micros = (pl.col("ts").cast(pl.Float64) * 1_000_000).round(0).cast(pl.Int64)
+            out = out.with_columns(micros.cast(pl.Datetime("us", "UTC")).alias("ts"))
+        return out
     raise ConfigError(f"unknown DataFrame kind {kind!r}: use 'pandas' or 'polars'")
 
 
@@ -82,13 +91,45 @@ def rows_frame(rows: Iterable[Row], table: str = "messages", kind: str = "pandas
 
 def load(spec: str, table: str = "messages", kind: str = "pandas") -> Any:
     """Load a recording into a DataFrame in one call: ``load("ticks.db")``,
-    ``load("jsonl:ticks.jsonl", table="quotes")``, ``load("postgres://...")``."""
+    ``load("jsonl:ticks.jsonl", table="quotes")``, ``load("ticks/")`` (Parquet parts),
+    ``load("postgres://...")``.
+
+    ``ts`` is a UTC timestamp column. A file is only read, never created or changed; a
+    DuckDB file a recorder holds open is read from a copy (what it had committed). Any
+    failure (no such file, a file of another kind, a damaged one) is a
+    :class:`RecordingError` with a one-line message."""
+    if table not in _TABLES:
+        raise ConfigError(f"unknown table {table!r}: use one of {', '.join(_TABLES)}")
+    scheme, target = _file_target(spec)
+    if scheme is not None:
+        rows = read_recording(target, expect=scheme or None)
+        return rows_frame(rows, table=table, kind=kind)
     sink = make_sink(spec)
-    sink.open()
     try:
-        return rows_frame(sink.read_rows(), table=table, kind=kind)
-    finally:
-        sink.close()
+        sink.open()
+        try:
+            return rows_frame(list(sink.read_rows()), table=table, kind=kind)
+        finally:
+            sink.close()
+    except ErtcloudError:
+        raise
+    except Exception as exc:  # a driver's own error type: say it in one line
+        raise RecordingError(f"cannot load {spec}: {one_line(exc)}") from None
+
+
+def _file_target(spec: str) -> tuple[str | None, str]:
+    """(kind, path) for a file recording spec; (None, spec) for a server (postgres, nats).
+    A bare path with no known suffix is taken as a file whose kind is detected."""
+    try:
+        scheme, target = _split(spec)
+    except ConfigError:
+        if "://" in spec or not spec.strip():
+            raise
+        return "", spec.strip()
+    if scheme in ("postgres", "nats"):
+        return None, target
+    explicit = spec.strip().lower().startswith(f"{scheme}:")
+    return (scheme if explicit else ""), target
 
 
 def records_frame(streams: Iterable[Any], kind: str = "pandas") -> Any:
