@@ -35,7 +35,9 @@ class DuckDBSink:
         import duckdb
 
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            parent = Path(self.path).parent
+            if not parent.is_dir():
+                raise FileNotFoundError(f"folder {parent} does not exist")
         self._con = duckdb.connect(self.path)
         for stmt in create_statements("duckdb"):
             self._con.execute(stmt)
@@ -79,7 +81,14 @@ class DuckDBSink:
             self._con = None
 
     def read_rows(self) -> Iterator[Row]:
-        cur = self._connection().execute(f"SELECT {', '.join(COLUMNS)} FROM messages ORDER BY seq")
+        return self.read_rows_after(None)
+
+    def read_rows_after(self, seq: int | None) -> Iterator[Row]:
+        """The stored rows with a ``seq`` above ``seq`` (all of them for None), in order."""
+        where = "" if seq is None else f"WHERE seq > {int(seq)} "
+        cur = self._connection().execute(
+            f"SELECT {', '.join(COLUMNS)} FROM messages {where}ORDER BY seq"
+        )
         while True:
             chunk = cur.fetchmany(5000)
             if not chunk:

@@ -65,7 +65,9 @@ class ParquetSink:
     def open(self) -> None:
         if self.path.exists() and not self.path.is_dir():
             raise ValueError(f"{self.path} is a file; the parquet sink writes to a folder")
-        self.path.mkdir(parents=True, exist_ok=True)
+        if not self.path.parent.is_dir():
+            raise FileNotFoundError(f"folder {self.path.parent} does not exist")
+        self.path.mkdir(exist_ok=True)
         for tmp in self.path.glob(".part-*.tmp"):
             tmp.unlink()
 
