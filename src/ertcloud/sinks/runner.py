@@ -159,7 +159,10 @@ class SinkRunner:
         self._opened = True
         lasts = [int(await self._call(i, s.last_seq)) for i, s in enumerate(self.sinks)]
         last = max(lasts)
-        lead = lasts.index(last)
+        # the source of a catch-up: a sink that is ahead, preferably one that can read
+        # from a seq on (not every row from the start)
+        ahead = [i for i, n in enumerate(lasts) if n == last]
+        lead = next((i for i in ahead if hasattr(self.sinks[i], "read_rows_after")), ahead[0])
         for i, behind in enumerate(lasts):
             if 0 < behind < last:
                 n = await self._catch_up(i, lead, behind)
