@@ -106,29 +106,28 @@ class Backlog:
 
     def peek(self, limit: int) -> list[Row]:
         """Up to ``limit`` of the oldest rows (not removed: :meth:`pop` them once written)."""
-        if self._mem:
-            return [self._mem[i] for i in range(min(limit, len(self._mem)))]
-        if not self._spill_rows or self._spill_r is None:
-            return []
-        pos = self._spill_r.tell()
-        out: list[Row] = []
-        while len(out) < min(limit, self._spill_rows):
-            line = self._spill_r.readline()
-            if not line:
-                break
-            d = json.loads(line)
-            out.append(Row.from_values({k: d.get(k) for k in COLUMNS}))
-        self._spill_r.seek(pos)
+        mem = self._mem
+        out = [mem[i] for i in range(min(limit, len(mem)))]
+        want = min(limit - len(out), self._spill_rows)
+        if want > 0 and self._spill_r is not None:
+            pos = self._spill_r.tell()
+            for _ in range(want):
+                line = self._spill_r.readline()
+                if not line:
+                    break
+                d = json.loads(line)
+                out.append(Row.from_values({k: d.get(k) for k in COLUMNS}))
+            self._spill_r.seek(pos)
         return out
 
     def pop(self, rows: Sequence[Row]) -> None:
         """Remove ``rows``, the oldest ones :meth:`peek` returned."""
         n = len(rows)
-        if self._mem:
-            for _ in range(n):
-                self._mem.popleft()
-            return
-        if self._spill_r is None:
+        k = min(n, len(self._mem))
+        for _ in range(k):
+            self._mem.popleft()
+        n -= k
+        if n <= 0 or self._spill_r is None:
             return
         for _ in range(n):
             self._spill_r.readline()
