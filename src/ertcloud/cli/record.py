@@ -307,6 +307,7 @@ async def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
 
     await _open_sinks(sinks)  # a bad sink fails fast, before anything else starts
     async with AsyncExitStack() as stack:
+        stack.push_async_callback(_close_sinks, sinks)  # if the recorder never took them
         t = await connection_target(args, stack, embedded, "recording")
         auth_url, ws_url, sslctx = t.auth_url, t.ws_url, t.ssl
         user, password, clientid = t.user, t.password, t.clientid
@@ -415,12 +416,17 @@ async def _open_sinks(sinks: list[Any]) -> None:
             await asyncio.to_thread(s.open)
             done.append(s)
     except Exception as exc:
-        for s in done:
-            try:
-                await asyncio.to_thread(s.close)
-            except Exception:
-                pass
+        await _close_sinks(done)
         raise ConfigError(f"cannot open sink {s.name}: {_one_line(exc)}") from None
+
+
+async def _close_sinks(sinks: list[Any]) -> None:
+    """Close sinks (closing twice is harmless), ignoring errors: for the exit paths."""
+    for s in sinks:
+        try:
+            await asyncio.to_thread(s.close)
+        except Exception:
+            pass
 
 
 def _one_line(exc: BaseException) -> str:
