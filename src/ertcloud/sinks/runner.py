@@ -287,6 +287,7 @@ class SinkRunner:
         next_flush = time.monotonic() + self.flush_interval
         dirty = False
         while True:
+            wake.clear()  # before looking: rows dispatched from here on set it again
             batch = backlog.peek(self.batch_size)
             if batch:
                 try:
@@ -316,7 +317,6 @@ class SinkRunner:
                         self._failed(i, exc, "flush")
                 next_flush = time.monotonic() + self.flush_interval
             if not batch:
-                wake.clear()
                 try:
                     await asyncio.wait_for(
                         wake.wait(), max(0.01, next_flush - time.monotonic()) if dirty else None
