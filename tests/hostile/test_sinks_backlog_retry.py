@@ -130,3 +130,10 @@ def test_a_half_written_jsonl_batch_is_cut_off(tmp_path: Path) -> None:
     sink.write_batch(make_rows(4, 2))  # the retry
     sink.close()
     assert [r.seq for r in JsonlSink(path).read_rows()] == [1, 2, 3, 4, 5]
+
+
+def test_an_unusable_spill_folder_drops_and_counts_instead_of_raising(tmp_path: Path) -> None:
+    b = Backlog(memory_rows=5, spill_dir=tmp_path / "gone", tag="t")
+    assert b.push(make_rows(1, 12)) == 7
+    assert len(b) == 5 and b.dropped == 7 and b.spill_error and "gone" in b.spill_error
+    b.close()

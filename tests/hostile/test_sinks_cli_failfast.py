@@ -80,3 +80,12 @@ def test_health_turns_unhealthy_when_the_stream_is_silent(
     assert isinstance(reasons, list) and any("no message for" in x for x in reasons), last
     silent = last["seconds_since_last_message"]
     assert isinstance(silent, float) and 3 < silent < 30
+
+
+def test_a_missing_spill_folder_is_refused_up_front(tmp_path: Path) -> None:
+    r = run_cli(
+        "record", "TRI.N", "--to", f"jsonl:{tmp_path / 'x.jsonl'}",
+        "--spill-dir", str(tmp_path / "nope"),
+    )  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    assert r.stderr == f"ertcloud: error: --spill-dir {tmp_path / 'nope'}: no such folder\n"

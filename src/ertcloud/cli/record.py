@@ -6,7 +6,9 @@ Every Refresh, Update and Status goes to every ``--to`` sink (default ``ertcloud
 specs: ``jsonl:PATH``, ``csv:PATH``, ``parquet:DIR``, ``duckdb:PATH`` or ``PATH.db``,
 ``postgres://...``, ``nats://HOST:PORT``). Re-running appends: sequence numbers continue.
 A progress line goes to stderr every ``--progress-interval`` seconds; Ctrl+C or SIGTERM
-flushes every sink and exits 0. ``--metrics-port`` serves ``/health`` and ``/metrics``.
+flushes every sink and exits 0 (1 with one line when a sink lost rows: a failing sink is
+retried, its rows kept in memory and then a ``--spill-dir`` file of ``--spill-max-mb``).
+``--metrics-port`` serves ``/health`` and ``/metrics``.
 Without ``--hostname`` and credentials it records the embedded simulator (and says so).
 ``--config FILE`` reads the same options from a TOML file (command-line options win).
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import ssl
 import sys
 import time
@@ -118,6 +121,11 @@ def _add_sink_options(r: Any) -> None:
         metavar="S",
         help="on exit, wait up to S s for a failing sink to take its backlog (30)",
     )
+
+
+def _check_spill_dir(path: str | None) -> None:
+    if path is not None and not os.path.isdir(path):
+        raise ConfigError(f"--spill-dir {path}: no such folder")
 
 
 def _sink_failure(rec: Recorder) -> str | None:
@@ -298,6 +306,7 @@ async def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
         raise ConfigError("--batch-size and --flush-interval must be positive")
     if args.spill_max_mb < 0 or args.drain_timeout < 0 or args.max_silence < 0:
         raise ConfigError("--spill-max-mb, --drain-timeout and --max-silence must be >= 0")
+    _check_spill_dir(args.spill_dir)
     sinks = [make_sink(s) for s in (args.to or [DEFAULT_SINK])]
     embedded = not (args.hostname or args.user or args.password or args.clientid)
     if not embedded:

@@ -50,6 +50,7 @@ class Backlog:
         #: rows ever written to the spill file / dropped because both bounds were full
         self.spilled = 0
         self.dropped = 0
+        self.spill_error: str | None = None
 
     def __len__(self) -> int:
         return len(self._mem) + self._spill_rows
@@ -78,6 +79,15 @@ class Backlog:
         if self.spill_bytes <= 0:
             self.dropped += len(rows)
             return
+        try:
+            self._spill_write(rows)
+        except OSError as exc:
+            # a full or missing spill disk: the rows are dropped (and counted), never an
+            # exception into the dispatcher that feeds every sink
+            self.spill_error = f"{type(exc).__name__}: {exc}"
+            self.dropped += len(rows)
+
+    def _spill_write(self, rows: Sequence[Row]) -> None:
         if self._spill_w is None:
             d = self.spill_dir or Path(tempfile.gettempdir())
             fd, name = tempfile.mkstemp(

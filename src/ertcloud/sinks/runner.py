@@ -243,9 +243,10 @@ class SinkRunner:
                 st.dropped += dropped
                 if first or st.dropped // 10_000 != (st.dropped - dropped) // 10_000:
                     log.error(
-                        "sink %s: backlog and spill file full, %d rows DROPPED so far",
+                        "sink %s: backlog and spill file full, %d rows DROPPED so far%s",
                         st.name,
                         st.dropped,
+                        f" (spill file: {b.spill_error})" if b.spill_error else "",
                     )
             self._wake[i].set()
 
