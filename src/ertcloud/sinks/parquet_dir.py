@@ -86,7 +86,11 @@ class ParquetSink:
     def write_batch(self, rows: Sequence[Row]) -> None:
         self._buf.extend(rows)
         if len(self._buf) >= self.rows_per_part:
-            self._write_part()
+            try:
+                self._write_part()
+            except BaseException:
+                del self._buf[len(self._buf) - len(rows) :]  # the retry brings them again
+                raise
 
     def _write_part(self) -> None:
         import pyarrow as pa
@@ -95,7 +99,7 @@ class ParquetSink:
         self._last_part = time.monotonic()
         if not self._buf:
             return
-        rows, self._buf = self._buf, []
+        rows = self._buf  # kept until the part is in place: a failed write loses nothing
         cols = list(zip(*(r.as_tuple() for r in rows), strict=True))
         table = pa.Table.from_arrays(
             [pa.array(c, type=f.type) for c, f in zip(cols, _schema(), strict=True)],
@@ -107,6 +111,7 @@ class ParquetSink:
         with tmp.open("rb") as f:
             os.fsync(f.fileno())
         tmp.replace(final)
+        self._buf = []
 
     def flush(self) -> None:
         if self._buf and time.monotonic() - self._last_part >= self.seconds_per_part:
