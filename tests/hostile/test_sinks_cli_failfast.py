@@ -89,3 +89,19 @@ def test_a_missing_spill_folder_is_refused_up_front(tmp_path: Path) -> None:
     )  # fmt: skip
     assert r.returncode == 2, r.stderr
     assert r.stderr == f"ertcloud: error: --spill-dir {tmp_path / 'nope'}: no such folder\n"
+
+
+def test_a_port_that_is_not_nats_fails_fast_with_one_line(tmp_path: Path) -> None:
+    with socket.socket() as silent:  # accepts connections and never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        port = silent.getsockname()[1]
+        t0 = time.monotonic()
+        r = run_cli("record", "TRI.N", "--to", f"nats://127.0.0.1:{port}")
+        took = time.monotonic() - t0
+    assert r.returncode == 2, r.stderr
+    assert r.stderr == (
+        f"ertcloud: error: cannot open sink nats://127.0.0.1:{port}: 127.0.0.1:{port} "
+        "is not a NATS server (no INFO greeting)\n"
+    )
+    assert took < 10, took

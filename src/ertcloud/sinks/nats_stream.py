@@ -106,10 +106,19 @@ class NatsSink:
         parts = urlsplit(self.server)
         host, port = parts.hostname or "127.0.0.1", parts.port or 4222
         try:
-            socket.create_connection((host, port), timeout=timeout).close()
+            sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as exc:
             reason = exc.strerror or str(exc) or type(exc).__name__
             raise ConnectionError(f"cannot connect to {host}:{port}: {reason}") from None
+        with sock:
+            # a NATS server greets every connection with an INFO line at once
+            sock.settimeout(2.0)
+            try:
+                greeting = sock.recv(4)
+            except OSError:
+                greeting = b""
+        if not greeting.upper().startswith(b"INFO"):
+            raise ConnectionError(f"{host}:{port} is not a NATS server (no INFO greeting)")
 
     async def _error(self, exc: Exception) -> None:
         # nats-py logs every failed reconnect with a traceback unless told otherwise
