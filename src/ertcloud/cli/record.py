@@ -6,7 +6,9 @@ Every Refresh, Update and Status goes to every ``--to`` sink (default ``ertcloud
 specs: ``jsonl:PATH``, ``csv:PATH``, ``parquet:DIR``, ``duckdb:PATH`` or ``PATH.db``,
 ``postgres://...``, ``nats://HOST:PORT``). Re-running appends: sequence numbers continue.
 A progress line goes to stderr every ``--progress-interval`` seconds; Ctrl+C or SIGTERM
-flushes every sink and exits 0. ``--metrics-port`` serves ``/health`` and ``/metrics``.
+flushes every sink and exits 0 (1 with one line when a sink lost rows: a failing sink is
+retried, its rows kept in memory and then a ``--spill-dir`` file of ``--spill-max-mb``).
+``--metrics-port`` serves ``/health`` and ``/metrics``.
 Without ``--hostname`` and credentials it records the embedded simulator (and says so).
 ``--config FILE`` reads the same options from a TOML file (command-line options win).
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import ssl
 import sys
 import time
@@ -28,9 +31,9 @@ from ..auth.grants import PasswordCredentials
 from ..auth.manager import TokenManager
 from ..client.session import Session
 from ..config import resolve_credentials
-from ..exceptions import ConfigError
+from ..exceptions import ConfigError, ErtcloudError
 from ..protocol.login import LoginParams
-from ..sinks.metrics import MetricsServer
+from ..sinks.metrics import MAX_SILENCE, MetricsServer
 from ..sinks.recorder import Recorder
 from ..sinks.spec import make_sink
 from .market_price import (
@@ -74,8 +77,12 @@ def add_parser(sub: Any) -> None:
     )
     r.add_argument("--batch-size", type=int, default=2000, help="rows per write (2000)")
     r.add_argument(
-        "--flush-interval", type=float, default=1.0, help="flush the sinks every N s (1)"
+        "--flush-interval",
+        type=float,
+        default=0.5,
+        help="fsync/flush the sinks every N s (0.5)",
     )
+    _add_sink_options(r)
     r.add_argument(
         "--progress-interval",
         type=float,
@@ -84,6 +91,55 @@ def add_parser(sub: Any) -> None:
     )
     add_options(p)
     p.set_defaults(func=lambda a: asyncio.run(run(a, p)))
+
+
+def _add_sink_options(r: Any) -> None:
+    r.add_argument(
+        "--max-silence",
+        type=float,
+        default=MAX_SILENCE,
+        metavar="S",
+        help=f"/health is unhealthy after S s without a message ({MAX_SILENCE:g}; 0: never)",
+    )
+    r.add_argument(
+        "--spill-dir",
+        default=None,
+        metavar="DIR",
+        help="where a failing sink's backlog spills (default: the temporary folder)",
+    )
+    r.add_argument(
+        "--spill-max-mb",
+        type=float,
+        default=1024,
+        metavar="MB",
+        help="most a failing sink may spill to disk before rows are dropped (1024)",
+    )
+    r.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="on exit, wait up to S s for a failing sink to take its backlog (30)",
+    )
+
+
+def _check_spill_dir(path: str | None) -> None:
+    if path is not None and not os.path.isdir(path):
+        raise ConfigError(f"--spill-dir {path}: no such folder")
+
+
+def _sink_failure(rec: Recorder) -> str | None:
+    """One line saying what the sinks lost, or None when every row reached every sink."""
+    runner = rec.runner
+    if not runner.lost and not runner.down:
+        return None
+    parts = []
+    if runner.dropped:
+        parts.append(f"{runner.dropped} rows dropped (queue full)")
+    for s in runner.stats:
+        if s.lost or not s.up:
+            parts.append(f"sink {s.name}: {s.lost} rows lost, last error {s.last_error}")
+    return "; ".join(parts)
 
 
 def _load_toml(path: str) -> dict[str, Any]:
@@ -227,6 +283,13 @@ def progress_line(rec: Recorder, rate: float) -> str:
     errors = sum(s.errors for s in rec.runner.stats)
     if errors:
         text += f", {errors} sink errors"
+    for s in rec.runner.stats:
+        if not s.up:
+            text += f", sink {s.name} DOWN ({s.backlog} rows kept)"
+        if s.lost:
+            text += f", sink {s.name} LOST {s.lost} rows"
+    if st.disconnects:
+        text += f", {st.disconnects} disconnects"
     return text
 
 
@@ -241,6 +304,9 @@ async def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
         raise ConfigError("no item to record: give RICs (or rics = [...] in --config)")
     if args.batch_size <= 0 or args.flush_interval <= 0:
         raise ConfigError("--batch-size and --flush-interval must be positive")
+    if args.spill_max_mb < 0 or args.drain_timeout < 0 or args.max_silence < 0:
+        raise ConfigError("--spill-max-mb, --drain-timeout and --max-silence must be >= 0")
+    _check_spill_dir(args.spill_dir)
     sinks = [make_sink(s) for s in (args.to or [DEFAULT_SINK])]
     embedded = not (args.hostname or args.user or args.password or args.clientid)
     if not embedded:
@@ -248,7 +314,9 @@ async def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
     if not embedded and not (args.user and args.clientid and args.password and args.hostname):
         raise ConfigError("user, clientid, password, and hostname are required options")
 
+    await _open_sinks(sinks)  # a bad sink fails fast, before anything else starts
     async with AsyncExitStack() as stack:
+        stack.push_async_callback(_close_sinks, sinks)  # if the recorder never took them
         t = await connection_target(args, stack, embedded, "recording")
         auth_url, ws_url, sslctx = t.auth_url, t.ws_url, t.ssl
         user, password, clientid = t.user, t.password, t.clientid
@@ -281,17 +349,28 @@ async def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
             trace=trace,
         )
         rec = Recorder(
-            session, sinks, batch_size=args.batch_size, flush_interval=args.flush_interval
+            session,
+            sinks,
+            batch_size=args.batch_size,
+            flush_interval=args.flush_interval,
+            spill_dir=args.spill_dir,
+            spill_bytes=int(args.spill_max_mb * (1 << 20)),
+            close_timeout=args.drain_timeout,
         )
         try:
-            await rec.open()
+            await rec.open(already_open=True)
         except Exception as exc:
             await rec.runner.close()
-            raise ConfigError(f"cannot open sink: {type(exc).__name__}: {exc}") from None
+            raise ConfigError(f"cannot open sink: {_one_line(exc)}") from None
         stack.push_async_callback(rec.runner.close)
         metrics: MetricsServer | None = None
         if args.metrics_port is not None:
-            metrics = MetricsServer(rec, args.metrics_host, args.metrics_port)
+            metrics = MetricsServer(
+                rec,
+                args.metrics_host,
+                args.metrics_port,
+                max_silence=args.max_silence or None,
+            )
             try:
                 await metrics.start()
             except OSError as exc:
@@ -332,4 +411,33 @@ async def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
         await rec.close()
         await session.close()
         _say(f"stopped: {progress_line(rec, 0.0).split(', ', 2)[2]}; last seq {rec.next_seq - 1}")
+        failure = _sink_failure(rec)
+    if failure is not None:
+        raise ErtcloudError(failure)
     return 0
+
+
+async def _open_sinks(sinks: list[Any]) -> None:
+    """Open every sink (in threads); on a failure close the others and raise one line."""
+    done: list[Any] = []
+    try:
+        for s in sinks:
+            await asyncio.to_thread(s.open)
+            done.append(s)
+    except Exception as exc:
+        await _close_sinks(done)
+        raise ConfigError(f"cannot open sink {s.name}: {_one_line(exc)}") from None
+
+
+async def _close_sinks(sinks: list[Any]) -> None:
+    """Close sinks (closing twice is harmless), ignoring errors: for the exit paths."""
+    for s in sinks:
+        try:
+            await asyncio.to_thread(s.close)
+        except Exception:
+            pass
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

@@ -29,7 +29,12 @@ class Sink(Protocol):
         """The highest ``seq`` already stored (0 when empty): a recorder resumes after it."""
 
     def write_batch(self, rows: Sequence[Row]) -> None:
-        """Store rows (in order). May buffer until :meth:`flush`."""
+        """Store rows (in order). May buffer until :meth:`flush`.
+
+        A batch that raises is retried as it is until it succeeds, so a failed call must
+        leave none of its rows stored, or the sink must skip the rows it already holds
+        (every built-in sink does one or the other). A sink that can read the rows after a
+        given ``seq`` cheaply may also offer ``read_rows_after(seq)``."""
 
     def flush(self) -> None:
         """Make everything written so far durable and visible to readers."""

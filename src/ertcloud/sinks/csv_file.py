@@ -15,9 +15,10 @@ class CsvSink(TextFileSink):
     """Appends rows to a CSV file (``csv:PATH``); writes the header when the file is new."""
 
     scheme = "csv"
+    newline = ""
 
     def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.check_folder()
         new = not self.path.exists() or self.path.stat().st_size == 0
         self._f = self.path.open("a", encoding="utf-8", newline="")
         if new:
@@ -50,11 +51,11 @@ class CsvSink(TextFileSink):
     def write_batch(self, rows: Sequence[Row]) -> None:
         if self._f is None:
             raise RuntimeError("sink is not open")
-        w = csv.writer(self._f)
-        w.writerows(
+        recs = [
             tuple("" if v is None else repr(v) if isinstance(v, float) else v for v in r.as_tuple())
             for r in rows
-        )
+        ]
+        self._append(lambda f: csv.writer(f).writerows(recs))
 
     def read_rows(self) -> Iterator[Row]:
         if not self.path.exists():

@@ -19,7 +19,7 @@ class JsonlSink(TextFileSink):
     scheme = "jsonl"
 
     def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.check_folder()
         if self.path.exists():
             # A run killed mid-write leaves a partial last line: cut it off.
             with self.path.open("rb+") as f:
@@ -58,7 +58,8 @@ class JsonlSink(TextFileSink):
             }
             out.append(json.dumps(d, separators=(",", ":"), ensure_ascii=False))
         if out:
-            self._f.write("\n".join(out) + "\n")
+            text = "\n".join(out) + "\n"
+            self._append(lambda f: f.write(text))
 
     def read_rows(self) -> Iterator[Row]:
         if not self.path.exists():

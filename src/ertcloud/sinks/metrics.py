@@ -8,7 +8,7 @@ from aiohttp import web
 
 from .recorder import Recorder
 
-__all__ = ["MetricsServer", "prometheus_text"]
+__all__ = ["MAX_SILENCE", "MetricsServer", "health", "prometheus_text"]
 
 
 def _esc(v: str) -> str:
@@ -62,6 +62,54 @@ def prometheus_text(rec: Recorder) -> str:
         [("", runner.dropped)],
     )
     metric(
+        "ertcloud_record_disconnects_total",
+        "counter",
+        "Connections lost while recording (each written as Status rows).",
+        [("", st.disconnects)],
+    )
+    metric(
+        "ertcloud_record_sequence_gaps_total",
+        "counter",
+        "Sequence gaps seen on items (each written as a Status row).",
+        [("", st.gaps)],
+    )
+    metric(
+        "ertcloud_record_seconds_since_last_message",
+        "gauge",
+        "Seconds since the last item message (-1: none yet).",
+        [("", -1 if st.last_message is None else round(time.monotonic() - st.last_message, 3))],
+    )
+
+    def per_sink(name: str, kind: str, help_: str, attr: str) -> None:
+        metric(
+            name,
+            kind,
+            help_,
+            [(f'{{sink="{_esc(s.name)}"}}', float(getattr(s, attr))) for s in runner.stats],
+        )
+
+    per_sink("ertcloud_record_sink_up", "gauge", "1 while the sink takes writes.", "up")
+    per_sink(
+        "ertcloud_record_sink_failed_batches_total",
+        "counter",
+        "Batch writes that failed (and are retried).",
+        "failed_batches",
+    )
+    per_sink("ertcloud_record_sink_retries_total", "counter", "Retried batch writes.", "retries")
+    per_sink(
+        "ertcloud_record_sink_spilled_rows_total",
+        "counter",
+        "Rows that went to the spill file while the sink was behind.",
+        "spilled",
+    )
+    per_sink(
+        "ertcloud_record_sink_dropped_rows_total",
+        "counter",
+        "Rows this sink will never get: backlog and spill file full, or not written by the end.",
+        "lost",
+    )
+    per_sink("ertcloud_record_sink_backlog_rows", "gauge", "Rows waiting for this sink.", "backlog")
+    metric(
         "ertcloud_record_rows_written_total",
         "counter",
         "Rows written, by sink.",
@@ -82,14 +130,72 @@ def prometheus_text(rec: Recorder) -> str:
     return "\n".join(out) + "\n"
 
 
+#: default of ``max_silence``: /health is 503 after this many seconds without a message
+MAX_SILENCE = 30.0
+
+
+def health(
+    rec: Recorder, max_silence: float | None = MAX_SILENCE
+) -> tuple[bool, dict[str, object]]:
+    """Whether the recorder is healthy, and the JSON body of ``/health``.
+
+    Unhealthy (with the reasons in ``reasons``): disconnected; no item message for more
+    than ``max_silence`` seconds (None: never); a sink failing right now; rows lost."""
+    st = rec.stats
+    runner = rec.runner
+    now = time.monotonic()
+    silent = None if st.last_message is None else now - st.last_message
+    if silent is None and st.connects:
+        silent = now - st.started  # connected, yet nothing ever came
+    reasons: list[str] = []
+    if not st.connected:
+        reasons.append("disconnected")
+    if max_silence is not None and silent is not None and silent > max_silence:
+        reasons.append(f"no message for {silent:.1f} s (max {max_silence:g} s)")
+    failing = runner.down
+    for s in runner.stats:
+        if not s.up:
+            reasons.append(f"sink {s.name} failing: {s.last_error}")
+    if runner.lost:
+        reasons.append(f"{runner.lost} rows lost")
+    with_data, subscribed = rec.items
+    body: dict[str, object] = {
+        "status": "degraded" if reasons else "ok",
+        "reasons": reasons,
+        "connected": st.connected,
+        "items": subscribed,
+        "items_with_data": with_data,
+        "messages": st.messages,
+        "rows_written": runner.rows_written,
+        "queued": runner.queued,
+        "dropped": runner.dropped,
+        "lost": runner.lost,
+        "failing_sinks": failing,
+        "seconds_since_last_message": (
+            None if st.last_message is None else round(now - st.last_message, 3)
+        ),
+        "max_silence": max_silence,
+    }
+    return not reasons, body
+
+
 class MetricsServer:
-    """Serves ``GET /health`` (JSON; 503 while disconnected or a sink is failing) and
+    """Serves ``GET /health`` (JSON; 503 with ``reasons`` while disconnected, silent for
+    more than ``max_silence`` seconds, a sink is failing or rows were lost) and
     ``GET /metrics`` for one recorder."""
 
-    def __init__(self, recorder: Recorder, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        recorder: Recorder,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        max_silence: float | None = MAX_SILENCE,
+    ) -> None:
         self.recorder = recorder
         self.host = host
         self.port = port
+        self.max_silence = max_silence
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -110,25 +216,7 @@ class MetricsServer:
             self._runner = None
 
     async def _health(self, request: web.Request) -> web.Response:
-        rec = self.recorder
-        st = rec.stats
-        failing = [s.name for s in rec.runner.stats if s.errors]
-        with_data, subscribed = rec.items
-        ok = st.connected and not failing
-        body = {
-            "status": "ok" if ok else "degraded",
-            "connected": st.connected,
-            "items": subscribed,
-            "items_with_data": with_data,
-            "messages": st.messages,
-            "rows_written": rec.runner.rows_written,
-            "queued": rec.runner.queued,
-            "dropped": rec.runner.dropped,
-            "failing_sinks": failing,
-            "seconds_since_last_message": (
-                None if st.last_message is None else round(time.monotonic() - st.last_message, 3)
-            ),
-        }
+        ok, body = health(self.recorder, self.max_silence)
         return web.json_response(body, status=200 if ok else 503)
 
     async def _metrics(self, request: web.Request) -> web.Response:

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
+import socket
 import threading
 from collections.abc import Coroutine, Iterator, Sequence
 from typing import Any, TypeVar
@@ -25,6 +27,7 @@ from .rows import COLUMNS, Row
 
 __all__ = ["NatsSink", "subject_token"]
 
+log = logging.getLogger("ertcloud.sinks")
 T = TypeVar("T")
 _BAD = re.compile(r"[^A-Za-z0-9_\-=/]")
 _PUBLISH_WINDOW = 256  # publishes in flight at once
@@ -89,15 +92,49 @@ class NatsSink:
         return self._lt.run(coro)
 
     def open(self) -> None:
+        self._probe()
         self._lt = _LoopThread()
-        self._run(self._open())
+        try:
+            self._lt.run(self._open(), timeout=15)
+        except BaseException:
+            self.close()
+            raise
+
+    def _probe(self, timeout: float = 5.0) -> None:
+        """Fail fast with one line when nothing listens: nats-py would retry (and log) for
+        as long as its reconnect settings allow."""
+        parts = urlsplit(self.server)
+        host, port = parts.hostname or "127.0.0.1", parts.port or 4222
+        try:
+            sock = socket.create_connection((host, port), timeout=timeout)
+        except OSError as exc:
+            reason = exc.strerror or str(exc) or type(exc).__name__
+            raise ConnectionError(f"cannot connect to {host}:{port}: {reason}") from None
+        with sock:
+            # a NATS server greets every connection with an INFO line at once
+            sock.settimeout(2.0)
+            try:
+                greeting = sock.recv(4)
+            except OSError:
+                greeting = b""
+        if not greeting.upper().startswith(b"INFO"):
+            raise ConnectionError(f"{host}:{port} is not a NATS server (no INFO greeting)")
+
+    async def _error(self, exc: Exception) -> None:
+        # nats-py logs every failed reconnect with a traceback unless told otherwise
+        log.debug("nats: %s", exc)
 
     async def _open(self) -> None:
         import nats
         from nats.js.api import StreamConfig
 
         self._nc = await nats.connect(
-            self.server, connect_timeout=10, max_reconnect_attempts=-1, name="ertcloud"
+            self.server,
+            connect_timeout=5,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            name="ertcloud",
+            error_cb=self._error,
         )
         self._js = self._nc.jetstream()
         await self._js.add_stream(StreamConfig(name=self.stream, subjects=[f"{self.prefix}.>"]))
@@ -157,8 +194,8 @@ class NatsSink:
         if self._lt is None:
             return
         try:
-            if self._nc is not None:
-                self._run(self._nc.drain())
+            if self._nc is not None and self._nc.is_connected:
+                self._lt.run(self._nc.drain(), timeout=15)
         finally:
             self._nc = None
             self._lt.stop()

@@ -65,7 +65,9 @@ class ParquetSink:
     def open(self) -> None:
         if self.path.exists() and not self.path.is_dir():
             raise ValueError(f"{self.path} is a file; the parquet sink writes to a folder")
-        self.path.mkdir(parents=True, exist_ok=True)
+        if not self.path.parent.is_dir():
+            raise FileNotFoundError(f"folder {self.path.parent} does not exist")
+        self.path.mkdir(exist_ok=True)
         for tmp in self.path.glob(".part-*.tmp"):
             tmp.unlink()
 
@@ -84,7 +86,11 @@ class ParquetSink:
     def write_batch(self, rows: Sequence[Row]) -> None:
         self._buf.extend(rows)
         if len(self._buf) >= self.rows_per_part:
-            self._write_part()
+            try:
+                self._write_part()
+            except BaseException:
+                del self._buf[len(self._buf) - len(rows) :]  # the retry brings them again
+                raise
 
     def _write_part(self) -> None:
         import pyarrow as pa
@@ -93,7 +99,7 @@ class ParquetSink:
         self._last_part = time.monotonic()
         if not self._buf:
             return
-        rows, self._buf = self._buf, []
+        rows = self._buf  # kept until the part is in place: a failed write loses nothing
         cols = list(zip(*(r.as_tuple() for r in rows), strict=True))
         table = pa.Table.from_arrays(
             [pa.array(c, type=f.type) for c, f in zip(cols, _schema(), strict=True)],
@@ -105,6 +111,7 @@ class ParquetSink:
         with tmp.open("rb") as f:
             os.fsync(f.fileno())
         tmp.replace(final)
+        self._buf = []
 
     def flush(self) -> None:
         if self._buf and time.monotonic() - self._last_part >= self.seconds_per_part:

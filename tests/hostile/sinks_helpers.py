@@ -1,0 +1,194 @@
+"""What the sink hardening tests share: a private PostgreSQL server they may restart and
+stop, ``ertcloud record`` as a process, and reading its stores back."""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from support import ROOT, cli_env, ertcloud_cmd
+
+from ertcloud.sinks import make_sink
+
+PG_SCRIPT = ROOT / "scripts" / "services" / "postgres.sh"
+
+
+class PgServer:
+    """A PostgreSQL server of one test (``postgres.sh start`` in a temporary folder), with
+    the outages the tests need: restart, stop, start again on the same port."""
+
+    def __init__(self, state: Path) -> None:
+        self.state = state
+        out = subprocess.run(
+            ["bash", str(PG_SCRIPT), "start", str(state)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if out.returncode != 0:
+            raise AssertionError(f"postgres.sh start failed:\n{out.stderr[-3000:]}")
+        self.dsn = out.stdout.strip().splitlines()[-1]
+        self.port = int(re.search(r":(\d+)/", self.dsn).group(1))  # type: ignore[union-attr]
+        data = Path((state / "data_dir").read_text().strip())
+        self.db = data / "db"
+        self.sock = data
+        self.log = data / "server.log"
+        self.bin = Path((state / "bin_dir").read_text().strip())
+
+    def _pg_ctl(self, *args: str) -> None:
+        cmd = [str(self.bin / "pg_ctl"), "-D", str(self.db), "-l", str(self.log), *args]
+        if os.geteuid() == 0:  # the server runs as the postgres user (postgres.sh)
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        if out.returncode != 0:
+            raise AssertionError(f"pg_ctl {args} failed: {out.stdout}{out.stderr}")
+
+    def restart(self) -> None:
+        self._pg_ctl("-m", "fast", "-w", "restart")
+
+    def stop(self) -> None:
+        self._pg_ctl("-m", "fast", "-w", "stop")
+
+    def start(self) -> None:
+        opts = (
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.sock} -c fsync=off "
+            "-c max_connections=50"
+        )
+        self._pg_ctl("-w", "-t", "60", "-o", opts, "start")
+
+    def destroy(self) -> None:
+        subprocess.run(
+            ["bash", str(PG_SCRIPT), "stop", str(self.state)], capture_output=True, timeout=120
+        )
+
+    def seqs(self) -> list[int]:
+        import psycopg
+
+        with psycopg.connect(self.dsn) as con:
+            return [r[0] for r in con.execute("SELECT seq FROM messages ORDER BY seq")]
+
+
+def stored(spec: str) -> list[dict[str, Any]]:
+    """Every row a store holds, as dicts, in ``seq`` order."""
+    s = make_sink(spec)
+    s.open()
+    try:
+        return [r.as_dict() for r in s.read_rows()]
+    finally:
+        s.close()
+
+
+def start_record(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        ertcloud_cmd("record", *args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env or cli_env(),
+    )
+
+
+class StderrReader:
+    """Reads a process's stderr as it comes, without blocking."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stderr is not None
+        self.proc = proc
+        self.fd = proc.stderr.fileno()
+        self.text = ""
+
+    def read(self, timeout: float = 0.1) -> str:
+        ready, _, _ = select.select([self.fd], [], [], timeout)
+        if ready:
+            chunk = os.read(self.fd, 65536)
+            self.text += chunk.decode(errors="replace")
+        return self.text
+
+    def wait_for(self, pattern: str, timeout: float = 60, start: int = 0) -> re.Match[str]:
+        """The first match of ``pattern`` in stderr after offset ``start``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = re.compile(pattern).search(self.read(), start)
+            if m:
+                return m
+            if self.proc.poll() is not None:
+                self.read(0)
+                m = re.compile(pattern).search(self.text, start)
+                if m:
+                    return m
+                break
+        raise AssertionError(f"{pattern!r} not seen on stderr:\n{self.text[-4000:]}")
+
+    def finish(self, timeout: float = 90) -> str:
+        """Wait for the process to end; the whole of stderr."""
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            self.read()
+        if self.proc.poll() is None:
+            raise AssertionError(f"the process did not end:\n{self.text[-4000:]}")
+        while True:  # the rest, up to end of file
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                return self.text
+            self.text += chunk.decode(errors="replace")
+
+
+def stop_process(proc: subprocess.Popen[str], sig: int = signal.SIGKILL) -> None:
+    """End a process this test started (also on failure)."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for s in (proc.stdout, proc.stderr):
+        if s is not None:
+            s.close()
+
+
+def rows_written(text: str) -> int:
+    """The 'N rows written' of the last progress line."""
+    return int(re.findall(r"(\d+) rows written", text)[-1])
+
+
+def wait_until(cond: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def make_rows(start: int, n: int, ric: str = "TRI.N") -> list[Any]:
+    """``n`` Quote updates with ``seq`` from ``start``."""
+    import json
+
+    from ertcloud.sinks import Row
+
+    out = []
+    for seq in range(start, start + n):
+        fields = {"BID": 100 + seq / 100, "ASK": 100.5 + seq / 100}
+        raw = {"ID": 2, "Type": "Update", "UpdateType": "Quote", "Fields": fields}
+        out.append(
+            Row(
+                seq=seq,
+                ts=1.7e9 + seq / 1000,
+                kind="Update",
+                domain="MarketPrice",
+                ric=ric,
+                service="ELEKTRON_DD",
+                update_type="Quote",
+                fields=fields,
+                raw=json.dumps(raw, separators=(",", ":")),
+            )
+        )
+    return out
