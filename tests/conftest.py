@@ -1,15 +1,18 @@
-"""Shared fixtures: the simulator in-process or as a real ``ertcloud sim`` process."""
+"""Shared fixtures: the simulator in-process or as a real ``ertcloud sim`` process, and
+throw-away PostgreSQL and NATS JetStream servers (``scripts/services/local_servers.py``)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trustme
+from local_servers import NatsServer, PostgresServer, ServerError
 from support import SimProcess, cli_env, ertcloud_cmd
 
 from ertcloud.sim.server import SimOptions, SimServer
@@ -81,3 +84,39 @@ def make_sim() -> Iterator[Callable[..., Any]]:
         return SimServer(opts)
 
     yield make
+
+
+def _serve(server: PostgresServer | NatsServer) -> Iterator[str]:
+    try:
+        url = server.start()
+    except ServerError as e:  # a missing or broken server fails the tests that need it
+        pytest.fail(str(e), pytrace=False)
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    """DSN of a PostgreSQL server on loopback for this test session (one per xdist worker);
+    tests that write should use ``postgres_database``."""
+    yield from _serve(PostgresServer())
+
+
+@pytest.fixture
+def postgres_database(postgres_dsn: str) -> str:
+    """DSN of a new, empty database of its own on the session's PostgreSQL server."""
+    import psycopg
+
+    db = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_dsn, autocommit=True) as con:
+        con.execute(f"CREATE DATABASE {db}")
+    return postgres_dsn.rsplit("/", 1)[0] + "/" + db
+
+
+@pytest.fixture(scope="session")
+def nats_url() -> Iterator[str]:
+    """URL of a NATS server with JetStream on loopback for this test session (one per xdist
+    worker); give streams, subjects and buckets names of the test's own."""
+    yield from _serve(NatsServer())
