@@ -8,8 +8,10 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 HASH := $(shell cksum < pyproject.toml | cut -d' ' -f1)
 RUN_STAMP := $(VENV)/.installed-run-$(HASH)
 TEST_STAMP := $(VENV)/.installed-test-$(HASH)
-# pytest-xdist workers for `make test` (files are spread over them, see tests/conftest.py)
+# pytest-xdist workers; each test file runs whole on one of them (a file's tests may share a
+# module fixture or a resource), files run in parallel
 JOBS ?= 2
+PYTEST := $(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile
 
 .PHONY: demo test check services lint typecheck clean
 
@@ -31,13 +33,13 @@ demo: $(RUN_STAMP)
 test: $(TEST_STAMP) services
 	$(BIN)/ruff check src tests scripts
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -n $(JOBS) $(PYTEST_ARGS)
+	$(PYTEST) $(PYTEST_ARGS)
 
 # Under a minute and a half: no subprocesses, servers or real-time waits (markers in pyproject).
 check: $(TEST_STAMP)
 	$(BIN)/ruff check src tests scripts
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -m 'unit and not slow' $(PYTEST_ARGS)
+	$(PYTEST) -m 'unit and not slow' $(PYTEST_ARGS)
 
 # The sink tests start their own PostgreSQL and NATS JetStream servers from the test extra's
 # wheels. Only where no wheel exists for the platform (and no server is on PATH) does this

@@ -17,6 +17,32 @@ from support import SimProcess, cli_env, ertcloud_cmd
 
 from ertcloud.sim.server import SimOptions, SimServer
 
+TESTS = Path(__file__).resolve().parent
+
+# The fast tier (`make check`, `pytest -m "unit and not slow"`): in-process unit and property
+# tests, with no subprocesses, servers or real-time waits. Every test under these folders and
+# files is marked `unit`; elsewhere a module opts in with `pytestmark = pytest.mark.unit`, and
+# a test here that takes seconds opts out with `@pytest.mark.slow`.
+UNIT_PATHS = (
+    "protocol/",
+    "auth/",
+    "sim/test_gateway.py",
+    "sim/test_market.py",
+    "sinks/test_row_properties.py",
+    "reliability/test_fuzz_state_machines.py",
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        try:
+            rel = item.path.relative_to(TESTS).as_posix()
+        except ValueError:
+            continue
+        if rel.startswith(UNIT_PATHS):
+            item.add_marker(pytest.mark.unit)
+
 
 @pytest.fixture(scope="session")
 def private_ca(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
