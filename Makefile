@@ -33,7 +33,10 @@ demo: $(RUN_STAMP)
 test: $(TEST_STAMP) services
 	$(BIN)/ruff check src tests scripts
 	$(BIN)/mypy
-	$(PYTEST) $(PYTEST_ARGS)
+	@# timing-sensitive tests (marked serial) alone first, then the rest in parallel; exit 5
+	@# (none selected) is fine only for the first, where PYTEST_ARGS may leave none of them
+	$(BIN)/python -m pytest -q -m serial $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(PYTEST) -m 'not serial' $(PYTEST_ARGS)
 
 # Under a minute and a half: no subprocesses, servers or real-time waits (markers in pyproject).
 check: $(TEST_STAMP)
