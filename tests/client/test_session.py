@@ -33,8 +33,10 @@ async def test_subscribe_iterates_refresh_then_updates(sim: SimServer) -> None:
         rec = sub.records["TRI.N"]
         # once the market stops, the live record equals the simulator's image of the item
         sim.streaming.config.rate = 0
-        await asyncio.sleep(0.3)
-        assert rec.fields == sim.market.get("TRI.N").image  # type: ignore[union-attr]
+        inst = sim.market.get("TRI.N")
+        assert inst is not None
+        await asyncio.wait_for(_until(lambda: rec.fields == inst.image), 10)  # in-flight land
+        assert rec.fields == inst.image
         await sub.close()
     assert sub.closed
 
@@ -120,8 +122,7 @@ async def test_token_reissue_keeps_the_session(make_sim: Any) -> None:
             await asyncio.wait_for(_until(lambda: session.tokens.renewals >= 2), 10)  # type: ignore[union-attr]
             assert session.reconnects == 0
             n = sub.streams[0].updates
-            await asyncio.sleep(0.6)
-            assert sub.streams[0].updates > n
+            await asyncio.wait_for(_until(lambda: sub.streams[0].updates > n), 10)
 
 
 async def test_server_requires_tr_json2(sim: SimServer) -> None:

@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import json
 import re
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from support import SimProcess, cli_env
+from support import Program, SimProcess
 
 PROGRAM = Path(__file__).with_name("quickstart_2018.py")
 
@@ -38,11 +34,9 @@ def test_vendor_2018_quick_start_runs_unchanged(
         "--password",
         "Secret123",
     )
-    env = cli_env(REQUESTS_CA_BUNDLE=private_ca["ca"], WEBSOCKET_CLIENT_CA_BUNDLE=private_ca["ca"])
-    proc = subprocess.Popen(
+    prog = Program(
+        PROGRAM,
         [
-            sys.executable,
-            str(PROGRAM),
             "--hostname",
             "127.0.0.1",
             "--port",
@@ -56,19 +50,16 @@ def test_vendor_2018_quick_start_runs_unchanged(
             "--password",
             "Secret123",
         ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
+        REQUESTS_CA_BUNDLE=private_ca["ca"],
+        WEBSOCKET_CLIENT_CA_BUNDLE=private_ca["ca"],
     )
-    time.sleep(6)
-    proc.send_signal(signal.SIGINT)
     try:
-        out, err = proc.communicate(timeout=15)
+        # the login reissued with the renewed token is answered, and updates flow on after it
+        prog.wait_for(r'"Refresh":false', timeout=30)
+        prog.wait_for(r'"Type":"Update"', count=prog.out.count('"Type":"Update"') + 1)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert "EDP-GW Authentication succeeded. RECEIVED:" in out, out + err
+        out = prog.stop()
+    assert "EDP-GW Authentication succeeded. RECEIVED:" in out, out
     assert "WebSocket successfully connected!" in out
     assert "Sending authentication request with refresh token to" in out
     msgs = [m for f in frames(out) for m in f]

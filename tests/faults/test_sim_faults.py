@@ -204,7 +204,11 @@ async def test_slow_consumer_conflates_and_keeps_the_image_exact() -> None:
             during = list(counts)
             await sim.faults.clear()
             sim.streaming.config.rate = 0
-            await asyncio.sleep(0.4)
+            for _ in range(500):  # the updates in flight land
+                if all(s.fields == getattr(sim.market.get(s.name), "image", None)
+                       for s in session.streams):  # fmt: skip
+                    break
+                await asyncio.sleep(0.02)
             for s in session.streams:
                 inst = sim.market.get(s.name)
                 assert inst is not None and s.fields == inst.image

@@ -112,7 +112,10 @@ async def test_simulator_keeps_serving_through_hostile_clients(make_sim) -> None
         )
         await eventually(lambda: len(sim.streaming.sessions) == 1, what="hostile connections gone")
         sim.streaming.config.rate = 0
-        await asyncio.sleep(0.5)
+        await eventually(  # the updates in flight have landed
+            lambda: all(s.fields == sim.market.get(s.name).image for s in sub.streams),  # type: ignore[union-attr]
+            what="the images",
+        )
         for s in sub.streams:
             assert s.fields == sim.market.get(s.name).image  # type: ignore[union-attr]
         reports = await good.verify(sub)

@@ -21,7 +21,10 @@ async def test_snapshot_as_pandas_and_polars(sim: SimServer) -> None:
     async with Session(sim.websocket_url, tokens=tokens) as session:
         sub = session.subscribe(["TRI.N", "EUR="])
         await sub.wait_complete(timeout=20)
-        await asyncio.sleep(1.0)  # a few updates on top of the images
+        for _ in range(400):  # an update on top of each image
+            if all(sub.records[r].updates > 0 for r in ("TRI.N", "EUR=")):
+                break
+            await asyncio.sleep(0.05)
         df = session.snapshot()
         assert isinstance(df, pd.DataFrame)
         assert sorted(df.index) == ["EUR=", "TRI.N"]
