@@ -163,6 +163,7 @@ class PostgresServer:
             )  # fmt: skip
             if init.returncode != 0:
                 raise ServerError(f"initdb failed:\n{init.stdout}{init.stderr}")
+            self._bin_dir = bin_dir
             for _ in range(5):  # the port may be taken between picking and binding it
                 if self._run_server(bin_dir, data):
                     return self.dsn
@@ -173,9 +174,9 @@ class PostgresServer:
             self.stop()
             raise
 
-    def _run_server(self, bin_dir: Path, data: Path) -> bool:
+    def _run_server(self, bin_dir: Path, data: Path, port: int = 0) -> bool:
         assert self.base is not None
-        self.port = free_port()
+        self.port = port or free_port()
         log = self.base / "server.log"
         with open(log, "wb") as out:
             if self._user is not None:
@@ -219,9 +220,28 @@ class PostgresServer:
                 shutil.copytree(bin_dir.parent / part, copy / part, symlinks=True)
         return copy / "bin"
 
-    def stop(self) -> None:
+    def halt(self) -> None:
+        """Stop the server but keep its data and port: an outage, for tests."""
         if self.proc is not None:
             _stop_process(self.proc, signal.SIGINT)  # PostgreSQL's "fast" shutdown
+            self.proc = None
+
+    def resume(self) -> None:
+        """Start a halted server again, on the same port."""
+        assert self.base is not None and self.proc is None
+        for _ in range(50):  # the old listener's port may linger for a moment
+            if self._run_server(self._bin_dir, self.base / "db", port=self.port):
+                return
+            time.sleep(0.1)
+        raise ServerError(f"postgres did not restart:\n{_tail(self.base / 'server.log')}")
+
+    def restart(self) -> None:
+        """A short outage: stop, then start again on the same port."""
+        self.halt()
+        self.resume()
+
+    def stop(self) -> None:
+        self.halt()
         if self.base is not None:
             _remove_tree(self.base)
 

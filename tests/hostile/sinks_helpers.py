@@ -13,60 +13,32 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from support import ROOT, cli_env, ertcloud_cmd
+from local_servers import PostgresServer
+from support import cli_env, ertcloud_cmd
 
 from ertcloud.sinks import make_sink
 
-PG_SCRIPT = ROOT / "scripts" / "services" / "postgres.sh"
-
 
 class PgServer:
-    """A PostgreSQL server of one test (``postgres.sh start`` in a temporary folder), with
-    the outages the tests need: restart, stop, start again on the same port."""
+    """A PostgreSQL server of one test, with the outages the tests need: restart, stop,
+    start again on the same port."""
 
     def __init__(self, state: Path) -> None:
-        self.state = state
-        out = subprocess.run(
-            ["bash", str(PG_SCRIPT), "start", str(state)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        if out.returncode != 0:
-            raise AssertionError(f"postgres.sh start failed:\n{out.stderr[-3000:]}")
-        self.dsn = out.stdout.strip().splitlines()[-1]
-        self.port = int(re.search(r":(\d+)/", self.dsn).group(1))  # type: ignore[union-attr]
-        data = Path((state / "data_dir").read_text().strip())
-        self.db = data / "db"
-        self.sock = data
-        self.log = data / "server.log"
-        self.bin = Path((state / "bin_dir").read_text().strip())
-
-    def _pg_ctl(self, *args: str) -> None:
-        cmd = [str(self.bin / "pg_ctl"), "-D", str(self.db), "-l", str(self.log), *args]
-        if os.geteuid() == 0:  # the server runs as the postgres user (postgres.sh)
-            cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-        if out.returncode != 0:
-            raise AssertionError(f"pg_ctl {args} failed: {out.stdout}{out.stderr}")
+        self._server = PostgresServer()
+        self.dsn = self._server.start()
+        self.port = self._server.port
 
     def restart(self) -> None:
-        self._pg_ctl("-m", "fast", "-w", "restart")
+        self._server.restart()
 
     def stop(self) -> None:
-        self._pg_ctl("-m", "fast", "-w", "stop")
+        self._server.halt()
 
     def start(self) -> None:
-        opts = (
-            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.sock} -c fsync=off "
-            "-c max_connections=50"
-        )
-        self._pg_ctl("-w", "-t", "60", "-o", opts, "start")
+        self._server.resume()
 
     def destroy(self) -> None:
-        subprocess.run(
-            ["bash", str(PG_SCRIPT), "stop", str(self.state)], capture_output=True, timeout=120
-        )
+        self._server.stop()
 
     def seqs(self) -> list[int]:
         import psycopg
