@@ -1,7 +1,13 @@
 """``python -m ertcloud``."""
 
+import os
 import sys
 
-from .cli import main
+# ``python -m`` puts the working directory first on sys.path: a module there (duckdb.py,
+# benchmarks/...) would shadow an installed one. The package is found already; drop it.
+if sys.path and sys.path[0] in ("", os.getcwd()) and not sys.flags.safe_path:
+    del sys.path[0]
+
+from .cli import main  # noqa: E402
 
 sys.exit(main())
