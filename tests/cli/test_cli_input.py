@@ -63,7 +63,7 @@ def one_error_line(r: Any, code: int) -> str:
 def test_new_password_policy_is_checked_before_any_network(new: str, why: str) -> None:
     r = run_cli(*mp("--newPassword", new))
     line = one_error_line(r, 2)
-    assert line.startswith("ertcloud: error: --newPassword ") and why in line
+    assert line.startswith("ertcloud: error: --new-password ") and why in line
     assert new not in r.stderr
     assert r.stdout == ""  # no "Sending authentication request": nothing was sent
 
@@ -241,8 +241,8 @@ def test_unknown_option_prints_the_command_usage(argv: list[str]) -> None:
         (mp("--port", "abc"), "--port must be a port number from 1 to 65535, got 'abc'"),
         (mp("--port", "99999"), "--port must be a port number from 1 to 65535, got '99999'"),
         (mp("--port", "0"), "--port must be a port number from 1 to 65535, got '0'"),
-        (mp("--view", ","), "--view needs at least one field name, got ','"),
-        (mp("--hotstandby", "--standbyhostname", "h", "--standbyport", "x"), "--standbyport"),
+        (mp("--view", ","), "--fields needs at least one field name, got ','"),
+        (mp("--hotstandby", "--standbyhostname", "h", "--standbyport", "x"), "--standby-port"),
         (["subscribe", ""], "RIC needs an item name, got ''"),
         (["subscribe", "TRI.N", "--fields", ","], "--fields needs at least one field name"),
         (["subscribe", "TRI.N", "--hostname", "h", "--port", "abc"], "--port must be a port"),
