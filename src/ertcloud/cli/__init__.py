@@ -14,6 +14,7 @@ from ..exceptions import ConfigError, ErtcloudError
 from ..version import __version__
 from . import board, demo, discover, market_price, post, record, sim, subscribe, token
 from .checks import apply_environment, check_args
+from .options import suggest
 
 __all__ = ["main"]
 
@@ -87,9 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.bench_args, extra = extra, []  # the options of python -m benchmarks
     if extra:
         # Report an unknown option with the usage of the command it was given to.
-        _subparser(parser, getattr(args, "command", None)).error(
-            f"unrecognized arguments: {' '.join(extra)}"
-        )
+        sub = _subparser(parser, getattr(args, "command", None))
+        hints = [f"{x}: did you mean {h}?" for x in extra if (h := suggest(sub, x))]
+        hint = f" ({'; '.join(hints)})" if hints else ""
+        sub.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

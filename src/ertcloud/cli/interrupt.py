@@ -102,8 +102,8 @@ async def _run(main: Coroutine[Any, Any, int]) -> int:
         return 128 + runner.signum
     finally:
         _current = None
-        for sig in installed:
-            loop.remove_signal_handler(sig)
+        for signum in installed:
+            loop.remove_signal_handler(signum)
 
 
 def on_stop(callback: Callable[[], None]) -> bool:

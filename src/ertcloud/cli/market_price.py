@@ -334,10 +334,10 @@ def _credentials(args: argparse.Namespace, v2: bool) -> PasswordCredentials | Cl
 
 
 async def _endpoints(
-    args: argparse.Namespace, tokens: TokenManager, pr: Printer, sslctx: Any, auth_url: str
+    args: argparse.Namespace, tokens: TokenManager, pr: Printer | None, sslctx: Any, auth_url: str
 ) -> list[str]:
-    """WebSocket URLs, best first: ``--hostname`` (and ``--standbyhostname``), else the
-    endpoints service discovery lists for ``--region``."""
+    """WebSocket URLs, best first: ``--url`` or ``--hostname`` (and ``--standby-hostname``),
+    else the endpoints service discovery lists for ``--region`` (traced on ``pr``)."""
     tls = _use_tls(args, auth_url)
     hotstandby = bool(_opt(args, "hotstandby"))
     if args.hostname or _opt(args, "url"):
@@ -351,6 +351,8 @@ async def _endpoints(
     region = _opt(args, "region", "us-east-1")
 
     def sd_trace(event: str, detail: Any) -> None:
+        if pr is None:
+            return
         if event == "request":
             pr.line(f"Sending {BRAND} service discovery request to {detail}")
         elif event == "success":
@@ -371,7 +373,8 @@ async def _endpoints(
             error=DiscoveryError,
         )
     except DiscoveryError:
-        pr.line(f"Failed to retrieve endpoints from {BRAND} Service Discovery. Exiting...")
+        if pr is not None:
+            pr.line(f"Failed to retrieve endpoints from {BRAND} Service Discovery. Exiting...")
         raise
     finally:
         await client.close()

@@ -7,7 +7,10 @@ specs: ``jsonl:PATH``, ``csv:PATH``, ``parquet:DIR``, ``duckdb:PATH`` or ``PATH.
 ``postgres://...``, ``nats://HOST:PORT``). Re-running appends: sequence numbers continue.
 A progress line goes to stderr every ``--progress-interval`` seconds; Ctrl+C or SIGTERM
 flushes every sink and exits 0. ``--metrics-port`` serves ``/health`` and ``/metrics``.
-Without ``--hostname`` and credentials it records the embedded simulator (and says so).
+Credentials come from the options, ``--config``, the environment (``ERTCLOUD_USER``...) or
+the credentials file; the endpoint from ``--hostname``/``--url`` or else service discovery
+(``--region``; ``--hot-standby`` adds a second endpoint to fail over to). Only when none of
+these is given at all does it record the embedded simulator (and says so).
 ``--config FILE`` reads the same options from a TOML file (command-line options win).
 """
 
@@ -23,9 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..auth.client import TokenClient
-from ..auth.grants import PasswordCredentials
-from ..auth.manager import TokenManager
 from ..client.session import Session
 from ..config import resolve_credentials
 from ..exceptions import ConfigError
@@ -33,6 +33,7 @@ from ..protocol.login import LoginParams
 from ..sinks.metrics import MetricsServer
 from ..sinks.recorder import Recorder
 from ..sinks.spec import make_sink
+from . import interrupt
 from .market_price import (
     _auth_url,
     _install_signals,
@@ -42,6 +43,8 @@ from .market_price import (
     default_position,
     ssl_context,
 )
+from .options import description
+from .service import open_connection
 
 __all__ = ["Target", "add_parser", "apply_config", "connection_target", "fill_credentials", "run"]
 
@@ -52,7 +55,7 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "record",
         help="record items to DuckDB, Parquet, CSV, JSON lines, PostgreSQL or NATS",
-        description=__doc__,
+        description=description(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("rics", nargs="*", metavar="RIC", help="items to record (or --ric)")
@@ -82,8 +85,8 @@ def add_parser(sub: Any) -> None:
         default=5.0,
         help="progress line on stderr every N s (5; 0: none)",
     )
-    add_options(p)
-    p.set_defaults(func=lambda a: asyncio.run(run(a, p)))
+    add_options(p, command="record")
+    p.set_defaults(func=lambda a: interrupt.run(run(a, p)))
 
 
 def _load_toml(path: str) -> dict[str, Any]:
@@ -242,28 +245,11 @@ async def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
     if args.batch_size <= 0 or args.flush_interval <= 0:
         raise ConfigError("--batch-size and --flush-interval must be positive")
     sinks = [make_sink(s) for s in (args.to or [DEFAULT_SINK])]
-    embedded = not (args.hostname or args.user or args.password or args.clientid)
-    if not embedded:
-        fill_credentials(args)
-    if not embedded and not (args.user and args.clientid and args.password and args.hostname):
-        raise ConfigError("user, clientid, password, and hostname are required options")
 
     async with AsyncExitStack() as stack:
-        t = await connection_target(args, stack, embedded, "recording")
-        auth_url, ws_url, sslctx = t.auth_url, t.ws_url, t.ssl
-        user, password, clientid = t.user, t.password, t.clientid
-        client = TokenClient(auth_url, ssl_context=sslctx)
-        stack.push_async_callback(client.close)
-        tokens = TokenManager(
-            client,
-            PasswordCredentials(
-                username=user,
-                password=password,
-                client_id=clientid,
-                scope=args.scope,
-                new_password=None if t.simulated else args.new_password,
-            ),
-        )
+        # The simulator only when no credential of any kind is given (see cli/service.py).
+        conn = await open_connection(args, stack)
+        tokens, sslctx = conn.tokens, conn.ssl
         rec: Recorder | None = None
 
         def trace(kind: str, detail: Any) -> None:
@@ -271,8 +257,9 @@ async def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
                 rec.on_trace(kind, detail)
 
         session = Session(
-            ws_url,
+            conn.urls,
             tokens=tokens,
+            connect_timeout=args.connect_timeout,
             login=LoginParams(
                 application_id=args.app_id, position=args.position or default_position()
             ),
@@ -305,7 +292,8 @@ async def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
         loop = asyncio.get_running_loop()
         installed = _install_signals(loop, stop.set)
         stack.callback(lambda: [loop.remove_signal_handler(s) for s in installed])
-        await session.start()
+        with interrupt.waiting(f"the connection to {conn.urls[0]} and the Login"):
+            await session.start()
         stack.push_async_callback(session.close)
         fields = [f.strip() for f in args.view.split(",")] if args.view else None
         rec.subscribe(rics, fields=fields, domain=args.domain, service=_service(args.service))
