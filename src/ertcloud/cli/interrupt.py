@@ -7,7 +7,7 @@ its normal end (:func:`on_stop`): it closes its streams and exits 0. A second si
 always ends the process at once.
 
 :func:`wait_for` bounds each wait and, after :data:`NOTICE_AFTER` seconds, says on stderr
-what the command is waiting for.
+(when it is a terminal) what the command is waiting for.
 """
 
 from __future__ import annotations
@@ -67,6 +67,9 @@ class _Runner:
         self.task.cancel()
 
     def notice(self, what: str) -> None:
+        # For the person at the terminal: scripts reading stderr keep one-line errors.
+        if not sys.stderr.isatty():
+            return
         if self.waits and self.waits[-1] == what and self.signum is None:
             sys.stderr.write(f"ertcloud: waiting for {what} (Ctrl+C to stop)\n")
             sys.stderr.flush()
