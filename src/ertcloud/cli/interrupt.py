@@ -38,6 +38,8 @@ T = TypeVar("T")
 NOTICE_AFTER = 2.0
 DEFAULT_TOKEN_TIMEOUT = 15.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
+#: seconds the clean-up after an interrupted wait may take before the process just ends
+CLEANUP_GRACE = 1.0
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -54,8 +56,8 @@ class _Runner:
     def on_signal(self, signum: int) -> None:
         if self.signum is not None or self.stopping:
             # A second signal: the first one's clean-up is taking too long.
-            sys.stdout.flush()
-            os._exit(128 + (self.signum or signum))
+            self.signum = self.signum or signum
+            self.exit_now()
         if self.stops and not self.waits:
             self.stopping = True
             self.stops[-1]()
@@ -65,6 +67,14 @@ class _Runner:
         sys.stderr.write(f"ertcloud: interrupted ({signal.Signals(signum).name}){what}\n")
         sys.stderr.flush()
         self.task.cancel()
+        # Closing a half-open connection can take seconds (a silent peer never answers the
+        # close): the clean-up gets CLEANUP_GRACE, then the process ends regardless.
+        asyncio.get_running_loop().call_later(CLEANUP_GRACE, self.exit_now)
+
+    def exit_now(self) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(128 + (self.signum or signal.SIGINT))
 
     def notice(self, what: str) -> None:
         # For the person at the terminal: scripts reading stderr keep one-line errors.
