@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import ssl
+import stat
 import sys
 import time
 from contextlib import AsyncExitStack
@@ -101,12 +103,42 @@ def _load_toml(path: str) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid TOML: nested too deeply") from None
+
+
+#: options whose value is a secret: a config file holding one must be private (like ssh)
+SECRET_DESTS = ("password", "clientsecret", "new_password")
+
+
+def _option_dests(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Every spelling of every option (``client-id``, ``clientid``...) -> its dest."""
+    out: dict[str, str] = {}
+    for action in parser._actions:
+        out.setdefault(action.dest, action.dest)
+        for s in action.option_strings:
+            out[s.lstrip("-").replace("-", "_")] = action.dest
+    return out
+
+
+def _check_private(path: str, keys: list[str]) -> None:
+    """Refuse a config file holding a secret that the group or others may read."""
+    if os.name != "posix" or not keys:
+        return
+    mode = stat.S_IMODE(Path(path).stat().st_mode)
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            f"config file {path} holds a secret ({', '.join(keys)}) and is accessible by "
+            f"group or others (mode {mode:04o}); run: chmod 600 {path}"
+        )
 
 
 def apply_config(args: argparse.Namespace, parser: argparse.ArgumentParser, path: str) -> None:
     """Fill options not given on the command line from a TOML file.
 
-    Keys are the long option names (``hostname``, ``auth_url``, ``metrics-port``, ...);
+    Keys are the long option names, in any spelling (``hostname``, ``auth-url``,
+    ``clientid``, ``metrics-port``...); a file holding a secret (``password``...) must be
+    private to its owner (mode 0600), as ssh requires of keys;
     ``rics`` and ``to`` are lists. Tables (``[connection]``, ``[recording]``, ...) may group
     keys: their names do not matter."""
     data = _load_toml(path)
@@ -116,12 +148,13 @@ def apply_config(args: argparse.Namespace, parser: argparse.ArgumentParser, path
             flat.update(v)
         else:
             flat[k] = v
-    known = {a.dest for a in parser._actions}
+    dests = _option_dests(parser)
+    _check_private(path, [k for k in flat if dests.get(k.replace("-", "_")) in SECRET_DESTS])
     for key, value in flat.items():
-        dest = key.replace("-", "_")
+        dest = dests.get(key.replace("-", "_"), "")
         if dest == "ric":
             dest = "rics"
-        if dest not in known or dest in ("config", "help", "func"):
+        if not dest or dest in ("config", "help", "func"):
             raise ConfigError(f"{path}: unknown option {key!r}")
         current = getattr(args, dest, None)
         if current not in (parser.get_default(dest), [], None):
