@@ -39,9 +39,12 @@ def add_connection_options(p: argparse.ArgumentParser) -> None:
         help="WebSocket URL, e.g. wss://host:443/WebSocket (or ERTCLOUD_URL)",
     )
     g.add_argument(
-        "--hostname", default=None, help="streaming host (builds wss://HOST:PORT/WebSocket)"
+        "--hostname",
+        default=None,
+        metavar="HOST",
+        help="streaming host (builds wss://HOST:PORT/WebSocket)",
     )
-    g.add_argument("--port", default="443", help="port of --hostname (default 443)")
+    g.add_argument("--port", default="443", metavar="PORT", help="port of --hostname (default 443)")
     add_option(
         g, "--auth-url", "--auth_url", dest="auth_url", default=None,
         help=f"token URL (or ERTCLOUD_TOKEN_URL; default {DEFAULT_AUTH_URL})",
@@ -62,8 +65,10 @@ def add_connection_options(p: argparse.ArgumentParser) -> None:
         g, "--app-id", "--app_id", dest="app_id", default="256",
         help="Login ApplicationId (default 256)",
     )  # fmt: skip
-    g.add_argument("--position", default=None, help="Login Position (default <ip>/<hostname>)")
-    g.add_argument("--ca-file", default=None, help="trust this CA bundle (PEM)")
+    g.add_argument(
+        "--position", default=None, metavar="POS", help="Login Position (default <ip>/<hostname>)"
+    )
+    g.add_argument("--ca-file", default=None, metavar="FILE", help="trust this CA bundle (PEM)")
     g.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
     g.add_argument(
         "--credentials",

@@ -64,7 +64,9 @@ def add_options(p: argparse.ArgumentParser, command: str = "market-price") -> No
     hidden aliases), plus ours. ``command`` picks the help text (``market-price``,
     ``record`` or ``board``)."""
     g = p.add_argument_group("connection (the vendor examples' options)")
-    g.add_argument("--hostname", help="streaming host (builds wss://HOST:PORT/WebSocket)")
+    g.add_argument(
+        "--hostname", metavar="HOST", help="streaming host (builds wss://HOST:PORT/WebSocket)"
+    )
     g.add_argument("--port", default="443", help="port of --hostname (default 443)")
     g.add_argument(
         "--url",
@@ -108,7 +110,9 @@ def add_options(p: argparse.ArgumentParser, command: str = "market-price") -> No
         g, "--app-id", "--app_id", dest="app_id", default="256",
         help="Login ApplicationId (default 256)",
     )  # fmt: skip
-    g.add_argument("--position", default=None, help="Login Position (default <ip>/<hostname>)")
+    g.add_argument(
+        "--position", default=None, metavar="POS", help="Login Position (default <ip>/<hostname>)"
+    )
     add_option(
         g, "--auth-url", "--auth_url", dest="auth_url", default=None,
         help=f"token URL (or ERTCLOUD_TOKEN_URL; default {DEFAULT_AUTH_URL})",
@@ -188,7 +192,9 @@ def add_options(p: argparse.ArgumentParser, command: str = "market-price") -> No
         help="TOML credentials file, mode 0600 (default ~/.config/ertcloud/credentials.toml "
         "if it exists)",
     )
-    o.add_argument("--ca-file", default=None, help="trust this CA bundle (PEM) for HTTPS/WSS")
+    o.add_argument(
+        "--ca-file", default=None, metavar="FILE", help="trust this CA bundle (PEM) for HTTPS/WSS"
+    )
     o.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
     o.add_argument(
         "--tls",
@@ -200,7 +206,13 @@ def add_options(p: argparse.ArgumentParser, command: str = "market-price") -> No
     )
     add_timeouts(o)
     if command != "board":
-        o.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+        o.add_argument(
+            "--duration",
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help="stop after this many seconds",
+        )
     o.add_argument("--no-reconnect", action="store_true", help="exit instead of reconnecting")
 
 

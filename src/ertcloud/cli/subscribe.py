@@ -94,8 +94,16 @@ def add_parser(sub: Any) -> None:
         help="pretty: each message as indented JSON (default); jsonl: one JSON record per "
         "event; table: one line per event with --fields (default BID ASK ...)",
     )
-    p.add_argument("--count", type=int, default=None, help="stop after this many events")
-    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.add_argument(
+        "--count", type=int, default=None, metavar="N", help="stop after this many events"
+    )
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this many seconds",
+    )
     add_option(
         p,
         "--hot-standby",
