@@ -68,12 +68,13 @@ def add_options(p: argparse.ArgumentParser, command: str = "market-price") -> No
         "--hostname", metavar="HOST", help="streaming host (builds wss://HOST:PORT/WebSocket)"
     )
     g.add_argument("--port", default="443", help="port of --hostname (default 443)")
-    g.add_argument(
-        "--url",
-        default=None,
-        help="WebSocket URL, e.g. wss://host:443/WebSocket, instead of --hostname/--port "
-        "(or ERTCLOUD_URL)",
-    )
+    if command != "board":  # the board connects to --hostname only
+        g.add_argument(
+            "--url",
+            default=None,
+            help="WebSocket URL, e.g. wss://host:443/WebSocket, instead of --hostname/--port "
+            "(or ERTCLOUD_URL)",
+        )
     g.add_argument("--user", default="", help="machine id / user name (or ERTCLOUD_USER)")
     g.add_argument(
         "--password",
