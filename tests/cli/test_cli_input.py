@@ -105,7 +105,7 @@ def test_readme_differences_state_the_real_defaults() -> None:
     assert ns.port == "443" and "`--port` 443" in section
     assert ns.service == "ELEKTRON_DD" and "`--service ELEKTRON_DD`" in section
     assert ns.region == "us-east-1" and "`--region us-east-1`" in section
-    assert ns.app_id == "256" and "`--app_id 256`" in section
+    assert ns.app_id == "256" and "`--app-id 256`" in section
     assert ns.auth_url is None and market_price._auth_url(ns) in section
 
 

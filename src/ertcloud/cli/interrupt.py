@@ -108,7 +108,10 @@ async def _run(main: Coroutine[Any, Any, int]) -> int:
             pass
     _current = runner
     try:
-        return await task
+        code = await task
+        # A signal during a wait means 128 + signal even if the command swallowed the
+        # cancellation and returned.
+        return code if runner.signum is None else 128 + runner.signum
     except asyncio.CancelledError:
         if runner.signum is None:
             raise
