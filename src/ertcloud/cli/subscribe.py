@@ -262,6 +262,20 @@ async def run(a: argparse.Namespace) -> int:
         if a.count is not None and count >= a.count:
             done.set()
 
+    requests: dict[int, dict[int, list[ItemStream]]] = {}  # session -> request id -> streams
+
+    def by_request(index: int, streams: list[ItemStream], rid: int) -> list[ItemStream]:
+        """The streams a request ID (its own or its batch's) names, without a scan per
+        Error: the index is rebuilt only when an ID is not in it (re-requested streams)."""
+        table = requests.get(index)
+        if table is None or rid not in table:
+            table = requests[index] = {}
+            for st in streams:
+                table.setdefault(st.id, []).append(st)
+                if st.batch_id is not None and st.batch_id != st.id:
+                    table.setdefault(st.batch_id, []).append(st)
+        return table.get(rid, [])
+
     def on_event(index: int, ev: object) -> None:
         """An Error answering an item request (or its batch) ends that item (on every
         session, with hot standby)."""
@@ -274,7 +288,7 @@ async def run(a: argparse.Namespace) -> int:
         err = ev.message
         hit = [
             s
-            for s in leg.streams
+            for s in by_request(index, leg.streams, err.id)
             if err.id in (s.id, s.batch_id)
             and index not in refused.get(s.name, ())
             and not s.refreshes
