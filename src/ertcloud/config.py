@@ -89,6 +89,8 @@ def load_credentials_file(path: str | os.PathLike[str]) -> dict[str, str]:
     except tomllib.TOMLDecodeError as exc:
         # The message names a line and column, never the values.
         raise ConfigError(f"credentials file {p} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"credentials file {p} is not valid TOML: nested too deeply") from None
     unknown = sorted(set(data) - set(CREDENTIAL_KEYS))
     if unknown:
         raise ConfigError(

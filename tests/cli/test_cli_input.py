@@ -63,7 +63,7 @@ def one_error_line(r: Any, code: int) -> str:
 def test_new_password_policy_is_checked_before_any_network(new: str, why: str) -> None:
     r = run_cli(*mp("--newPassword", new))
     line = one_error_line(r, 2)
-    assert line.startswith("ertcloud: error: --newPassword ") and why in line
+    assert line.startswith("ertcloud: error: --new-password ") and why in line
     assert new not in r.stderr
     assert r.stdout == ""  # no "Sending authentication request": nothing was sent
 
@@ -105,7 +105,7 @@ def test_readme_differences_state_the_real_defaults() -> None:
     assert ns.port == "443" and "`--port` 443" in section
     assert ns.service == "ELEKTRON_DD" and "`--service ELEKTRON_DD`" in section
     assert ns.region == "us-east-1" and "`--region us-east-1`" in section
-    assert ns.app_id == "256" and "`--app_id 256`" in section
+    assert ns.app_id == "256" and "`--app-id 256`" in section
     assert ns.auth_url is None and market_price._auth_url(ns) in section
 
 
@@ -241,8 +241,8 @@ def test_unknown_option_prints_the_command_usage(argv: list[str]) -> None:
         (mp("--port", "abc"), "--port must be a port number from 1 to 65535, got 'abc'"),
         (mp("--port", "99999"), "--port must be a port number from 1 to 65535, got '99999'"),
         (mp("--port", "0"), "--port must be a port number from 1 to 65535, got '0'"),
-        (mp("--view", ","), "--view needs at least one field name, got ','"),
-        (mp("--hotstandby", "--standbyhostname", "h", "--standbyport", "x"), "--standbyport"),
+        (mp("--view", ","), "--fields needs at least one field name, got ','"),
+        (mp("--hotstandby", "--standbyhostname", "h", "--standbyport", "x"), "--standby-port"),
         (["subscribe", ""], "RIC needs an item name, got ''"),
         (["subscribe", "TRI.N", "--fields", ","], "--fields needs at least one field name"),
         (["subscribe", "TRI.N", "--hostname", "h", "--port", "abc"], "--port must be a port"),

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
-import os
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +14,7 @@ from ..exceptions import ConfigError, ErtcloudError
 from ..version import __version__
 from . import board, demo, discover, market_price, post, record, sim, subscribe, token
 from .checks import apply_environment, check_args
+from .options import suggest
 
 __all__ = ["main"]
 
@@ -43,24 +43,28 @@ def _add_bench(sub: Any) -> None:
     p = sub.add_parser(
         "bench",
         help="run the benchmarks (source checkout; see docs/performance.md)",
-        description="Benchmark the client and the simulator (see docs/performance.md).",
+        description="Benchmark the client and the simulator (see docs/performance.md): "
+        "runs python -m benchmarks from the source checkout this ertcloud was installed from.",
+        add_help=False,
     )
-    # benchmarks/ lives beside src/ in a checkout and is not installed: run from the root.
-    runner = None
-    if Path("benchmarks", "runner.py").is_file():
-        if os.getcwd() not in sys.path:
-            sys.path.insert(0, os.getcwd())
-        runner = importlib.import_module("benchmarks.runner")
-        runner.add_options(p)
+    p.set_defaults(func=_run_bench, bench_args=[])
 
-    def run(a: argparse.Namespace) -> int:
-        if runner is None:
-            raise ConfigError(
-                "ertcloud bench runs from the root of a source checkout (benchmarks/ not found)"
-            )
-        return int(runner.run_args(a, p.error))
 
-    p.set_defaults(func=run)
+def benchmarks_dir() -> Path | None:
+    """``benchmarks/`` of the source checkout the package runs from (None if installed
+    without one). Never looked up in the working directory."""
+    root = Path(__file__).resolve().parents[3]
+    return root if (root / "benchmarks" / "runner.py").is_file() else None
+
+
+def _run_bench(a: argparse.Namespace) -> int:
+    root = benchmarks_dir()
+    if root is None:
+        raise ConfigError(
+            "ertcloud bench needs a source checkout (benchmarks/ is not installed); "
+            "run python -m benchmarks from the checkout"
+        )
+    return subprocess.call([sys.executable, "-m", "benchmarks", *a.bench_args], cwd=root)
 
 
 def _subparser(parser: argparse.ArgumentParser, command: str | None) -> argparse.ArgumentParser:
@@ -80,11 +84,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ertcloud`` console script; returns the exit code."""
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    if getattr(args, "command", None) == "bench":
+        args.bench_args, extra = extra, []  # the options of python -m benchmarks
     if extra:
         # Report an unknown option with the usage of the command it was given to.
-        _subparser(parser, getattr(args, "command", None)).error(
-            f"unrecognized arguments: {' '.join(extra)}"
-        )
+        sub = _subparser(parser, getattr(args, "command", None))
+        hints = [f"{x}: did you mean {h}?" for x in extra if (h := suggest(sub, x))]
+        hint = f" ({'; '.join(hints)})" if hints else ""
+        sub.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

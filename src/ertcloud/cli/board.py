@@ -38,7 +38,7 @@ def add_parser(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("rics", nargs="*", metavar="RIC", help="items to show (default TRI.N)")
-    add_options(p)
+    add_options(p, command="board")
     p.set_defaults(func=lambda a: asyncio.run(run(a)))
 
 

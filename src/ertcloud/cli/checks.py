@@ -24,7 +24,7 @@ __all__ = [
     "password_policy_problem",
 ]
 
-#: The vendor examples' policy for ``--newPassword`` (their code; their README says 15).
+#: The vendor examples' policy for ``--new-password`` (their code; their README says 15).
 PASSWORD_MIN_LENGTH = 30
 PASSWORD_SPECIALS = "~!@#$%^&*()-_=+[]{}|;:,.<>/?"
 
@@ -72,7 +72,7 @@ def apply_environment(a: argparse.Namespace, environ: Mapping[str, str] | None =
     """Options not given on the command line from ``ERTCLOUD_URL`` / ``ERTCLOUD_TOKEN_URL``.
 
     An explicit option wins, including one that names the same thing differently:
-    ``--hostname`` over ``ERTCLOUD_URL``, ``--auth_hostname`` over ``ERTCLOUD_TOKEN_URL``."""
+    ``--hostname`` over ``ERTCLOUD_URL``, ``--auth-hostname`` over ``ERTCLOUD_TOKEN_URL``."""
     env = os.environ if environ is None else environ
     if hasattr(a, "url") and a.url is None and getattr(a, "hostname", None) is None:
         a.url = env.get(ENV_OPTIONS["url"]) or None
@@ -111,8 +111,8 @@ def check_args(a: argparse.Namespace) -> None:
     """Check the parsed options of any command; normalises ``--domain``."""
     for option, dest in (
         ("--port", "port"),
-        ("--standbyport", "standbyport"),
-        ("--auth_port", "auth_port"),
+        ("--standby-port", "standbyport"),
+        ("--auth-port", "auth_port"),
     ):
         if hasattr(a, dest):
             setattr(a, dest, _port(option, getattr(a, dest)))
@@ -124,21 +124,26 @@ def check_args(a: argparse.Namespace) -> None:
     rics = getattr(a, "rics", None)
     if isinstance(rics, list):
         _names("RIC", rics)
-    _list("--view", getattr(a, "view", None))
+    _list("--fields", getattr(a, "view", None))
     _list("--fields", getattr(a, "fields", None))
     if isinstance(getattr(a, "domain", None), str):
         a.domain = domain_name(a.domain)
-    for option, dest in (("--hostname", "hostname"), ("--standbyhostname", "standbyhostname")):
+    for option, dest in (("--hostname", "hostname"), ("--standby-hostname", "standbyhostname")):
         value = getattr(a, dest, None)
         if value is not None and (not value.strip() or "/" in value or " " in value.strip()):
             raise ConfigError(f"{option} must be a host name, got {value!r}")
     _url(f"--url (or {ENV_OPTIONS['url']})", getattr(a, "url", None), ("ws:", "wss:"))
     _url("--standby-url", getattr(a, "standby_url", None), ("ws:", "wss:"))
     _url(
-        f"--auth_url (or {ENV_OPTIONS['auth_url']})",
+        f"--auth-url (or {ENV_OPTIONS['auth_url']})",
         getattr(a, "auth_url", None),
         ("http:", "https:"),
     )
+    for option in ("token_timeout", "connect_timeout"):
+        value = getattr(a, option, None)
+        if isinstance(value, float) and not 0 < value <= 3600:
+            name = "--" + option.replace("_", "-")
+            raise ConfigError(f"{name} must be from 0 to 3600 seconds, got {value:g}")
     count = getattr(a, "count", None)
     if isinstance(count, int) and count < 1:
         raise ConfigError(f"--count must be at least 1, got {count}")
@@ -149,4 +154,4 @@ def check_args(a: argparse.Namespace) -> None:
     if new_password is not None:
         problem = password_policy_problem(new_password)
         if problem:
-            raise ConfigError(f"--newPassword {problem}")
+            raise ConfigError(f"--new-password {problem}")

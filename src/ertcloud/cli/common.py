@@ -21,7 +21,9 @@ from ..config import CommandLineSecret, resolve_credentials
 from ..exceptions import ConfigError
 from ..protocol.login import LoginParams
 from ..sim.server import SimOptions, SimServer
-from .market_price import DEFAULT_AUTH_URL, ssl_context
+from . import interrupt
+from .market_price import DEFAULT_AUTH_URL, add_timeouts, first_token, ssl_context
+from .options import add_option
 
 __all__ = [
     "add_connection_options",
@@ -33,6 +35,8 @@ __all__ = [
 
 
 def add_connection_options(p: argparse.ArgumentParser) -> None:
+    """The connection options of ``subscribe``, ``post``, ``token`` and ``discover`` (the
+    names ``market-price`` uses; the vendor spellings are hidden aliases)."""
     g = p.add_argument_group("connection (default: the embedded simulator)")
     g.add_argument(
         "--url",
@@ -40,14 +44,16 @@ def add_connection_options(p: argparse.ArgumentParser) -> None:
         help="WebSocket URL, e.g. wss://host:443/WebSocket (or ERTCLOUD_URL)",
     )
     g.add_argument(
-        "--hostname", default=None, help="streaming host (builds wss://HOST:PORT/WebSocket)"
-    )
-    g.add_argument("--port", default="443", help="port of --hostname (default 443)")
-    g.add_argument(
-        "--auth_url",
+        "--hostname",
         default=None,
-        help=f"token URL (or ERTCLOUD_TOKEN_URL; default {DEFAULT_AUTH_URL})",
+        metavar="HOST",
+        help="streaming host (builds wss://HOST:PORT/WebSocket)",
     )
+    g.add_argument("--port", default="443", metavar="PORT", help="port of --hostname (default 443)")
+    add_option(
+        g, "--auth-url", "--auth_url", dest="auth_url", default=None,
+        help=f"token URL (or ERTCLOUD_TOKEN_URL; default {DEFAULT_AUTH_URL})",
+    )  # fmt: skip
     g.add_argument("--user", default=None, help="machine id / user name (or ERTCLOUD_USER)")
     g.add_argument(
         "--password",
@@ -55,11 +61,19 @@ def add_connection_options(p: argparse.ArgumentParser) -> None:
         action=CommandLineSecret,
         help="password (prefer ERTCLOUD_PASSWORD or --credentials)",
     )
-    g.add_argument("--clientid", default=None, help="client id (or ERTCLOUD_CLIENT_ID)")
+    add_option(
+        g, "--client-id", "--clientid", "--client_id", dest="clientid", default=None,
+        help="client id (app key; or ERTCLOUD_CLIENT_ID)",
+    )  # fmt: skip
     g.add_argument("--scope", default=DEFAULT_SCOPE, help="OAuth scope (default trapi)")
-    g.add_argument("--app_id", default="256", help="Login ApplicationId (default 256)")
-    g.add_argument("--position", default=None, help="Login Position (default <ip>/<hostname>)")
-    g.add_argument("--ca-file", default=None, help="trust this CA bundle (PEM)")
+    add_option(
+        g, "--app-id", "--app_id", dest="app_id", default="256",
+        help="Login ApplicationId (default 256)",
+    )  # fmt: skip
+    g.add_argument(
+        "--position", default=None, metavar="POS", help="Login Position (default <ip>/<hostname>)"
+    )
+    g.add_argument("--ca-file", default=None, metavar="FILE", help="trust this CA bundle (PEM)")
     g.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
     g.add_argument(
         "--credentials",
@@ -68,6 +82,17 @@ def add_connection_options(p: argparse.ArgumentParser) -> None:
         help="TOML credentials file, mode 0600 (default ~/.config/ertcloud/credentials.toml "
         "if it exists)",
     )
+    add_timeouts(g)
+
+
+async def _start(target: Session | HotStandby, a: argparse.Namespace, token_url: str) -> None:
+    """The first token, then the connection(s) and Login(s): each bounded and
+    interruptible."""
+    if target.tokens is not None:
+        await first_token(target.tokens, token_url, a)
+    urls = " and ".join(target.urls[:2])
+    with interrupt.waiting(f"the connection to {urls} and the Login"):
+        await target.start()
 
 
 def add_transport_option(p: argparse.ArgumentParser) -> None:
@@ -111,17 +136,27 @@ async def open_session(a: argparse.Namespace) -> AsyncIterator[Session]:
             a.clientid = a.clientid or "ertcloud-cli"
             tokens = token_manager(a, sim.token_url)
             session = Session(
-                sim.websocket_url, tokens=tokens, login=login, transport=_transport(a)
-            )
-            async with session:
+                sim.websocket_url, tokens=tokens, login=login, connect_timeout=a.connect_timeout,
+                transport=_transport(a),
+            )  # fmt: skip
+            try:
+                await _start(session, a, sim.token_url)
                 yield session
+            finally:
+                await session.close()
         return
     url = a.url or f"wss://{a.hostname}:{a.port}/WebSocket"
-    tokens = token_manager(a, a.auth_url or DEFAULT_AUTH_URL)
-    async with Session(
-        url, tokens=tokens, login=login, ssl_context=ssl_context(a), transport=_transport(a)
-    ) as session:
+    token_url = a.auth_url or DEFAULT_AUTH_URL
+    tokens = token_manager(a, token_url)
+    session = Session(
+        url, tokens=tokens, login=login, ssl_context=ssl_context(a),
+        connect_timeout=a.connect_timeout, transport=_transport(a),
+    )  # fmt: skip
+    try:
+        await _start(session, a, token_url)
         yield session
+    finally:
+        await session.close()
 
 
 def _transport(a: argparse.Namespace) -> str:
@@ -145,20 +180,29 @@ async def open_standby(a: argparse.Namespace) -> AsyncIterator[HotStandby]:
             a.password = a.password if a.password is not None else "demo"
             a.clientid = a.clientid or "ertcloud-cli"
             tokens = token_manager(a, sim.token_url)
+            hs = HotStandby(
+                sim.websocket_urls[:2], tokens=tokens, login=login,
+                connect_timeout=a.connect_timeout,
+            )  # fmt: skip
             try:
-                async with HotStandby(sim.websocket_urls[:2], tokens=tokens, login=login) as hs:
-                    yield hs
+                await _start(hs, a, sim.token_url)
+                yield hs
             finally:
+                await hs.close()
                 await tokens.client.close()
         return
     if a.standby_url is None:
         raise ConfigError("--hotstandby needs --standby-url, the second endpoint")
     url = a.url or f"wss://{a.hostname}:{a.port}/WebSocket"
-    tokens = token_manager(a, a.auth_url or DEFAULT_AUTH_URL)
+    token_url = a.auth_url or DEFAULT_AUTH_URL
+    tokens = token_manager(a, token_url)
+    hs = HotStandby(
+        [url, a.standby_url], tokens=tokens, login=login, ssl_context=ssl_context(a),
+        connect_timeout=a.connect_timeout,
+    )  # fmt: skip
     try:
-        async with HotStandby(
-            [url, a.standby_url], tokens=tokens, login=login, ssl_context=ssl_context(a)
-        ) as hs:
-            yield hs
+        await _start(hs, a, token_url)
+        yield hs
     finally:
+        await hs.close()
         await tokens.client.close()

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
+import sys
 from typing import Any
 
 from ..discovery import DEFAULT_DISCOVERY_URL, DiscoveryClient, select_endpoints
+from ..exceptions import DiscoveryError
 from ..sim.server import SimOptions, SimServer
+from . import interrupt
 from .common import add_connection_options, token_manager
-from .market_price import DEFAULT_AUTH_URL, ssl_context
+from .market_price import DEFAULT_AUTH_URL, first_token, ssl_context
+from .options import add_option, description
 from .output import pretty
 
 __all__ = ["add_parser"]
@@ -17,22 +20,38 @@ __all__ = ["add_parser"]
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
-        "discover", help="list the streaming endpoints from service discovery", description=__doc__
+        "discover",
+        help="list the streaming endpoints from service discovery",
+        description=description(__doc__),
     )
-    p.add_argument("--discovery_url", default=None, help=f"default {DEFAULT_DISCOVERY_URL}")
+    add_option(
+        p, "--discovery-url", "--discovery_url", dest="discovery_url", default=None,
+        help=f"service discovery URL (default {DEFAULT_DISCOVERY_URL})",
+    )  # fmt: skip
     p.add_argument(
-        "--region", default=None, help="only this region (us-east-1, amer, emea, apac...)"
+        "--region",
+        default=None,
+        help="only this region (us-east-1, amer, emea, apac...; with --hot-standby default "
+        "us-east-1)",
     )
-    p.add_argument("--hotstandby", action="store_true", help="show the pair hot standby would use")
-    p.add_argument("--json", action="store_true", help="print the service's JSON answer")
+    add_option(
+        p, "--hot-standby", "--hotstandby", dest="hotstandby", action="store_true",
+        help="only the pair of single-zone endpoints hot standby would use",
+    )  # fmt: skip
+    p.add_argument(
+        "--json", action="store_true", help="print the service's JSON answer (only that)"
+    )
     add_connection_options(p)
-    p.set_defaults(func=lambda a: asyncio.run(run(a)))
+    p.set_defaults(func=lambda a: interrupt.run(run(a)))
 
 
 async def run(a: argparse.Namespace) -> int:
     if a.auth_url is None and a.discovery_url is None:
         async with SimServer(SimOptions(port=0, endpoints=3)) as sim:
-            print(f"(embedded simulator at {sim.base_url}: simulated endpoints)")
+            # stderr: stdout is the listing (or the JSON) alone
+            sys.stderr.write(
+                f"ertcloud: embedded simulator at {sim.base_url}: simulated endpoints\n"
+            )
             a.user = a.user or "demo"
             a.password = a.password if a.password is not None else "demo"
             a.clientid = a.clientid or "ertcloud-cli"
@@ -46,16 +65,25 @@ async def _discover(a: argparse.Namespace, token_url: str, url: str) -> int:
     tm = token_manager(a, token_url)
     client = DiscoveryClient(url, ssl_context=ssl_context(a))
     try:
-        endpoints = await client.discover(tm)
+        await first_token(tm, token_url, a)
+        endpoints = await interrupt.wait_for(
+            client.discover(tm),
+            f"service discovery at {url}",
+            a.connect_timeout,
+            option="--connect-timeout",
+            error=DiscoveryError,
+        )
     finally:
         await client.close()
         await tm.client.close()
     if a.json:
         print(pretty(client.last_body))
         return 0
-    chosen = (
-        select_endpoints(endpoints, a.region, hotstandby=a.hotstandby) if a.region else endpoints
-    )
+    chosen = endpoints
+    if a.hotstandby:
+        chosen = select_endpoints(endpoints, a.region or "us-east-1", hotstandby=True)[:2]
+    elif a.region:
+        chosen = select_endpoints(endpoints, a.region)
     print(f"{'endpoint':<40} {'port':>5}  locations")
     for e in chosen:
         print(f"{e.host:<40} {e.port:>5}  {','.join(e.locations)}")

@@ -26,9 +26,12 @@ from ..client.session import Session
 from ..client.standby import HotStandby
 from ..config import CommandLineSecret, resolve_credentials
 from ..discovery import DEFAULT_DISCOVERY_URL, DiscoveryClient, select_endpoints
-from ..exceptions import ConfigError, DiscoveryError
+from ..exceptions import AuthenticationError, ConfigError, DiscoveryError
 from ..protocol.events import ConnectionDead, Event
 from ..protocol.login import LoginParams
+from . import interrupt
+from .interrupt import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TOKEN_TIMEOUT
+from .options import add_option, description
 from .output import Printer
 
 __all__ = ["add_parser", "default_position", "run"]
@@ -39,11 +42,39 @@ DEFAULT_AUTH_URL_V2 = "https://api.refinitiv.com/auth/oauth2/v2/token"
 V2_SCOPE = "trapi.streaming.pricing.read"
 
 
-def add_options(p: argparse.ArgumentParser) -> None:
-    """The vendor examples' options (same names and defaults), plus ours."""
-    g = p.add_argument_group("vendor example options")
-    g.add_argument("--hostname", help="streaming host (WebSocket server)")
-    g.add_argument("--port", default="443", help="streaming port (default 443)")
+#: what ``--ric`` means on each command that takes the market-price options
+_RIC_HELP = {
+    "market-price": "item to request; repeat or comma-separate (default TRI.N)",
+    "record": "item to record, like the RIC arguments; repeat or comma-separate",
+    "board": "item to show, like the RIC arguments; repeat or comma-separate",
+}
+_STANDBY_HELP = {
+    "market-price": "two sessions on two endpoints with the same items; as in the vendor "
+    "example, each session's frames are printed (labelled 'on session1'/'on session2'), so "
+    "every update appears once per session",
+    "record": "connect to two endpoints (--standby-hostname, or a pair from service "
+    "discovery): the second is used when the first is lost",
+    "board": "connect to two endpoints (--standby-hostname, or a pair from service "
+    "discovery): the second is used when the first is lost",
+}
+
+
+def add_options(p: argparse.ArgumentParser, command: str = "market-price") -> None:
+    """The vendor examples' options (kebab-case; their spellings, like ``--auth_url``, are
+    hidden aliases), plus ours. ``command`` picks the help text (``market-price``,
+    ``record`` or ``board``)."""
+    g = p.add_argument_group("connection (the vendor examples' options)")
+    g.add_argument(
+        "--hostname", metavar="HOST", help="streaming host (builds wss://HOST:PORT/WebSocket)"
+    )
+    g.add_argument("--port", default="443", help="port of --hostname (default 443)")
+    if command != "board":  # the board connects to --hostname only
+        g.add_argument(
+            "--url",
+            default=None,
+            help="WebSocket URL, e.g. wss://host:443/WebSocket, instead of --hostname/--port "
+            "(or ERTCLOUD_URL)",
+        )
     g.add_argument("--user", default="", help="machine id / user name (or ERTCLOUD_USER)")
     g.add_argument(
         "--password",
@@ -51,85 +82,110 @@ def add_options(p: argparse.ArgumentParser) -> None:
         action=CommandLineSecret,
         help="password (prefer ERTCLOUD_PASSWORD or --credentials)",
     )
-    g.add_argument(
-        "--newPassword",
-        dest="new_password",
-        default=None,
-        action=CommandLineSecret,
-        help="change the password first (checked locally against the gateway's "
-        "policy: 30+ characters of letters, digits and ~!@#$%%^&*()-_=+[]{}|;:,.<>/? "
-        "mixing 3 of upper case, lower case, digits, symbols)",
+    if command != "board":
+        add_option(
+            g,
+            "--new-password",
+            "--newPassword",
+            "--new_password",
+            dest="new_password",
+            default=None,
+            action=CommandLineSecret,
+            help="change the password first (checked locally against the gateway's "
+            "policy: 30+ characters of letters, digits and ~!@#$%%^&*()-_=+[]{}|;:,.<>/? "
+            "mixing 3 of upper case, lower case, digits, symbols)",
+        )
+    else:
+        p.set_defaults(new_password=None)
+    add_option(
+        g,
+        "--client-id",
+        "--clientid",
+        "--client_id",
+        dest="clientid",
+        default="",
+        help="client id (app key; or ERTCLOUD_CLIENT_ID); with --auth-hostname it defaults "
+        "to --user, as in the 2018 quick start",
     )
-    g.add_argument("--clientid", default="", help="client id (app key; or ERTCLOUD_CLIENT_ID)")
-    g.add_argument("--app_id", default="256", help="Login ApplicationId (default 256)")
-    g.add_argument("--position", default=None, help="Login Position (default <ip>/<hostname>)")
-    g.add_argument("--auth_hostname", default=None, help="token host (builds --auth_url)")
-    g.add_argument("--auth_port", default="443", help="token port (with --auth_hostname)")
+    add_option(
+        g, "--app-id", "--app_id", dest="app_id", default="256",
+        help="Login ApplicationId (default 256)",
+    )  # fmt: skip
     g.add_argument(
-        "--auth_path",
-        default="auth/oauth2/v1/token",
-        help="token path with --auth_hostname (2018: auth/oauth2/beta1/token)",
+        "--position", default=None, metavar="POS", help="Login Position (default <ip>/<hostname>)"
     )
-    g.add_argument(
-        "--auth_url",
-        default=None,
+    add_option(
+        g, "--auth-url", "--auth_url", dest="auth_url", default=None,
         help=f"token URL (or ERTCLOUD_TOKEN_URL; default {DEFAULT_AUTH_URL})",
-    )
+    )  # fmt: skip
+    add_option(
+        g, "--auth-hostname", "--auth_hostname", dest="auth_hostname", default=None,
+        help="token host, instead of --auth-url (with --auth-port and --auth-path)",
+    )  # fmt: skip
+    add_option(
+        g, "--auth-port", "--auth_port", dest="auth_port", default="443",
+        help="port of --auth-hostname (default 443)",
+    )  # fmt: skip
+    add_option(
+        g, "--auth-path", "--auth_path", dest="auth_path", default="auth/oauth2/v1/token",
+        help="token path with --auth-hostname (default auth/oauth2/v1/token; "
+        "2018: auth/oauth2/beta1/token)",
+    )  # fmt: skip
     g.add_argument("--scope", default=DEFAULT_SCOPE, help="OAuth scope (default trapi)")
-    g.add_argument(
-        "--ric",
-        action="append",
-        default=None,
-        help="item to request; repeat or comma-separate (default TRI.N)",
-    )
-    g.add_argument(
+    i = p.add_argument_group("items")
+    i.add_argument("--ric", action="append", default=None, help=_RIC_HELP[command])
+    i.add_argument(
         "--service", default="ELEKTRON_DD", help="service name or id (default ELEKTRON_DD)"
     )
-    g.add_argument("--view", default=None, help="comma-separated fields to request (a view)")
-    g.add_argument(
-        "--no_streaming",
-        "--snapshot",
-        dest="snapshot",
-        action="store_true",
-        help="request snapshots (Streaming: false)",
-    )
+    add_option(
+        i, "--fields", "--view", dest="view", default=None,
+        help="comma-separated field names to request (a view; --view works too)",
+    )  # fmt: skip
+    if command == "market-price":
+        add_option(
+            i, "--snapshot", "--no-streaming", "--no_streaming", dest="snapshot",
+            action="store_true", help="request snapshots (Streaming: false)",
+        )  # fmt: skip
     d = p.add_argument_group("service discovery, hot standby and v2 authentication")
-    d.add_argument(
-        "--discovery_url",
-        default=None,
-        help=f"service discovery URL, used when --hostname is not given "
+    add_option(
+        d, "--discovery-url", "--discovery_url", dest="discovery_url", default=None,
+        help="service discovery URL, used when neither --hostname nor --url is given "
         f"(default {DEFAULT_DISCOVERY_URL})",
-    )
+    )  # fmt: skip
     d.add_argument(
         "--region",
         default="us-east-1",
         help="endpoint region: an AWS region prefix (default us-east-1) or amer/emea/apac",
     )
-    d.add_argument(
-        "--hotstandby",
-        action="store_true",
-        help="two sessions on two endpoints with the same items; as in the vendor example, "
-        "each session's frames are printed (labelled 'on session1'/'on session2'), so every "
-        "update appears once per session",
-    )
-    d.add_argument("--standbyhostname", default=None, help="second streaming host (hot standby)")
-    d.add_argument("--standbyport", default="443", help="port of --standbyhostname (default 443)")
-    d.add_argument(
-        "--clientsecret",
-        default=None,
+    add_option(
+        d, "--hot-standby", "--hotstandby", dest="hotstandby", action="store_true",
+        help=_STANDBY_HELP[command],
+    )  # fmt: skip
+    add_option(
+        d, "--standby-hostname", "--standbyhostname", dest="standbyhostname", default=None,
+        help="second streaming host (hot standby)",
+    )  # fmt: skip
+    add_option(
+        d, "--standby-port", "--standbyport", dest="standbyport", default="443",
+        help="port of --standby-hostname (default 443)",
+    )  # fmt: skip
+    add_option(
+        d, "--client-secret", "--clientsecret", dest="clientsecret", default=None,
         action=CommandLineSecret,
         help="v2 client secret (client_credentials grant; prefer ERTCLOUD_CLIENT_SECRET)",
-    )
-    d.add_argument(
-        "--jwkFile", dest="jwk_file", default=None, help="v2 private-key JWK file (JWT assertion)"
-    )
+    )  # fmt: skip
+    add_option(
+        d, "--jwk-file", "--jwkFile", dest="jwk_file", default=None,
+        help="v2 private-key JWK file (JWT assertion)",
+    )  # fmt: skip
     d.add_argument(
         "--aud", default=None, help="JWT audience (default the CIAM token URL of the examples)"
     )
     o = p.add_argument_group("ertcloud options")
-    o.add_argument(
-        "--show-secrets", action="store_true", help="print tokens and passwords unredacted"
-    )
+    if command == "market-price":
+        o.add_argument(
+            "--show-secrets", action="store_true", help="print tokens and passwords unredacted"
+        )
     o.add_argument(
         "--credentials",
         default=None,
@@ -137,7 +193,9 @@ def add_options(p: argparse.ArgumentParser) -> None:
         help="TOML credentials file, mode 0600 (default ~/.config/ertcloud/credentials.toml "
         "if it exists)",
     )
-    o.add_argument("--ca-file", default=None, help="trust this CA bundle (PEM) for HTTPS/WSS")
+    o.add_argument(
+        "--ca-file", default=None, metavar="FILE", help="trust this CA bundle (PEM) for HTTPS/WSS"
+    )
     o.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
     o.add_argument(
         "--tls",
@@ -147,19 +205,46 @@ def add_options(p: argparse.ArgumentParser) -> None:
         "the token URL is http:// (a local simulator). The port is --port (default 443) "
         "whatever the choice",
     )
-    o.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    add_timeouts(o)
+    if command != "board":
+        o.add_argument(
+            "--duration",
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help="stop after this many seconds",
+        )
     o.add_argument("--no-reconnect", action="store_true", help="exit instead of reconnecting")
+
+
+def add_timeouts(g: argparse._ActionsContainer) -> None:
+    """``--token-timeout`` and ``--connect-timeout``."""
+    g.add_argument(
+        "--token-timeout",
+        type=float,
+        default=DEFAULT_TOKEN_TIMEOUT,
+        metavar="SECONDS",
+        help=f"give up on the token endpoint after this long (default {DEFAULT_TOKEN_TIMEOUT:g})",
+    )
+    g.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=DEFAULT_CONNECT_TIMEOUT,
+        metavar="SECONDS",
+        help="give up on service discovery, the WebSocket connection or the Login after this "
+        f"long (default {DEFAULT_CONNECT_TIMEOUT:g})",
+    )
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "market-price",
         help="the vendor quick start's market_price flow (authenticate, connect, stream)",
-        description=__doc__,
+        description=description(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_options(p)
-    p.set_defaults(func=lambda a: asyncio.run(run(a)))
+    p.set_defaults(func=lambda a: interrupt.run(run(a)))
 
 
 def ssl_context(args: argparse.Namespace) -> ssl.SSLContext | bool:
@@ -191,6 +276,8 @@ def _use_tls(args: argparse.Namespace, auth_url: str) -> bool:
 
 
 def _ws_url(args: argparse.Namespace, auth_url: str) -> str:
+    if _opt(args, "url"):
+        return str(args.url)
     tls = _use_tls(args, auth_url)
     return f"{'wss' if tls else 'ws'}://{args.hostname}:{args.port}/WebSocket"
 
@@ -211,6 +298,9 @@ def _fill_credentials(args: argparse.Namespace) -> None:
     )
     args.user, args.clientid = creds.user or "", creds.client_id or ""
     args.password = creds.password or ""
+    if not args.clientid and _opt(args, "auth_hostname"):
+        # The 2018 quick start has no client id: it authenticates as the user.
+        args.clientid = args.user
     if hasattr(args, "clientsecret") and not (args.user and args.password):
         # A secret from the environment or file means v2 only without a v1 user/password.
         args.clientsecret = creds.client_secret
@@ -225,7 +315,12 @@ def _check_required(args: argparse.Namespace, v2: bool) -> None:
         return
     if args.user and args.clientid and args.password:
         return
-    if args.hostname or _opt(args, "discovery_url") or _opt(args, "hotstandby"):
+    if (
+        args.hostname
+        or _opt(args, "url")
+        or _opt(args, "discovery_url")
+        or _opt(args, "hotstandby")
+    ):
         raise ConfigError("user, clientid and password are required options")
     raise ConfigError("user, clientid, password, and hostname are required options")
 
@@ -252,13 +347,13 @@ def _credentials(args: argparse.Namespace, v2: bool) -> PasswordCredentials | Cl
 
 
 async def _endpoints(
-    args: argparse.Namespace, tokens: TokenManager, pr: Printer, sslctx: Any, auth_url: str
+    args: argparse.Namespace, tokens: TokenManager, pr: Printer | None, sslctx: Any, auth_url: str
 ) -> list[str]:
-    """WebSocket URLs, best first: ``--hostname`` (and ``--standbyhostname``), else the
-    endpoints service discovery lists for ``--region``."""
+    """WebSocket URLs, best first: ``--url`` or ``--hostname`` (and ``--standby-hostname``),
+    else the endpoints service discovery lists for ``--region`` (traced on ``pr``)."""
     tls = _use_tls(args, auth_url)
     hotstandby = bool(_opt(args, "hotstandby"))
-    if args.hostname:
+    if args.hostname or _opt(args, "url"):
         urls = [_ws_url(args, auth_url)]
         standby = _opt(args, "standbyhostname")
         if standby:
@@ -269,6 +364,8 @@ async def _endpoints(
     region = _opt(args, "region", "us-east-1")
 
     def sd_trace(event: str, detail: Any) -> None:
+        if pr is None:
+            return
         if event == "request":
             pr.line(f"Sending {BRAND} service discovery request to {detail}")
         elif event == "success":
@@ -281,9 +378,16 @@ async def _endpoints(
 
     client = DiscoveryClient(url, ssl_context=sslctx, trace=sd_trace)
     try:
-        found = await client.discover(tokens)
+        found = await interrupt.wait_for(
+            client.discover(tokens),
+            f"service discovery at {url}",
+            _opt(args, "connect_timeout", DEFAULT_CONNECT_TIMEOUT),
+            option="--connect-timeout",
+            error=DiscoveryError,
+        )
     except DiscoveryError:
-        pr.line(f"Failed to retrieve endpoints from {BRAND} Service Discovery. Exiting...")
+        if pr is not None:
+            pr.line(f"Failed to retrieve endpoints from {BRAND} Service Discovery. Exiting...")
         raise
     finally:
         await client.close()
@@ -327,6 +431,7 @@ async def run(
     rics = _rics(args)
     position = args.position or default_position()
     try:
+        await first_token(tokens, auth_url, args)
         urls = await _endpoints(args, tokens, pr, sslctx, auth_url)
     except BaseException:
         await client.close()
@@ -367,6 +472,7 @@ async def run(
         login=LoginParams(application_id=args.app_id, position=position),
         ssl_context=sslctx,
         reconnect=not args.no_reconnect,
+        connect_timeout=_opt(args, "connect_timeout", DEFAULT_CONNECT_TIMEOUT),
         trace=trace,
         on_event=on_event,
     )
@@ -374,7 +480,8 @@ async def run(
     loop = asyncio.get_running_loop()
     installed = _install_signals(loop, stop.set)
     try:
-        await session.start()
+        with interrupt.waiting(f"the connection to {session.urls[0]} and the Login"):
+            await session.start()
         _subscribe(session, args, rics)
         waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(session.wait_closed())]
         done, pending = await asyncio.wait(
@@ -440,13 +547,15 @@ async def _run_standby(
         tokens=tokens,
         login=LoginParams(application_id=args.app_id, position=position),
         ssl_context=sslctx,
+        connect_timeout=_opt(args, "connect_timeout", DEFAULT_CONNECT_TIMEOUT),
         trace=trace,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     installed = _install_signals(loop, stop.set)
     try:
-        await standby.start()
+        with interrupt.waiting(f"the connections to {' and '.join(urls[:2])} and the Logins"):
+            await standby.start()
         _subscribe(standby, args, rics)
         try:
             await asyncio.wait_for(stop.wait(), args.duration)
@@ -485,7 +594,22 @@ def _service(s: str) -> str | int:
     return int(s) if s.isdigit() else s
 
 
+async def first_token(tokens: TokenManager, url: str, args: argparse.Namespace) -> None:
+    """Get the first token within ``--token-timeout`` (interruptible, announced)."""
+    await interrupt.wait_for(
+        tokens.get(),
+        f"a token from {url}",
+        _opt(args, "token_timeout", DEFAULT_TOKEN_TIMEOUT),
+        option="--token-timeout",
+        error=AuthenticationError,
+    )
+
+
 def _install_signals(loop: asyncio.AbstractEventLoop, cb: Callable[[], None]) -> list[int]:
+    """SIGINT and SIGTERM call ``cb`` once streaming; the signals it installed (none under
+    :func:`interrupt.run`, which then dispatches them)."""
+    if interrupt.on_stop(cb):
+        return []
     done: list[int] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:

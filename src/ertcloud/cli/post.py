@@ -9,7 +9,9 @@ import sys
 from typing import Any
 
 from ..exceptions import ConfigError, ErtcloudError, PostRejected
+from . import interrupt
 from .common import add_connection_options, open_session
+from .options import description
 
 __all__ = ["add_parser", "parse_fields"]
 
@@ -33,7 +35,7 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "post",
         help="contribute field values to an item (Post, waits for the Ack)",
-        description=__doc__,
+        description=description(__doc__),
     )
     p.add_argument("ric", help="the item to post to")
     p.add_argument(
@@ -55,7 +57,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--service", default=None, help="service name (off-stream posts)")
     p.add_argument("--no-ack", action="store_true", help="do not ask for an Ack")
     add_connection_options(p)
-    p.set_defaults(func=lambda a: asyncio.run(run(a)))
+    p.set_defaults(func=lambda a: interrupt.run(run(a)))
 
 
 async def run(a: argparse.Namespace) -> int:

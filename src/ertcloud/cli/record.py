@@ -9,7 +9,10 @@ A progress line goes to stderr every ``--progress-interval`` seconds; Ctrl+C or 
 flushes every sink and exits 0 (1 with one line when a sink lost rows: a failing sink is
 retried, its rows kept in memory and then a ``--spill-dir`` file of ``--spill-max-mb``).
 ``--metrics-port`` serves ``/health`` and ``/metrics``.
-Without ``--hostname`` and credentials it records the embedded simulator (and says so).
+Credentials come from the options, ``--config``, the environment (``ERTCLOUD_USER``...) or
+the credentials file; the endpoint from ``--hostname``/``--url`` or else service discovery
+(``--region``; ``--hot-standby`` adds a second endpoint to fail over to). Only when none of
+these is given at all does it record the embedded simulator (and says so).
 ``--config FILE`` reads the same options from a TOML file (command-line options win).
 """
 
@@ -19,6 +22,7 @@ import argparse
 import asyncio
 import os
 import ssl
+import stat
 import sys
 import time
 from contextlib import AsyncExitStack
@@ -26,9 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..auth.client import TokenClient
-from ..auth.grants import PasswordCredentials
-from ..auth.manager import TokenManager
 from ..client.session import Session
 from ..config import resolve_credentials
 from ..exceptions import ConfigError, ErtcloudError
@@ -36,6 +37,7 @@ from ..protocol.login import LoginParams
 from ..sinks.metrics import MAX_SILENCE, MetricsServer
 from ..sinks.recorder import Recorder
 from ..sinks.spec import make_sink
+from . import interrupt
 from .market_price import (
     _auth_url,
     _install_signals,
@@ -45,6 +47,8 @@ from .market_price import (
     default_position,
     ssl_context,
 )
+from .options import description
+from .service import open_connection
 
 __all__ = ["Target", "add_parser", "apply_config", "connection_target", "fill_credentials", "run"]
 
@@ -55,7 +59,7 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "record",
         help="record items to DuckDB, Parquet, CSV, JSON lines, PostgreSQL or NATS",
-        description=__doc__,
+        description=description(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("rics", nargs="*", metavar="RIC", help="items to record (or --ric)")
@@ -89,8 +93,8 @@ def add_parser(sub: Any) -> None:
         default=5.0,
         help="progress line on stderr every N s (5; 0: none)",
     )
-    add_options(p)
-    p.set_defaults(func=lambda a: asyncio.run(run(a, p)))
+    add_options(p, command="record")
+    p.set_defaults(func=lambda a: interrupt.run(run(a, p)))
 
 
 def _add_sink_options(r: Any) -> None:
@@ -154,12 +158,42 @@ def _load_toml(path: str) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid TOML: nested too deeply") from None
+
+
+#: options whose value is a secret: a config file holding one must be private (like ssh)
+SECRET_DESTS = ("password", "clientsecret", "new_password")
+
+
+def _option_dests(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Every spelling of every option (``client-id``, ``clientid``...) -> its dest."""
+    out: dict[str, str] = {}
+    for action in parser._actions:
+        out.setdefault(action.dest, action.dest)
+        for s in action.option_strings:
+            out[s.lstrip("-").replace("-", "_")] = action.dest
+    return out
+
+
+def _check_private(path: str, keys: list[str]) -> None:
+    """Refuse a config file holding a secret that the group or others may read."""
+    if os.name != "posix" or not keys:
+        return
+    mode = stat.S_IMODE(Path(path).stat().st_mode)
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            f"config file {path} holds a secret ({', '.join(keys)}) and is accessible by "
+            f"group or others (mode {mode:04o}); run: chmod 600 {path}"
+        )
 
 
 def apply_config(args: argparse.Namespace, parser: argparse.ArgumentParser, path: str) -> None:
     """Fill options not given on the command line from a TOML file.
 
-    Keys are the long option names (``hostname``, ``auth_url``, ``metrics-port``, ...);
+    Keys are the long option names, in any spelling (``hostname``, ``auth-url``,
+    ``clientid``, ``metrics-port``...); a file holding a secret (``password``...) must be
+    private to its owner (mode 0600), as ssh requires of keys;
     ``rics`` and ``to`` are lists. Tables (``[connection]``, ``[recording]``, ...) may group
     keys: their names do not matter."""
     data = _load_toml(path)
@@ -169,12 +203,13 @@ def apply_config(args: argparse.Namespace, parser: argparse.ArgumentParser, path
             flat.update(v)
         else:
             flat[k] = v
-    known = {a.dest for a in parser._actions}
+    dests = _option_dests(parser)
+    _check_private(path, [k for k in flat if dests.get(k.replace("-", "_")) in SECRET_DESTS])
     for key, value in flat.items():
-        dest = key.replace("-", "_")
+        dest = dests.get(key.replace("-", "_"), "")
         if dest == "ric":
             dest = "rics"
-        if dest not in known or dest in ("config", "help", "func"):
+        if not dest or dest in ("config", "help", "func"):
             raise ConfigError(f"{path}: unknown option {key!r}")
         current = getattr(args, dest, None)
         if current not in (parser.get_default(dest), [], None):
@@ -308,30 +343,13 @@ async def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
         raise ConfigError("--spill-max-mb, --drain-timeout and --max-silence must be >= 0")
     _check_spill_dir(args.spill_dir)
     sinks = [make_sink(s) for s in (args.to or [DEFAULT_SINK])]
-    embedded = not (args.hostname or args.user or args.password or args.clientid)
-    if not embedded:
-        fill_credentials(args)
-    if not embedded and not (args.user and args.clientid and args.password and args.hostname):
-        raise ConfigError("user, clientid, password, and hostname are required options")
 
     await _open_sinks(sinks)  # a bad sink fails fast, before anything else starts
     async with AsyncExitStack() as stack:
         stack.push_async_callback(_close_sinks, sinks)  # if the recorder never took them
-        t = await connection_target(args, stack, embedded, "recording")
-        auth_url, ws_url, sslctx = t.auth_url, t.ws_url, t.ssl
-        user, password, clientid = t.user, t.password, t.clientid
-        client = TokenClient(auth_url, ssl_context=sslctx)
-        stack.push_async_callback(client.close)
-        tokens = TokenManager(
-            client,
-            PasswordCredentials(
-                username=user,
-                password=password,
-                client_id=clientid,
-                scope=args.scope,
-                new_password=None if t.simulated else args.new_password,
-            ),
-        )
+        # The simulator only when no credential of any kind is given (see cli/service.py).
+        conn = await open_connection(args, stack)
+        tokens, sslctx = conn.tokens, conn.ssl
         rec: Recorder | None = None
 
         def trace(kind: str, detail: Any) -> None:
@@ -339,8 +357,9 @@ async def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
                 rec.on_trace(kind, detail)
 
         session = Session(
-            ws_url,
+            conn.urls,
             tokens=tokens,
+            connect_timeout=args.connect_timeout,
             login=LoginParams(
                 application_id=args.app_id, position=args.position or default_position()
             ),
@@ -384,7 +403,8 @@ async def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
         loop = asyncio.get_running_loop()
         installed = _install_signals(loop, stop.set)
         stack.callback(lambda: [loop.remove_signal_handler(s) for s in installed])
-        await session.start()
+        with interrupt.waiting(f"the connection to {conn.urls[0]} and the Login"):
+            await session.start()
         stack.push_async_callback(session.close)
         fields = [f.strip() for f in args.view.split(",")] if args.view else None
         rec.subscribe(rics, fields=fields, domain=args.domain, service=_service(args.service))

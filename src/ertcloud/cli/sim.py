@@ -17,6 +17,7 @@ from ..auth.jwt import load_jwk
 from ..exceptions import ConfigError
 from ..sim.ads import PING_MODES, SLOW_CONSUMER_POLICIES, ServerConfig
 from ..sim.server import SimOptions, SimServer, startup_line
+from .options import add_option, description
 
 __all__ = ["add_parser", "options_from_args", "parse_denials", "read_users_file"]
 
@@ -92,12 +93,11 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rate", type=float, default=2.0, help="updates per second per subscribed item")
     p.add_argument("--seed", type=int, default=42, help="seed of the market process")
     p.add_argument("--service", default="ELEKTRON_DD", help="service name (id 257)")
-    p.add_argument(
-        "--rics",
-        default="",
+    add_option(
+        p, "--ric", "--rics", dest="rics", default="",
         help="extra instruments to serve, comma-separated (with --replay: only these items "
         "of the recording)",
-    )
+    )  # fmt: skip
     p.add_argument("--tls-cert", default=None, help="serve HTTPS/WSS with this certificate (PEM)")
     p.add_argument("--tls-key", default=None, help="private key of --tls-cert (PEM)")
     p.add_argument(
@@ -461,7 +461,9 @@ async def serve(opts: SimOptions) -> int:
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
-        "sim", help="run the simulator (gateway, discovery, streaming server)", description=__doc__
+        "sim",
+        help="run the simulator (gateway, discovery, streaming server)",
+        description=description(__doc__),
     )
     add_options(p)
 

@@ -22,8 +22,10 @@ from ..protocol.events import (
     StreamClosed,
 )
 from ..protocol.streams import ItemStream
+from . import interrupt
 from .common import add_connection_options, add_transport_option, open_session, open_standby
 from .market_price import _install_signals
+from .options import add_option, description
 from .output import BOOK_DOMAINS, book_header, book_table_lines, pretty
 from .session_notices import announce_reconnects, until_done_or_ended
 
@@ -65,10 +67,18 @@ _RECORD_KEYS = (
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
-        "subscribe", help="stream items: pretty JSON, JSON lines or a table", description=__doc__
+        "subscribe",
+        help="stream items: pretty JSON, JSON lines or a table",
+        description=description(__doc__),
     )
-    p.add_argument("rics", nargs="+", metavar="RIC", help="items (comma lists allowed)")
-    p.add_argument("--fields", default=None, help="view: comma-separated field names or FIDs")
+    p.add_argument("rics", nargs="*", metavar="RIC", help="items (comma lists allowed)")
+    p.add_argument(
+        "--ric", action="append", default=None, help="an item, like RIC; repeat or comma-separate"
+    )
+    add_option(
+        p, "--fields", "--view", dest="fields", default=None,
+        help="comma-separated field names or FIDs to request (a view; --view works too)",
+    )  # fmt: skip
     p.add_argument(
         "--domain",
         default="MarketPrice",
@@ -78,11 +88,28 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--service", default=None, help="service name or id")
     p.add_argument("--snapshot", action="store_true", help="one image per item, then exit")
     p.add_argument("--private", action="store_true", help="private streams")
-    p.add_argument("--format", choices=("pretty", "jsonl", "table"), default="pretty")
-    p.add_argument("--count", type=int, default=None, help="stop after this many events")
-    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument(
+        "--format",
+        choices=("pretty", "jsonl", "table"),
+        default="pretty",
+        help="pretty: each message as indented JSON (default); jsonl: one JSON record per "
+        "event; table: one line per event with --fields (default BID ASK ...)",
+    )
+    p.add_argument(
+        "--count", type=int, default=None, metavar="N", help="stop after this many events"
+    )
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this many seconds",
+    )
+    add_option(
+        p,
+        "--hot-standby",
         "--hotstandby",
+        dest="hotstandby",
         action="store_true",
         help="two sessions on two endpoints, each update shown once (by SeqNumber); the "
         "embedded simulator serves two endpoints for it",
@@ -91,11 +118,28 @@ def add_parser(sub: Any) -> None:
         "--standby-url",
         default=None,
         metavar="URL",
-        help="the second endpoint of --hotstandby (implies it); --url or --hostname is the first",
+        help="the second endpoint of --hot-standby (implies it); --url or --hostname is the first",
     )
     add_connection_options(p)
     add_transport_option(p)
-    p.set_defaults(func=lambda a: asyncio.run(run(a)))
+    p.set_defaults(func=lambda a: interrupt.run(run(a)))
+
+
+#: a snapshot of this many items ends with a progress line on stderr
+PROGRESS_SUMMARY = 1000
+
+
+def _say_progress(total: int, pending: set[str], elapsed: float | None = None) -> None:
+    took = f" in {elapsed:.1f} s" if elapsed is not None else ""
+    sys.stderr.write(f"ertcloud: snapshots {total - len(pending)}/{total}{took}\n")
+    sys.stderr.flush()
+
+
+async def _progress(total: int, pending: set[str], every: float = 1.0) -> None:
+    """A progress line on stderr every ``every`` seconds while snapshots arrive."""
+    while pending:
+        await asyncio.sleep(every)
+        _say_progress(total, pending)
 
 
 def _fields(spec: str | None) -> list[str | int] | None:
@@ -141,8 +185,13 @@ def _reason(text: str | None, code: str | None) -> str:
 
 
 async def run(a: argparse.Namespace) -> int:
-    rics = [r.strip() for spec in a.rics for r in spec.split(",") if r.strip()]
+    specs = [*a.rics, *(a.ric or [])]
+    rics = [r.strip() for spec in specs for r in spec.split(",") if r.strip()]
+    if not rics:
+        raise ConfigError("no item given: name at least one RIC (or --ric)")
     names = list(dict.fromkeys(rics))
+    pending = set(names)  # items not finished yet: each check is O(1), never a scan
+    index: dict[str, ItemStream] = {}  # name -> stream (single session)
     standby = a.hotstandby or a.standby_url is not None
     if standby and a.snapshot:
         raise ConfigError("--snapshot takes one image per item: it has no use for --hotstandby")
@@ -160,20 +209,40 @@ async def run(a: argparse.Namespace) -> int:
         sub = subs[0]
         if isinstance(sub, StandbySubscription):
             return sub.records.get(name)
-        return next((s for s in sub.streams if s.name == name), None)
+        return index.get(name)
 
-    def finished(name: str) -> bool:
+    def finished(name: str, s: ItemStream | None = None) -> bool:
         if len(refused.get(name, ())) >= len(sessions):
             return True  # every session was refused it
-        s = record(name)
+        s = s or record(name)
         if s is None or s.is_open:
             return False
         # ClosedRecover: the session re-requests the item by itself.
         return not (s.state is not None and s.state.stream == "ClosedRecover")
 
-    def check_done() -> None:
-        if subs and all(finished(n) for n in names):
+    def check_done(s: ItemStream | None = None) -> None:
+        if not subs:
+            return
+        if s is None:
+            pending.difference_update([n for n in pending if finished(n)])
+        elif s.name in pending and finished(s.name, s):
+            pending.discard(s.name)
+        if not pending:
             done.set()
+
+    flushing = False
+
+    def flush() -> None:
+        nonlocal flushing
+        flushing = False
+        out.flush()
+
+    def flush_soon() -> None:
+        """Flush once the frame at hand is handled (not one write per event)."""
+        nonlocal flushing
+        if not flushing:
+            flushing = True
+            asyncio.get_running_loop().call_soon(flush)
 
     def fail(name: str, opened: bool, reason: str) -> None:
         if name in failed:
@@ -188,17 +257,31 @@ async def run(a: argparse.Namespace) -> int:
         if isinstance(ev, StreamClosed):
             if ev.state.stream not in ("NonStreaming", "ClosedRecover"):
                 fail(ev.stream.name, ev.stream.refreshes > 0, _reason(ev.state.text, ev.state.code))
-            check_done()
+            check_done(ev.stream)
         if a.format == "jsonl":
             out.write(json.dumps(event_record(ev), separators=(",", ":")) + "\n")
         elif a.format == "table":
             out.write(_table_line(ev, cols) + "\n")
         elif not isinstance(ev, StreamClosed):
             out.write(pretty(codec.to_builtins(ev.message)) + "\n")
-        out.flush()
+        flush_soon()
         count += 1
         if a.count is not None and count >= a.count:
             done.set()
+
+    requests: dict[int, dict[int, list[ItemStream]]] = {}  # session -> request id -> streams
+
+    def by_request(index: int, streams: list[ItemStream], rid: int) -> list[ItemStream]:
+        """The streams a request ID (its own or its batch's) names, without a scan per
+        Error: the index is rebuilt only when an ID is not in it (re-requested streams)."""
+        table = requests.get(index)
+        if table is None or rid not in table:
+            table = requests[index] = {}
+            for st in streams:
+                table.setdefault(st.id, []).append(st)
+                if st.batch_id is not None and st.batch_id != st.id:
+                    table.setdefault(st.batch_id, []).append(st)
+        return table.get(rid, [])
 
     def on_event(index: int, ev: object) -> None:
         """An Error answering an item request (or its batch) ends that item (on every
@@ -212,7 +295,7 @@ async def run(a: argparse.Namespace) -> int:
         err = ev.message
         hit = [
             s
-            for s in leg.streams
+            for s in by_request(index, leg.streams, err.id)
             if err.id in (s.id, s.batch_id)
             and index not in refused.get(s.name, ())
             and not s.refreshes
@@ -233,10 +316,10 @@ async def run(a: argparse.Namespace) -> int:
                 out.write(f"{time.strftime('%H:%M:%S')} {s.name:<12} {'ERROR':<8} {err.text}\n")
         if a.format == "pretty":
             out.write(pretty(codec.to_builtins(err)) + "\n")
-        out.flush()
+        flush_soon()
         for s in final:
             fail(s.name, False, f"the server answered with an Error: {_reason(err.text, None)}")
-        check_done()
+            check_done(s)
 
     def watch(index: int, session: Session) -> None:
         sessions.append(session)
@@ -255,12 +338,25 @@ async def run(a: argparse.Namespace) -> int:
 
     async def stream(sub: Subscription | StandbySubscription) -> None:
         subs.append(sub)
+        if isinstance(sub, Subscription):
+            index.update((s.name, s) for s in sub.streams)
         check_done()
+        progress = None
+        if a.snapshot and len(names) > 1:
+            progress = asyncio.create_task(_progress(len(names), pending))
         try:
             await asyncio.wait_for(until_done_or_ended(done, sessions), a.duration)
         except asyncio.TimeoutError:
             pass
+        finally:
+            if progress is not None:
+                progress.cancel()
+        elapsed = time.monotonic() - started
+        if progress is not None and (len(names) >= PROGRESS_SUMMARY or elapsed >= 1.0):
+            _say_progress(len(names), pending, elapsed)
         await sub.close()
+
+    started = time.monotonic()
 
     header = f"{'time':<8} {'RIC':<12} {'event':<8} " + " ".join(f"{c:>12}" for c in cols)
     if str(a.domain).lower() in {d.lower() for d in BOOK_DOMAINS}:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from typing import Any
 
 from ..sim.server import SimOptions, SimServer
+from . import interrupt
 from .common import add_connection_options, token_manager
-from .market_price import DEFAULT_AUTH_URL
+from .market_price import DEFAULT_AUTH_URL, first_token
+from .options import description
 from .output import Printer
 
 __all__ = ["add_parser"]
@@ -16,11 +17,13 @@ __all__ = ["add_parser"]
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
-        "token", help="request a token and print the response (redacted)", description=__doc__
+        "token",
+        help="request a token and print the response (redacted)",
+        description=description(__doc__),
     )
     p.add_argument("--show-secrets", action="store_true", help="print the tokens unredacted")
     add_connection_options(p)
-    p.set_defaults(func=lambda a: asyncio.run(run(a)))
+    p.set_defaults(func=lambda a: interrupt.run(run(a)))
 
 
 async def run(a: argparse.Namespace) -> int:
@@ -38,6 +41,7 @@ async def run(a: argparse.Namespace) -> int:
 async def _fetch(a: argparse.Namespace, url: str, pr: Printer) -> int:
     tm = token_manager(a, url)
     try:
+        await first_token(tm, url, a)
         tok = await tm.get()
     finally:
         await tm.client.close()

@@ -1,0 +1,108 @@
+"""Which service a long-running command (``record``) connects to, and as whom.
+
+The embedded simulator is used only when no credential or endpoint of any kind is given:
+not on the command line, not in ``--config``, not in the environment (``ERTCLOUD_USER``,
+``ERTCLOUD_PASSWORD``, ``ERTCLOUD_CLIENT_ID``, ``ERTCLOUD_CLIENT_SECRET``,
+``ERTCLOUD_TOKEN_URL``, ``ERTCLOUD_URL``) and with no credentials file. Otherwise the
+options mean what they mean for ``market-price``: ``--hostname``/``--url`` or else service
+discovery (``--discovery-url``, ``--region``), v1 or v2 authentication, and with
+``--hot-standby`` a second endpoint to fail over to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import ssl
+from collections.abc import Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+from ..auth.client import TokenClient
+from ..auth.grants import PasswordCredentials
+from ..auth.manager import TokenManager
+from ..config import ENV_VARS, default_credentials_file
+from ..exceptions import DiscoveryError
+from .market_price import DEFAULT_AUTH_URL_V2 as _V2_URL
+from .market_price import (
+    _auth_url,
+    _check_required,
+    _credentials,
+    _endpoints,
+    _fill_credentials,
+    _opt,
+    first_token,
+    ssl_context,
+)
+
+__all__ = ["Connection", "any_credential", "open_connection"]
+
+#: options that name a service or a credential
+_SERVICE_OPTIONS = (
+    "hostname",
+    "url",
+    "user",
+    "password",
+    "clientid",
+    "clientsecret",
+    "jwk_file",
+    "auth_url",
+    "auth_hostname",
+    "discovery_url",
+    "standbyhostname",
+    "credentials",
+)
+_SERVICE_ENV = (*ENV_VARS.values(), "ERTCLOUD_TOKEN_URL", "ERTCLOUD_URL")
+
+
+def any_credential(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether anything names a real service or credentials (then never the simulator)."""
+    env = os.environ if environ is None else environ
+    if any(_opt(args, name) for name in _SERVICE_OPTIONS):
+        return True
+    if any(env.get(name) for name in _SERVICE_ENV):
+        return True
+    return default_credentials_file(env).exists()
+
+
+@dataclass
+class Connection:
+    """Tokens and WebSocket URLs (best first) of the service to use."""
+
+    tokens: TokenManager
+    urls: list[str]
+    ssl: ssl.SSLContext | bool | None
+    simulated: bool
+
+
+async def open_connection(args: argparse.Namespace, stack: AsyncExitStack) -> Connection:
+    """The service the options name (token fetched, endpoints discovered if need be), or the
+    embedded simulator when :func:`any_credential` finds nothing. Closes with ``stack``."""
+    if not any_credential(args):
+        from .record import connection_target
+
+        t = await connection_target(args, stack, True, "recording")
+        client = TokenClient(t.auth_url, ssl_context=t.ssl)
+        stack.push_async_callback(client.close)
+        creds = PasswordCredentials(t.user, t.password, t.clientid, scope=args.scope)
+        tokens = TokenManager(client, creds)
+        await first_token(tokens, t.auth_url, args)
+        return Connection(tokens, [t.ws_url], t.ssl, True)
+    _fill_credentials(args)
+    v2 = bool(_opt(args, "clientsecret") or _opt(args, "jwk_file"))
+    _check_required(args, v2)
+    auth_url = _auth_url(args)
+    if v2 and not args.auth_url and not args.auth_hostname:
+        auth_url = _V2_URL
+    sslctx = ssl_context(args)
+    client = TokenClient(auth_url, ssl_context=sslctx)
+    stack.push_async_callback(client.close)
+    tokens = TokenManager(client, _credentials(args, v2))
+    await first_token(tokens, auth_url, args)
+    urls = await _endpoints(args, tokens, None, sslctx, auth_url)
+    if _opt(args, "hotstandby") and len(urls) < 2:
+        raise DiscoveryError(
+            f"Expected 2 hosts but received: {len(urls)} (--hot-standby needs "
+            "--standby-hostname with --hostname)"
+        )
+    return Connection(tokens, urls, sslctx, False)
