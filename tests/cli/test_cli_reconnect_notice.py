@@ -46,7 +46,7 @@ def test_drop_and_recovery_are_said_on_stderr(sim_process: Any) -> None:
         )
         with urllib.request.urlopen(req, timeout=10) as resp:
             assert resp.status == 200
-        err = _stderr_until(proc, "ertcloud: connection back on ")
+        err = _stderr_until(proc, "ertcloud: reconnected to ")
         lost = [line for line in err.splitlines() if line.startswith("ertcloud: connection lost")]
         assert len(lost) == 1, err
     finally:
