@@ -30,11 +30,11 @@ if TYPE_CHECKING:
     from .client.subscription import Subscription
 
 __all__ = [
+    "TEMPLATES",
     "ChainChanged",
     "ChainError",
     "ChainRecord",
     "ChainSubscription",
-    "TEMPLATES",
     "fetch_chain",
     "parse_chain_record",
 ]

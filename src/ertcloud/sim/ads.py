@@ -20,14 +20,14 @@ from typing import Any
 
 from ..protocol import codec
 from ..protocol.messages import Key, Ping, State, Status
+from .chains import ChainRecords
 from .curves import make_curves
 from .depth import Book, BookDelta
 from .domains import market_maker_diff
 from .gateway import Gateway
 from .market import Instrument, Market
-from .session import ClientSession, Closer, Sender, Stream
-from .chains import ChainRecords
 from .news import MRN_ITEMS, NewsWire
+from .session import ClientSession, Closer, Sender, Stream
 from .symbols import SymbolList, SymbolLists
 
 __all__ = ["PING_MODES", "ClientSession", "ServerConfig", "StreamingServer"]
