@@ -88,7 +88,7 @@ class ServerConfig:
     answer_pings: bool = True
     stamp_updates: bool = False
     chain_churn: float = 0.05  # chance that a chain record's tick changes a constituent
-    news_chance: float = 0.25  # chance that an MRN item's tick publishes a story
+    news_chance: float = 0.5  # chance that an MRN item's tick publishes a story
 
     def __post_init__(self) -> None:
         if self.ping_mode not in PING_MODES:
