@@ -45,7 +45,7 @@ def draw(bars: Any, title: str, path: str) -> None:
         2, 1, sharex=True, figsize=(10, 6), gridspec_kw={"height_ratios": [3, 1]}
     )
     starts = [dt.datetime.fromtimestamp(s, dt.timezone.utc) for s in bars["start"]]
-    x = mdates.date2num(starts)
+    x = mdates.date2num(starts)  # type: ignore[no-untyped-call]
     width = (float(bars["end"].iloc[0]) - float(bars["start"].iloc[0])) / 86400 * 0.7
     for xi, o, h, lo, c, v in zip(
         x, bars["open"], bars["high"], bars["low"], bars["close"], bars["volume"], strict=True
@@ -55,12 +55,15 @@ def draw(bars: Any, title: str, path: str) -> None:
         body = abs(c - o) or (h - lo) * 0.02 or abs(c) * 1e-4
         ax.bar(xi, body, width, bottom=min(o, c), color=color, edgecolor=color)
         axv.bar(xi, v, width, color=color, alpha=0.6)
+    lo_all, hi_all = float(bars["low"].min()), float(bars["high"].max())
+    pad = (hi_all - lo_all) * 0.05 or abs(hi_all) * 0.001 or 1.0
+    ax.set_ylim(lo_all - pad, hi_all + pad)
     ax.set_title(title)
     ax.set_ylabel("price")
     ax.grid(alpha=0.3)
     axv.set_ylabel("volume")
     axv.grid(alpha=0.3)
-    axv.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S"))
+    axv.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S"))  # type: ignore[no-untyped-call]
     fig.autofmt_xdate()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -76,8 +79,11 @@ def run(a: argparse.Namespace) -> int:
 
     try:
         df = load(a.recording, table="messages")
-    except FileNotFoundError:
-        raise ConfigError(f"no such recording: {a.recording}") from None
+    except ConfigError:
+        raise
+    except Exception as exc:  # any backend: a missing file, another program's database
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"cannot read recording {a.recording}: {first}") from None
     df = df[df["ric"] == a.ric]
     if df.empty:
         raise ConfigError(f"{a.recording} holds no messages of {a.ric}")

@@ -26,6 +26,7 @@ from typing import Any
 from ..auth.client import TokenClient
 from ..auth.grants import PasswordCredentials
 from ..auth.manager import TokenManager
+from ..bars import parse_interval
 from ..client.session import Session
 from ..config import resolve_credentials
 from ..exceptions import ConfigError
@@ -66,6 +67,9 @@ def add_parser(sub: Any) -> None:
     )
     r.add_argument("--config", default=None, metavar="FILE", help="read options from a TOML file")
     r.add_argument("--domain", default="MarketPrice", help="domain of the items (MarketPrice)")
+    r.add_argument(
+        "--bars", default=None, metavar="INTERVAL", help="also write OHLC bars (1m, 5s ...)"
+    )
     r.add_argument(
         "--metrics-port", type=int, default=None, help="serve /health and /metrics on this port"
     )
@@ -241,6 +245,12 @@ async def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
         raise ConfigError("no item to record: give RICs (or rics = [...] in --config)")
     if args.batch_size <= 0 or args.flush_interval <= 0:
         raise ConfigError("--batch-size and --flush-interval must be positive")
+    bars = getattr(args, "bars", None)
+    if bars is not None:
+        try:
+            parse_interval(bars)
+        except ValueError as exc:
+            raise ConfigError(f"--bars: {exc}") from None
     sinks = [make_sink(s) for s in (args.to or [DEFAULT_SINK])]
     embedded = not (args.hostname or args.user or args.password or args.clientid)
     if not embedded:
@@ -281,7 +291,11 @@ async def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
             trace=trace,
         )
         rec = Recorder(
-            session, sinks, batch_size=args.batch_size, flush_interval=args.flush_interval
+            session,
+            sinks,
+            batch_size=args.batch_size,
+            flush_interval=args.flush_interval,
+            bars=bars,
         )
         try:
             await rec.open()
