@@ -7,6 +7,7 @@ ertcloud plot ticks.db TRI.N -o tri.png --interval 5s
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from ..bars import bars_frame, parse_interval
@@ -77,6 +78,12 @@ def run(a: argparse.Namespace) -> int:
         raise ConfigError(f"--interval: {exc}") from None
     from ..sinks import load
 
+    spec = a.recording
+    if "://" not in spec:  # a file or folder: opening a sink would create it
+        kind, _, rest = spec.partition(":")
+        path = rest if rest and kind in ("jsonl", "csv", "parquet", "duckdb") else spec
+        if not Path(path).exists():
+            raise ConfigError(f"no such recording: {spec}")
     try:
         df = load(a.recording, table="messages")
     except ConfigError:
