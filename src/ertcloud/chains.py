@@ -158,14 +158,17 @@ class ChainSubscription:
         return [r for rec in self.order for r in self.records.get(rec, ())]
 
     async def start(self, timeout: float = 10.0) -> None:
-        await self._open_record(self.chain, timeout)
+        try:
+            await self._open_record(self.chain, timeout)
+        except ChainError:
+            await self.close()
+            raise
         self._sync_members()
 
     async def _open_record(self, name: str, timeout: float) -> None:
-        seen: set[str] = set(self.order)
         current: str | None = name
-        while current is not None and current not in self._record_subs:
-            if current in seen and current != name:
+        while current is not None:
+            if current in self._record_subs or len(self._record_subs) >= MAX_RECORDS:
                 raise ChainError(f"chain {self.chain} loops back to {current}")
             sub = self.session.subscribe(
                 current, service=self.service, on_update=self._on_record_update, queue=False
@@ -180,13 +183,10 @@ class ChainSubscription:
             s = sub.streams[0]
             rec = parse_chain_record(dict(s.fields)) if s.refreshes else None
             if rec is None:
-                await self.close()
                 st = s.state
                 why = f": {st.text}" if st is not None and st.text else ""
                 raise ChainError(f"{current} is not an available chain record{why}")
-            if current not in self.order:
-                self.order.append(current)
-            seen.add(current)
+            self.order.append(current)
             self.records[current] = rec.links
             current = rec.next
 

@@ -133,3 +133,17 @@ async def test_chain_subscription_follows_adds_and_removes(sim: SimServer) -> No
         finally:
             await cs.close()
     assert changes[0].added == tuple(initial) and changes[0].removed == ()
+
+
+async def test_subscribe_chain_errors_close_what_they_opened(sim: SimServer) -> None:
+    links = {f"LINK_{i}": None for i in range(1, 15)}
+    sim.market.create(
+        "0#LOOPB",
+        {"REF_COUNT": 1, **links, "LINK_1": "TRI.N", "PREV_LR": None, "NEXT_LR": "0#LOOPB"},
+    )
+    async with session_for(sim) as session:
+        with pytest.raises(ChainError, match="loops back to 0#LOOPB"):
+            await asyncio.wait_for(session.subscribe_chain("0#LOOPB"), 20)
+        with pytest.raises(ChainError, match="not an available chain record"):
+            await asyncio.wait_for(session.subscribe_chain("0#NOPE"), 20)
+        assert not [s for s in session.streams if s.is_open and s.streaming]
