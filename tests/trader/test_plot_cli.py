@@ -61,15 +61,15 @@ def test_subscribe_expand_opens_the_constituents() -> None:
     assert len(got) > 14  # two linked records (long template)
 
 
-def test_news_prints_headlines_filtered_by_ric() -> None:
+def test_news_prints_headlines_and_filters_them() -> None:
     r = run_cli("news", "--count", "3", "--format", "jsonl")
     assert r.returncode == 0, r.stderr
     rows = [json.loads(ln) for ln in r.stdout.splitlines()]
     assert len(rows) == 3 and all(row["headline"] and row["rics"] for row in rows)
-    ric = rows[0]["rics"].split()[0]
-    r = run_cli("news", "--ric", ric, "--duration", "6")
+    r = run_cli("news", "--subject", "US", "--count", "2", "--format", "jsonl")
     assert r.returncode == 0, r.stderr
-    assert all(f"[{ric}" in ln or f",{ric}" in ln for ln in r.stdout.splitlines())
+    rows = [json.loads(ln) for ln in r.stdout.splitlines()]
+    assert len(rows) == 2 and all("N2:US" in row["subjects"].split() for row in rows)
 
 
 def test_live_bars() -> None:

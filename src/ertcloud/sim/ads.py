@@ -119,9 +119,9 @@ class StreamingServer:
         self.symbols = SymbolLists(market)
         self.list_last: dict[str, dict[str, int]] = {}
         self.curves = make_curves(market.seed, market.now)
+        self.news = NewsWire(market)
         members = {n: sl.candidates for n, sl in self.symbols.lists.items() if not sl.ranked}
         self.chains = ChainRecords(market, members)
-        self.news = NewsWire(market)
 
     def seq(self, ric: str) -> int:
         n = self._seq.get(ric)

@@ -56,6 +56,8 @@ class NewsWire:
         self.shuffle = shuffle
         self.lose = lose
         self.count = 0
+        # the equities of the instrument table (taken before chains add their extra names)
+        self.equities = [i for i in market.instruments.values() if i.kind == EQUITY]
 
     def envelope(self, item: str) -> dict[str, Any]:
         """The fields of an MRN item's Refresh: the envelope only, no story."""
@@ -81,8 +83,7 @@ class NewsWire:
     def story(self) -> dict[str, Any]:
         """One story's JSON (the MRN_STORY schema)."""
         rng = self.rng
-        equities = [i for i in self.market.instruments.values() if i.kind == EQUITY]
-        inst = equities[int(rng.random() * len(equities))]
+        inst = self.equities[int(rng.random() * len(self.equities))]
         name = str(inst.image.get("DSPLY_NAME") or inst.ric).title()
         self.count += 1
         now = datetime.fromtimestamp(self.market.now(), timezone.utc)
