@@ -1,6 +1,8 @@
 """ertcloud: asyncio client, command line and simulator for LSEG Real-Time in the cloud."""
 
 from .auth import ClientCredentials, PasswordCredentials, TokenClient, TokenManager
+from .bars import Bar, BarBuilder
+from .chains import ChainChanged, ChainError
 from .client import Session, Subscription
 from .client.api import connect
 from .exceptions import (
@@ -16,6 +18,7 @@ from .exceptions import (
     ProtocolError,
     SessionClosed,
 )
+from .news import BrokenStory, NewsStory
 from .protocol.login import LoginParams
 from .version import __version__
 
@@ -41,3 +44,6 @@ __all__ = [
     "__version__",
     "connect",
 ]
+
+# trader features: chains, news, bars (docs/trader.md)
+__all__ += ["Bar", "BarBuilder", "BrokenStory", "ChainChanged", "ChainError", "NewsStory"]

@@ -13,8 +13,12 @@ from typing import Any
 from ..exceptions import ConfigError, ErtcloudError
 from ..version import __version__
 from . import board, demo, discover, market_price, post, record, sim, subscribe, token
+from .bars import add_parser as add_bars
+from .chain import add_parser as add_chain
 from .checks import apply_environment, check_args
+from .news import add_parser as add_news
 from .options import suggest
+from .plot import add_parser as add_plot
 
 __all__ = ["main"]
 
@@ -35,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     discover.add_parser(sub)
     record.add_parser(sub)
     board.add_parser(sub)
+    add_chain(sub)
+    add_news(sub)
+    add_bars(sub)
+    add_plot(sub)
     _add_bench(sub)
     return p
 

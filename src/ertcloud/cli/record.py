@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..bars import parse_interval
 from ..client.session import Session
 from ..config import resolve_credentials
 from ..exceptions import ConfigError, ErtcloudError
@@ -73,6 +74,9 @@ def add_parser(sub: Any) -> None:
     )
     r.add_argument("--config", default=None, metavar="FILE", help="read options from a TOML file")
     r.add_argument("--domain", default="MarketPrice", help="domain of the items (MarketPrice)")
+    r.add_argument(
+        "--bars", default=None, metavar="INTERVAL", help="also write OHLC bars (1m, 5s ...)"
+    )
     r.add_argument(
         "--metrics-port", type=int, default=None, help="serve /health and /metrics on this port"
     )
@@ -342,6 +346,12 @@ async def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
     if args.spill_max_mb < 0 or args.drain_timeout < 0 or args.max_silence < 0:
         raise ConfigError("--spill-max-mb, --drain-timeout and --max-silence must be >= 0")
     _check_spill_dir(args.spill_dir)
+    bars = getattr(args, "bars", None)
+    if bars is not None:
+        try:
+            parse_interval(bars)
+        except ValueError as exc:
+            raise ConfigError(f"--bars: {exc}") from None
     sinks = [make_sink(s) for s in (args.to or [DEFAULT_SINK])]
 
     await _open_sinks(sinks)  # a bad sink fails fast, before anything else starts
@@ -375,6 +385,7 @@ async def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
             spill_dir=args.spill_dir,
             spill_bytes=int(args.spill_max_mb * (1 << 20)),
             close_timeout=args.drain_timeout,
+            bars=bars,
         )
         try:
             await rec.open(already_open=True)

@@ -89,6 +89,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--snapshot", action="store_true", help="one image per item, then exit")
     p.add_argument("--private", action="store_true", help="private streams")
     p.add_argument(
+        "--expand", action="store_true", help="chains (0#.DJI): subscribe to their constituents"
+    )
+    p.add_argument(
         "--format",
         choices=("pretty", "jsonl", "table"),
         default="pretty",
@@ -193,6 +196,8 @@ async def run(a: argparse.Namespace) -> int:
     pending = set(names)  # items not finished yet: each check is O(1), never a scan
     index: dict[str, ItemStream] = {}  # name -> stream (single session)
     standby = a.hotstandby or a.standby_url is not None
+    if standby and getattr(a, "expand", False):
+        raise ConfigError("--expand works on one session: it has no use for --hotstandby")
     if standby and a.snapshot:
         raise ConfigError("--snapshot takes one image per item: it has no use for --hotstandby")
     view = _fields(a.fields)
@@ -375,6 +380,9 @@ async def run(a: argparse.Namespace) -> int:
         else:
             async with open_session(a) as session:
                 watch(0, session)
+                if getattr(a, "expand", False):
+                    rics = [r for c in rics for r in await session.chain(c)]
+                    names[:] = list(dict.fromkeys(rics))
                 if a.format == "table":
                     out.write(header + "\n")
                 await stream(session.subscribe(rics, snapshot=a.snapshot, **options))

@@ -491,6 +491,33 @@ class Session:
             [s for s in self.protocol.streams if s.domain == "MarketPrice"], kind=kind
         )
 
+    async def chain(self, name: str, *, service: str | int | None = None) -> list[str]:
+        """The constituents of chain ``name`` (``0#.DJI``); see :mod:`ertcloud.chains`."""
+        from ..chains import fetch_chain
+
+        return await fetch_chain(self, name, service=service)
+
+    async def subscribe_chain(
+        self, name: str, *, fields: Sequence[str | int] | None = None
+    ) -> Any:
+        """Stream the constituents of chain ``name``; a ``ChainSubscription`` that also
+        yields ``ChainChanged`` when the chain changes."""
+        from ..chains import subscribe_chain
+
+        return await subscribe_chain(self, name, fields=fields)
+
+    def bars(self, rics: str | Sequence[str], interval: float | str) -> Any:
+        """Live OHLC bars: an async iterator of ``(ric, Bar)``; see :mod:`ertcloud.bars`."""
+        from .live import stream_bars
+
+        return stream_bars(self, rics, interval)
+
+    def news(self, item: str = "MRN_STORY") -> Any:
+        """Live MRN stories: an async iterator of ``NewsStory`` / ``BrokenStory``."""
+        from .live import stream_news
+
+        return stream_news(self, item)
+
     # -- I/O -----------------------------------------------------------------------------
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:

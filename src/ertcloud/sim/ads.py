@@ -20,11 +20,13 @@ from typing import Any
 
 from ..protocol import codec
 from ..protocol.messages import Key, Ping, State, Status
+from .chains import ChainRecords
 from .curves import make_curves
 from .depth import Book, BookDelta
 from .domains import market_maker_diff
 from .gateway import Gateway
 from .market import Instrument, Market
+from .news import MRN_ITEMS, NewsWire
 from .session import ClientSession, Closer, Sender, Stream
 from .symbols import SymbolList, SymbolLists
 
@@ -110,6 +112,8 @@ class ServerConfig:
     slow_consumer: str = "conflate"
     send_queue_bytes: int = 1 << 20
     drain_timeout: float = 30.0
+    chain_churn: float = 0.05  # chance that a chain record's tick changes a constituent
+    news_chance: float = 0.5  # chance that an MRN item's tick publishes a story
 
     def __post_init__(self) -> None:
         if self.ping_mode not in PING_MODES:
@@ -150,6 +154,9 @@ class StreamingServer:
         self.symbols = SymbolLists(market)
         self.list_last: dict[str, dict[str, int]] = {}
         self.curves = make_curves(market.seed, market.now)
+        self.news = NewsWire(market)
+        members = {n: sl.candidates for n, sl in self.symbols.lists.items() if not sl.ranked}
+        self.chains = ChainRecords(market, members)
 
     def seq(self, ric: str) -> int:
         n = self._seq.get(ric)
@@ -347,6 +354,9 @@ class StreamingServer:
                 cs.push_container(s, seq, fields=fields)
                 self.updates_sent += 1
             return
+        if name in self.chains.records or name in MRN_ITEMS:
+            self._step_trader(name)
+            return
         if not self.market.steppable(name):
             return
         inst, utype, fields = self.market.step(name)
@@ -354,6 +364,26 @@ class StreamingServer:
         book = self.books.get(inst.ric)
         if book is not None and self._rng.random() < 0.7:
             self._fan_out(inst, "Unspecified", {}, book.churn(1 + int(self._rng.random() * 3)))
+
+    def _step_trader(self, name: str) -> None:
+        """A tick of a chain record (maybe a constituent change) or of an MRN item (maybe
+        a story, sent as back-to-back fragments)."""
+        cfg = self.config
+        if name in self.chains.records:
+            inst = self.market.get(name)
+            if inst is not None and self._rng.random() < cfg.chain_churn:
+                changed = self.chains.step(name)
+                if changed:
+                    self._fan_out(inst, "Unspecified", changed, None)
+            return
+        if self._rng.random() >= cfg.news_chance:
+            return
+        for fields in self.news.step(name):
+            seq = self.seq(name)
+            for cs, s in self.subs.get(name, ()):
+                if s.domain == "NewsTextAnalytics":
+                    cs.push_news(s, fields, seq)
+                    self.updates_sent += 1
 
     async def run(self) -> None:
         """The market ticker and the housekeeping (pings, token expiry), until cancelled."""

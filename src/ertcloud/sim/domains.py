@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 #: Domains the simulated service provides (Source directory ``Capabilities``).
-CAPABILITIES = (6, 7, 8, 9, 10, 22)
+CAPABILITIES = (6, 7, 8, 9, 10, 22, 33)
 _FILTER_INFO = 1
 _FILTER_STATE = 2
 _FILTER_LOAD = 8

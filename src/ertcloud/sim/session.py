@@ -50,6 +50,7 @@ from .domains import (
     split_refresh,
 )
 from .market import Instrument
+from .news import MRN_ITEMS
 from .symbols import SymbolList
 
 if TYPE_CHECKING:
@@ -817,6 +818,8 @@ class ClientSession:
         if domain in ("SymbolList", "YieldCurve"):
             table = server.symbols.lists if domain == "SymbolList" else server.curves
             return Instrument(name, domain, {}) if name in table else None
+        if domain == "NewsTextAnalytics":
+            return Instrument(name, domain, {}) if name in MRN_ITEMS else None
         inst = server.market.get(name)
         if inst is None or domain == "MarketPrice":
             return inst
@@ -859,6 +862,9 @@ class ClientSession:
             seq_number=server.current_seq(s.ric),
             private=True if s.private else None,
         )
+        if s.domain == "NewsTextAnalytics":
+            first.fields = server.news.envelope(s.ric)
+            return [first]
         if s.domain == "YieldCurve":
             image = server.curves[s.ric].image()
             first.fields = image if s.view is None else {k: image.get(k) for k in s.view}
@@ -1114,6 +1120,23 @@ class ClientSession:
                 map=cmap,
             )
         )
+
+    def push_news(self, s: Stream, fields: dict[str, Any], seq: int) -> None:
+        """One fragment of an MRN story: Domain set, not cached, not conflated."""
+        if not s.paused:
+            self.out.append(
+                Update(
+                    id=s.id,
+                    domain=s.domain,
+                    update_type="Unspecified",
+                    key=Key(service=s.service, name=s.ric) if s.key_in_updates else None,
+                    seq_number=seq,
+                    do_not_cache=True,
+                    do_not_conflate=True,
+                    do_not_ripple=True,
+                    fields=fields,
+                )
+            )
 
     def push_refresh(self, s: Stream) -> None:
         """An unsolicited Refresh (the record was re-imaged, e.g. by a posted Refresh)."""

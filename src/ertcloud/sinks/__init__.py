@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from ..bars import bars_frame as bars
 from .base import Sink
 from .frames import RecordingError, load, records_frame, rows_frame
 from .rows import Row, row_from_message
@@ -22,6 +23,7 @@ __all__ = [
     "Sink",
     "SinkRunner",
     "SinkStats",
+    "bars",
     "load",
     "make_sink",
     "records_frame",

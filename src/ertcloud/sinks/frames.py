@@ -8,12 +8,15 @@ from typing import Any
 from ..exceptions import ConfigError, ErtcloudError, one_line
 from .readback import RecordingError, read_recording
 from .rows import (
+    BAR_COLUMNS,
     BOOK_COLUMNS,
     COLUMNS,
+    NEWS_COLUMNS,
     QUOTE_COLUMNS,
     TRADE_COLUMNS,
     Row,
     book_rows,
+    derived_row,
     quote_row,
     trade_row,
 )
@@ -26,6 +29,8 @@ _TABLES = {
     "quotes": QUOTE_COLUMNS,
     "trades": TRADE_COLUMNS,
     "book": BOOK_COLUMNS,
+    "news": NEWS_COLUMNS,
+    "bars": BAR_COLUMNS,
 }
 
 
@@ -79,6 +84,10 @@ def rows_frame(rows: Iterable[Row], table: str = "messages", kind: str = "pandas
             t = trade_row(r)
             if t is not None:
                 out.append(dict(zip(cols, t, strict=True)))
+        elif table in ("news", "bars"):
+            derived = derived_row(r)
+            if derived is not None and derived[0] == table:
+                out.append(dict(zip(cols, derived[1], strict=True)))
         else:
             out.extend(dict(zip(cols, b, strict=True)) for b in book_rows(r))
     if kind == "polars" and table == "messages":

@@ -20,6 +20,7 @@ from ..protocol.events import ItemRefreshed, ItemStatus, ItemUpdated
 from ..protocol.messages import Key, State, Status
 from ..protocol.streams import ItemStream
 from .base import Sink
+from .derive import Deriver
 from .rows import row_from_message
 from .runner import SinkRunner
 
@@ -64,9 +65,12 @@ class Recorder:
         batch_size: int = 2000,
         flush_interval: float = 0.5,
         max_queue: int = 200_000,
+        bars: float | str | None = None,
         **runner_options: Any,
     ) -> None:
         self.session = session
+        #: derived rows: stories of MRN items, and bars of ``bars`` length (see derive.py)
+        self.derive = Deriver(bars)
         self.runner = SinkRunner(
             sinks,
             batch_size=batch_size,
@@ -175,11 +179,14 @@ class Recorder:
         st.last_message = time.monotonic()
         self._seq += 1
         s = ev.stream
-        self.runner.submit(
-            row_from_message(
-                self._seq, time.time(), ev.message, ric=s.name, domain=s.domain, service=s.service
-            )
+        row = row_from_message(
+            self._seq, time.time(), ev.message, ric=s.name, domain=s.domain, service=s.service
         )
+        self.runner.submit(row)
+        if t is ItemUpdated:
+            for d in self.derive.feed(row, self.next_seq):
+                self._seq = d.seq
+                self.runner.submit(d)
 
     @property
     def items(self) -> tuple[int, int]:
@@ -194,4 +201,7 @@ class Recorder:
         self._closing = True
         if self.subscription is not None:
             await self.subscription.close()
+        for d in self.derive.flush(self.next_seq):
+            self._seq = d.seq
+            self.runner.submit(d)
         await self.runner.close()

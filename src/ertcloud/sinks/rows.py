@@ -16,12 +16,15 @@ from ..protocol import codec
 from ..protocol.messages import Refresh, Status, Update
 
 __all__ = [
+    "BAR_COLUMNS",
     "BOOK_COLUMNS",
     "COLUMNS",
+    "NEWS_COLUMNS",
     "QUOTE_COLUMNS",
     "TRADE_COLUMNS",
     "Row",
     "book_rows",
+    "derived_row",
     "quote_row",
     "row_from_message",
     "trade_row",
@@ -32,6 +35,33 @@ COLUMNS = ("seq", "ts", "kind", "domain", "ric", "service", "update_type", "fiel
 QUOTE_COLUMNS = ("seq", "ts", "ric", "bid", "ask", "bidsize", "asksize")
 TRADE_COLUMNS = ("seq", "ts", "ric", "price", "size")
 BOOK_COLUMNS = ("seq", "ts", "ric", "domain", "action", "key", "fields")
+NEWS_COLUMNS = (
+    "seq",
+    "ts",
+    "ric",
+    "guid",
+    "created",
+    "urgency",
+    "headline",
+    "subjects",
+    "rics",
+    "body",
+)
+BAR_COLUMNS = (
+    "seq",
+    "ts",
+    "ric",
+    "start_ts",
+    "end_ts",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "vwap",
+    "count",
+    "source",
+)
 
 _QUOTE_FIELDS = ("BID", "ASK", "BIDSIZE", "ASKSIZE")
 _BOOK_DOMAINS = frozenset({"MarketByPrice", "MarketByOrder", "MarketMaker"})
@@ -150,6 +180,18 @@ def trade_row(row: Row) -> tuple[Any, ...] | None:
     if price is None:
         return None
     return (row.seq, row.ts, row.ric, price, _num(f.get("TRDVOL_1")))
+
+
+def derived_row(row: Row) -> tuple[str, tuple[Any, ...]] | None:
+    """``("news", row)`` for a reassembled story (kind ``Story``), ``("bars", row)`` for a
+    bar (kind ``Bar``): rows the recorder derives, with their values in ``fields``."""
+    table = {"Story": "news", "Bar": "bars"}.get(row.kind)
+    f = row.fields
+    if table is None or f is None:
+        return None
+    cols = NEWS_COLUMNS if table == "news" else BAR_COLUMNS
+    # the bar's start and end are columns start_ts and end_ts (END is an SQL keyword)
+    return table, (row.seq, row.ts, row.ric, *(f.get(c.removesuffix("_ts")) for c in cols[3:]))
 
 
 def book_rows(row: Row) -> list[tuple[Any, ...]]:

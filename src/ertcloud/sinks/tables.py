@@ -6,7 +6,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .rows import BOOK_COLUMNS, COLUMNS, QUOTE_COLUMNS, TRADE_COLUMNS, Row, book_rows, quote_row
+from .rows import (
+    BAR_COLUMNS,
+    BOOK_COLUMNS,
+    COLUMNS,
+    NEWS_COLUMNS,
+    QUOTE_COLUMNS,
+    TRADE_COLUMNS,
+    Row,
+    book_rows,
+    derived_row,
+    quote_row,
+)
 from .rows import trade_row as _trade_row
 
 __all__ = ["TABLES", "TableBatch", "create_statements", "split"]
@@ -49,8 +60,38 @@ TABLES: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("key", "VARCHAR", "text"),
         ("fields", "JSON", "jsonb"),
     ),
+    # filled from the recorder's derived rows (kind "Story", kind "Bar")
+    "news": (
+        ("seq", "BIGINT", "bigint"),
+        ("ts", "DOUBLE", "double precision"),
+        ("ric", "VARCHAR", "text"),
+        ("guid", "VARCHAR", "text"),
+        ("created", "VARCHAR", "text"),
+        ("urgency", "BIGINT", "bigint"),
+        ("headline", "VARCHAR", "text"),
+        ("subjects", "VARCHAR", "text"),
+        ("rics", "VARCHAR", "text"),
+        ("body", "VARCHAR", "text"),
+    ),
+    "bars": (
+        ("seq", "BIGINT", "bigint"),
+        ("ts", "DOUBLE", "double precision"),
+        ("ric", "VARCHAR", "text"),
+        ("start_ts", "DOUBLE", "double precision"),
+        ("end_ts", "DOUBLE", "double precision"),
+        ("open", "DOUBLE", "double precision"),
+        ("high", "DOUBLE", "double precision"),
+        ("low", "DOUBLE", "double precision"),
+        ("close", "DOUBLE", "double precision"),
+        ("volume", "DOUBLE", "double precision"),
+        ("vwap", "DOUBLE", "double precision"),
+        ("count", "BIGINT", "bigint"),
+        ("source", "VARCHAR", "text"),
+    ),
 }
 
+assert tuple(c for c, _, _ in TABLES["news"]) == NEWS_COLUMNS
+assert tuple(c for c, _, _ in TABLES["bars"]) == BAR_COLUMNS
 assert tuple(c for c, _, _ in TABLES["messages"]) == COLUMNS
 assert tuple(c for c, _, _ in TABLES["quotes"]) == QUOTE_COLUMNS
 assert tuple(c for c, _, _ in TABLES["trades"]) == TRADE_COLUMNS
@@ -89,4 +130,7 @@ def split(rows: Sequence[Row]) -> TableBatch:
         if tr is not None:
             t["trades"].append(tr)
         t["book"].extend(book_rows(r))
+        d = derived_row(r)
+        if d is not None:
+            t[d[0]].append(d[1])
     return b

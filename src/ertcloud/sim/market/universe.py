@@ -64,6 +64,16 @@ class Market:
                 spec, venue = equity.synthetic(ric)
                 self._register(equity.build(spec, venue, seed, cal), spec.weight)
 
+    def add_equity(self, ric: str) -> Instrument:
+        """The equity ``ric``, added as a synthetic one if the market lacks it. It gets
+        no weight in the random pick, so the other instruments' sequences do not move."""
+        found = self.instruments.get(ric)
+        if found is None:
+            spec, venue = equity.synthetic(ric)
+            self._register(equity.build(spec, venue, self.seed, self._cal), 0.0)
+            found = self.instruments[ric]
+        return found
+
     def _register(self, st: PriceState, weight: float) -> None:
         self.instruments[st.inst.ric] = st.inst
         self._states[st.inst.ric] = st
