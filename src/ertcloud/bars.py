@@ -206,6 +206,13 @@ def tick_of(fields: dict[str, Any]) -> tuple[str, float, float] | None:
     return None
 
 
+def _epoch(ts: Any) -> float:
+    """Seconds since the epoch of a recording's ``ts`` (a number, or a timestamp as
+    :func:`ertcloud.sinks.load` returns it)."""
+    stamp = getattr(ts, "timestamp", None)
+    return float(stamp()) if callable(stamp) else float(ts)
+
+
 def bars_frame(df: Any, interval: float | str) -> Any:
     """Bars of a recording as a pandas DataFrame, one row per (ric, interval).
 
@@ -232,10 +239,10 @@ def bars_frame(df: Any, interval: float | str) -> Any:
 
     if {"price", "size"} <= cols:
         for ric, ts, p, s in zip(sort["ric"], sort["ts"], sort["price"], sort["size"], strict=True):
-            add(str(ric), float(ts), tick_of({"TRDPRC_1": p, "TRDVOL_1": s}))
+            add(str(ric), _epoch(ts), tick_of({"TRDPRC_1": p, "TRDVOL_1": s}))
     elif {"bid", "ask"} <= cols:
         for ric, ts, b_, a_ in zip(sort["ric"], sort["ts"], sort["bid"], sort["ask"], strict=True):
-            add(str(ric), float(ts), tick_of({"BID": b_, "ASK": a_}))
+            add(str(ric), _epoch(ts), tick_of({"BID": b_, "ASK": a_}))
     elif {"fields", "ric", "ts"} <= cols:
         kinds = sort["kind"] if "kind" in cols else ["Update"] * len(sort)
         for ric, ts, f, k in zip(sort["ric"], sort["ts"], sort["fields"], kinds, strict=True):
@@ -246,7 +253,7 @@ def bars_frame(df: Any, interval: float | str) -> Any:
 
                 f = json.loads(f)
             if isinstance(f, dict) and ric is not None:
-                add(str(ric), float(ts), tick_of(f))
+                add(str(ric), _epoch(ts), tick_of(f))
     else:
         raise ValueError("bars need a trades, quotes or messages table of a recording")
     for ric, b in builders.items():

@@ -383,6 +383,8 @@ async def run(a: argparse.Namespace) -> int:
                 if getattr(a, "expand", False):
                     rics = [r for c in rics for r in await session.chain(c)]
                     names[:] = list(dict.fromkeys(rics))
+                    pending.clear()
+                    pending.update(names)
                 if a.format == "table":
                     out.write(header + "\n")
                 await stream(session.subscribe(rics, snapshot=a.snapshot, **options))
