@@ -186,11 +186,13 @@ class IntegrityMonitor:
         An Update whose sequence number is ``stream.health.next_seq`` needs no more than
         ``h.last_seq = seq; h.next_seq = seq + h.step`` (what the session does inline)."""
         self._observe(event)
-        h = event.stream.health
+        h = self._health.get(event.stream)
         if h is not None:
-            step = h.step
-            ok = not h.stale and step and h.learned >= LEARN_DELTAS and h.last_seq is not None
-            h.next_seq = h.last_seq + step if ok else -1
+            step, last = h.step, h.last_seq
+            if not h.stale and step and h.learned >= LEARN_DELTAS and last is not None:
+                h.next_seq = last + step
+            else:
+                h.next_seq = -1
 
     def _observe(self, event: ItemRefreshed | ItemUpdated | ItemStatus | StreamClosed) -> None:
         t = type(event)

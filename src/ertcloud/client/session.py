@@ -663,7 +663,7 @@ class Session:
             events = receive(data, monotonic())
             if events:
                 dispatch(events)
-            if proto._out:
+            if proto.has_data_to_send:
                 flush()
             if blocked and not ws.paused:
                 # Back-pressure: stop reading until every blocking subscription has room.
@@ -724,7 +724,7 @@ class Session:
                         self._dispatch(events)
                     if self._blocked:
                         await self._wait_consumers()
-                    if proto._out:
+                    if proto.has_data_to_send:
                         await self._flush()
                 elif msg.type is aiohttp.WSMsgType.ERROR:
                     err = msg.data
@@ -761,15 +761,15 @@ class Session:
         for ev in events:
             t = type(ev)
             if t is ItemUpdated:
-                sub = ev.stream.user  # type: ignore[union-attr]
+                sub = ev.stream.owner  # type: ignore[union-attr]
                 if sub is not None:
-                    sub._deliver_update(ev)  # integrity checks and on_event too
+                    sub.deliver_update(ev)  # type: ignore[arg-type]  # integrity checks and on_event too
                     continue
                 self.integrity.observe(ev)  # type: ignore[arg-type]
             elif t is ItemRefreshed or t is ItemStatus or t is StreamClosed:
-                sub = ev.stream.user  # type: ignore[union-attr]
+                sub = ev.stream.owner  # type: ignore[union-attr]
                 if sub is not None:
-                    sub._deliver(ev)
+                    sub.deliver(ev)  # type: ignore[arg-type]
                 self.integrity.observe(ev)  # type: ignore[arg-type]
                 if t is StreamClosed:
                     self._on_stream_closed(ev)  # type: ignore[arg-type]
@@ -807,7 +807,7 @@ class Session:
             attempts = 0
         self._recover_attempts[key] = (attempts + 1, now)
         await asyncio.sleep(min(60.0, 2.0**attempts) * (0.75 + 0.25 * random.random()))
-        sub = stream.user
+        sub = stream.owner
         if self._closing or (isinstance(sub, Subscription) and sub.closed):
             return
         new = self.protocol.rerequest(stream)

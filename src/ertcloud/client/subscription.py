@@ -126,28 +126,28 @@ class Subscription:
         self._ended: BaseException | None = None  # set when the session has ended
         #: updates are held back here because the server cannot pause (SupportPauseResume 0)
         self.paused_locally = False
-        self._sink = self._deliver_update  # one bound method shared by every stream
+        self._sink = self.deliver_update  # one bound method shared by every stream
 
     def _attach(self, streams: list[ItemStream]) -> None:
         self.streams.extend(streams)
         self._open += len(streams)
         sink = self._sink
         for s in streams:
-            s.user = self
+            s.owner = self
             s.deliver = sink
 
     def _replace(self, old: ItemStream, new: ItemStream) -> None:
         self.streams[self.streams.index(old)] = new
-        new.user = self
+        new.owner = self
         new.deliver = self._sink
 
-    def _deliver_update(self, event: ItemUpdated) -> None:
+    def deliver_update(self, event: ItemUpdated) -> None:
         """The hot path: one update, straight from the protocol core (no event list)."""
         h = event.stream.health
         seq = event.message.seq_number
         if h is not None and seq == h.next_seq:  # the expected next message: no gap
             h.last_seq = seq
-            h.next_seq = seq + h.step
+            h.next_seq = seq + (h.step or 0)
         else:
             self._session.integrity.observe(event)
         if not self.paused_locally:  # paused: the cache still follows, delivery waits
@@ -193,8 +193,8 @@ class Subscription:
         """Wait until a ``"block"`` subscription's queue has room again."""
         await self._room.wait()
 
-    def _deliver(self, event: ItemRefreshed | ItemStatus | StreamClosed) -> None:
-        """Every other item event (updates take :meth:`_deliver_update`)."""
+    def deliver(self, event: ItemRefreshed | ItemStatus | StreamClosed) -> None:
+        """Every other item event (updates take :meth:`deliver_update`)."""
         t = type(event)
         cb = self.on_refresh if t is ItemRefreshed else self.on_status
         if cb is not None:
