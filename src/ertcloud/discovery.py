@@ -20,7 +20,7 @@ import aiohttp
 from yarl import URL
 
 from .auth.manager import TokenManager
-from .exceptions import DiscoveryError, one_line
+from .exceptions import BearerRefused, DiscoveryError, one_line
 from .protocol.backoff import backoff
 
 __all__ = [
@@ -228,10 +228,6 @@ class DiscoveryClient:
                 raise DiscoveryError(msg)
             raise _Transient(msg)
         raise DiscoveryError(f"too many redirects from {self.url}")
-
-
-class BearerRefused(DiscoveryError):
-    """Discovery refused the access token (HTTP 401): expired or revoked."""
 
 
 class _Transient(Exception):
