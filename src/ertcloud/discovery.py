@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ from yarl import URL
 from .auth.manager import TokenManager
 from .exceptions import BearerRefused, DiscoveryError, one_line
 from .protocol.backoff import backoff
+from .tracing import Trace
 
 __all__ = [
     "DEFAULT_DISCOVERY_URL",
@@ -37,10 +38,6 @@ DEFAULT_DISCOVERY_URL = "https://api.refinitiv.com/streaming/pricing/v1/"
 REGION_PREFIXES = {"amer": "us-", "emea": "eu-", "apac": "ap-"}
 FINAL_STATUSES = frozenset({403, 404, 410, 451})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
-
-#: ``trace(event, detail)``: "request" (url), "success" (body), "error" (status, text),
-#: "redirect" (url).
-Trace = Callable[[str, Any], None]
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ import json
 import ssl
 import time
 from collections.abc import Callable
-from typing import Any
 
 import aiohttp
 from yarl import URL
@@ -24,16 +23,13 @@ from ..exceptions import (
     TransientAuthError,
     one_line,
 )
+from ..tracing import Trace
 from .grants import Token, TokenRequest, parse_token, redact
 
 __all__ = ["RefreshRejected", "TokenClient", "TransientAuthError"]
 
 FINAL_STATUSES = frozenset({403, 404, 410, 451})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
-
-#: ``trace(event, detail)``: "request" (grant, url), "success" (body), "error" (status, text),
-#: "redirect" (url).
-Trace = Callable[[str, Any], None]
 
 
 class TokenClient:

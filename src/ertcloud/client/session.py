@@ -17,11 +17,12 @@ import random
 import ssl
 import time
 import weakref
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 import aiohttp
 
+from ..auth.grants import Token
 from ..auth.manager import TokenManager
 from ..exceptions import (
     ConfigError,
@@ -47,15 +48,14 @@ from ..protocol.events import (
     ItemUpdated,
     LoginAccepted,
     LoginClosed,
+    LoginDenied,
     ProtocolViolation,
     StreamClosed,
-)
-from ..protocol.events import (
-    LoginRejected as LoginRejectedEvent,
 )
 from ..protocol.login import LoginParams
 from ..protocol.messages import Ack, Generic, Key, PostUserInfo, Priority, Qos
 from ..protocol.streams import MAX_FIELDS_PER_IMAGE, MAX_MAP_ENTRIES, ItemStream
+from ..tracing import Trace
 from .integrity import (
     Difference,
     IntegrityEvent,
@@ -65,21 +65,21 @@ from .integrity import (
 )
 from .limits import DEFAULT_MAX_STREAMS, BreachPenalty, message_size_limit
 from .reconnect import ReconnectDelays
-from .subscription import Callback, Overflow, Subscription
+from .subscription import Overflow, Subscription
+from .subscription_base import Callback
 from .transport import Connection, ConnectOptions, Transport
 from .transport_aiohttp import AiohttpTransport
 
-__all__ = ["SUBPROTOCOLS", "Session", "Trace"]
+__all__ = ["HOOK_KINDS", "SUBPROTOCOLS", "Session", "Trace"]
 
 log = logging.getLogger("ertcloud.client")
 
 SUBPROTOCOLS = ("tr_json2", "rssl.json.v2")
 
-#: ``trace(kind, detail)`` observes the session: "connecting" (url), "connected" (url),
-#: "sent" (bytes), "received" (bytes), "closed" (reason), "reconnecting" (delay),
-#: "token" (Token), "event" (core event), "recovered" (url: logged in again after a loss,
-#: every stream re-requested).
-Trace = Callable[[str, Any], None]
+#: The kinds of ``Session(event_hooks=...)`` and what each hook is called with:
+#: "event" (core event), "trace" (kind, detail), "recovered" (session),
+#: "disconnected" (session, reason), "integrity" (integrity event).
+HOOK_KINDS = ("event", "trace", "recovered", "disconnected", "integrity")
 
 
 class Session:
@@ -93,7 +93,12 @@ class Session:
     ``max_fields_per_image`` fields in one item's image, a Map's summary or one Map entry
     (default 10,000); ``max_map_entries`` entries in one Map image (default 200,000).
     ``max_streams`` caps the item streams of the session (default 1,000,000): a subscribe
-    past it raises :class:`~ertcloud.exceptions.LimitExceeded`."""
+    past it raises :class:`~ertcloud.exceptions.LimitExceeded`.
+
+    Hooks: ``event_hooks={"event": [...], "trace": [...], "recovered": [...],
+    "disconnected": [...], "integrity": [...]}`` (see :data:`HOOK_KINDS`); the keyword
+    arguments ``on_event``, ``trace``, ``on_recovered``, ``on_disconnected`` and
+    ``on_integrity`` are shorthands for one hook of that kind."""
 
     def __init__(
         self,
@@ -118,7 +123,23 @@ class Session:
         max_streams: int = DEFAULT_MAX_STREAMS,
         give_up_after: float | None = None,
         on_disconnected: Callable[[Session, str], None] | None = None,
+        event_hooks: Mapping[str, Sequence[Callable[..., Any]]] | None = None,
     ) -> None:
+        hooks = _hooks(
+            event_hooks,
+            event=on_event,
+            trace=trace,
+            recovered=on_recovered,
+            disconnected=on_disconnected,
+            integrity=on_integrity,
+        )
+        #: the hooks by kind (see :data:`HOOK_KINDS`)
+        self.event_hooks = hooks
+        trace = _fan_out(hooks["trace"])
+        on_event = _fan_out(hooks["event"])
+        on_recovered = _fan_out(hooks["recovered"])
+        on_disconnected = _fan_out(hooks["disconnected"])
+        on_integrity = _fan_out(hooks["integrity"])
         self.urls = [urls] if isinstance(urls, str) else list(urls)
         #: "aiohttp", or "picows" (faster data path, optional extra); "auto" picks picows
         #: when it is installed. Any :class:`~ertcloud.client.transport.Transport` object
@@ -355,11 +376,15 @@ class Session:
         self._kick()
         return sub
 
-    def _close_streams(self, streams: list[ItemStream]) -> None:
+    def unsubscribe(self, streams: Sequence[ItemStream]) -> None:
+        """Close these item streams (a :class:`Subscription` closes its own with
+        :meth:`Subscription.close`)."""
         self.protocol.close(streams)
         for s in streams:
             self.integrity.forget(s)
         self._kick()
+
+    _close_streams = unsubscribe  # former name, still used by the command line
 
     async def _wait_consumers(self) -> None:
         """Back-pressure: hold the reader until every blocking subscription has room."""
@@ -510,9 +535,12 @@ class Session:
         self._background.add(t)
         t.add_done_callback(self._background.discard)
 
-    def _kick(self) -> None:
+    def flush_soon(self) -> None:
+        """Write what the protocol core has queued, in the background."""
         if self._ws is not None and not self._ws.closed:
             self._spawn(self._flush_safely())
+
+    _kick = flush_soon
 
     async def _flush_safely(self) -> None:
         try:
@@ -720,7 +748,7 @@ class Session:
                     _call_user(self.on_generic, ev.message, "on_generic")
             elif t is LoginAccepted:
                 self._logged_in.set()
-            elif t is LoginRejectedEvent or t is LoginClosed:
+            elif t is LoginDenied or t is LoginClosed:
                 st = ev.state  # type: ignore[union-attr]
                 text = st.text or f"{st.stream}/{st.data}"
                 self._login_failure = LoginRejected(
@@ -753,12 +781,16 @@ class Session:
             sub._replace(stream, new)
         self._kick()
 
-    async def _on_new_token(self, token: Any) -> None:
+    async def renew_token(self, token: Token) -> None:
+        """Send a renewed access token to the server on the open login stream (done by the
+        session itself unless ``renew_tokens`` is off, e.g. under a hot standby)."""
         if self.trace:
             self.trace("token", token)
         self.protocol.reissue_token(token.access_token)
         self._login_token = token.access_token
         await self._flush_safely()
+
+    _on_new_token = renew_token
 
     async def _run(self) -> None:
         """Watch the connection; reconnect and re-login when it goes."""
@@ -900,6 +932,12 @@ class Session:
         """True if the session ended without :meth:`close` (no reconnect, fatal error)."""
         return self._closed.is_set() and not self._shut_down
 
+    def end(self, fatal: ErtcloudError) -> None:
+        """End the session with ``fatal`` (raised by :meth:`wait_closed` and by the
+        iterators of its subscriptions), in the background."""
+        self.fatal = fatal
+        self._spawn(self._end())
+
     async def _end(self) -> None:
         self._closing = True
         await self._close_ws()
@@ -925,6 +963,36 @@ def _call_user(callback: Callable[[Any], Any], arg: Any, name: str) -> None:
         callback(arg)
     except Exception:
         log.exception("%s callback failed", name)
+
+
+def _hooks(
+    given: Mapping[str, Sequence[Callable[..., Any]]] | None,
+    **shorthands: Callable[..., Any] | None,
+) -> dict[str, list[Callable[..., Any]]]:
+    hooks: dict[str, list[Callable[..., Any]]] = {kind: [] for kind in HOOK_KINDS}
+    for kind, callbacks in (given or {}).items():
+        if kind not in hooks:
+            raise ConfigError(f"unknown event hook {kind!r}: use {', '.join(HOOK_KINDS)}")
+        hooks[kind].extend(callbacks)
+    for kind, callback in shorthands.items():
+        if callback is not None:
+            hooks[kind].insert(0, callback)
+    return hooks
+
+
+def _fan_out(callbacks: list[Callable[..., Any]]) -> Callable[..., Any] | None:
+    """None, the one callback, or one calling each in turn (for the hot path, the
+    common cases cost nothing extra)."""
+    if not callbacks:
+        return None
+    if len(callbacks) == 1:
+        return callbacks[0]
+
+    def each(*args: Any) -> None:
+        for callback in callbacks:
+            callback(*args)
+
+    return each
 
 
 def _pick_transport(name: str) -> str:

@@ -25,7 +25,8 @@ from ..protocol.events import ItemRefreshed, ItemStatus, ItemUpdated, StreamClos
 from ..protocol.login import LoginParams
 from ..protocol.streams import ItemStream
 from .session import Session
-from .subscription import Callback, ItemEvent, Subscription
+from .subscription import ItemEvent, Subscription
+from .subscription_base import BaseSubscription, Callback
 
 __all__ = ["HotStandby", "StandbySubscription"]
 
@@ -47,7 +48,7 @@ class _Spec:
     subs: dict[int, Subscription] = field(default_factory=dict)
 
 
-class StandbySubscription:
+class StandbySubscription(BaseSubscription):
     """The merged events of one :meth:`HotStandby.subscribe` call: iterate it, or use the
     ``on_refresh``/``on_update``/``on_status`` callbacks. ``records`` holds the merged image
     of every item by name."""
@@ -84,14 +85,7 @@ class StandbySubscription:
 
     def _emit(self, event: ItemEvent) -> None:
         self.delivered += 1
-        t = type(event)
-        cb = (
-            self.on_update
-            if t is ItemUpdated
-            else self.on_refresh
-            if t is ItemRefreshed
-            else self.on_status
-        )
+        cb = self._callback_for(event)
         if cb is not None:
             try:
                 cb(event)
@@ -148,9 +142,6 @@ class StandbySubscription:
 
     async def __aenter__(self) -> StandbySubscription:
         return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
 
 class HotStandby:
@@ -247,7 +238,7 @@ class HotStandby:
         for s in self.sessions:
             if s is not None:
                 s.fatal = fatal
-                s._spawn(s._end())
+                s.end(fatal)
         for sub in list(self._specs):
             sub._wakeup.set()
 
@@ -274,7 +265,7 @@ class HotStandby:
     async def _on_token(self, token: Token) -> None:
         for s in self.sessions:
             if s is not None:
-                await s._on_new_token(token)
+                await s.renew_token(token)
 
     async def close(self) -> None:
         """Close both sessions."""

@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
@@ -39,6 +39,7 @@ from ..protocol.book import OrderBook
 from ..protocol.events import ItemRefreshed, ItemStatus, ItemUpdated, StreamClosed
 from ..protocol.messages import Priority
 from ..protocol.streams import ItemStream
+from .subscription_base import BaseSubscription, Callback
 
 if TYPE_CHECKING:
     from .session import Session
@@ -48,7 +49,6 @@ __all__ = ["OVERFLOW_POLICIES", "ItemEvent", "Overflow", "Subscription"]
 log = logging.getLogger("ertcloud.client")
 
 ItemEvent = ItemRefreshed | ItemUpdated | ItemStatus | StreamClosed
-Callback = Callable[[Any], Any]
 Overflow = Literal["conflate", "block", "drop_oldest"]
 OVERFLOW_POLICIES: tuple[str, ...] = ("conflate", "block", "drop_oldest")
 
@@ -72,7 +72,7 @@ def _merge(old: ItemUpdated, new: ItemUpdated) -> ItemUpdated | None:
     return ItemUpdated(new.stream, merged)
 
 
-class Subscription:
+class Subscription(BaseSubscription):
     """Item streams opened by one :meth:`Session.subscribe` call.
 
     Iterate it (``async for event in sub``) to receive :class:`ItemRefreshed`,
@@ -338,7 +338,7 @@ class Subscription:
         for s in self.streams:
             if s.is_open and s.streaming:
                 self._session.protocol.reissue(s, **changes)
-        self._session._kick()
+        self._session.flush_soon()
 
     def _session_ended(self, fatal: BaseException | None) -> None:
         """The session is over: queued events can still be read, then iteration stops
@@ -353,13 +353,10 @@ class Subscription:
         if self.closed:
             return
         self.closed = True
-        self._session._close_streams([s for s in self.streams if s.is_open])
+        self._session.unsubscribe([s for s in self.streams if s.is_open])
         self._open = 0
         self._room.set()
         self._wakeup.set()
 
     async def __aenter__(self) -> Subscription:
         return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()

@@ -55,7 +55,7 @@ from .events import (
     ItemUpdated,
     LoginAccepted,
     LoginClosed,
-    LoginRejected,
+    LoginDenied,
     LoginStateChanged,
     PingReceived,
     PongReceived,
@@ -441,7 +441,7 @@ class ClientProtocol:
                 self._out.append(self.login.reissue(token))
             self._send_unsent()
         elif what == "rejected" and state is not None:
-            events.append(LoginRejected(state, msg))
+            events.append(LoginDenied(state, msg))
         elif what == "closed" and state is not None:
             for s in self.streams:
                 s.sent = False
