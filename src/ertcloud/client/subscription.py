@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
-from ..exceptions import SessionClosed
+from ..exceptions import ConfigError, SessionClosed
 from ..protocol.book import OrderBook
 from ..protocol.events import ItemRefreshed, ItemStatus, ItemUpdated, StreamClosed
 from ..protocol.messages import Priority
@@ -95,11 +95,11 @@ class Subscription(BaseSubscription):
         overflow: Overflow = "conflate",
     ) -> None:
         if overflow not in OVERFLOW_POLICIES:
-            raise ValueError(
+            raise ConfigError(
                 f"overflow must be one of {', '.join(OVERFLOW_POLICIES)}, not {overflow!r}"
             )
         if max_queue < 1:
-            raise ValueError("max_queue must be at least 1")
+            raise ConfigError("max_queue must be at least 1")
         self._session = session
         self.streams: list[ItemStream] = []
         self.on_refresh = on_refresh
