@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..exceptions import ConfigError
 from ..protocol.events import ItemRefreshed, ItemStatus, ItemUpdated, StreamClosed
 from ..protocol.messages import Refresh, Status
 from ..protocol.streams import ItemStream, Phase
@@ -147,7 +148,7 @@ class IntegrityMonitor:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if stale_after is not None and stale_after <= 0:
-            raise ValueError("stale_after must be positive")
+            raise ConfigError("stale_after must be positive")
         self.stale_after = stale_after
         self.on_event = on_event
         self.clock = clock

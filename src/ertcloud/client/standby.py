@@ -19,7 +19,7 @@ from typing import Any
 
 from ..auth.grants import Token
 from ..auth.manager import TokenManager
-from ..exceptions import ConnectError, ErtcloudError, SessionClosed
+from ..exceptions import ConfigError, ConnectFailed, ErtcloudError, SessionClosed
 from ..protocol.backoff import backoff
 from ..protocol.events import ItemRefreshed, ItemStatus, ItemUpdated, StreamClosed
 from ..protocol.login import LoginParams
@@ -163,7 +163,7 @@ class HotStandby:
         names: tuple[str, str] = ("session1", "session2"),
     ) -> None:
         if len(urls) < 2:
-            raise ValueError("hot standby needs two endpoints")
+            raise ConfigError("hot standby needs two endpoints")
         self.urls = list(urls)
         self.tokens = tokens
         self.login = login
@@ -215,7 +215,7 @@ class HotStandby:
         if len(errors) == 2:
             await self.close()
             first = errors[0]
-            raise first if isinstance(first, ErtcloudError) else ConnectError(str(first))
+            raise first if isinstance(first, ErtcloudError) else ConnectFailed(str(first))
         for i, r in enumerate(results):
             if isinstance(r, BaseException):
                 if not isinstance(r, ErtcloudError):
