@@ -26,7 +26,7 @@ from ..protocol.login import LoginParams
 from ..protocol.streams import ItemStream
 from .session import Session
 from .subscription import ItemEvent, Subscription
-from .subscription_base import BaseSubscription, Callback
+from .subscription_base import NO_QUEUE, BaseSubscription, Callback
 
 __all__ = ["HotStandby", "StandbySubscription"]
 
@@ -96,13 +96,10 @@ class StandbySubscription(BaseSubscription):
             self._queue.append(event)
         self._wakeup.set()
 
-    def __aiter__(self) -> StandbySubscription:
-        return self
-
     async def __anext__(self) -> ItemEvent:
         q = self._queue
         if q is None:
-            raise TypeError("this subscription was made with queue=False; use callbacks")
+            raise TypeError(NO_QUEUE)
         while not q:
             fatal = self._standby.fatal
             if fatal is not None:

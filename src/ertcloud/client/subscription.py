@@ -39,7 +39,7 @@ from ..protocol.book import OrderBook
 from ..protocol.events import ItemRefreshed, ItemStatus, ItemUpdated, StreamClosed
 from ..protocol.messages import Priority
 from ..protocol.streams import ItemStream
-from .subscription_base import BaseSubscription, Callback
+from .subscription_base import NO_QUEUE, BaseSubscription, Callback
 
 if TYPE_CHECKING:
     from .session import Session
@@ -267,13 +267,10 @@ class Subscription(BaseSubscription):
             self._session._blocked.add(self)  # the session's reader waits for room
         return False
 
-    def __aiter__(self) -> Subscription:
-        return self
-
     async def __anext__(self) -> ItemEvent:
         q = self._queue
         if q is None:
-            raise TypeError("this subscription was made with queue=False; use callbacks")
+            raise TypeError(NO_QUEUE)
         while not q:
             if self._ended is not None:
                 raise self._ended

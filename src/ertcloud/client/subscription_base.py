@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from ..protocol.events import ItemRefreshed, ItemUpdated
 
 __all__ = ["BaseSubscription", "Callback"]
 
 Callback = Callable[[Any], Any]
+_S = TypeVar("_S", bound="BaseSubscription")
+
+NO_QUEUE = "this subscription was made with queue=False; use callbacks"
 
 
 class BaseSubscription:
@@ -28,6 +31,9 @@ class BaseSubscription:
         if t is ItemUpdated:
             return self.on_update
         return self.on_refresh if t is ItemRefreshed else self.on_status
+
+    def __aiter__(self: _S) -> _S:
+        return self
 
     async def close(self) -> None:
         """Close every item of the subscription."""
