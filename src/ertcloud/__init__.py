@@ -1,14 +1,28 @@
-"""ertcloud: asyncio client, command line and simulator for LSEG Real-Time in the cloud."""
+"""ertcloud: asyncio client, command line and simulator for LSEG Real-Time in the cloud.
 
-from .auth import ClientCredentials, PasswordCredentials, TokenClient, TokenManager
+Everything a user of the library needs is exported here (the list is kept by
+``tests/test_exports.py``). The subpackages ``protocol`` (the sans-I/O core), ``client``,
+``auth``, ``sinks`` and ``sim`` are public too; ``cli`` and ``tui`` are the command line's
+own and not an API. Modules and names starting with ``_`` are private everywhere.
+"""
+
+from . import sync
+from .auth import ClientCredentials, PasswordCredentials, Token, TokenClient, TokenManager
 from .bars import Bar, BarBuilder
 from .chains import ChainChanged, ChainError
 from .client import Session, Subscription
 from .client.api import connect
+from .client.standby import HotStandby, StandbySubscription
+from .client.subscription_base import BaseSubscription
+from .client.transport import Connection, ConnectOptions, Transport
 from .exceptions import (
     AuthenticationError,
+    BearerRefused,
     ConfigError,
     ConnectError,
+    ConnectFailed,
+    ConnectionLost,
+    DecodeError,
     DiscoveryError,
     ErtcloudError,
     InvalidCredentials,
@@ -16,33 +30,94 @@ from .exceptions import (
     LoginRejected,
     PostRejected,
     ProtocolError,
+    RefreshRejected,
     SessionClosed,
+    TimedOut,
+    TransientAuthError,
+    TransportError,
 )
 from .news import BrokenStory, NewsStory
+from .protocol.events import (
+    AckReceived,
+    BatchAcknowledged,
+    ConnectionDead,
+    ErrorReceived,
+    Event,
+    GenericReceived,
+    ItemRefreshed,
+    ItemStatus,
+    ItemUpdated,
+    LoginAccepted,
+    LoginClosed,
+    LoginDenied,
+    LoginStateChanged,
+    PingReceived,
+    PongReceived,
+    ProtocolViolation,
+    StreamClosed,
+)
 from .protocol.login import LoginParams
+from .protocol.streams import ItemStream
+from .sinks import load, make_sink
 from .version import __version__
 
 __all__ = [
+    "AckReceived",
     "AuthenticationError",
+    "BaseSubscription",
+    "BatchAcknowledged",
+    "BearerRefused",
     "ClientCredentials",
     "ConfigError",
     "ConnectError",
+    "ConnectFailed",
+    "ConnectOptions",
+    "Connection",
+    "ConnectionDead",
+    "ConnectionLost",
+    "DecodeError",
     "DiscoveryError",
+    "ErrorReceived",
     "ErtcloudError",
+    "Event",
+    "GenericReceived",
+    "HotStandby",
     "InvalidCredentials",
+    "ItemRefreshed",
+    "ItemStatus",
+    "ItemStream",
+    "ItemUpdated",
     "LimitExceeded",
+    "LoginAccepted",
+    "LoginClosed",
+    "LoginDenied",
     "LoginParams",
     "LoginRejected",
+    "LoginStateChanged",
     "PasswordCredentials",
+    "PingReceived",
+    "PongReceived",
     "PostRejected",
     "ProtocolError",
+    "ProtocolViolation",
+    "RefreshRejected",
     "Session",
     "SessionClosed",
+    "StandbySubscription",
+    "StreamClosed",
     "Subscription",
+    "TimedOut",
+    "Token",
     "TokenClient",
     "TokenManager",
+    "TransientAuthError",
+    "Transport",
+    "TransportError",
     "__version__",
     "connect",
+    "load",
+    "make_sink",
+    "sync",
 ]
 
 # trader features: chains, news, bars (docs/trader.md)

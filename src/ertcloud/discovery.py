@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,8 +20,9 @@ import aiohttp
 from yarl import URL
 
 from .auth.manager import TokenManager
-from .exceptions import DiscoveryError, one_line
+from .exceptions import BearerRefused, DiscoveryError, one_line
 from .protocol.backoff import backoff
+from .tracing import Trace
 
 __all__ = [
     "DEFAULT_DISCOVERY_URL",
@@ -37,10 +38,6 @@ DEFAULT_DISCOVERY_URL = "https://api.refinitiv.com/streaming/pricing/v1/"
 REGION_PREFIXES = {"amer": "us-", "emea": "eu-", "apac": "ap-"}
 FINAL_STATUSES = frozenset({403, 404, 410, 451})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
-
-#: ``trace(event, detail)``: "request" (url), "success" (body), "error" (status, text),
-#: "redirect" (url).
-Trace = Callable[[str, Any], None]
 
 
 @dataclass(frozen=True)
@@ -228,10 +225,6 @@ class DiscoveryClient:
                 raise DiscoveryError(msg)
             raise _Transient(msg)
         raise DiscoveryError(f"too many redirects from {self.url}")
-
-
-class BearerRefused(DiscoveryError):
-    """Discovery refused the access token (HTTP 401): expired or revoked."""
 
 
 class _Transient(Exception):

@@ -1,18 +1,27 @@
-"""Exceptions raised by ertcloud.
+"""Exceptions raised by ertcloud: one tree, every class raised somewhere.
 
 ::
 
     ErtcloudError
-    ├── ConfigError                 bad options or configuration
-    ├── AuthenticationError         the gateway refused to issue a token
-    │   └── InvalidCredentials      wrong user/password/client id/secret (do not retry)
-    ├── DiscoveryError              service discovery failed or found no endpoint
-    ├── ConnectError                the streaming server could not be reached
-    ├── LoginRejected               the streaming server refused the Login
-    ├── ProtocolError               the peer sent something that breaks the protocol
-    │   └── LimitExceeded           ... or more than a configured limit allows
-    ├── PostRejected                a contribution was refused (Nack)
-    └── SessionClosed               the session is closed and cannot be used
+    ├── ConfigError (ValueError)      bad options or configuration
+    ├── AuthenticationError           the gateway refused to issue a token
+    │   ├── InvalidCredentials        wrong user/password/client id/secret (do not retry)
+    │   ├── TransientAuthError        worth retrying later (5xx, 429, network)
+    │   └── RefreshRejected           the refresh token was refused
+    ├── DiscoveryError                service discovery failed or found no endpoint
+    │   └── BearerRefused             discovery refused the access token (HTTP 401)
+    ├── TransportError                the WebSocket to the streaming server
+    │   ├── ConnectFailed             ... could not be opened (refused, TLS, handshake)
+    │   └── ConnectionLost            ... was lost (a post in flight, reconnects given up)
+    ├── LoginRejected                 the streaming server refused the Login
+    ├── ProtocolError                 the peer sent something that breaks the protocol
+    │   ├── DecodeError (ValueError)  ... a frame that is not JSON at all
+    │   └── LimitExceeded             ... or more than a configured limit allows
+    ├── PostRejected                  a contribution was refused (Nack)
+    ├── SessionClosed                 the session is closed and cannot be used
+    └── TimedOut (TimeoutError)       no answer in time (e.g. the Ack of a post)
+
+``ConnectError`` is the former name of :class:`TransportError` (kept as an alias).
 """
 
 from __future__ import annotations
@@ -21,8 +30,12 @@ import re
 
 __all__ = [
     "AuthenticationError",
+    "BearerRefused",
     "ConfigError",
     "ConnectError",
+    "ConnectFailed",
+    "ConnectionLost",
+    "DecodeError",
     "DiscoveryError",
     "ErtcloudError",
     "InvalidCredentials",
@@ -30,7 +43,11 @@ __all__ = [
     "LoginRejected",
     "PostRejected",
     "ProtocolError",
+    "RefreshRejected",
     "SessionClosed",
+    "TimedOut",
+    "TransientAuthError",
+    "TransportError",
     "one_line",
 ]
 
@@ -39,8 +56,8 @@ class ErtcloudError(Exception):
     """Base of every ertcloud error."""
 
 
-class ConfigError(ErtcloudError):
-    pass
+class ConfigError(ErtcloudError, ValueError):
+    """Bad options or configuration (also a :class:`ValueError`)."""
 
 
 class AuthenticationError(ErtcloudError):
@@ -55,12 +72,42 @@ class InvalidCredentials(AuthenticationError):
     """The gateway rejected the credentials themselves; retrying will not help."""
 
 
+class TransientAuthError(AuthenticationError):
+    """Worth retrying later (gateway 5xx, 429, network error)."""
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
+
+
+class RefreshRejected(AuthenticationError):
+    """The refresh token was refused (expired, revoked): fall back to the password grant."""
+
+
 class DiscoveryError(ErtcloudError):
-    pass
+    """Service discovery failed or found no endpoint."""
 
 
-class ConnectError(ErtcloudError):
-    pass
+class BearerRefused(DiscoveryError):
+    """Discovery refused the access token (HTTP 401): expired or revoked."""
+
+
+class TransportError(ErtcloudError):
+    """The WebSocket to the streaming server could not be opened or was lost."""
+
+
+#: Former name of :class:`TransportError`.
+ConnectError = TransportError
+
+
+class ConnectFailed(TransportError):
+    """No WebSocket could be opened (refused, TLS, handshake, no Login response)."""
+
+
+class ConnectionLost(TransportError):
+    """An open connection was lost (and, for a session, not recovered in time)."""
 
 
 class LoginRejected(ErtcloudError):
@@ -72,7 +119,11 @@ class LoginRejected(ErtcloudError):
 
 
 class ProtocolError(ErtcloudError):
-    pass
+    """The peer sent something that breaks the protocol."""
+
+
+class DecodeError(ProtocolError, ValueError):
+    """The frame is not JSON at all (or not a JSON object/array)."""
 
 
 class LimitExceeded(ProtocolError):
@@ -85,7 +136,7 @@ class LimitExceeded(ProtocolError):
 
 
 class SessionClosed(ErtcloudError):
-    pass
+    """The session is closed and cannot be used."""
 
 
 class PostRejected(ErtcloudError):
@@ -94,6 +145,10 @@ class PostRejected(ErtcloudError):
     def __init__(self, message: str, *, nak_code: str | None = None) -> None:
         super().__init__(message)
         self.nak_code = nak_code
+
+
+class TimedOut(ErtcloudError, TimeoutError):
+    """No answer in time (also a :class:`TimeoutError`)."""
 
 
 _SSL_REPR = re.compile(r" ssl:(?:<[^>]*>|default|True|False|None)")

@@ -183,6 +183,9 @@ def test_ripple_matches_the_plain_rule_for_any_image_shape(
 
 def test_images_share_repeated_code_date_and_time_values() -> None:
     a, b = stream(), ItemStream(3, Request(id=3), "Y")
+    table = StreamTable()
+    table.add(a)
+    table.add(b)
     for s in (a, b):
         fields = {"CURRENCY": "".join(["U", "SD"]), "QUOTE_DATE": "-".join(["2026", "12", "04"])}
         fields["DSPLY_NAME"] = "".join(["ACME ", "CORP"])
@@ -522,3 +525,18 @@ def test_allocated_ranges_never_overlap_live_ids(ops: list[tuple[str, int]]) -> 
             for i in ids:
                 t.remove(i)
             live -= set(ids)
+
+
+def test_each_stream_table_keeps_its_own_shared_values() -> None:
+    """The interning tables are state of one StreamTable, not of the module."""
+    one, two = StreamTable(), StreamTable()
+    a, b = stream(), ItemStream(2, Request(id=2), "Y")
+    one.add(a)
+    two.add(b)
+    for s in (a, b):
+        fields = {"CURRENCY": "".join(["U", "SD"])}
+        s.apply_refresh(Refresh(id=2, state=State("Open", "Ok", text="x"), fields=fields))
+    assert a.interner is one.interner and b.interner is two.interner
+    assert a.fields["CURRENCY"] == b.fields["CURRENCY"]
+    assert a.fields["CURRENCY"] is not b.fields["CURRENCY"]
+    assert a.state == b.state and a.state is not b.state

@@ -12,36 +12,24 @@ import json
 import ssl
 import time
 from collections.abc import Callable
-from typing import Any
 
 import aiohttp
 from yarl import URL
 
-from ..exceptions import AuthenticationError, InvalidCredentials, one_line
+from ..exceptions import (
+    AuthenticationError,
+    InvalidCredentials,
+    RefreshRejected,
+    TransientAuthError,
+    one_line,
+)
+from ..tracing import Trace
 from .grants import Token, TokenRequest, parse_token, redact
 
 __all__ = ["RefreshRejected", "TokenClient", "TransientAuthError"]
 
 FINAL_STATUSES = frozenset({403, 404, 410, 451})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
-
-#: ``trace(event, detail)``: "request" (grant, url), "success" (body), "error" (status, text),
-#: "redirect" (url).
-Trace = Callable[[str, Any], None]
-
-
-class TransientAuthError(AuthenticationError):
-    """Worth retrying later (gateway 5xx, 429, network error)."""
-
-    def __init__(
-        self, message: str, *, status: int | None = None, retry_after: float | None = None
-    ) -> None:
-        super().__init__(message, status=status)
-        self.retry_after = retry_after
-
-
-class RefreshRejected(AuthenticationError):
-    """The refresh token was refused (expired, revoked): fall back to the password grant."""
 
 
 class TokenClient:

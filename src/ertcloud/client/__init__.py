@@ -1,4 +1,4 @@
-"""The asyncio front end: sessions and subscriptions over aiohttp."""
+"""The asyncio front end: sessions and subscriptions over a transport (aiohttp, picows)."""
 
 from .session import Session
 from .subscription import Subscription

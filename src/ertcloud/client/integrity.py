@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..exceptions import ConfigError
 from ..protocol.events import ItemRefreshed, ItemStatus, ItemUpdated, StreamClosed
 from ..protocol.messages import Refresh, Status
 from ..protocol.streams import ItemStream, Phase
@@ -147,7 +148,7 @@ class IntegrityMonitor:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if stale_after is not None and stale_after <= 0:
-            raise ValueError("stale_after must be positive")
+            raise ConfigError("stale_after must be positive")
         self.stale_after = stale_after
         self.on_event = on_event
         self.clock = clock
@@ -186,11 +187,13 @@ class IntegrityMonitor:
         An Update whose sequence number is ``stream.health.next_seq`` needs no more than
         ``h.last_seq = seq; h.next_seq = seq + h.step`` (what the session does inline)."""
         self._observe(event)
-        h = event.stream.health
+        h = self._health.get(event.stream)
         if h is not None:
-            step = h.step
-            ok = not h.stale and step and h.learned >= LEARN_DELTAS and h.last_seq is not None
-            h.next_seq = h.last_seq + step if ok else -1
+            step, last = h.step, h.last_seq
+            if not h.stale and step and h.learned >= LEARN_DELTAS and last is not None:
+                h.next_seq = last + step
+            else:
+                h.next_seq = -1
 
     def _observe(self, event: ItemRefreshed | ItemUpdated | ItemStatus | StreamClosed) -> None:
         t = type(event)

@@ -1,6 +1,7 @@
 """The asyncio session: one WebSocket to the streaming service, kept alive.
 
-It drives :class:`ertcloud.protocol.client.ClientProtocol` with aiohttp: authenticates
+It drives :class:`ertcloud.protocol.client.ClientProtocol` over a
+:class:`~ertcloud.client.transport.Transport` (aiohttp by default): authenticates
 through a :class:`~ertcloud.auth.manager.TokenManager`, connects, logs in, reissues the
 token on the open login stream before it expires, answers Pings, and on any loss of the
 connection reconnects at once, then with bounded jittered back-off (rotating through the
@@ -16,20 +17,24 @@ import random
 import ssl
 import time
 import weakref
-from collections.abc import Callable, Coroutine, Sequence
-from typing import TYPE_CHECKING, Any, Union
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import Any
 
 import aiohttp
 
+from ..auth.grants import Token
 from ..auth.manager import TokenManager
 from ..exceptions import (
-    ConnectError,
+    ConfigError,
+    ConnectFailed,
+    ConnectionLost,
     ErtcloudError,
     InvalidCredentials,
     LimitExceeded,
     LoginRejected,
     PostRejected,
     SessionClosed,
+    TimedOut,
     one_line,
 )
 from ..protocol.client import ClientProtocol
@@ -43,15 +48,14 @@ from ..protocol.events import (
     ItemUpdated,
     LoginAccepted,
     LoginClosed,
+    LoginDenied,
     ProtocolViolation,
     StreamClosed,
-)
-from ..protocol.events import (
-    LoginRejected as LoginRejectedEvent,
 )
 from ..protocol.login import LoginParams
 from ..protocol.messages import Ack, Generic, Key, PostUserInfo, Priority, Qos
 from ..protocol.streams import MAX_FIELDS_PER_IMAGE, MAX_MAP_ENTRIES, ItemStream
+from ..tracing import Trace
 from .integrity import (
     Difference,
     IntegrityEvent,
@@ -61,24 +65,21 @@ from .integrity import (
 )
 from .limits import DEFAULT_MAX_STREAMS, BreachPenalty, message_size_limit
 from .reconnect import ReconnectDelays
-from .subscription import Callback, Overflow, Subscription
+from .subscription import Overflow, Subscription
+from .subscription_base import Callback
+from .transport import Connection, ConnectOptions, Transport
+from .transport_aiohttp import AiohttpTransport
 
-if TYPE_CHECKING:
-    from .transport_picows import PicowsWebSocket
-
-_WebSocket = Union["aiohttp.ClientWebSocketResponse[bool]", "PicowsWebSocket"]
-
-__all__ = ["SUBPROTOCOLS", "Session", "Trace"]
+__all__ = ["HOOK_KINDS", "SUBPROTOCOLS", "Session", "Trace"]
 
 log = logging.getLogger("ertcloud.client")
 
 SUBPROTOCOLS = ("tr_json2", "rssl.json.v2")
 
-#: ``trace(kind, detail)`` observes the session: "connecting" (url), "connected" (url),
-#: "sent" (bytes), "received" (bytes), "closed" (reason), "reconnecting" (delay),
-#: "token" (Token), "event" (core event), "recovered" (url: logged in again after a loss,
-#: every stream re-requested).
-Trace = Callable[[str, Any], None]
+#: The kinds of ``Session(event_hooks=...)`` and what each hook is called with:
+#: "event" (core event), "trace" (kind, detail), "recovered" (session),
+#: "disconnected" (session, reason), "integrity" (integrity event).
+HOOK_KINDS = ("event", "trace", "recovered", "disconnected", "integrity")
 
 
 class Session:
@@ -92,7 +93,12 @@ class Session:
     ``max_fields_per_image`` fields in one item's image, a Map's summary or one Map entry
     (default 10,000); ``max_map_entries`` entries in one Map image (default 200,000).
     ``max_streams`` caps the item streams of the session (default 1,000,000): a subscribe
-    past it raises :class:`~ertcloud.exceptions.LimitExceeded`."""
+    past it raises :class:`~ertcloud.exceptions.LimitExceeded`.
+
+    Hooks: ``event_hooks={"event": [...], "trace": [...], "recovered": [...],
+    "disconnected": [...], "integrity": [...]}`` (see :data:`HOOK_KINDS`); the keyword
+    arguments ``on_event``, ``trace``, ``on_recovered``, ``on_disconnected`` and
+    ``on_integrity`` are shorthands for one hook of that kind."""
 
     def __init__(
         self,
@@ -109,7 +115,7 @@ class Session:
         on_recovered: Callable[[Session], None] | None = None,
         stale_after: float | None = None,
         on_integrity: Callable[[IntegrityEvent], None] | None = None,
-        transport: str = "aiohttp",
+        transport: str | Transport = "aiohttp",
         compression: bool = False,
         max_message_size: int | None = None,
         max_fields_per_image: int = MAX_FIELDS_PER_IMAGE,
@@ -117,15 +123,37 @@ class Session:
         max_streams: int = DEFAULT_MAX_STREAMS,
         give_up_after: float | None = None,
         on_disconnected: Callable[[Session, str], None] | None = None,
+        event_hooks: Mapping[str, Sequence[Callable[..., Any]]] | None = None,
     ) -> None:
+        hooks = _hooks(
+            event_hooks,
+            event=on_event,
+            trace=trace,
+            recovered=on_recovered,
+            disconnected=on_disconnected,
+            integrity=on_integrity,
+        )
+        #: the hooks by kind (see :data:`HOOK_KINDS`)
+        self.event_hooks = hooks
+        trace = _fan_out(hooks["trace"])
+        on_event = _fan_out(hooks["event"])
+        on_recovered = _fan_out(hooks["recovered"])
+        on_disconnected = _fan_out(hooks["disconnected"])
+        on_integrity = _fan_out(hooks["integrity"])
         self.urls = [urls] if isinstance(urls, str) else list(urls)
         #: "aiohttp", or "picows" (faster data path, optional extra); "auto" picks picows
-        #: when it is installed.
-        self.transport_name = _pick_transport(transport)
+        #: when it is installed. Any :class:`~ertcloud.client.transport.Transport` object
+        #: may be given instead (its class name is the name then).
+        self._transport: Transport | None = None
+        if isinstance(transport, str):
+            self.transport_name = _pick_transport(transport)
+        else:
+            self.transport_name = type(transport).__name__
+            self._transport = transport
         #: offer permessage-deflate (aiohttp transport); worth it on slow links only
         self.compression = compression
         if not self.urls:
-            raise ValueError("no WebSocket URL given")
+            raise ConfigError("no WebSocket URL given")
         self.tokens = tokens
         self.protocol = ClientProtocol(login)
         for name, value in (
@@ -135,7 +163,7 @@ class Session:
             ("max_streams", max_streams),
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
         self._max_message_size = max_message_size
         self.protocol.streams.max_fields = max_fields_per_image
         self.protocol.streams.max_map_entries = max_map_entries
@@ -151,7 +179,7 @@ class Session:
         self.on_event = on_event
         self._http = http
         self._own_http = http is None
-        self._ws: _WebSocket | None = None
+        self._ws: Connection | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._reader: asyncio.Task[None] | None = None
         self._background: set[asyncio.Future[Any]] = set()
@@ -180,7 +208,7 @@ class Session:
         #: sequence-gap and staleness checks (see :mod:`ertcloud.client.integrity`)
         self.integrity = IntegrityMonitor(stale_after=stale_after, on_event=on_integrity)
         self._blocked: set[Subscription] = set()
-        #: end the session (``fatal``: ConnectError) after this many seconds of failed
+        #: end the session (``fatal``: ConnectionLost) after this many seconds of failed
         #: reconnect attempts; None: keep trying
         self.give_up_after = give_up_after
         #: ``on_disconnected(session, reason)``: the connection is lost, reconnecting
@@ -206,10 +234,13 @@ class Session:
         await self.close()
 
     async def start(self) -> None:
-        """Connect and log in; raises :class:`ConnectError` / :class:`LoginRejected` /
+        """Connect and log in; raises :class:`~ertcloud.exceptions.ConnectFailed` /
+        :class:`LoginRejected` /
         an :class:`~ertcloud.exceptions.AuthenticationError` if that first attempt fails."""
-        if self._http is None:
-            self._http = aiohttp.ClientSession(trust_env=True)
+        if self._transport is None:
+            if self._http is None:
+                self._http = aiohttp.ClientSession(trust_env=True)
+            self._transport = self._builtin_transport()
         try:
             await self._first_connect()
         except BaseException:
@@ -256,6 +287,8 @@ class Session:
             self._end_subscriptions()
         finally:
             try:
+                if self._transport is not None:
+                    await self._transport.aclose()
                 if self._own_http and self._http is not None:
                     http, self._http = self._http, None
                     await http.close()
@@ -343,11 +376,15 @@ class Session:
         self._kick()
         return sub
 
-    def _close_streams(self, streams: list[ItemStream]) -> None:
+    def unsubscribe(self, streams: Sequence[ItemStream]) -> None:
+        """Close these item streams (a :class:`Subscription` closes its own with
+        :meth:`Subscription.close`)."""
         self.protocol.close(streams)
         for s in streams:
             self.integrity.forget(s)
         self._kick()
+
+    _close_streams = unsubscribe  # former name, still used by the command line
 
     async def _wait_consumers(self) -> None:
         """Back-pressure: hold the reader until every blocking subscription has room."""
@@ -448,13 +485,13 @@ class Session:
             try:
                 await self._flush()
             except (ConnectionError, aiohttp.ClientError, RuntimeError) as exc:
-                raise ConnectError(f"post {post_id} not sent: {one_line(exc)}") from None
+                raise ConnectionLost(f"post {post_id} not sent: {one_line(exc)}") from None
             if fut is None:
                 return None
             try:
                 result = await asyncio.wait_for(fut, timeout)
             except asyncio.TimeoutError:
-                raise TimeoutError(f"post {post_id}: no Ack within {timeout:g} s") from None
+                raise TimedOut(f"post {post_id}: no Ack within {timeout:g} s") from None
         finally:
             self._posts.pop(post_id, None)
         if result.nak_code:
@@ -525,9 +562,12 @@ class Session:
         self._background.add(t)
         t.add_done_callback(self._background.discard)
 
-    def _kick(self) -> None:
+    def flush_soon(self) -> None:
+        """Write what the protocol core has queued, in the background."""
         if self._ws is not None and not self._ws.closed:
             self._spawn(self._flush_safely())
+
+    _kick = flush_soon
 
     async def _flush_safely(self) -> None:
         try:
@@ -543,7 +583,7 @@ class Session:
         for f in frames:
             if self.trace:
                 self.trace("sent", f)
-            await ws.send_frame(f, aiohttp.WSMsgType.TEXT)
+            await ws.send(f)
 
     def _current_url(self) -> str:
         return self.urls[self._url_index % len(self.urls)]
@@ -559,47 +599,40 @@ class Session:
             try:
                 await self._connect_and_login()
                 return
-            except (ConnectError, asyncio.TimeoutError) as exc:
+            except (ConnectFailed, asyncio.TimeoutError) as exc:
                 if n == len(self.urls) - 1:
                     if isinstance(exc, asyncio.TimeoutError):
-                        raise ConnectError(
+                        raise ConnectFailed(
                             f"cannot connect to {self._current_url()}: timed out"
                         ) from None
                     raise
                 log.warning("%s; trying the next endpoint", exc)
                 self._rotate()
 
-    async def _open_ws(self, url: str) -> _WebSocket:
-        assert self._http is not None
+    def _builtin_transport(self) -> Transport:
+        if self.transport_name == "picows":
+            from .transport_picows import PicowsTransport
+
+            return PicowsTransport()
+        return AiohttpTransport(self._http)
+
+    async def _open_ws(self, url: str) -> Connection:
+        assert self._transport is not None
         if self.trace:
             self.trace("connecting", url)
         self._conn_limit = self.max_message_size
-        if self.transport_name == "picows":
-            return await self._open_picows(url)
-        try:
-            ws = await self._http.ws_connect(
-                url,
-                protocols=SUBPROTOCOLS,
-                ssl=self._ssl if self._ssl is not None else True,
-                autoping=True,
-                heartbeat=None,
-                max_msg_size=self._conn_limit,
-                decode_text=False,
-                timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
-                headers={"User-Agent": "ertcloud"},
-                compress=15 if self.compression else 0,
-            )
-        except aiohttp.WSServerHandshakeError as exc:
-            raise ConnectError(
-                f"WebSocket handshake with {url} failed: HTTP {exc.status} {exc.message}"
-            ) from None
-        except (aiohttp.ClientSSLError, ssl.SSLError) as exc:
-            raise ConnectError(f"TLS failure with {url}: {one_line(exc)}") from None
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
-            raise ConnectError(f"cannot connect to {url}: {one_line(exc)}") from None
-        if ws.protocol not in SUBPROTOCOLS:
+        options = ConnectOptions(
+            protocols=SUBPROTOCOLS,
+            max_message_size=self._conn_limit,
+            ssl=self._ssl,
+            headers={"User-Agent": "ertcloud"},
+            timeout=self.connect_timeout,
+            compression=self.compression,
+        )
+        ws = await self._transport.connect(url, options)
+        if ws.subprotocol not in SUBPROTOCOLS:
             await ws.close()
-            raise ConnectError(f"{url} did not accept the tr_json2 sub-protocol")
+            raise ConnectFailed(f"{url} did not accept the tr_json2 sub-protocol")
         if self.trace:
             self.trace("connected", url)
         return ws
@@ -620,7 +653,7 @@ class Session:
             await self._flush()
         except (ConnectionError, aiohttp.ClientError, RuntimeError) as exc:
             await ws.close()
-            raise ConnectError(
+            raise ConnectFailed(
                 f"{url} closed the connection during login: {one_line(exc)}"
             ) from None
         reader = asyncio.create_task(self._read(ws))
@@ -639,44 +672,25 @@ class Session:
             reader.cancel()
             await ws.close()
             if reader in done:
-                raise ConnectError(f"{url} closed the connection during login")
-            raise ConnectError(f"no Login response from {url} within {self.connect_timeout:g} s")
+                raise ConnectFailed(f"{url} closed the connection during login")
+            raise ConnectFailed(f"no Login response from {url} within {self.connect_timeout:g} s")
         self._reader = reader
         self._up_since = time.monotonic()
 
-    async def _open_picows(self, url: str) -> _WebSocket:
-        from .transport_picows import connect
+    async def _read(self, ws: Connection) -> None:
+        """The one read path: the connection pushes each message to a synchronous
+        callback, which feeds the protocol core and dispatches the events."""
+        try:
+            await self._read_frames(ws)
+        except LimitExceeded as exc:
+            await self._limit_breached(ws, exc)
 
-        ws = await connect(
-            url,
-            protocols=SUBPROTOCOLS,
-            ssl_option=self._ssl if self._ssl is not None else True,
-            headers={"User-Agent": "ertcloud"},
-            timeout=self.connect_timeout,
-            max_message_size=self._conn_limit,
-        )
-        if ws.protocol not in SUBPROTOCOLS:
-            await ws.close()
-            raise ConnectError(f"{url} did not accept the tr_json2 sub-protocol")
-        if self.trace:
-            self.trace("connected", url)
-        return ws
-
-    async def _read_pushed(self, ws: PicowsWebSocket) -> None:
-        """The picows data path: frames arrive in a synchronous callback."""
+    async def _read_frames(self, ws: Connection) -> None:
         proto = self.protocol
         receive = proto.receive
         dispatch = self._dispatch
         trace = self.trace
         monotonic = time.monotonic
-
-        def flush() -> None:
-            if not ws.closed:
-                for f in proto.data_to_send(monotonic()):
-                    if trace:
-                        trace("sent", f)
-                    ws.send_now(f)
-
         blocked = self._blocked
         holding: list[asyncio.Task[None]] = []
 
@@ -684,90 +698,42 @@ class Session:
             try:
                 await self._wait_consumers()
             finally:
+                holding.clear()
                 ws.resume_reading()
 
-        def on_message(data: memoryview) -> None:
+        def on_frame(data: bytes | memoryview) -> None:
+            if trace is not None:
+                trace("received", bytes(data))
             events = receive(data, monotonic())
             if events:
                 dispatch(events)
-            if proto._out:
-                flush()
-            if blocked and not ws.paused:
+            if proto.has_data_to_send:
+                self._kick()
+            if blocked and not holding:
                 # Back-pressure: stop reading until every blocking subscription has room.
                 ws.pause_reading()
-                holding[:] = [asyncio.ensure_future(hold())]
-
-        handler = on_message
-        if trace is not None:
-            traced = trace
-
-            def handler(data: memoryview) -> None:
-                traced("received", bytes(data))
-                on_message(data)
+                holding.append(asyncio.ensure_future(hold()))
 
         timer = asyncio.create_task(self._timer(ws))
         try:
-            await ws.run(handler)
+            await ws.run(on_frame)
         finally:
             timer.cancel()
             for task in holding:
                 task.cancel()
 
-    async def _read(self, ws: _WebSocket) -> None:
-        try:
-            if isinstance(ws, aiohttp.ClientWebSocketResponse):
-                await self._read_aiohttp(ws)
-            else:
-                await self._read_pushed(ws)
-        except LimitExceeded as exc:
-            await self._limit_breached(ws, exc)
-
-    async def _limit_breached(self, ws: _WebSocket, exc: LimitExceeded) -> None:
+    async def _limit_breached(self, ws: Connection, exc: LimitExceeded) -> None:
         """Report a breach, drop the connection, and hold the reconnect back a while: a
         server that repeats the offending message after each login is not hammered."""
         self.limit_breaches += 1
         delay = self._penalty.next_delay()
         log.warning("%s: dropping the connection (reconnect in %.1f s)", exc, delay)
         self._dispatch([ProtocolViolation(str(exc), limit=exc.limit)])
-        try:
-            await ws.close()
-        except Exception as close_exc:  # the connection is gone either way
-            log.debug("close after a limit breach: %s", close_exc)
+        await ws.close()
         if self._logged_in.is_set() and self.reconnect and not self._closing:
             await asyncio.sleep(delay)
 
-    async def _read_aiohttp(self, ws: aiohttp.ClientWebSocketResponse[bool]) -> None:
-        proto = self.protocol
-        trace = self.trace
-        timer = asyncio.create_task(self._timer(ws))
-        try:
-            async for msg in ws:
-                if msg.type is aiohttp.WSMsgType.TEXT or msg.type is aiohttp.WSMsgType.BINARY:
-                    data = msg.data
-                    if trace:
-                        trace("received", data)
-                    events = proto.receive(data, time.monotonic())
-                    if events:
-                        self._dispatch(events)
-                    if self._blocked:
-                        await self._wait_consumers()
-                    if proto._out:
-                        await self._flush()
-                elif msg.type is aiohttp.WSMsgType.ERROR:
-                    err = msg.data
-                    if (
-                        isinstance(err, aiohttp.WebSocketError)
-                        and err.code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
-                    ):
-                        raise LimitExceeded(
-                            f"message larger than max_message_size: {one_line(err)}",
-                            limit=self._conn_limit,
-                        )
-                    break
-        finally:
-            timer.cancel()
-
-    async def _timer(self, ws: _WebSocket) -> None:
+    async def _timer(self, ws: Connection) -> None:
         proto = self.protocol
         while not ws.closed:
             delay = proto.next_deadline() - time.monotonic()
@@ -788,15 +754,15 @@ class Session:
         for ev in events:
             t = type(ev)
             if t is ItemUpdated:
-                sub = ev.stream.user  # type: ignore[union-attr]
+                sub = ev.stream.owner  # type: ignore[union-attr]
                 if sub is not None:
-                    sub._deliver_update(ev)  # integrity checks and on_event too
+                    sub.deliver_update(ev)  # type: ignore[arg-type]  # integrity checks and on_event too
                     continue
                 self.integrity.observe(ev)  # type: ignore[arg-type]
             elif t is ItemRefreshed or t is ItemStatus or t is StreamClosed:
-                sub = ev.stream.user  # type: ignore[union-attr]
+                sub = ev.stream.owner  # type: ignore[union-attr]
                 if sub is not None:
-                    sub._deliver(ev)
+                    sub.deliver(ev)  # type: ignore[arg-type]
                 self.integrity.observe(ev)  # type: ignore[arg-type]
                 if t is StreamClosed:
                     self._on_stream_closed(ev)  # type: ignore[arg-type]
@@ -809,7 +775,7 @@ class Session:
                     _call_user(self.on_generic, ev.message, "on_generic")
             elif t is LoginAccepted:
                 self._logged_in.set()
-            elif t is LoginRejectedEvent or t is LoginClosed:
+            elif t is LoginDenied or t is LoginClosed:
                 st = ev.state  # type: ignore[union-attr]
                 text = st.text or f"{st.stream}/{st.data}"
                 self._login_failure = LoginRejected(
@@ -834,7 +800,7 @@ class Session:
             attempts = 0
         self._recover_attempts[key] = (attempts + 1, now)
         await asyncio.sleep(min(60.0, 2.0**attempts) * (0.75 + 0.25 * random.random()))
-        sub = stream.user
+        sub = stream.owner
         if self._closing or (isinstance(sub, Subscription) and sub.closed):
             return
         new = self.protocol.rerequest(stream)
@@ -842,12 +808,16 @@ class Session:
             sub._replace(stream, new)
         self._kick()
 
-    async def _on_new_token(self, token: Any) -> None:
+    async def renew_token(self, token: Token) -> None:
+        """Send a renewed access token to the server on the open login stream (done by the
+        session itself unless ``renew_tokens`` is off, e.g. under a hot standby)."""
         if self.trace:
             self.trace("token", token)
         self.protocol.reissue_token(token.access_token)
         self._login_token = token.access_token
         await self._flush_safely()
+
+    _on_new_token = renew_token
 
     async def _run(self) -> None:
         """Watch the connection; reconnect and re-login when it goes."""
@@ -871,7 +841,7 @@ class Session:
             except Exception as exc:
                 log.warning("reader failed: %s", exc)
             self.protocol.connection_lost()
-            self._fail_posts(ConnectError, "connection lost before the Ack of post {}")
+            self._fail_posts(ConnectionLost, "connection lost before the Ack of post {}")
             reason = self._login_failure or "connection closed"
             if self.trace:
                 self.trace("closed", str(reason))
@@ -926,7 +896,7 @@ class Session:
                     report_after = min(2.0 * report_after, down + 300.0)
                 if self.give_up_after is not None and down >= self.give_up_after:
                     await self._give_up(
-                        ConnectError(
+                        ConnectionLost(
                             f"gave up reconnecting after {self.give_up_after:g} s: {one_line(exc)}"
                         )
                     )
@@ -989,6 +959,12 @@ class Session:
         """True if the session ended without :meth:`close` (no reconnect, fatal error)."""
         return self._closed.is_set() and not self._shut_down
 
+    def end(self, fatal: ErtcloudError) -> None:
+        """End the session with ``fatal`` (raised by :meth:`wait_closed` and by the
+        iterators of its subscriptions), in the background."""
+        self.fatal = fatal
+        self._spawn(self._end())
+
     async def _end(self) -> None:
         self._closing = True
         await self._close_ws()
@@ -1016,15 +992,45 @@ def _call_user(callback: Callable[[Any], Any], arg: Any, name: str) -> None:
         log.exception("%s callback failed", name)
 
 
+def _hooks(
+    given: Mapping[str, Sequence[Callable[..., Any]]] | None,
+    **shorthands: Callable[..., Any] | None,
+) -> dict[str, list[Callable[..., Any]]]:
+    hooks: dict[str, list[Callable[..., Any]]] = {kind: [] for kind in HOOK_KINDS}
+    for kind, callbacks in (given or {}).items():
+        if kind not in hooks:
+            raise ConfigError(f"unknown event hook {kind!r}: use {', '.join(HOOK_KINDS)}")
+        hooks[kind].extend(callbacks)
+    for kind, callback in shorthands.items():
+        if callback is not None:
+            hooks[kind].insert(0, callback)
+    return hooks
+
+
+def _fan_out(callbacks: list[Callable[..., Any]]) -> Callable[..., Any] | None:
+    """None, the one callback, or one calling each in turn (for the hot path, the
+    common cases cost nothing extra)."""
+    if not callbacks:
+        return None
+    if len(callbacks) == 1:
+        return callbacks[0]
+
+    def each(*args: Any) -> None:
+        for callback in callbacks:
+            callback(*args)
+
+    return each
+
+
 def _pick_transport(name: str) -> str:
     if name not in ("aiohttp", "picows", "auto"):
-        raise ValueError(f"unknown transport {name!r}: use aiohttp, picows or auto")
+        raise ConfigError(f"unknown transport {name!r}: use aiohttp, picows or auto")
     if name == "aiohttp":
         return name
     try:
         import picows  # noqa: F401
     except ImportError:
         if name == "picows":
-            raise ValueError("transport='picows' needs: pip install 'ertcloud[picows]'") from None
+            raise ConfigError("transport='picows' needs: pip install 'ertcloud[picows]'") from None
         return "aiohttp"
     return "picows"

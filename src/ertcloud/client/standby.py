@@ -19,13 +19,14 @@ from typing import Any
 
 from ..auth.grants import Token
 from ..auth.manager import TokenManager
-from ..exceptions import ConnectError, ErtcloudError, SessionClosed
+from ..exceptions import ConfigError, ConnectFailed, ErtcloudError, SessionClosed
 from ..protocol.backoff import backoff
 from ..protocol.events import ItemRefreshed, ItemStatus, ItemUpdated, StreamClosed
 from ..protocol.login import LoginParams
 from ..protocol.streams import ItemStream
 from .session import Session
-from .subscription import Callback, ItemEvent, Subscription
+from .subscription import ItemEvent, Subscription
+from .subscription_base import NO_QUEUE, BaseSubscription, Callback
 
 __all__ = ["HotStandby", "StandbySubscription"]
 
@@ -47,7 +48,7 @@ class _Spec:
     subs: dict[int, Subscription] = field(default_factory=dict)
 
 
-class StandbySubscription:
+class StandbySubscription(BaseSubscription):
     """The merged events of one :meth:`HotStandby.subscribe` call: iterate it, or use the
     ``on_refresh``/``on_update``/``on_status`` callbacks. ``records`` holds the merged image
     of every item by name."""
@@ -84,14 +85,7 @@ class StandbySubscription:
 
     def _emit(self, event: ItemEvent) -> None:
         self.delivered += 1
-        t = type(event)
-        cb = (
-            self.on_update
-            if t is ItemUpdated
-            else self.on_refresh
-            if t is ItemRefreshed
-            else self.on_status
-        )
+        cb = self._callback_for(event)
         if cb is not None:
             try:
                 cb(event)
@@ -102,13 +96,10 @@ class StandbySubscription:
             self._queue.append(event)
         self._wakeup.set()
 
-    def __aiter__(self) -> StandbySubscription:
-        return self
-
     async def __anext__(self) -> ItemEvent:
         q = self._queue
         if q is None:
-            raise TypeError("this subscription was made with queue=False; use callbacks")
+            raise TypeError(NO_QUEUE)
         while not q:
             fatal = self._standby.fatal
             if fatal is not None:
@@ -149,9 +140,6 @@ class StandbySubscription:
     async def __aenter__(self) -> StandbySubscription:
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
 
 class HotStandby:
     """Two :class:`Session` objects on two endpoints with the same items; use ``async with``.
@@ -172,7 +160,7 @@ class HotStandby:
         names: tuple[str, str] = ("session1", "session2"),
     ) -> None:
         if len(urls) < 2:
-            raise ValueError("hot standby needs two endpoints")
+            raise ConfigError("hot standby needs two endpoints")
         self.urls = list(urls)
         self.tokens = tokens
         self.login = login
@@ -224,7 +212,7 @@ class HotStandby:
         if len(errors) == 2:
             await self.close()
             first = errors[0]
-            raise first if isinstance(first, ErtcloudError) else ConnectError(str(first))
+            raise first if isinstance(first, ErtcloudError) else ConnectFailed(str(first))
         for i, r in enumerate(results):
             if isinstance(r, BaseException):
                 if not isinstance(r, ErtcloudError):
@@ -247,7 +235,7 @@ class HotStandby:
         for s in self.sessions:
             if s is not None:
                 s.fatal = fatal
-                s._spawn(s._end())
+                s.end(fatal)
         for sub in list(self._specs):
             sub._wakeup.set()
 
@@ -274,7 +262,7 @@ class HotStandby:
     async def _on_token(self, token: Token) -> None:
         for s in self.sessions:
             if s is not None:
-                await s._on_new_token(token)
+                await s.renew_token(token)
 
     async def close(self) -> None:
         """Close both sessions."""

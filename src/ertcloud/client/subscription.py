@@ -29,16 +29,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
-from ..exceptions import SessionClosed
+from ..exceptions import ConfigError, SessionClosed
 from ..protocol.book import OrderBook
 from ..protocol.events import ItemRefreshed, ItemStatus, ItemUpdated, StreamClosed
 from ..protocol.messages import Priority
 from ..protocol.streams import ItemStream
+from .subscription_base import NO_QUEUE, BaseSubscription, Callback
 
 if TYPE_CHECKING:
     from .session import Session
@@ -48,7 +49,6 @@ __all__ = ["OVERFLOW_POLICIES", "ItemEvent", "Overflow", "Subscription"]
 log = logging.getLogger("ertcloud.client")
 
 ItemEvent = ItemRefreshed | ItemUpdated | ItemStatus | StreamClosed
-Callback = Callable[[Any], Any]
 Overflow = Literal["conflate", "block", "drop_oldest"]
 OVERFLOW_POLICIES: tuple[str, ...] = ("conflate", "block", "drop_oldest")
 
@@ -72,7 +72,7 @@ def _merge(old: ItemUpdated, new: ItemUpdated) -> ItemUpdated | None:
     return ItemUpdated(new.stream, merged)
 
 
-class Subscription:
+class Subscription(BaseSubscription):
     """Item streams opened by one :meth:`Session.subscribe` call.
 
     Iterate it (``async for event in sub``) to receive :class:`ItemRefreshed`,
@@ -95,11 +95,11 @@ class Subscription:
         overflow: Overflow = "conflate",
     ) -> None:
         if overflow not in OVERFLOW_POLICIES:
-            raise ValueError(
+            raise ConfigError(
                 f"overflow must be one of {', '.join(OVERFLOW_POLICIES)}, not {overflow!r}"
             )
         if max_queue < 1:
-            raise ValueError("max_queue must be at least 1")
+            raise ConfigError("max_queue must be at least 1")
         self._session = session
         self.streams: list[ItemStream] = []
         self.on_refresh = on_refresh
@@ -126,28 +126,28 @@ class Subscription:
         self._ended: BaseException | None = None  # set when the session has ended
         #: updates are held back here because the server cannot pause (SupportPauseResume 0)
         self.paused_locally = False
-        self._sink = self._deliver_update  # one bound method shared by every stream
+        self._sink = self.deliver_update  # one bound method shared by every stream
 
     def _attach(self, streams: list[ItemStream]) -> None:
         self.streams.extend(streams)
         self._open += len(streams)
         sink = self._sink
         for s in streams:
-            s.user = self
+            s.owner = self
             s.deliver = sink
 
     def _replace(self, old: ItemStream, new: ItemStream) -> None:
         self.streams[self.streams.index(old)] = new
-        new.user = self
+        new.owner = self
         new.deliver = self._sink
 
-    def _deliver_update(self, event: ItemUpdated) -> None:
+    def deliver_update(self, event: ItemUpdated) -> None:
         """The hot path: one update, straight from the protocol core (no event list)."""
         h = event.stream.health
         seq = event.message.seq_number
         if h is not None and seq == h.next_seq:  # the expected next message: no gap
             h.last_seq = seq
-            h.next_seq = seq + h.step
+            h.next_seq = seq + (h.step or 0)
         else:
             self._session.integrity.observe(event)
         if not self.paused_locally:  # paused: the cache still follows, delivery waits
@@ -193,8 +193,8 @@ class Subscription:
         """Wait until a ``"block"`` subscription's queue has room again."""
         await self._room.wait()
 
-    def _deliver(self, event: ItemRefreshed | ItemStatus | StreamClosed) -> None:
-        """Every other item event (updates take :meth:`_deliver_update`)."""
+    def deliver(self, event: ItemRefreshed | ItemStatus | StreamClosed) -> None:
+        """Every other item event (updates take :meth:`deliver_update`)."""
         t = type(event)
         cb = self.on_refresh if t is ItemRefreshed else self.on_status
         if cb is not None:
@@ -267,13 +267,10 @@ class Subscription:
             self._session._blocked.add(self)  # the session's reader waits for room
         return False
 
-    def __aiter__(self) -> Subscription:
-        return self
-
     async def __anext__(self) -> ItemEvent:
         q = self._queue
         if q is None:
-            raise TypeError("this subscription was made with queue=False; use callbacks")
+            raise TypeError(NO_QUEUE)
         while not q:
             if self._ended is not None:
                 raise self._ended
@@ -338,7 +335,7 @@ class Subscription:
         for s in self.streams:
             if s.is_open and s.streaming:
                 self._session.protocol.reissue(s, **changes)
-        self._session._kick()
+        self._session.flush_soon()
 
     def _session_ended(self, fatal: BaseException | None) -> None:
         """The session is over: queued events can still be read, then iteration stops
@@ -353,13 +350,10 @@ class Subscription:
         if self.closed:
             return
         self.closed = True
-        self._session._close_streams([s for s in self.streams if s.is_open])
+        self._session.unsubscribe([s for s in self.streams if s.is_open])
         self._open = 0
         self._room.set()
         self._wakeup.set()
 
     async def __aenter__(self) -> Subscription:
         return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()

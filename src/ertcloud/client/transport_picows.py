@@ -6,10 +6,8 @@ with a view of its payload, so the session decodes and dispatches in that callba
 is the difference between about 18x and 32x the vendor-example stack at one message per
 frame (docs/performance.md).
 
-:class:`PicowsWebSocket` offers the few members of aiohttp's ``ClientWebSocketResponse``
-that :class:`~ertcloud.client.session.Session` uses (``send_frame``, ``close``,
-``closed``, ``protocol``) plus :meth:`PicowsWebSocket.run`, which pushes frames to a
-handler until the connection ends.
+:class:`PicowsTransport` is the adapter of :mod:`ertcloud.client.transport`; each of its
+connections is a :class:`PicowsWebSocket`.
 """
 
 from __future__ import annotations
@@ -17,17 +15,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import picows
 
-from ..exceptions import ConnectError, LimitExceeded, one_line
+from ..exceptions import ConnectFailed, LimitExceeded, one_line
+from .transport import ConnectOptions, FrameHandler
 
-__all__ = ["FrameHandler", "PicowsWebSocket", "connect"]
-
-#: Called with each complete TEXT/BINARY message; the view is valid only during the call.
-FrameHandler = Callable[[memoryview], None]
+__all__ = ["FrameHandler", "PicowsTransport", "PicowsWebSocket", "connect"]
 
 log = logging.getLogger("ertcloud.client")
 
@@ -50,9 +45,13 @@ class PicowsWebSocket:
         self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._error: BaseException | None = None
         self._listener: _Listener | None = None
-        self.protocol: str | None = None
+        self._subprotocol: str | None = None
         #: reading is paused (back-pressure from a blocking subscription)
         self.paused = False
+
+    @property
+    def subprotocol(self) -> str | None:
+        return self._subprotocol
 
     @property
     def closed(self) -> bool:
@@ -79,8 +78,8 @@ class PicowsWebSocket:
             if not t.is_disconnected:
                 t.underlying_transport.resume_reading()
 
-    async def send_frame(self, data: bytes, opcode: Any = None) -> None:
-        """aiohttp-compatible send (always a TEXT frame)."""
+    async def send(self, data: bytes) -> None:
+        """Write one TEXT frame."""
         self.send_now(data)
 
     async def close(self) -> None:
@@ -222,7 +221,7 @@ async def connect(
     timeout: float = 10.0,
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
 ) -> PicowsWebSocket:
-    """Open a WebSocket offering ``protocols``; raises :class:`ConnectError` on failure.
+    """Open a WebSocket offering ``protocols``; raises :class:`ConnectFailed` on failure.
     A message (all its fragments) over ``max_message_size`` bytes ends the connection, and
     :meth:`PicowsWebSocket.run` raises :class:`~ertcloud.exceptions.LimitExceeded`."""
     ws = PicowsWebSocket(max_message_size)
@@ -244,16 +243,33 @@ async def connect(
             max_frame_size=max_message_size,
         )
     except picows.WSHandshakeError as exc:
-        raise ConnectError(f"WebSocket handshake with {url} failed: {one_line(exc)}") from None
+        raise ConnectFailed(f"WebSocket handshake with {url} failed: {one_line(exc)}") from None
     except ssl.SSLError as exc:
-        raise ConnectError(f"TLS failure with {url}: {one_line(exc)}") from None
+        raise ConnectFailed(f"TLS failure with {url}: {one_line(exc)}") from None
     except (OSError, asyncio.TimeoutError, picows.WSError) as exc:
-        raise ConnectError(f"cannot connect to {url}: {one_line(exc)}") from None
+        raise ConnectFailed(f"cannot connect to {url}: {one_line(exc)}") from None
     ws._transport = transport
     response = transport.response
     if response is None or transport.is_disconnected:
         # picows returns, rather than raises, when the peer hangs up mid-handshake.
         await ws.close()
-        raise ConnectError(f"{url} closed the connection during the WebSocket handshake")
-    ws.protocol = response.headers.get("Sec-WebSocket-Protocol")
+        raise ConnectFailed(f"{url} closed the connection during the WebSocket handshake")
+    ws._subprotocol = response.headers.get("Sec-WebSocket-Protocol")
     return ws
+
+
+class PicowsTransport:
+    """Connections on picows (see :mod:`ertcloud.client.transport`)."""
+
+    async def connect(self, url: str, options: ConnectOptions) -> PicowsWebSocket:
+        return await connect(
+            url,
+            protocols=options.protocols,
+            ssl_option=options.ssl if options.ssl is not None else True,
+            headers=options.headers,
+            timeout=options.timeout,
+            max_message_size=options.max_message_size,
+        )
+
+    async def aclose(self) -> None:
+        """Nothing to release: each connection owns its socket."""

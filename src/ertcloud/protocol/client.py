@@ -5,6 +5,29 @@ The driver (the asyncio session, a test, a benchmark) feeds every received frame
 :meth:`ClientProtocol.next_deadline` passes, and writes whatever
 :meth:`ClientProtocol.data_to_send` returns. Time is always passed in as ``now``.
 
+The seam
+--------
+This is all the layer above uses, and all a faster (compiled) receive core has to
+provide to replace the pure-Python one:
+
+* ``ClientProtocol.receive(payload: bytes | bytearray | memoryview | str, now: float)
+  -> list[Event]`` -- one whole WebSocket message in. For each message of the frame it
+  finds the stream with ``streams.lookup(id)`` and applies it with
+  ``ItemStream.apply_update`` / ``apply_refresh`` / ``apply_status``. An
+  :class:`~ertcloud.protocol.events.ItemUpdated` goes to the stream's ``deliver``
+  (:class:`~ertcloud.protocol.streams.UpdateSink`) while no other event of the same frame
+  is waiting, else into the returned list, so the order of events per frame is kept.
+  A :class:`~ertcloud.exceptions.LimitExceeded` raised by an apply path propagates: the
+  driver drops the connection.
+* ``ClientProtocol.has_data_to_send`` / ``data_to_send(now) -> list[bytes]`` -- what to
+  write after a receive (a Pong, requests released by the Login Refresh).
+* ``ClientProtocol.tick(now)`` / ``next_deadline()`` -- liveness (Pings, dead peers).
+* ``ClientProtocol.connection_made(now)`` / ``connection_lost()`` / ``start_login`` /
+  ``request`` / ``rerequest`` / ``close`` / ``post`` / ``reissue_token`` / ``logout``.
+* The :class:`~ertcloud.protocol.streams.StreamTable` owns the streams and their shared
+  values (:class:`~ertcloud.protocol.streams.Interner`); the layer above attaches to a
+  stream only through ``owner``, ``deliver`` and ``health``.
+
 The core keeps the desired subscriptions: item requests made before the login is accepted
 wait for it, and after a new connection every stream still open is requested again with
 its original parameters.
@@ -32,7 +55,7 @@ from .events import (
     ItemUpdated,
     LoginAccepted,
     LoginClosed,
-    LoginRejected,
+    LoginDenied,
     LoginStateChanged,
     PingReceived,
     PongReceived,
@@ -59,7 +82,7 @@ from .messages import (
     Status,
     Update,
 )
-from .streams import ItemStream, Phase, StreamTable
+from .streams import ItemStream, Phase, StreamOwner, StreamTable
 
 __all__ = ["DEFAULT_MAX_MSG_SIZE", "DEFAULT_PING_TIMEOUT", "ClientProtocol"]
 
@@ -148,10 +171,11 @@ class ClientProtocol:
         qos: Qos | None = None,
         priority: Priority | None = None,
         batch: bool = True,
-        user: Any = None,
+        user: StreamOwner | None = None,
     ) -> list[ItemStream]:
         """Open item streams. Several names go out as batch requests (split to fit
-        MaxMsgSize) when ``batch`` is true, else as one request each."""
+        MaxMsgSize) when ``batch`` is true, else as one request each; ``user`` becomes
+        each stream's ``owner``."""
         if isinstance(names, str):
             names = [names]
         template = Request(
@@ -176,13 +200,17 @@ class ClientProtocol:
         return max(1, (self.max_msg_size - overhead) // 48)
 
     def _open_group(
-        self, names: list[str], template: Request, service: str | int | None, user: Any
+        self,
+        names: list[str],
+        template: Request,
+        service: str | int | None,
+        user: StreamOwner | None,
     ) -> list[ItemStream]:
         domain = _domain_name(template.domain)
         if len(names) == 1:
             sid = self.streams.allocate(1)
             req = msgspec.structs.replace(template, id=sid, key=Key(name=names[0], service=service))
-            stream = ItemStream(sid, req, names[0], domain, service, user=user)
+            stream = ItemStream(sid, req, names[0], domain, service, owner=user)
             self.streams.add(stream)
             if self.login.is_open:
                 self._out.append(req)
@@ -193,7 +221,7 @@ class ClientProtocol:
         for n, name in enumerate(names, start=1):
             sid = batch_id + n
             req = msgspec.structs.replace(template, id=sid, key=Key(name=name, service=service))
-            s = ItemStream(sid, req, name, domain, service, batch_id=batch_id, user=user)
+            s = ItemStream(sid, req, name, domain, service, batch_id=batch_id, owner=user)
             self.streams.add(s)
             members.append(s)
         if self.login.is_open:
@@ -210,7 +238,7 @@ class ClientProtocol:
         old = self.streams.get(stream.id)
         sid = stream.id if old is None or old is stream else self.streams.allocate(1)
         req = msgspec.structs.replace(stream.request, id=sid, refresh=None)
-        new = ItemStream(sid, req, stream.name, stream.domain, stream.service, user=stream.user)
+        new = ItemStream(sid, req, stream.name, stream.domain, stream.service, owner=stream.owner)
         self.streams.add(new)
         if self.login.is_open:
             self._out.append(req)
@@ -288,6 +316,11 @@ class ClientProtocol:
         self._out.append(data)
 
     # -- output -----------------------------------------------------------------------------
+
+    @property
+    def has_data_to_send(self) -> bool:
+        """True when :meth:`data_to_send` has frames to give (cheap: for the hot path)."""
+        return bool(self._out)
 
     def data_to_send(self, now: float | None = None) -> list[bytes]:
         """Frames to write, in order. Several queued messages are packed into arrays that
@@ -408,7 +441,7 @@ class ClientProtocol:
                 self._out.append(self.login.reissue(token))
             self._send_unsent()
         elif what == "rejected" and state is not None:
-            events.append(LoginRejected(state, msg))
+            events.append(LoginDenied(state, msg))
         elif what == "closed" and state is not None:
             for s in self.streams:
                 s.sent = False

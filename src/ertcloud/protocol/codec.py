@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from ..exceptions import DecodeError
 from .enums import MSG_TYPE_NUMBERS
 from .messages import AnyMessage, Message
 
@@ -25,10 +26,6 @@ __all__ = [
     "encode_one",
     "to_builtins",
 ]
-
-
-class DecodeError(ValueError):
-    """The frame is not JSON at all (or not a JSON object/array)."""
 
 
 class Malformed(msgspec.Struct, frozen=True):

@@ -27,8 +27,9 @@ class LoginAccepted(_Event, frozen=True):
     message: Refresh
 
 
-class LoginRejected(_Event, frozen=True):
-    """The login was refused (Closed/ClosedRecover before it was ever open)."""
+class LoginDenied(_Event, frozen=True):
+    """The login was refused (Closed/ClosedRecover before it was ever open). The session
+    then raises the exception :class:`~ertcloud.exceptions.LoginRejected`."""
 
     state: State
     message: Refresh | Status
@@ -120,7 +121,7 @@ class ConnectionDead(_Event, frozen=True):
 
 Event = (
     LoginAccepted
-    | LoginRejected
+    | LoginDenied
     | LoginClosed
     | LoginStateChanged
     | ItemRefreshed
@@ -136,3 +137,6 @@ Event = (
     | ProtocolViolation
     | ConnectionDead
 )
+
+#: Former name of :class:`LoginDenied` (it clashed with the exception of that name).
+LoginRejected = LoginDenied

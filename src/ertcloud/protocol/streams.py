@@ -4,6 +4,12 @@ An :class:`ItemStream` keeps the request that opened it (to re-send it after a r
 its stream/data state, and the cached image: a field dict for FieldList domains
 (MarketPrice, YieldCurve) or a :class:`MapImage` for Map domains (MarketByPrice,
 MarketByOrder, MarketMaker, SymbolList). The state machine is the table ``TRANSITIONS``.
+
+The :class:`StreamTable` owns every stream of a connection and the :class:`Interner` that
+lets images share repeated values (states, codes, dates, ripple shapes). The layer above
+attaches itself to a stream through three typed slots only: ``owner``
+(:class:`StreamOwner`), ``deliver`` (:class:`UpdateSink`) and ``health``
+(:class:`SequenceCheck`); see :mod:`ertcloud.protocol.client` for the whole seam.
 """
 
 from __future__ import annotations
@@ -11,7 +17,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from .events import ItemRefreshed, ItemStatus, ItemUpdated, StreamClosed
 
 from ..exceptions import LimitExceeded
 from .enums import FINAL_STREAM_STATES
@@ -23,10 +32,14 @@ __all__ = [
     "MAX_MAP_ENTRIES",
     "RIPPLES",
     "TRANSITIONS",
+    "Interner",
     "ItemStream",
     "MapImage",
     "Phase",
+    "SequenceCheck",
+    "StreamOwner",
     "StreamTable",
+    "UpdateSink",
     "apply_vector",
     "merge_fields",
     "ripple",
@@ -107,57 +120,86 @@ def _ripple_some(image: dict[str, Any], name: str) -> None:
 #: Fields whose string values repeat across items (codes, dates, times): an image keeps
 #: one shared copy of each such value instead of one per item.
 _SHARED_VALUE_FIELDS = frozenset(n for n, fd in FIELDS.items() if fd.type in (ENUM, DATE, TIME))
-_shared_values: dict[str, str] = {}
 _SHARED_VALUES_MAX = 200_000
+_SHARED_STATES_MAX = 10_000
+_SHAPES_MAX = 1024
 
 
-_states: dict[tuple[str, str, str | None, str | None], State] = {}
+class Interner:
+    """The values images share, bounded: one State object per distinct state, one copy
+    of each code/date/time string, one ripple-chain set per image shape. Owned by a
+    :class:`StreamTable`; nothing shared is ever changed after it is received."""
+
+    __slots__ = ("_shapes", "_states", "_values")
+
+    def __init__(self) -> None:
+        self._states: dict[tuple[str, str, str | None, str | None], State] = {}
+        self._values: dict[str, str] = {}
+        self._shapes: dict[frozenset[str], frozenset[str]] = {}
+
+    def state(self, state: State) -> State:
+        """One State object for all streams in the same state (thousands of items are
+        "Open/Ok/All is well")."""
+        key = (state.stream, state.data, state.code, state.text)
+        shared = self._states.get(key)
+        if shared is None:
+            if len(self._states) >= _SHARED_STATES_MAX:
+                return state
+            self._states[key] = shared = state
+        return shared
+
+    def sharer(self) -> Callable[[str, str], str]:
+        """``share(value, value)`` gives the shared copy of a string (the value itself once
+        the table is full: it never grows past its bound)."""
+        table = self._values
+        return table.setdefault if len(table) < _SHARED_VALUES_MAX else table.get
+
+    def share_values(self, image: dict[str, Any]) -> None:
+        """Replace the strings of code, date and time fields with one shared copy each:
+        about 1.4 KB less per equity image."""
+        share = self.sharer()
+        for name in image.keys() & _SHARED_VALUE_FIELDS:
+            value = image[name]
+            if type(value) is str:
+                image[name] = share(value, value)
+
+    def whole_chains(self, image: dict[str, Any]) -> frozenset[str]:
+        """The ripple fields of ``image`` whose whole chain (sources and destinations) it
+        holds: those ripple without a membership check per move. One shared set per shape."""
+        present = frozenset(image.keys() & _RIPPLE_FIELDS)
+        out = self._shapes.get(present)
+        if out is None:
+            out = frozenset(
+                n for n, moves in _RIPPLE_MOVES.items() if present.issuperset(sum(moves, ()))
+            )
+            if len(self._shapes) < _SHAPES_MAX:
+                self._shapes[present] = out
+        return out
 
 
-def shared_state(state: State) -> State:
-    """One State object for all streams in the same state (thousands of items are
-    "Open/Ok/All is well"); nothing changes a State once received."""
-    key = (state.stream, state.data, state.code, state.text)
-    shared = _states.get(key)
-    if shared is None:
-        if len(_states) >= 10_000:
-            return state
-        _states[key] = shared = state
-    return shared
+class UpdateSink(Protocol):
+    """Takes each :class:`~ertcloud.protocol.events.ItemUpdated` of a stream straight from
+    :meth:`~ertcloud.protocol.client.ClientProtocol.receive` (the hot path)."""
+
+    def __call__(self, event: ItemUpdated, /) -> None: ...
 
 
-def _sharer() -> Callable[[str, str], str]:
-    """``share(value, value)`` gives the shared copy of a string (the value itself once the
-    table is full: it never grows past its bound)."""
-    table = _shared_values
-    return table.setdefault if len(table) < _SHARED_VALUES_MAX else table.get
+class StreamOwner(Protocol):
+    """What owns a stream in the layer above (a subscription): it is handed the stream's
+    events that :meth:`~ertcloud.protocol.client.ClientProtocol.receive` returns."""
+
+    def deliver_update(self, event: ItemUpdated, /) -> None: ...
+
+    def deliver(self, event: ItemRefreshed | ItemStatus | StreamClosed, /) -> None: ...
 
 
-def share_values(image: dict[str, Any]) -> None:
-    """Replace the strings of code, date and time fields with one shared copy each:
-    about 1.4 KB less per equity image."""
-    share = _sharer()
-    for name in image.keys() & _SHARED_VALUE_FIELDS:
-        value = image[name]
-        if type(value) is str:
-            image[name] = share(value, value)
+class SequenceCheck(Protocol):
+    """The layer above's record of a stream's sequence numbers: an Update numbered
+    ``next_seq`` is the expected next one (``last_seq = seq; next_seq = seq + step``)."""
 
-
-_whole_cache: dict[frozenset[str], frozenset[str]] = {}
-
-
-def whole_chains(image: dict[str, Any]) -> frozenset[str]:
-    """The ripple fields of ``image`` whose whole chain (sources and destinations) it
-    holds: those ripple without a membership check per move. One shared set per shape."""
-    present = frozenset(image.keys() & _RIPPLE_FIELDS)
-    out = _whole_cache.get(present)
-    if out is None:
-        out = frozenset(
-            n for n, moves in _RIPPLE_MOVES.items() if present.issuperset(sum(moves, ()))
-        )
-        if len(_whole_cache) < 1024:
-            _whole_cache[present] = out
-    return out
+    next_seq: int
+    last_seq: int | None
+    step: int | None
 
 
 def merge_fields(
@@ -284,15 +326,28 @@ class ItemStream:
     updates: int = 0
     batch_id: int | None = None
     sent: bool = False  # request written on the current connection
-    user: Any = None  # owner of the stream in the layer above (a subscription)
+    #: the owner of the stream in the layer above (a subscription)
+    owner: StreamOwner | None = None
     #: called with each ItemUpdated instead of returning it from ``receive`` (set by the
     #: layer above to skip a dispatch step on the hot path)
-    deliver: Any = None
-    health: Any = None  # the layer above's integrity record of this stream
+    deliver: UpdateSink | None = None
+    #: the layer above's sequence record of this stream
+    health: SequenceCheck | None = None
     #: ripple fields whose whole chain is in the image (set at each Refresh)
     whole_chains: frozenset[str] = frozenset()
     max_fields: int = MAX_FIELDS_PER_IMAGE
     max_map_entries: int = MAX_MAP_ENTRIES
+    #: the shared values of the table the stream belongs to (set by StreamTable.add)
+    interner: Interner = field(default_factory=Interner)
+
+    @property
+    def user(self) -> StreamOwner | None:
+        """Former name of :attr:`owner`."""
+        return self.owner
+
+    @user.setter
+    def user(self, value: StreamOwner | None) -> None:
+        self.owner = value
 
     @property
     def streaming(self) -> bool:
@@ -319,8 +374,8 @@ class ItemStream:
                 raise _too_many(
                     f"fields in the image of {self.name}", len(self.fields), self.max_fields
                 )
-            share_values(self.fields)
-        self.whole_chains = whole_chains(self.fields)
+            self.interner.share_values(self.fields)
+        self.whole_chains = self.interner.whole_chains(self.fields)
         if msg.map is not None:
             if self.map is None:
                 self.map = self._new_map()
@@ -328,9 +383,9 @@ class ItemStream:
         if msg.seq_number is not None:
             self.seq_number = msg.seq_number
         if msg.state is not None:
-            self.state = shared_state(msg.state)
+            self.state = self.interner.state(msg.state)
         if msg.key is not None and isinstance(msg.key.service, str):
-            self.service = _sharer()(msg.key.service, msg.key.service)
+            self.service = self.interner.sharer()(msg.key.service, msg.key.service)
         self.refreshes += 1
         if self.state is not None and self.state.stream in FINAL_STREAM_STATES:
             complete = msg.complete is not False
@@ -374,7 +429,7 @@ class ItemStream:
 
     def apply_status(self, msg: Status) -> None:
         if msg.state is not None:
-            self.state = shared_state(msg.state)
+            self.state = self.interner.state(msg.state)
         if msg.clear_cache:
             self.fields = {}
             self.whole_chains = frozenset()
@@ -391,11 +446,14 @@ class ItemStream:
 class StreamTable:
     """Stream ids of one client: allocation (batches reserve ranges) and lookup.
 
-    Every stream added gets the table's ``max_fields`` and ``max_map_entries`` limits."""
+    Every stream added gets the table's ``max_fields`` and ``max_map_entries`` limits and
+    shares its :attr:`interner`."""
 
     def __init__(self, first_id: int = 2, reserved: frozenset[int] = frozenset({1})) -> None:
         self.max_fields = MAX_FIELDS_PER_IMAGE
         self.max_map_entries = MAX_MAP_ENTRIES
+        #: the values the images of this table share
+        self.interner = Interner()
         self._streams: dict[int, ItemStream] = {}
         #: ``get`` without the method call (the dict's own, for the hot path)
         self.lookup = self._streams.get
@@ -431,6 +489,7 @@ class StreamTable:
     def add(self, stream: ItemStream) -> None:
         stream.max_fields = self.max_fields
         stream.max_map_entries = self.max_map_entries
+        stream.interner = self.interner
         self._streams[stream.id] = stream
 
     def add_batch(self, batch_id: int, member_ids: list[int]) -> None:
