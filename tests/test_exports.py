@@ -28,8 +28,11 @@ KEPT = {
     "TransportError", "ConnectError", "ConnectFailed", "ConnectionLost", "LoginRejected",
     "ProtocolError", "DecodeError", "LimitExceeded", "PostRejected", "SessionClosed",
     "TimedOut",
+    "ChainError", "RecordingError",
     # sinks
     "load", "make_sink",
+    # trader features
+    "Bar", "BarBuilder", "BrokenStory", "ChainChanged", "NewsStory",
     "__version__",
 }  # fmt: skip
 

@@ -9,7 +9,7 @@ own and not an API. Modules and names starting with ``_`` are private everywhere
 from . import sync
 from .auth import ClientCredentials, PasswordCredentials, Token, TokenClient, TokenManager
 from .bars import Bar, BarBuilder
-from .chains import ChainChanged, ChainError
+from .chains import ChainChanged
 from .client import Session, Subscription
 from .client.api import connect
 from .client.standby import HotStandby, StandbySubscription
@@ -18,6 +18,7 @@ from .client.transport import Connection, ConnectOptions, Transport
 from .exceptions import (
     AuthenticationError,
     BearerRefused,
+    ChainError,
     ConfigError,
     ConnectError,
     ConnectFailed,
@@ -30,6 +31,7 @@ from .exceptions import (
     LoginRejected,
     PostRejected,
     ProtocolError,
+    RecordingError,
     RefreshRejected,
     SessionClosed,
     TimedOut,
@@ -64,9 +66,14 @@ from .version import __version__
 __all__ = [
     "AckReceived",
     "AuthenticationError",
+    "Bar",
+    "BarBuilder",
     "BaseSubscription",
     "BatchAcknowledged",
     "BearerRefused",
+    "BrokenStory",
+    "ChainChanged",
+    "ChainError",
     "ClientCredentials",
     "ConfigError",
     "ConnectError",
@@ -94,12 +101,14 @@ __all__ = [
     "LoginParams",
     "LoginRejected",
     "LoginStateChanged",
+    "NewsStory",
     "PasswordCredentials",
     "PingReceived",
     "PongReceived",
     "PostRejected",
     "ProtocolError",
     "ProtocolViolation",
+    "RecordingError",
     "RefreshRejected",
     "Session",
     "SessionClosed",
@@ -119,6 +128,3 @@ __all__ = [
     "make_sink",
     "sync",
 ]
-
-# trader features: chains, news, bars (docs/trader.md)
-__all__ += ["Bar", "BarBuilder", "BrokenStory", "ChainChanged", "ChainError", "NewsStory"]

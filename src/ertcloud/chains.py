@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .exceptions import ErtcloudError
+from .exceptions import ChainError
 
 if TYPE_CHECKING:
     from .client.session import Session
@@ -46,10 +46,6 @@ TEMPLATES: tuple[tuple[str, tuple[str, ...], str, str], ...] = (
     ("br", tuple(f"BR_LINK{i}" for i in range(1, 15)), "BR_PREVLR", "BR_NEXTLR"),
 )
 MAX_RECORDS = 1000
-
-
-class ChainError(ErtcloudError):
-    """A chain that does not exist, is not a chain, or loops."""
 
 
 @dataclass(frozen=True)

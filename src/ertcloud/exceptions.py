@@ -4,6 +4,7 @@
 
     ErtcloudError
     ├── ConfigError (ValueError)      bad options or configuration
+    │   └── RecordingError            a recording that cannot be read (missing, damaged)
     ├── AuthenticationError           the gateway refused to issue a token
     │   ├── InvalidCredentials        wrong user/password/client id/secret (do not retry)
     │   ├── TransientAuthError        worth retrying later (5xx, 429, network)
@@ -17,6 +18,7 @@
     ├── ProtocolError                 the peer sent something that breaks the protocol
     │   ├── DecodeError (ValueError)  ... a frame that is not JSON at all
     │   └── LimitExceeded             ... or more than a configured limit allows
+    ├── ChainError                    a chain that does not exist, is not one, or loops
     ├── PostRejected                  a contribution was refused (Nack)
     ├── SessionClosed                 the session is closed and cannot be used
     └── TimedOut (TimeoutError)       no answer in time (e.g. the Ack of a post)
@@ -31,6 +33,7 @@ import re
 __all__ = [
     "AuthenticationError",
     "BearerRefused",
+    "ChainError",
     "ConfigError",
     "ConnectError",
     "ConnectFailed",
@@ -43,6 +46,7 @@ __all__ = [
     "LoginRejected",
     "PostRejected",
     "ProtocolError",
+    "RecordingError",
     "RefreshRejected",
     "SessionClosed",
     "TimedOut",
@@ -58,6 +62,14 @@ class ErtcloudError(Exception):
 
 class ConfigError(ErtcloudError, ValueError):
     """Bad options or configuration (also a :class:`ValueError`)."""
+
+
+class RecordingError(ConfigError):
+    """A recording that cannot be read: missing, of another kind, or damaged."""
+
+
+class ChainError(ErtcloudError):
+    """A chain that does not exist, is not a chain, or loops."""
 
 
 class AuthenticationError(ErtcloudError):

@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..exceptions import ConfigError, one_line
+from ..exceptions import RecordingError, one_line
 from .rows import COLUMNS, Row
 
 __all__ = ["KINDS", "RecordingError", "detect_kind", "read_recording"]
@@ -23,10 +23,6 @@ KINDS = {"jsonl": "JSON lines", "csv": "CSV", "duckdb": "DuckDB", "parquet": "Pa
 
 _PARQUET_MAGIC = b"PAR1"
 _DUCKDB_MAGIC = b"DUCK"  # at offset 8 of every DuckDB database file
-
-
-class RecordingError(ConfigError):
-    """A recording that cannot be read: missing, of another kind, or damaged."""
 
 
 def _head(path: Path, n: int = 4096) -> bytes:
