@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import ssl
 import time
@@ -32,6 +33,7 @@ from ..exceptions import (
 )
 from ..protocol.backoff import backoff
 from ..protocol.client import ClientProtocol
+from ..protocol.dictionary import Dictionary
 from ..protocol.events import (
     AckReceived,
     ConnectionDead,
@@ -50,6 +52,7 @@ from ..protocol.events import (
 from ..protocol.login import LoginParams
 from ..protocol.messages import Ack, Generic, Key, PostUserInfo, Priority, Qos
 from ..protocol.streams import ItemStream
+from .dictionary import DictionarySource, SessionDictionary
 from .integrity import (
     Difference,
     IntegrityEvent,
@@ -97,6 +100,8 @@ class Session:
         on_integrity: Callable[[IntegrityEvent], None] | None = None,
         transport: str = "aiohttp",
         compression: bool = False,
+        dictionary: DictionarySource = "download",
+        dictionary_cache: str | os.PathLike[str] | None = None,
     ) -> None:
         self.urls = [urls] if isinstance(urls, str) else list(urls)
         #: "aiohttp", or "picows" (faster data path, optional extra); "auto" picks picows
@@ -144,6 +149,8 @@ class Session:
         #: sequence-gap and staleness checks (see :mod:`ertcloud.client.integrity`)
         self.integrity = IntegrityMonitor(stale_after=stale_after, on_event=on_integrity)
         self._blocked: set[Subscription] = set()
+        #: the field dictionary: downloaded at login ("download"), "builtin", or a file
+        self.dictionaries = SessionDictionary(self, dictionary, dictionary_cache)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -165,6 +172,7 @@ class Session:
             await self._shutdown()
             raise
         self._tasks.append(asyncio.create_task(self._run(), name="ertcloud-session"))
+        self.dictionaries.start()
         if self.tokens is not None and self.tokens.uses_refresh_tokens and self.renew_tokens:
             task = asyncio.create_task(self.tokens.run(self._on_new_token), name="ertcloud-token")
             task.add_done_callback(self._token_task_done)
@@ -405,6 +413,11 @@ class Session:
         key = Key(name=name) if name is not None else None
         self.protocol.send_generic(Generic(id=stream_id, domain=domain, key=key, elements=elements))
         self._kick()
+
+    @property
+    def dictionary(self) -> Dictionary:
+        """The field dictionary in use (the builtin table until a download is done)."""
+        return self.dictionaries.current
 
     @property
     def streams(self) -> list[ItemStream]:

@@ -149,9 +149,11 @@ class ClientProtocol:
         priority: Priority | None = None,
         batch: bool = True,
         user: Any = None,
+        key_filter: int | None = None,
     ) -> list[ItemStream]:
         """Open item streams. Several names go out as batch requests (split to fit
-        MaxMsgSize) when ``batch`` is true, else as one request each."""
+        MaxMsgSize) when ``batch`` is true, else as one request each. ``key_filter`` sets
+        ``Key.Filter`` (the verbosity of a Dictionary request)."""
         if isinstance(names, str):
             names = [names]
         template = Request(
@@ -167,7 +169,7 @@ class ClientProtocol:
         chunk = self._batch_chunk(template) if batch and len(names) > 1 else 1
         for i in range(0, len(names), chunk):
             group = list(names[i : i + chunk])
-            created.extend(self._open_group(group, template, service, user))
+            created.extend(self._open_group(group, template, service, user, key_filter))
         return created
 
     def _batch_chunk(self, template: Request) -> int:
@@ -176,12 +178,18 @@ class ClientProtocol:
         return max(1, (self.max_msg_size - overhead) // 48)
 
     def _open_group(
-        self, names: list[str], template: Request, service: str | int | None, user: Any
+        self,
+        names: list[str],
+        template: Request,
+        service: str | int | None,
+        user: Any,
+        key_filter: int | None = None,
     ) -> list[ItemStream]:
         domain = _domain_name(template.domain)
         if len(names) == 1:
             sid = self.streams.allocate(1)
-            req = msgspec.structs.replace(template, id=sid, key=Key(name=names[0], service=service))
+            key = Key(name=names[0], service=service, filter=key_filter)
+            req = msgspec.structs.replace(template, id=sid, key=key)
             stream = ItemStream(sid, req, names[0], domain, service, user=user)
             self.streams.add(stream)
             if self.login.is_open:

@@ -1,0 +1,84 @@
+"""``Session(dictionary=...)`` against the simulator over real sockets: the download at
+login with its on-disk cache by version, the builtin table, a file, and the fallback (one
+warning) when the server refuses the Dictionary domain."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ertcloud import PasswordCredentials, Session, TokenClient, TokenManager
+from ertcloud.protocol.dictionary import Dictionary, DictionaryError, builtin
+from ertcloud.sim.server import SimServer
+
+
+def session_for(sim: SimServer, **kw: Any) -> Session:
+    tokens = TokenManager(TokenClient(sim.token_url), PasswordCredentials("demo", "demo", "app"))
+    return Session(sim.websocket_url, tokens=tokens, **kw)
+
+
+async def test_download_at_login_then_from_the_cache(make_sim: Any, tmp_path: Path) -> None:
+    sent: list[bytes] = []
+
+    def trace(kind: str, detail: Any) -> None:
+        if kind == "sent":
+            sent.append(bytes(detail) if not isinstance(detail, str) else detail.encode())
+
+    async with make_sim(server={"dictionary_part_entries": 64}) as sim:
+        async with session_for(sim, dictionary_cache=tmp_path, trace=trace) as s:
+            d = await s.dictionaries.ready()
+            assert d.source == "download" and s.dictionary is d
+            assert len(d) == len(builtin()) and d.version == builtin().version
+            assert d.enum_value("CURRENCY", "USD") == 840
+            assert d.lookup(22) is not None and d.lookup(22).ripple_to == "BID_1"  # type: ignore[union-attr]
+        files = list(tmp_path.glob("dictionary-*.json"))
+        assert len(files) == 1 and builtin().version in files[0].name
+        first = b"".join(sent)
+        assert first.count(b'"Domain":"Dictionary"') == 4  # Info, then Normal, for both
+        sent.clear()
+        async with session_for(sim, dictionary_cache=tmp_path, trace=trace) as s:
+            d2 = await s.dictionaries.ready()
+            assert d2.source == "download (cached)"
+            assert {n: f.fid for n, f in d2.fields.items()} == {n: f.fid for n, f in d.fields.items()}
+        assert b"".join(sent).count(b'"Domain":"Dictionary"') == 2  # the Info summaries only
+
+
+async def test_refused_download_falls_back_with_one_warning(
+    make_sim: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="ertcloud.client")
+    async with make_sim(server={"serve_dictionary": False}) as sim:
+        async with session_for(sim, dictionary_cache=tmp_path) as s:
+            d = await s.dictionaries.ready()
+            assert d is builtin()
+            # the session still works
+            sub = s.subscribe("TRI.N", snapshot=True)
+            async for ev in sub:
+                assert ev.stream.name == "TRI.N"
+                break
+    warnings = [r for r in caplog.records if "dictionary" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
+    assert "builtin" in warnings[0].getMessage()
+    assert not list(tmp_path.iterdir())
+
+
+async def test_builtin_and_file_sources_send_no_request(make_sim: Any, tmp_path: Path) -> None:
+    path = tmp_path / "dict.json"
+    mine = Dictionary.from_json(builtin().to_json())
+    mine.version = "9.9.9"
+    path.write_text(mine.to_json(), encoding="utf-8")
+    sent: list[Any] = []
+    async with make_sim() as sim:
+        async with session_for(
+            sim, dictionary="builtin", trace=lambda k, d: sent.append(d) if k == "sent" else None
+        ) as s:
+            assert await s.dictionaries.ready() is builtin()
+        async with session_for(sim, dictionary=path) as s:
+            d = await s.dictionaries.ready()
+            assert d.version == "9.9.9" and d.source == str(path)
+    assert not any(b"Dictionary" in (x if isinstance(x, bytes) else str(x).encode()) for x in sent)
+    with pytest.raises(DictionaryError, match="cannot read dictionary"):
+        Session("ws://127.0.0.1:1/WebSocket", dictionary=tmp_path / "missing.json")
