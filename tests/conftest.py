@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -13,6 +14,20 @@ import trustme
 from support import SimProcess, cli_env, ertcloud_cmd
 
 from ertcloud.sim.server import SimOptions, SimServer
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dictionary_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Sessions download the field dictionary at login: keep their cache (also that of the
+    ``ertcloud`` processes, which inherit the environment) in a temp dir."""
+    old = os.environ.get("ERTCLOUD_CACHE_DIR")
+    d = tmp_path_factory.mktemp("ertcloud-cache")
+    os.environ["ERTCLOUD_CACHE_DIR"] = str(d)
+    yield d
+    if old is None:
+        os.environ.pop("ERTCLOUD_CACHE_DIR", None)
+    else:
+        os.environ["ERTCLOUD_CACHE_DIR"] = old
 
 
 @pytest.fixture(scope="session")
