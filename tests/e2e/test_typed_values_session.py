@@ -20,6 +20,10 @@ def session_for(sim: SimServer, **kw: Any) -> Session:
     return Session(sim.websocket_url, tokens=tokens, **kw)
 
 
+def cached(folder: Path) -> list[Path]:
+    return sorted(folder.glob("dictionary-*.json"))
+
+
 async def test_download_at_login_then_from_the_cache(make_sim: Any, tmp_path: Path) -> None:
     sent: list[bytes] = []
 
@@ -34,7 +38,7 @@ async def test_download_at_login_then_from_the_cache(make_sim: Any, tmp_path: Pa
             assert len(d) == len(builtin()) and d.version == builtin().version
             assert d.enum_value("CURRENCY", "USD") == 840
             assert d.lookup(22) is not None and d.lookup(22).ripple_to == "BID_1"  # type: ignore[union-attr]
-        files = list(tmp_path.glob("dictionary-*.json"))
+        files = cached(tmp_path)
         assert len(files) == 1 and builtin().version in files[0].name
         first = b"".join(sent)
         assert first.count(b'"Domain":"Dictionary"') == 4  # Info, then Normal, for both
@@ -42,7 +46,9 @@ async def test_download_at_login_then_from_the_cache(make_sim: Any, tmp_path: Pa
         async with session_for(sim, dictionary_cache=tmp_path, trace=trace) as s:
             d2 = await s.dictionaries.ready()
             assert d2.source == "download (cached)"
-            assert {n: f.fid for n, f in d2.fields.items()} == {n: f.fid for n, f in d.fields.items()}
+            assert {n: f.fid for n, f in d2.fields.items()} == {
+                n: f.fid for n, f in d.fields.items()
+            }
         assert b"".join(sent).count(b'"Domain":"Dictionary"') == 2  # the Info summaries only
 
 
@@ -62,7 +68,7 @@ async def test_refused_download_falls_back_with_one_warning(
     warnings = [r for r in caplog.records if "dictionary" in r.getMessage()]
     assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
     assert "builtin" in warnings[0].getMessage()
-    assert not list(tmp_path.iterdir())
+    assert not cached(tmp_path)
 
 
 async def test_builtin_and_file_sources_send_no_request(make_sim: Any, tmp_path: Path) -> None:

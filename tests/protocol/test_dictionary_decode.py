@@ -28,12 +28,10 @@ from ertcloud.protocol.dictionary import (
 D = builtin()
 NAMES = sorted(D.fields)
 json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**70), 2**70)
-    | st.floats()
-    | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 
@@ -90,12 +88,15 @@ def test_domain_entries_by_filter_and_parse_back() -> None:
     assert D.entries("RWFFld", FILTER_INFO) == [] and D.entries("RWFEnum", FILTER_INFO) == []
     minimal = D.entries("RWFFld", FILTER_MINIMAL)
     assert all("LONGNAME" not in e["Elements"] for e in minimal)
-    series = {"Summary": {"Elements": D.summary("RWFFld")}, "Entries": D.entries("RWFFld", FILTER_NORMAL)}
+    series = {
+        "Summary": {"Elements": D.summary("RWFFld")},
+        "Entries": D.entries("RWFFld", FILTER_NORMAL),
+    }
     enums = {"Summary": {"Elements": D.summary("RWFEnum")}, "Entries": D.entries("RWFEnum", 7)}
     got = Dictionary.from_series([series], [enums])
-    assert {n: (f.fid, f.type, f.ripple_to, f.length, f.rwf_len) for n, f in got.fields.items()} == {
-        n: (f.fid, f.type, f.ripple_to, f.length, f.rwf_len) for n, f in D.fields.items()
-    }
+    assert {
+        n: (f.fid, f.type, f.ripple_to, f.length, f.rwf_len) for n, f in got.fields.items()
+    } == {n: (f.fid, f.type, f.ripple_to, f.length, f.rwf_len) for n, f in D.fields.items()}
     assert got.enum_display("TRD_UNITS", 2) == "2DP "
     # elements given plainly, or typed as {"Type": ..., "Data": ...}, both read
     plain = {"Entries": [{"Elements": {"NAME": "X", "FID": 7000, "RWFTYPE": 8, "TYPE": 4}}]}
@@ -138,7 +139,9 @@ def test_time_round_trip(t: dt.time) -> None:
     assert D.decode("SALTIM", t.isoformat()) == t
     assert D.decode("SALTIM", t.strftime("%H:%M:%S")) == t.replace(microsecond=0)
     ms = t.microsecond // 1000 * 1000
-    assert D.decode("SALTIM", t.strftime("%H:%M:%S.") + f"{ms // 1000:03d}") == t.replace(microsecond=ms)
+    assert D.decode("SALTIM", t.strftime("%H:%M:%S.") + f"{ms // 1000:03d}") == t.replace(
+        microsecond=ms
+    )
     old = t.strftime("%H:%M:%S:") + f"{t.microsecond // 1000:03d}:{t.microsecond % 1000:03d}:000"
     assert D.decode("QUOTIM", old) == t
     assert D.decode("TRDTIM_1", t.strftime("%H:%M")) == t.replace(second=0, microsecond=0)
@@ -189,7 +192,7 @@ def test_bad_values_never_raise_and_come_back_raw(name: str, v: Any) -> None:
     assert isinstance(got, _TYPED[ftype]) and not isinstance(got, bool), (name, v, got)
 
 
-@given(st.dictionaries(st.sampled_from(NAMES + ["NOT_A_FIELD"]), json_values, max_size=8))
+@given(st.dictionaries(st.sampled_from([*NAMES, "NOT_A_FIELD"]), json_values, max_size=8))
 def test_typed_image_is_decode_per_field(image: dict[str, Any]) -> None:
     typed = D.typed(image)
     assert typed.keys() == image.keys()
@@ -200,7 +203,8 @@ def test_typed_image_is_decode_per_field(image: dict[str, Any]) -> None:
 
 def test_unknown_field_and_wrong_types_pass_through() -> None:
     assert D.decode("NOT_A_FIELD", "x") == "x"
-    for name, v in [("BID", "39.7"), ("BID", True), ("QUOTIM_MS", 1.5), ("TRADE_DATE", "2023-02-29"),
-                    ("TRADE_DATE", 20240101), ("SALTIM", "25:00:00"), ("SALTIM", "15:37:60"),
-                    ("DSPLY_NAME", 3), ("CURRENCY", 1.5)]:  # fmt: skip
+    bad = [("BID", "39.7"), ("BID", True), ("QUOTIM_MS", 1.5), ("TRADE_DATE", "2023-02-29"),
+           ("TRADE_DATE", 20240101), ("SALTIM", "25:00:00"), ("SALTIM", "15:37:60"),
+           ("DSPLY_NAME", 3), ("CURRENCY", 1.5)]  # fmt: skip
+    for name, v in bad:
         assert D.decode(name, v) is v

@@ -84,7 +84,9 @@ async def test_minimal_filter_leaves_out_normal_elements(raw: Raw) -> None:
     els = elements_of([msg])
     assert len(els) == len(builtin())
     assert all("LONGNAME" not in e and "ENUMLENGTH" not in e for e in els)
-    assert all({"NAME", "FID", "RIPPLETO", "TYPE", "LENGTH", "RWFTYPE", "RWFLEN"} <= set(e) for e in els)
+    assert all(
+        {"NAME", "FID", "RIPPLETO", "TYPE", "LENGTH", "RWFTYPE", "RWFLEN"} <= set(e) for e in els
+    )
 
 
 async def test_info_filter_has_the_summary_and_no_entries(raw: Raw) -> None:

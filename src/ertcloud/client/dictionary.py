@@ -140,7 +140,10 @@ async def download_dictionary(
     fld_version, enum_version = _version_of(info["RWFFld"]), _version_of(info["RWFEnum"])
     folder = cache if cache is not None else cache_dir()
     server = _SAFE.sub("_", str(service or "default"))
-    path = folder / f"dictionary-{server}-{_SAFE.sub('_', fld_version)}-{_SAFE.sub('_', enum_version)}.json"
+    path = (
+        folder
+        / f"dictionary-{server}-{_SAFE.sub('_', fld_version)}-{_SAFE.sub('_', enum_version)}.json"
+    )
     if path.is_file():
         try:
             d = Dictionary.from_path(path)

@@ -423,14 +423,17 @@ class Session:
     def streams(self) -> list[ItemStream]:
         return list(self.protocol.streams)
 
-    def snapshot(self, kind: str = "pandas") -> Any:
+    def snapshot(self, kind: str = "pandas", *, raw: bool = False) -> Any:
         """The latest image of every open item as a DataFrame: one row per item (index
         ``ric``), one column per field, plus ``state`` and ``updates``. ``kind`` is
-        ``"pandas"`` (the ``pandas`` extra) or ``"polars"`` (if installed)."""
+        ``"pandas"`` (the ``pandas`` extra) or ``"polars"`` (if installed). Values are
+        typed by :attr:`dictionary` (``raw=True``: the JSON values as received)."""
         from ..sinks.frames import records_frame
 
         return records_frame(
-            [s for s in self.protocol.streams if s.domain == "MarketPrice"], kind=kind
+            [s for s in self.protocol.streams if s.domain == "MarketPrice"],
+            kind=kind,
+            dictionary=None if raw else self.dictionary,
         )
 
     # -- I/O -----------------------------------------------------------------------------

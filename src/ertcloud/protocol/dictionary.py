@@ -316,9 +316,7 @@ class Dictionary:
                 fid_names[fi.fid] = fi.name
                 if rip:
                     ripples[fi.name] = rip
-        fields = [
-            _replace_ripple(f, fid_names.get(ripples.get(f.name, 0))) for f in fields
-        ]
+        fields = [_replace_ripple(f, fid_names.get(ripples.get(f.name, 0))) for f in fields]
         tables: list[EnumTable] = []
         for series in enum:
             v = _summary_version(series)
@@ -422,7 +420,10 @@ class Dictionary:
         for t in self.enum_tables:
             el = {
                 "FIDS": {"Type": "Array", "Data": {"Type": "Int", "Data": list(t.fids)}},
-                "VALUE": {"Type": "Array", "Data": {"Type": "Enum", "Data": [v for v, _ in t.values]}},
+                "VALUE": {
+                    "Type": "Array",
+                    "Data": {"Type": "Enum", "Data": [v for v, _ in t.values]},
+                },
                 "DISPLAY": {
                     "Type": "Array",
                     "Data": {"Type": "RmtesString", "Data": [d for _, d in t.values]},
@@ -474,7 +475,11 @@ def _entries(series: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     es = series.get("Entries") if isinstance(series, Mapping) else None
     if not isinstance(es, list):
         return []
-    return [e["Elements"] for e in es if isinstance(e, Mapping) and isinstance(e.get("Elements"), Mapping)]
+    return [
+        e["Elements"]
+        for e in es
+        if isinstance(e, Mapping) and isinstance(e.get("Elements"), Mapping)
+    ]
 
 
 def _summary_version(series: Mapping[str, Any]) -> str | None:
@@ -550,7 +555,9 @@ def builtin() -> Dictionary:
             continue
         name, fid, rip, ftype, mf, length, elen, rlen, desc = line.split("\t")
         fields.append(
-            FieldInfo(name, int(fid), ftype, rip or None, mf, int(length), int(elen), int(rlen), desc)
+            FieldInfo(
+                name, int(fid), ftype, rip or None, mf, int(length), int(elen), int(rlen), desc
+            )
         )
     doc = json.loads(pkg.joinpath("rdm_enums.json").read_text(encoding="utf-8"))
     tables = [
