@@ -208,3 +208,12 @@ def test_unknown_field_and_wrong_types_pass_through() -> None:
            ("DSPLY_NAME", 3), ("CURRENCY", 1.5)]  # fmt: skip
     for name, v in bad:
         assert D.decode(name, v) is v
+
+
+def test_the_docs_field_table_is_the_data_file() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "dictionary.md").read_text("utf-8")
+    table = doc.split("<!-- fields:begin -->\n", 1)[1].split("<!-- fields:end -->", 1)[0]
+    assert table == D.to_markdown()
+    assert table.count("\n") == len(D) + 2

@@ -375,6 +375,19 @@ class Dictionary:
             )  # fmt: skip
         return buf.getvalue()
 
+    def to_markdown(self) -> str:
+        """The field table as Markdown (the table of ``docs/dictionary.md``)."""
+        lines = [
+            "| Name | FID | Type | Ripples to | Enum values | Description |",
+            "|---|---:|---|---|---:|---|",
+        ]
+        for f in sorted(self.fields.values(), key=lambda f: f.fid):
+            t = self.enums.get(f.fid)
+            n = len(t.values) if t is not None else ""
+            desc = f.description.replace("|", "/")
+            lines.append(f"| {f.name} | {f.fid} | {f.type} | {f.ripple_to or ''} | {n} | {desc} |")
+        return "\n".join(lines) + "\n"
+
     # -- the Dictionary domain -----------------------------------------------------------
 
     def summary(self, kind: str) -> dict[str, Any]:
