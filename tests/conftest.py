@@ -17,17 +17,21 @@ from ertcloud.sim.server import SimOptions, SimServer
 
 
 @pytest.fixture(scope="session", autouse=True)
-def dictionary_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Sessions download the field dictionary at login: keep their cache (also that of the
-    ``ertcloud`` processes, which inherit the environment) in a temp dir."""
-    old = os.environ.get("ERTCLOUD_CACHE_DIR")
+def dictionary_defaults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Sessions use the builtin field dictionary unless a test asks for a download (test
+    servers need not serve the Dictionary domain), and a download's cache (also that of
+    the ``ertcloud`` processes, which inherit the environment) is in a temp dir."""
+    keys = ("ERTCLOUD_CACHE_DIR", "ERTCLOUD_DICTIONARY")
+    old = {k: os.environ.get(k) for k in keys}
     d = tmp_path_factory.mktemp("ertcloud-cache")
     os.environ["ERTCLOUD_CACHE_DIR"] = str(d)
+    os.environ["ERTCLOUD_DICTIONARY"] = "builtin"
     yield d
-    if old is None:
-        os.environ.pop("ERTCLOUD_CACHE_DIR", None)
-    else:
-        os.environ["ERTCLOUD_CACHE_DIR"] = old
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 @pytest.fixture(scope="session")

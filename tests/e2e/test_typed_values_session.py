@@ -24,7 +24,10 @@ def cached(folder: Path) -> list[Path]:
     return sorted(folder.glob("dictionary-*.json"))
 
 
-async def test_download_at_login_then_from_the_cache(make_sim: Any, tmp_path: Path) -> None:
+async def test_download_at_login_then_from_the_cache(
+    make_sim: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ERTCLOUD_DICTIONARY")  # the default: download
     sent: list[bytes] = []
 
     def trace(kind: str, detail: Any) -> None:
@@ -50,6 +53,24 @@ async def test_download_at_login_then_from_the_cache(make_sim: Any, tmp_path: Pa
                 n: f.fid for n, f in d.fields.items()
             }
         assert b"".join(sent).count(b'"Domain":"Dictionary"') == 2  # the Info summaries only
+        # the dictionary requests leave the ids of the user's items alone
+        async with session_for(sim, dictionary_cache=tmp_path) as s:
+            sub = s.subscribe("TRI.N")
+            await s.dictionaries.ready()
+            await sub.wait_complete(10)
+            assert sub.streams[0].id == 2
+
+
+async def test_environment_chooses_the_default(
+    make_sim: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with make_sim() as sim:
+        monkeypatch.setenv("ERTCLOUD_DICTIONARY", "builtin")
+        async with session_for(sim, dictionary_cache=tmp_path) as s:
+            assert (await s.dictionaries.ready()).source == "builtin"
+        monkeypatch.setenv("ERTCLOUD_DICTIONARY", "download")
+        async with session_for(sim, dictionary_cache=tmp_path) as s:
+            assert (await s.dictionaries.ready()).source == "download"
 
 
 async def test_refused_download_falls_back_with_one_warning(
@@ -57,7 +78,7 @@ async def test_refused_download_falls_back_with_one_warning(
 ) -> None:
     caplog.set_level(logging.WARNING, logger="ertcloud.client")
     async with make_sim(server={"serve_dictionary": False}) as sim:
-        async with session_for(sim, dictionary_cache=tmp_path) as s:
+        async with session_for(sim, dictionary="download", dictionary_cache=tmp_path) as s:
             d = await s.dictionaries.ready()
             assert d is builtin()
             # the session still works

@@ -50,6 +50,7 @@ async def _load(a: argparse.Namespace) -> Dictionary:
             raise ConfigError(str(exc)) from None
     if a.cache_dir is not None:
         os.environ["ERTCLOUD_CACHE_DIR"] = str(a.cache_dir)
+    os.environ["ERTCLOUD_DICTIONARY"] = "download"  # what open_session's Session loads
     async with open_session(a) as session:
         return await session.dictionaries.ready()
 

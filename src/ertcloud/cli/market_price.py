@@ -369,6 +369,7 @@ async def run(
         reconnect=not args.no_reconnect,
         trace=trace,
         on_event=on_event,
+        dictionary="builtin",  # the vendor's example sends no Dictionary requests
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

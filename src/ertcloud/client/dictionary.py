@@ -1,7 +1,8 @@
 """The session's field dictionary: downloaded from the server at login (and cached on disk
 by version), the table built into the package, or a file.
 
-``Session(dictionary=...)`` takes ``"download"`` (the default), ``"builtin"`` or a path.
+``Session(dictionary=...)`` takes ``"download"``, ``"builtin"`` or a path; without it,
+``$ERTCLOUD_DICTIONARY`` or else ``"download"``.
 A download asks for the Info summary of ``RWFFld`` and ``RWFEnum`` first; when a file of
 those versions is in the cache it is used, otherwise the Normal dictionary is fetched and
 saved. When the server refuses or does not answer, the builtin table is used, with one
@@ -45,6 +46,7 @@ log = logging.getLogger("ertcloud.client")
 DictionarySource = str | os.PathLike[str]
 _NAMES = ("RWFFld", "RWFEnum")
 _SAFE = re.compile(r"[^0-9A-Za-z._-]")
+_TOP_ID = 2**31 - 2
 
 
 def cache_dir() -> Path:
@@ -100,14 +102,18 @@ async def _fetch(
             )
 
     sub = Subscription(session, on_refresh=on_refresh, on_status=on_status, queue=False)
-    streams = session.protocol.request(
-        list(_NAMES),
-        domain="Dictionary",
-        service=service,
-        streaming=False,
-        batch=False,
-        key_filter=filter_,
-    )
+    streams = [
+        s
+        for name in _NAMES
+        for s in session.protocol.request(
+            name,
+            domain="Dictionary",
+            service=service,
+            streaming=False,
+            key_filter=filter_,
+            stream_id=_free_id(session),
+        )
+    ]
     sub._attach(streams)
     session._kick()
     try:
@@ -115,6 +121,15 @@ async def _fetch(
     finally:
         await sub.close()
     return parts
+
+
+def _free_id(session: Session) -> int:
+    """A stream id at the top of the id space, which the allocator never hands out: the
+    dictionary requests leave the ids of the user's items as they would be without them."""
+    sid = _TOP_ID
+    while session.protocol.streams.get(sid) is not None:
+        sid -= 1
+    return sid
 
 
 def _version_of(series: list[dict[str, Any]]) -> str:
@@ -193,11 +208,13 @@ class SessionDictionary:
     def __init__(
         self,
         session: Session,
-        source: DictionarySource = "download",
+        source: DictionarySource | None = None,
         cache: str | os.PathLike[str] | None = None,
         timeout: float = 30.0,
     ) -> None:
         self._session = session
+        if source is None:
+            source = os.environ.get("ERTCLOUD_DICTIONARY") or "download"
         self.source = source
         self.cache = Path(cache) if cache is not None else None
         self.timeout = timeout

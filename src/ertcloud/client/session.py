@@ -100,7 +100,7 @@ class Session:
         on_integrity: Callable[[IntegrityEvent], None] | None = None,
         transport: str = "aiohttp",
         compression: bool = False,
-        dictionary: DictionarySource = "download",
+        dictionary: DictionarySource | None = None,
         dictionary_cache: str | os.PathLike[str] | None = None,
     ) -> None:
         self.urls = [urls] if isinstance(urls, str) else list(urls)
@@ -149,7 +149,8 @@ class Session:
         #: sequence-gap and staleness checks (see :mod:`ertcloud.client.integrity`)
         self.integrity = IntegrityMonitor(stale_after=stale_after, on_event=on_integrity)
         self._blocked: set[Subscription] = set()
-        #: the field dictionary: downloaded at login ("download"), "builtin", or a file
+        #: the field dictionary: downloaded at login ("download", the default unless
+        #: $ERTCLOUD_DICTIONARY says otherwise), "builtin", or a file
         self.dictionaries = SessionDictionary(self, dictionary, dictionary_cache)
 
     # -- lifecycle -----------------------------------------------------------------------
