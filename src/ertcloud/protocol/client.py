@@ -171,9 +171,7 @@ class ClientProtocol:
         chunk = self._batch_chunk(template) if batch and len(names) > 1 else 1
         for i in range(0, len(names), chunk):
             group = list(names[i : i + chunk])
-            created.extend(
-                self._open_group(group, template, service, user, key_filter, stream_id)
-            )
+            created.extend(self._open_group(group, template, service, user, key_filter, stream_id))
         return created
 
     def _batch_chunk(self, template: Request) -> int:
