@@ -159,9 +159,9 @@ async def download_dictionary(
         folder
         / f"dictionary-{server}-{_SAFE.sub('_', fld_version)}-{_SAFE.sub('_', enum_version)}.json"
     )
-    if path.is_file():
+    if await asyncio.to_thread(path.is_file):
         try:
-            d = Dictionary.from_path(path)
+            d = await asyncio.to_thread(Dictionary.from_path, path)
             d.source = "download (cached)"
             return d
         except DictionaryError as exc:
@@ -173,13 +173,18 @@ async def download_dictionary(
         raise DictionaryUnavailable(str(exc)) from None
     d.source = "download"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(d.to_json(), encoding="utf-8")
-        tmp.replace(path)
+        await asyncio.to_thread(_save, d, path)
     except OSError as exc:
         log.info("cannot cache the dictionary in %s: %s", folder, exc.strerror)
     return d
+
+
+def _save(d: Dictionary, path: Path) -> None:
+    """Write atomically: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(d.to_json(), encoding="utf-8")
+    tmp.replace(path)
 
 
 async def resolve_dictionary(

@@ -124,16 +124,16 @@ class EnumTable:
 
 
 def _time_of(text: str) -> time | None:
+    """A wire TIME as ``datetime.time``; nanoseconds are below its resolution and dropped."""
     m = _TIME_RE.fullmatch(text)
     if m is None:
         return None
-    hh, mm, ss, frac, ms, us, ns = m.groups()
+    hh, mm, ss, frac, ms, us, _ns = m.groups()
     micro = 0
     if frac is not None:
         micro = int((frac + "000000")[:6])
     elif ms is not None:
         micro = int(ms) * 1000 + (int(us) if us is not None else 0)
-    del ns  # below the resolution of datetime.time
     try:
         return time(int(hh), int(mm), int(ss or 0), micro)
     except ValueError:
