@@ -4,11 +4,14 @@ warning) when the server refuses the Dictionary domain."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from ertcloud import PasswordCredentials, Session, TokenClient, TokenManager
 from ertcloud.protocol.dictionary import Dictionary, DictionaryError, builtin
@@ -109,3 +112,71 @@ async def test_builtin_and_file_sources_send_no_request(make_sim: Any, tmp_path:
     assert not any(b"Dictionary" in (x if isinstance(x, bytes) else str(x).encode()) for x in sent)
     with pytest.raises(DictionaryError, match="cannot read dictionary"):
         Session("ws://127.0.0.1:1/WebSocket", dictionary=tmp_path / "missing.json")
+
+
+class SilentOnDictionary:
+    """A server that logs in and answers nothing else, or (``garbage``) answers the
+    Dictionary requests with a refresh whose entries cannot be read."""
+
+    def __init__(self, garbage: bool) -> None:
+        self.garbage = garbage
+        self.requests: list[dict[str, Any]] = []
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def ws(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(protocols=("tr_json2",))
+        await ws.prepare(request)
+        async for msg in ws:
+            data = json.loads(msg.data)
+            for m in data if isinstance(data, list) else [data]:
+                if m.get("Domain") == "Login":
+                    await ws.send_str(json.dumps([{
+                        "ID": m["ID"], "Type": "Refresh", "Domain": "Login",
+                        "State": {"Stream": "Open", "Data": "Ok"}, "Key": {"Name": "u"},
+                        "Elements": {"PingTimeout": 30, "MaxMsgSize": 61430},
+                    }]))  # fmt: skip
+                elif m.get("Type", "Request") == "Request":
+                    self.requests.append(m)
+                    if self.garbage:
+                        series = {"Summary": {"Elements": {"Version": "1.0"}},
+                                  "Entries": [{"Elements": {"NAME": "X"}}]}  # fmt: skip
+                        await ws.send_str(json.dumps([{
+                            "ID": m["ID"], "Type": "Refresh", "Domain": "Dictionary",
+                            "Key": m["Key"], "Series": series,
+                            "State": {"Stream": "NonStreaming", "Data": "Ok"},
+                        }]))  # fmt: skip
+        return ws
+
+    async def __aenter__(self) -> SilentOnDictionary:
+        app = web.Application()
+        app.router.add_get("/WebSocket", self.ws)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"ws://127.0.0.1:{self.runner.addresses[0][1]}/WebSocket"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.runner is not None
+        await self.runner.cleanup()
+
+
+@pytest.mark.parametrize("garbage", [False, True], ids=["no answer", "unreadable"])
+async def test_silent_or_garbled_server_falls_back(
+    garbage: bool, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="ertcloud.client")
+    async with SilentOnDictionary(garbage) as server:
+        s = Session(server.url, reconnect=False, dictionary="download", dictionary_cache=tmp_path)
+        s.dictionaries.timeout = 0.5
+        async with s:
+            assert await asyncio.wait_for(s.dictionaries.ready(), 10) is builtin()
+    assert {m["Key"]["Name"] for m in server.requests} == {"RWFFld", "RWFEnum"}
+    assert all(m["Domain"] == "Dictionary" for m in server.requests)
+    # Info first; only a readable summary leads to the Normal request
+    assert {m["Key"]["Filter"] for m in server.requests} == ({0, 7} if garbage else {0})
+    warnings = [r for r in caplog.records if "dictionary download failed" in r.getMessage()]
+    assert len(warnings) == 1
+    assert not cached(tmp_path)
