@@ -4,6 +4,7 @@ throw-away PostgreSQL and NATS JetStream servers (``scripts/services/local_serve
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -49,6 +50,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.unit)
         if rel.startswith(SERIAL_PATHS):
             item.add_marker(pytest.mark.serial)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dictionary_defaults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Sessions use the builtin field dictionary unless a test asks for a download (test
+    servers need not serve the Dictionary domain), and a download's cache (also that of
+    the ``ertcloud`` processes, which inherit the environment) is in a temp dir."""
+    keys = ("ERTCLOUD_CACHE_DIR", "ERTCLOUD_DICTIONARY")
+    old = {k: os.environ.get(k) for k in keys}
+    d = tmp_path_factory.mktemp("ertcloud-cache")
+    os.environ["ERTCLOUD_CACHE_DIR"] = str(d)
+    os.environ["ERTCLOUD_DICTIONARY"] = "builtin"
+    yield d
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 @pytest.fixture(scope="session")

@@ -475,6 +475,7 @@ async def run(
         connect_timeout=_opt(args, "connect_timeout", DEFAULT_CONNECT_TIMEOUT),
         trace=trace,
         on_event=on_event,
+        dictionary="builtin",  # the vendor's example sends no Dictionary requests
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

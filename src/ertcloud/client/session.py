@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import ssl
 import time
@@ -38,6 +39,7 @@ from ..exceptions import (
     one_line,
 )
 from ..protocol.client import ClientProtocol
+from ..protocol.dictionary import Dictionary
 from ..protocol.events import (
     AckReceived,
     ConnectionDead,
@@ -56,6 +58,7 @@ from ..protocol.login import LoginParams
 from ..protocol.messages import Ack, Generic, Key, PostUserInfo, Priority, Qos
 from ..protocol.streams import MAX_FIELDS_PER_IMAGE, MAX_MAP_ENTRIES, ItemStream
 from ..tracing import Trace
+from .dictionary import DictionarySource, SessionDictionary
 from .integrity import (
     Difference,
     IntegrityEvent,
@@ -124,6 +127,8 @@ class Session:
         give_up_after: float | None = None,
         on_disconnected: Callable[[Session, str], None] | None = None,
         event_hooks: Mapping[str, Sequence[Callable[..., Any]]] | None = None,
+        dictionary: DictionarySource | None = None,
+        dictionary_cache: str | os.PathLike[str] | None = None,
     ) -> None:
         hooks = _hooks(
             event_hooks,
@@ -216,6 +221,9 @@ class Session:
         #: the delays between reconnect attempts (fast at first, then growing)
         self.reconnect_delays = ReconnectDelays()
         self._up_since: float | None = None  # when the current connection logged in
+        #: the field dictionary: downloaded at login ("download", the default unless
+        #: $ERTCLOUD_DICTIONARY says otherwise), "builtin", or a file
+        self.dictionaries = SessionDictionary(self, dictionary, dictionary_cache)
 
     @property
     def max_message_size(self) -> int:
@@ -247,6 +255,7 @@ class Session:
             await self._shutdown()
             raise
         self._tasks.append(asyncio.create_task(self._run(), name="ertcloud-session"))
+        self.dictionaries.start()
         if self.tokens is not None and self.tokens.uses_refresh_tokens and self.renew_tokens:
             task = asyncio.create_task(self.tokens.run(self._on_new_token), name="ertcloud-token")
             task.add_done_callback(self._token_task_done)
@@ -515,17 +524,25 @@ class Session:
         self._kick()
 
     @property
+    def dictionary(self) -> Dictionary:
+        """The field dictionary in use (the builtin table until a download is done)."""
+        return self.dictionaries.current
+
+    @property
     def streams(self) -> list[ItemStream]:
         return list(self.protocol.streams)
 
-    def snapshot(self, kind: str = "pandas") -> Any:
+    def snapshot(self, kind: str = "pandas", *, raw: bool = False) -> Any:
         """The latest image of every open item as a DataFrame: one row per item (index
         ``ric``), one column per field, plus ``state`` and ``updates``. ``kind`` is
-        ``"pandas"`` (the ``pandas`` extra) or ``"polars"`` (if installed)."""
+        ``"pandas"`` (the ``pandas`` extra) or ``"polars"`` (if installed). Values are
+        typed by :attr:`dictionary` (``raw=True``: the JSON values as received)."""
         from ..sinks.frames import records_frame
 
         return records_frame(
-            [s for s in self.protocol.streams if s.domain == "MarketPrice"], kind=kind
+            [s for s in self.protocol.streams if s.domain == "MarketPrice"],
+            kind=kind,
+            dictionary=None if raw else self.dictionary,
         )
 
     async def chain(self, name: str, *, service: str | int | None = None) -> list[str]:
@@ -534,9 +551,7 @@ class Session:
 
         return await fetch_chain(self, name, service=service)
 
-    async def subscribe_chain(
-        self, name: str, *, fields: Sequence[str | int] | None = None
-    ) -> Any:
+    async def subscribe_chain(self, name: str, *, fields: Sequence[str | int] | None = None) -> Any:
         """Stream the constituents of chain ``name``; a ``ChainSubscription`` that also
         yields ``ChainChanged`` when the chain changes."""
         from ..chains import subscribe_chain

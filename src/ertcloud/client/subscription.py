@@ -179,6 +179,14 @@ class Subscription(BaseSubscription):
         """The streams by item name (the latest one if a name appears twice)."""
         return {s.name: s for s in self.streams}
 
+    def record(self, name: str, *, raw: bool = False) -> dict[str, Any]:
+        """The live image of item ``name``, its values typed by the session's field
+        dictionary (``raw=True``: the JSON values as received). KeyError if unknown."""
+        stream = self.records[name]
+        if raw:
+            return dict(stream.fields)
+        return self._session.dictionary.typed(stream.fields)
+
     @property
     def pending(self) -> int:
         """Events waiting in the queue."""

@@ -172,10 +172,14 @@ class ClientProtocol:
         priority: Priority | None = None,
         batch: bool = True,
         user: StreamOwner | None = None,
+        key_filter: int | None = None,
+        stream_id: int | None = None,
     ) -> list[ItemStream]:
         """Open item streams. Several names go out as batch requests (split to fit
         MaxMsgSize) when ``batch`` is true, else as one request each; ``user`` becomes
-        each stream's ``owner``."""
+        each stream's ``owner``. ``key_filter`` sets ``Key.Filter`` (the verbosity of a
+        Dictionary request); ``stream_id`` gives the id of a single request (one outside
+        the allocated range leaves item ids as they are)."""
         if isinstance(names, str):
             names = [names]
         template = Request(
@@ -191,7 +195,7 @@ class ClientProtocol:
         chunk = self._batch_chunk(template) if batch and len(names) > 1 else 1
         for i in range(0, len(names), chunk):
             group = list(names[i : i + chunk])
-            created.extend(self._open_group(group, template, service, user))
+            created.extend(self._open_group(group, template, service, user, key_filter, stream_id))
         return created
 
     def _batch_chunk(self, template: Request) -> int:
@@ -205,11 +209,14 @@ class ClientProtocol:
         template: Request,
         service: str | int | None,
         user: StreamOwner | None,
+        key_filter: int | None = None,
+        stream_id: int | None = None,
     ) -> list[ItemStream]:
         domain = _domain_name(template.domain)
         if len(names) == 1:
-            sid = self.streams.allocate(1)
-            req = msgspec.structs.replace(template, id=sid, key=Key(name=names[0], service=service))
+            sid = stream_id if stream_id is not None else self.streams.allocate(1)
+            key = Key(name=names[0], service=service, filter=key_filter)
+            req = msgspec.structs.replace(template, id=sid, key=key)
             stream = ItemStream(sid, req, names[0], domain, service, owner=user)
             self.streams.add(stream)
             if self.login.is_open:

@@ -1,13 +1,14 @@
-"""Our own small field dictionary: names, FIDs, types and ripples of the fields we use.
+"""The field dictionary as simple lookups: names, FIDs, types and ripples of our fields.
 
 On the WebSocket API (``tr_json2``) the server converts RWF to JSON, so fields arrive by
 name and a client does not strictly need a dictionary. This table is what the simulator
 needs to render field values with the right JSON types, and what the client uses to map
 FIDs to names (a View may list either) and to validate values.
 
-It is a hand-written subset (the ~190 fields the simulator emits or the examples use),
+The table is the package's own data file (``rdm_fields.tsv``, read by
+:mod:`ertcloud.protocol.dictionary`): the fields the simulator emits plus common RDM fields,
 not a copy of the vendor's ``RDMFieldDictionary``; names, FIDs and wire types are facts.
-Users who need the full dictionary should load their own copy of it.
+A session can also download the server's dictionary (``Session(dictionary=...)``).
 
 Field types (the RWF wire type, which decides the JSON rendering):
 
@@ -36,6 +37,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+
+from .dictionary import builtin as _builtin_dictionary
 
 __all__ = [
     "ASCII",
@@ -89,226 +92,17 @@ class FieldDef:
             raise ValueError(f"unknown field type {self.type!r} for {self.name}")
 
 
-# (name, fid, type), grouped by theme. FIDs and types are those of RDMFieldDictionary 4.20.
-_TABLE: tuple[tuple[str, int, str], ...] = (
-    # Identity / static
-    ("PROD_PERM", 1, UINT),
-    ("RDNDISPLAY", 2, UINT),
-    ("DSPLY_NAME", 3, RMTES),
-    ("DSPLY_NMLL", 1352, RMTES),
-    ("RDN_EXCHID", 4, ENUM),
-    ("RDN_EXCHD2", 1709, ENUM),
-    ("CURRENCY", 15, ENUM),
-    ("TRD_UNITS", 53, ENUM),
-    ("LOT_SIZE_A", 198, REAL),
-    ("RECORDTYPE", 259, UINT),
-    ("PREF_DISP", 1080, UINT),
-    ("PREV_DISP", 3263, UINT),
-    ("PROV_SYMB", 3422, RMTES),
-    ("MNEMONIC", 3694, RMTES),
-    ("OFFCL_CODE", 78, RMTES),
-    ("OFF_CD_IND", 869, ENUM),
-    ("CUSIP_CD", 4742, RMTES),
-    ("ISIN_CODE", 3655, RMTES),
-    ("BCKGRNDPAG", 105, RMTES),
-    ("LIST_MKT", 3183, RMTES),
-    ("XMIC_CODE", 8493, RMTES),
-    ("PRC_TICK", 6210, REAL),
-    # Last trade
-    ("TRDPRC_1", 6, REAL),
-    ("TRDPRC_2", 7, REAL),
-    ("TRDPRC_3", 8, REAL),
-    ("TRDPRC_4", 9, REAL),
-    ("TRDPRC_5", 10, REAL),
-    ("TRDVOL_1", 178, REAL),
-    ("TRDTIM_1", 18, TIME),
-    ("TRADE_DATE", 16, DATE),
-    ("SALTIM", 379, TIME),
-    ("SALTIM_MS", 3854, UINT),
-    ("TRDTIM_MS", 3853, UINT),
-    ("TRDXID_1", 44, ENUM),
-    ("TRADE_EXID", 6638, ENUM),
-    ("PRCTCK_1", 14, ENUM),
-    ("NETCHNG_1", 11, REAL),
-    ("PCTCHNG", 56, REAL),
-    ("ACVOL_1", 32, REAL),
-    ("TOT_VOLUME", 80, REAL),
-    ("NUM_MOVES", 77, REAL),
-    ("TURNOVER", 100, REAL),
-    ("VWAP", 3404, REAL),
-    ("VOL_X_PRC1", 1379, REAL),
-    ("SEQNUM", 1021, REAL),
-    ("TRADE_ID", 3900, RMTES),
-    ("IRGPRC", 372, REAL),
-    ("IRGVOL", 373, REAL),
-    ("IRGCOND", 374, ENUM),
-    ("LSTSALCOND", 4756, RMTES),
-    ("PRC_QL_CD", 118, ENUM),
-    ("PRC_QL2", 131, ENUM),
-    ("PRC_QL3", 3264, ENUM),
-    ("CTS_QUAL", 40, ENUM),
-    ("BLKCOUNT", 42, REAL),
-    ("BLKVOLUM", 43, REAL),
-    ("TIMCOR", 375, TIME),
-    ("TIMCOR_MS", 3856, UINT),
-    ("ODD_VOLUME", 1404, REAL),
-    # Quote (level 1)
-    ("BID", 22, REAL),
-    ("BID_1", 23, REAL),
-    ("BID_2", 24, REAL),
-    ("ASK", 25, REAL),
-    ("ASK_1", 26, REAL),
-    ("ASK_2", 27, REAL),
-    ("BIDSIZE", 30, REAL),
-    ("ASKSIZE", 31, REAL),
-    ("BID_NET_CH", 114, REAL),
-    ("BID_TICK_1", 115, ENUM),
-    ("BIDXID", 3298, ENUM),
-    ("ASKXID", 3297, ENUM),
-    ("BID_MMID1", 293, RMTES),
-    ("ASK_MMID1", 296, RMTES),
-    ("QUOTIM", 1025, TIME),
-    ("QUOTIM_MS", 3855, UINT),
-    ("QUOTE_DATE", 3386, DATE),
-    ("MID_PRICE", 134, REAL),
-    ("MID_NET_CH", 135, REAL),
-    ("BID_COND_N", 6579, RMTES),
-    ("ASK_COND_N", 6580, RMTES),
-    ("NBBO_IND", 12783, ENUM),
-    ("SEQNUM_QT", 3887, REAL),
-    ("BID_ASK_DT", 3580, DATE),
-    ("PRIMACT_1", 393, REAL),
-    ("SEC_ACT_1", 275, REAL),
-    # Session / daily statistics
-    ("OPEN_PRC", 19, REAL),
-    ("HIGH_1", 12, REAL),
-    ("LOW_1", 13, REAL),
-    ("HST_CLOSE", 21, REAL),
-    ("HSTCLSDATE", 79, DATE),
-    ("ADJUST_CLS", 1465, REAL),
-    ("OPEN_BID", 57, REAL),
-    ("OPEN_ASK", 59, REAL),
-    ("CLOSE_BID", 60, REAL),
-    ("CLOSE_ASK", 61, REAL),
-    ("OPN_NETCH", 3256, REAL),
-    ("OFF_CLOSE", 3372, REAL),
-    ("ACTIV_DATE", 17, DATE),
-    ("TIMACT", 5, TIME),
-    ("TIMACT_MS", 4148, UINT),
-    ("EXCHTIM", 1067, TIME),
-    ("UPLIMIT", 75, REAL),
-    ("LOLIMIT", 76, REAL),
-    ("YRHIGH", 90, REAL),
-    ("YRLOW", 91, REAL),
-    ("YRHIGHDAT", 350, DATE),
-    ("YRLOWDAT", 351, DATE),
-    ("52WK_HIGH", 3265, REAL),
-    ("52WK_LOW", 3266, REAL),
-    ("MKT_STATUS", 3915, RMTES),
-    ("TRD_STATUS", 6614, ENUM),
-    ("HALT_REASN", 6517, RMTES),
-    ("BOOK_STATE", 6516, ENUM),
-    # Fundamentals / news
-    ("EARNINGS", 34, REAL),
-    ("YIELD", 35, REAL),
-    ("PERATIO", 36, REAL),
-    ("DIVIDEND", 71, REAL),
-    ("DIVIDENDTP", 37, ENUM),
-    ("DIVPAYDATE", 38, DATE),
-    ("EXDIVDATE", 39, DATE),
-    ("NEWS", 28, RMTES),
-    ("NEWS_TIME", 29, TIME),
-    # FX contributed quotes
-    ("CTBTR_1", 831, RMTES),
-    ("CTB_LOC1", 836, RMTES),
-    ("CTB_PAGE1", 841, RMTES),
-    ("DLG_CODE1", 826, RMTES),
-    ("SRC_REF1", 501, RMTES),
-    ("VALUE_TS1", 1010, TIME),
-    ("VALUE_DT1", 875, DATE),
-    ("BID_HIGH_1", 203, REAL),
-    ("BID_LOW_1", 204, REAL),
-    ("ASK_HIGH_1", 3512, REAL),
-    ("ASK_LOW_1", 3514, REAL),
-    ("BIDPCTCHNG", 7854, REAL),
-    ("HST_CLSBID", 207, REAL),
-    ("MID_HIGH", 4350, REAL),
-    ("MID_LOW", 4351, REAL),
-    ("BASE_CCY", 544, RMTES),
-    # Fixed income
-    ("COUPN_RATE", 69, REAL),
-    ("MATUR_DATE", 68, DATE),
-    ("ISSUE_DATE", 107, DATE),
-    ("YLDTOMAT", 132, REAL),
-    ("B_YLD_1", 8225, REAL),
-    ("A_YLD_1", 8220, REAL),
-    ("MID_YLD_1", 3353, REAL),
-    ("SEC_YLD_1", 970, REAL),
-    ("BID_YIELD", 362, REAL),
-    ("ASK_YIELD", 363, REAL),
-    ("BMK_SPD", 3304, REAL),
-    ("SWAP_SPRD", 3042, REAL),
-    ("ZSPREAD", 4399, REAL),
-    ("ACCR_INT", 1350, REAL),
-    ("CLEAN_PRC", 3309, REAL),
-    ("DIRTY_PRC", 3316, REAL),
-    ("MOD_DURTN", 885, REAL),
-    ("CONVEXITY", 1446, REAL),
-    ("BPV", 3305, REAL),
-    ("AMT_OS", 850, REAL),
-    ("BOND_TYPE", 104, ENUM),
-    ("RATING", 103, ENUM),
-    ("BENCHMARK", 8962, ENUM),
-    # Index statistics
-    ("ISSUES_ADV", 84, REAL),
-    ("ISSUES_DEC", 85, REAL),
-    ("ISSUES_UNC", 86, REAL),
-    ("VOLUME_ADV", 81, REAL),
-    ("VOLUME_DEC", 82, REAL),
-    ("VOLUME_UNC", 83, REAL),
-    ("NEW_HIGHS", 108, REAL),
-    ("NEW_LOWS", 101, REAL),
-    # Derivatives (for completeness)
-    ("OPINT_1", 64, REAL),
-    ("SETTLE", 70, REAL),
-    ("STRIKE_PRC", 66, REAL),
-    ("EXPIR_DATE", 67, DATE),
-    ("IMP_VOLT", 1642, REAL),
-    # Depth (MarketByPrice / MarketByOrder map entries & summary)
-    ("ORDER_PRC", 3427, REAL),
-    ("ORDER_SIDE", 3428, ENUM),
-    ("ORDER_SIZE", 3429, REAL),
-    ("ORDER_ID", 3426, RMTES),
-    ("NO_ORD", 3430, UINT),
-    ("ACC_SIZE", 4356, REAL),
-    ("MMID", 3435, RMTES),
-    ("LV_TIM_MS", 6527, UINT),
-    ("LV_TIM_MSP", 6528, UINT),
-    ("LV_DATE", 6529, DATE),
-    ("PR_TIM_MS", 6520, UINT),
-    ("PR_TIM_MSP", 6521, UINT),
-    ("PR_DATE", 6522, DATE),
-    ("PR_RNK_RUL", 3423, ENUM),
-    ("OR_RNK_RUL", 3425, ENUM),
-    ("ORD_ENT_ST", 6518, ENUM),
-    ("MKT_OR_RUL", 6519, ENUM),
-)
+# The table is the package's data file (see :mod:`.dictionary`).
+_BUILTIN = _builtin_dictionary()
 
 # Ripple chains: an update of the key moves the old value into the target.
 _RIPPLES: dict[str, str] = {
-    "TRDPRC_1": "TRDPRC_2",
-    "TRDPRC_2": "TRDPRC_3",
-    "TRDPRC_3": "TRDPRC_4",
-    "TRDPRC_4": "TRDPRC_5",
-    "BID": "BID_1",
-    "BID_1": "BID_2",
-    "ASK": "ASK_1",
-    "ASK_1": "ASK_2",
+    f.name: f.ripple_to for f in _BUILTIN.fields.values() if f.ripple_to is not None
 }
 
 #: Field definitions by name.
 FIELDS: dict[str, FieldDef] = {
-    name: FieldDef(fid, name, ftype, _RIPPLES.get(name)) for name, fid, ftype in _TABLE
+    f.name: FieldDef(f.fid, f.name, f.type, f.ripple_to) for f in _BUILTIN.fields.values()
 }
 
 #: Field definitions by FID.

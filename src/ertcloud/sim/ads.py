@@ -104,6 +104,8 @@ class ServerConfig:
     # the vendor's posting sample); a post to any other service is Nacked SourceUnknown
     post_services: frozenset[str] = frozenset({"NIPROV"})
     depth_levels: int = 20  # price levels per side of a book
+    serve_dictionary: bool = True  # answer the Dictionary domain (else Closed/Suspect)
+    dictionary_part_entries: int = 0  # entries per Dictionary refresh part (0: one part)
     # faults
     send_pings: bool = True
     answer_pings: bool = True

@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 #: Domains the simulated service provides (Source directory ``Capabilities``).
-CAPABILITIES = (6, 7, 8, 9, 10, 22, 33)
+CAPABILITIES = (5, 6, 7, 8, 9, 10, 22, 33)
 _FILTER_INFO = 1
 _FILTER_STATE = 2
 _FILTER_LOAD = 8
@@ -165,6 +165,10 @@ def directory_refresh(
                         "IsSource": 1,
                         "Capabilities": {"Type": "UInt", "Data": list(CAPABILITIES)},
                         "DictionariesUsed": {"Type": "AsciiString", "Data": ["RWFFld", "RWFEnum"]},
+                        "DictionariesProvided": {
+                            "Type": "AsciiString",
+                            "Data": ["RWFFld", "RWFEnum"],
+                        },
                         "QoS": {"Type": "Qos", "Data": _QOS_LIST},
                         "SupportsQoSRange": 0,
                         "ItemList": f"{name}_ITEM_LIST",

@@ -43,6 +43,7 @@ from ..protocol.messages import (
 from ..protocol.streams import RIPPLES
 from ..protocol.validate import CONVERTER_FILE, read_client_frame
 from . import bench
+from .dictionary import dictionary_messages
 from .domains import (
     book_summary,
     directory_refresh,
@@ -647,6 +648,18 @@ class ClientSession:
             return
         if domain == "Source":
             self._directory(req, sid)
+            return
+        if domain == "Dictionary":
+            self.out.extend(
+                dictionary_messages(
+                    sid,
+                    req.key,
+                    service,
+                    streaming=req.streaming is not False,
+                    part_entries=cfg.dictionary_part_entries,
+                    serve=cfg.serve_dictionary,
+                )
+            )
             return
         if name is None:
             self.queue(Error(id=sid, text="JSON Missing required key 'Name'"))

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..exceptions import ConfigError, ErtcloudError, one_line
+from ..protocol.dictionary import builtin
 from .readback import RecordingError, read_recording
 from .rows import (
     BAR_COLUMNS,
@@ -13,7 +14,9 @@ from .rows import (
     COLUMNS,
     NEWS_COLUMNS,
     QUOTE_COLUMNS,
+    QUOTE_TYPED,
     TRADE_COLUMNS,
+    TRADE_TYPED,
     Row,
     book_rows,
     derived_row,
@@ -95,7 +98,26 @@ def rows_frame(rows: Iterable[Row], table: str = "messages", kind: str = "pandas
 
         for d in out:
             d["fields"] = json.dumps(d["fields"]) if d["fields"] is not None else None
-    return _frame(out, cols, kind)
+    df = _frame(out, cols, kind)
+    if kind == "pandas" and table in ("quotes", "trades"):
+        typed = QUOTE_TYPED if table == "quotes" else TRADE_TYPED
+        df = _int_columns(df, [c for c, f in typed if _is_int(builtin(), f)])
+    return df
+
+
+def _is_int(dictionary: Any, name: str) -> bool:
+    f = dictionary.fields.get(name)
+    return f is not None and f.type in ("INT", "UINT")
+
+
+def _int_columns(df: Any, columns: list[str]) -> Any:
+    """Integer fields as pandas' nullable ``Int64`` (not float64 because of blanks)."""
+    for c in columns:
+        try:
+            df[c] = df[c].astype("Int64")
+        except (TypeError, ValueError, OverflowError):
+            pass  # a value that is not an integer: the column stays as it is
+    return df
 
 
 def load(spec: str, table: str = "messages", kind: str = "pandas") -> Any:
@@ -141,20 +163,24 @@ def _file_target(spec: str) -> tuple[str | None, str]:
     return (scheme if explicit else ""), target
 
 
-def records_frame(streams: Iterable[Any], kind: str = "pandas") -> Any:
+def records_frame(streams: Iterable[Any], kind: str = "pandas", dictionary: Any = None) -> Any:
     """The latest image of item streams, one row per item (index ``ric``), one column per
-    field, plus ``state`` and ``updates``."""
+    field, plus ``state`` and ``updates``; values typed by ``dictionary`` (a
+    :class:`~ertcloud.protocol.dictionary.Dictionary`) when one is given."""
     recs: list[dict[str, Any]] = []
     names: list[str] = []
     for s in streams:
         st = s.state
         state = f"{st.stream}/{st.data}" if st is not None else "Pending"
-        rec = {"ric": s.name, "state": state, "updates": s.updates, **s.fields}
+        image = dictionary.typed(s.fields) if dictionary is not None else s.fields
+        rec = {"ric": s.name, "state": state, "updates": s.updates, **image}
         recs.append(rec)
         for k in rec:
             if k not in names:
                 names.append(k)
     df = _frame(recs, names or ["ric", "state", "updates"], kind)
+    if kind == "pandas" and dictionary is not None:
+        df = _int_columns(df, [n for n in names if _is_int(dictionary, n)])
     if kind == "pandas":
         df = df.set_index("ric")
     return df

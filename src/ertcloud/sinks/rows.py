@@ -8,11 +8,13 @@ order-book map entry of MarketByPrice/MarketByOrder items).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from ..protocol import codec
+from ..protocol.dictionary import builtin
 from ..protocol.messages import Refresh, Status, Update
 
 __all__ = [
@@ -21,7 +23,9 @@ __all__ = [
     "COLUMNS",
     "NEWS_COLUMNS",
     "QUOTE_COLUMNS",
+    "QUOTE_TYPED",
     "TRADE_COLUMNS",
+    "TRADE_TYPED",
     "Row",
     "book_rows",
     "derived_row",
@@ -32,8 +36,14 @@ __all__ = [
 
 #: Columns of the ``messages`` table, in order.
 COLUMNS = ("seq", "ts", "kind", "domain", "ric", "service", "update_type", "fields", "raw")
-QUOTE_COLUMNS = ("seq", "ts", "ric", "bid", "ask", "bidsize", "asksize")
-TRADE_COLUMNS = ("seq", "ts", "ric", "price", "size")
+#: Typed columns of ``quotes`` and ``trades``: (column, field). Their SQL types follow the
+#: field's dictionary type (DATE, TIME, BIGINT for INT/UINT, DOUBLE for REAL).
+QUOTE_TYPED = (("quote_date", "QUOTE_DATE"), ("quote_time", "QUOTIM"), ("quotim_ms", "QUOTIM_MS"))
+TRADE_TYPED = (("trade_date", "TRADE_DATE"), ("trade_time", "SALTIM"), ("saltim_ms", "SALTIM_MS"))
+QUOTE_COLUMNS = (
+    "seq", "ts", "ric", "bid", "ask", "bidsize", "asksize", *(c for c, _ in QUOTE_TYPED)
+)  # fmt: skip
+TRADE_COLUMNS = ("seq", "ts", "ric", "price", "size", *(c for c, _ in TRADE_TYPED))
 BOOK_COLUMNS = ("seq", "ts", "ric", "domain", "action", "key", "fields")
 NEWS_COLUMNS = (
     "seq",
@@ -157,6 +167,30 @@ def row_from_message(
     )
 
 
+_INT64_MAX = 2**63 - 1
+
+
+def _typed(f: dict[str, Any], columns: tuple[tuple[str, str], ...]) -> tuple[Any, ...]:
+    """The values of typed columns, decoded by the field dictionary; a value that does
+    not fit its type is left out (NULL): the raw JSON keeps it."""
+    d = builtin()
+    out: list[Any] = []
+    for _, name in columns:
+        v = d.decode(name, f.get(name))
+        kind = d.fields[name].type
+        ok = (
+            isinstance(v, dt.time)
+            if kind == "TIME"
+            else isinstance(v, dt.date)
+            if kind == "DATE"
+            else type(v) is int and abs(v) <= _INT64_MAX
+            if kind in ("INT", "UINT")
+            else type(v) is float
+        )
+        out.append(v if ok else None)
+    return tuple(out)
+
+
 def _num(v: Any) -> float | None:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return None
@@ -168,7 +202,9 @@ def quote_row(row: Row) -> tuple[Any, ...] | None:
     f = row.fields
     if not f or row.domain != "MarketPrice" or not any(k in f for k in _QUOTE_FIELDS):
         return None
-    return (row.seq, row.ts, row.ric, *(_num(f.get(k)) for k in _QUOTE_FIELDS))
+    return (
+        row.seq, row.ts, row.ric, *(_num(f.get(k)) for k in _QUOTE_FIELDS), *_typed(f, QUOTE_TYPED)
+    )  # fmt: skip
 
 
 def trade_row(row: Row) -> tuple[Any, ...] | None:
@@ -179,7 +215,7 @@ def trade_row(row: Row) -> tuple[Any, ...] | None:
     price = _num(f.get("TRDPRC_1"))
     if price is None:
         return None
-    return (row.seq, row.ts, row.ric, price, _num(f.get("TRDVOL_1")))
+    return (row.seq, row.ts, row.ric, price, _num(f.get("TRDVOL_1")), *_typed(f, TRADE_TYPED))
 
 
 def derived_row(row: Row) -> tuple[str, tuple[Any, ...]] | None:

@@ -6,13 +6,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..protocol.dictionary import builtin
 from .rows import (
     BAR_COLUMNS,
     BOOK_COLUMNS,
     COLUMNS,
     NEWS_COLUMNS,
     QUOTE_COLUMNS,
+    QUOTE_TYPED,
     TRADE_COLUMNS,
+    TRADE_TYPED,
     Row,
     book_rows,
     derived_row,
@@ -20,7 +23,25 @@ from .rows import (
 )
 from .rows import trade_row as _trade_row
 
-__all__ = ["TABLES", "TableBatch", "create_statements", "split"]
+__all__ = ["TABLES", "TableBatch", "create_statements", "split", "sql_types"]
+
+_SQL_TYPES = {
+    "REAL": ("DOUBLE", "double precision"),
+    "INT": ("BIGINT", "bigint"),
+    "UINT": ("BIGINT", "bigint"),
+    "DATE": ("DATE", "date"),
+    "TIME": ("TIME", "time"),
+}
+
+
+def sql_types(field: str) -> tuple[str, str]:
+    """(DuckDB type, PostgreSQL type) of a field's column, from its dictionary type."""
+    return _SQL_TYPES.get(builtin().fields[field].type, ("VARCHAR", "text"))
+
+
+def _typed(columns: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str, str], ...]:
+    return tuple((c, *sql_types(f)) for c, f in columns)
+
 
 #: name -> ((column, DuckDB type, PostgreSQL type), ...)
 TABLES: dict[str, tuple[tuple[str, str, str], ...]] = {
@@ -43,6 +64,7 @@ TABLES: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("ask", "DOUBLE", "double precision"),
         ("bidsize", "DOUBLE", "double precision"),
         ("asksize", "DOUBLE", "double precision"),
+        *_typed(QUOTE_TYPED),
     ),
     "trades": (
         ("seq", "BIGINT", "bigint"),
@@ -50,6 +72,7 @@ TABLES: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("ric", "VARCHAR", "text"),
         ("price", "DOUBLE", "double precision"),
         ("size", "DOUBLE", "double precision"),
+        *_typed(TRADE_TYPED),
     ),
     "book": (
         ("seq", "BIGINT", "bigint"),
@@ -106,6 +129,11 @@ def create_statements(dialect: str, prefix: str = "") -> list[str]:
         body = ", ".join(f"{c[0]} {c[i]}" for c in cols)
         out.append(f"CREATE TABLE IF NOT EXISTS {prefix}{name} ({body})")
     out.append(f"CREATE INDEX IF NOT EXISTS {prefix}messages_seq ON {prefix}messages (seq)")
+    # files written before the typed columns existed get them (appended: same order)
+    for name, typed in (("quotes", QUOTE_TYPED), ("trades", TRADE_TYPED)):
+        for col, fname in typed:
+            ctype = sql_types(fname)[i - 1]
+            out.append(f"ALTER TABLE {prefix}{name} ADD COLUMN IF NOT EXISTS {col} {ctype}")
     return out
 
 
