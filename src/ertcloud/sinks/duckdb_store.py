@@ -24,6 +24,8 @@ def _arrow_types() -> dict[str, Any] | None:
         "DOUBLE": pa.float64(),
         "VARCHAR": pa.string(),
         "JSON": pa.string(),
+        "DATE": pa.date32(),
+        "TIME": pa.time64("us"),
     }
 
 
