@@ -13,7 +13,7 @@ from typing import Any
 
 from ..exceptions import ConfigError, ErtcloudError
 from ..version import __version__
-from . import board, demo, discover, market_price, post, record, sim, subscribe, token
+from . import board, cluster, demo, discover, market_price, post, record, sim, subscribe, token
 from .checks import apply_environment, check_args
 
 __all__ = ["main"]
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     discover.add_parser(sub)
     record.add_parser(sub)
     board.add_parser(sub)
+    cluster.add_parser(sub)
     _add_bench(sub)
     return p
 

@@ -92,6 +92,11 @@ def add_parser(sub: Any) -> None:
         metavar="URL",
         help="the second endpoint of --hotstandby (implies it); --url or --hostname is the first",
     )
+    p.add_argument(
+        "--from", dest="from_url", default=None, metavar="URL",
+        help="read a cluster's stream (nats://...) instead of the service; RIC '*' for all",
+    )  # fmt: skip
+    p.add_argument("--start", default=None, help="with --from: now (default), all or a seq")
     add_connection_options(p)
     p.set_defaults(func=lambda a: asyncio.run(run(a)))
 
@@ -136,6 +141,10 @@ def _reason(text: str | None, code: str | None) -> str:
 async def run(a: argparse.Namespace) -> int:
     rics = [r.strip() for spec in a.rics for r in spec.split(",") if r.strip()]
     names = list(dict.fromkeys(rics))
+    if a.from_url:
+        from .cluster import run_subscribe_from
+
+        return await run_subscribe_from(a, names)
     standby = a.hotstandby or a.standby_url is not None
     if standby and a.snapshot:
         raise ConfigError("--snapshot takes one image per item: it has no use for --hotstandby")

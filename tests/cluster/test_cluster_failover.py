@@ -1,0 +1,281 @@
+"""Three workers share a few thousand simulated items over a three-node NATS JetStream
+cluster (R3 stream and buckets); then a fourth joins, one is killed with SIGKILL, a NATS
+node is killed with SIGKILL, and a consumer started late catches up and follows live.
+
+The simulator's SeqNumber grows by 16 per Update of an item, the same for every client,
+so within one owner's epoch (from its Refresh on) the stored Updates of an item must be
+exactly the run ``R+16, R+32, ...``: a gap is a lost Update, a repeat a duplicate.
+
+The tests of this file run in order on one module-wide setup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import aclosing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nats_cluster import NatsCluster
+from support import SimProcess, cli_env, ertcloud_cmd
+
+from ertcloud.cluster import consume, parse_cluster_url
+from ertcloud.cluster.connect import connect_nats
+from ertcloud.cluster.lease import LeaseTable
+
+pytestmark = pytest.mark.slow
+
+N_ITEMS = 1200
+RATE = 0.5  # updates per second per item: 600 messages/s in all
+TTL = 3.0
+HANDOVER_BOUND = 10.0
+RICS = [f"C{i:04d}.SIM" for i in range(N_ITEMS)]
+STEP = 16  # the simulator's SeqNumber increment
+
+
+class Setup:
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.nats = NatsCluster()
+        self.sim: SimProcess | None = None
+        self.workers: dict[str, subprocess.Popen[str]] = {}
+        self.url = ""
+        self.items_file = tmp / "items.txt"
+        self.items_file.write_text("\n".join(RICS) + "\n")
+        self.killed_at: dict[str, float] = {}
+
+    def start(self) -> None:
+        self.nats.start()
+        self.url = f"{self.nats.url}?group=t&ttl={TTL:g}"
+        # one machine ID per worker, as the service's exclusive sign-on requires
+        users = self.tmp / "users.txt"
+        users.write_text("".join(f"w{i}:pw{i}\n" for i in range(1, 5)))
+        proc = subprocess.Popen(
+            ertcloud_cmd("sim", "--port", "0", "--rate", str(RATE), "--rics", ",".join(RICS),
+                         "--users-file", str(users)),
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=cli_env(),
+        )  # fmt: skip
+        assert proc.stdout is not None
+        import json
+
+        line = proc.stdout.readline()
+        self.sim = SimProcess(proc, json.loads(line))
+        for name in ("w1", "w2", "w3"):
+            self.start_worker(name)
+
+    def start_worker(self, name: str) -> None:
+        assert self.sim is not None
+        log = open(self.tmp / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+        self.workers[name] = subprocess.Popen(
+            ertcloud_cmd(
+                "record", "--cluster", self.url, "--worker-name", name,
+                "--items-file", str(self.items_file), "--progress-interval", "0",
+                *self.sim.client_args(), "--user", name, "--password", f"pw{name[1:]}",
+            ),
+            stdout=log, stderr=subprocess.STDOUT, text=True, env=cli_env(),
+        )  # fmt: skip
+        log.close()
+
+    def kill_worker(self, name: str) -> None:
+        p = self.workers[name]
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        self.killed_at[name] = time.monotonic()
+
+    def log(self, name: str) -> str:
+        return (self.tmp / f"{name}.log").read_text(errors="replace")
+
+    def stop(self) -> None:
+        for p in self.workers.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for p in self.workers.values():
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        if self.sim is not None:
+            self.sim.stop()
+            if self.sim.proc.stdout is not None:
+                self.sim.proc.stdout.close()
+        self.nats.stop()
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+    s = Setup(tmp_path_factory.mktemp("cluster"))
+    try:
+        s.start()
+        yield s
+    finally:
+        s.stop()
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+async def owners(url: str) -> dict[str, str]:
+    cfg = parse_cluster_url(url)
+    nc = await connect_nats(cfg)
+    try:
+        table = LeaseTable(nc.jetstream(timeout=10), cfg, "", 1)
+        await table.open()
+        return await table.owners()
+    finally:
+        await nc.close()
+
+
+def wait_for(cond: Callable[[], Any], timeout: float, what: str, every: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = cond()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what} (last: {last!r})")
+
+
+def all_owned_by(url: str, live: set[str]) -> dict[str, str] | None:
+    """The owners once every item has one of ``live`` and each of them has items."""
+    o = run(owners(url))
+    if len(o) == N_ITEMS and set(o.values()) == live:
+        return o
+    return None
+
+
+async def stored(url: str) -> list[Any]:
+    """Every message in the stream, in stream order."""
+    cfg = parse_cluster_url(url)
+    nc = await connect_nats(cfg)
+    try:
+        last = (await nc.jetstream(timeout=10).stream_info(cfg.stream)).state.last_seq
+    finally:
+        await nc.close()
+    out = []
+    async with aclosing(consume(cfg, start="all")) as messages:
+        async for m in messages:
+            out.append(m)
+            if m.seq >= last:
+                break
+    return out
+
+
+def epoch_gaps(messages: list[Any]) -> list[str]:
+    """Items whose Updates within one epoch are not exactly R+16, R+32, ... after the
+    epoch's Refresh R (lost or repeated Updates)."""
+    runs: dict[tuple[str, int], list[int]] = defaultdict(list)
+    base: dict[tuple[str, int], int] = {}
+    for m in messages:
+        k = (m.ric, m.epoch)
+        if m.kind == "Refresh":
+            base.setdefault(k, m.sn)
+        elif m.kind == "Update" and k in base:
+            runs[k].append(m.sn)
+    bad = []
+    for k, sns in runs.items():
+        expect = [base[k] + STEP * (i + 1) for i in range(len(sns))]
+        if sorted(sns) != expect:
+            bad.append(f"{k}: refresh {base[k]}, updates {sorted(sns)[:8]}")
+    return bad
+
+
+def test_three_workers_share_the_items(setup: Setup) -> None:
+    try:
+        o = wait_for(lambda: all_owned_by(setup.url, {"w1", "w2", "w3"}), 60, "3-way share")
+    except AssertionError:
+        raise AssertionError("\n".join(setup.log(w) for w in setup.workers)) from None
+    counts = Counter(o.values())
+    assert set(counts) == {"w1", "w2", "w3"}, counts
+    for w, n in counts.items():
+        assert 0.2 * N_ITEMS < n < 0.47 * N_ITEMS, counts
+
+
+def test_a_fourth_worker_takes_about_a_quarter(setup: Setup) -> None:
+    before = run(owners(setup.url))
+    setup.start_worker("w4")
+    every = {"w1", "w2", "w3", "w4"}
+
+    after = wait_for(lambda: all_owned_by(setup.url, every), 60, "w4 to take its share")
+    moved = {k for k in after if after[k] != before.get(k)}
+    assert all(after[k] == "w4" for k in moved), "only items won by the new worker move"
+    n4 = Counter(after.values())["w4"]
+    assert 0.15 * N_ITEMS < n4 < 0.35 * N_ITEMS, n4
+    assert len(after) == N_ITEMS  # one owner each: one key per item
+
+
+def test_killed_worker_items_move_within_the_bound(setup: Setup) -> None:
+    held = {k for k, w in run(owners(setup.url)).items() if w == "w2"}
+    assert held
+    setup.kill_worker("w2")
+    t0 = setup.killed_at["w2"]
+    o = wait_for(
+        lambda: all_owned_by(setup.url, {"w1", "w3", "w4"}), 30, "w2's items to move", 0.25
+    )
+    took = time.monotonic() - t0
+    assert took < HANDOVER_BOUND, f"handover took {took:.1f} s"
+    assert {o[k] for k in held} <= {"w1", "w3", "w4"}
+    # the new owners' Refreshes, then their Updates, reach the stream
+    time.sleep(4 / RATE)
+    msgs = run(stored(setup.url))
+    new_refresh = {m.ric for m in msgs if m.kind == "Refresh" and m.worker != "w2"}
+    moved_rics = {k.split(".", 2)[2].replace("_", ".") for k in held}
+    assert moved_rics <= new_refresh
+    assert epoch_gaps(msgs) == []
+
+
+def test_killed_nats_node_loses_nothing_acknowledged(setup: Setup) -> None:
+    before = run(stored(setup.url))
+    setup.nats.nodes[0].kill()
+    time.sleep(3 * TTL)
+    after = run(stored(setup.url))
+    # every message stored before the failure is still there, in the same place
+    assert [(m.seq, m.ric, m.sn) for m in after[: len(before)]] == [
+        (m.seq, m.ric, m.sn) for m in before
+    ]
+    assert len(after) > len(before) + RATE * N_ITEMS  # publishing went on
+    assert epoch_gaps(after) == []
+    for name in ("w1", "w3", "w4"):
+        assert setup.workers[name].poll() is None, setup.log(name)
+
+
+def test_late_consumer_catches_up_then_follows_live(setup: Setup) -> None:
+    async def late() -> tuple[int, int, int]:
+        cfg = parse_cluster_url(setup.url)
+        nc = await connect_nats(cfg)
+        try:
+            last = (await nc.jetstream(timeout=10).stream_info(cfg.stream)).state.last_seq
+        finally:
+            await nc.close()
+        n, prev, live = 0, 0, 0
+        async with aclosing(consume(cfg, start="all")) as messages:
+            async for m in messages:
+                assert m.seq > prev  # in stream order, hence in order per item
+                prev = m.seq
+                n += 1
+                if m.seq > last:
+                    live += 1
+                    if live >= 50:
+                        break
+        return n, last, prev
+
+    n, last, prev = run(asyncio.wait_for(late(), 60))
+    assert n >= last and prev > last
+
+    out = subprocess.run(
+        ertcloud_cmd("subscribe", "--from", setup.url, "*", "--start", "all", "--count", "5"),
+        capture_output=True, text=True, timeout=60, env=cli_env(),
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    import json
+
+    lines = [json.loads(x) for x in out.stdout.splitlines()]
+    assert [x["seq"] for x in lines] == [1, 2, 3, 4, 5]
