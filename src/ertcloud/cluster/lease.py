@@ -4,8 +4,10 @@ Two buckets per group:
 
 ``<bucket>_members``
     One key per live worker (``w.<name>``), in a bucket whose entries expire after the
-    lease TTL. A worker renews its key by compare-and-set every heartbeat; a worker that
-    dies stops renewing, and the server drops its key within the TTL.
+    lease TTL. Joining is a create (a live worker of the same name makes it fail); the
+    worker rewrites its key every heartbeat; a worker that dies stops, and the server
+    drops its key within the TTL. A worker that could not renew for a TTL fences itself:
+    it stops publishing, since its items may have other owners by then.
 ``<bucket>``
     One key per item (``i.<domain>.<ric>``) holding the owner's name, and ``group`` (the
     group the buckets belong to). An item's lease is valid while its owner's member key
@@ -25,11 +27,7 @@ from ..sinks.nats_stream import subject_token
 from .config import ClusterConfig
 from .connect import key_value
 
-__all__ = ["LeaseLost", "LeaseTable", "item_key"]
-
-
-class LeaseLost(Exception):
-    """This worker's member key expired or was taken: it must drop every item."""
+__all__ = ["LeaseTable", "item_key"]
 
 
 def item_key(domain: str, ric: str) -> str:
@@ -88,22 +86,18 @@ class LeaseTable:
         self.last_renewed = time.monotonic()
 
     async def renew(self, info: dict[str, Any]) -> None:
-        """Renew the member key (compare-and-set); :class:`LeaseLost` when it is gone."""
-        from nats.js.errors import KeyWrongLastSequenceError
-
-        try:
-            self._rev = await self.members_kv.update(
-                self.member_key, json.dumps(info).encode(), last=self._rev
-            )
-        except KeyWrongLastSequenceError:
-            raise LeaseLost(self.name) from None
-        self.last_renewed = time.monotonic()
+        """Renew the member key. ``last_renewed`` is when the renewal was *sent*, not
+        acknowledged: the server's expiry runs from a later moment, so a worker that
+        fences itself ``ttl`` after it is never later than the server."""
+        sent = time.monotonic()
+        self._rev = await self.members_kv.put(self.member_key, json.dumps(info).encode())
+        self.last_renewed = max(self.last_renewed, sent)
 
     async def leave(self) -> None:
         from nats.js.errors import KeyWrongLastSequenceError
 
         try:
-            await self.members_kv.delete(self.member_key, last=self._rev)
+            await self.members_kv.delete(self.member_key)
         except KeyWrongLastSequenceError:
             pass
 
@@ -163,20 +157,19 @@ class LeaseTable:
             pass
 
     async def owners(self) -> dict[str, str]:
-        """``{item key: owner}`` of every held item (for status and tests)."""
-        from nats.js.errors import NoKeysError
-
-        try:
-            keys = await self.owners_kv.keys()
-        except NoKeysError:
-            return {}
+        """``{item key: owner}`` of every held item (for status and tests): one watcher
+        reads the latest value of every key, instead of a request per item."""
+        watcher = await self.owners_kv.watch("i.>", ignore_deletes=True)
         out: dict[str, str] = {}
-        for k in keys:
-            if k.startswith("i."):
-                try:
-                    v = (await self.owners_kv.get(k)).value or b""
-                except Exception:
-                    continue
-                if v:
-                    out[k] = v.decode()
+        try:
+            while True:
+                entry = await watcher.updates(timeout=10)
+                if entry is None:  # the initial values are all in
+                    break
+                if entry.value:
+                    out[entry.key] = entry.value.decode()
+                else:
+                    out.pop(entry.key, None)
+        finally:
+            await watcher.stop()
         return out

@@ -56,8 +56,9 @@ class Publisher:
         self.latest_kv = latest_kv
         self._queue: deque[Outgoing] = deque()
         self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._submitted = 0
+        self._done = 0  # messages acknowledged (or given up at close), in submission order
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._task: asyncio.Task[None] | None = None
         self._latest_task: asyncio.Task[None] | None = None
         self._images: dict[str, dict[str, Any]] = {}
@@ -78,7 +79,7 @@ class Publisher:
 
     def submit(self, out: Outgoing) -> None:
         self._queue.append(out)
-        self._idle.clear()
+        self._submitted += 1
         self._wake.set()
         b = out.body
         img = self._images.get(out.key)
@@ -91,19 +92,35 @@ class Publisher:
         self._dirty.add(out.key)
 
     async def drain(self) -> None:
-        """Wait until everything submitted so far is acknowledged."""
-        await self._idle.wait()
+        """Wait until everything submitted so far is acknowledged (not what comes later:
+        under a steady flow the queue is never empty)."""
+        if self._done >= self._submitted:
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((self._submitted, fut))
+        await fut
+
+    def _advance(self, n: int) -> None:
+        self._done += n
+        still = []
+        for target, fut in self._waiters:
+            if target <= self._done:
+                if not fut.done():
+                    fut.set_result(None)
+            else:
+                still.append((target, fut))
+        self._waiters = still
 
     async def _run(self) -> None:
         q = self._queue
         while True:
             if not q:
-                self._idle.set()
                 self._wake.clear()
                 await self._wake.wait()
                 continue
             chunk = [q.popleft() for _ in range(min(len(q), _WINDOW))]
             await self._publish(chunk)
+            self._advance(len(chunk))
 
     async def _publish(self, chunk: list[Outgoing]) -> None:
         t0 = time.monotonic()

@@ -28,7 +28,7 @@ from ..sinks.nats_stream import subject_token
 from ..sinks.rows import row_from_message
 from .config import ClusterConfig
 from .connect import connect_nats, ensure_stream, key_value, replicas_for
-from .lease import LeaseLost, LeaseTable, item_key
+from .lease import LeaseTable, item_key
 from .publish import Outgoing, Publisher, msg_id
 from .rendezvous import owner
 
@@ -87,7 +87,6 @@ class Worker:
         self._n = 0
         self._rate = 0.0
         self._rate_at = (time.monotonic(), 0)
-        self._lost = False
 
     async def __aenter__(self) -> Worker:
         await self.open()
@@ -174,8 +173,6 @@ class Worker:
         while True:
             try:
                 await asyncio.wait_for(leases.renew(self.info()), self.cfg.ttl)
-            except LeaseLost:
-                self._lost = True
             except (asyncio.TimeoutError, Exception) as exc:
                 log.warning("worker %s: heartbeat failed: %s", self.name, exc)
             await asyncio.sleep(self.heartbeat)
@@ -184,7 +181,7 @@ class Worker:
         """One rebalancing round: release and claim to match the live members."""
         leases = self.leases
         assert leases is not None
-        if self._lost or time.monotonic() - leases.last_renewed > self.cfg.ttl:
+        if time.monotonic() - leases.last_renewed > self.cfg.ttl:
             # fenced: the items may have other owners by now
             if self.held:
                 log.warning(
@@ -192,12 +189,6 @@ class Worker:
                 )
                 self.stats.lease_losses += 1
                 self._drop_all()
-            if self._lost:
-                try:
-                    await leases.join(self.info())
-                    self._lost = False
-                except Exception as exc:  # the old key has not expired yet
-                    log.warning("worker %s: cannot rejoin yet: %s", self.name, exc)
             return
         try:
             self.members = await asyncio.wait_for(leases.members(), self.cfg.ttl)
@@ -208,6 +199,7 @@ class Worker:
         mine = {r for r in self.rics if owner(r, live) == self.name}
         gone = [r for r in self.held if r not in mine]
         if gone:
+            log.info("worker %s: releasing %d items (members %s)", self.name, len(gone), live)
             await self._release(gone)
         wanted = [r for r in self.rics if r in mine and r not in self.held]
         if wanted:
