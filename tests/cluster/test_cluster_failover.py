@@ -262,8 +262,9 @@ def test_a_fourth_worker_takes_about_a_quarter(setup: Setup) -> None:
 
 
 def test_killed_worker_items_move_within_the_bound(setup: Setup) -> None:
-    held = {k for k, w in run(owners(setup.url)).items() if w == "w2"}
-    assert held
+    before = run(owners(setup.url))
+    held = {k for k, w in before.items() if w == "w2"}
+    assert held, (Counter(before.values()), setup.log("w2")[-2000:])
     setup.kill_worker("w2")
     t0 = setup.killed_at["w2"]
     o = wait_for(
@@ -299,6 +300,8 @@ def test_killed_nats_node_loses_nothing_acknowledged(setup: Setup) -> None:
 
 
 def test_late_consumer_catches_up_then_follows_live(setup: Setup) -> None:
+    progress = {"n": 0, "last": 0, "seq": 0}
+
     async def late() -> tuple[int, int, int]:
         cfg = parse_cluster_url(setup.url)
         nc = await connect_nats(cfg)
@@ -312,13 +315,19 @@ def test_late_consumer_catches_up_then_follows_live(setup: Setup) -> None:
                 assert m.seq > prev  # in stream order, hence in order per item
                 prev = m.seq
                 n += 1
+                progress.update(n=n, last=last, seq=prev)
                 if m.seq > last:
                     live += 1
                     if live >= 50:
                         break
         return n, last, prev
 
-    n, last, prev = run(asyncio.wait_for(late(), 60))
+    try:
+        n, last, prev = run(asyncio.wait_for(late(), 60))
+    except asyncio.TimeoutError:
+        now = run(stored(setup.url))[-1].seq
+        logs = "\n".join(setup.log(w)[-600:] for w in setup.workers)
+        raise AssertionError(f"consumer stalled: {progress}, stream now {now}\n{logs}") from None
     assert n >= last and prev > last
 
     out = subprocess.run(

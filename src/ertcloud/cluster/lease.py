@@ -18,6 +18,7 @@ Two buckets per group:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -157,19 +158,36 @@ class LeaseTable:
             pass
 
     async def owners(self) -> dict[str, str]:
-        """``{item key: owner}`` of every held item (for status and tests): one watcher
-        reads the latest value of every key, instead of a request per item."""
-        watcher = await self.owners_kv.watch("i.>", ignore_deletes=True)
+        """``{item key: owner}`` of every held item (for status and tests): one ordered
+        consumer reads the last value of every key, until none is pending."""
+        from nats.js.api import DeliverPolicy
+
+        bucket = self.cfg.lease_bucket
+        prefix = f"$KV.{bucket}."
+        sub = await self.js.subscribe(
+            f"{prefix}i.>",
+            stream=f"KV_{bucket}",
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+        )
         out: dict[str, str] = {}
         try:
+            first = True
             while True:
-                entry = await watcher.updates(timeout=10)
-                if entry is None:  # the initial values are all in
-                    break
-                if entry.value:
-                    out[entry.key] = entry.value.decode()
+                try:
+                    # pending counts are per message: none yet after a while means no key
+                    msg = await sub.next_msg(timeout=2 if first else 10)
+                except asyncio.TimeoutError:
+                    if first:
+                        return out
+                    raise
+                first = False
+                key = msg.subject[len(prefix) :]
+                if msg.data and not (msg.headers or {}).get("KV-Operation"):
+                    out[key] = msg.data.decode()
                 else:
-                    out.pop(entry.key, None)
+                    out.pop(key, None)
+                if msg.metadata.num_pending == 0:
+                    return out
         finally:
-            await watcher.stop()
-        return out
+            await sub.unsubscribe()
