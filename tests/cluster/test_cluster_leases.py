@@ -61,9 +61,10 @@ def test_cluster_urls() -> None:
 def test_unreachable_nats_is_one_line() -> None:
     out = run_cli("cluster", "status", "nats://127.0.0.1:1", timeout=60)
     assert out.returncode == 2
-    assert out.stderr.strip().splitlines() == [
-        out.stderr.strip()
-    ] and "cannot reach NATS at nats://127.0.0.1:1" in out.stderr
+    assert (
+        out.stderr.strip().splitlines() == [out.stderr.strip()]
+        and "cannot reach NATS at nats://127.0.0.1:1" in out.stderr
+    )
 
 
 async def test_bucket_of_another_group_and_duplicate_names(nats_url: str) -> None:

@@ -41,7 +41,9 @@ def add_parser(sub: Any) -> None:
     )
     csub = p.add_subparsers(dest="cluster_command", metavar="ACTION", required=True)
     s = csub.add_parser("status", help="workers, leases, rates and lag of a group")
-    s.add_argument("cluster_url", metavar="URL", help="nats://host:port[,host:port...][?group=NAME]")
+    s.add_argument(
+        "cluster_url", metavar="URL", help="nats://host:port[,host:port...][?group=NAME]"
+    )
     s.add_argument("--group", default=None, help="group name (or ?group= in the URL)")
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
     s.set_defaults(func=lambda a: asyncio.run(_status(a)))

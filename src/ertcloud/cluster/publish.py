@@ -124,9 +124,7 @@ class Publisher:
 
     async def _publish(self, chunk: list[Outgoing]) -> None:
         t0 = time.monotonic()
-        results = await asyncio.gather(
-            *(self._one(o) for o in chunk), return_exceptions=True
-        )
+        results = await asyncio.gather(*(self._one(o) for o in chunk), return_exceptions=True)
         self.ack_seconds += (time.monotonic() - t0) * len(chunk)
         failed = [o for o, r in zip(chunk, results, strict=True) if isinstance(r, BaseException)]
         delay = 0.1
