@@ -219,12 +219,17 @@ async def run_record_from(args: argparse.Namespace, sink_specs: list[str]) -> in
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     installed = _install_signals(loop, stop.set)
-    n = 0
+    n = skipped = 0
 
     async def pump() -> None:
-        nonlocal n
+        nonlocal n, skipped
         async for m in consume(cfg, start=last + 1 if last else "all"):
-            runner.submit(m.row())
+            try:
+                row = m.row()
+            except (KeyError, TypeError, ValueError):
+                skipped += 1  # not an item message of a worker (another publisher's)
+                continue
+            runner.submit(row)
             n += 1
 
     task = asyncio.ensure_future(pump())
@@ -242,7 +247,9 @@ async def run_record_from(args: argparse.Namespace, sink_specs: list[str]) -> in
         for s in installed:
             loop.remove_signal_handler(s)
         await runner.close()
-    _say(f"stopped: {n} messages recorded")
+    _say(
+        f"stopped: {n} messages recorded" + (f", {skipped} foreign ones skipped" if skipped else "")
+    )
     return 0
 
 
