@@ -139,10 +139,10 @@ class LeaseTable:
         except (KeyNotFoundError, KeyDeletedError):
             return None  # deleted meanwhile: the next round creates it
         holder = (entry.value or b"").decode()
-        if holder == self.name:
-            return int(entry.revision)
-        if holder and holder in live:
+        if holder and holder != self.name and holder in live:
             return None
+        # also when this worker holds it still (it dropped it after failing to renew its
+        # lease): a new subscription starts a new epoch
         try:
             return int(await self.owners_kv.update(key, me, last=entry.revision))
         except KeyWrongLastSequenceError:
