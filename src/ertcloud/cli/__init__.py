@@ -12,7 +12,7 @@ from typing import Any
 
 from ..exceptions import ConfigError, ErtcloudError
 from ..version import __version__
-from . import board, demo, discover, market_price, post, record, sim, subscribe, token
+from . import board, cluster, demo, discover, market_price, post, record, sim, subscribe, token
 from . import dictionary as dictionary_command
 from .bars import add_parser as add_bars
 from .chain import add_parser as add_chain
@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_bars(sub)
     add_plot(sub)
     dictionary_command.add_parser(sub)
+    cluster.add_parser(sub)
     _add_bench(sub)
     return p
 

@@ -38,7 +38,7 @@ from ..protocol.login import LoginParams
 from ..sinks.metrics import MAX_SILENCE, MetricsServer
 from ..sinks.recorder import Recorder
 from ..sinks.spec import make_sink
-from . import interrupt
+from . import cluster, interrupt
 from .market_price import (
     _auth_url,
     _install_signals,
@@ -98,6 +98,7 @@ def add_parser(sub: Any) -> None:
         help="progress line on stderr every N s (5; 0: none)",
     )
     add_options(p, command="record")
+    cluster.add_record_options(p)
     p.set_defaults(func=lambda a: interrupt.run(run(a, p)))
 
 
@@ -339,6 +340,10 @@ async def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
             raise ConfigError("--config needs the argument parser")
         apply_config(args, parser, args.config)
     rics = _rics(args)
+    if getattr(args, "from_url", None):
+        return await cluster.run_record_from(args, args.to or [DEFAULT_SINK])
+    if getattr(args, "cluster", None):
+        return await cluster.run_record_cluster(args, rics)
     if not rics:
         raise ConfigError("no item to record: give RICs (or rics = [...] in --config)")
     if args.batch_size <= 0 or args.flush_interval <= 0:

@@ -123,6 +123,11 @@ def add_parser(sub: Any) -> None:
         metavar="URL",
         help="the second endpoint of --hot-standby (implies it); --url or --hostname is the first",
     )
+    p.add_argument(
+        "--from", dest="from_url", default=None, metavar="URL",
+        help="read a cluster's stream (nats://...) instead of the service; RIC '*' for all",
+    )  # fmt: skip
+    p.add_argument("--start", default=None, help="with --from: now (default), all or a seq")
     add_connection_options(p)
     add_transport_option(p)
     p.set_defaults(func=lambda a: interrupt.run(run(a)))
@@ -193,6 +198,10 @@ async def run(a: argparse.Namespace) -> int:
     if not rics:
         raise ConfigError("no item given: name at least one RIC (or --ric)")
     names = list(dict.fromkeys(rics))
+    if a.from_url:
+        from .cluster import run_subscribe_from
+
+        return await run_subscribe_from(a, names)
     pending = set(names)  # items not finished yet: each check is O(1), never a scan
     index: dict[str, ItemStream] = {}  # name -> stream (single session)
     standby = a.hotstandby or a.standby_url is not None

@@ -1,0 +1,193 @@
+"""Leases in JetStream key-value buckets: which workers are alive, and who owns each item.
+
+Two buckets per group:
+
+``<bucket>_members``
+    One key per live worker (``w.<name>``), in a bucket whose entries expire after the
+    lease TTL. Joining is a create (a live worker of the same name makes it fail); the
+    worker rewrites its key every heartbeat; a worker that dies stops, and the server
+    drops its key within the TTL. A worker that could not renew for a TTL fences itself:
+    it stops publishing, since its items may have other owners by then.
+``<bucket>``
+    One key per item (``i.<domain>.<ric>``) holding the owner's name, and ``group`` (the
+    group the buckets belong to). An item's lease is valid while its owner's member key
+    is: a claim is a compare-and-set from an entry that is missing, released (empty) or
+    held by a worker that is no longer a member. The revision of the successful claim is
+    the item's *epoch*.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from ..exceptions import ConfigError
+from ..sinks.nats_stream import subject_token
+from .config import ClusterConfig
+from .connect import key_value
+
+__all__ = ["LeaseTable", "item_key"]
+
+
+def item_key(domain: str, ric: str) -> str:
+    return f"i.{subject_token(domain)}.{subject_token(ric)}"
+
+
+class LeaseTable:
+    """The lease operations of one worker (or, without a name, of an observer)."""
+
+    def __init__(self, js: Any, cfg: ClusterConfig, name: str, replicas: int) -> None:
+        self.js = js
+        self.cfg = cfg
+        self.name = name
+        self.replicas = replicas
+        self.members_kv: Any = None
+        self.owners_kv: Any = None
+        self._rev = 0
+        self.last_renewed = 0.0  # monotonic time of the last successful renewal
+
+    @property
+    def member_key(self) -> str:
+        return f"w.{self.name}"
+
+    async def open(self) -> None:
+        """Open (or create) both buckets and check that they belong to this group."""
+        from nats.js.errors import KeyWrongLastSequenceError
+
+        cfg = self.cfg
+        desc = f"ertcloud cluster group {cfg.group}"
+        self.owners_kv = await key_value(self.js, cfg.lease_bucket, self.replicas, description=desc)
+        self.members_kv = await key_value(
+            self.js, cfg.members_bucket, self.replicas, ttl=cfg.ttl, description=desc
+        )
+        try:
+            await self.owners_kv.create("group", cfg.group.encode())
+        except KeyWrongLastSequenceError:
+            entry = await self.owners_kv.get("group")
+            other = (entry.value or b"").decode()
+            if other != cfg.group:
+                raise ConfigError(
+                    f"bucket {cfg.lease_bucket} belongs to cluster group {other!r}, "
+                    f"not {cfg.group!r}"
+                ) from None
+
+    async def join(self, info: dict[str, Any]) -> None:
+        """Take this worker's member key; a live worker of the same name is an error."""
+        from nats.js.errors import KeyWrongLastSequenceError
+
+        try:
+            self._rev = await self.members_kv.create(self.member_key, json.dumps(info).encode())
+        except KeyWrongLastSequenceError:
+            raise ConfigError(
+                f"a worker named {self.name!r} is already running in cluster group "
+                f"{self.cfg.group!r} (or stopped less than {self.cfg.ttl:g} s ago)"
+            ) from None
+        self.last_renewed = time.monotonic()
+
+    async def renew(self, info: dict[str, Any]) -> None:
+        """Renew the member key. ``last_renewed`` is when the renewal was *sent*, not
+        acknowledged: the server's expiry runs from a later moment, so a worker that
+        fences itself ``ttl`` after it is never later than the server."""
+        sent = time.monotonic()
+        self._rev = await self.members_kv.put(self.member_key, json.dumps(info).encode())
+        self.last_renewed = max(self.last_renewed, sent)
+
+    async def leave(self) -> None:
+        from nats.js.errors import KeyWrongLastSequenceError
+
+        try:
+            await self.members_kv.delete(self.member_key)
+        except KeyWrongLastSequenceError:
+            pass
+
+    async def members(self) -> dict[str, dict[str, Any]]:
+        """The live workers and what each last reported."""
+        from nats.js.errors import NoKeysError
+
+        try:
+            keys = await self.members_kv.keys()
+        except NoKeysError:
+            return {}
+        out: dict[str, dict[str, Any]] = {}
+        for k in keys:
+            if not k.startswith("w."):
+                continue
+            try:
+                entry = await self.members_kv.get(k)
+                out[k[2:]] = json.loads(entry.value or b"{}")
+            except Exception:  # expired between listing and reading
+                continue
+        return out
+
+    async def claim(self, key: str, live: set[str]) -> int | None:
+        """Take an item: its epoch, or None while another live worker holds it."""
+        from nats.js.errors import (
+            KeyDeletedError,
+            KeyNotFoundError,
+            KeyWrongLastSequenceError,
+        )
+
+        me = self.name.encode()
+        try:
+            return int(await self.owners_kv.create(key, me))
+        except KeyWrongLastSequenceError:
+            pass
+        try:
+            entry = await self.owners_kv.get(key)
+        except (KeyNotFoundError, KeyDeletedError):
+            return None  # deleted meanwhile: the next round creates it
+        holder = (entry.value or b"").decode()
+        if holder and holder != self.name and holder in live:
+            return None
+        # also when this worker holds it still (it dropped it after failing to renew its
+        # lease): a new subscription starts a new epoch
+        try:
+            return int(await self.owners_kv.update(key, me, last=entry.revision))
+        except KeyWrongLastSequenceError:
+            return None  # another worker was faster
+
+    async def release(self, key: str, epoch: int) -> None:
+        """Give an item up (only if this worker still holds it at ``epoch``)."""
+        from nats.js.errors import KeyWrongLastSequenceError
+
+        try:
+            await self.owners_kv.update(key, b"", last=epoch)
+        except KeyWrongLastSequenceError:
+            pass
+
+    async def owners(self) -> dict[str, str]:
+        """``{item key: owner}`` of every held item (for status and tests): one ordered
+        consumer reads the last value of every key, until none is pending."""
+        from nats.js.api import DeliverPolicy
+
+        bucket = self.cfg.lease_bucket
+        prefix = f"$KV.{bucket}."
+        sub = await self.js.subscribe(
+            f"{prefix}i.>",
+            stream=f"KV_{bucket}",
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+        )
+        out: dict[str, str] = {}
+        try:
+            first = True
+            while True:
+                try:
+                    # pending counts are per message: none yet after a while means no key
+                    msg = await sub.next_msg(timeout=2 if first else 10)
+                except asyncio.TimeoutError:
+                    if first:
+                        return out
+                    raise
+                first = False
+                key = msg.subject[len(prefix) :]
+                if msg.data and not (msg.headers or {}).get("KV-Operation"):
+                    out[key] = msg.data.decode()
+                else:
+                    out.pop(key, None)
+                if msg.metadata.num_pending == 0:
+                    return out
+        finally:
+            await sub.unsubscribe()

@@ -1,0 +1,319 @@
+"""One worker of a cluster group: holds leases on its share of the items, streams them on
+its own session and publishes every Refresh, Update and Status to the cluster's stream.
+
+Each heartbeat (a quarter of the lease TTL) the worker renews its member key, reads the
+live members, computes its share by rendezvous hashing, releases what is no longer its
+own (after its last messages are acknowledged) and claims what is. A newly claimed item
+is requested afresh: its Refresh, published with the new epoch, starts the new owner's
+part of the item's history. A worker that cannot renew its lease within the TTL stops
+publishing on its own (another worker may already own its items).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..client.session import Session
+from ..client.subscription import Subscription
+from ..exceptions import ConfigError
+from ..protocol.events import ItemRefreshed, ItemStatus, ItemUpdated
+from ..sinks.nats_stream import subject_token
+from ..sinks.rows import row_from_message
+from .config import ClusterConfig
+from .connect import connect_nats, ensure_stream, key_value, replicas_for
+from .lease import LeaseTable, item_key
+from .publish import Outgoing, Publisher, msg_id
+from .rendezvous import owner
+
+__all__ = ["Worker", "WorkerStats"]
+
+log = logging.getLogger("ertcloud.cluster")
+_CLAIMS_AT_ONCE = 128
+
+
+@dataclass
+class WorkerStats:
+    """Counters of one worker (member key, status, /metrics)."""
+
+    started: float = field(default_factory=time.time)
+    messages: int = 0
+    claimed: int = 0
+    released: int = 0
+    lease_losses: int = 0
+
+
+@dataclass
+class _Held:
+    epoch: int
+    sub: Subscription | None = None
+
+
+class Worker:
+    """``async with Worker(cfg, name, rics, session) as w: await w.run(stop)``.
+
+    ``session`` is started by the caller and must not be shared with other subscribers."""
+
+    def __init__(
+        self,
+        cfg: ClusterConfig,
+        name: str,
+        rics: Sequence[str],
+        session: Session,
+        *,
+        domain: str = "MarketPrice",
+        service: str | int | None = None,
+        heartbeat: float | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.name = name
+        self.rics = list(dict.fromkeys(rics))
+        self.session = session
+        self.domain = domain
+        self.service = service
+        self.heartbeat = heartbeat or cfg.ttl / 4
+        self.stats = WorkerStats()
+        self.held: dict[str, _Held] = {}
+        self.members: dict[str, dict[str, Any]] = {}
+        self.nc: Any = None
+        self.leases: LeaseTable | None = None
+        self.publisher: Publisher | None = None
+        self._n = 0
+        self._rate = 0.0
+        self._rate_at = (time.monotonic(), 0)
+
+    async def __aenter__(self) -> Worker:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Connect, create the stream and buckets, and join the group."""
+        self.nc = await connect_nats(self.cfg, name=f"ertcloud-{self.name}")
+        try:
+            js = self.nc.jetstream(timeout=10.0)
+            replicas = replicas_for(self.cfg, self.nc)
+            for attempt in range(5):  # workers starting together race to create these
+                try:
+                    await ensure_stream(js, self.cfg, replicas)
+                    latest = await key_value(js, self.cfg.latest, replicas)
+                    self.leases = LeaseTable(js, self.cfg, self.name, replicas)
+                    await self.leases.open()
+                    break
+                except ConfigError:
+                    raise
+                except Exception as exc:
+                    if attempt == 4:
+                        raise ConfigError(f"cannot set up the cluster's stream: {exc}") from None
+                    await asyncio.sleep(0.5 + attempt)
+            assert self.leases is not None
+            await self.leases.join(self.info())
+            self.publisher = Publisher(js, self.cfg.stream, latest)
+            self.publisher.start()
+        except BaseException:
+            await self.nc.close()
+            raise
+
+    def info(self) -> dict[str, Any]:
+        """What this worker reports in its member key."""
+        now = time.monotonic()
+        t, n = self._rate_at
+        if now - t >= 1.0:
+            self._rate = (self.stats.messages - n) / (now - t)
+            self._rate_at = (now, self.stats.messages)
+        p = self.publisher
+        return {
+            "name": self.name,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "items": len(self.held),
+            "messages": self.stats.messages,
+            "rate": round(self._rate, 1),
+            "queued": p.queued if p else 0,
+            "published": p.published if p else 0,
+            "duplicates": p.duplicates if p else 0,
+            "ack_ms": round(1000 * p.ack_seconds / p.published, 2) if p and p.published else 0,
+            "started": self.stats.started,
+            "at": time.time(),
+        }
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Heartbeat and rebalance until ``stop`` is set or the session ends."""
+        closed = asyncio.ensure_future(self.session.wait_closed())
+        beat = asyncio.ensure_future(self._heartbeats())
+        try:
+            while not stop.is_set():
+                await self.step()
+                try:
+                    await asyncio.wait_for(stop.wait(), self.heartbeat)
+                except asyncio.TimeoutError:
+                    pass
+                for t in (closed, beat):
+                    if t.done():
+                        t.result()  # the session or the heartbeat failed for good
+                if closed.done():
+                    break
+        finally:
+            closed.cancel()
+            beat.cancel()
+
+    async def _heartbeats(self) -> None:
+        """Renew the member key every heartbeat, apart from the (possibly long) rebalancing
+        so that claiming thousands of items never lets the lease lapse."""
+        leases = self.leases
+        assert leases is not None
+        while True:
+            try:
+                await asyncio.wait_for(leases.renew(self.info()), self.cfg.ttl)
+            except (asyncio.TimeoutError, Exception) as exc:
+                log.warning("worker %s: heartbeat failed: %s", self.name, exc)
+            await asyncio.sleep(self.heartbeat)
+
+    async def step(self) -> None:
+        """One rebalancing round: release and claim to match the live members."""
+        leases = self.leases
+        assert leases is not None
+        if time.monotonic() - leases.last_renewed > self.cfg.ttl:
+            # fenced: the items may have other owners by now
+            if self.held:
+                log.warning(
+                    "worker %s lost its lease: dropping %d items", self.name, len(self.held)
+                )
+                self.stats.lease_losses += 1
+                self._drop_all()
+            return
+        try:
+            self.members = await asyncio.wait_for(leases.members(), self.cfg.ttl)
+        except (asyncio.TimeoutError, Exception) as exc:
+            log.warning("worker %s: cannot read the members: %s", self.name, exc)
+            return
+        live = set(self.members) | {self.name}
+        mine = {r for r in self.rics if owner(r, live) == self.name}
+        gone = [r for r in self.held if r not in mine]
+        if gone:
+            log.info("worker %s: releasing %d items (members %s)", self.name, len(gone), live)
+            await self._release(gone)
+        wanted = [r for r in self.rics if r in mine and r not in self.held]
+        if wanted:
+            await self._claim(wanted, live)
+
+    async def _claim(self, rics: list[str], live: set[str]) -> None:
+        leases = self.leases
+        assert leases is not None
+        got: list[str] = []
+        for i in range(0, len(rics), _CLAIMS_AT_ONCE):
+            chunk = rics[i : i + _CLAIMS_AT_ONCE]
+            epochs = await asyncio.gather(
+                *(leases.claim(item_key(self.domain, r), live) for r in chunk),
+                return_exceptions=True,
+            )
+            for r, e in zip(chunk, epochs, strict=True):
+                if isinstance(e, int):
+                    self.held[r] = _Held(e)
+                    got.append(r)
+        if not got:
+            return
+        self.stats.claimed += len(got)
+        sub = self.session.subscribe(
+            got,
+            domain=self.domain,
+            service=self.service,
+            on_refresh=self._on_message,
+            on_update=self._on_message,
+            on_status=self._on_message,
+            queue=False,
+        )
+        for r in got:
+            self.held[r].sub = sub
+
+    async def _release(self, rics: list[str]) -> None:
+        leases, pub = self.leases, self.publisher
+        assert leases is not None and pub is not None
+        held = [(r, self.held.pop(r)) for r in rics]
+        self._close_streams(held)
+        await pub.drain()  # the last messages are stored before another worker takes over
+        await asyncio.gather(
+            *(leases.release(item_key(self.domain, r), h.epoch) for r, h in held),
+            return_exceptions=True,
+        )
+        for r, _ in held:
+            pub.forget(f"{subject_token(self.domain)}.{subject_token(r)}")
+        self.stats.released += len(held)
+
+    def _close_streams(self, held: list[tuple[str, _Held]]) -> None:
+        streams = []
+        for r, h in held:
+            if h.sub is not None:
+                s = h.sub.records.get(r)
+                if s is not None:
+                    streams.append(s)
+        if streams and not self.session._closing:
+            # one item at a time, not the whole subscription it came with
+            self.session._close_streams(streams)
+
+    def _drop_all(self) -> None:
+        self._close_streams(list(self.held.items()))
+        self.held.clear()
+
+    def _on_message(self, ev: ItemRefreshed | ItemUpdated | ItemStatus | Any) -> None:
+        t = type(ev)
+        if t is not ItemUpdated and t is not ItemRefreshed and t is not ItemStatus:
+            return
+        s = ev.stream
+        h = self.held.get(s.name)
+        if h is None:
+            return  # released meanwhile
+        pub = self.publisher
+        assert pub is not None
+        self.stats.messages += 1
+        self._n += 1
+        m = ev.message
+        row = row_from_message(0, time.time(), m, ric=s.name, domain=s.domain, service=s.service)
+        sn = getattr(m, "seq_number", None)
+        body = {
+            "ts": row.ts,
+            "kind": row.kind,
+            "domain": row.domain,
+            "ric": row.ric,
+            "service": row.service,
+            "update_type": row.update_type,
+            "fields": row.fields,
+            "raw": row.raw,
+            "sn": sn,
+            "epoch": h.epoch,
+            "worker": self.name,
+        }
+        d, r = subject_token(row.domain), subject_token(row.ric)
+        pub.submit(
+            Outgoing(
+                subject=f"{self.cfg.prefix}.{d}.{r}",
+                key=f"{d}.{r}",
+                body=body,
+                msg_id=msg_id(row.domain, row.ric, row.kind, sn, h.epoch, self._n),
+            )
+        )
+
+    async def close(self) -> None:
+        """Stop streaming, publish what is queued, give the items and the member key up."""
+        if self.nc is None:
+            return
+        try:
+            if self.held and self.leases is not None and self.publisher is not None:
+                await asyncio.wait_for(self._release(list(self.held)), 10)
+            if self.publisher is not None:
+                await asyncio.wait_for(self.publisher.close(), 10)
+            if self.leases is not None:
+                await asyncio.wait_for(self.leases.leave(), 5)
+        except (asyncio.TimeoutError, Exception) as exc:
+            log.warning("worker %s: unclean leave: %s", self.name, exc)
+        finally:
+            await self.nc.close()
+            self.nc = None

@@ -1,0 +1,342 @@
+"""Three workers share a few thousand simulated items over a three-node NATS JetStream
+cluster (R3 stream and buckets); then a fourth joins, one is killed with SIGKILL, a
+consumer started late catches up and follows live, and a NATS node is killed with SIGKILL.
+
+The simulator's SeqNumber of an item is the same for every client, so a reference
+session of the test's own records what the simulator sent: within one owner's epoch (from
+its Refresh on) every Update sent must be stored, once.
+
+The tests of this file run in order on one module-wide setup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import aclosing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nats_cluster import NatsCluster
+from support import SimProcess, cli_env, ertcloud_cmd
+
+from ertcloud.cluster import consume, parse_cluster_url
+from ertcloud.cluster.connect import connect_nats
+from ertcloud.cluster.lease import LeaseTable
+
+pytestmark = pytest.mark.slow
+
+N_ITEMS = 1200
+RATE = 0.5  # updates per second per item: 600 messages/s in all
+TTL = 3.0
+HANDOVER_BOUND = 10.0
+RICS = [f"C{i:04d}.SIM" for i in range(N_ITEMS)]
+
+
+class Reference:
+    """What the simulator sent: a session of its own (machine ID ``w5``) on every item, in
+    a thread, recording each Update's SeqNumber."""
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        self.info = info
+        self.sent: dict[str, set[int]] = defaultdict(set)
+        self.ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._loop.run_until_complete, args=(self._run(),))
+        self._thread.start()
+
+    async def _run(self) -> None:
+        from ertcloud import connect
+
+        self._stop = asyncio.Event()
+        session = connect(
+            self.info["websocket_url"], token_url=self.info["token_url"], user="w5",
+            password="pw5", client_id="test-app",
+        )  # fmt: skip
+
+        def on_update(ev: Any) -> None:
+            self.sent[ev.stream.name].add(ev.message.seq_number)
+
+        async with session:
+            session.subscribe(RICS, on_update=on_update, queue=False)
+            self.ready.set()
+            await self._stop.wait()
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(15)
+        self._loop.close()
+
+
+class Setup:
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.nats = NatsCluster()
+        self.sim: SimProcess | None = None
+        self.workers: dict[str, subprocess.Popen[str]] = {}
+        self.url = ""
+        self.items_file = tmp / "items.txt"
+        self.items_file.write_text("\n".join(RICS) + "\n")
+        self.killed_at: dict[str, float] = {}
+        self.reference: Reference | None = None
+
+    def start(self) -> None:
+        self.nats.start()
+        self.url = f"{self.nats.url}?group=t&ttl={TTL:g}"
+        # one machine ID per worker, as the service's exclusive sign-on requires
+        users = self.tmp / "users.txt"
+        users.write_text("".join(f"w{i}:pw{i}\n" for i in range(1, 6)))
+        proc = subprocess.Popen(
+            ertcloud_cmd("sim", "--port", "0", "--rate", str(RATE), "--rics", ",".join(RICS),
+                         "--users-file", str(users)),
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=cli_env(),
+        )  # fmt: skip
+        assert proc.stdout is not None
+        import json
+
+        line = proc.stdout.readline()
+        self.sim = SimProcess(proc, json.loads(line))
+        self.reference = Reference(self.sim.info)
+        assert self.reference.ready.wait(30), "reference session did not start"
+        for name in ("w1", "w2", "w3"):
+            self.start_worker(name)
+
+    def start_worker(self, name: str) -> None:
+        assert self.sim is not None
+        log = open(self.tmp / f"{name}.log", "w")
+        self.workers[name] = subprocess.Popen(
+            ertcloud_cmd(
+                "record", "--cluster", self.url, "--worker-name", name,
+                "--items-file", str(self.items_file), "--progress-interval", "0",
+                *self.sim.client_args(), "--user", name, "--password", f"pw{name[1:]}",
+            ),
+            stdout=log, stderr=subprocess.STDOUT, text=True, env=cli_env(),
+        )  # fmt: skip
+        log.close()
+
+    def kill_worker(self, name: str) -> None:
+        p = self.workers[name]
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        self.killed_at[name] = time.monotonic()
+
+    def log(self, name: str) -> str:
+        return (self.tmp / f"{name}.log").read_text(errors="replace")
+
+    def stop(self) -> None:
+        for p in self.workers.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for p in self.workers.values():
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        if self.reference is not None:
+            self.reference.stop()
+        if self.sim is not None:
+            self.sim.stop()
+            if self.sim.proc.stdout is not None:
+                self.sim.proc.stdout.close()
+        self.nats.stop()
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+    s = Setup(tmp_path_factory.mktemp("cluster"))
+    try:
+        s.start()
+        yield s
+    finally:
+        s.stop()
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+async def owners(url: str) -> dict[str, str]:
+    cfg = parse_cluster_url(url)
+    nc = await connect_nats(cfg)
+    try:
+        table = LeaseTable(nc.jetstream(timeout=10), cfg, "", 1)
+        await table.open()
+        return await table.owners()
+    finally:
+        await nc.close()
+
+
+def wait_for(cond: Callable[[], Any], timeout: float, what: str, every: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = cond()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what} (last: {last!r})")
+
+
+def all_owned_by(url: str, live: set[str]) -> dict[str, str] | None:
+    """The owners once every item has one of ``live`` and each of them has items."""
+    o = run(owners(url))
+    if len(o) == N_ITEMS and set(o.values()) == live:
+        return o
+    return None
+
+
+async def stored(url: str) -> list[Any]:
+    """Every message in the stream, in stream order."""
+    cfg = parse_cluster_url(url)
+    nc = await connect_nats(cfg)
+    try:
+        last = (await nc.jetstream(timeout=10).stream_info(cfg.stream)).state.last_seq
+    finally:
+        await nc.close()
+    out = []
+    async with aclosing(consume(cfg, start="all")) as messages:
+        async for m in messages:
+            out.append(m)
+            if m.seq >= last:
+                break
+    return out
+
+
+def missing_updates(messages: list[Any], sent: dict[str, set[int]]) -> list[str]:
+    """Updates the simulator sent after an owner's Refresh (up to the last one stored in
+    that owner's epoch) that are not in the stream, and Updates stored twice."""
+    refresh: dict[tuple[str, int], int] = {}
+    stored_sns: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for m in messages:
+        k = (m.ric, m.epoch)
+        if m.kind == "Refresh":
+            refresh.setdefault(k, m.sn)
+        elif m.kind == "Update" and k in refresh:
+            stored_sns[k].append(m.sn)
+    bad = []
+    for k, sns in stored_sns.items():
+        if len(set(sns)) != len(sns):
+            bad.append(f"{k}: duplicates in {sorted(sns)}")
+        expected = {sn for sn in sent.get(k[0], ()) if refresh[k] < sn <= max(sns)}
+        lost = expected - set(sns)
+        if lost:
+            trail = [(m.seq, m.kind[0], m.sn, m.epoch, m.worker) for m in messages if m.ric == k[0]]
+            bad.append(f"{k}: refresh {refresh[k]}, lost {sorted(lost)}; stored {trail}")
+    return bad
+
+
+def test_three_workers_share_the_items(setup: Setup) -> None:
+    try:
+        o = wait_for(lambda: all_owned_by(setup.url, {"w1", "w2", "w3"}), 60, "3-way share")
+    except AssertionError as exc:
+        o = run(owners(setup.url))
+        raise AssertionError(
+            f"{exc}\nowners: {Counter(o.values())}\n"
+            + "\n".join(setup.log(w) for w in setup.workers)
+        ) from None
+    counts = Counter(o.values())
+    assert set(counts) == {"w1", "w2", "w3"}, counts
+    for n in counts.values():
+        assert 0.2 * N_ITEMS < n < 0.47 * N_ITEMS, counts
+
+
+def test_a_fourth_worker_takes_about_a_quarter(setup: Setup) -> None:
+    before = run(owners(setup.url))
+    setup.start_worker("w4")
+    every = {"w1", "w2", "w3", "w4"}
+
+    after = wait_for(lambda: all_owned_by(setup.url, every), 60, "w4 to take its share")
+    moved = {k for k in after if after[k] != before.get(k)}
+    assert all(after[k] == "w4" for k in moved), "only items won by the new worker move"
+    n4 = Counter(after.values())["w4"]
+    assert 0.15 * N_ITEMS < n4 < 0.35 * N_ITEMS, n4
+    assert len(after) == N_ITEMS  # one owner each: one key per item
+
+
+def test_killed_worker_items_move_within_the_bound(setup: Setup) -> None:
+    before = run(owners(setup.url))
+    held = {k for k, w in before.items() if w == "w2"}
+    assert held, (Counter(before.values()), setup.log("w2")[-2000:])
+    setup.kill_worker("w2")
+    t0 = setup.killed_at["w2"]
+    o = wait_for(
+        lambda: all_owned_by(setup.url, {"w1", "w3", "w4"}), 30, "w2's items to move", 0.25
+    )
+    took = time.monotonic() - t0
+    assert took < HANDOVER_BOUND, f"handover took {took:.1f} s"
+    assert {o[k] for k in held} <= {"w1", "w3", "w4"}
+    # the new owners' Refreshes, then their Updates, reach the stream
+    time.sleep(4 / RATE)
+    msgs = run(stored(setup.url))
+    new_refresh = {m.ric for m in msgs if m.kind == "Refresh" and m.worker != "w2"}
+    moved_rics = {k.split(".", 2)[2].replace("_", ".") for k in held}
+    assert moved_rics <= new_refresh
+    assert setup.reference is not None
+    assert missing_updates(msgs, setup.reference.sent) == []
+
+
+def test_late_consumer_catches_up_then_follows_live(setup: Setup) -> None:
+    progress = {"n": 0, "last": 0, "seq": 0}
+
+    async def late() -> tuple[int, int, int]:
+        cfg = parse_cluster_url(setup.url)
+        nc = await connect_nats(cfg)
+        try:
+            last = (await nc.jetstream(timeout=10).stream_info(cfg.stream)).state.last_seq
+        finally:
+            await nc.close()
+        n, prev, live = 0, 0, 0
+        async with aclosing(consume(cfg, start="all")) as messages:
+            async for m in messages:
+                assert m.seq > prev  # in stream order, hence in order per item
+                prev = m.seq
+                n += 1
+                progress.update(n=n, last=last, seq=prev)
+                if m.seq > last:
+                    live += 1
+                    if live >= 50:
+                        break
+        return n, last, prev
+
+    try:
+        n, last, prev = run(asyncio.wait_for(late(), 60))
+    except asyncio.TimeoutError:
+        now = run(stored(setup.url))[-1].seq
+        logs = "\n".join(setup.log(w)[-600:] for w in setup.workers)
+        raise AssertionError(f"consumer stalled: {progress}, stream now {now}\n{logs}") from None
+    assert n >= last and prev > last
+
+    out = subprocess.run(
+        ertcloud_cmd("subscribe", "--from", setup.url, "*", "--start", "all", "--count", "5"),
+        capture_output=True, text=True, timeout=60, env=cli_env(),
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    import json
+
+    lines = [json.loads(x) for x in out.stdout.splitlines()]
+    assert [x["seq"] for x in lines] == [1, 2, 3, 4, 5]
+
+
+def test_killed_nats_node_loses_nothing_acknowledged(setup: Setup) -> None:
+    before = run(stored(setup.url))
+    setup.nats.nodes[0].kill()
+    time.sleep(3 * TTL)
+    after = run(stored(setup.url))
+    # every message stored before the failure is still there, in the same place
+    assert [(m.seq, m.ric, m.sn) for m in after[: len(before)]] == [
+        (m.seq, m.ric, m.sn) for m in before
+    ]
+    assert len(after) > len(before) + RATE * N_ITEMS  # publishing went on
+    assert setup.reference is not None
+    assert missing_updates(after, setup.reference.sent) == []
+    for name in ("w1", "w3", "w4"):
+        assert setup.workers[name].poll() is None, setup.log(name)
