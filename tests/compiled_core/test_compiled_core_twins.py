@@ -14,7 +14,8 @@ from typing import Any
 import msgspec
 import pytest
 from core_twins import RIPPLE_NAMES, Twins
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ertcloud.protocol import core
 
