@@ -43,7 +43,7 @@ def test_coverage_guided_fuzz_finds_no_difference(tmp_path: Path) -> None:
         [
             sys.executable,
             str(ROOT / "fuzzing" / "fuzz_core_twins.py"),
-            "-max_total_time=20",
+            "-max_total_time=15",
             "-max_len=2048",
             "-rss_limit_mb=2048",
             str(corpus),

@@ -27,7 +27,7 @@ pure_dispatch: Dispatch = _dispatch_pure.dispatch
 compiled_dispatch: Dispatch | None
 try:
     from ._speedups import dispatch as _compiled
-except ImportError:
+except Exception:  # not built, or built against layouts it no longer finds (TypeError)
     compiled_dispatch = None
 else:
     compiled_dispatch = _compiled
