@@ -3,6 +3,7 @@ same images. Also: which core is active, and that the build made the compiled on
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -145,3 +146,24 @@ def test_wheel_holds_the_compiled_core(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert any(n.startswith("ertcloud/protocol/_speedups.") and n.endswith(".so") for n in names)
     assert "ertcloud/protocol/_speedups.pyi" in names
+
+
+@pytest.mark.parametrize("name", ["pure", "compiled"])
+def test_client_state_machine_on_each_core(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """tests/protocol's state machine (a unittest case there, on the active core only)."""
+    from hypothesis.stateful import run_state_machine_as_test
+
+    from ertcloud.protocol.client import ClientProtocol
+
+    path = ROOT / "tests" / "protocol" / "test_protocol_client_stateful.py"
+    spec = importlib.util.spec_from_file_location("_client_machine_for_cores", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    machine = module.ClientMachine
+
+    fn = core.pure_dispatch if name == "pure" else core.compiled_dispatch
+    if fn is None:
+        pytest.skip("the compiled core is not built")
+    monkeypatch.setattr(ClientProtocol, "dispatch", staticmethod(fn))
+    run_state_machine_as_test(machine, settings=machine.TestCase.settings)
