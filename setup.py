@@ -38,6 +38,10 @@ class OptionalBuildExt(build_ext):
             super().build_extension(ext)
         except Exception as exc:
             _notice(exc)
+            # an extension left in build/ by an earlier build must not ship with this one
+            stale = self.get_ext_fullpath(ext.name)
+            if os.path.exists(stale):
+                os.remove(stale)
 
 
 def _extensions() -> list[Extension]:

@@ -167,3 +167,24 @@ def test_client_state_machine_on_each_core(name: str, monkeypatch: pytest.Monkey
         pytest.skip("the compiled core is not built")
     monkeypatch.setattr(ClientProtocol, "dispatch", staticmethod(fn))
     run_state_machine_as_test(machine, settings=machine.TestCase.settings)
+
+
+@pytest.mark.skipif(
+    os.environ.get("ERTCLOUD_WHEEL_TEST") != "1", reason="set ERTCLOUD_WHEEL_TEST=1 (slow)"
+)
+def test_install_without_a_compiler_gives_the_pure_core(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    r = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-v", "--no-deps", str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "CC": "/bin/false"},
+        cwd=tmp_path,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "compiled core not built" in r.stdout + r.stderr
+    site = next((venv / "lib").glob("python3*/site-packages/ertcloud/protocol"))
+    assert not list(site.glob("_speedups*.so"))
+    assert (site / "_dispatch_pure.py").exists()
