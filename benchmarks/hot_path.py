@@ -8,7 +8,10 @@ refreshed images of the same items, with no network, and prints microseconds per
 * ``decode + image``: the same, then ``ItemStream.apply_update`` on the message's stream
   (ripple and merge into the cached image);
 * ``receive``: the whole ``ClientProtocol.receive``, each ``ItemUpdated`` handed to a callback
-  that counts it (what the session's transport calls per frame).
+  that counts it (what the session's transport calls per frame), with the active core
+  (compiled where built, see :mod:`ertcloud.protocol.core`);
+* ``receive, pure``: the same with the pure core, when the compiled one is active (the two run
+  in turn within each round, so their ratio is taken round by round).
 
 The three run in turn within each round, so the differences between them (the cost of the
 image update, and of the event, its delivery and the rest of the loop) are taken round by round;
@@ -24,7 +27,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from benchmarks.parse_only import json_frames
-from ertcloud.protocol import codec
+from ertcloud.protocol import codec, core
 from ertcloud.protocol.client import _FRAME_DECODER, ClientProtocol
 from ertcloud.protocol.messages import Key, Refresh, State
 from ertcloud.protocol.streams import ItemStream
@@ -114,20 +117,35 @@ def measure(
             receive(f, 0.0)
         return msgs
 
+    def whole_pure() -> int:
+        proto.dispatch = core.pure_dispatch  # type: ignore[assignment,method-assign]
+        try:
+            return whole()
+        finally:
+            del proto.dispatch
+
     steps = {"decode": decode_only, "decode + image": decode_and_image, "receive": whole}
-    got: dict[str, list[float]] = {k: [] for k in (*steps, "image update", "event and rest")}
+    if core.CORE == "compiled":
+        steps["receive, pure"] = whole_pure
+    derived = ["image update", "event and rest"]
+    if core.CORE == "compiled":
+        derived.append("pure / compiled")
+    got: dict[str, list[float]] = {k: [] for k in (*steps, *derived)}
     for _ in range(rounds):
         r = {name: _per_message(fn, seconds) for name, fn in steps.items()}
         for name, v in r.items():
             got[name].append(v)
         got["image update"].append(r["decode + image"] - r["decode"])
         got["event and rest"].append(r["receive"] - r["decode + image"])
+        if "receive, pure" in r:
+            got["pure / compiled"].append(r["receive, pure"] / r["receive"])
     if delivered[0] == 0:
         raise RuntimeError("no update reached the callback: the frames miss the streams")
     return {
         "items": items,
         "per_frame": per_frame,
         "rounds": rounds,
+        "core": core.CORE,
         "us_per_msg": {
             k: {"median": statistics.median(v), "min": min(v), "max": max(v)}
             for k, v in got.items()
@@ -147,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     res = measure(a.items, a.per_frame, a.rounds, a.seconds)
     print(
         f"MarketPrice Updates, {res['items']} items, {res['per_frame']} msg/frame, "
-        f"us per message: median (min-max) of {res['rounds']} rounds"
+        f"us per message: median (min-max) of {res['rounds']} rounds; core: {res['core']}"
     )
     for name, v in res["us_per_msg"].items():
         print(f"  {name:<15} {v['median']:5.2f}  ({v['min']:.2f}-{v['max']:.2f})")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import ConfigError, ErtcloudError
+from ..protocol.core import CORE
 from ..version import __version__
 from . import board, cluster, demo, discover, market_price, post, record, sim, subscribe, token
 from . import dictionary as dictionary_command
@@ -29,7 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ertcloud",
         description="Client, command line and simulator for LSEG Real-Time in the cloud.",
     )
-    p.add_argument("--version", action="version", version=f"ertcloud {__version__}")
+    p.add_argument(
+        "--version", action="version", version=f"ertcloud {__version__} (core: {CORE})"
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     demo.add_parser(sub)
     market_price.add_parser(sub)

@@ -42,6 +42,7 @@ import msgspec
 
 from . import codec
 from .codec import DecodeError, Malformed
+from .core import dispatch as _dispatch
 from .enums import FINAL_STREAM_STATES
 from .events import (
     AckReceived,
@@ -52,7 +53,6 @@ from .events import (
     GenericReceived,
     ItemRefreshed,
     ItemStatus,
-    ItemUpdated,
     LoginAccepted,
     LoginClosed,
     LoginDenied,
@@ -80,7 +80,6 @@ from .messages import (
     Refresh,
     Request,
     Status,
-    Update,
 )
 from .streams import ItemStream, Phase, StreamOwner, StreamTable
 
@@ -95,6 +94,9 @@ _FRAME_DECODER: msgspec.json.Decoder[Any] = msgspec.json.Decoder(list[AnyMessage
 
 class ClientProtocol:
     """Sans-I/O consumer connection: login stream, item streams, liveness."""
+
+    #: the per-frame loop, compiled or pure (chosen at import by :mod:`.core`)
+    dispatch = staticmethod(_dispatch)
 
     def __init__(
         self,
@@ -382,21 +384,7 @@ class ClientProtocol:
                 return [ProtocolViolation(str(exc), raw)]
         msgs = out if type(out) is list else (out,)
         self.messages_received += len(msgs)
-        events: list[Event] = []
-        get = self.streams.lookup
-        for msg in msgs:
-            if type(msg) is Update:
-                s = get(msg.id)
-                if s is not None:
-                    s.apply_update(msg)
-                    deliver = s.deliver
-                    if deliver is not None and not events:
-                        deliver(ItemUpdated(s, msg))
-                    else:
-                        events.append(ItemUpdated(s, msg))
-            else:
-                self._on_other(msg, events)
-        return events
+        return self.dispatch(msgs, self.streams.lookup, self._on_other)
 
     def _on_other(self, msg: AnyMessage | Malformed, events: list[Event]) -> None:
         t = type(msg)

@@ -1,0 +1,11 @@
+from collections.abc import Callable
+from typing import Any
+
+from .events import Event
+from .streams import ItemStream
+
+def dispatch(
+    msgs: list[Any] | tuple[Any, ...],
+    lookup: Callable[[int], ItemStream | None],
+    on_other: Callable[[Any, list[Event]], None],
+) -> list[Event]: ...

@@ -1,0 +1,76 @@
+"""A bounded fuzz run of the compiled receive core against the pure one: atheris
+(coverage-guided, ~20 s) where it is installed (the test extra), else hypothesis on raw
+and mutated frames. Any difference or unexpected exception fails."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from core_twins import Twins
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ertcloud.protocol import core
+
+ROOT = Path(__file__).resolve().parents[2]
+SEEDS = [
+    b'[{"ID":2,"Type":"Update","SeqNumber":4,"Fields":{"TRDPRC_1":5.5,"BID":1,"ASK":2}}]',
+    b'{"ID":3,"Type":"Update","Fields":{"TRDPRC_1":5,"TRDPRC_2":6,"BID_1":"x"}}',
+    b'[{"ID":4,"Type":"Update","Fields":{"DSPLY_NAME":"A\\u00e9"}},{"ID":5,"Type":"Ping"}]',
+    b'{"ID":6,"Type":"Update","Fields":{"CRV":{"Entries":[{"Index":0,"Action":"Set"}]}}}',
+    b'[{"ID":2,"Type":"Refresh","State":{"Stream":"Open","Data":"Ok"},"Fields":{"BID":1}}]',
+    b'{"ID":5,"Type":"Update","Fields":{"A":1,"B":2,"C":3}}',
+    b'{"ID":7,"Type":"Status","State":{"Stream":"Closed","Data":"Suspect"}}',
+]
+pytestmark = pytest.mark.skipif(
+    core.compiled_dispatch is None, reason="the compiled core is not built"
+)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("atheris") is None, reason="atheris not installed")
+def test_coverage_guided_fuzz_finds_no_difference(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i, seed in enumerate(SEEDS):
+        (corpus / f"seed{i}").write_bytes(seed)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT / "tests")])}
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "fuzzing" / "fuzz_core_twins.py"),
+            "-max_total_time=15",
+            "-max_len=2048",
+            "-rss_limit_mb=2048",
+            str(corpus),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert r.returncode == 0, r.stderr[-4000:]
+    assert "Done " in r.stderr, r.stderr[-2000:]
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    st.sampled_from(SEEDS),
+    st.lists(st.tuples(st.integers(0, 4096), st.binary(max_size=4)), max_size=4),
+    st.booleans(),
+)
+def test_mutated_frames_find_no_difference(
+    seed: bytes, edits: list[tuple[int, bytes]], cut: bool
+) -> None:
+    frame = seed
+    for at, chunk in edits:
+        i = at % (len(frame) + 1)
+        frame = frame[:i] + chunk + frame[i + len(chunk) :]
+    if cut and edits:
+        frame = frame[: edits[0][0] % (len(frame) + 1)]
+    Twins().feed(frame)

@@ -1,0 +1,95 @@
+"""Two ClientProtocols, one per receive core, fed the same frames and compared.
+
+Used by the differential property test (tests/protocol/test_protocol_core_twins.py) and
+the coverage-guided fuzz target (fuzzing/fuzz_core_twins.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ertcloud.exceptions import LimitExceeded
+from ertcloud.protocol import ClientProtocol, codec
+from ertcloud.protocol.core import Dispatch, compiled_dispatch, pure_dispatch
+from ertcloud.protocol.messages import Key, Refresh, State
+
+__all__ = ["RIPPLE_NAMES", "Twins", "core_protocol"]
+
+OK = State(stream="Open", data="Ok")
+RIPPLE_NAMES = [
+    "TRDPRC_1", "TRDPRC_2", "TRDPRC_3", "TRDPRC_4", "TRDPRC_5",
+    "BID", "BID_1", "BID_2", "ASK", "ASK_1", "ASK_2",
+]  # fmt: skip
+#: name, domain, image at the Refresh (whole chains, a view missing links, no ripple fields)
+ITEMS: list[tuple[str, str, dict[str, Any]]] = [
+    ("WHOLE.L", "MarketPrice", {n: float(i) for i, n in enumerate(RIPPLE_NAMES)} | {"X": 1}),
+    ("VIEW.L", "MarketPrice", {"TRDPRC_1": 1.0, "TRDPRC_3": 3.0, "BID": 2.0, "ASK_2": None}),
+    ("PLAIN.L", "MarketPrice", {"DSPLY_NAME": "PLAIN", "ACVOL_1": 10}),
+    ("SMALL.L", "MarketPrice", {"BID": 1.0, "ASK": 2.0}),  # max_fields 4: LimitExceeded
+    ("CURVE", "YieldCurve", {"BID": 1.0, "CRV": {"Entries": [{"Index": 0, "Fields": {}}]}}),
+    ("PENDING.L", "MarketPrice", {}),  # never refreshed: updates arrive before the image
+]
+
+
+def core_protocol(dispatch: Dispatch) -> ClientProtocol:
+    """A logged-in core with the streams of ``ITEMS`` refreshed, using ``dispatch``."""
+    proto = ClientProtocol()
+    proto.dispatch = dispatch  # type: ignore[assignment,method-assign]
+    proto.connection_made(0.0)
+    proto.start_login("tok")
+    login = Refresh(id=1, domain="Login", state=OK, elements={"PingTimeout": 30})
+    proto.receive(codec.encode([login]), 0.0)
+    for name, domain, image in ITEMS:
+        (s,) = proto.request(name, domain=domain)
+        if name == "SMALL.L":
+            s.max_fields = 4
+        if image:
+            refresh = Refresh(id=s.id, domain=domain, key=Key(name=name), state=OK, fields=image)
+            proto.receive(codec.encode([refresh]), 0.0)
+    return proto
+
+
+class Twins:
+    """The pure and the compiled core side by side; :meth:`feed` asserts they agree."""
+
+    def __init__(self) -> None:
+        if compiled_dispatch is None:
+            raise RuntimeError("the compiled core is not built")
+        self.protos = [core_protocol(pure_dispatch), core_protocol(compiled_dispatch)]
+        self.delivered: list[list[Any]] = [[], []]
+        for proto, seen in zip(self.protos, self.delivered, strict=True):
+            for s in proto.streams:
+                if s.id % 2 == 0:  # half the streams deliver straight to a callback
+                    s.deliver = seen.append
+
+    @property
+    def ids(self) -> list[int]:
+        return sorted(s.id for s in self.protos[0].streams)
+
+    def feed(self, frame: bytes | str) -> None:
+        outcomes = []
+        for proto, seen in zip(self.protos, self.delivered, strict=True):
+            seen.clear()
+            try:
+                evs: Any = proto.receive(frame, 0.0)
+            except LimitExceeded as exc:
+                evs = ("LimitExceeded", str(exc))
+            outcomes.append((_events(evs), _events(seen), _images(proto)))
+        assert outcomes[0] == outcomes[1], frame
+
+
+def _events(evs: Any) -> Any:
+    if isinstance(evs, tuple):
+        return evs
+    out = []
+    for e in evs:
+        s = getattr(e, "stream", None)
+        fields = {f: getattr(e, f) for f in e.__struct_fields__ if f != "stream"}
+        out.append((type(e).__name__, None if s is None else s.id, repr(fields)))
+    return out
+
+
+def _images(proto: ClientProtocol) -> Any:
+    return [
+        (s.id, s.phase, repr(s.fields), repr(s.map), s.seq_number, s.updates, s.refreshes)
+        for s in sorted(proto.streams, key=lambda s: s.id)
+    ]

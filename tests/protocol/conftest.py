@@ -1,0 +1,34 @@
+"""Every test of tests/protocol runs on both receive cores: the pure one and, where it was
+built, the compiled one (``ClientProtocol.dispatch`` swapped per module).
+
+unittest-style cases (the hypothesis state machine's TestCase) cannot be parametrized: they
+run on the active core here, and on the other one in tests/compiled_core."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from ertcloud.protocol import core
+from ertcloud.protocol.client import ClientProtocol
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "receive_core" in metafunc.fixturenames:
+        metafunc.parametrize("receive_core", ["pure", "compiled"], indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def receive_core(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The core under test, for the whole module."""
+    name = getattr(request, "param", core.CORE)
+    fn = core.pure_dispatch if name == "pure" else core.compiled_dispatch
+    if fn is None:
+        pytest.skip("the compiled core is not built (see test_compiled_core_is_built)")
+    saved = ClientProtocol.__dict__["dispatch"]
+    ClientProtocol.dispatch = staticmethod(fn)  # type: ignore[assignment]
+    try:
+        yield name
+    finally:
+        ClientProtocol.dispatch = saved
