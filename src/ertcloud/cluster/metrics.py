@@ -6,6 +6,7 @@ import time
 
 from aiohttp import web
 
+from ..sinks.metrics import HttpEndpoint
 from .worker import Worker
 
 __all__ = ["WorkerMetricsServer", "worker_metrics_text"]
@@ -41,31 +42,12 @@ def worker_metrics_text(w: Worker) -> str:
     return "\n".join(out) + "\n"
 
 
-class WorkerMetricsServer:
+class WorkerMetricsServer(HttpEndpoint):
     """``GET /metrics`` and ``GET /health`` (503 while the worker has no live lease)."""
 
     def __init__(self, worker: Worker, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host, port)
         self.worker = worker
-        self.host = host
-        self.port = port
-        self._runner: web.AppRunner | None = None
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_get("/metrics", self._metrics)
-        app.router.add_get("/health", self._health)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     async def _metrics(self, request: web.Request) -> web.Response:
         return web.Response(

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from .recorder import Recorder
 
-__all__ = ["MAX_SILENCE", "MetricsServer", "health", "prometheus_text"]
+__all__ = ["MAX_SILENCE", "HttpEndpoint", "MetricsServer", "health", "prometheus_text"]
 
 
 def _esc(v: str) -> str:
@@ -179,23 +179,13 @@ def health(
     return not reasons, body
 
 
-class MetricsServer:
-    """Serves ``GET /health`` (JSON; 503 with ``reasons`` while disconnected, silent for
-    more than ``max_silence`` seconds, a sink is failing or rows were lost) and
-    ``GET /metrics`` for one recorder."""
+class HttpEndpoint:
+    """``GET /health`` and ``GET /metrics`` on ``host:port`` (0: a free port, read back into
+    ``port`` once started); subclasses answer the two requests."""
 
-    def __init__(
-        self,
-        recorder: Recorder,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        *,
-        max_silence: float | None = MAX_SILENCE,
-    ) -> None:
-        self.recorder = recorder
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
         self.port = port
-        self.max_silence = max_silence
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -214,6 +204,30 @@ class MetricsServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    async def _health(self, request: web.Request) -> web.Response:
+        raise NotImplementedError
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        raise NotImplementedError
+
+
+class MetricsServer(HttpEndpoint):
+    """Serves ``GET /health`` (JSON; 503 with ``reasons`` while disconnected, silent for
+    more than ``max_silence`` seconds, a sink is failing or rows were lost) and
+    ``GET /metrics`` for one recorder."""
+
+    def __init__(
+        self,
+        recorder: Recorder,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        max_silence: float | None = MAX_SILENCE,
+    ) -> None:
+        super().__init__(host, port)
+        self.recorder = recorder
+        self.max_silence = max_silence
 
     async def _health(self, request: web.Request) -> web.Response:
         ok, body = health(self.recorder, self.max_silence)
