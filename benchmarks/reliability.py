@@ -10,7 +10,12 @@ Prints what was tried and what survived:
 3. **faults**: each fault of the simulator injected in turn while a client holds its
    items; after each, the client must recover and its images equal the simulator's;
 4. **load**: many connections with many items, and a large client across a simulator
-   restart (:mod:`benchmarks.load`).
+   restart (:mod:`benchmarks.load`);
+5. **probes**: the hardening probes (:mod:`benchmarks.probes`), printed as a table
+   ``probe | held | figure``: another client's rate while a raw client stalls, client
+   peak RSS against enormous messages, recovery after kill -9 and a restart, rows lost
+   after a PostgreSQL restart and after SIGKILL of ``record``. ``--probes-only`` runs
+   just this section.
 
 The last line is one JSON object; exit status 1 if anything was lost.
 """
@@ -32,7 +37,7 @@ from ertcloud.sim.gateway import Gateway
 from ertcloud.sim.market import Market
 from ertcloud.sim.server import SimOptions, SimServer
 
-from . import load
+from . import load, probes
 
 RICS = ["TRI.N", "IBM.N", "EUR=", "JPY=", "GBP=", "VOD.L", "T.N", "MSFT.O"]
 TYPES = ["Refresh", "Update", "Status", "Ping", "Ack", "Error", "Generic", "Post", "Bogus", 3]
@@ -249,7 +254,25 @@ def _print(r: dict[str, Any]) -> None:
     sys.stderr.write("\n")
 
 
+async def probe_section(quick: bool) -> dict[str, Any]:
+    """The probes, as one result: its table on stderr, ``ok`` unless a probe did not hold
+    (a probe that could not run, such as PostgreSQL without its binaries, is skipped)."""
+    sys.stderr.write("probes (each row printed as it finishes):\n")
+    rows = await probes.run_all(
+        quick, report=lambda r: sys.stderr.write(f"  {r['probe']}: {r['figure']}\n")
+    )
+    sys.stderr.write("\n" + probes.table(rows) + "\n\n")
+    return {
+        "phase": "probes",
+        "probes": rows,
+        "not_held": [r["probe"] for r in rows if r["held"] is False],
+        "ok": all(r["held"] is not False for r in rows),
+    }
+
+
 async def _run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    if args.probes_only:
+        return [await probe_section(args.quick)]
     results = [await asyncio.to_thread(fuzz, args.fuzz)]
     _print(results[-1])
     results.append(await delivery(args.seconds))
@@ -260,12 +283,14 @@ async def _run(args: argparse.Namespace) -> list[dict[str, Any]]:
     _print(results[-1])
     results.append(await load.restart(args.restart_items))
     _print(results[-1])
+    results.append(await probe_section(args.quick))
     return results
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.reliability", description=__doc__)
     p.add_argument("--quick", action="store_true", help="small sizes (about a minute)")
+    p.add_argument("--probes-only", action="store_true", help="only the hardening probes")
     args = p.parse_args(argv)
     if args.quick:
         args.fuzz, args.seconds, args.settle = 4000, 3.0, 1.0
