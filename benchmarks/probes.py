@@ -342,6 +342,8 @@ class _HugeServer:
                 w.write(_header(opcode, n, sent + n >= self.size))
                 left = n
                 while left > 0:
+                    if w.is_closing():  # the client hung up: what is being probed
+                        return
                     w.write(chunk[:left])
                     left -= min(left, len(chunk))
                     await w.drain()
@@ -648,7 +650,7 @@ async def run_all(
         )
         steps.append(
             (
-                f"client RSS, 600 MB fragmented, {transport}",
+                f"client RSS, 600 MB fragmented message, {transport}",
                 lambda t=transport: client_memory(t, 600 * MB, True),
             )
         )
