@@ -24,7 +24,8 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -638,33 +639,25 @@ async def run_all(
     quick: bool = True, report: Callable[[Result], None] | None = None
 ) -> list[Result]:
     """Every probe in turn; a probe that fails to run is a row that did not hold."""
-    steps: list[tuple[str, Callable[[], Any]]] = [
-        ("stalled raw client", lambda: stalled_client(quick)),
+    steps: list[tuple[str, Callable[[], Awaitable[Result]]]] = [
+        ("stalled raw client", partial(stalled_client, quick)),
     ]
-    for transport in TRANSPORTS:
+    for t in TRANSPORTS:
+        steps.append((f"client RSS, 200 MB frame, {t}", partial(client_memory, t, 200 * MB, False)))
         steps.append(
             (
-                f"client RSS, 200 MB frame, {transport}",
-                lambda t=transport: client_memory(t, 200 * MB, False),
+                f"client RSS, 600 MB fragmented message, {t}",
+                partial(client_memory, t, 600 * MB, True),
             )
         )
+    for t in TRANSPORTS:
         steps.append(
-            (
-                f"client RSS, 600 MB fragmented message, {transport}",
-                lambda t=transport: client_memory(t, 600 * MB, True),
-            )
-        )
-    for transport in TRANSPORTS:
-        steps.append(
-            (
-                f"recovery after kill -9 + restart, {transport}",
-                lambda t=transport: restart_recovery(t, quick),
-            )
+            (f"recovery after kill -9 + restart, {t}", partial(restart_recovery, t, quick))
         )
     steps.append(
-        ("rows lost, Postgres restart", lambda: asyncio.to_thread(postgres_restart, quick))
+        ("rows lost, Postgres restart", partial(asyncio.to_thread, postgres_restart, quick))
     )
-    steps.append(("rows lost per sink, SIGKILL", lambda: asyncio.to_thread(sigkill_record, quick)))
+    steps.append(("rows lost per sink, SIGKILL", partial(asyncio.to_thread, sigkill_record, quick)))
     results: list[Result] = []
     for name, step in steps:
         started = time.monotonic()

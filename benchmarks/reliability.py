@@ -14,8 +14,8 @@ Prints what was tried and what survived:
 5. **probes**: the hardening probes (:mod:`benchmarks.probes`), printed as a table
    ``probe | held | figure``: another client's rate while a raw client stalls, client
    peak RSS against enormous messages, recovery after kill -9 and a restart, rows lost
-   after a PostgreSQL restart and after SIGKILL of ``record``. ``--probes-only`` runs
-   just this section.
+   after a PostgreSQL restart and after SIGKILL of ``record``; the table goes to stdout,
+   a probe that did not hold fails the run. ``--probes-only`` runs just this section.
 
 The last line is one JSON object; exit status 1 if anything was lost.
 """
@@ -258,10 +258,12 @@ async def probe_section(quick: bool) -> dict[str, Any]:
     """The probes, as one result: its table on stderr, ``ok`` unless a probe did not hold
     (a probe that could not run, such as PostgreSQL without its binaries, is skipped)."""
     sys.stderr.write("probes (each row printed as it finishes):\n")
-    rows = await probes.run_all(
-        quick, report=lambda r: sys.stderr.write(f"  {r['probe']}: {r['figure']}\n")
-    )
-    sys.stderr.write("\n" + probes.table(rows) + "\n\n")
+
+    def report(r: dict[str, Any]) -> None:
+        sys.stderr.write(f"  {r['probe']}: {r['figure']}\n")
+
+    rows = await probes.run_all(quick, report=report)
+    print(probes.table(rows), flush=True)  # on stdout, before the JSON line
     return {
         "phase": "probes",
         "probes": rows,

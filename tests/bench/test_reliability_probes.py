@@ -3,9 +3,12 @@ against the real client and simulator and says whether it held; the table shows 
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 
-from benchmarks import probes
+from benchmarks import probes, reliability
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -38,3 +41,30 @@ def test_table_rows_say_held_no_or_skipped() -> None:
         ["bb", "NO", "9 s"],
         ["c", "skipped", "not run: no PostgreSQL binaries"],
     ]
+
+
+def test_a_probe_that_did_not_hold_fails_the_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [
+        {"probe": "held one", "held": True, "figure": "fine"},
+        {"probe": "skipped one", "held": None, "figure": "not run: no PostgreSQL binaries"},
+        {"probe": "broken one", "held": False, "figure": "9 s"},
+    ]
+
+    async def run_all(quick: bool, report: Any = None) -> list[dict[str, Any]]:
+        assert quick
+        return [dict(r) for r in rows]
+
+    monkeypatch.setattr(probes, "run_all", run_all)
+    assert reliability.main(["--quick", "--probes-only"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert "broken one" in out[-2] and "| NO" in out[-2]
+    last = json.loads(out[-1])
+    assert last["ok"] is False
+    [section] = last["results"]
+    assert section["phase"] == "probes" and section["not_held"] == ["broken one"]
+
+    rows.pop()  # a skipped probe does not fail the run
+    assert reliability.main(["--quick", "--probes-only"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["ok"] is True
