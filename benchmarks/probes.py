@@ -576,11 +576,13 @@ def postgres_restart(quick: bool = True) -> Result:
     lost = len(set(ref) - set(got))
     doubled = len(got) - len(set(got))
     broke = "failed to write" in text
+    code = rec.proc.returncode
     return {
         "probe": probe,
-        "held": lost == 0 and doubled == 0 and rec.proc.returncode == 0,
+        "held": lost == 0 and doubled == 0 and code == 0,
         "figure": f"{lost} lost, {doubled} doubled of {len(ref)} rows"
-        + ("" if broke else " (the restart broke no write)"),
+        + ("" if broke else " (the restart broke no write)")
+        + ("" if code == 0 else f", record exited {code}"),
         "rows": len(ref),
         "lost": lost,
         "doubled": doubled,
