@@ -222,13 +222,12 @@ class PostgresServer:
 
     def halt(self) -> None:
         """Stop the server but keep its data and port: an outage, for tests."""
-        if self.proc is not None:
+        if self.proc is not None and self.proc.returncode is None:
             _stop_process(self.proc, signal.SIGINT)  # PostgreSQL's "fast" shutdown
-            self.proc = None
 
     def resume(self) -> None:
         """Start a halted server again, on the same port."""
-        assert self.base is not None and self.proc is None
+        assert self.base is not None and self.proc is not None and self.proc.returncode is not None
         for _ in range(50):  # the old listener's port may linger for a moment
             if self._run_server(self._bin_dir, self.base / "db", port=self.port):
                 return
