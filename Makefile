@@ -13,7 +13,7 @@ TEST_STAMP := $(VENV)/.installed-test-$(HASH)
 JOBS ?= 2
 PYTEST := $(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile
 
-.PHONY: demo test check services lint typecheck clean
+.PHONY: test-cluster demo test check services lint typecheck clean
 
 $(RUN_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -35,8 +35,13 @@ test: $(TEST_STAMP) services
 	$(BIN)/mypy
 	@# timing-sensitive tests (marked serial) alone first, then the rest in parallel; exit 5
 	@# (none selected) is fine only for the first, where PYTEST_ARGS may leave none of them
-	$(BIN)/python -m pytest -q -m serial $(PYTEST_ARGS) || [ $$? -eq 5 ]
-	$(PYTEST) -m 'not serial' $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -m 'serial and not cluster' $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(PYTEST) -m 'not serial and not cluster' $(PYTEST_ARGS)
+
+# The 3-node NATS failover tier (tests/cluster/test_cluster_failover.py), alone: it is not
+# reliable yet beside the rest of the suite, so make test leaves it out (docs/deployment.md).
+test-cluster: $(TEST_STAMP)
+	$(BIN)/python -m pytest -q -m cluster $(PYTEST_ARGS)
 
 # Under a minute and a half: no subprocesses, servers or real-time waits (markers in pyproject).
 check: $(TEST_STAMP)

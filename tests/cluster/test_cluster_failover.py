@@ -30,7 +30,7 @@ from ertcloud.cluster import consume, parse_cluster_url
 from ertcloud.cluster.connect import connect_nats
 from ertcloud.cluster.lease import LeaseTable
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
 N_ITEMS = 1200
 RATE = 0.5  # updates per second per item: 600 messages/s in all

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from support import SimProcess, received, sent
 
 
@@ -72,6 +73,7 @@ def test_user_login_without_the_switch_is_refused(sim_process: Any, run_program:
     assert not any(m.get("Type") == "Refresh" for m in received(out))
 
 
+@pytest.mark.serial  # counts pings and pongs in real time
 def test_ping_example_pings_a_quiet_stream_and_gets_pongs(
     sim_process: Any, run_program: Any
 ) -> None:
