@@ -95,16 +95,13 @@ def _say(text: str) -> None:
 
 async def run_record_cluster(args: argparse.Namespace, rics: list[str]) -> int:
     """One worker of a cluster group, until Ctrl+C, SIGTERM or ``--duration``."""
-    from ..auth.client import TokenClient
-    from ..auth.grants import PasswordCredentials
-    from ..auth.manager import TokenManager
     from ..client.session import Session
     from ..cluster.config import parse_cluster_url
     from ..cluster.metrics import WorkerMetricsServer
     from ..cluster.worker import Worker
     from ..protocol.login import LoginParams
     from .market_price import _install_signals, _service, default_position
-    from .record import connection_target, fill_credentials
+    from .service import open_connection
 
     items = _items(args, rics)
     if not items:
@@ -113,28 +110,17 @@ async def run_record_cluster(args: argparse.Namespace, rics: list[str]) -> int:
     if not _NAME.match(name):
         raise ConfigError(f"worker name {name!r}: use letters, digits, _ and -")
     cfg = parse_cluster_url(args.cluster, group=args.group, ttl=args.lease_ttl)
-    embedded = not (args.hostname or args.user or args.password or args.clientid)
-    if not embedded:
-        fill_credentials(args)
-        if not (args.user and args.clientid and args.password and args.hostname):
-            raise ConfigError("user, clientid, password, and hostname are required options")
     async with AsyncExitStack() as stack:
-        t = await connection_target(args, stack, embedded, "sharing")
-        client = TokenClient(t.auth_url, ssl_context=t.ssl)
-        stack.push_async_callback(client.close)
-        tokens = TokenManager(
-            client,
-            PasswordCredentials(
-                username=t.user, password=t.password, client_id=t.clientid, scope=args.scope
-            ),
-        )
+        # the same rules as record: credentials from options, config or environment;
+        # the simulator only when nothing names a service (cli/service.py)
+        conn = await open_connection(args, stack)
         session = Session(
-            t.ws_url,
-            tokens=tokens,
+            conn.urls[0],
+            tokens=conn.tokens,
             login=LoginParams(
                 application_id=args.app_id, position=args.position or default_position()
             ),
-            ssl_context=t.ssl,
+            ssl_context=conn.ssl,
             reconnect=not args.no_reconnect,
         )
         worker = Worker(
