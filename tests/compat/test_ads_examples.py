@@ -49,6 +49,8 @@ def test_posting_example_gets_acks_and_sees_its_posts(sim_process: Any, run_prog
     sim = ads_sim(sim_process)
     p = run_program("market_price_posting.py", *where(sim), "--user", "trader1")
     p.wait_for(r'^\s*"Type":"Ack"', 2, timeout=20)  # a post every 3 s, the first after 3 s
+    # The program prints a Post after sending it, so its Ack may be printed first.
+    p.wait_for(r'^\s*"PostID":2,?$', 1, timeout=10)
     out = p.stop()
     posts = [m for m in sent(out) if m.get("Type") == "Post"]
     assert [m["PostID"] for m in posts[:2]] == [1, 2]
