@@ -62,6 +62,7 @@ from .events import (
     ProtocolViolation,
     StreamClosed,
 )
+from .framing import pack_frames
 from .login import LoginParams, LoginStream
 from .messages import (
     Ack,
@@ -340,29 +341,7 @@ class ClientProtocol:
         if now is not None:
             self.last_sent = now
         out, self._out = self._out, []
-        if len(out) == 1:
-            m = out[0]
-            return [m if isinstance(m, bytes) else codec.encode_one(m)]
-        frames: list[bytes] = []
-        pack: list[bytes] = []
-        size = 2
-        limit = self.max_msg_size
-        for m in out:
-            if isinstance(m, bytes):
-                if pack:
-                    frames.append(_join(pack))
-                    pack, size = [], 2
-                frames.append(m)
-                continue
-            b = codec.encode_one(m)
-            if pack and size + len(b) + 1 > limit:
-                frames.append(_join(pack))
-                pack, size = [], 2
-            pack.append(b)
-            size += len(b) + 1
-        if pack:
-            frames.append(pack[0] if len(pack) == 1 else _join(pack))
-        return frames
+        return pack_frames(out, self.max_msg_size, bare_single=True, bytes_are_frames=True)
 
     # -- input ------------------------------------------------------------------------------
 
@@ -470,10 +449,6 @@ class ClientProtocol:
         if now - self.last_sent >= pt / 3:
             self._out.append(_PING)
         return []
-
-
-def _join(parts: list[bytes]) -> bytes:
-    return b"[" + b",".join(parts) + b"]"
 
 
 def _domain_name(domain: str | int | None) -> str:

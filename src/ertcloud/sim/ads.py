@@ -2,7 +2,9 @@
 
 One :class:`StreamingServer` holds the market, the order books, symbol lists and curves
 derived from it, the subscriptions of every connection and the liveness and token checks;
-one :class:`~ertcloud.sim.session.ClientSession` per WebSocket answers the client.
+one :class:`~ertcloud.sim.session.ClientSession` per WebSocket answers the client (the
+protocol in :class:`~ertcloud.sim.connection.ServerConnection`, with no I/O; the send queue
+and writer around it).
 Every change of an instrument goes through :meth:`StreamingServer.publish`, which sends the
 MarketPrice update and the book, market-maker and list changes it causes in the same tick.
 """
@@ -18,16 +20,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..protocol import codec
-from ..protocol.messages import Key, Ping, State, Status
+from ..protocol.messages import Key, State, Status
 from .chains import ChainRecords
+from .connection import ServerConnection, Stream
 from .curves import make_curves
 from .depth import Book, BookDelta
 from .domains import market_maker_diff
 from .gateway import Gateway
 from .market import Instrument, Market
 from .news import MRN_ITEMS, NewsWire
-from .session import ClientSession, Closer, Sender, Stream
+from .session import ClientSession, Closer, Sender
 from .symbols import SymbolList, SymbolLists
 
 __all__ = [
@@ -40,7 +42,6 @@ __all__ = [
 
 log = logging.getLogger("ertcloud.sim")
 
-_PING = codec.encode([Ping()])
 _QUOTE_FIELDS = frozenset(("BID", "ASK", "BIDSIZE", "ASKSIZE"))
 
 #: How the server checks that a client is alive (the liveness rules of the protocol):
@@ -138,7 +139,7 @@ class StreamingServer:
         self.gateway = gateway
         self.config = config or ServerConfig()
         self.sessions: set[ClientSession] = set()
-        self.subs: dict[str, list[tuple[ClientSession, Stream]]] = {}
+        self.subs: dict[str, list[tuple[ServerConnection, Stream]]] = {}
         self._seq: dict[str, int] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._rr = 0
@@ -149,8 +150,8 @@ class StreamingServer:
         self.dropped_updates = 0
         self.slow_disconnects = 0
         self._logins: dict[str, list[float]] = {}
-        self.list_subs: dict[str, list[tuple[ClientSession, Stream]]] = {}
-        self.curve_subs: dict[str, list[tuple[ClientSession, Stream]]] = {}
+        self.list_subs: dict[str, list[tuple[ServerConnection, Stream]]] = {}
+        self.curve_subs: dict[str, list[tuple[ServerConnection, Stream]]] = {}
         self.books: dict[str, Book] = {}
         self.mm_last: dict[str, dict[str, dict[str, Any]]] = {}
         self.symbols = SymbolLists(market)
@@ -191,15 +192,15 @@ class StreamingServer:
         return cs
 
     def forget(self, cs: ClientSession) -> None:
-        cs._drop_all_streams()
+        cs.drop_all_streams()
         self.sessions.discard(cs)
 
-    def subscribe(self, cs: ClientSession, s: Stream) -> None:
+    def subscribe(self, cs: ServerConnection, s: Stream) -> None:
         table = self._table(s)
         if table is not None:
             table.setdefault(s.instrument.ric, []).append((cs, s))
 
-    def unsubscribe(self, cs: ClientSession, s: Stream) -> None:
+    def unsubscribe(self, cs: ServerConnection, s: Stream) -> None:
         table = self._table(s)
         lst = table.get(s.instrument.ric) if table is not None else None
         if table is not None and lst:
@@ -210,7 +211,7 @@ class StreamingServer:
             if not lst:
                 del table[s.instrument.ric]
 
-    def _table(self, s: Stream) -> dict[str, list[tuple[ClientSession, Stream]]] | None:
+    def _table(self, s: Stream) -> dict[str, list[tuple[ServerConnection, Stream]]] | None:
         if s.domain == "SymbolList":
             return self.list_subs
         if s.domain == "YieldCurve":
@@ -420,42 +421,14 @@ class StreamingServer:
 
     def _housekeeping(self, now: float) -> None:
         cfg = self.config
-        pt = cfg.ping_timeout
         wall = self.gateway.clock()
-        mode = cfg.ping_mode
         for cs in list(self.sessions):
             if cs.closed:
                 continue
             if cs.stuck_for(now) >= cfg.drain_timeout:
                 cs.stall_drop(now)
                 continue
-            silent = now - cs.last_in
-            if mode == "rssl":
-                if silent >= pt:
-                    log.info("%s: no traffic for %.1f s: dropping", cs.peer, silent)
-                    self.later(0, cs.drop)
-                    continue
-                if cfg.send_pings and now - cs.last_out >= pt / 3 and not cs.out:
-                    cs.out.append(_PING[1:-1])
-                    cs.last_out = now
-                    cs.ping_sent_at = now
-                    cs.pings_sent += 1
-            elif mode == "spec":
-                if cs.ping_sent_at is not None and now - cs.ping_sent_at >= pt:
-                    log.info("%s: no traffic for %.1f s after Ping: dropping", cs.peer, silent)
-                    self.later(0, cs.drop)
-                    continue
-                if cfg.send_pings and cs.ping_sent_at is None and silent >= pt / 3:
-                    cs.out.append(_PING[1:-1])
-                    cs.ping_sent_at = now
-                    cs.pings_sent += 1
-            if (
-                cs.login_id is not None
-                and cs.token_expires_at is not None
-                and wall >= cs.token_expires_at + cfg.token_grace
-            ):
-                log.info("%s: token not renewed in time: closing login", cs.peer)
-                cs.close_login()
+            cs.tick(now, wall)
 
     # -- fault hooks ---------------------------------------------------------------------
 
@@ -499,7 +472,7 @@ class StreamingServer:
         for lst in self.subs.values():
             for cs, s in lst:
                 if s.domain == "MarketPrice":
-                    cs.queue(cs._refresh(s, True, solicited=False))
+                    cs.queue(cs.image_refresh(s, True, solicited=False))
                 else:
                     ok = State(stream="Open", data="Ok", text="All is well")
                     cs.queue(

@@ -291,7 +291,7 @@ async def send_plain(
         else:
             part = [msgs[(i + j) % n_msgs] for j in range(k)]
         payload = b"[" + b",".join(part) + b"]"
-        await cs._send(payload)
+        await cs.write(payload)
         i += k
         progress.sent += k
         progress.bytes += frame_size(len(payload))

@@ -286,12 +286,12 @@ class ReplayClientSession(ClientSession):
             self._stop(sid)
         super()._close_msg(msg)
 
-    def _drop_all_streams(self) -> None:
+    def drop_all_streams(self) -> None:
         self.playing.clear()
         self._due.clear()
         if self._player is not None:
             self._player.cancel()
-        super()._drop_all_streams()
+        super().drop_all_streams()
 
 
 class ReplayServer(StreamingServer):
