@@ -494,7 +494,7 @@ async def run(
             if w.exception() is not None:
                 raise w.exception()  # type: ignore[misc]
         for s in session.streams:
-            session._close_streams([s])
+            session.unsubscribe([s])
         ended_by_itself = session.closed_by_itself
         await session.close()
         if ended_by_itself:
@@ -565,7 +565,7 @@ async def _run_standby(
         for s in standby.sessions:
             if s is not None:
                 for st in s.streams:
-                    s._close_streams([st])
+                    s.unsubscribe([st])
         return 0
     finally:
         await standby.close()

@@ -393,8 +393,6 @@ class Session:
             self.integrity.forget(s)
         self._kick()
 
-    _close_streams = unsubscribe  # former name, still used by the command line
-
     async def _wait_consumers(self) -> None:
         """Back-pressure: hold the reader until every blocking subscription has room."""
         while self._blocked:
@@ -832,8 +830,6 @@ class Session:
         self._login_token = token.access_token
         await self._flush_safely()
 
-    _on_new_token = renew_token
-
     async def _run(self) -> None:
         """Watch the connection; reconnect and re-login when it goes."""
         try:
@@ -968,6 +964,11 @@ class Session:
     def connected_since(self) -> float | None:
         """``time.monotonic()`` of the last successful login; None while reconnecting."""
         return self._up_since
+
+    @property
+    def closing(self) -> bool:
+        """True once :meth:`close` (or a fatal error) started ending the session."""
+        return self._closing
 
     @property
     def closed_by_itself(self) -> bool:

@@ -255,9 +255,9 @@ class Worker:
                 s = h.sub.records.get(r)
                 if s is not None:
                     streams.append(s)
-        if streams and not self.session._closing:
+        if streams and not self.session.closing:
             # one item at a time, not the whole subscription it came with
-            self.session._close_streams(streams)
+            self.session.unsubscribe(streams)
 
     def _drop_all(self) -> None:
         self._close_streams(list(self.held.items()))

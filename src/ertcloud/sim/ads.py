@@ -186,6 +186,17 @@ class StreamingServer:
         self._tasks.add(t)
         t.add_done_callback(self._tasks.discard)
 
+    async def cancel_later(self) -> None:
+        """Cancel what :meth:`later` still has waiting (the server is stopping)."""
+        pending = list(self._tasks)
+        for t in pending:
+            t.cancel()
+        for t in pending:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):
+                pass
+
     def connect(self, send: Sender, close: Closer, peer: str) -> ClientSession:
         cs = ClientSession(self, send, close, peer)
         self.sessions.add(cs)

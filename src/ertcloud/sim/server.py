@@ -365,14 +365,7 @@ class SimServer:
                 pass
             self._ticker = None
         await self.streaming.drop_all()
-        pending = list(self.streaming._tasks)
-        for t in pending:
-            t.cancel()
-        for t in pending:
-            try:
-                await t
-            except (asyncio.CancelledError, Exception):
-                pass
+        await self.streaming.cancel_later()
         for name in _GUARDED_LOGGERS:
             logging.getLogger(name).removeFilter(self._log_filter)
         if self._runner is not None:
