@@ -257,7 +257,7 @@ class Session:
         self._tasks.append(asyncio.create_task(self._run(), name="ertcloud-session"))
         self.dictionaries.start()
         if self.tokens is not None and self.tokens.uses_refresh_tokens and self.renew_tokens:
-            task = asyncio.create_task(self.tokens.run(self._on_new_token), name="ertcloud-token")
+            task = asyncio.create_task(self.tokens.run(self.renew_token), name="ertcloud-token")
             task.add_done_callback(self._token_task_done)
             self._tasks.append(task)
         if self.integrity.stale_after is not None:
