@@ -27,7 +27,7 @@ KEPT = {
     "TransientAuthError", "RefreshRejected", "DiscoveryError", "BearerRefused",
     "TransportError", "ConnectError", "ConnectFailed", "ConnectionLost", "LoginRejected",
     "ProtocolError", "DecodeError", "LimitExceeded", "PostRejected", "SessionClosed",
-    "TimedOut",
+    "TimedOut", "SinkNotOpen",
     "ChainError", "RecordingError",
     # sinks
     "load", "make_sink",
@@ -67,6 +67,7 @@ def test_the_exception_tree_keeps_the_builtin_bases() -> None:
     assert issubclass(ertcloud.ConfigError, ValueError)
     assert issubclass(ertcloud.TimedOut, TimeoutError)
     assert issubclass(ertcloud.DecodeError, ValueError)
+    assert issubclass(ertcloud.SinkNotOpen, RuntimeError)
     for lost in (ertcloud.ConnectFailed, ertcloud.ConnectionLost):
         assert issubclass(lost, ertcloud.TransportError)
     assert ertcloud.ConnectError is ertcloud.TransportError

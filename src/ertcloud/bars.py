@@ -23,6 +23,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .exceptions import ConfigError, RecordingError
+
 __all__ = ["Bar", "BarBuilder", "bars_frame", "parse_interval", "tick_of"]
 
 _UNITS = {
@@ -51,12 +53,12 @@ def parse_interval(text: str) -> float:
     if unit is None and len(word) > 2 and word.endswith("s"):
         unit = _UNITS.get(word[:-1])  # plurals: mins, hours
     if m is None or unit is None:
-        raise ValueError(
+        raise ConfigError(
             f"invalid interval {text!r}: use a number and a unit s, m (min), h or d, e.g. 1m"
         )
     n = float(m.group(1) or 1)
     if n <= 0 or not math.isfinite(n):
-        raise ValueError(f"invalid interval {text!r}: it must be positive")
+        raise ConfigError(f"invalid interval {text!r}: it must be positive")
     return n * unit
 
 
@@ -119,7 +121,7 @@ class BarBuilder:
     def __init__(self, interval: float | str) -> None:
         self.interval = parse_interval(interval) if isinstance(interval, str) else interval
         if not self.interval > 0:
-            raise ValueError("the interval must be positive")
+            raise ConfigError("the interval must be positive")
         self._bar: _Open | None = None
         #: ticks dropped because their bar was already emitted
         self.late = 0
@@ -255,7 +257,7 @@ def bars_frame(df: Any, interval: float | str) -> Any:
             if isinstance(f, dict) and ric is not None:
                 add(str(ric), _epoch(ts), tick_of(f))
     else:
-        raise ValueError("bars need a trades, quotes or messages table of a recording")
+        raise RecordingError("bars need a trades, quotes or messages table of a recording")
     for ric, b in builders.items():
         rows.extend(bar.as_row(ric) for bar in b.flush())
     names = ["ric", "start", "end", "open", "high", "low", "close", "volume", "vwap", "count"]

@@ -91,7 +91,7 @@ async def _snapshot(
     sub = session.subscribe(name, snapshot=True, service=service)
     try:
         await sub.wait_complete(timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise ChainError(f"chain record {name}: no answer within {timeout:g} s") from None
     finally:
         await sub.close()
@@ -172,7 +172,7 @@ class ChainSubscription:
             self._record_subs[current] = sub
             try:
                 await sub.wait_complete(timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise ChainError(
                     f"chain record {current}: no answer within {timeout:g} s"
                 ) from None

@@ -21,6 +21,7 @@
     ├── ChainError                    a chain that does not exist, is not one, or loops
     ├── PostRejected                  a contribution was refused (Nack)
     ├── SessionClosed                 the session is closed and cannot be used
+    ├── SinkNotOpen (RuntimeError)    a sink written before open() or after close()
     └── TimedOut (TimeoutError)       no answer in time (e.g. the Ack of a post)
 
 ``ConnectError`` is the former name of :class:`TransportError` (kept as an alias).
@@ -49,6 +50,7 @@ __all__ = [
     "RecordingError",
     "RefreshRejected",
     "SessionClosed",
+    "SinkNotOpen",
     "TimedOut",
     "TransientAuthError",
     "TransportError",
@@ -149,6 +151,11 @@ class LimitExceeded(ProtocolError):
 
 class SessionClosed(ErtcloudError):
     """The session is closed and cannot be used."""
+
+
+class SinkNotOpen(ErtcloudError, RuntimeError):
+    """A sink was written before :meth:`open` or after :meth:`close` (also a
+    :class:`RuntimeError`)."""
 
 
 class PostRejected(ErtcloudError):

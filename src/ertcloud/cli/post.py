@@ -69,7 +69,7 @@ async def run(a: argparse.Namespace) -> int:
             sub = session.subscribe(a.ric, service=a.service)
             try:
                 await sub.wait_complete(timeout=15)
-            except asyncio.TimeoutError:
+            except TimeoutError:  # TimedOut
                 raise ErtcloudError(f"no image of {a.ric} within 15 s") from None
             target = sub.streams[0]
             if not target.is_open:

@@ -27,6 +27,7 @@ from ..protocol.dictionary import (
     builtin,
 )
 from ..protocol.events import ItemRefreshed, StreamClosed
+from .deadline import within
 from .subscription import Subscription
 
 if TYPE_CHECKING:
@@ -117,7 +118,7 @@ async def _fetch(
     sub._attach(streams)
     session._kick()
     try:
-        await asyncio.wait_for(done, timeout)
+        await within(done, timeout, "dictionary download: no answer")
     finally:
         await sub.close()
     return parts

@@ -35,7 +35,6 @@ from ..exceptions import (
     LoginRejected,
     PostRejected,
     SessionClosed,
-    TimedOut,
     one_line,
 )
 from ..protocol.client import ClientProtocol
@@ -58,6 +57,7 @@ from ..protocol.login import LoginParams
 from ..protocol.messages import Ack, Generic, Key, PostUserInfo, Priority, Qos
 from ..protocol.streams import MAX_FIELDS_PER_IMAGE, MAX_MAP_ENTRIES, ItemStream
 from ..tracing import Trace
+from .deadline import within
 from .dictionary import DictionarySource, SessionDictionary
 from .integrity import (
     Difference,
@@ -451,7 +451,7 @@ class Session:
             on_status=status,
         )
         try:
-            return await asyncio.wait_for(done, timeout)
+            return await within(done, timeout, f"snapshot of {stream.name}: no image")
         finally:
             await snap.close()
 
@@ -495,10 +495,7 @@ class Session:
                 raise ConnectionLost(f"post {post_id} not sent: {one_line(exc)}") from None
             if fut is None:
                 return None
-            try:
-                result = await asyncio.wait_for(fut, timeout)
-            except asyncio.TimeoutError:
-                raise TimedOut(f"post {post_id}: no Ack within {timeout:g} s") from None
+            result = await within(fut, timeout, f"post {post_id}: no Ack")
         finally:
             self._posts.pop(post_id, None)
         if result.nak_code:

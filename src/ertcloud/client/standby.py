@@ -24,6 +24,7 @@ from ..protocol.backoff import backoff
 from ..protocol.events import ItemRefreshed, ItemStatus, ItemUpdated, StreamClosed
 from ..protocol.login import LoginParams
 from ..protocol.streams import ItemStream
+from .deadline import within
 from .session import Session
 from .subscription import ItemEvent, Subscription
 from .subscription_base import NO_QUEUE, BaseSubscription, Callback
@@ -124,7 +125,7 @@ class StandbySubscription(BaseSubscription):
                 self._wakeup.clear()
                 await self._wakeup.wait()
 
-        await asyncio.wait_for(_wait(), timeout)
+        await within(_wait(), timeout, "not every image came")
 
     async def close(self) -> None:
         """Close the items on both sessions."""

@@ -39,6 +39,7 @@ from ..protocol.book import OrderBook
 from ..protocol.events import ItemRefreshed, ItemStatus, ItemUpdated, StreamClosed
 from ..protocol.messages import Priority
 from ..protocol.streams import ItemStream
+from .deadline import within
 from .subscription_base import NO_QUEUE, BaseSubscription, Callback
 
 if TYPE_CHECKING:
@@ -314,7 +315,7 @@ class Subscription(BaseSubscription):
                 self._wakeup.clear()
                 await self._wakeup.wait()
 
-        await asyncio.wait_for(_wait(), timeout)
+        await within(_wait(), timeout, "not every image came")
 
     def pause(self) -> None:
         """Stop delivering updates. Where the server supports it, a reissue with

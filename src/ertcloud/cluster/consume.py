@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from ..exceptions import ConfigError
 from ..sinks.nats_stream import subject_token
 from ..sinks.rows import COLUMNS, Row
 from .config import ClusterConfig, parse_cluster_url
@@ -61,7 +62,9 @@ def _deliver(start: str | int | datetime) -> dict[str, Any]:
         }
     if isinstance(start, int) and start > 0:
         return {"deliver_policy": DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": start}
-    raise ValueError(f"start must be 'now', 'all', a sequence number >= 1 or a datetime: {start!r}")
+    raise ConfigError(
+        f"start must be 'now', 'all', a sequence number >= 1 or a datetime: {start!r}"
+    )
 
 
 async def consume(

@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
+from ..exceptions import ConfigError
 from .dictionary import builtin as _builtin_dictionary
 
 __all__ = [
@@ -89,7 +90,7 @@ class FieldDef:
 
     def __post_init__(self) -> None:
         if self.type not in FIELD_TYPES:
-            raise ValueError(f"unknown field type {self.type!r} for {self.name}")
+            raise ConfigError(f"unknown field type {self.type!r} for {self.name}")
 
 
 # The table is the package's data file (see :mod:`.dictionary`).

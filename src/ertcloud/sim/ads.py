@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..exceptions import ConfigError
 from ..protocol.messages import Key, State, Status
 from .chains import ChainRecords
 from .connection import ServerConnection, Stream
@@ -120,13 +121,13 @@ class ServerConfig:
 
     def __post_init__(self) -> None:
         if self.ping_mode not in PING_MODES:
-            raise ValueError(f"ping_mode must be one of {', '.join(PING_MODES)}")
+            raise ConfigError(f"ping_mode must be one of {', '.join(PING_MODES)}")
         if self.slow_consumer not in SLOW_CONSUMER_POLICIES:
-            raise ValueError(f"slow_consumer must be one of {', '.join(SLOW_CONSUMER_POLICIES)}")
+            raise ConfigError(f"slow_consumer must be one of {', '.join(SLOW_CONSUMER_POLICIES)}")
         if self.send_queue_bytes < 1024:
-            raise ValueError("send_queue_bytes must be at least 1024")
+            raise ConfigError("send_queue_bytes must be at least 1024")
         if self.drain_timeout <= 0:
-            raise ValueError("drain_timeout must be positive")
+            raise ConfigError("drain_timeout must be positive")
 
 
 class StreamingServer:

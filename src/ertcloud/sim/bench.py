@@ -39,6 +39,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..exceptions import ConfigError
 from ..protocol import codec
 from ..protocol.messages import Generic, Key, Update
 
@@ -90,15 +91,15 @@ class BenchSpec:
         def num(name: str, default: float, lo: float, hi: float) -> float:
             v = el.get(name, default)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
-                raise ValueError(f"bench {name} must be a number in [{lo:g}, {hi:g}]")
+                raise ConfigError(f"bench {name} must be a number in [{lo:g}, {hi:g}]")
             return float(v)
 
         domain = el.get("Domain", "MarketPrice")
         if domain not in ("MarketPrice", "MarketByPrice"):
-            raise ValueError("bench Domain must be MarketPrice or MarketByPrice")
+            raise ConfigError("bench Domain must be MarketPrice or MarketByPrice")
         scope = el.get("Scope", "self")
         if scope not in ("self", "others"):
-            raise ValueError("bench Scope must be self or others")
+            raise ConfigError("bench Scope must be self or others")
         return cls(
             rate=num("Rate", 0, 0, 1e8),
             per_frame=int(num("PerFrame", 1, 1, 1000)),

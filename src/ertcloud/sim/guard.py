@@ -21,6 +21,8 @@ from typing import Any
 
 from aiohttp import web
 
+from ..exceptions import ConfigError
+
 __all__ = ["ConnectionGuard", "RateLimitFilter", "fd_headroom"]
 
 log = logging.getLogger("ertcloud.sim")
@@ -68,7 +70,7 @@ class ConnectionGuard:
 
     def __init__(self, limit: int) -> None:
         if limit < 1:
-            raise ValueError("the connection cap must be at least 1")
+            raise ConfigError("the connection cap must be at least 1")
         self.limit = limit
         self.evicted = 0  # connections closed to make room
         self.refused = 0  # connections answered 503

@@ -31,7 +31,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from yarl import URL
 
-from ..exceptions import ErtcloudError
+from ..exceptions import ConfigError, ErtcloudError
 from ..protocol.messages import Key, Request
 from .ads import ClientSession, ServerConfig, StreamingServer
 from .faults import FAULTS, Conflator, FaultInjector
@@ -236,7 +236,7 @@ class SimServer:
             self._tmp = tempfile.TemporaryDirectory(prefix="ertcloud-sim-")
             self.ssl_context, self.cert_file = self_signed_context(Path(self._tmp.name), opts.host)
         if opts.endpoints < 1:
-            raise ValueError("endpoints must be at least 1")
+            raise ConfigError("endpoints must be at least 1")
         app = web.Application()
         for p in TOKEN_PATHS:
             app.router.add_post(p, self._token)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator, Sequence
 
+from ..exceptions import RecordingError, SinkNotOpen
 from .rows import COLUMNS, Row
 from .textfile import TextFileSink, last_line
 
@@ -29,7 +30,7 @@ class CsvSink(TextFileSink):
             if header is None or tuple(header) != COLUMNS:
                 self._f.close()
                 self._f = None
-                raise ValueError(f"{self.path} is not an ertcloud CSV recording (bad header)")
+                raise RecordingError(f"{self.path} is not an ertcloud CSV recording (bad header)")
 
     def last_seq(self) -> int:
         if not self.path.exists():
@@ -50,7 +51,7 @@ class CsvSink(TextFileSink):
 
     def write_batch(self, rows: Sequence[Row]) -> None:
         if self._f is None:
-            raise RuntimeError("sink is not open")
+            raise SinkNotOpen("sink is not open")
         recs = [
             tuple("" if v is None else repr(v) if isinstance(v, float) else v for v in r.as_tuple())
             for r in rows

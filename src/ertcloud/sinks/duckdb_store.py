@@ -6,6 +6,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..exceptions import SinkNotOpen
 from .rows import COLUMNS, Row
 from .tables import TABLES, create_statements, split
 
@@ -61,7 +62,7 @@ class DuckDBSink:
 
     def _connection(self) -> Any:
         if self._con is None:
-            raise RuntimeError("sink is not open")
+            raise SinkNotOpen("sink is not open")
         return self._con
 
     def last_seq(self) -> int:

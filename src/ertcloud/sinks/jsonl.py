@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from ..exceptions import SinkNotOpen
 from .rows import COLUMNS, Row
 from .textfile import TextFileSink, last_line
 
@@ -42,7 +43,7 @@ class JsonlSink(TextFileSink):
 
     def write_batch(self, rows: Sequence[Row]) -> None:
         if self._f is None:
-            raise RuntimeError("sink is not open")
+            raise SinkNotOpen("sink is not open")
         out = []
         for r in rows:
             d: dict[str, Any] = {

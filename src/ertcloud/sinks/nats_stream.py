@@ -23,6 +23,7 @@ from collections.abc import Coroutine, Iterator, Sequence
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
+from ..exceptions import SinkNotOpen
 from .rows import COLUMNS, Row
 
 __all__ = ["NatsSink", "subject_token"]
@@ -88,7 +89,7 @@ class NatsSink:
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         if self._lt is None:
-            raise RuntimeError("sink is not open")
+            raise SinkNotOpen("sink is not open")
         return self._lt.run(coro)
 
     def open(self) -> None:

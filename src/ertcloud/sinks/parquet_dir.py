@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..exceptions import ConfigError
 from .rows import COLUMNS, Row
 
 __all__ = ["ParquetSink"]
@@ -64,7 +65,7 @@ class ParquetSink:
 
     def open(self) -> None:
         if self.path.exists() and not self.path.is_dir():
-            raise ValueError(f"{self.path} is a file; the parquet sink writes to a folder")
+            raise ConfigError(f"{self.path} is a file; the parquet sink writes to a folder")
         if not self.path.parent.is_dir():
             raise FileNotFoundError(f"folder {self.path.parent} does not exist")
         self.path.mkdir(exist_ok=True)

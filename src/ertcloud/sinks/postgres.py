@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from ..exceptions import SinkNotOpen
 from .rows import COLUMNS, Row
 from .tables import TABLES, create_statements, split
 
@@ -63,7 +64,7 @@ class PostgresSink:
 
     def _connection(self) -> Any:
         if not self._opened:
-            raise RuntimeError("sink is not open")
+            raise SinkNotOpen("sink is not open")
         con = self._con
         if con is None or con.closed or con.broken:
             if con is not None:

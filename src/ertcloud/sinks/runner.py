@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..exceptions import ConfigError
 from .backlog import Backlog
 from .base import Sink
 from .rows import Row
@@ -94,7 +95,7 @@ class SinkRunner:
         close_timeout: float = 30.0,
     ) -> None:
         if not sinks:
-            raise ValueError("no sink given")
+            raise ConfigError("no sink given")
         self.sinks = list(sinks)
         self.batch_size = batch_size
         self.flush_interval = flush_interval

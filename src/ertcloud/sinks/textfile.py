@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from ..exceptions import SinkNotOpen
+
 __all__ = ["TextFileSink", "last_line"]
 
 
@@ -51,7 +53,7 @@ class TextFileSink:
         """Write one batch with ``write`` and hand it to the OS; all or nothing."""
         f = self._f
         if f is None:
-            raise RuntimeError("sink is not open")
+            raise SinkNotOpen("sink is not open")
         start = os.fstat(f.fileno()).st_size
         try:
             write(f)

@@ -9,6 +9,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ...exceptions import ConfigError
 from ...protocol.streams import ripple as shift_ripples
 from . import bond, equity, fx, index
 from .process import PriceState, stable_seed
@@ -59,7 +60,7 @@ class Market:
         for ric in extra_rics:
             ric = _plain(ric)
             if not ric:
-                raise ValueError("empty RIC in extra_rics")
+                raise ConfigError("empty RIC in extra_rics")
             if ric not in self.instruments:
                 spec, venue = equity.synthetic(ric)
                 self._register(equity.build(spec, venue, seed, cal), spec.weight)
