@@ -12,13 +12,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import time
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 from ..bars import Bar, parse_interval
 from ..exceptions import ConfigError
-from .common import add_connection_options, open_session
+from .common import add_connection_options
+from .follow import follow
+
+if TYPE_CHECKING:
+    from ..client.session import Session
 
 __all__ = ["add_parser", "bar_line", "run"]
 
@@ -55,31 +59,15 @@ async def run(a: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ConfigError(f"--interval: {exc}") from None
     rics = list(dict.fromkeys(r.strip() for s in a.rics for r in s.split(",") if r.strip()))
-    out = sys.stdout
-    shown = 0
+    cols = ("open", "high", "low", "close", "volume", "vwap")
+    header = (
+        f"{'start':<8} {'RIC':<12} "
+        + " ".join(f"{c:>12}" for c in cols)
+        + f" {'ticks':>6} source\n"
+    )
 
-    async def follow() -> None:
-        nonlocal shown
-        async with open_session(a) as session:
-            if a.format == "table":
-                cols = ("open", "high", "low", "close", "volume", "vwap")
-                out.write(
-                    f"{'start':<8} {'RIC':<12} "
-                    + " ".join(f"{c:>12}" for c in cols)
-                    + f" {'ticks':>6} source\n"
-                )
-            async for ric, bar in session.bars(rics, seconds):
-                if a.format == "jsonl":
-                    out.write(json.dumps(bar.as_row(ric)) + "\n")
-                else:
-                    out.write(bar_line(ric, bar) + "\n")
-                out.flush()
-                shown += 1
-                if a.count is not None and shown >= a.count:
-                    return
+    async def lines(session: Session) -> AsyncIterator[str | None]:
+        async for ric, bar in session.bars(rics, seconds):
+            yield json.dumps(bar.as_row(ric)) if a.format == "jsonl" else bar_line(ric, bar)
 
-    try:
-        await asyncio.wait_for(follow(), a.duration)
-    except asyncio.TimeoutError:
-        pass
-    return 0
+    return await follow(a, lines, header if a.format == "table" else "")

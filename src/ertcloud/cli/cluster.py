@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import ConfigError
+from .longrun import say, serve_metrics, stop_on_signals
 
 __all__ = [
     "add_parser",
@@ -88,19 +89,12 @@ def _items(args: argparse.Namespace, rics: list[str]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def _say(text: str) -> None:
-    sys.stderr.write(f"ertcloud record: {text}\n")
-    sys.stderr.flush()
-
-
 async def run_record_cluster(args: argparse.Namespace, rics: list[str]) -> int:
     """One worker of a cluster group, until Ctrl+C, SIGTERM or ``--duration``."""
-    from ..client.session import Session
     from ..cluster.config import parse_cluster_url
     from ..cluster.metrics import WorkerMetricsServer
     from ..cluster.worker import Worker
-    from ..protocol.login import LoginParams
-    from .market_price import _install_signals, _service, default_position
+    from .market_price import _service
     from .service import open_connection
 
     items = _items(args, rics)
@@ -114,15 +108,7 @@ async def run_record_cluster(args: argparse.Namespace, rics: list[str]) -> int:
         # the same rules as record: credentials from options, config or environment;
         # the simulator only when nothing names a service (cli/service.py)
         conn = await open_connection(args, stack)
-        session = Session(
-            conn.urls[0],
-            tokens=conn.tokens,
-            login=LoginParams(
-                application_id=args.app_id, position=args.position or default_position()
-            ),
-            ssl_context=conn.ssl,
-            reconnect=not args.no_reconnect,
-        )
+        session = conn.session(args, conn.urls[:1])
         worker = Worker(
             cfg, name, items, session, domain=args.domain, service=_service(args.service)
         )
@@ -130,24 +116,13 @@ async def run_record_cluster(args: argparse.Namespace, rics: list[str]) -> int:
         stack.push_async_callback(worker.close)
         if args.metrics_port is not None:
             metrics = WorkerMetricsServer(worker, args.metrics_host, args.metrics_port)
-            try:
-                await metrics.start()
-            except OSError as exc:
-                raise ConfigError(
-                    f"cannot serve metrics on {args.metrics_host}:{args.metrics_port}: "
-                    f"{exc.strerror or exc}"
-                ) from None
-            stack.push_async_callback(metrics.stop)
-            _say(f"metrics at http://{args.metrics_host}:{metrics.port}/metrics")
+            await serve_metrics(metrics, args, stack)
         await session.start()
         stack.push_async_callback(session.close)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        installed = _install_signals(loop, stop.set)
-        stack.callback(lambda: [loop.remove_signal_handler(s) for s in installed])
+        stop = stop_on_signals(stack)
         if args.duration is not None:
-            loop.call_later(args.duration, stop.set)
-        _say(
+            asyncio.get_running_loop().call_later(args.duration, stop.set)
+        say(
             f"worker {name} of group {cfg.group} at {cfg.display}: sharing {len(items)} "
             f"item(s), lease TTL {cfg.ttl:g} s"
         )
@@ -160,7 +135,7 @@ async def run_record_cluster(args: argparse.Namespace, rics: list[str]) -> int:
             if progress is not None:
                 progress.cancel()
         await worker.close()
-        _say(f"worker {name} stopped: {worker.stats.messages} messages")
+        say(f"worker {name} stopped: {worker.stats.messages} messages")
     return 0
 
 
@@ -168,7 +143,7 @@ async def _progress(worker: Any, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         i = worker.info()
-        _say(
+        say(
             f"worker {worker.name}: {i['items']} items, {len(worker.members)} workers, "
             f"{i['rate']:.1f} msg/s, {i['published']} published, {i['queued']} queued"
         )
@@ -220,7 +195,7 @@ async def run_record_from(args: argparse.Namespace, sink_specs: list[str]) -> in
 
     task = asyncio.ensure_future(pump())
     stopper = asyncio.ensure_future(stop.wait())
-    _say(f"recording the stream {cfg.stream} at {cfg.display} from seq {last + 1}")
+    say(f"recording the stream {cfg.stream} at {cfg.display} from seq {last + 1}")
     try:
         done, _ = await asyncio.wait(
             [task, stopper], timeout=args.duration, return_when=asyncio.FIRST_COMPLETED
@@ -233,7 +208,7 @@ async def run_record_from(args: argparse.Namespace, sink_specs: list[str]) -> in
         for s in installed:
             loop.remove_signal_handler(s)
         await runner.close()
-    _say(
+    say(
         f"stopped: {n} messages recorded" + (f", {skipped} foreign ones skipped" if skipped else "")
     )
     return 0

@@ -14,10 +14,15 @@ import argparse
 import asyncio
 import json
 import sys
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 from ..news import NewsStory, matches
-from .common import add_connection_options, open_session
+from .common import add_connection_options
+from .follow import follow
+
+if TYPE_CHECKING:
+    from ..client.session import Session
 
 __all__ = ["add_parser", "run"]
 
@@ -50,29 +55,17 @@ def line(story: NewsStory) -> str:
 
 async def run(a: argparse.Namespace) -> int:
     rics, subjects = set(a.ric), set(a.subject)
-    out = sys.stdout
-    shown = 0
 
-    async def follow() -> None:
-        nonlocal shown
-        async with open_session(a) as session:
-            async for story in session.news(a.item):
-                if not isinstance(story, NewsStory):
-                    sys.stderr.write(f"ertcloud: broken story {story.guid}: {story.reason}\n")
-                    continue
-                if not matches(story, rics, subjects):
-                    continue
-                if a.format == "jsonl":
-                    out.write(json.dumps(story.as_row(), ensure_ascii=False) + "\n")
-                else:
-                    out.write(line(story) + "\n")
-                out.flush()
-                shown += 1
-                if a.count is not None and shown >= a.count:
-                    return
+    async def lines(session: Session) -> AsyncIterator[str | None]:
+        async for story in session.news(a.item):
+            if not isinstance(story, NewsStory):
+                sys.stderr.write(f"ertcloud: broken story {story.guid}: {story.reason}\n")
+                yield None
+            elif not matches(story, rics, subjects):
+                yield None
+            elif a.format == "jsonl":
+                yield json.dumps(story.as_row(), ensure_ascii=False)
+            else:
+                yield line(story)
 
-    try:
-        await asyncio.wait_for(follow(), a.duration)
-    except asyncio.TimeoutError:
-        pass
-    return 0
+    return await follow(a, lines)

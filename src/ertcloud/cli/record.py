@@ -31,21 +31,18 @@ from pathlib import Path
 from typing import Any
 
 from ..bars import parse_interval
-from ..client.session import Session
 from ..config import resolve_credentials
 from ..exceptions import ConfigError, ErtcloudError
-from ..protocol.login import LoginParams
 from ..sinks.metrics import MAX_SILENCE, MetricsServer
 from ..sinks.recorder import Recorder
 from ..sinks.spec import make_sink
 from . import cluster, interrupt
+from .longrun import say, serve_metrics, stop_on_signals
 from .market_price import (
     _auth_url,
-    _install_signals,
     _service,
     _ws_url,
     add_options,
-    default_position,
     ssl_context,
 )
 from .options import description
@@ -253,7 +250,7 @@ async def connection_target(
         from ..sim.server import SimOptions, SimServer
 
         sim = await stack.enter_async_context(SimServer(SimOptions(host="127.0.0.1", port=0)))
-        _say(
+        say(
             f"no --hostname or credentials given: {doing} SIMULATED data from the "
             f"embedded simulator at {sim.base_url} (not real prices)",
             getattr(args, "command", None) or "record",
@@ -295,11 +292,6 @@ def _rics(args: argparse.Namespace) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def _say(text: str, command: str = "record") -> None:
-    sys.stderr.write(f"ertcloud {command}: {text}\n")
-    sys.stderr.flush()
-
-
 async def _progress(rec: Recorder, interval: float) -> None:
     last_t, last_n = time.monotonic(), 0
     while True:
@@ -307,7 +299,7 @@ async def _progress(rec: Recorder, interval: float) -> None:
         now, n = time.monotonic(), rec.stats.updates
         rate = (n - last_n) / max(now - last_t, 1e-9)
         last_t, last_n = now, n
-        _say(progress_line(rec, rate))
+        say(progress_line(rec, rate))
 
 
 def progress_line(rec: Recorder, rate: float) -> str:
@@ -364,24 +356,13 @@ async def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
         stack.push_async_callback(_close_sinks, sinks)  # if the recorder never took them
         # The simulator only when no credential of any kind is given (see cli/service.py).
         conn = await open_connection(args, stack)
-        tokens, sslctx = conn.tokens, conn.ssl
         rec: Recorder | None = None
 
         def trace(kind: str, detail: Any) -> None:
             if rec is not None:
                 rec.on_trace(kind, detail)
 
-        session = Session(
-            conn.urls,
-            tokens=tokens,
-            connect_timeout=args.connect_timeout,
-            login=LoginParams(
-                application_id=args.app_id, position=args.position or default_position()
-            ),
-            ssl_context=sslctx,
-            reconnect=not args.no_reconnect,
-            trace=trace,
-        )
+        session = conn.session(args, connect_timeout=args.connect_timeout, trace=trace)
         rec = Recorder(
             session,
             sinks,
@@ -406,25 +387,14 @@ async def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
                 args.metrics_port,
                 max_silence=args.max_silence or None,
             )
-            try:
-                await metrics.start()
-            except OSError as exc:
-                raise ConfigError(
-                    f"cannot serve metrics on {args.metrics_host}:{args.metrics_port}: "
-                    f"{exc.strerror or exc}"
-                ) from None
-            stack.push_async_callback(metrics.stop)
-            _say(f"metrics at http://{args.metrics_host}:{metrics.port}/metrics")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        installed = _install_signals(loop, stop.set)
-        stack.callback(lambda: [loop.remove_signal_handler(s) for s in installed])
+            await serve_metrics(metrics, args, stack)
+        stop = stop_on_signals(stack)
         with interrupt.waiting(f"the connection to {conn.urls[0]} and the Login"):
             await session.start()
         stack.push_async_callback(session.close)
         fields = [f.strip() for f in args.view.split(",")] if args.view else None
         rec.subscribe(rics, fields=fields, domain=args.domain, service=_service(args.service))
-        _say(
+        say(
             f"recording {len(rics)} item(s) to {', '.join(s.name for s in sinks)} "
             f"from seq {rec.next_seq}"
         )
@@ -446,7 +416,7 @@ async def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
                 raise w.exception()  # type: ignore[misc]
         await rec.close()
         await session.close()
-        _say(f"stopped: {progress_line(rec, 0.0).split(', ', 2)[2]}; last seq {rec.next_seq - 1}")
+        say(f"stopped: {progress_line(rec, 0.0).split(', ', 2)[2]}; last seq {rec.next_seq - 1}")
         failure = _sink_failure(rec)
     if failure is not None:
         raise ErtcloudError(failure)

@@ -17,6 +17,7 @@ import ssl
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ..auth.client import TokenClient
 from ..auth.grants import PasswordCredentials
@@ -31,9 +32,13 @@ from .market_price import (
     _endpoints,
     _fill_credentials,
     _opt,
+    default_position,
     first_token,
     ssl_context,
 )
+
+if TYPE_CHECKING:
+    from ..client.session import Session
 
 __all__ = ["Connection", "any_credential", "open_connection"]
 
@@ -73,6 +78,25 @@ class Connection:
     urls: list[str]
     ssl: ssl.SSLContext | bool | None
     simulated: bool
+
+    def session(
+        self, args: argparse.Namespace, urls: list[str] | None = None, **options: Any
+    ) -> Session:
+        """A Session on this service (``urls``: these of its URLs) with the command's login
+        options (``--app-id``, ``--position``) and ``--no-reconnect``."""
+        from ..client.session import Session  # not at import: the CLI starts faster
+        from ..protocol.login import LoginParams
+
+        return Session(
+            urls or self.urls,
+            tokens=self.tokens,
+            login=LoginParams(
+                application_id=args.app_id, position=args.position or default_position()
+            ),
+            ssl_context=self.ssl,
+            reconnect=not args.no_reconnect,
+            **options,
+        )
 
 
 async def open_connection(args: argparse.Namespace, stack: AsyncExitStack) -> Connection:
