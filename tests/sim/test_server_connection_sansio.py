@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import msgspec
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +17,8 @@ from ertcloud.sim.ads import ServerConfig, StreamingServer
 from ertcloud.sim.connection import ServerConnection
 from ertcloud.sim.gateway import Gateway
 from ertcloud.sim.market import Market
+
+pytestmark = pytest.mark.unit
 
 
 def server(**config: Any) -> StreamingServer:
