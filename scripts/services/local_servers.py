@@ -266,12 +266,7 @@ class NatsServer:
             ports = self.base / "ports"
             ports.mkdir()
             log = self.base / "server.log"
-            self.proc = subprocess.Popen(
-                [str(exe), "-js", "-a", "127.0.0.1", "-p", "-1", "-sd", str(self.base / "js"),
-                 "--ports_file_dir", str(ports), "-l", str(log)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                start_new_session=self.detach,
-            )  # fmt: skip
+            self.proc = self._run_server(exe, "-1", ports)
 
             def ready() -> bool:  # the ports file is written once the listeners are up
                 for f in ports.glob("*.ports"):
@@ -290,6 +285,34 @@ class NatsServer:
         except BaseException:
             self.stop()
             raise
+
+    def _run_server(self, exe: Path, port: str, ports: Path) -> subprocess.Popen[bytes]:
+        assert self.base is not None
+        return subprocess.Popen(
+            [str(exe), "-js", "-a", "127.0.0.1", "-p", port, "-sd", str(self.base / "js"),
+             "--ports_file_dir", str(ports), "-l", str(self.base / "server.log")],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=self.detach,
+        )  # fmt: skip
+
+    def halt(self) -> None:
+        """Stop the server but keep its store and port: an outage, for tests."""
+        if self.proc is not None and self.proc.returncode is None:
+            _stop_process(self.proc, signal.SIGTERM)
+
+    def resume(self) -> None:
+        """Start a halted server again, on the same port and with the same store."""
+        assert self.base is not None and self.proc is not None and self.proc.returncode is not None
+        port = self.url.rsplit(":", 1)[1]
+        ports = self.base / "ports"
+        for f in ports.glob("*.ports"):
+            f.unlink()
+        for _ in range(50):  # the old listener's port may linger for a moment
+            self.proc = self._run_server(nats_server_bin(), port, ports)
+            if _wait_until(lambda: any(ports.glob("*.ports")), self.proc, START_TIMEOUT):
+                return
+            time.sleep(0.1)
+        raise ServerError(f"nats-server did not restart:\n{_tail(self.base / 'server.log')}")
 
     def stop(self) -> None:
         if self.proc is not None:

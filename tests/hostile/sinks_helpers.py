@@ -1,22 +1,25 @@
-"""What the sink hardening tests share: a private PostgreSQL server they may restart and
-stop, ``ertcloud record`` as a process, and reading its stores back."""
+"""What the sink hardening tests share: private PostgreSQL and NATS servers they may
+restart and stop, a sink runner taken through an outage, ``ertcloud record`` as a process,
+and reading its stores back."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import select
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from local_servers import PostgresServer
 from support import cli_env, ertcloud_cmd
 
-from ertcloud.sinks import make_sink
+from ertcloud.sinks import SinkRunner, make_sink
+from ertcloud.sinks.runner import SinkStats
 
 
 class PgServer:
@@ -164,3 +167,44 @@ def make_rows(start: int, n: int, ric: str = "TRI.N") -> list[Any]:
             )
         )
     return out
+
+
+async def until(cond: Callable[[], bool], timeout: float, what: str) -> None:
+    """Wait (in the event loop) until ``cond()`` holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def through_outage(
+    runner: SinkRunner,
+    halt: Callable[[], None],
+    resume: Callable[[], None],
+    *,
+    first: int,
+    during: int,
+    chunk: int,
+    pause: float,
+    down: Callable[[SinkStats], bool] = lambda st: not st.up,
+    while_down: Callable[[SinkStats], Awaitable[None]] | None = None,
+) -> None:
+    """Take an open runner's (first) sink through an outage of its server: ``first`` rows
+    written, the server halted, ``during`` more rows submitted ``chunk`` at a time every
+    ``pause`` seconds, ``down`` awaited (then ``while_down``), the server resumed and the
+    backlog drained. Rows have ``seq`` 1 to ``first + during``."""
+    st = runner.stats[0]
+    for r in make_rows(1, first):
+        runner.submit(r)
+    await until(lambda: st.rows_written == first, 60, "the first rows")
+    await asyncio.to_thread(halt)
+    for start in range(first + 1, first + during + 1, chunk):
+        for r in make_rows(start, chunk):
+            runner.submit(r)
+        await asyncio.sleep(pause)
+    await until(lambda: down(st), 60, "the sink to be marked down")
+    if while_down is not None:
+        await while_down(st)
+    await asyncio.to_thread(resume)
+    await until(lambda: st.backlog == 0 and st.up, 120, "the backlog to drain")

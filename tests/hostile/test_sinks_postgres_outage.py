@@ -8,7 +8,6 @@ import asyncio
 import logging
 import re
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import requests
 from support import SimProcess, cli_env
 
 from ertcloud.sinks import SinkRunner, make_sink
+from ertcloud.sinks.runner import SinkStats
 
 from .sinks_helpers import (
     PgServer,
@@ -26,6 +26,8 @@ from .sinks_helpers import (
     start_record,
     stop_process,
     stored,
+    through_outage,
+    until,
 )
 
 RICS = ("TRI.N", "EUR=", "IBM.N", "JPY=")
@@ -84,14 +86,6 @@ def test_no_row_lost_or_doubled_across_a_postgres_restart(
     ]
 
 
-async def _until(cond: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 @pytest.mark.timeout(240)
 async def test_long_outage_spills_to_disk_and_drains_in_order(pg: PgServer, tmp_path: Path) -> None:
     spill = tmp_path / "spill"
@@ -102,23 +96,20 @@ async def test_long_outage_spills_to_disk_and_drains_in_order(pg: PgServer, tmp_
     )  # fmt: skip
     await runner.open()
     st = runner.stats[0]
-    try:
-        for r in make_rows(1, 500):
-            runner.submit(r)
-        await _until(lambda: st.rows_written == 500, 60, "the first rows")
-        await asyncio.to_thread(pg.stop)
-        # rows keep coming during the outage: far more than the memory backlog holds
-        for start in range(501, 5501, 250):
-            for r in make_rows(start, 250):
-                runner.submit(r)
-            await asyncio.sleep(0.02)
-        await _until(lambda: not st.up and st.spilled > 0, 60, "the spill")
+
+    async def while_down(st: SinkStats) -> None:
         assert list(spill.glob("ertcloud-spill-*.jsonl"))
         assert st.failed_batches >= 1 and st.retries >= 1
         assert st.backlog == 5000 and st.lost == 0
         await asyncio.sleep(1.0)  # a few more failed retries while down
-        await asyncio.to_thread(pg.start)
-        await _until(lambda: st.backlog == 0 and st.up, 120, "the backlog to drain")
+
+    try:
+        # rows keep coming during the outage: far more than the memory backlog holds
+        await through_outage(
+            runner, pg.stop, pg.start,
+            first=500, during=5000, chunk=250, pause=0.02,
+            down=lambda st: not st.up and st.spilled > 0, while_down=while_down,
+        )  # fmt: skip
         assert not list(spill.glob("ertcloud-spill-*.jsonl"))  # drained and deleted
     finally:
         await runner.close()
@@ -143,7 +134,7 @@ async def test_spill_bound_exceeded_is_counted_and_logged(
             for r in make_rows(start, 100):
                 runner.submit(r)
             await asyncio.sleep(0.01)
-        await _until(lambda: st.dropped > 0, 30, "drops")
+        await until(lambda: st.dropped > 0, 30, "drops")
         await runner.close()
     assert st.spilled > 0 and st.dropped > 0
     assert st.dropped + st.undelivered == 2000  # nothing reached the server, all counted
