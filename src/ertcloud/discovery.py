@@ -21,6 +21,7 @@ from yarl import URL
 
 from .auth.manager import TokenManager
 from .exceptions import BearerRefused, DiscoveryError, one_line
+from .http_client import HttpClient
 from .protocol.backoff import backoff
 from .tracing import Trace
 
@@ -125,7 +126,7 @@ def select_endpoints(
     return multi + singles
 
 
-class DiscoveryClient:
+class DiscoveryClient(HttpClient):
     """Queries one discovery URL (redirects followed by hand; transient errors retried)."""
 
     def __init__(
@@ -138,19 +139,11 @@ class DiscoveryClient:
         attempts: int = 4,
         trace: Trace | None = None,
     ) -> None:
+        super().__init__(http, ssl_context, timeout)
         self.url = url
-        self._http = http
-        self._own_http = http is None
-        self._ssl = ssl_context
-        self._timeout = timeout
         self.attempts = attempts
         self.trace = trace
         self.last_body: Any = None
-
-    async def close(self) -> None:
-        if self._own_http and self._http is not None:
-            await self._http.close()
-            self._http = None
 
     async def fetch(self, access_token: str, transport: str = "websocket") -> list[Endpoint]:
         """Every endpoint the service lists for ``transport``."""
@@ -176,14 +169,13 @@ class DiscoveryClient:
             return await self.fetch((await tokens.renew()).access_token, transport)
 
     async def _get(self, access_token: str, transport: str) -> Any:
-        if self._http is None:
-            self._http = aiohttp.ClientSession(trust_env=True)
+        http = await self._session()
         url = self.url
         for _ in range(6):
             if self.trace:
                 self.trace("request", url)
             try:
-                async with self._http.get(
+                async with http.get(
                     url,
                     params={"transport": transport},
                     headers={

@@ -23,6 +23,7 @@ from ..exceptions import (
     TransientAuthError,
     one_line,
 )
+from ..http_client import HttpClient
 from ..tracing import Trace
 from .grants import Token, TokenRequest, parse_token, redact
 
@@ -32,7 +33,7 @@ FINAL_STATUSES = frozenset({403, 404, 410, 451})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
-class TokenClient:
+class TokenClient(HttpClient):
     """Posts grants to one token URL."""
 
     def __init__(
@@ -45,23 +46,10 @@ class TokenClient:
         trace: Trace | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__(http, ssl_context, timeout)
         self.url = url
-        self._http = http
-        self._own_http = http is None
-        self._ssl = ssl_context
-        self._timeout = timeout
         self.trace = trace
         self._clock = clock
-
-    async def _session(self) -> aiohttp.ClientSession:
-        if self._http is None:
-            self._http = aiohttp.ClientSession(trust_env=True)
-        return self._http
-
-    async def close(self) -> None:
-        if self._own_http and self._http is not None:
-            await self._http.close()
-            self._http = None
 
     async def fetch(self, req: TokenRequest) -> Token:
         """POST the grant; returns the token or raises an :class:`AuthenticationError`."""

@@ -1,0 +1,36 @@
+"""What the token and discovery clients share: one aiohttp session, the caller's or made
+on first use (and then closed by :meth:`HttpClient.close`), with TLS and time limits."""
+
+from __future__ import annotations
+
+import ssl
+
+import aiohttp
+
+__all__ = ["HttpClient"]
+
+
+class HttpClient:
+    """An aiohttp session borrowed (``http``) or owned, and the request options."""
+
+    def __init__(
+        self,
+        http: aiohttp.ClientSession | None,
+        ssl_context: ssl.SSLContext | bool | None,
+        timeout: float,
+    ) -> None:
+        self._http = http
+        self._own_http = http is None
+        self._ssl = ssl_context
+        self._timeout = timeout
+
+    async def _session(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            self._http = aiohttp.ClientSession(trust_env=True)
+        return self._http
+
+    async def close(self) -> None:
+        """Close the session if this client made it."""
+        if self._own_http and self._http is not None:
+            await self._http.close()
+            self._http = None
