@@ -450,75 +450,55 @@ class StreamingServer:
     def close_items(self, rics: list[str], state: State) -> int:
         """Close every subscriber's stream of ``rics`` with a Status in ``state`` (e.g.
         ClosedRecover); returns how many streams were closed."""
-        n = 0
-        for ric in rics:
-            inst = self.market.get(ric)
-            for cs, s in list(self.subs.get(inst.ric if inst else ric, [])):
-                cs.streams.pop(s.id, None)
-                self.unsubscribe(cs, s)
-                cs.queue(Status(id=s.id, key=Key(service=s.service, name=s.ric), state=state))
-                n += 1
-        return n
+        taken = self._take(rics)
+        for cs, s in taken:
+            cs.queue(Status(id=s.id, key=Key(service=s.service, name=s.ric), state=state))
+        return len(taken)
 
     def suspect_items(self, text: str = "**F10: Service Down") -> int:
         """Every open item goes Open/Suspect (the service is down); returns how many."""
-        n = 0
-        for lst in self.subs.values():
-            for cs, s in lst:
-                state = State(stream="Open", data="Suspect", text=text)
-                cs.queue(
-                    Status(
-                        id=s.id,
-                        domain=_dom(s.domain),
-                        key=Key(service=s.service, name=s.ric),
-                        state=state,
-                    )
-                )
-                n += 1
-        return n
+        state = State(stream="Open", data="Suspect", text=text)
+        opened = [sub for lst in self.subs.values() for sub in lst]
+        for cs, s in opened:
+            _item_status(cs, s, state)
+        return len(opened)
 
     def recover_items(self) -> int:
         """The service is back: an unsolicited Refresh (Open/Ok) on every open MarketPrice
         item, a Status Open/Ok on the others."""
-        n = 0
-        for lst in self.subs.values():
-            for cs, s in lst:
-                if s.domain == "MarketPrice":
-                    cs.queue(cs.image_refresh(s, True, solicited=False))
-                else:
-                    ok = State(stream="Open", data="Ok", text="All is well")
-                    cs.queue(
-                        Status(
-                            id=s.id,
-                            domain=_dom(s.domain),
-                            key=Key(service=s.service, name=s.ric),
-                            state=ok,
-                        )
-                    )
-                n += 1
-        return n
+        ok = State(stream="Open", data="Ok", text="All is well")
+        opened = [sub for lst in self.subs.values() for sub in lst]
+        for cs, s in opened:
+            if s.domain == "MarketPrice":
+                cs.queue(cs.image_refresh(s, True, solicited=False))
+            else:
+                _item_status(cs, s, ok)
+        return len(opened)
 
     def redirect_items(self, rics: list[str], to: str) -> int:
         """Close every subscriber's stream of ``rics`` as Redirected to the item ``to``."""
-        n = 0
+        taken = self._take(rics)
+        for cs, s in taken:
+            text = f"Stream redirect for item: {s.ric}"
+            _item_status(cs, s, State(stream="Redirected", data="Suspect", text=text), to)
+        return len(taken)
+
+    def _take(self, rics: list[str]) -> list[tuple[ServerConnection, Stream]]:
+        """Every subscriber's stream of ``rics``, each removed from its connection."""
+        taken: list[tuple[ServerConnection, Stream]] = []
         for ric in rics:
             inst = self.market.get(ric)
             for cs, s in list(self.subs.get(inst.ric if inst else ric, [])):
                 cs.streams.pop(s.id, None)
                 self.unsubscribe(cs, s)
-                state = State(
-                    stream="Redirected", data="Suspect", text=f"Stream redirect for item: {s.ric}"
-                )
-                cs.queue(
-                    Status(
-                        id=s.id,
-                        domain=_dom(s.domain),
-                        key=Key(service=s.service, name=to),
-                        state=state,
-                    )
-                )
-                n += 1
-        return n
+                taken.append((cs, s))
+        return taken
+
+
+def _item_status(cs: ServerConnection, s: Stream, state: State, name: str | None = None) -> None:
+    """Queue a Status of stream ``s`` (keyed by ``name``, else its own item)."""
+    key = Key(service=s.service, name=name or s.ric)
+    cs.queue(Status(id=s.id, domain=_dom(s.domain), key=key, state=state))
 
 
 def _dom(domain: str) -> str | None:

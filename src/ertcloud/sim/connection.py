@@ -64,7 +64,7 @@ from .symbols import SymbolList
 if TYPE_CHECKING:
     from .ads import StreamingServer
 
-__all__ = ["ServerConnection", "Stream"]
+__all__ = ["NOT_FOUND", "ServerConnection", "Stream"]
 
 log = logging.getLogger("ertcloud.sim")
 
@@ -73,18 +73,22 @@ _PING = codec.encode_one(Ping())
 _REALTIME = Qos(timeliness="Realtime", rate="TickByTick")
 _DELAYED = Qos(timeliness="Delayed", rate="TickByTick", time_info=15)
 _OK = State(stream="Open", data="Ok", text="All is well")
-_NOT_FOUND = State(
-    stream="Closed", data="Suspect", code="NotFound", text="**The record could not be found"
-)
 
 _MAP_DOMAINS = ("MarketByPrice", "MarketByOrder", "MarketMaker")
 #: domains without a field list a View could select from
 _VIEWLESS_DOMAINS = (*_MAP_DOMAINS, "SymbolList")
 #: item requests held back before the Login Refresh (lenient login); more are refused
 _MAX_PENDING = 1000
-_UNKNOWN_SERVICE = State(
-    stream="Closed", data="Suspect", code="SourceUnknown", text="A18: Unknown service."
-)
+
+
+def _closed(text: str, code: str | None = None) -> State:
+    """The state of a stream the server closes (or refuses): Closed, Suspect."""
+    return State(stream="Closed", data="Suspect", code=code, text=text)
+
+
+_UNKNOWN_SERVICE = _closed("A18: Unknown service.", "SourceUnknown")
+#: the state of a request for an item that does not exist
+NOT_FOUND = _closed("**The record could not be found", "NotFound")
 
 
 @dataclass(eq=False)
@@ -394,11 +398,9 @@ class ServerConnection:
                 req.id,
                 None,
                 None,
-                State(
-                    stream="Closed",
-                    data="Suspect",
-                    code="UsageError",
-                    text=f"Login rejected: a login is already open on stream {self.login_id}",
+                _closed(
+                    f"Login rejected: a login is already open on stream {self.login_id}",
+                    "UsageError",
                 ),
                 "Login",
             )
@@ -483,7 +485,7 @@ class ServerConnection:
                 id=req.id,
                 domain="Login",
                 key=Key(name_type="AuthnToken", elements=elements),
-                state=State(stream="Closed", data="Suspect", code=code, text=text),
+                state=_closed(text, code),
             )
         )
         self._stop_serving()
@@ -505,7 +507,7 @@ class ServerConnection:
                 Status(
                     id=self.login_id,
                     domain="Login",
-                    state=State(stream="Closed", data="Suspect", code=code, text=text),
+                    state=_closed(text, code),
                 )
             )
         self._stop_serving()
@@ -524,12 +526,7 @@ class ServerConnection:
                 req.id,
                 names if isinstance(names, str) else None,
                 None,
-                State(
-                    stream="Closed",
-                    data="Suspect",
-                    code="UsageError",
-                    text="Domain change not allowed on reissue",
-                ),
+                _closed("Domain change not allowed on reissue", "UsageError"),
                 req.domain,
             )
             return
@@ -544,12 +541,7 @@ class ServerConnection:
                     Status(
                         id=sid,
                         key=Key(name=name) if name is not None else None,
-                        state=State(
-                            stream="Closed",
-                            data="Suspect",
-                            code="NotOpen",
-                            text="Login not complete",
-                        ),
+                        state=_closed("Login not complete", "NotOpen"),
                     )
                 )
             return
@@ -584,12 +576,7 @@ class ServerConnection:
                     sid,
                     name,
                     None,
-                    State(
-                        stream="Closed",
-                        data="Suspect",
-                        code="UsageError",
-                        text=f"Unsupported domain {domain}",
-                    ),
+                    _closed(f"Unsupported domain {domain}", "UsageError"),
                     domain,
                 )
                 return
@@ -632,12 +619,7 @@ class ServerConnection:
                     sid,
                     name,
                     None,
-                    State(
-                        stream="Closed",
-                        data="Suspect",
-                        code="UsageError",
-                        text=f"{changed} change not allowed on reissue",
-                    ),
+                    _closed(f"{changed} change not allowed on reissue", "UsageError"),
                 )
                 return
             self._reissue(existing, req)
@@ -647,14 +629,9 @@ class ServerConnection:
         if inst is None:
             exists = domain in ("SymbolList", "YieldCurve") or server.market.get(name) is not None
             state = (
-                State(
-                    stream="Closed",
-                    data="Suspect",
-                    code="NotFound",
-                    text=f"Domain {domain} is not served for this item",
-                )
+                _closed(f"Domain {domain} is not served for this item", "NotFound")
                 if exists and domain not in ("SymbolList", "YieldCurve")
-                else _NOT_FOUND
+                else NOT_FOUND
             )
             self._status(sid, name, service, state, dom)
             return
@@ -664,7 +641,7 @@ class ServerConnection:
                 sid,
                 name,
                 service,
-                State(stream="Closed", data="Suspect", code="NotEntitled", text="Access denied"),
+                _closed("Access denied", "NotEntitled"),
                 dom,
             )
             return
@@ -674,18 +651,15 @@ class ServerConnection:
                 sid,
                 name,
                 service,
-                State(stream="Closed", data="Suspect", text="Requested QoS not available"),
+                _closed("Requested QoS not available"),
                 dom,
             )
             return
         streaming = req.streaming is not False
         other = self._open_elsewhere(name, service, domain) if cfg.already_open else None
         if other is not None and streaming and not req.private:
-            state = State(
-                stream="Closed",
-                data="Suspect",
-                code="AlreadyOpen",
-                text=f"Item already open on this connection (stream {other.id})",
+            state = _closed(
+                f"Item already open on this connection (stream {other.id})", "AlreadyOpen"
             )
             self._status(sid, name, service, state, dom)
             return
@@ -735,12 +709,7 @@ class ServerConnection:
         there is refused with ``UnsupportedViewType``. Unknown names and FIDs are dropped;
         a View left with nothing is ``InvalidView``."""
         if domain in _VIEWLESS_DOMAINS:
-            return State(
-                stream="Closed",
-                data="Suspect",
-                code="UnsupportedViewType",
-                text=f"View is not supported on the {domain} domain",
-            )
+            return _closed(f"View is not supported on the {domain} domain", "UnsupportedViewType")
         if domain == "YieldCurve":
             available = self.server.curves[ric].image().keys()
         else:
@@ -754,12 +723,7 @@ class ServerConnection:
                 names.add(v)  # a curve's fields are not all in the field dictionary
         selected = frozenset(names & available)
         if not selected:
-            return State(
-                stream="Closed",
-                data="Suspect",
-                code="InvalidView",
-                text="Requested view has no valid field",
-            )
+            return _closed("Requested view has no valid field", "InvalidView")
         return selected
 
     def _service(self, key: Key | None) -> str | None:

@@ -35,6 +35,7 @@ from ..protocol.fields import lookup
 from ..protocol.messages import Close, Message, Refresh, Request, State, Status, Update
 from ..sinks.readback import RecordingError, read_recording
 from .ads import ServerConfig, StreamingServer
+from .connection import NOT_FOUND
 from .gateway import Gateway
 from .market import Market
 from .session import ClientSession
@@ -42,10 +43,6 @@ from .session import ClientSession
 __all__ = ["RecordedItem", "Recording", "ReplayServer"]
 
 log = logging.getLogger("ertcloud.sim.replay")
-
-_NOT_FOUND = State(
-    stream="Closed", data="Suspect", code="NotFound", text="**The record could not be found"
-)
 
 ItemMessage = Refresh | Update | Status
 
@@ -209,7 +206,7 @@ class ReplayClientSession(ClientSession):
                 super()._open_item(req, sid, name)  # the usual errors
                 return
             dom = None if domain == "MarketPrice" else domain
-            self._status(sid, name, None, _NOT_FOUND, dom)
+            self._status(sid, name, None, NOT_FOUND, dom)
             return
         self._stop(sid)
         view: frozenset[str] | None = None
