@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from yarl import URL
 
 from .auth.manager import TokenManager
 from .exceptions import BearerRefused, DiscoveryError, one_line
@@ -193,12 +192,11 @@ class DiscoveryClient(HttpClient):
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 raise _Transient(f"cannot reach service discovery {url}: {one_line(exc)}") from None
             if status in REDIRECTS and location:
-                target = URL(url).join(URL(location))
-                if URL(url).scheme == "https" and target.scheme != "https":
-                    raise DiscoveryError(f"service discovery {url} redirects to insecure {target}")
-                url = str(target)
-                if self.trace:
-                    self.trace("redirect", url)
+                url = self._redirected(
+                    url,
+                    location,
+                    lambda u, t: DiscoveryError(f"service discovery {u} redirects to insecure {t}"),
+                )
                 continue
             if status == 200:
                 try:

@@ -4,8 +4,12 @@ on first use (and then closed by :meth:`HttpClient.close`), with TLS and time li
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
 
 import aiohttp
+from yarl import URL
+
+from .tracing import Trace
 
 __all__ = ["HttpClient"]
 
@@ -23,11 +27,24 @@ class HttpClient:
         self._own_http = http is None
         self._ssl = ssl_context
         self._timeout = timeout
+        self.trace: Trace | None = None
 
     async def _session(self) -> aiohttp.ClientSession:
         if self._http is None:
             self._http = aiohttp.ClientSession(trust_env=True)
         return self._http
+
+    def _redirected(
+        self, url: str, location: str, insecure: Callable[[str, URL], Exception]
+    ) -> str:
+        """Where a redirect from ``url`` leads; an https URL that leads to plain http
+        raises ``insecure(url, target)``."""
+        target = URL(url).join(URL(location))
+        if URL(url).scheme == "https" and target.scheme != "https":
+            raise insecure(url, target)
+        if self.trace:
+            self.trace("redirect", str(target))
+        return str(target)
 
     async def close(self) -> None:
         """Close the session if this client made it."""

@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 
 import aiohttp
-from yarl import URL
 
 from ..exceptions import (
     AuthenticationError,
@@ -80,14 +79,13 @@ class TokenClient(HttpClient):
                     f"cannot reach token endpoint {url}: {one_line(exc)}"
                 ) from None
             if status in REDIRECTS and location:
-                target = URL(url).join(URL(location))
-                if URL(url).scheme == "https" and target.scheme != "https":
-                    raise AuthenticationError(
-                        f"token endpoint {url} redirects to insecure {target}: refused"
-                    )
-                url = str(target)
-                if self.trace:
-                    self.trace("redirect", url)
+                url = self._redirected(
+                    url,
+                    location,
+                    lambda u, t: AuthenticationError(
+                        f"token endpoint {u} redirects to insecure {t}: refused"
+                    ),
+                )
                 continue
             if status == 200:
                 try:
