@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -10,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -176,3 +177,12 @@ def received(output: str) -> list[dict[str, Any]]:
 def sent(output: str) -> list[dict[str, Any]]:
     """Every message the program sent (printed as objects; the token replies have no ID)."""
     return [m for m in _blocks(output, "{") if "ID" in m or "Type" in m]
+
+
+async def until(cond: Callable[[], bool], timeout: float, what: str) -> None:
+    """Wait (in the event loop) until ``cond()`` holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from local_servers import PostgresServer
-from support import cli_env, ertcloud_cmd
+from support import cli_env, ertcloud_cmd, until
 
 from ertcloud.sinks import SinkRunner, make_sink
 from ertcloud.sinks.runner import SinkStats
@@ -167,15 +167,6 @@ def make_rows(start: int, n: int, ric: str = "TRI.N") -> list[Any]:
             )
         )
     return out
-
-
-async def until(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    """Wait (in the event loop) until ``cond()`` holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def through_outage(

@@ -7,12 +7,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
 import pytest
+from support import until as _until
 
 from ertcloud.auth.client import TokenClient
 from ertcloud.auth.grants import PasswordCredentials
@@ -134,14 +134,6 @@ async def front_for(sim: SimServer) -> AsyncIterator[Callable[[list[str]], Any]]
 def _session(sim: SimServer, url: str, transport: str, **kw: Any) -> Session:
     tokens = TokenManager(TokenClient(sim.token_url), PasswordCredentials("demo", "demo", "hs"))
     return Session(url, tokens=tokens, transport=transport, connect_timeout=5.0, **kw)
-
-
-async def _until(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from support import cli_env, ertcloud_cmd
+from support import until as _until
 
 from ertcloud.auth.client import TokenClient
 from ertcloud.auth.grants import PasswordCredentials
@@ -100,14 +101,6 @@ def restartable_sim() -> Iterator[Callable[..., RestartableSim]]:
     yield make
     for s in made:
         s.kill()
-
-
-async def _until(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 class Watch:
