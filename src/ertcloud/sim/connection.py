@@ -104,6 +104,10 @@ class Stream:
     paused: bool = False
     private: bool = False
 
+    def update_key(self) -> Key | None:
+        """The Key this stream's Updates carry (none if the request asked for none)."""
+        return Key(service=self.service, name=self.ric) if self.key_in_updates else None
+
 
 _NUMERIC = frozenset((REAL, INT, UINT))
 _SPECIAL_REALS = frozenset(("Inf", "-Inf", "NaN"))
@@ -251,7 +255,7 @@ class ServerConnection:
                 Update(
                     id=sid,
                     update_type="Unspecified",
-                    key=Key(service=s.service, name=s.ric) if s.key_in_updates else None,
+                    key=s.update_key(),
                     seq_number=h.seq,
                     do_not_ripple=True,
                     conflation_info={"Count": h.count, "Time": 0} if h.count > 1 else None,
@@ -997,17 +1001,14 @@ class ServerConnection:
     def push_update(
         self, s: Stream, utype: str, fields: dict[str, Any], seq: int, stamp: int | None
     ) -> None:
-        if s.paused:
+        fields = _in_view(fields, s.view)
+        if s.paused or not fields:
             return
-        if s.view is not None:
-            fields = {k: v for k, v in fields.items() if k in s.view}
-            if not fields:
-                return
         self.out.append(
             Update(
                 id=s.id,
                 update_type=utype,
-                key=Key(service=s.service, name=s.ric) if s.key_in_updates else None,
+                key=s.update_key(),
                 seq_number=seq,
                 fields=fields,
                 sim_ts=stamp,
@@ -1028,8 +1029,8 @@ class ServerConnection:
         (``fields`` holding Vectors)."""
         if s.paused:
             return
-        if fields is not None and s.view is not None:
-            fields = {k: v for k, v in fields.items() if k in s.view}
+        if fields is not None:
+            fields = _in_view(fields, s.view)
             if not fields:
                 return
         cmap: dict[str, Any] | None = None
@@ -1042,7 +1043,7 @@ class ServerConnection:
                 id=s.id,
                 domain=s.domain,
                 update_type=utype,
-                key=Key(service=s.service, name=s.ric) if s.key_in_updates else None,
+                key=s.update_key(),
                 seq_number=seq,
                 fields=fields,
                 map=cmap,
@@ -1057,7 +1058,7 @@ class ServerConnection:
                     id=s.id,
                     domain=s.domain,
                     update_type="Unspecified",
-                    key=Key(service=s.service, name=s.ric) if s.key_in_updates else None,
+                    key=s.update_key(),
                     seq_number=seq,
                     do_not_cache=True,
                     do_not_conflate=True,
@@ -1070,3 +1071,8 @@ class ServerConnection:
         """An unsolicited Refresh (the record was re-imaged, e.g. by a posted Refresh)."""
         if not s.paused:
             self.out.extend(self._images(s, solicited=False))
+
+
+def _in_view(fields: dict[str, Any], view: frozenset[str] | None) -> dict[str, Any]:
+    """The fields a View selects (all of them without a View)."""
+    return fields if view is None else {k: v for k, v in fields.items() if k in view}
