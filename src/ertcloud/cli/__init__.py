@@ -11,13 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import ConfigError, ErtcloudError
-from ..protocol.core import CORE
 from ..version import __version__
 from . import board, cluster, demo, discover, market_price, post, record, sim, subscribe, token
 from . import dictionary as dictionary_command
 from .bars import add_parser as add_bars
 from .chain import add_parser as add_chain
-from .checks import apply_environment, check_args
 from .news import add_parser as add_news
 from .options import suggest
 from .plot import add_parser as add_plot
@@ -30,9 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ertcloud",
         description="Client, command line and simulator for LSEG Real-Time in the cloud.",
     )
-    p.add_argument(
-        "--version", action="version", version=f"ertcloud {__version__} (core: {CORE})"
-    )
+    p.add_argument("--version", action=_Version, help="show the version and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     demo.add_parser(sub)
     market_price.add_parser(sub)
@@ -51,6 +47,18 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_parser(sub)
     _add_bench(sub)
     return p
+
+
+class _Version(argparse.Action):
+    """``--version``: the version and the receive core, imported only when asked for."""
+
+    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from ..protocol.core import CORE
+
+        parser.exit(message=f"ertcloud {__version__} (core: {CORE})\n")
 
 
 def _add_bench(sub: Any) -> None:
@@ -112,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command not in _UNCHECKED:
+            from .checks import apply_environment, check_args
+
             apply_environment(args)
             check_args(args)
         code = args.func(args)

@@ -13,7 +13,6 @@ import asyncio
 from typing import Any
 
 from ..exceptions import ConfigError
-from ..sim.server import SimOptions, SimServer
 from . import market_price
 from .output import LinePrinter, Printer, Tally
 
@@ -61,6 +60,8 @@ def summary(tally: Tally, rics: list[str]) -> str:
 
 
 async def run(a: argparse.Namespace) -> int:
+    from ..sim.server import SimOptions, SimServer
+
     if a.format not in ("lines", "vendor"):
         raise ConfigError(f"--format {a.format!r}: use lines or vendor")
     opts = SimOptions(host="127.0.0.1", port=0, token_ttl=a.token_ttl)

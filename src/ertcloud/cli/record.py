@@ -28,16 +28,11 @@ import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..bars import parse_interval
-from ..client.session import Session
-from ..config import resolve_credentials
+from ..config import MAX_SILENCE, resolve_credentials
 from ..exceptions import ConfigError, ErtcloudError
-from ..protocol.login import LoginParams
-from ..sinks.metrics import MAX_SILENCE, MetricsServer
-from ..sinks.recorder import Recorder
-from ..sinks.spec import make_sink
 from . import cluster, interrupt
 from .market_price import (
     _auth_url,
@@ -50,6 +45,9 @@ from .market_price import (
 )
 from .options import description
 from .service import open_connection
+
+if TYPE_CHECKING:
+    from ..sinks.recorder import Recorder
 
 __all__ = ["Target", "add_parser", "apply_config", "connection_target", "fill_credentials", "run"]
 
@@ -357,6 +355,12 @@ async def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
             parse_interval(bars)
         except ValueError as exc:
             raise ConfigError(f"--bars: {exc}") from None
+    from ..client.session import Session
+    from ..protocol.login import LoginParams
+    from ..sinks.metrics import MetricsServer
+    from ..sinks.recorder import Recorder
+    from ..sinks.spec import make_sink
+
     sinks = [make_sink(s) for s in (args.to or [DEFAULT_SINK])]
 
     await _open_sinks(sinks)  # a bad sink fails fast, before anything else starts

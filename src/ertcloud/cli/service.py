@@ -17,10 +17,9 @@ import ssl
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from ..auth.client import TokenClient
 from ..auth.grants import PasswordCredentials
-from ..auth.manager import TokenManager
 from ..config import ENV_VARS, default_credentials_file
 from ..exceptions import DiscoveryError
 from .market_price import DEFAULT_AUTH_URL_V2 as _V2_URL
@@ -34,6 +33,9 @@ from .market_price import (
     first_token,
     ssl_context,
 )
+
+if TYPE_CHECKING:
+    from ..auth.manager import TokenManager
 
 __all__ = ["Connection", "any_credential", "open_connection"]
 
@@ -75,13 +77,19 @@ class Connection:
     simulated: bool
 
 
-async def open_connection(args: argparse.Namespace, stack: AsyncExitStack) -> Connection:
+async def open_connection(
+    args: argparse.Namespace, stack: AsyncExitStack, doing: str = "recording"
+) -> Connection:
     """The service the options name (token fetched, endpoints discovered if need be), or the
-    embedded simulator when :func:`any_credential` finds nothing. Closes with ``stack``."""
+    embedded simulator when :func:`any_credential` finds nothing (said on stderr: "``doing``
+    SIMULATED data"). Closes with ``stack``."""
+    from ..auth.client import TokenClient
+    from ..auth.manager import TokenManager
+
     if not any_credential(args):
         from .record import connection_target
 
-        t = await connection_target(args, stack, True, "recording")
+        t = await connection_target(args, stack, True, doing)
         client = TokenClient(t.auth_url, ssl_context=t.ssl)
         stack.push_async_callback(client.close)
         creds = PasswordCredentials(t.user, t.password, t.clientid, scope=args.scope)

@@ -11,13 +11,15 @@ import signal
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..auth.jwt import load_jwk
 from ..exceptions import ConfigError
-from ..sim.ads import PING_MODES, SLOW_CONSUMER_POLICIES, ServerConfig
-from ..sim.server import SimOptions, SimServer, startup_line
+from ..sim.policies import PING_MODES, SLOW_CONSUMER_POLICIES
 from .options import add_option, description
+
+if TYPE_CHECKING:
+    from ..sim.server import SimOptions
 
 __all__ = ["add_parser", "options_from_args", "parse_denials", "read_users_file"]
 
@@ -327,6 +329,9 @@ def replay_window(a: argparse.Namespace) -> tuple[float | None, float | None]:
 
 
 def options_from_args(a: argparse.Namespace) -> SimOptions:
+    from ..sim.ads import ServerConfig
+    from ..sim.server import SimOptions
+
     if (a.tls_cert is None) != (a.tls_key is None):
         raise ConfigError("--tls-cert and --tls-key go together")
     if a.tls_cert and a.tls_self_signed:
@@ -431,6 +436,8 @@ def list_faults() -> str:
 
 
 async def serve(opts: SimOptions) -> int:
+    from ..sim.server import SimServer, startup_line
+
     sim = SimServer(opts)
     try:
         await sim.start()

@@ -7,21 +7,9 @@ import asyncio
 import json
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..client.session import Session
-from ..client.standby import StandbySubscription
-from ..client.subscription import Subscription
 from ..exceptions import ConfigError
-from ..protocol import codec
-from ..protocol.events import (
-    ErrorReceived,
-    ItemRefreshed,
-    ItemStatus,
-    ItemUpdated,
-    StreamClosed,
-)
-from ..protocol.streams import ItemStream
 from . import interrupt
 from .common import add_connection_options, add_transport_option, open_session, open_standby
 from .market_price import _install_signals
@@ -29,14 +17,23 @@ from .options import add_option, description
 from .output import BOOK_DOMAINS, book_header, book_table_lines, pretty
 from .session_notices import announce_reconnects, until_done_or_ended
 
+if TYPE_CHECKING:
+    from ..client.session import Session
+    from ..protocol.events import ItemRefreshed, ItemStatus, ItemUpdated, StreamClosed
+    from ..protocol.streams import ItemStream
+
+    Event = ItemRefreshed | ItemUpdated | ItemStatus | StreamClosed
+
 __all__ = ["add_parser", "event_record"]
 
 DEFAULT_TABLE_FIELDS = ("BID", "ASK", "BIDSIZE", "ASKSIZE", "TRDPRC_1", "ACVOL_1")
-Event = ItemRefreshed | ItemUpdated | ItemStatus | StreamClosed
 
 
 def event_record(ev: Event) -> dict[str, Any]:
     """A flat JSON-able record of an event (the ``jsonl`` format)."""
+    from ..protocol import codec
+    from ..protocol.events import StreamClosed
+
     s = ev.stream
     rec: dict[str, Any] = {"ts": round(time.time(), 6), "ric": s.name, "id": s.id}
     if isinstance(ev, StreamClosed):
@@ -157,6 +154,8 @@ def _fields(spec: str | None) -> list[str | int] | None:
 
 
 def _table_line(ev: Event, cols: list[str]) -> str:
+    from ..protocol.events import ItemRefreshed, ItemUpdated
+
     s: ItemStream = ev.stream
     kind = {
         "ItemRefreshed": "REFRESH",
@@ -202,6 +201,11 @@ async def run(a: argparse.Namespace) -> int:
         from .cluster import run_subscribe_from
 
         return await run_subscribe_from(a, names)
+    from ..client.standby import StandbySubscription
+    from ..client.subscription import Subscription
+    from ..protocol import codec
+    from ..protocol.events import ErrorReceived, StreamClosed
+
     pending = set(names)  # items not finished yet: each check is O(1), never a scan
     index: dict[str, ItemStream] = {}  # name -> stream (single session)
     standby = a.hotstandby or a.standby_url is not None
