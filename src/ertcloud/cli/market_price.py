@@ -251,10 +251,16 @@ def default_position() -> str:
 
 
 def ssl_context(args: argparse.Namespace) -> ssl.SSLContext | bool:
+    """The TLS context of the options, made once per command (loading the CA bundle takes
+    tens of milliseconds)."""
     if args.insecure:
         return False
+    made = getattr(args, "_ssl_context", None)
+    if made is not None:
+        return made  # type: ignore[no-any-return]
     try:
-        return ssl.create_default_context(cafile=args.ca_file)
+        args._ssl_context = ssl.create_default_context(cafile=args.ca_file)
+        return args._ssl_context  # type: ignore[no-any-return]
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(f"cannot load CA file {args.ca_file}: {exc.strerror or exc}") from None
 
