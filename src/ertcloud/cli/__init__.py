@@ -17,7 +17,7 @@ from . import dictionary as dictionary_command
 from .bars import add_parser as add_bars
 from .chain import add_parser as add_chain
 from .news import add_parser as add_news
-from .options import suggest
+from .options import add_logging_options, log_level, suggest
 from .plot import add_parser as add_plot
 
 __all__ = ["main"]
@@ -46,7 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
     dictionary_command.add_parser(sub)
     cluster.add_parser(sub)
     _add_bench(sub)
+    for name, command in sub.choices.items():
+        if name != "bench":  # its options are python -m benchmarks' own
+            _add_logging_everywhere(command)
     return p
+
+
+def _add_logging_everywhere(parser: argparse.ArgumentParser) -> None:
+    """The logging options on ``parser`` and on its own subcommands (``cluster status``)."""
+    add_logging_options(parser)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for nested in action.choices.values():
+                _add_logging_everywhere(nested)
 
 
 class _Version(argparse.Action):
@@ -117,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=log_level(args), format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command not in _UNCHECKED:
             from .checks import apply_environment, check_args

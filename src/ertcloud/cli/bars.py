@@ -19,6 +19,7 @@ from typing import Any
 from ..bars import Bar, parse_interval
 from ..exceptions import ConfigError
 from .common import add_connection_options, open_session
+from .options import description
 
 __all__ = ["add_parser", "bar_line", "run"]
 
@@ -27,7 +28,7 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "bars",
         help="live OHLC bars of items",
-        description=__doc__,
+        description=description(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("rics", nargs="+", metavar="RIC", help="items (comma lists allowed)")

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ConfigError, ErtcloudError
 from .market_price import add_options, default_position
+from .options import description
 from .record import _rics
 from .service import open_connection
 
@@ -39,7 +40,7 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "board",
         help="live terminal quote board (extra: tui)",
-        description=__doc__,
+        description=description(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("rics", nargs="*", metavar="RIC", help="items to show (default TRI.N)")

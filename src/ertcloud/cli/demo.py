@@ -14,6 +14,7 @@ from typing import Any
 
 from ..exceptions import ConfigError
 from . import market_price
+from .options import description
 from .output import LinePrinter, Printer, Tally
 
 __all__ = ["NEXT_COMMANDS", "add_parser", "run", "summary"]
@@ -103,7 +104,9 @@ async def run(a: argparse.Namespace) -> int:
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
-        "demo", help="run the quick-start flow against the embedded simulator", description=__doc__
+        "demo",
+        help="run the quick-start flow against the embedded simulator",
+        description=description(__doc__),
     )
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--ric", action="append", default=None, help="items (default TRI.N)")

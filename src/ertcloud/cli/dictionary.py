@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ConfigError
 from .common import add_connection_options, open_session
+from .options import description
 
 if TYPE_CHECKING:
     from ..protocol.dictionary import Dictionary
@@ -23,7 +24,7 @@ __all__ = ["add_parser"]
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
-        "dictionary", help="show or export the field dictionary", description=__doc__
+        "dictionary", help="show or export the field dictionary", description=description(__doc__)
     )
     p.add_argument(
         "--source",

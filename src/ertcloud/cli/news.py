@@ -18,6 +18,7 @@ from typing import Any
 
 from ..news import NewsStory, matches
 from .common import add_connection_options, open_session
+from .options import description
 
 __all__ = ["add_parser", "run"]
 
@@ -26,7 +27,7 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "news",
         help="live news headlines (MRN)",
-        description=__doc__,
+        description=description(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--ric", action="append", default=[], help="only stories about this RIC")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..auth.jwt import load_jwk
 from ..exceptions import ConfigError
 from ..sim.policies import PING_MODES, SLOW_CONSUMER_POLICIES
-from .options import add_option, description
+from .options import add_option, description, log_level
 
 if TYPE_CHECKING:
     from ..sim.server import SimOptions
@@ -171,7 +171,6 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--depth-levels", type=int, default=20, help="price levels per side of order books"
     )
-    p.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
     h = p.add_argument_group("hardening")
     h.add_argument(
         "--slow-consumer",
@@ -475,11 +474,8 @@ def add_parser(sub: Any) -> None:
     add_options(p)
 
     def _run(a: argparse.Namespace) -> int:
-        level = a.log_level.upper()
-        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-            raise ConfigError(f"--log-level: unknown level {a.log_level!r}")
         logging.basicConfig(
-            level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s", force=True
+            level=log_level(a), format="%(asctime)s %(name)s %(levelname)s %(message)s", force=True
         )
         if a.list_faults:
             sys.stdout.write(list_faults() + "\n")
