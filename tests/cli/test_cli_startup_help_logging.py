@@ -163,3 +163,13 @@ def test_log_level_reaches_logging(capsys: pytest.CaptureFixture[str]) -> None:
     finally:
         root.setLevel(before)
     capsys.readouterr()
+
+
+def test_the_tls_context_is_made_once_and_only_for_tls_urls() -> None:
+    from ertcloud.cli.market_price import ssl_context
+
+    args = build_parser().parse_args(["subscribe", "TRI.N"])
+    assert ssl_context(args, "ws://127.0.0.1:1/WebSocket", "http://127.0.0.1:1/token") is None
+    first = ssl_context(args, "wss://host:443/WebSocket")
+    assert first is not None and first is not False
+    assert ssl_context(args) is first  # made once per command

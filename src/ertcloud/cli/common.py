@@ -127,7 +127,7 @@ def token_manager(a: argparse.Namespace, token_url: str) -> TokenManager:
     from ..auth.manager import TokenManager
 
     creds = PasswordCredentials(user, password, client_id, scope=a.scope)
-    return TokenManager(TokenClient(token_url, ssl_context=ssl_context(a)), creds)
+    return TokenManager(TokenClient(token_url, ssl_context=ssl_context(a, token_url)), creds)
 
 
 @asynccontextmanager
@@ -161,7 +161,7 @@ async def open_session(a: argparse.Namespace) -> AsyncIterator[Session]:
     token_url = a.auth_url or DEFAULT_AUTH_URL
     tokens = token_manager(a, token_url)
     session = Session(
-        url, tokens=tokens, login=login, ssl_context=ssl_context(a),
+        url, tokens=tokens, login=login, ssl_context=ssl_context(a, url),
         connect_timeout=a.connect_timeout, transport=_transport(a),
     )  # fmt: skip
     try:

@@ -250,9 +250,11 @@ def default_position() -> str:
     return position()
 
 
-def ssl_context(args: argparse.Namespace) -> ssl.SSLContext | bool:
+def ssl_context(args: argparse.Namespace, *urls: str) -> ssl.SSLContext | bool | None:
     """The TLS context of the options, made once per command (loading the CA bundle takes
-    tens of milliseconds)."""
+    tens of milliseconds), and not at all when ``urls`` are given and none uses TLS."""
+    if urls and not any(u.startswith(("https:", "wss:")) for u in urls):
+        return None
     if args.insecure:
         return False
     made = getattr(args, "_ssl_context", None)
