@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..bars import parse_interval
-from ..config import MAX_SILENCE, resolve_credentials
+from ..config import MAX_SILENCE
 from ..exceptions import ConfigError, ErtcloudError
 from . import cluster, interrupt
 from .market_price import (
@@ -49,7 +49,7 @@ from .service import open_connection
 if TYPE_CHECKING:
     from ..sinks.recorder import Recorder
 
-__all__ = ["Target", "add_parser", "apply_config", "connection_target", "fill_credentials", "run"]
+__all__ = ["Target", "add_parser", "apply_config", "connection_target", "run"]
 
 DEFAULT_SINK = "ertcloud.duckdb"
 
@@ -270,20 +270,6 @@ async def connection_target(
         args.clientid,
         False,
     )
-
-
-def fill_credentials(args: argparse.Namespace) -> None:
-    """Credentials not on the command line from the environment (``ERTCLOUD_USER``,
-    ``ERTCLOUD_PASSWORD``, ``ERTCLOUD_CLIENT_ID``) or the credentials file."""
-    creds = resolve_credentials(
-        user=args.user or None,
-        password=args.password or None,
-        client_id=args.clientid or None,
-        file=getattr(args, "credentials", None),
-    )
-    args.user = creds.user or ""
-    args.password = creds.password or ""
-    args.clientid = creds.client_id or ""
 
 
 def _rics(args: argparse.Namespace) -> list[str]:
