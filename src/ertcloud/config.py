@@ -35,13 +35,22 @@ else:  # pragma: no cover
 
 __all__ = [
     "CREDENTIAL_KEYS",
+    "DEFAULT_DISCOVERY_URL",
     "ENV_VARS",
+    "MAX_SILENCE",
     "CommandLineSecret",
     "Credentials",
     "default_credentials_file",
     "load_credentials_file",
     "resolve_credentials",
 ]
+
+#: the service discovery endpoint of the Data Platform (``ertcloud.discovery``)
+DEFAULT_DISCOVERY_URL = "https://api.refinitiv.com/streaming/pricing/v1/"
+
+#: default of ``max_silence`` (``ertcloud.sinks.metrics``, ``record --max-silence``):
+#: /health is 503 after this many seconds without a message
+MAX_SILENCE = 30.0
 
 CREDENTIAL_KEYS = ("user", "password", "client_id", "client_secret")
 ENV_VARS = {

@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 
 from .auth.manager import TokenManager
+from .config import DEFAULT_DISCOVERY_URL
 from .exceptions import BearerRefused, DiscoveryError, one_line
 from .http_client import HttpClient
 from .protocol.backoff import backoff
@@ -33,7 +34,6 @@ __all__ = [
     "select_endpoints",
 ]
 
-DEFAULT_DISCOVERY_URL = "https://api.refinitiv.com/streaming/pricing/v1/"
 #: The 2019-2020 examples' region names and the zone prefixes they stand for.
 REGION_PREFIXES = {"amer": "us-", "emea": "eu-", "apac": "ap-"}
 FINAL_STATUSES = frozenset({403, 404, 410, 451})

@@ -11,15 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import ConfigError, ErtcloudError
-from ..protocol.core import CORE
 from ..version import __version__
 from . import board, cluster, demo, discover, market_price, post, record, sim, subscribe, token
 from . import dictionary as dictionary_command
 from .bars import add_parser as add_bars
 from .chain import add_parser as add_chain
-from .checks import apply_environment, check_args
 from .news import add_parser as add_news
-from .options import suggest
+from .options import add_logging_options, log_level, suggest
 from .plot import add_parser as add_plot
 
 __all__ = ["main"]
@@ -30,9 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ertcloud",
         description="Client, command line and simulator for LSEG Real-Time in the cloud.",
     )
-    p.add_argument(
-        "--version", action="version", version=f"ertcloud {__version__} (core: {CORE})"
-    )
+    p.add_argument("--version", action=_Version, help="show the version and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     demo.add_parser(sub)
     market_price.add_parser(sub)
@@ -50,7 +46,31 @@ def build_parser() -> argparse.ArgumentParser:
     dictionary_command.add_parser(sub)
     cluster.add_parser(sub)
     _add_bench(sub)
+    for name, command in sub.choices.items():
+        if name != "bench":  # its options are python -m benchmarks' own
+            _add_logging_everywhere(command)
     return p
+
+
+def _add_logging_everywhere(parser: argparse.ArgumentParser) -> None:
+    """The logging options on ``parser`` and on its own subcommands (``cluster status``)."""
+    add_logging_options(parser)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for nested in action.choices.values():
+                _add_logging_everywhere(nested)
+
+
+class _Version(argparse.Action):
+    """``--version``: the version and the receive core, imported only when asked for."""
+
+    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from ..protocol.core import CORE
+
+        parser.exit(message=f"ertcloud {__version__} (core: {CORE})\n")
 
 
 def _add_bench(sub: Any) -> None:
@@ -109,9 +129,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=log_level(args), format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command not in _UNCHECKED:
+            from .checks import apply_environment, check_args
+
             apply_environment(args)
             check_args(args)
         code = args.func(args)

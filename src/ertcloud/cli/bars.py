@@ -23,6 +23,7 @@ from .follow import follow
 
 if TYPE_CHECKING:
     from ..client.session import Session
+from .options import description
 
 __all__ = ["add_parser", "bar_line", "run"]
 
@@ -31,7 +32,7 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "bars",
         help="live OHLC bars of items",
-        description=__doc__,
+        description=description(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("rics", nargs="+", metavar="RIC", help="items (comma lists allowed)")

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..chains import ChainChanged, ChainError
 from .common import add_connection_options, open_session
+from .options import description
 
 __all__ = ["add_parser", "run"]
 
@@ -21,7 +22,7 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "chain",
         help="list the constituents of a chain (0#.DJI)",
-        description=__doc__,
+        description=description(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("chain", metavar="CHAIN", help="chain RIC, e.g. 0#.DJI")

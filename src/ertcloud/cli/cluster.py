@@ -21,6 +21,7 @@ from typing import Any
 
 from ..exceptions import ConfigError
 from .longrun import say, serve_metrics, stop_on_signals
+from .options import description
 
 __all__ = [
     "add_parser",
@@ -37,11 +38,16 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "cluster",
         help="cluster operations (status of the workers of a group)",
-        description=__doc__,
+        description=description(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     csub = p.add_subparsers(dest="cluster_command", metavar="ACTION", required=True)
-    s = csub.add_parser("status", help="workers, leases, rates and lag of a group")
+    s = csub.add_parser(
+        "status",
+        help="workers, leases, rates and lag of a group",
+        description="The workers of a recording group on a NATS cluster: each one's items "
+        "(leases), message rate and lag behind the stream.",
+    )
     s.add_argument(
         "cluster_url", metavar="URL", help="nats://host:port[,host:port...][?group=NAME]"
     )

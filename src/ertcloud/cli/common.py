@@ -10,20 +10,25 @@ import argparse
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
-from ..auth.client import TokenClient
 from ..auth.grants import DEFAULT_SCOPE, PasswordCredentials
-from ..auth.manager import TokenManager
-from ..client.api import default_position
-from ..client.session import Session
-from ..client.standby import HotStandby
 from ..config import CommandLineSecret, resolve_credentials
 from ..exceptions import ConfigError
-from ..protocol.login import LoginParams
-from ..sim.server import SimOptions, SimServer
 from . import interrupt
-from .market_price import DEFAULT_AUTH_URL, add_timeouts, first_token, ssl_context
+from .market_price import (
+    DEFAULT_AUTH_URL,
+    add_timeouts,
+    default_position,
+    first_token,
+    ssl_context,
+)
 from .options import add_option
+
+if TYPE_CHECKING:
+    from ..auth.manager import TokenManager
+    from ..client.session import Session
+    from ..client.standby import HotStandby
 
 __all__ = [
     "add_connection_options",
@@ -118,13 +123,20 @@ def token_manager(a: argparse.Namespace, token_url: str) -> TokenManager:
         raise ConfigError(
             "--user and --password (or ERTCLOUD_USER / ERTCLOUD_PASSWORD) are required"
         )
+    from ..auth.client import TokenClient
+    from ..auth.manager import TokenManager
+
     creds = PasswordCredentials(user, password, client_id, scope=a.scope)
-    return TokenManager(TokenClient(token_url, ssl_context=ssl_context(a)), creds)
+    return TokenManager(TokenClient(token_url, ssl_context=ssl_context(a, token_url)), creds)
 
 
 @asynccontextmanager
 async def open_session(a: argparse.Namespace) -> AsyncIterator[Session]:
     """A started Session from the options, or one on a fresh embedded simulator."""
+    from ..client.session import Session
+    from ..protocol.login import LoginParams
+    from ..sim.server import SimOptions, SimServer
+
     login = LoginParams(application_id=a.app_id, position=a.position or default_position())
     if a.url is None and a.hostname is None:
         async with SimServer(SimOptions(port=0)) as sim:
@@ -149,7 +161,7 @@ async def open_session(a: argparse.Namespace) -> AsyncIterator[Session]:
     token_url = a.auth_url or DEFAULT_AUTH_URL
     tokens = token_manager(a, token_url)
     session = Session(
-        url, tokens=tokens, login=login, ssl_context=ssl_context(a),
+        url, tokens=tokens, login=login, ssl_context=ssl_context(a, url),
         connect_timeout=a.connect_timeout, transport=_transport(a),
     )  # fmt: skip
     try:
@@ -167,6 +179,10 @@ def _transport(a: argparse.Namespace) -> str:
 async def open_standby(a: argparse.Namespace) -> AsyncIterator[HotStandby]:
     """A started :class:`HotStandby` on ``--url`` and ``--standby-url``, or on two endpoints
     of a fresh embedded simulator."""
+    from ..client.standby import HotStandby
+    from ..protocol.login import LoginParams
+    from ..sim.server import SimOptions, SimServer
+
     login = LoginParams(application_id=a.app_id, position=a.position or default_position())
     if a.url is None and a.hostname is None:
         if a.standby_url is not None:

@@ -13,8 +13,8 @@ import asyncio
 from typing import Any
 
 from ..exceptions import ConfigError
-from ..sim.server import SimOptions, SimServer
 from . import market_price
+from .options import description
 from .output import LinePrinter, Printer, Tally
 
 __all__ = ["NEXT_COMMANDS", "add_parser", "run", "summary"]
@@ -61,6 +61,8 @@ def summary(tally: Tally, rics: list[str]) -> str:
 
 
 async def run(a: argparse.Namespace) -> int:
+    from ..sim.server import SimOptions, SimServer
+
     if a.format not in ("lines", "vendor"):
         raise ConfigError(f"--format {a.format!r}: use lines or vendor")
     opts = SimOptions(host="127.0.0.1", port=0, token_ttl=a.token_ttl)
@@ -102,7 +104,9 @@ async def run(a: argparse.Namespace) -> int:
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
-        "demo", help="run the quick-start flow against the embedded simulator", description=__doc__
+        "demo",
+        help="run the quick-start flow against the embedded simulator",
+        description=description(__doc__),
     )
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--ric", action="append", default=None, help="items (default TRI.N)")

@@ -10,18 +10,21 @@ import os
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ConfigError
-from ..protocol.dictionary import Dictionary, DictionaryError
 from .common import add_connection_options, open_session
+from .options import description
+
+if TYPE_CHECKING:
+    from ..protocol.dictionary import Dictionary
 
 __all__ = ["add_parser"]
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
-        "dictionary", help="show or export the field dictionary", description=__doc__
+        "dictionary", help="show or export the field dictionary", description=description(__doc__)
     )
     p.add_argument(
         "--source",
@@ -41,6 +44,8 @@ def add_parser(sub: Any) -> None:
 
 
 async def _load(a: argparse.Namespace) -> Dictionary:
+    from ..protocol.dictionary import Dictionary, DictionaryError
+
     if a.source == "builtin":
         return Dictionary.builtin()
     if a.source != "download":

@@ -6,9 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from ..discovery import DEFAULT_DISCOVERY_URL, DiscoveryClient, select_endpoints
+from ..config import DEFAULT_DISCOVERY_URL
 from ..exceptions import DiscoveryError
-from ..sim.server import SimOptions, SimServer
 from . import interrupt
 from .common import add_connection_options, token_manager
 from .market_price import DEFAULT_AUTH_URL, first_token, ssl_context
@@ -46,6 +45,8 @@ def add_parser(sub: Any) -> None:
 
 
 async def run(a: argparse.Namespace) -> int:
+    from ..sim.server import SimOptions, SimServer
+
     if a.auth_url is None and a.discovery_url is None:
         async with SimServer(SimOptions(port=0, endpoints=3)) as sim:
             # stderr: stdout is the listing (or the JSON) alone
@@ -62,6 +63,8 @@ async def run(a: argparse.Namespace) -> int:
 
 
 async def _discover(a: argparse.Namespace, token_url: str, url: str) -> int:
+    from ..discovery import DiscoveryClient, select_endpoints
+
     tm = token_manager(a, token_url)
     client = DiscoveryClient(url, ssl_context=ssl_context(a))
     try:

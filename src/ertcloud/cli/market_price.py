@@ -16,23 +16,20 @@ import signal
 import ssl
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..auth.client import TokenClient
 from ..auth.grants import DEFAULT_SCOPE, ClientCredentials, PasswordCredentials
-from ..auth.manager import TokenManager
-from ..client.api import default_position
-from ..client.session import Session
-from ..client.standby import HotStandby
-from ..config import CommandLineSecret, resolve_credentials
-from ..discovery import DEFAULT_DISCOVERY_URL, DiscoveryClient, select_endpoints
+from ..config import DEFAULT_DISCOVERY_URL, CommandLineSecret, resolve_credentials
 from ..exceptions import AuthenticationError, ConfigError, DiscoveryError
-from ..protocol.events import ConnectionDead, Event
-from ..protocol.login import LoginParams
 from . import interrupt
 from .interrupt import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TOKEN_TIMEOUT
 from .options import add_option, description
 from .output import Printer
+
+if TYPE_CHECKING:
+    from ..auth.manager import TokenManager
+    from ..client.session import Session
+    from ..client.standby import HotStandby
 
 __all__ = ["add_parser", "default_position", "run"]
 
@@ -68,13 +65,12 @@ def add_options(p: argparse.ArgumentParser, command: str = "market-price") -> No
         "--hostname", metavar="HOST", help="streaming host (builds wss://HOST:PORT/WebSocket)"
     )
     g.add_argument("--port", default="443", help="port of --hostname (default 443)")
-    if command != "board":  # the board connects to --hostname only
-        g.add_argument(
-            "--url",
-            default=None,
-            help="WebSocket URL, e.g. wss://host:443/WebSocket, instead of --hostname/--port "
-            "(or ERTCLOUD_URL)",
-        )
+    g.add_argument(
+        "--url",
+        default=None,
+        help="WebSocket URL, e.g. wss://host:443/WebSocket, instead of --hostname/--port "
+        "(or ERTCLOUD_URL)",
+    )
     g.add_argument("--user", default="", help="machine id / user name (or ERTCLOUD_USER)")
     g.add_argument(
         "--password",
@@ -247,11 +243,26 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=lambda a: interrupt.run(run(a)))
 
 
-def ssl_context(args: argparse.Namespace) -> ssl.SSLContext | bool:
+def default_position() -> str:
+    """The Login Position of this host (``<ip>/<hostname>``)."""
+    from ..client.api import default_position as position
+
+    return position()
+
+
+def ssl_context(args: argparse.Namespace, *urls: str) -> ssl.SSLContext | bool | None:
+    """The TLS context of the options, made once per command (loading the CA bundle takes
+    tens of milliseconds), and not at all when ``urls`` are given and none uses TLS."""
+    if urls and not any(u.startswith(("https:", "wss:")) for u in urls):
+        return None
     if args.insecure:
         return False
+    made = getattr(args, "_ssl_context", None)
+    if made is not None:
+        return made  # type: ignore[no-any-return]
     try:
-        return ssl.create_default_context(cafile=args.ca_file)
+        args._ssl_context = ssl.create_default_context(cafile=args.ca_file)
+        return args._ssl_context  # type: ignore[no-any-return]
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(f"cannot load CA file {args.ca_file}: {exc.strerror or exc}") from None
 
@@ -360,6 +371,8 @@ async def _endpoints(
             port = _opt(args, "standbyport", "443")
             urls.append(f"{'wss' if tls else 'ws'}://{standby}:{port}/WebSocket")
         return urls
+    from ..discovery import DiscoveryClient, select_endpoints
+
     url = _opt(args, "discovery_url") or DEFAULT_DISCOVERY_URL
     region = _opt(args, "region", "us-east-1")
 
@@ -399,6 +412,12 @@ async def run(
     args: argparse.Namespace, *, printer: Printer | None = None, banner: str | None = None
 ) -> int:
     """Run the flow; returns the exit code."""
+    from ..auth.client import TokenClient
+    from ..auth.manager import TokenManager
+    from ..client.session import Session
+    from ..protocol.events import ConnectionDead, Event
+    from ..protocol.login import LoginParams
+
     _fill_credentials(args)
     v2 = bool(_opt(args, "clientsecret") or _opt(args, "jwk_file"))
     _check_required(args, v2)
@@ -519,6 +538,9 @@ async def _run_standby(
 ) -> int:
     """Hot standby: two sessions, printed as the vendor's service discovery example does
     (``SENT on session1:``...)."""
+    from ..client.standby import HotStandby
+    from ..protocol.login import LoginParams
+
     printers = {
         n: Printer(pr.out, show_secrets=pr.show_secrets, label=f" on {n}")
         for n in ("session1", "session2")

@@ -23,6 +23,7 @@ from .follow import follow
 
 if TYPE_CHECKING:
     from ..client.session import Session
+from .options import description
 
 __all__ = ["add_parser", "run"]
 
@@ -31,7 +32,7 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "news",
         help="live news headlines (MRN)",
-        description=__doc__,
+        description=description(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--ric", action="append", default=[], help="only stories about this RIC")

@@ -91,3 +91,38 @@ def suggest(parser: argparse.ArgumentParser, option: str) -> str | None:
         if s.replace("_", "-").lower() == match[0]:
             return shown
     return None  # pragma: no cover
+
+
+#: the levels ``--log-level`` takes, and what ``-v`` / ``-vv`` mean
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_VERBOSE_LEVELS = ("WARNING", "INFO", "DEBUG")
+
+
+def add_logging_options(p: argparse.ArgumentParser) -> None:
+    """``--log-level`` and ``-v/--verbose``, the same on every command. Their defaults are
+    SUPPRESS so that a nested command's parser never overwrites what its parent parsed."""
+    g = p.add_argument_group("logging")
+    g.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        default=argparse.SUPPRESS,
+        metavar="LEVEL",
+        help="log messages of this level and above on stderr: DEBUG, INFO, WARNING "
+        "(default), ERROR or CRITICAL",
+    )
+    g.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS,
+        help="more log messages: -v for INFO, -vv for DEBUG (--log-level wins)",
+    )
+
+
+def log_level(args: argparse.Namespace) -> str:
+    """The level ``--log-level`` or ``-v`` asked for (WARNING if neither)."""
+    level = getattr(args, "log_level", None)
+    if level:
+        return str(level)
+    return _VERBOSE_LEVELS[min(getattr(args, "verbose", 0), len(_VERBOSE_LEVELS) - 1)]

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..bars import bars_frame, parse_interval
 from ..exceptions import ConfigError
+from .options import description
 
 __all__ = ["add_parser", "draw", "run"]
 
@@ -20,7 +21,7 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "plot",
         help="candlestick chart of a recording (extra: plot)",
-        description=__doc__,
+        description=description(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("recording", help="a recording: ticks.db, jsonl:FILE, csv:FILE ...")

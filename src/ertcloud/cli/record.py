@@ -28,14 +28,11 @@ import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..bars import parse_interval
-from ..config import resolve_credentials
+from ..config import MAX_SILENCE
 from ..exceptions import ConfigError, ErtcloudError
-from ..sinks.metrics import MAX_SILENCE, MetricsServer
-from ..sinks.recorder import Recorder
-from ..sinks.spec import make_sink
 from . import cluster, interrupt
 from .longrun import say, serve_metrics, stop_on_signals
 from .market_price import (
@@ -48,7 +45,10 @@ from .market_price import (
 from .options import description
 from .service import open_connection
 
-__all__ = ["Target", "add_parser", "apply_config", "connection_target", "fill_credentials", "run"]
+if TYPE_CHECKING:
+    from ..sinks.recorder import Recorder
+
+__all__ = ["Target", "add_parser", "apply_config", "connection_target", "run"]
 
 DEFAULT_SINK = "ertcloud.duckdb"
 
@@ -271,20 +271,6 @@ async def connection_target(
     )
 
 
-def fill_credentials(args: argparse.Namespace) -> None:
-    """Credentials not on the command line from the environment (``ERTCLOUD_USER``,
-    ``ERTCLOUD_PASSWORD``, ``ERTCLOUD_CLIENT_ID``) or the credentials file."""
-    creds = resolve_credentials(
-        user=args.user or None,
-        password=args.password or None,
-        client_id=args.clientid or None,
-        file=getattr(args, "credentials", None),
-    )
-    args.user = creds.user or ""
-    args.password = creds.password or ""
-    args.clientid = creds.client_id or ""
-
-
 def _rics(args: argparse.Namespace) -> list[str]:
     out: list[str] = []
     for r in [*(args.rics or []), *(args.ric or [])]:
@@ -349,6 +335,10 @@ async def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
             parse_interval(bars)
         except ValueError as exc:
             raise ConfigError(f"--bars: {exc}") from None
+    from ..sinks.metrics import MetricsServer
+    from ..sinks.recorder import Recorder
+    from ..sinks.spec import make_sink
+
     sinks = [make_sink(s) for s in (args.to or [DEFAULT_SINK])]
 
     await _open_sinks(sinks)  # a bad sink fails fast, before anything else starts

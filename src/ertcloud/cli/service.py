@@ -19,9 +19,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..auth.client import TokenClient
 from ..auth.grants import PasswordCredentials
-from ..auth.manager import TokenManager
 from ..config import ENV_VARS, default_credentials_file
 from ..exceptions import DiscoveryError
 from .market_price import DEFAULT_AUTH_URL_V2 as _V2_URL
@@ -38,6 +36,7 @@ from .market_price import (
 )
 
 if TYPE_CHECKING:
+    from ..auth.manager import TokenManager
     from ..client.session import Session
 
 __all__ = ["Connection", "any_credential", "open_connection"]
@@ -99,13 +98,19 @@ class Connection:
         )
 
 
-async def open_connection(args: argparse.Namespace, stack: AsyncExitStack) -> Connection:
+async def open_connection(
+    args: argparse.Namespace, stack: AsyncExitStack, doing: str = "recording"
+) -> Connection:
     """The service the options name (token fetched, endpoints discovered if need be), or the
-    embedded simulator when :func:`any_credential` finds nothing. Closes with ``stack``."""
+    embedded simulator when :func:`any_credential` finds nothing (said on stderr: "``doing``
+    SIMULATED data"). Closes with ``stack``."""
+    from ..auth.client import TokenClient
+    from ..auth.manager import TokenManager
+
     if not any_credential(args):
         from .record import connection_target
 
-        t = await connection_target(args, stack, True, "recording")
+        t = await connection_target(args, stack, True, doing)
         client = TokenClient(t.auth_url, ssl_context=t.ssl)
         stack.push_async_callback(client.close)
         creds = PasswordCredentials(t.user, t.password, t.clientid, scope=args.scope)

@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from ..client.session import Session
 from ..exceptions import one_line
+
+if TYPE_CHECKING:
+    from ..client.session import Session
 
 __all__ = ["announce_reconnects", "until_done_or_ended"]
 

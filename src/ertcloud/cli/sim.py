@@ -11,13 +11,15 @@ import signal
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..auth.jwt import load_jwk
 from ..exceptions import ConfigError
-from ..sim.ads import PING_MODES, SLOW_CONSUMER_POLICIES, ServerConfig
-from ..sim.server import SimOptions, SimServer, startup_line
-from .options import add_option, description
+from ..sim.policies import PING_MODES, SLOW_CONSUMER_POLICIES
+from .options import add_option, description, log_level
+
+if TYPE_CHECKING:
+    from ..sim.server import SimOptions
 
 __all__ = ["add_parser", "options_from_args", "parse_denials", "read_users_file"]
 
@@ -169,7 +171,6 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--depth-levels", type=int, default=20, help="price levels per side of order books"
     )
-    p.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
     h = p.add_argument_group("hardening")
     h.add_argument(
         "--slow-consumer",
@@ -327,6 +328,9 @@ def replay_window(a: argparse.Namespace) -> tuple[float | None, float | None]:
 
 
 def options_from_args(a: argparse.Namespace) -> SimOptions:
+    from ..sim.ads import ServerConfig
+    from ..sim.server import SimOptions
+
     if (a.tls_cert is None) != (a.tls_key is None):
         raise ConfigError("--tls-cert and --tls-key go together")
     if a.tls_cert and a.tls_self_signed:
@@ -431,6 +435,8 @@ def list_faults() -> str:
 
 
 async def serve(opts: SimOptions) -> int:
+    from ..sim.server import SimServer, startup_line
+
     sim = SimServer(opts)
     try:
         await sim.start()
@@ -468,11 +474,8 @@ def add_parser(sub: Any) -> None:
     add_options(p)
 
     def _run(a: argparse.Namespace) -> int:
-        level = a.log_level.upper()
-        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-            raise ConfigError(f"--log-level: unknown level {a.log_level!r}")
         logging.basicConfig(
-            level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s", force=True
+            level=log_level(a), format="%(asctime)s %(name)s %(levelname)s %(message)s", force=True
         )
         if a.list_faults:
             sys.stdout.write(list_faults() + "\n")

@@ -4,24 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import sys
 import time
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-from ..client.session import Session
-from ..client.standby import StandbySubscription
-from ..client.subscription import Subscription
 from ..exceptions import ConfigError
-from ..protocol import codec
-from ..protocol.events import (
-    ErrorReceived,
-    ItemRefreshed,
-    ItemStatus,
-    ItemUpdated,
-    StreamClosed,
-)
-from ..protocol.streams import ItemStream
 from . import interrupt
 from .common import add_connection_options, add_transport_option, open_session, open_standby
 from .market_price import _install_signals
@@ -29,21 +19,37 @@ from .options import add_option, description
 from .output import BOOK_DOMAINS, book_header, book_table_lines, pretty
 from .session_notices import announce_reconnects, until_done_or_ended
 
+if TYPE_CHECKING:
+    from ..client.session import Session
+    from ..protocol.events import ItemRefreshed, ItemStatus, ItemUpdated, StreamClosed
+    from ..protocol.streams import ItemStream
+
+    Event = ItemRefreshed | ItemUpdated | ItemStatus | StreamClosed
+
 __all__ = ["add_parser", "event_record"]
 
 DEFAULT_TABLE_FIELDS = ("BID", "ASK", "BIDSIZE", "ASKSIZE", "TRDPRC_1", "ACVOL_1")
-Event = ItemRefreshed | ItemUpdated | ItemStatus | StreamClosed
+
+
+@functools.cache
+def _protocol() -> tuple[ModuleType, type[StreamClosed]]:
+    """The codec and StreamClosed, imported once on first use (not for ``--help``)."""
+    from ..protocol import codec
+    from ..protocol.events import StreamClosed
+
+    return codec, StreamClosed
 
 
 def event_record(ev: Event) -> dict[str, Any]:
     """A flat JSON-able record of an event (the ``jsonl`` format)."""
+    codec, closed = _protocol()
     s = ev.stream
     rec: dict[str, Any] = {"ts": round(time.time(), 6), "ric": s.name, "id": s.id}
-    if isinstance(ev, StreamClosed):
+    if isinstance(ev, closed):
         rec["event"] = "closed"
         rec["state"] = codec.to_builtins(ev.state)
         return rec
-    msg = ev.message
+    msg = ev.message  # type: ignore[union-attr]  # not a StreamClosed (returned above)
     rec["event"] = type(msg).__name__.lower()
     if s.domain != "MarketPrice":
         rec["domain"] = s.domain
@@ -157,6 +163,8 @@ def _fields(spec: str | None) -> list[str | int] | None:
 
 
 def _table_line(ev: Event, cols: list[str]) -> str:
+    from ..protocol.events import ItemRefreshed, ItemUpdated
+
     s: ItemStream = ev.stream
     kind = {
         "ItemRefreshed": "REFRESH",
@@ -202,6 +210,15 @@ async def run(a: argparse.Namespace) -> int:
         from .cluster import run_subscribe_from
 
         return await run_subscribe_from(a, names)
+    import msgspec
+
+    from ..client.standby import StandbySubscription
+    from ..client.subscription import Subscription
+    from ..protocol import codec
+    from ..protocol.events import ErrorReceived, StreamClosed
+
+    encode = msgspec.json.Encoder().encode  # as json.dumps, compact, and many times faster
+
     pending = set(names)  # items not finished yet: each check is O(1), never a scan
     index: dict[str, ItemStream] = {}  # name -> stream (single session)
     standby = a.hotstandby or a.standby_url is not None
@@ -273,7 +290,7 @@ async def run(a: argparse.Namespace) -> int:
                 fail(ev.stream.name, ev.stream.refreshes > 0, _reason(ev.state.text, ev.state.code))
             check_done(ev.stream)
         if a.format == "jsonl":
-            out.write(json.dumps(event_record(ev), separators=(",", ":")) + "\n")
+            out.write(encode(event_record(ev)).decode() + "\n")
         elif a.format == "table":
             out.write(_table_line(ev, cols) + "\n")
         elif not isinstance(ev, StreamClosed):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..sim.server import SimOptions, SimServer
 from . import interrupt
 from .common import add_connection_options, token_manager
 from .market_price import DEFAULT_AUTH_URL, first_token
@@ -27,6 +26,8 @@ def add_parser(sub: Any) -> None:
 
 
 async def run(a: argparse.Namespace) -> int:
+    from ..sim.server import SimOptions, SimServer
+
     pr = Printer(show_secrets=a.show_secrets)
     if a.auth_url is None and a.hostname is None and a.url is None:
         async with SimServer(SimOptions(port=0)) as sim:

@@ -6,6 +6,7 @@ import time
 
 from aiohttp import web
 
+from ..config import MAX_SILENCE
 from .recorder import Recorder
 
 __all__ = ["MAX_SILENCE", "HttpEndpoint", "MetricsServer", "health", "prometheus_text"]
@@ -128,10 +129,6 @@ def prometheus_text(rec: Recorder) -> str:
         [("", round(time.monotonic() - st.started, 3))],
     )
     return "\n".join(out) + "\n"
-
-
-#: default of ``max_silence``: /health is 503 after this many seconds without a message
-MAX_SILENCE = 30.0
 
 
 def health(
