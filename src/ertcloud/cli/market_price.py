@@ -59,6 +59,11 @@ _STANDBY_HELP = {
 }
 
 
+class _DefaultService(str):
+    """``--service`` not given: a login by user name then names no service, as the
+    deployed-ADS examples, so the server's default service answers."""
+
+
 def add_options(p: argparse.ArgumentParser, command: str = "market-price") -> None:
     """The vendor examples' options (kebab-case; their spellings, like ``--auth_url``, are
     hidden aliases), plus ours. ``command`` picks the help text (``market-price``,
@@ -132,10 +137,21 @@ def add_options(p: argparse.ArgumentParser, command: str = "market-price") -> No
         "2018: auth/oauth2/beta1/token)",
     )  # fmt: skip
     g.add_argument("--scope", default=DEFAULT_SCOPE, help="OAuth scope (default trapi)")
+    if command == "market-price":
+        add_option(
+            g, "--user-login", dest="user_login", action="store_true",
+            help="log in by user name with no token, as to a deployed ADS (the vendor's "
+            "market_price.py). Implied when --user is given with --hostname or --url and "
+            "no password, token URL (--auth-url, --auth-hostname) or v2 credential, from "
+            "the command line, the environment or the credentials file; the URL is then "
+            "ws:// unless --tls on, and --position defaults to this host's IP",
+        )  # fmt: skip
     i = p.add_argument_group("items")
     i.add_argument("--ric", action="append", default=None, help=_RIC_HELP[command])
     i.add_argument(
-        "--service", default="ELEKTRON_DD", help="service name or id (default ELEKTRON_DD)"
+        "--service",
+        default=_DefaultService("ELEKTRON_DD"),
+        help="service name or id (default ELEKTRON_DD; by user name, the server's default)",
     )
     add_option(
         i, "--fields", "--view", dest="view", default=None,
@@ -150,7 +166,8 @@ def add_options(p: argparse.ArgumentParser, command: str = "market-price") -> No
     add_option(
         d, "--discovery-url", "--discovery_url", dest="discovery_url", default=None,
         help="service discovery URL, used when neither --hostname nor --url is given "
-        f"(default {DEFAULT_DISCOVERY_URL})",
+        f"(default {DEFAULT_DISCOVERY_URL}; with --auth-hostname, that host and "
+        "--auth-port, as the 2018 quick start)",
     )  # fmt: skip
     d.add_argument(
         "--region",
@@ -271,11 +288,15 @@ def _auth_url(args: argparse.Namespace) -> str:
     return DEFAULT_AUTH_URL
 
 
-def _use_tls(args: argparse.Namespace, auth_url: str) -> bool:
-    return bool(args.tls == "on" or (args.tls == "auto" and not auth_url.startswith("http://")))
+def _use_tls(args: argparse.Namespace, auth_url: str | None) -> bool:
+    """``--tls``; ``auto`` is wss:// unless the token URL is http:// or there is none (a
+    login by user name, to a deployed ADS's ws://)."""
+    if args.tls != "auto":
+        return bool(args.tls == "on")
+    return auth_url is not None and not auth_url.startswith("http://")
 
 
-def _ws_url(args: argparse.Namespace, auth_url: str) -> str:
+def _ws_url(args: argparse.Namespace, auth_url: str | None) -> str:
     if _opt(args, "url"):
         return str(args.url)
     tls = _use_tls(args, auth_url)
@@ -304,6 +325,33 @@ def _fill_credentials(args: argparse.Namespace) -> None:
     if hasattr(args, "clientsecret") and not (args.user and args.password):
         # A secret from the environment or file means v2 only without a v1 user/password.
         args.clientsecret = creds.client_secret
+
+
+def user_login(args: argparse.Namespace) -> bool:
+    """Log in by user name, with no token (deployed ADS)? ``--user-login``, or what the
+    vendor's ADS examples are given: ``--user`` and a host, and no password, token URL or
+    v2 credential (after the environment and the credentials file filled them in)."""
+    if _opt(args, "user_login"):
+        if not args.user:
+            raise ConfigError("--user-login needs --user (the user name to log in as)")
+        return True
+    return bool(
+        args.user
+        and not args.password
+        and (args.hostname or _opt(args, "url"))
+        and not (args.auth_url or _opt(args, "auth_hostname"))
+        and not (_opt(args, "clientsecret") or _opt(args, "jwk_file"))
+    )
+
+
+def _ads_position() -> str:
+    """This host's IP, the deployed-ADS examples' default Position (127.0.0.1 without one)."""
+    import socket
+
+    try:
+        return socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return "127.0.0.1"
 
 
 def _check_required(args: argparse.Namespace, v2: bool) -> None:
@@ -346,8 +394,24 @@ def _credentials(args: argparse.Namespace, v2: bool) -> PasswordCredentials | Cl
     return ClientCredentials(args.clientid, _opt(args, "clientsecret") or "", scope=scope)
 
 
+def _discovery_url(args: argparse.Namespace) -> str:
+    """``--discovery-url``; with ``--auth-hostname`` and none, discovery on the token host
+    as the 2018 service discovery quick start does (on ``--auth-port`` too)."""
+    given = _opt(args, "discovery_url")
+    if given:
+        return str(given)
+    host = _opt(args, "auth_hostname")
+    if host:
+        return f"https://{host}:{_opt(args, 'auth_port', '443')}/streaming/pricing/v1/"
+    return DEFAULT_DISCOVERY_URL
+
+
 async def _endpoints(
-    args: argparse.Namespace, tokens: TokenManager, pr: Printer | None, sslctx: Any, auth_url: str
+    args: argparse.Namespace,
+    tokens: TokenManager | None,
+    pr: Printer | None,
+    sslctx: Any,
+    auth_url: str | None,
 ) -> list[str]:
     """WebSocket URLs, best first: ``--url`` or ``--hostname`` (and ``--standby-hostname``),
     else the endpoints service discovery lists for ``--region`` (traced on ``pr``)."""
@@ -360,7 +424,8 @@ async def _endpoints(
             port = _opt(args, "standbyport", "443")
             urls.append(f"{'wss' if tls else 'ws'}://{standby}:{port}/WebSocket")
         return urls
-    url = _opt(args, "discovery_url") or DEFAULT_DISCOVERY_URL
+    assert tokens is not None  # a login by user name has a host
+    url = _discovery_url(args)
     region = _opt(args, "region", "us-east-1")
 
     def sd_trace(event: str, detail: Any) -> None:
@@ -400,50 +465,34 @@ async def run(
 ) -> int:
     """Run the flow; returns the exit code."""
     _fill_credentials(args)
-    v2 = bool(_opt(args, "clientsecret") or _opt(args, "jwk_file"))
-    _check_required(args, v2)
+    by_user = user_login(args)
+    v2 = not by_user and bool(_opt(args, "clientsecret") or _opt(args, "jwk_file"))
+    if not by_user:
+        _check_required(args, v2)
     pr = printer or Printer(show_secrets=args.show_secrets)
     if banner:
         pr.line(banner)
-    auth_url = _auth_url(args)
-    if v2 and not args.auth_url and not args.auth_hostname:
-        auth_url = DEFAULT_AUTH_URL_V2
     sslctx = ssl_context(args)
-
-    def auth_trace(event: str, detail: Any) -> None:
-        if event == "request":
-            grant, url = detail
-            if grant == "client_credentials":
-                pr.line(f"Sending authentication request with client credentials to  {url} ...")
-                return
-            how = "refresh token" if grant == "refresh_token" else "password"
-            pr.line(f"Sending authentication request with {how} to {url} ...")
-        elif event == "success":
-            pr.block(f"{BRAND} Authentication succeeded. RECEIVED:", detail)
-        elif event == "error":
-            status, text = detail
-            pr.line(f"{BRAND} authentication HTTP code: {status} {text}")
-        elif event == "redirect":
-            pr.line(f"Perform URL redirect to  {detail}")
-
-    client = TokenClient(auth_url, ssl_context=sslctx, trace=auth_trace)
-    tokens = TokenManager(client, _credentials(args, v2))
     rics = _rics(args)
-    position = args.position or default_position()
-    try:
-        await first_token(tokens, auth_url, args)
-        urls = await _endpoints(args, tokens, pr, sslctx, auth_url)
-    except BaseException:
-        await client.close()
-        raise
+    if by_user:
+        position = args.position or _ads_position()
+        client, tokens = None, None
+        urls = await _endpoints(args, None, pr, sslctx, None)
+    else:
+        position = args.position or default_position()
+        client, tokens, urls = await _token_and_endpoints(args, v2, pr, sslctx)
+    login = LoginParams(
+        application_id=args.app_id, position=position, user=args.user if by_user else None
+    )
     if _opt(args, "hotstandby"):
         if len(urls) < 2:
-            await client.close()
+            if client is not None:
+                await client.close()
             raise DiscoveryError(
                 f"Expected 2 hosts but received: {len(urls)} (--hotstandby needs "
                 "--standbyhostname with --hostname)"
             )
-        return await _run_standby(args, urls, tokens, pr, sslctx, rics, position)
+        return await _run_standby(args, urls, tokens, pr, sslctx, rics, login)
     ws_url: str | list[str] = urls if len(urls) > 1 else urls[0]
 
     def trace(kind: str, detail: Any) -> None:
@@ -469,7 +518,7 @@ async def run(
     session = Session(
         ws_url,
         tokens=tokens,
-        login=LoginParams(application_id=args.app_id, position=position),
+        login=login,
         ssl_context=sslctx,
         reconnect=not args.no_reconnect,
         connect_timeout=_opt(args, "connect_timeout", DEFAULT_CONNECT_TIMEOUT),
@@ -483,7 +532,7 @@ async def run(
     try:
         with interrupt.waiting(f"the connection to {session.urls[0]} and the Login"):
             await session.start()
-        _subscribe(session, args, rics)
+        _subscribe(session, args, rics, by_user)
         waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(session.wait_closed())]
         done, pending = await asyncio.wait(
             waiters, timeout=args.duration, return_when=asyncio.FIRST_COMPLETED
@@ -503,19 +552,55 @@ async def run(
         return 0
     finally:
         await session.close()
-        await client.close()
+        if client is not None:
+            await client.close()
         for sig in installed:
             loop.remove_signal_handler(sig)
+
+
+async def _token_and_endpoints(
+    args: argparse.Namespace, v2: bool, pr: Printer, sslctx: Any
+) -> tuple[TokenClient, TokenManager, list[str]]:
+    """The first token (authentication lines traced on ``pr``), then the WebSocket URLs."""
+    auth_url = _auth_url(args)
+    if v2 and not args.auth_url and not args.auth_hostname:
+        auth_url = DEFAULT_AUTH_URL_V2
+
+    def auth_trace(event: str, detail: Any) -> None:
+        if event == "request":
+            grant, url = detail
+            if grant == "client_credentials":
+                pr.line(f"Sending authentication request with client credentials to  {url} ...")
+                return
+            how = "refresh token" if grant == "refresh_token" else "password"
+            pr.line(f"Sending authentication request with {how} to {url} ...")
+        elif event == "success":
+            pr.block(f"{BRAND} Authentication succeeded. RECEIVED:", detail)
+        elif event == "error":
+            status, text = detail
+            pr.line(f"{BRAND} authentication HTTP code: {status} {text}")
+        elif event == "redirect":
+            pr.line(f"Perform URL redirect to  {detail}")
+
+    client = TokenClient(auth_url, ssl_context=sslctx, trace=auth_trace)
+    tokens = TokenManager(client, _credentials(args, v2))
+    try:
+        await first_token(tokens, auth_url, args)
+        urls = await _endpoints(args, tokens, pr, sslctx, auth_url)
+    except BaseException:
+        await client.close()
+        raise
+    return client, tokens, urls
 
 
 async def _run_standby(
     args: argparse.Namespace,
     urls: list[str],
-    tokens: TokenManager,
+    tokens: TokenManager | None,
     pr: Printer,
     sslctx: Any,
     rics: list[str],
-    position: str,
+    login: LoginParams,
 ) -> int:
     """Hot standby: two sessions, printed as the vendor's service discovery example does
     (``SENT on session1:``...)."""
@@ -546,7 +631,7 @@ async def _run_standby(
     standby = HotStandby(
         urls,
         tokens=tokens,
-        login=LoginParams(application_id=args.app_id, position=position),
+        login=login,
         ssl_context=sslctx,
         connect_timeout=_opt(args, "connect_timeout", DEFAULT_CONNECT_TIMEOUT),
         trace=trace,
@@ -557,7 +642,7 @@ async def _run_standby(
     try:
         with interrupt.waiting(f"the connections to {' and '.join(urls[:2])} and the Logins"):
             await standby.start()
-        _subscribe(standby, args, rics)
+        _subscribe(standby, args, rics, login.user is not None)
         try:
             await asyncio.wait_for(stop.wait(), args.duration)
         except asyncio.TimeoutError:
@@ -569,17 +654,22 @@ async def _run_standby(
         return 0
     finally:
         await standby.close()
-        await tokens.client.close()
+        if tokens is not None:
+            await tokens.client.close()
         for sig in installed:
             loop.remove_signal_handler(sig)
 
 
-def _subscribe(target: Session | HotStandby, args: argparse.Namespace, rics: list[str]) -> None:
-    """The items of the command line, one request each as the vendor examples send them."""
+def _subscribe(
+    target: Session | HotStandby, args: argparse.Namespace, rics: list[str], by_user: bool
+) -> None:
+    """The items of the command line, one request each as the vendor examples send them
+    (by user name and with no ``--service``, naming no service, as the ADS examples)."""
+    no_service = by_user and isinstance(args.service, _DefaultService)
     target.subscribe(
         rics,
         fields=[f.strip() for f in args.view.split(",")] if args.view else None,
-        service=_service(args.service),
+        service=None if no_service else _service(args.service),
         snapshot=args.snapshot,
         batch=False,
         queue=False,
@@ -592,7 +682,7 @@ def _noop(_: object) -> None:
 
 
 def _service(s: str) -> str | int:
-    return int(s) if s.isdigit() else s
+    return int(s) if s.isdigit() else str(s)  # a plain str (not _DefaultService) to encode
 
 
 async def first_token(tokens: TokenManager, url: str, args: argparse.Namespace) -> None:
