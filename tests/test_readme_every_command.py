@@ -28,6 +28,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 import pytest
 from support import ROOT, cli_env
@@ -86,8 +87,8 @@ class Background:
         for t in self._readers:
             t.start()
 
-    def _read(self, name: str, pipe: object) -> None:
-        fd = pipe.fileno()  # type: ignore[attr-defined]
+    def _read(self, name: str, pipe: IO[bytes]) -> None:
+        fd = pipe.fileno()
         while chunk := os.read(fd, 65536):
             self._chunks[name].append(chunk)
 
@@ -146,15 +147,15 @@ class Expect:
     serve: bool = False
 
 
-def _json_lines(text: str) -> list[dict[str, object]]:
+def _json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(ln) for ln in text.splitlines() if ln.startswith("{")]
 
 
-def _sent_and_received(out: str) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+def _sent_and_received(out: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The messages ``market-price`` printed after ``SENT...:`` and ``RECEIVED...:``."""
     dec = json.JSONDecoder()
-    sent: list[dict[str, object]] = []
-    received: list[dict[str, object]] = []
+    sent: list[dict[str, Any]] = []
+    received: list[dict[str, Any]] = []
     for m in re.finditer(r"^(SENT|RECEIVED)[^\n]*:\s*\n", out, re.M):
         doc, _ = dec.raw_decode(out, m.end())
         (sent if m.group(1) == "SENT" else received).extend(doc if isinstance(doc, list) else [doc])
@@ -175,10 +176,10 @@ def check_quick_tour(r: Ran) -> None:
     assert (
         sent[0]["Domain"] == "Login"
         and sent[0]["Key"]["Elements"]["AuthenticationToken"] == "<redacted>"
-    )  # type: ignore[index]
+    )
     refreshed = {
         m["Key"]["Name"] for m in received if m["Type"] == "Refresh" and m.get("Domain") != "Login"
-    }  # type: ignore[index]
+    }
     assert refreshed == {"TRI.N", "IBM.N"}, out[-2000:]
 
 

@@ -7,6 +7,7 @@ own Pings are the session's. Each runs until Ctrl+C, which ends it with exit cod
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 from support import Program, SimProcess, cli_env, ertcloud_cmd, received, run_cli, sent
 
+import ertcloud
 from ertcloud.cli import build_parser
 from ertcloud.cli.market_price import _fill_credentials, user_login
 
@@ -217,3 +219,26 @@ def test_user_login_option_needs_a_user() -> None:
     assert r.stderr.strip() == (
         "ertcloud: error: --user-login needs --user (the user name to log in as)"
     )
+
+
+async def test_library_session_logs_in_by_user_name(
+    make_sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The library's side: ``connect(url, user=...)`` with no token URL, and ``Session(url,
+    login=LoginParams(user=...))`` with no ``tokens``, log in by user name."""
+    for k in ("USER", "PASSWORD", "CLIENT_ID", "CLIENT_SECRET", "TOKEN_URL", "URL"):
+        monkeypatch.delenv(f"ERTCLOUD_{k}", raising=False)
+    async with make_sim(server={"allow_user_login": True, "rate": 0}) as sim:
+        sessions = [
+            ertcloud.connect(sim.websocket_url, user="trader1", position="10.0.0.9"),
+            ertcloud.Session(sim.websocket_url, login=ertcloud.LoginParams(user="trader1")),
+        ]
+        for session in sessions:
+            async with session:
+                sub = session.subscribe(["TRI.N"], snapshot=True)
+                await asyncio.wait_for(sub.wait_complete(), 20)
+                (stream,) = sub.streams
+                assert stream.is_open is False and "BID" in stream.fields
+                refresh = session.protocol.login.refresh
+                assert refresh is not None and refresh.key is not None
+                assert refresh.key.name == "trader1"
