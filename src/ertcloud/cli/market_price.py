@@ -6,6 +6,10 @@ deliberate differences: secrets are redacted unless ``--show-secrets``; TLS cert
 are verified (``--ca-file``, ``--insecure``); several RICs open several streams; the token
 is renewed and the Login re-sent with ``Refresh: false`` before it expires; a lost
 connection is recovered; Ctrl+C closes the streams and the login and exits 0.
+
+The deployed-ADS examples' command line (--hostname H --port P --app-id A --user U
+--position P, in their spellings too) logs in by user name with no token, on ws://: see
+--user-login.
 """
 
 from __future__ import annotations
@@ -70,7 +74,7 @@ def add_options(p: argparse.ArgumentParser, command: str = "market-price") -> No
     ``record`` or ``board``)."""
     g = p.add_argument_group("connection (the vendor examples' options)")
     g.add_argument(
-        "--hostname", metavar="HOST", help="streaming host (builds wss://HOST:PORT/WebSocket)"
+        "--hostname", metavar="HOST", help="streaming host (wss://HOST:PORT/WebSocket; see --tls)"
     )
     g.add_argument("--port", default="443", help="port of --hostname (default 443)")
     if command != "board":  # the board connects to --hostname only
@@ -219,8 +223,8 @@ def add_options(p: argparse.ArgumentParser, command: str = "market-price") -> No
         choices=("auto", "on", "off"),
         default="auto",
         help="on: wss://, off: ws:// to the streaming host; auto (default): wss:// unless "
-        "the token URL is http:// (a local simulator). The port is --port (default 443) "
-        "whatever the choice",
+        "the token URL is http:// (a local simulator) or the login is by user name (a "
+        "deployed ADS). The port is --port (default 443) whatever the choice",
     )
     add_timeouts(o)
     if command != "board":
