@@ -183,7 +183,7 @@ def check_quick_tour(r: Ran) -> None:
     assert refreshed == {"TRI.N", "IBM.N"}, out[-2000:]
 
 
-def check_discovery_standby(r: Ran) -> None:
+def check_standby(r: Ran) -> None:
     out = r.out
     assert "Service discovery succeeded. RECEIVED:" in out
     assert "WebSocket successfully connected for session1!" in out
@@ -254,54 +254,29 @@ def check_plot(r: Ran) -> None:
     assert (r.cwd / "tri.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+TABLE_REFRESH = r"^\S+ +\S+ +REFRESH "  # a Refresh row of ``--format table``
+MP_REFRESH = r'^\s*"Type":"Refresh"'  # a Refresh printed by market-price
+JSONL_UPDATE = r'"event": ?"update"'  # an Update of ``--format jsonl``
+ROWS = r"items 1/1, .*, [1-9]\d* rows written"  # record's progress line, once it wrote
+
 EXPECT = [
-    # Quick tour and Discovery: a simulator, then market-price against it (the free port)
-    Expect(r"ertcloud sim ", check_sim, until=r"^\{.*\}$", serve=True),
-    # the Login's Refresh and the items'
-    Expect(
-        r"ertcloud market-price --hostname .*--ric TRI.N,IBM.N",
-        check_quick_tour,
-        until=r'^\s*"Type":"Refresh"',
-        count=3,
-    ),
-    Expect(
-        r"ertcloud market-price --discovery-url .*--hot-standby",
-        check_discovery_standby,
-        until=r'^\s*"Type":"Refresh"',
-        count=4,
-    ),
+    # Quick tour and Discovery: a simulator, then market-price against it (the free port);
+    # market-price runs until the Logins' and the items' Refreshes are printed
+    Expect(r"ertcloud sim ", check_sim, r"^\{.*\}$", serve=True),
+    Expect(r"ertcloud market-price --hostname .*--ric TRI.N", check_quick_tour, MP_REFRESH, 3),
+    Expect(r"ertcloud market-price --discovery-url .*--hot-standby", check_standby, MP_REFRESH, 4),
     # Everyday commands (the embedded simulator)
-    Expect(
-        r"ertcloud subscribe TRI.N IBM.N .*--format table",
-        check_table,
-        until=r"^\S+ +\S+ +REFRESH ",
-        count=2,
-    ),
-    Expect(
-        r"ertcloud subscribe TRI.N --hot-standby --format jsonl",
-        check_standby_jsonl,
-        until=r'"event": ?"update"',
-        count=2,
-    ),
+    Expect(r"ertcloud subscribe TRI.N IBM.N .*--format table", check_table, TABLE_REFRESH, 2),
+    Expect(r"ertcloud subscribe TRI.N --hot-standby", check_standby_jsonl, JSONL_UPDATE, 2),
     Expect(r"ertcloud post TRI.N ", check_post),
     Expect(r"ertcloud token", check_token),
     Expect(r"ertcloud discover ", check_discover),
     # Trader features
     Expect(r"ertcloud chain ", check_chain),
-    Expect(
-        r"ertcloud subscribe 0#.DJI --expand",
-        check_chain_stream,
-        until=r"^\S+ +\S+ +REFRESH ",
-        count=20,
-    ),
+    Expect(r"ertcloud subscribe 0#.DJI --expand", check_chain_stream, TABLE_REFRESH, 20),
     Expect(r"ertcloud news ", check_news),
     Expect(r"ertcloud bars ", check_bars),
-    Expect(
-        r"ertcloud record TRI.N --to ticks.db --bars",
-        check_record_bars,
-        until=r"items 1/1, .*, [1-9]\d* rows written",
-        on="err",
-    ),
+    Expect(r"ertcloud record TRI.N --to ticks.db --bars", check_record_bars, ROWS, on="err"),
     Expect(r"ertcloud plot ticks.db", check_plot),
 ]
 

@@ -398,6 +398,35 @@ def _credentials(args: argparse.Namespace, v2: bool) -> PasswordCredentials | Cl
     return ClientCredentials(args.clientid, _opt(args, "clientsecret") or "", scope=scope)
 
 
+def _gateway_trace(
+    pr: Printer | None, request: Callable[[Any], str], success: str, error: str
+) -> Callable[[str, Any], None]:
+    """A token or discovery client's trace, printed as the vendor examples print it."""
+
+    def trace(event: str, detail: Any) -> None:
+        if pr is None:
+            return
+        if event == "request":
+            pr.line(request(detail))
+        elif event == "success":
+            pr.block(f"{BRAND} {success}. RECEIVED:", detail)
+        elif event == "error":
+            status, text = detail
+            pr.line(f"{BRAND} {error}: {status} {text}")
+        elif event == "redirect":
+            pr.line(f"Perform URL redirect to  {detail}")
+
+    return trace
+
+
+def _auth_request_line(detail: tuple[str, str]) -> str:
+    grant, url = detail
+    if grant == "client_credentials":
+        return f"Sending authentication request with client credentials to  {url} ..."
+    how = "refresh token" if grant == "refresh_token" else "password"
+    return f"Sending authentication request with {how} to {url} ..."
+
+
 def _discovery_url(args: argparse.Namespace) -> str:
     """``--discovery-url``; with ``--auth-hostname`` and none, discovery on the token host
     as the 2018 service discovery quick start does (on ``--auth-port`` too)."""
@@ -432,19 +461,12 @@ async def _endpoints(
     url = _discovery_url(args)
     region = _opt(args, "region", "us-east-1")
 
-    def sd_trace(event: str, detail: Any) -> None:
-        if pr is None:
-            return
-        if event == "request":
-            pr.line(f"Sending {BRAND} service discovery request to {detail}")
-        elif event == "success":
-            pr.block(f"{BRAND} Service discovery succeeded. RECEIVED:", detail)
-        elif event == "error":
-            status, text = detail
-            pr.line(f"{BRAND} Service discovery result failure: {status} {text}")
-        elif event == "redirect":
-            pr.line(f"Perform URL redirect to  {detail}")
-
+    sd_trace = _gateway_trace(
+        pr,
+        lambda url: f"Sending {BRAND} service discovery request to {url}",
+        "Service discovery succeeded",
+        "Service discovery result failure",
+    )
     client = DiscoveryClient(url, ssl_context=sslctx, trace=sd_trace)
     try:
         found = await interrupt.wait_for(
@@ -570,22 +592,9 @@ async def _token_and_endpoints(
     if v2 and not args.auth_url and not args.auth_hostname:
         auth_url = DEFAULT_AUTH_URL_V2
 
-    def auth_trace(event: str, detail: Any) -> None:
-        if event == "request":
-            grant, url = detail
-            if grant == "client_credentials":
-                pr.line(f"Sending authentication request with client credentials to  {url} ...")
-                return
-            how = "refresh token" if grant == "refresh_token" else "password"
-            pr.line(f"Sending authentication request with {how} to {url} ...")
-        elif event == "success":
-            pr.block(f"{BRAND} Authentication succeeded. RECEIVED:", detail)
-        elif event == "error":
-            status, text = detail
-            pr.line(f"{BRAND} authentication HTTP code: {status} {text}")
-        elif event == "redirect":
-            pr.line(f"Perform URL redirect to  {detail}")
-
+    auth_trace = _gateway_trace(
+        pr, _auth_request_line, "Authentication succeeded", "authentication HTTP code"
+    )
     client = TokenClient(auth_url, ssl_context=sslctx, trace=auth_trace)
     tokens = TokenManager(client, _credentials(args, v2))
     try:
