@@ -317,6 +317,7 @@ def run_section(commands: list[str], folder: Path) -> list[Ran]:
             command = command.replace(f"--port {README_PORT}", f"--port {port}").replace(
                 f"127.0.0.1:{README_PORT}/", f"127.0.0.1:{port}/"
             )
+            assert README_PORT not in command, command  # no fixed port left
             exp = expectation(command)
             if exp.until is None:
                 r = subprocess.run(
