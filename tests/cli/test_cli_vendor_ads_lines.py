@@ -213,12 +213,18 @@ def test_a_password_from_the_environment_means_a_token_login(
     assert not _decide(argv, monkeypatch, tmp_path, ERTCLOUD_PASSWORD="p")
 
 
-def test_user_login_option_needs_a_user() -> None:
-    r = run_cli("market-price", "--hostname", "127.0.0.1", "--user-login")
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (["--hostname", "127.0.0.1"], "--user-login needs --user (the user name to log in as)"),
+        (["--user", "root"], "--user-login needs --hostname or --url (no service discovery)"),
+    ],
+)
+def test_user_login_option_needs_a_user_and_a_host(argv: list[str], error: str) -> None:
+    env = {k: v for k, v in cli_env().items() if not k.startswith("ERTCLOUD_")}
+    r = run_cli("market-price", *argv, "--user-login", env=env)
     assert r.returncode == 2
-    assert r.stderr.strip() == (
-        "ertcloud: error: --user-login needs --user (the user name to log in as)"
-    )
+    assert r.stderr.strip() == f"ertcloud: error: {error}"
 
 
 async def test_library_session_logs_in_by_user_name(

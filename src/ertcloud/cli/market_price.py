@@ -335,14 +335,17 @@ def user_login(args: argparse.Namespace) -> bool:
     """Log in by user name, with no token (deployed ADS)? ``--user-login``, or what the
     vendor's ADS examples are given: ``--user`` and a host, and no password, token URL or
     v2 credential (after the environment and the credentials file filled them in)."""
+    host = args.hostname or _opt(args, "url")
     if _opt(args, "user_login"):
         if not args.user:
             raise ConfigError("--user-login needs --user (the user name to log in as)")
+        if not host:
+            raise ConfigError("--user-login needs --hostname or --url (no service discovery)")
         return True
     return bool(
         args.user
         and not args.password
-        and (args.hostname or _opt(args, "url"))
+        and host
         and not (args.auth_url or _opt(args, "auth_hostname"))
         and not (_opt(args, "clientsecret") or _opt(args, "jwk_file"))
     )
