@@ -259,3 +259,14 @@ def test_jwt_command_line(
         "--hostname", "127.0.0.1", "--port", p,
     )  # fmt: skip
     assert "with client credentials" in out and "WebSocket successfully connected!" in out
+
+
+def test_2020_service_discovery_region_command_line(tls_sim: SimProcess, vendor_run: Any) -> None:
+    """The 2020 service discovery example's regions are amer/emea/apac."""
+    p = str(tls_sim.port)
+    out = vendor_run(
+        "--auth_url", f"https://127.0.0.1:{p}/auth/oauth2/v1/token",
+        "--discovery_url", f"https://127.0.0.1:{p}/streaming/pricing/v1/",
+        "--user", "demo", "--password", "demo", "--clientid", "my-app-key", "--region", "amer",
+    )  # fmt: skip
+    assert "Service discovery succeeded" in out and "WebSocket successfully connected!" in out
