@@ -2,27 +2,28 @@
 ``ertcloud market-price`` as written: only the host names and ports are this machine's
 (``ertcloud sim`` on port 0, serving HTTPS/WSS with a private CA that ``SSL_CERT_FILE``
 trusts, so no option has to be added). Like the vendor programs, each runs until Ctrl+C,
-which ends it with exit code 0.
-
-Not covered: the deployed-ADS examples (no token; Login by user name), which
-``market-price`` does not reproduce."""
+which ends it with exit code 0. The deployed-ADS examples' command lines (no token; Login
+by user name) are in ``test_cli_vendor_ads_lines.py``."""
 
 from __future__ import annotations
 
 import argparse
 import base64
+import json
 import os
 import select
 import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from support import SimProcess, cli_env, ertcloud_cmd
 
 from ertcloud.auth.grants import PasswordCredentials, TokenRequest
+from ertcloud.auth.jwt import generate_jwk
 from ertcloud.cli import build_parser
 from ertcloud.cli.market_price import _credentials, _fill_credentials
 
@@ -187,3 +188,85 @@ def test_kebab_case_and_vendor_spellings_parse_the_same() -> None:
     b: argparse.Namespace = parse(["market-price", *kebab])
     assert vars(a) == vars(b)
     assert a.auth_url == "https://a/t" and a.clientid == "c" and a.snapshot and a.view == "BID"
+
+
+def test_2018_service_discovery_command_line(tls_sim: SimProcess, vendor_run: Any) -> None:
+    """The 2018 service discovery quick start: `--auth_hostname H --auth_port P --user U
+    --password P`; discovery on the token host."""
+    p = str(tls_sim.port)
+    out = vendor_run(
+        "--auth_hostname", "127.0.0.1", "--auth_port", p, "--user", "demo", "--password", "demo",
+    )  # fmt: skip
+    assert f"service discovery request to https://127.0.0.1:{p}/streaming/pricing/v1/" in out
+    assert "Service discovery succeeded" in out and "WebSocket successfully connected!" in out
+
+
+def test_2018_service_discovery_hot_standby_command_line(
+    tls_sim: SimProcess, vendor_run: Any
+) -> None:
+    p = str(tls_sim.port)
+    out = vendor_run(
+        "--auth_hostname", "127.0.0.1", "--auth_port", p, "--user", "demo", "--password", "demo",
+        "--hotstandby",
+    )  # fmt: skip
+    assert "WebSocket successfully connected for session1!" in out
+    assert "WebSocket successfully connected for session2!" in out
+
+
+def test_new_password_command_line(tls_sim: SimProcess, vendor_run: Any) -> None:
+    """The 2020/RTO authentication examples' `--newPassword`: the password is changed
+    first, then the session runs on the new one."""
+    p = str(tls_sim.port)
+    new = "Abcdefghij0123456789klmnopqrst!"
+    out = vendor_run(
+        "--hostname", "127.0.0.1", "--port", p,
+        "--auth_url", f"https://127.0.0.1:{p}/auth/oauth2/v1/token",
+        "--user", "demo", "--password", "demo", "--clientid", "my-app-key",
+        "--newPassword", new,
+    )  # fmt: skip
+    assert new not in out and "WebSocket successfully connected!" in out
+
+
+def test_client_credentials_discovery_command_line(tls_sim: SimProcess, vendor_run: Any) -> None:
+    """The client-credentials example without --hostname: service discovery."""
+    p = str(tls_sim.port)
+    out = vendor_run(
+        "--clientid", "svc-1", "--clientsecret", "s3cret",
+        "--auth_url", f"https://127.0.0.1:{p}/auth/oauth2/v2/token",
+        "--discovery_url", f"https://127.0.0.1:{p}/streaming/pricing/v1/",
+    )  # fmt: skip
+    assert "with client credentials" in out and "Service discovery succeeded" in out
+
+
+@pytest.fixture
+def jwk_file(tmp_path: Path) -> str:
+    key = tmp_path / "key.jwk"
+    key.write_text(json.dumps(generate_jwk("k1")))
+    return str(key)
+
+
+def test_jwt_command_line(
+    sim_process: Any, private_ca: dict[str, str], jwk_file: str, vendor_run: Any
+) -> None:
+    sim: SimProcess = sim_process(
+        "--tls-cert", private_ca["cert"], "--tls-key", private_ca["key"],
+        "--jwk", f"svc-jwt={jwk_file}",
+    )  # fmt: skip
+    p = str(sim.port)
+    out = vendor_run(
+        "--clientid", "svc-jwt", "--jwkFile", jwk_file,
+        "--auth_url", f"https://127.0.0.1:{p}/auth/oauth2/v2/token",
+        "--hostname", "127.0.0.1", "--port", p,
+    )  # fmt: skip
+    assert "with client credentials" in out and "WebSocket successfully connected!" in out
+
+
+def test_2020_service_discovery_region_command_line(tls_sim: SimProcess, vendor_run: Any) -> None:
+    """The 2020 service discovery example's regions are amer/emea/apac."""
+    p = str(tls_sim.port)
+    out = vendor_run(
+        "--auth_url", f"https://127.0.0.1:{p}/auth/oauth2/v1/token",
+        "--discovery_url", f"https://127.0.0.1:{p}/streaming/pricing/v1/",
+        "--user", "demo", "--password", "demo", "--clientid", "my-app-key", "--region", "amer",
+    )  # fmt: skip
+    assert "Service discovery succeeded" in out and "WebSocket successfully connected!" in out

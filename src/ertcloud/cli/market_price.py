@@ -6,6 +6,10 @@ deliberate differences: secrets are redacted unless ``--show-secrets``; TLS cert
 are verified (``--ca-file``, ``--insecure``); several RICs open several streams; the token
 is renewed and the Login re-sent with ``Refresh: false`` before it expires; a lost
 connection is recovered; Ctrl+C closes the streams and the login and exits 0.
+
+The deployed-ADS examples' command line (--hostname H --port P --app-id A --user U
+--position P, in their spellings too) logs in by user name with no token, on ws://: see
+--user-login.
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ from .options import add_option, description
 from .output import Printer
 
 if TYPE_CHECKING:
+    from ..auth.client import TokenClient
     from ..auth.manager import TokenManager
     from ..client.session import Session
     from ..client.standby import HotStandby
+    from ..protocol.login import LoginParams
 
 __all__ = ["add_parser", "default_position", "run"]
 
@@ -56,13 +62,18 @@ _STANDBY_HELP = {
 }
 
 
+class _DefaultService(str):
+    """``--service`` not given: a login by user name then names no service, as the
+    deployed-ADS examples, so the server's default service answers."""
+
+
 def add_options(p: argparse.ArgumentParser, command: str = "market-price") -> None:
     """The vendor examples' options (kebab-case; their spellings, like ``--auth_url``, are
     hidden aliases), plus ours. ``command`` picks the help text (``market-price``,
     ``record`` or ``board``)."""
     g = p.add_argument_group("connection (the vendor examples' options)")
     g.add_argument(
-        "--hostname", metavar="HOST", help="streaming host (builds wss://HOST:PORT/WebSocket)"
+        "--hostname", metavar="HOST", help="streaming host (wss://HOST:PORT/WebSocket; see --tls)"
     )
     g.add_argument("--port", default="443", help="port of --hostname (default 443)")
     g.add_argument(
@@ -128,10 +139,21 @@ def add_options(p: argparse.ArgumentParser, command: str = "market-price") -> No
         "2018: auth/oauth2/beta1/token)",
     )  # fmt: skip
     g.add_argument("--scope", default=DEFAULT_SCOPE, help="OAuth scope (default trapi)")
+    if command == "market-price":
+        add_option(
+            g, "--user-login", dest="user_login", action="store_true",
+            help="log in by user name with no token, as to a deployed ADS (the vendor's "
+            "market_price.py). Implied when --user is given with --hostname or --url and "
+            "no password, token URL (--auth-url, --auth-hostname) or v2 credential, from "
+            "the command line, the environment or the credentials file; the URL is then "
+            "ws:// unless --tls on, and --position defaults to this host's IP",
+        )  # fmt: skip
     i = p.add_argument_group("items")
     i.add_argument("--ric", action="append", default=None, help=_RIC_HELP[command])
     i.add_argument(
-        "--service", default="ELEKTRON_DD", help="service name or id (default ELEKTRON_DD)"
+        "--service",
+        default=_DefaultService("ELEKTRON_DD"),
+        help="service name or id (default ELEKTRON_DD; by user name, the server's default)",
     )
     add_option(
         i, "--fields", "--view", dest="view", default=None,
@@ -146,7 +168,8 @@ def add_options(p: argparse.ArgumentParser, command: str = "market-price") -> No
     add_option(
         d, "--discovery-url", "--discovery_url", dest="discovery_url", default=None,
         help="service discovery URL, used when neither --hostname nor --url is given "
-        f"(default {DEFAULT_DISCOVERY_URL})",
+        f"(default {DEFAULT_DISCOVERY_URL}; with --auth-hostname, that host and "
+        "--auth-port, as the 2018 quick start)",
     )  # fmt: skip
     d.add_argument(
         "--region",
@@ -198,8 +221,8 @@ def add_options(p: argparse.ArgumentParser, command: str = "market-price") -> No
         choices=("auto", "on", "off"),
         default="auto",
         help="on: wss://, off: ws:// to the streaming host; auto (default): wss:// unless "
-        "the token URL is http:// (a local simulator). The port is --port (default 443) "
-        "whatever the choice",
+        "the token URL is http:// (a local simulator) or the login is by user name (a "
+        "deployed ADS). The port is --port (default 443) whatever the choice",
     )
     add_timeouts(o)
     if command != "board":
@@ -282,11 +305,15 @@ def _auth_url(args: argparse.Namespace) -> str:
     return DEFAULT_AUTH_URL
 
 
-def _use_tls(args: argparse.Namespace, auth_url: str) -> bool:
-    return bool(args.tls == "on" or (args.tls == "auto" and not auth_url.startswith("http://")))
+def _use_tls(args: argparse.Namespace, auth_url: str | None) -> bool:
+    """``--tls``; ``auto`` is wss:// unless the token URL is http:// or there is none (a
+    login by user name, to a deployed ADS's ws://)."""
+    if args.tls != "auto":
+        return bool(args.tls == "on")
+    return auth_url is not None and not auth_url.startswith("http://")
 
 
-def _ws_url(args: argparse.Namespace, auth_url: str) -> str:
+def _ws_url(args: argparse.Namespace, auth_url: str | None) -> str:
     if _opt(args, "url"):
         return str(args.url)
     tls = _use_tls(args, auth_url)
@@ -315,6 +342,36 @@ def _fill_credentials(args: argparse.Namespace) -> None:
     if hasattr(args, "clientsecret") and not (args.user and args.password):
         # A secret from the environment or file means v2 only without a v1 user/password.
         args.clientsecret = creds.client_secret
+
+
+def user_login(args: argparse.Namespace) -> bool:
+    """Log in by user name, with no token (deployed ADS)? ``--user-login``, or what the
+    vendor's ADS examples are given: ``--user`` and a host, and no password, token URL or
+    v2 credential (after the environment and the credentials file filled them in)."""
+    host = args.hostname or _opt(args, "url")
+    if _opt(args, "user_login"):
+        if not args.user:
+            raise ConfigError("--user-login needs --user (the user name to log in as)")
+        if not host:
+            raise ConfigError("--user-login needs --hostname or --url (no service discovery)")
+        return True
+    return bool(
+        args.user
+        and not args.password
+        and host
+        and not (args.auth_url or _opt(args, "auth_hostname"))
+        and not (_opt(args, "clientsecret") or _opt(args, "jwk_file"))
+    )
+
+
+def _ads_position() -> str:
+    """This host's IP, the deployed-ADS examples' default Position (127.0.0.1 without one)."""
+    import socket
+
+    try:
+        return socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return "127.0.0.1"
 
 
 def _check_required(args: argparse.Namespace, v2: bool) -> None:
@@ -357,8 +414,53 @@ def _credentials(args: argparse.Namespace, v2: bool) -> PasswordCredentials | Cl
     return ClientCredentials(args.clientid, _opt(args, "clientsecret") or "", scope=scope)
 
 
+def _gateway_trace(
+    pr: Printer | None, request: Callable[[Any], str], success: str, error: str
+) -> Callable[[str, Any], None]:
+    """A token or discovery client's trace, printed as the vendor examples print it."""
+
+    def trace(event: str, detail: Any) -> None:
+        if pr is None:
+            return
+        if event == "request":
+            pr.line(request(detail))
+        elif event == "success":
+            pr.block(f"{BRAND} {success}. RECEIVED:", detail)
+        elif event == "error":
+            status, text = detail
+            pr.line(f"{BRAND} {error}: {status} {text}")
+        elif event == "redirect":
+            pr.line(f"Perform URL redirect to  {detail}")
+
+    return trace
+
+
+def _auth_request_line(detail: tuple[str, str]) -> str:
+    grant, url = detail
+    if grant == "client_credentials":
+        return f"Sending authentication request with client credentials to  {url} ..."
+    how = "refresh token" if grant == "refresh_token" else "password"
+    return f"Sending authentication request with {how} to {url} ..."
+
+
+def _discovery_url(args: argparse.Namespace) -> str:
+    """``--discovery-url``; with ``--auth-hostname`` and none, discovery on the token host
+    as the 2018 service discovery quick start does (on ``--auth-port`` too)."""
+    given = _opt(args, "discovery_url")
+    if given:
+        return str(given)
+    host = _opt(args, "auth_hostname")
+    if host:
+        return f"https://{host}:{_opt(args, 'auth_port', '443')}/streaming/pricing/v1/"
+    return DEFAULT_DISCOVERY_URL
+
+
 async def _endpoints(
-    args: argparse.Namespace, tokens: TokenManager, pr: Printer | None, sslctx: Any, auth_url: str
+    args: argparse.Namespace,
+    tokens: TokenManager | None,
+    pr: Printer | None,
+    sslctx: Any,
+    auth_url: str | None,
 ) -> list[str]:
     """WebSocket URLs, best first: ``--url`` or ``--hostname`` (and ``--standby-hostname``),
     else the endpoints service discovery lists for ``--region`` (traced on ``pr``)."""
@@ -373,22 +475,16 @@ async def _endpoints(
         return urls
     from ..discovery import DiscoveryClient, select_endpoints
 
-    url = _opt(args, "discovery_url") or DEFAULT_DISCOVERY_URL
+    assert tokens is not None  # a login by user name has a host
+    url = _discovery_url(args)
     region = _opt(args, "region", "us-east-1")
 
-    def sd_trace(event: str, detail: Any) -> None:
-        if pr is None:
-            return
-        if event == "request":
-            pr.line(f"Sending {BRAND} service discovery request to {detail}")
-        elif event == "success":
-            pr.block(f"{BRAND} Service discovery succeeded. RECEIVED:", detail)
-        elif event == "error":
-            status, text = detail
-            pr.line(f"{BRAND} Service discovery result failure: {status} {text}")
-        elif event == "redirect":
-            pr.line(f"Perform URL redirect to  {detail}")
-
+    sd_trace = _gateway_trace(
+        pr,
+        lambda url: f"Sending {BRAND} service discovery request to {url}",
+        "Service discovery succeeded",
+        "Service discovery result failure",
+    )
     client = DiscoveryClient(url, ssl_context=sslctx, trace=sd_trace)
     try:
         found = await interrupt.wait_for(
@@ -412,57 +508,39 @@ async def run(
     args: argparse.Namespace, *, printer: Printer | None = None, banner: str | None = None
 ) -> int:
     """Run the flow; returns the exit code."""
-    from ..auth.client import TokenClient
-    from ..auth.manager import TokenManager
     from ..client.session import Session
     from ..protocol.events import ConnectionDead, Event
     from ..protocol.login import LoginParams
 
     _fill_credentials(args)
-    v2 = bool(_opt(args, "clientsecret") or _opt(args, "jwk_file"))
-    _check_required(args, v2)
+    by_user = user_login(args)
+    v2 = not by_user and bool(_opt(args, "clientsecret") or _opt(args, "jwk_file"))
+    if not by_user:
+        _check_required(args, v2)
     pr = printer or Printer(show_secrets=args.show_secrets)
     if banner:
         pr.line(banner)
-    auth_url = _auth_url(args)
-    if v2 and not args.auth_url and not args.auth_hostname:
-        auth_url = DEFAULT_AUTH_URL_V2
     sslctx = ssl_context(args)
-
-    def auth_trace(event: str, detail: Any) -> None:
-        if event == "request":
-            grant, url = detail
-            if grant == "client_credentials":
-                pr.line(f"Sending authentication request with client credentials to  {url} ...")
-                return
-            how = "refresh token" if grant == "refresh_token" else "password"
-            pr.line(f"Sending authentication request with {how} to {url} ...")
-        elif event == "success":
-            pr.block(f"{BRAND} Authentication succeeded. RECEIVED:", detail)
-        elif event == "error":
-            status, text = detail
-            pr.line(f"{BRAND} authentication HTTP code: {status} {text}")
-        elif event == "redirect":
-            pr.line(f"Perform URL redirect to  {detail}")
-
-    client = TokenClient(auth_url, ssl_context=sslctx, trace=auth_trace)
-    tokens = TokenManager(client, _credentials(args, v2))
     rics = _rics(args)
-    position = args.position or default_position()
-    try:
-        await first_token(tokens, auth_url, args)
-        urls = await _endpoints(args, tokens, pr, sslctx, auth_url)
-    except BaseException:
-        await client.close()
-        raise
+    if by_user:
+        position = args.position or _ads_position()
+        client, tokens = None, None
+        urls = await _endpoints(args, None, pr, sslctx, None)
+    else:
+        position = args.position or default_position()
+        client, tokens, urls = await _token_and_endpoints(args, v2, pr, sslctx)
+    login = LoginParams(
+        application_id=args.app_id, position=position, user=args.user if by_user else None
+    )
     if _opt(args, "hotstandby"):
         if len(urls) < 2:
-            await client.close()
+            if client is not None:
+                await client.close()
             raise DiscoveryError(
                 f"Expected 2 hosts but received: {len(urls)} (--hotstandby needs "
                 "--standbyhostname with --hostname)"
             )
-        return await _run_standby(args, urls, tokens, pr, sslctx, rics, position)
+        return await _run_standby(args, urls, tokens, pr, sslctx, rics, login)
     ws_url: str | list[str] = urls if len(urls) > 1 else urls[0]
 
     def trace(kind: str, detail: Any) -> None:
@@ -488,7 +566,7 @@ async def run(
     session = Session(
         ws_url,
         tokens=tokens,
-        login=LoginParams(application_id=args.app_id, position=position),
+        login=login,
         ssl_context=sslctx,
         reconnect=not args.no_reconnect,
         connect_timeout=_opt(args, "connect_timeout", DEFAULT_CONNECT_TIMEOUT),
@@ -502,7 +580,7 @@ async def run(
     try:
         with interrupt.waiting(f"the connection to {session.urls[0]} and the Login"):
             await session.start()
-        _subscribe(session, args, rics)
+        _subscribe(session, args, rics, by_user)
         waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(session.wait_closed())]
         done, pending = await asyncio.wait(
             waiters, timeout=args.duration, return_when=asyncio.FIRST_COMPLETED
@@ -522,24 +600,49 @@ async def run(
         return 0
     finally:
         await session.close()
-        await client.close()
+        if client is not None:
+            await client.close()
         for sig in installed:
             loop.remove_signal_handler(sig)
+
+
+async def _token_and_endpoints(
+    args: argparse.Namespace, v2: bool, pr: Printer, sslctx: Any
+) -> tuple[TokenClient, TokenManager, list[str]]:
+    """The first token (authentication lines traced on ``pr``), then the WebSocket URLs."""
+    from ..auth.client import TokenClient
+    from ..auth.manager import TokenManager
+
+    auth_url = _auth_url(args)
+    if v2 and not args.auth_url and not args.auth_hostname:
+        auth_url = DEFAULT_AUTH_URL_V2
+
+    auth_trace = _gateway_trace(
+        pr, _auth_request_line, "Authentication succeeded", "authentication HTTP code"
+    )
+    client = TokenClient(auth_url, ssl_context=sslctx, trace=auth_trace)
+    tokens = TokenManager(client, _credentials(args, v2))
+    try:
+        await first_token(tokens, auth_url, args)
+        urls = await _endpoints(args, tokens, pr, sslctx, auth_url)
+    except BaseException:
+        await client.close()
+        raise
+    return client, tokens, urls
 
 
 async def _run_standby(
     args: argparse.Namespace,
     urls: list[str],
-    tokens: TokenManager,
+    tokens: TokenManager | None,
     pr: Printer,
     sslctx: Any,
     rics: list[str],
-    position: str,
+    login: LoginParams,
 ) -> int:
     """Hot standby: two sessions, printed as the vendor's service discovery example does
     (``SENT on session1:``...)."""
     from ..client.standby import HotStandby
-    from ..protocol.login import LoginParams
 
     printers = {
         n: Printer(pr.out, show_secrets=pr.show_secrets, label=f" on {n}")
@@ -568,7 +671,7 @@ async def _run_standby(
     standby = HotStandby(
         urls,
         tokens=tokens,
-        login=LoginParams(application_id=args.app_id, position=position),
+        login=login,
         ssl_context=sslctx,
         connect_timeout=_opt(args, "connect_timeout", DEFAULT_CONNECT_TIMEOUT),
         trace=trace,
@@ -579,7 +682,7 @@ async def _run_standby(
     try:
         with interrupt.waiting(f"the connections to {' and '.join(urls[:2])} and the Logins"):
             await standby.start()
-        _subscribe(standby, args, rics)
+        _subscribe(standby, args, rics, login.user is not None)
         try:
             await asyncio.wait_for(stop.wait(), args.duration)
         except asyncio.TimeoutError:
@@ -591,17 +694,22 @@ async def _run_standby(
         return 0
     finally:
         await standby.close()
-        await tokens.client.close()
+        if tokens is not None:
+            await tokens.client.close()
         for sig in installed:
             loop.remove_signal_handler(sig)
 
 
-def _subscribe(target: Session | HotStandby, args: argparse.Namespace, rics: list[str]) -> None:
-    """The items of the command line, one request each as the vendor examples send them."""
+def _subscribe(
+    target: Session | HotStandby, args: argparse.Namespace, rics: list[str], by_user: bool
+) -> None:
+    """The items of the command line, one request each as the vendor examples send them
+    (by user name and with no ``--service``, naming no service, as the ADS examples)."""
+    no_service = by_user and isinstance(args.service, _DefaultService)
     target.subscribe(
         rics,
         fields=[f.strip() for f in args.view.split(",")] if args.view else None,
-        service=_service(args.service),
+        service=None if no_service else _service(args.service),
         snapshot=args.snapshot,
         batch=False,
         queue=False,
@@ -614,7 +722,7 @@ def _noop(_: object) -> None:
 
 
 def _service(s: str) -> str | int:
-    return int(s) if s.isdigit() else s
+    return int(s) if s.isdigit() else str(s)  # a plain str (not _DefaultService) to encode
 
 
 async def first_token(tokens: TokenManager, url: str, args: argparse.Namespace) -> None:

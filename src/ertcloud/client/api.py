@@ -54,7 +54,8 @@ def connect(
     ``ERTCLOUD_TOKEN_URL``, ``ERTCLOUD_USER``, ``ERTCLOUD_PASSWORD``, ``ERTCLOUD_CLIENT_ID``,
     ``ERTCLOUD_CLIENT_SECRET``. With a user and password the v1 password grant is used
     (tokens renewed and reissued on the login stream); with only a client id and secret,
-    the v2 client-credentials grant."""
+    the v2 client-credentials grant. With no token URL, the Login is by ``user`` name with no
+    token, as to a deployed ADS."""
     url = url or _env("URL", None)
     if not url:
         raise ConfigError("no WebSocket URL: pass url= or set ERTCLOUD_URL")

@@ -101,7 +101,13 @@ class Session:
     Hooks: ``event_hooks={"event": [...], "trace": [...], "recovered": [...],
     "disconnected": [...], "integrity": [...]}`` (see :data:`HOOK_KINDS`); the keyword
     arguments ``on_event``, ``trace``, ``on_recovered``, ``on_disconnected`` and
-    ``on_integrity`` are shorthands for one hook of that kind."""
+    ``on_integrity`` are shorthands for one hook of that kind.
+
+    Login: with ``tokens`` (a :class:`~ertcloud.auth.manager.TokenManager`), the cloud's
+    Login by token, renewed before it expires. Without ``tokens``, the deployed-ADS Login
+    by user name, with no token: ``Session("ws://ads:15000/WebSocket",
+    login=LoginParams(user="root", position="10.0.0.7"))`` (``LoginParams.user`` is the
+    DACS user name; ``ertcloud.connect(url, user=...)`` with no token URL does the same)."""
 
     def __init__(
         self,
