@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from ..protocol import codec
+from ..protocol.dictionary import Dictionary, builtin
 from ..protocol.enums import DOMAIN_NAMES
-from ..protocol.fields import ENUM, INT, REAL, UINT, lookup
+from ..protocol.fields import ENUM, INT, REAL, UINT
 from ..protocol.messages import (
     Ack,
     AnyMessage,
@@ -658,6 +659,7 @@ class ClientSession:
                     streaming=req.streaming is not False,
                     part_entries=cfg.dictionary_part_entries,
                     serve=cfg.serve_dictionary,
+                    dictionary=self.dictionary,
                 )
             )
             return
@@ -794,6 +796,7 @@ class ClientSession:
         else:
             available = inst.image.keys()
         names: set[str] = set()
+        lookup = self.dictionary.lookup
         for v in view:
             fd = lookup(v)
             if fd is not None:
@@ -809,6 +812,11 @@ class ClientSession:
                 text="Requested view has no valid field",
             )
         return selected
+
+    @property
+    def dictionary(self) -> Dictionary:
+        """The field dictionary of the server: it serves it, and Views and posts follow it."""
+        return self.server.config.dictionary or builtin()
 
     def _service(self, key: Key | None) -> str | None:
         """The name of the service a key asks for (the default when it names none)."""
@@ -974,6 +982,7 @@ class ClientSession:
         inner = msg.message if isinstance(msg.message, dict) else {}
         fields = inner.get("Fields")
         if isinstance(fields, dict):
+            lookup = self.dictionary.lookup
             for k, v in fields.items():
                 fd = lookup(k)
                 if fd is None:
