@@ -7,6 +7,7 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from ..client.session import Session
@@ -14,6 +15,7 @@ from ..client.standby import StandbySubscription
 from ..client.subscription import Subscription
 from ..exceptions import ConfigError
 from ..protocol import codec
+from ..protocol.dictionary import Dictionary, builtin
 from ..protocol.events import (
     ErrorReceived,
     ItemRefreshed,
@@ -156,7 +158,15 @@ def _fields(spec: str | None) -> list[str | int] | None:
     return [int(f) if f.strip().isdigit() else f.strip() for f in spec.split(",") if f.strip()]
 
 
-def _table_line(ev: Event, cols: list[str]) -> str:
+def _column_value(fields: Mapping[str, Any], col: str, dictionary: Dictionary) -> Any:
+    """The value of a table column: a field by name, or by FID through the dictionary."""
+    if col in fields:
+        return fields[col]
+    fd = dictionary.lookup(col)
+    return fields.get(fd.name) if fd is not None else None
+
+
+def _table_line(ev: Event, cols: list[str], dictionary: Dictionary | None = None) -> str:
     s: ItemStream = ev.stream
     kind = {
         "ItemRefreshed": "REFRESH",
@@ -173,7 +183,8 @@ def _table_line(ev: Event, cols: list[str]) -> str:
         st = s.state
         text = f"{st.stream}/{st.data} {st.code or ''} {st.text or ''}" if st else ""
         return f"{time.strftime('%H:%M:%S')} {s.name:<12} {kind:<8} {text.strip()}"
-    vals = " ".join(f"{_fmt(s.fields.get(c)):>12}" for c in cols)
+    d = dictionary if dictionary is not None else builtin()
+    vals = " ".join(f"{_fmt(_column_value(s.fields, c, d)):>12}" for c in cols)
     return f"{time.strftime('%H:%M:%S')} {s.name:<12} {kind:<8} {vals}"
 
 
@@ -275,7 +286,8 @@ async def run(a: argparse.Namespace) -> int:
         if a.format == "jsonl":
             out.write(json.dumps(event_record(ev), separators=(",", ":")) + "\n")
         elif a.format == "table":
-            out.write(_table_line(ev, cols) + "\n")
+            dictionary = sessions[0].dictionary if sessions else None
+            out.write(_table_line(ev, cols, dictionary) + "\n")
         elif not isinstance(ev, StreamClosed):
             out.write(pretty(codec.to_builtins(ev.message)) + "\n")
         flush_soon()
@@ -372,7 +384,9 @@ async def run(a: argparse.Namespace) -> int:
 
     started = time.monotonic()
 
-    header = f"{'time':<8} {'RIC':<12} {'event':<8} " + " ".join(f"{c:>12}" for c in cols)
+    # a column given by FID is headed by its name where the builtin table knows it
+    titles = [fd.name if (fd := builtin().lookup(c)) is not None else c for c in cols]
+    header = f"{'time':<8} {'RIC':<12} {'event':<8} " + " ".join(f"{c:>12}" for c in titles)
     if str(a.domain).lower() in {d.lower() for d in BOOK_DOMAINS}:
         header = book_header()
     loop = asyncio.get_running_loop()
