@@ -93,27 +93,3 @@ def test_post_problem_follows_the_dictionary_given() -> None:
     assert post_problem({"ASK": 1, "BID": float("nan")}) == "BID is a REAL field: nan does not fit"
     assert post_problem({"QUOTIM_MS": 1.5}, _server_dictionary()) is not None
     assert post_problem({"QUOTIM_MS": 5, "CURRENCY": "USD", "TRADE_DATE": "2024-01-02"}) is None
-
-
-def test_cli_post_of_an_unknown_field_is_one_line() -> None:
-    from support import run_cli
-
-    r = run_cli("post", "TRI.N", "--field", "NO_SUCH_FIELD=1", timeout=60)
-    assert r.returncode == 2, r.stderr
-    errors = [ln for ln in r.stderr.splitlines() if "error" in ln]
-    assert errors == [
-        "ertcloud: error: post to TRI.N refused: unknown field 'NO_SUCH_FIELD' "
-        "(not in the builtin dictionary)"
-    ]
-
-
-def test_cli_table_columns_given_by_fid_show_their_fields() -> None:
-    from support import run_cli
-
-    r = run_cli("subscribe", "TRI.N", "--view", "22,25", "--format", "table", "--count", "1")
-    assert r.returncode == 0, r.stderr
-    header, line = r.stdout.splitlines()
-    assert header.split() == ["time", "RIC", "event", "BID", "ASK"]
-    values = line.split()[3:]
-    assert line.split()[2] == "REFRESH" and len(values) == 2
-    assert all(float(v) > 0 for v in values)  # the BID and ASK values, not blanks
