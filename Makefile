@@ -12,6 +12,8 @@ TEST_STAMP := $(VENV)/.installed-test-$(HASH)
 # module fixture or a resource), files run in parallel
 JOBS ?= 2
 PYTEST := $(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile
+# what make test also runs on the pure-Python core (ERTCLOUD_NO_EXTENSIONS=1)
+PURE_CORE_TESTS := tests/protocol tests/client tests/compiled_core
 
 .PHONY: test-cluster demo test check services lint typecheck clean
 
@@ -37,6 +39,10 @@ test: $(TEST_STAMP) services
 	@# (none selected) is fine only for the first, where PYTEST_ARGS may leave none of them
 	$(BIN)/python -m pytest -q -m 'serial and not cluster' $(PYTEST_ARGS) || [ $$? -eq 5 ]
 	$(PYTEST) -m 'not serial and not cluster' $(PYTEST_ARGS)
+	@# the pure-Python receive core too (the run above used the compiled one): the protocol,
+	@# client and twin tests again with ERTCLOUD_NO_EXTENSIONS=1
+	ERTCLOUD_NO_EXTENSIONS=1 $(PYTEST) -m 'not serial and not cluster' \
+		$(PURE_CORE_TESTS) $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 # The 3-node NATS failover tier (tests/cluster/test_cluster_failover.py), alone: it is not
 # reliable yet beside the rest of the suite, so make test leaves it out (docs/deployment.md).

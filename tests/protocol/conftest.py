@@ -2,10 +2,13 @@
 built, the compiled one (``ClientProtocol.dispatch`` swapped per module).
 
 unittest-style cases (the hypothesis state machine's TestCase) cannot be parametrized: they
-run on the active core here, and on the other one in tests/compiled_core."""
+run on the active core here, and on the other one in tests/compiled_core. With
+``ERTCLOUD_NO_EXTENSIONS=1`` (make test's second pass, on the pure core) only the pure one
+runs: the first pass already ran both."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -16,7 +19,9 @@ from ertcloud.protocol.client import ClientProtocol
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "receive_core" in metafunc.fixturenames:
-        metafunc.parametrize("receive_core", ["pure", "compiled"], indirect=True, scope="module")
+        forced_pure = os.environ.get("ERTCLOUD_NO_EXTENSIONS", "") not in ("", "0")
+        cores = ["pure"] if forced_pure else ["pure", "compiled"]
+        metafunc.parametrize("receive_core", cores, indirect=True, scope="module")
 
 
 @pytest.fixture(scope="module", autouse=True)

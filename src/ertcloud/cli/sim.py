@@ -130,6 +130,13 @@ def add_options(p: argparse.ArgumentParser) -> None:
         help="an off-stream posted Refresh of an unknown name creates the record",
     )
     p.add_argument(
+        "--dictionary",
+        default=None,
+        metavar="FILE",
+        help="serve this field dictionary (written by 'ertcloud dictionary --export json') "
+        "and follow it for Views and posts (default: the builtin table)",
+    )
+    p.add_argument(
         "--no-post",
         action="store_true",
         help="advertise SupportOMMPost 0 and refuse every post (Nack DeniedBySrc)",
@@ -354,7 +361,16 @@ def options_from_args(a: argparse.Namespace) -> SimOptions:
     if a.key_file and a.key_from_seed:
         raise ConfigError("--key-file and --key-from-seed exclude each other")
     replay_from, replay_to = replay_window(a)
+    dictionary = None
+    if a.dictionary:
+        from ..protocol.dictionary import Dictionary
+
+        try:
+            dictionary = Dictionary.from_path(a.dictionary)
+        except ValueError as exc:
+            raise ConfigError(f"--dictionary: {exc}") from None
     cfg = ServerConfig(
+        dictionary=dictionary,
         ping_timeout=a.ping_timeout,
         ping_mode=a.ping_mode,
         max_msg_size=a.max_msg_size,

@@ -8,6 +8,7 @@ import functools
 import json
 import sys
 import time
+from collections.abc import Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from .session_notices import announce_reconnects, until_done_or_ended
 
 if TYPE_CHECKING:
     from ..client.session import Session
+    from ..protocol.dictionary import Dictionary
     from ..protocol.events import ItemRefreshed, ItemStatus, ItemUpdated, StreamClosed
     from ..protocol.streams import ItemStream
 
@@ -162,7 +164,16 @@ def _fields(spec: str | None) -> list[str | int] | None:
     return [int(f) if f.strip().isdigit() else f.strip() for f in spec.split(",") if f.strip()]
 
 
-def _table_line(ev: Event, cols: list[str]) -> str:
+def _column_value(fields: Mapping[str, Any], col: str, dictionary: Dictionary) -> Any:
+    """The value of a table column: a field by name, or by FID through the dictionary."""
+    if col in fields:
+        return fields[col]
+    fd = dictionary.lookup(col)
+    return fields.get(fd.name) if fd is not None else None
+
+
+def _table_line(ev: Event, cols: list[str], dictionary: Dictionary | None = None) -> str:
+    from ..protocol.dictionary import builtin
     from ..protocol.events import ItemRefreshed, ItemUpdated
 
     s: ItemStream = ev.stream
@@ -181,7 +192,8 @@ def _table_line(ev: Event, cols: list[str]) -> str:
         st = s.state
         text = f"{st.stream}/{st.data} {st.code or ''} {st.text or ''}" if st else ""
         return f"{time.strftime('%H:%M:%S')} {s.name:<12} {kind:<8} {text.strip()}"
-    vals = " ".join(f"{_fmt(s.fields.get(c)):>12}" for c in cols)
+    d = dictionary if dictionary is not None else builtin()
+    vals = " ".join(f"{_fmt(_column_value(s.fields, c, d)):>12}" for c in cols)
     return f"{time.strftime('%H:%M:%S')} {s.name:<12} {kind:<8} {vals}"
 
 
@@ -292,7 +304,8 @@ async def run(a: argparse.Namespace) -> int:
         if a.format == "jsonl":
             out.write(encode(event_record(ev)).decode() + "\n")
         elif a.format == "table":
-            out.write(_table_line(ev, cols) + "\n")
+            dictionary = sessions[0].dictionary if sessions else None
+            out.write(_table_line(ev, cols, dictionary) + "\n")
         elif not isinstance(ev, StreamClosed):
             out.write(pretty(codec.to_builtins(ev.message)) + "\n")
         flush_soon()
@@ -389,7 +402,11 @@ async def run(a: argparse.Namespace) -> int:
 
     started = time.monotonic()
 
-    header = f"{'time':<8} {'RIC':<12} {'event':<8} " + " ".join(f"{c:>12}" for c in cols)
+    from ..protocol.dictionary import builtin
+
+    # a column given by FID is headed by its name where the builtin table knows it
+    titles = [fd.name if (fd := builtin().lookup(c)) is not None else c for c in cols]
+    header = f"{'time':<8} {'RIC':<12} {'event':<8} " + " ".join(f"{c:>12}" for c in titles)
     if str(a.domain).lower() in {d.lower() for d in BOOK_DOMAINS}:
         header = book_header()
     loop = asyncio.get_running_loop()

@@ -53,6 +53,7 @@ from ..protocol.events import (
     ProtocolViolation,
     StreamClosed,
 )
+from ..protocol.fields import post_problem
 from ..protocol.login import LoginParams
 from ..protocol.messages import Ack, Generic, Key, PostUserInfo, Priority, Qos
 from ..protocol.streams import MAX_FIELDS_PER_IMAGE, MAX_MAP_ENTRIES, ItemStream
@@ -477,6 +478,7 @@ class Session:
 
         With ``ack`` (the default) waits for the Ack and returns it, raising
         :class:`PostRejected` on a Nack; without, returns ``None`` once sent."""
+        await self._check_post(target, fields, timeout)
         if isinstance(target, ItemStream):
             stream_id, key, domain = target.id, None, target.domain
         else:
@@ -510,6 +512,22 @@ class Session:
                 nak_code=result.nak_code,
             )
         return result
+
+    async def _check_post(
+        self, target: ItemStream | str, fields: Mapping[str, Any], timeout: float
+    ) -> None:
+        """Refuse fields the dictionary in use does not know, or values their type cannot
+        take; a field unknown to the builtin table waits for a download under way."""
+        problem = post_problem(fields, self.dictionary)
+        if problem is not None:
+            try:
+                d = await asyncio.wait_for(self.dictionaries.ready(), timeout)
+            except asyncio.TimeoutError:
+                d = self.dictionary
+            problem = post_problem(fields, d)
+        if problem is not None:
+            name = target.name if isinstance(target, ItemStream) else target
+            raise ConfigError(f"post to {name} refused: {problem}")
 
     def send_generic(
         self,

@@ -34,11 +34,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from ..exceptions import ConfigError
+from .dictionary import Dictionary, FieldInfo
 from .dictionary import builtin as _builtin_dictionary
 
 __all__ = [
@@ -58,6 +60,7 @@ __all__ = [
     "FieldDef",
     "json_type_ok",
     "lookup",
+    "post_problem",
     "ripple_chain",
 ]
 
@@ -212,7 +215,7 @@ _CHECKS: dict[str, Callable[[object], bool]] = {
 }
 
 
-def json_type_ok(fd: FieldDef, value: object) -> bool:
+def json_type_ok(fd: FieldDef | FieldInfo, value: object) -> bool:
     """True if ``value`` (as decoded from JSON) is a valid value for the field's type.
 
     ``None`` (blank) is always valid. Numbers must be finite; a non-finite REAL is
@@ -221,3 +224,17 @@ def json_type_ok(fd: FieldDef, value: object) -> bool:
     if value is None:
         return True
     return _CHECKS[fd.type](value)
+
+
+def post_problem(fields: Mapping[str, Any], dictionary: Dictionary | None = None) -> str | None:
+    """Why ``fields`` cannot be posted under ``dictionary`` (by default the builtin table):
+    a field it does not have, or a value the field's type cannot take; ``None`` if they can."""
+    d = dictionary if dictionary is not None else _BUILTIN
+    for name, value in fields.items():
+        fd = d.fields.get(name)
+        if fd is None:
+            where = f"the {d.source} dictionary" if d.source else "the field dictionary"
+            return f"unknown field {name!r} (not in {where})"
+        if not json_type_ok(fd, value):
+            return f"{name} is a {fd.type} field: {value!r} does not fit"
+    return None

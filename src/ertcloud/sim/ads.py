@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..exceptions import ConfigError
+from ..protocol.dictionary import Dictionary
 from ..protocol.messages import Key, State, Status
 from .chains import ChainRecords
 from .connection import ServerConnection, Stream
@@ -83,6 +84,9 @@ class ServerConfig:
     depth_levels: int = 20  # price levels per side of a book
     serve_dictionary: bool = True  # answer the Dictionary domain (else Closed/Suspect)
     dictionary_part_entries: int = 0  # entries per Dictionary refresh part (0: one part)
+    # the field dictionary served (Dictionary domain) and used for Views and posts
+    # (None: the package's builtin table)
+    dictionary: Dictionary | None = None
     # faults
     send_pings: bool = True
     answer_pings: bool = True

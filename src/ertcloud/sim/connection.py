@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from ..protocol import codec
+from ..protocol.dictionary import Dictionary, builtin
 from ..protocol.enums import DOMAIN_NAMES
-from ..protocol.fields import ENUM, INT, REAL, UINT, lookup
+from ..protocol.fields import ENUM, INT, REAL, UINT
 from ..protocol.framing import pack_frames
 from ..protocol.messages import (
     Ack,
@@ -601,6 +602,7 @@ class ServerConnection:
                     streaming=req.streaming is not False,
                     part_entries=cfg.dictionary_part_entries,
                     serve=cfg.serve_dictionary,
+                    dictionary=self.dictionary,
                 )
             )
             return
@@ -719,6 +721,7 @@ class ServerConnection:
         else:
             available = inst.image.keys()
         names: set[str] = set()
+        lookup = self.dictionary.lookup
         for v in view:
             fd = lookup(v)
             if fd is not None:
@@ -729,6 +732,11 @@ class ServerConnection:
         if not selected:
             return _closed("Requested view has no valid field", "InvalidView")
         return selected
+
+    @property
+    def dictionary(self) -> Dictionary:
+        """The field dictionary of the server: it serves it, and Views and posts follow it."""
+        return self.server.config.dictionary or builtin()
 
     def _service(self, key: Key | None) -> str | None:
         """The name of the service a key asks for (the default when it names none)."""
@@ -896,6 +904,7 @@ class ServerConnection:
         inner = msg.message if isinstance(msg.message, dict) else {}
         fields = inner.get("Fields")
         if isinstance(fields, dict):
+            lookup = self.dictionary.lookup
             for k, v in fields.items():
                 fd = lookup(k)
                 if fd is None:

@@ -31,7 +31,6 @@ import msgspec
 from ..exceptions import ConfigError
 from ..protocol import codec
 from ..protocol.enums import DOMAIN_NAMES
-from ..protocol.fields import lookup
 from ..protocol.messages import Close, Message, Refresh, Request, State, Status, Update
 from ..sinks.readback import RecordingError, read_recording
 from .ads import ServerConfig, StreamingServer
@@ -211,6 +210,7 @@ class ReplayClientSession(ClientSession):
         self._stop(sid)
         view: frozenset[str] | None = None
         if req.view:
+            lookup = self.dictionary.lookup
             view = frozenset(fd.name for v in req.view if (fd := lookup(v)) is not None)
         streaming = req.streaming is not False
         _, _, first = item.messages[0]

@@ -8,26 +8,19 @@ from typing import Any
 
 from ..exceptions import SinkNotOpen
 from .rows import COLUMNS, Row
-from .tables import TABLES, create_statements, split
+from .tables import TABLES, arrow_schema, create_statements, split
 
 __all__ = ["DuckDBSink"]
 
 _CHUNK = 500  # rows per INSERT: a multi-row VALUES is far faster than executemany
 
 
-def _arrow_types() -> dict[str, Any] | None:
+def _has_arrow() -> bool:
     try:
-        import pyarrow as pa
+        import pyarrow  # noqa: F401
     except ImportError:
-        return None
-    return {
-        "BIGINT": pa.int64(),
-        "DOUBLE": pa.float64(),
-        "VARCHAR": pa.string(),
-        "JSON": pa.string(),
-        "DATE": pa.date32(),
-        "TIME": pa.time64("us"),
-    }
+        return False
+    return True
 
 
 class DuckDBSink:
@@ -47,7 +40,7 @@ class DuckDBSink:
         self.name = f"duckdb:{path}"
         self._con: Any = None
         # With pyarrow a batch goes in as Arrow tables, ten times faster than VALUES.
-        self._arrow = _arrow_types()
+        self._arrow = _has_arrow()
 
     def open(self) -> None:
         import duckdb
@@ -77,7 +70,7 @@ class DuckDBSink:
             for name, values in batch.tables.items():
                 if not values:
                     continue
-                if self._arrow is not None:
+                if self._arrow:
                     self._insert_arrow(con, name, values)
                     continue
                 width = len(TABLES[name])
@@ -96,14 +89,10 @@ class DuckDBSink:
     def _insert_arrow(self, con: Any, name: str, values: list[tuple[Any, ...]]) -> None:
         import pyarrow as pa
 
-        types = self._arrow
-        assert types is not None
-        cols = TABLES[name]
-        table = pa.table(
-            {
-                c: pa.array([v[j] for v in values], type=types[duck])
-                for j, (c, duck, _) in enumerate(cols)
-            }
+        schema = arrow_schema(name)
+        table = pa.Table.from_arrays(
+            [pa.array([v[j] for v in values], type=f.type) for j, f in enumerate(schema)],
+            schema=schema,
         )
         con.register("_ertcloud_batch", table)
         try:

@@ -6,7 +6,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..exceptions import ConfigError, ErtcloudError, one_line
-from ..protocol.dictionary import builtin
 from .readback import RecordingError, read_recording
 from .rows import (
     BAR_COLUMNS,
@@ -14,9 +13,7 @@ from .rows import (
     COLUMNS,
     NEWS_COLUMNS,
     QUOTE_COLUMNS,
-    QUOTE_TYPED,
     TRADE_COLUMNS,
-    TRADE_TYPED,
     Row,
     book_rows,
     derived_row,
@@ -24,6 +21,7 @@ from .rows import (
     trade_row,
 )
 from .spec import _split, make_sink
+from .tables import TABLES
 
 __all__ = ["RecordingError", "load", "records_frame", "rows_frame"]
 
@@ -37,7 +35,37 @@ _TABLES = {
 }
 
 
-def _frame(records: list[dict[str, Any]], columns: Iterable[str], kind: str) -> Any:
+#: Tables whose DataFrames get the column types of their SQL tables (the typed tables).
+_TYPED_TABLES = ("quotes", "trades")
+
+
+def _polars_schema(cols: list[str], table: str | None) -> Any:
+    """Column names, or with a typed table their polars types from :data:`TABLES`."""
+    if table not in _TYPED_TABLES:
+        return cols
+    import polars as pl
+
+    types = {
+        "BIGINT": pl.Int64, "DOUBLE": pl.Float64, "DATE": pl.Date, "TIME": pl.Time,
+        "VARCHAR": pl.Utf8,
+    }  # fmt: skip
+    return {c: types[duck] for c, duck, _ in TABLES[table]}
+
+
+def _pandas_types(df: Any, table: str) -> Any:
+    """DOUBLE columns as float64 and nullable BIGINT ones as ``Int64`` (also when empty);
+    DATE and TIME columns hold ``datetime.date`` and ``datetime.time`` values."""
+    for c, duck, _ in TABLES[table]:
+        if duck == "DOUBLE" and c != "ts":
+            df[c] = df[c].astype("float64")
+        elif duck == "BIGINT" and c != "seq":
+            df[c] = df[c].astype("Int64")
+    return df
+
+
+def _frame(
+    records: list[dict[str, Any]], columns: Iterable[str], kind: str, table: str | None = None
+) -> Any:
     cols = list(columns)
     if kind == "pandas":
         try:
@@ -53,10 +81,14 @@ def _frame(records: list[dict[str, Any]], columns: Iterable[str], kind: str) -> 
             import polars as pl
         except ImportError:
             raise ConfigError("kind='polars' needs polars: pip install polars") from None
+        schema = _polars_schema(cols, table)
         if not records:
-            out = pl.DataFrame({c: [] for c in cols})
+            out = (
+                pl.DataFrame(schema=schema) if isinstance(schema, dict)
+                else pl.DataFrame({c: [] for c in cols})
+            )  # fmt: skip
         else:
-            out = pl.DataFrame(records, schema=cols, orient="row", infer_schema_length=None)
+            out = pl.DataFrame(records, schema=schema, orient="row", infer_schema_length=None)
         if "ts" in cols:
             micros = (pl.col("ts").cast(pl.Float64) * 1_000_000).round(0).cast(pl.Int64)
             out = out.with_columns(micros.cast(pl.Datetime("us", "UTC")).alias("ts"))
@@ -98,10 +130,9 @@ def rows_frame(rows: Iterable[Row], table: str = "messages", kind: str = "pandas
 
         for d in out:
             d["fields"] = json.dumps(d["fields"]) if d["fields"] is not None else None
-    df = _frame(out, cols, kind)
-    if kind == "pandas" and table in ("quotes", "trades"):
-        typed = QUOTE_TYPED if table == "quotes" else TRADE_TYPED
-        df = _int_columns(df, [c for c, f in typed if _is_int(builtin(), f)])
+    df = _frame(out, cols, kind, table)
+    if kind == "pandas" and table in _TYPED_TABLES:
+        df = _pandas_types(df, table)
     return df
 
 

@@ -4,6 +4,11 @@ A Parquet file cannot be appended to, so rows are buffered and written as a new 
 ``rows_per_part`` rows are waiting or ``seconds_per_part`` have passed since the last part,
 and always on close. Parts are written to a temporary name and renamed, so a reader (or a
 crash) never sees half a file.
+
+The messages are the part files of the folder itself; the tables the database sinks derive
+(``quotes``, ``trades``, ``book``, ``news``, ``bars``) get part files of the same name in
+a subfolder each (``quotes/part-<first seq>.parquet``), with the same typed columns
+(DATE, TIME, BIGINT and DOUBLE where the field's dictionary type says so).
 """
 
 from __future__ import annotations
@@ -16,26 +21,18 @@ from typing import Any
 
 from ..exceptions import ConfigError
 from .rows import COLUMNS, Row
+from .tables import arrow_schema, split
 
 __all__ = ["ParquetSink"]
 
 
-def _schema() -> Any:
+def _table(name: str, values: list[tuple[Any, ...]]) -> Any:
     import pyarrow as pa
 
-    s = pa.string()
-    return pa.schema(
-        [
-            ("seq", pa.int64()),
-            ("ts", pa.float64()),
-            ("kind", s),
-            ("domain", s),
-            ("ric", s),
-            ("service", s),
-            ("update_type", s),
-            ("fields", s),
-            ("raw", s),
-        ]
+    schema = arrow_schema(name)
+    cols = list(zip(*values, strict=True)) if values else [() for _ in schema]
+    return pa.Table.from_arrays(
+        [pa.array(c, type=f.type) for c, f in zip(cols, schema, strict=True)], schema=schema
     )
 
 
@@ -69,7 +66,7 @@ class ParquetSink:
         if not self.path.parent.is_dir():
             raise FileNotFoundError(f"folder {self.path.parent} does not exist")
         self.path.mkdir(exist_ok=True)
-        for tmp in self.path.glob(".part-*.tmp"):
+        for tmp in [*self.path.glob(".part-*.tmp"), *self.path.glob("*/.part-*.tmp")]:
             tmp.unlink()
 
     def last_seq(self) -> int:
@@ -94,24 +91,27 @@ class ParquetSink:
                 raise
 
     def _write_part(self) -> None:
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
         self._last_part = time.monotonic()
         if not self._buf:
             return
         rows = self._buf  # kept until the part is in place: a failed write loses nothing
-        cols = list(zip(*(r.as_tuple() for r in rows), strict=True))
-        table = pa.Table.from_arrays(
-            [pa.array(c, type=f.type) for c, f in zip(cols, _schema(), strict=True)],
-            schema=_schema(),
-        )
-        final = self.path / f"part-{rows[0].seq:015d}.parquet"
-        tmp = self.path / f".part-{rows[0].seq:015d}.tmp"
-        pq.write_table(table, tmp, compression="zstd")
-        with tmp.open("rb") as f:
-            os.fsync(f.fileno())
-        tmp.replace(final)
+        part = f"part-{rows[0].seq:015d}"
+        written: list[tuple[Path, Path]] = []
+        # the derived tables first, the messages last: last_seq() reads the messages only
+        for name, values in sorted(split(rows).tables.items(), key=lambda t: t[0] == "messages"):
+            if not values:
+                continue
+            folder = self.path if name == "messages" else self.path / name
+            folder.mkdir(exist_ok=True)
+            tmp = folder / f".{part}.tmp"
+            pq.write_table(_table(name, values), tmp, compression="zstd")
+            with tmp.open("rb") as f:
+                os.fsync(f.fileno())
+            written.append((tmp, folder / f"{part}.parquet"))
+        for tmp, final in written:
+            tmp.replace(final)
         self._buf = []
 
     def flush(self) -> None:

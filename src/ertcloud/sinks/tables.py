@@ -23,8 +23,18 @@ from .rows import (
 )
 from .rows import trade_row as _trade_row
 
-__all__ = ["TABLES", "TableBatch", "create_statements", "split", "sql_types"]
+__all__ = [
+    "TABLES",
+    "TableBatch",
+    "arrow_schema",
+    "arrow_type",
+    "create_statements",
+    "split",
+    "sql_types",
+]
 
+#: Dictionary type -> (DuckDB type, PostgreSQL type) of a typed column; any other type is
+#: text. The one mapping of every sink (Parquet's Arrow types follow the DuckDB type).
 _SQL_TYPES = {
     "REAL": ("DOUBLE", "double precision"),
     "INT": ("BIGINT", "bigint"),
@@ -37,6 +47,27 @@ _SQL_TYPES = {
 def sql_types(field: str) -> tuple[str, str]:
     """(DuckDB type, PostgreSQL type) of a field's column, from its dictionary type."""
     return _SQL_TYPES.get(builtin().fields[field].type, ("VARCHAR", "text"))
+
+
+def arrow_type(duckdb_type: str) -> Any:
+    """The Arrow type of a column of that DuckDB type (Parquet and DuckDB's Arrow inserts)."""
+    import pyarrow as pa
+
+    return {
+        "BIGINT": pa.int64(),
+        "DOUBLE": pa.float64(),
+        "VARCHAR": pa.string(),
+        "JSON": pa.string(),
+        "DATE": pa.date32(),
+        "TIME": pa.time64("us"),
+    }[duckdb_type]
+
+
+def arrow_schema(table: str) -> Any:
+    """The Arrow schema of one of :data:`TABLES` (column order and types as in SQL)."""
+    import pyarrow as pa
+
+    return pa.schema([(c, arrow_type(duck)) for c, duck, _ in TABLES[table]])
 
 
 def _typed(columns: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str, str], ...]:
