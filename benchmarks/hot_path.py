@@ -118,11 +118,11 @@ def measure(
         return msgs
 
     def whole_pure() -> int:
-        proto.dispatch = core.pure_dispatch  # type: ignore[assignment,method-assign]
+        proto.dispatch, proto.fast_decode = core.select("pure")  # type: ignore[method-assign,assignment]
         try:
             return whole()
         finally:
-            del proto.dispatch
+            del proto.dispatch, proto.fast_decode
 
     steps = {"decode": decode_only, "decode + image": decode_and_image, "receive": whole}
     if core.CORE == "compiled":

@@ -42,7 +42,9 @@ import msgspec
 
 from . import codec
 from .codec import DecodeError, Malformed
+from .core import FastDecode
 from .core import dispatch as _dispatch
+from .core import fast_decode as _fast_decode
 from .enums import FINAL_STREAM_STATES
 from .events import (
     AckReceived,
@@ -97,6 +99,8 @@ class ClientProtocol:
 
     #: the per-frame loop, compiled or pure (chosen at import by :mod:`.core`)
     dispatch = staticmethod(_dispatch)
+    #: the compiled core's reader of frames made only of Updates (None: the msgspec decoder)
+    fast_decode = staticmethod(_fast_decode)  # type: ignore[arg-type]  # None: pure core
 
     def __init__(
         self,
@@ -373,16 +377,19 @@ class ClientProtocol:
         instead, as long as no other event of the same frame is waiting in the list (so
         that the order of events per frame is kept)."""
         self.last_received = now
-        try:
-            # Fast path: the whole frame straight into typed structs, no copy.
-            out = _FRAME_DECODER.decode(data)
-        except Exception:  # bad UTF-8, odd Types, malformed messages: the general path
+        fast: FastDecode | None = self.fast_decode
+        msgs: Sequence[Any] | None = fast(data) if fast is not None else None
+        if msgs is None:
             try:
-                out = codec.decode(data)
-            except DecodeError as exc:
-                raw = bytes(data[:200]) if not isinstance(data, str) else data[:200]
-                return [ProtocolViolation(str(exc), raw)]
-        msgs = out if type(out) is list else (out,)
+                # The whole frame straight into typed structs, no copy.
+                out = _FRAME_DECODER.decode(data)
+            except Exception:  # bad UTF-8, odd Types, malformed messages: the general path
+                try:
+                    out = codec.decode(data)
+                except DecodeError as exc:
+                    raw = bytes(data[:200]) if not isinstance(data, str) else data[:200]
+                    return [ProtocolViolation(str(exc), raw)]
+            msgs = out if type(out) is list else (out,)
         self.messages_received += len(msgs)
         return self.dispatch(msgs, self.streams.lookup, self._on_other)
 
