@@ -206,3 +206,17 @@ def test_both_cores_agree_through_the_fast_path(data: st.DataObject) -> None:
             i = data.draw(st.integers(0, len(raw) - 1))
             raw = raw[:i] + bytes([raw[i] ^ data.draw(st.integers(1, 255))]) + raw[i + 1 :]
         twins.feed(raw)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        '"BID":5,"ASK":6',  # two chains that share no field: field order
+        '"ASK":6,"BID_1":7,"BID":5',  # BID and BID_1 share a chain: the pure path's order
+        '"TRDPRC_2":1,"ASK":2,"TRDPRC_1":3,"BID":4',
+    ],
+)
+def test_both_cores_ripple_several_chains_of_one_update_alike(fields: str) -> None:
+    twins = Twins()
+    for sid in twins.ids:
+        twins.feed(f'[{{"Type":"Update","ID":{sid},"Fields":{{{fields}}}}}]'.encode())

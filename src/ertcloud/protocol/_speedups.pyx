@@ -85,6 +85,36 @@ def _overlapping():
 cdef object _OVERLAPPING = _overlapping()
 
 
+def _groups():
+    """Ripple field -> a bit per group of chains that share fields (BID with BID_1, TRDPRC_1
+    with TRDPRC_2...): two fields of one update with a common bit ripple in the pure path's
+    order; fields of different groups touch disjoint chains, so any order gives the same."""
+    chains = {a: {f for m in ma for f in m} for a, ma in _RIPPLE_MOVES.items()}
+    groups = []
+    for a in sorted(_OVERLAPPING):
+        for g in groups:
+            if any(chains[a] & chains[b] for b in g):
+                g.add(a)
+                break
+        else:
+            groups.append({a})
+    merged = True
+    while merged:  # join groups linked through a later member
+        merged = False
+        for i in range(len(groups)):
+            for j in range(i + 1, len(groups)):
+                if any(chains[a] & chains[b] for a in groups[i] for b in groups[j]):
+                    groups[i] |= groups.pop(j)
+                    merged = True
+                    break
+            if merged:
+                break
+    return {a: 1 << min(i, 62) for i, g in enumerate(groups) for a in g}
+
+
+cdef dict _GROUP = _groups()
+
+
 cdef inline int _ripple(dict img, object name, object whole) except -1:
     cdef tuple moves = <tuple>PyDict_GetItem(_MOVES, name)
     cdef tuple mv
@@ -124,13 +154,19 @@ cdef int _apply_update(object s, object msg) except -1:
     cdef PyObject* whole_p = _slot(s, S_WHOLE)
     cdef object whole = <object>whole_p if whole_p is not NULL else s.whole_chains
     cdef object name
+    cdef PyObject* g
     cdef int hits = 0, overlapping = 0
+    cdef unsigned long long seen = 0, bit
     for name in fields:
         if PyDict_GetItem(_MOVES, name) is not NULL:
             hits += 1
-            if name in _OVERLAPPING:
-                overlapping += 1
-    if overlapping > 1:  # keep the pure path's order (a set's) for chains that overlap
+            g = PyDict_GetItem(_GROUP, name)
+            if g is not NULL:
+                bit = <unsigned long long>(<object>g)
+                if seen & bit:
+                    overlapping = 1
+                seen |= bit
+    if overlapping:  # keep the pure path's order (a set's) for chains that overlap
         for name in fields.keys() & _KEYS:
             _ripple(img, name, whole)
     elif hits:
@@ -284,18 +320,24 @@ cdef object _make_str(const unsigned char* p, Py_ssize_t n, bint ascii):
 cdef object _string(_Cur* c):
     """A JSON string at the cursor as a str (shared when short), or None to fall back."""
     cdef const unsigned char* p
-    cdef Py_ssize_t n, i
+    cdef Py_ssize_t n
     cdef bint ascii
-    cdef uint64_t h = _FNV_OFFSET
+    cdef uint64_t h, a, b
     cdef _Slot* slot
     cdef object s
     if c.p >= c.end or c.p[0] != 34 or _raw_string(c, &p, &n, &ascii):
         return None
     if n > _CACHE_LEN:
         return _make_str(p, n, ascii)
-    for i in range(n):
-        h = (h ^ p[i]) * _FNV_PRIME
-    slot = &_cache[(h ^ (h >> 29)) & (_CACHE_SLOTS - 1)]
+    # the length and the first and last 8 bytes pick the slot (memcmp decides a hit)
+    if n >= 8:
+        memcpy(&a, p, 8)
+        memcpy(&b, p + n - 8, 8)
+    else:
+        a = b = 0
+        memcpy(&a, p, n)
+    h = (a * _FNV_PRIME) ^ (b + <uint64_t>n) * _FNV_OFFSET
+    slot = &_cache[(h ^ (h >> 32) ^ (h >> 17)) & (_CACHE_SLOTS - 1)]
     if slot.s is not NULL and slot.n == n and memcmp(slot.b, p, n) == 0:
         return <object>slot.s
     s = _make_str(p, n, ascii)
@@ -308,13 +350,19 @@ cdef object _string(_Cur* c):
     return s
 
 
+cdef double _POW10[23]
+_POW10[0] = 1.0
+for _i in range(1, 23):
+    _POW10[_i] = _POW10[_i - 1] * 10.0  # exact up to 1e22
+
+
 cdef object _number(_Cur* c):
     """A JSON number at the cursor: int (up to 18 digits) or a finite float, else None."""
     cdef const unsigned char* start = c.p
     cdef const unsigned char* p = c.p
     cdef const unsigned char* end = c.end
-    cdef bint neg = False, real = False
-    cdef int digits = 0
+    cdef bint neg = False, real = False, exact = True
+    cdef int digits = 0, scale = 0
     cdef int64_t v = 0
     cdef char buf[64]
     cdef double d
@@ -340,9 +388,14 @@ cdef object _number(_Cur* c):
         if p >= end or not (48 <= p[0] <= 57):
             return None
         while p < end and 48 <= p[0] <= 57:
+            if digits < 19:
+                v = v * 10 + (p[0] - 48)
+                scale += 1
+            digits += 1
             p += 1
     if p < end and (p[0] == 101 or p[0] == 69):  # 'e' 'E'
         real = True
+        exact = False
         p += 1
         if p < end and (p[0] == 43 or p[0] == 45):
             p += 1
@@ -357,6 +410,11 @@ cdef object _number(_Cur* c):
         if digits > 18:
             return None
         return PyLong_FromLongLong(-v if neg else v)
+    if exact and digits <= 15 and scale <= 22:
+        # Clinger's fast path: an integer below 2**53 divided by an exact power of ten is
+        # one correctly rounded division (what a full strtod gives)
+        d = <double>v / _POW10[scale]
+        return PyFloat_FromDouble(-d if neg else d)
     if p - start >= 63:
         return None
     memcpy(buf, start, p - start)
