@@ -535,6 +535,55 @@ cdef Py_ssize_t M_DISCARDABLE = _offset(Update, "discardable")
 cdef Py_ssize_t M_PERM = _offset(Update, "perm_data")
 cdef Py_ssize_t M_SIM_TS = _offset(Update, "sim_ts")
 
+cdef enum:
+    _K_ID = 0  # an integer, not null
+    _K_INT = 1  # an integer or null
+    _K_STR = 2  # a string or null
+    _K_BOOL = 3  # true, false or null
+    _N_SCALARS = 10
+
+
+cdef struct _ScalarKey:
+    const char* name
+    Py_ssize_t n
+    int kind
+    Py_ssize_t slot
+
+
+# The top-level keys of an Update with a scalar value: the name, what it may hold, its slot.
+cdef _ScalarKey _SCALARS[_N_SCALARS]
+
+
+cdef void _scalar_key(int i, const char* name, int kind, Py_ssize_t slot) noexcept:
+    _SCALARS[i].name = name
+    _SCALARS[i].n = len(<bytes>name)
+    _SCALARS[i].kind = kind
+    _SCALARS[i].slot = slot
+
+
+_scalar_key(0, b"ID", _K_ID, M_ID)
+_scalar_key(1, b"SeqNumber", _K_INT, M_SEQ)
+_scalar_key(2, b"UpdateType", _K_STR, M_UPDATE_TYPE)
+_scalar_key(3, b"Domain", _K_STR, M_DOMAIN)
+_scalar_key(4, b"SimTs", _K_INT, M_SIM_TS)
+_scalar_key(5, b"PermData", _K_STR, M_PERM)
+_scalar_key(6, b"DoNotRipple", _K_BOOL, M_NO_RIPPLE)
+_scalar_key(7, b"DoNotCache", _K_BOOL, M_NO_CACHE)
+_scalar_key(8, b"DoNotConflate", _K_BOOL, M_CONFLATE)
+_scalar_key(9, b"Discardable", _K_BOOL, M_DISCARDABLE)
+
+
+cdef inline bint _kind_ok(object v, int kind):
+    if kind == _K_ID:
+        return type(v) is int
+    if v is _NONE_SEEN:
+        return True
+    if kind == _K_INT:
+        return type(v) is int
+    if kind == _K_STR:
+        return type(v) is str
+    return type(v) is bool
+
 
 cdef object _update(_Cur* c):
     """One message object that is an Update of known keys, as an ``Update``; else None."""
@@ -543,7 +592,8 @@ cdef object _update(_Cur* c):
     cdef const unsigned char* tp
     cdef Py_ssize_t n, tn
     cdef bint ascii
-    cdef int seen = 0, bit
+    cdef int seen = 0, bit, i
+    cdef bint fields
     cdef Py_ssize_t slot
     cdef object v
     if not _eat(c, 123):
@@ -561,69 +611,29 @@ cdef object _update(_Cur* c):
             bit = 1
             slot = -1
             v = None
-        elif _is(p, n, "Fields", 6):
-            bit = 2
-            slot = M_FIELDS
-            if c.p < c.end and c.p[0] == 110:
-                v = _scalar(c)  # null
-                if v is not _NONE_SEEN:
-                    return None
-            else:
-                v = _fields(c)
-                if v is None:
-                    return None
-        elif _is(p, n, "Key", 3):
-            bit = 4
-            slot = M_KEY
-            if c.p < c.end and c.p[0] == 110:
+        elif _is(p, n, "Fields", 6) or _is(p, n, "Key", 3):
+            fields = n == 6
+            bit, slot = (2, M_FIELDS) if fields else (4, M_KEY)
+            if c.p < c.end and c.p[0] == 110:  # null
                 v = _scalar(c)
                 if v is not _NONE_SEEN:
                     return None
             else:
-                v = _key(c)
+                v = _fields(c) if fields else _key(c)
                 if v is None:
                     return None
         else:
             v = _scalar(c)
             if v is None:
                 return None
-            if _is(p, n, "ID", 2):
-                bit, slot = 8, M_ID
-                if type(v) is not int:  # null too: an ID is required
-                    return None
-            elif _is(p, n, "SeqNumber", 9):
-                bit, slot = 16, M_SEQ
-                if v is not _NONE_SEEN and type(v) is not int:
-                    return None
-            elif _is(p, n, "UpdateType", 10):
-                bit, slot = 32, M_UPDATE_TYPE
-                if v is not _NONE_SEEN and type(v) is not str:
-                    return None
-            elif _is(p, n, "Domain", 6):
-                bit, slot = 64, M_DOMAIN
-                if v is not _NONE_SEEN and type(v) is not str:
-                    return None
-            elif _is(p, n, "SimTs", 5):
-                bit, slot = 128, M_SIM_TS
-                if v is not _NONE_SEEN and type(v) is not int:
-                    return None
-            elif _is(p, n, "PermData", 8):
-                bit, slot = 256, M_PERM
-                if v is not _NONE_SEEN and type(v) is not str:
-                    return None
+            for i in range(_N_SCALARS):
+                if _is(p, n, _SCALARS[i].name, _SCALARS[i].n):
+                    break
             else:
-                if _is(p, n, "DoNotRipple", 11):
-                    bit, slot = 512, M_NO_RIPPLE
-                elif _is(p, n, "DoNotCache", 10):
-                    bit, slot = 1024, M_NO_CACHE
-                elif _is(p, n, "DoNotConflate", 13):
-                    bit, slot = 2048, M_CONFLATE
-                elif _is(p, n, "Discardable", 11):
-                    bit, slot = 4096, M_DISCARDABLE
-                else:
-                    return None
-                if v is not _NONE_SEEN and type(v) is not bool:
-                    return None
+                return None
+            if not _kind_ok(v, _SCALARS[i].kind):
+                return None
+            bit, slot = 8 << i, _SCALARS[i].slot
         if seen & bit:
             return None
         seen |= bit
