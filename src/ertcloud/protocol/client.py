@@ -18,7 +18,9 @@ provide to replace the pure-Python one:
   (:class:`~ertcloud.protocol.streams.UpdateSink`) while no other event of the same frame
   is waiting, else into the returned list, so the order of events per frame is kept.
   A :class:`~ertcloud.exceptions.LimitExceeded` raised by an apply path propagates: the
-  driver drops the connection.
+  driver drops the connection. The frame is decoded by ``ClientProtocol.fast_decode`` (the
+  compiled core's reader of frames made only of Updates) when it reads it, else by msgspec;
+  the messages then go to ``ClientProtocol.dispatch`` (see :mod:`ertcloud.protocol.core`).
 * ``ClientProtocol.has_data_to_send`` / ``data_to_send(now) -> list[bytes]`` -- what to
   write after a receive (a Pong, requests released by the Login Refresh).
 * ``ClientProtocol.tick(now)`` / ``next_deadline()`` -- liveness (Pings, dead peers).
