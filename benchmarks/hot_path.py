@@ -11,7 +11,13 @@ refreshed images of the same items, with no network, and prints microseconds per
   that counts it (what the session's transport calls per frame), with the active core
   (compiled where built, see :mod:`ertcloud.protocol.core`);
 * ``receive, pure``: the same with the pure core, when the compiled one is active (the two run
-  in turn within each round, so their ratio is taken round by round).
+  in turn within each round, so their ratio is taken round by round);
+* ``of parse-only`` (and ``of parse-only, pure``): ``decode`` over ``receive``, the whole path
+  as a fraction of the msgspec parse-only ceiling (``decode`` is that ceiling: the same typed
+  decoder on the same frames), round by round.
+
+``--clock cpu`` times with this thread's CPU time instead of the wall clock: on a machine shared
+with other work the wall clock counts their time slices too.
 
 The three run in turn within each round, so the differences between them (the cost of the
 image update, and of the event, its delivery and the rest of the loop) are taken round by round;
@@ -72,18 +78,24 @@ def update_frames(proto: ClientProtocol, market: Market, per_frame: int) -> list
     )
 
 
-def _per_message(run: Callable[[], int], seconds: float) -> float:
+def _per_message(
+    run: Callable[[], int], seconds: float, clock: Callable[[], float] = time.perf_counter
+) -> float:
     n = 0
-    start = time.perf_counter()
+    start = clock()
     while True:
         n += run()
-        elapsed = time.perf_counter() - start
+        elapsed = clock() - start
         if elapsed >= seconds:
             return elapsed / n * 1e6
 
 
 def measure(
-    items: int = 500, per_frame: int = 1, rounds: int = 7, seconds: float = 0.5
+    items: int = 500,
+    per_frame: int = 1,
+    rounds: int = 7,
+    seconds: float = 0.5,
+    clock: str = "wall",
 ) -> dict[str, Any]:
     """Microseconds per MarketPrice Update, per step: medians, minima and maxima over rounds."""
     proto, market = refreshed_protocol(items)
@@ -118,26 +130,29 @@ def measure(
         return msgs
 
     def whole_pure() -> int:
-        proto.dispatch = core.pure_dispatch  # type: ignore[assignment,method-assign]
+        proto.dispatch, proto.fast_decode = core.select("pure")  # type: ignore[method-assign,assignment]
         try:
             return whole()
         finally:
-            del proto.dispatch
+            del proto.dispatch, proto.fast_decode
 
     steps = {"decode": decode_only, "decode + image": decode_and_image, "receive": whole}
     if core.CORE == "compiled":
         steps["receive, pure"] = whole_pure
-    derived = ["image update", "event and rest"]
+    derived = ["image update", "event and rest", "of parse-only"]
     if core.CORE == "compiled":
-        derived.append("pure / compiled")
+        derived += ["of parse-only, pure", "pure / compiled"]
+    timer = time.thread_time if clock == "cpu" else time.perf_counter
     got: dict[str, list[float]] = {k: [] for k in (*steps, *derived)}
     for _ in range(rounds):
-        r = {name: _per_message(fn, seconds) for name, fn in steps.items()}
+        r = {name: _per_message(fn, seconds, timer) for name, fn in steps.items()}
         for name, v in r.items():
             got[name].append(v)
         got["image update"].append(r["decode + image"] - r["decode"])
         got["event and rest"].append(r["receive"] - r["decode + image"])
+        got["of parse-only"].append(r["decode"] / r["receive"])
         if "receive, pure" in r:
+            got["of parse-only, pure"].append(r["decode"] / r["receive, pure"])
             got["pure / compiled"].append(r["receive, pure"] / r["receive"])
     if delivered[0] == 0:
         raise RuntimeError("no update reached the callback: the frames miss the streams")
@@ -146,6 +161,7 @@ def measure(
         "per_frame": per_frame,
         "rounds": rounds,
         "core": core.CORE,
+        "clock": clock,
         "us_per_msg": {
             k: {"median": statistics.median(v), "min": min(v), "max": max(v)}
             for k, v in got.items()
@@ -159,16 +175,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-frame", type=int, default=1, help="messages per frame")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--seconds", type=float, default=0.5, help="seconds per step and round")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="what times a step")
     a = ap.parse_args(argv)
     if a.items < 1 or a.per_frame < 1 or a.rounds < 1 or a.seconds <= 0:
         ap.error("--items, --per-frame and --rounds must be >= 1, --seconds > 0")
-    res = measure(a.items, a.per_frame, a.rounds, a.seconds)
+    res = measure(a.items, a.per_frame, a.rounds, a.seconds, a.clock)
     print(
         f"MarketPrice Updates, {res['items']} items, {res['per_frame']} msg/frame, "
-        f"us per message: median (min-max) of {res['rounds']} rounds; core: {res['core']}"
+        f"us per message ({res['clock']} clock; ratios below the steps): median (min-max) of "
+        f"{res['rounds']} rounds; core: {res['core']}"
     )
     for name, v in res["us_per_msg"].items():
-        print(f"  {name:<15} {v['median']:5.2f}  ({v['min']:.2f}-{v['max']:.2f})")
+        print(f"  {name:<19} {v['median']:5.2f}  ({v['min']:.2f}-{v['max']:.2f})")
     return 0
 
 

@@ -171,6 +171,7 @@ def render(doc: dict[str, Any]) -> str:
         for r in s["memory"]
     ]
     lines += _table(head, rows)
+    lines += _in_process(doc["raw"].get("in_process"))
     lines += ["", "Targets"]
     rows = [
         ["met" if t["met"] else "n/a" if t["met"] is None else "NOT MET", t["what"], t["shown"]]
@@ -276,6 +277,47 @@ def build_chart(doc: dict[str, Any]) -> Any:
     rows = -(-len(handles) // 5)
     fig.tight_layout(rect=(0.0, 0.06 + 0.045 * rows, 1.0, 1.0))
     return fig
+
+
+def _in_process(got: dict[str, Any] | None) -> list[str]:
+    """The in-process rows (benchmarks.hot_path and benchmarks.images), when they ran."""
+    if not got:
+        return []
+    lines = [
+        "",
+        "In process, MarketPrice Updates (benchmarks.hot_path, CPU clock): us/msg and the whole",
+        "receive path as a fraction of msgspec parse-only on the same frames, median of rounds",
+    ]
+    head = ["msg/frame", "parse-only", "receive", "of parse-only", "pure", "pure of parse-only"]
+    rows = []
+    for r in got.get("hot_path", []):
+        u = r["us_per_msg"]
+        pure = u.get("receive, pure")
+        rows.append(
+            [
+                str(r["per_frame"]),
+                f"{u['decode']['median']:.2f}",
+                f"{u['receive']['median']:.2f}",
+                f"{u['of parse-only']['median']:.2f}x",
+                f"{pure['median']:.2f}" if pure else "n/a",
+                f"{u['of parse-only, pure']['median']:.2f}x" if pure else "n/a",
+            ]
+        )
+    lines += _table(head, rows)
+    lines += ["", "In process, full MarketPrice images (benchmarks.images), one Refresh frame each"]
+    head = ["core", "items", "fields", "refresh s (CPU s)", "bytes/image", "bytes/item"]
+    rows = [
+        [
+            r["core"],
+            f"{r['items']:,}",
+            f"{r['fields_per_image']:.0f}",
+            f"{r['refresh_s']:.2f} ({r['refresh_cpu_s']:.2f})",
+            f"{r['bytes_per_image']:,.0f}",
+            f"{r['bytes_per_item']:,.0f}",
+        ]
+        for r in got.get("images", [])
+    ]
+    return lines + _table(head, rows)
 
 
 def write_chart(doc: dict[str, Any], path: Path) -> Path | None:

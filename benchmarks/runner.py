@@ -150,6 +150,7 @@ def run(settings: Settings, log: Any = sys.stderr) -> dict[str, Any]:
     lat: list[dict[str, Any]] = []
     mem: list[dict[str, Any]] = []
     parse: list[dict[str, Any]] = []
+    in_process: dict[str, Any] = {}
     names = clients(settings)
     main = names[0]
     try:
@@ -215,6 +216,7 @@ def run(settings: Settings, log: Any = sys.stderr) -> dict[str, Any]:
                     f" p50 {r['p50_us']:.0f} us p99 {r['p99_us']:.0f} us",
                     file=log,
                 )
+        in_process = _in_process(settings, log)
         for n in settings.mem_items:
             for client, view in ((main, None), (main, ["BID", "ASK", "TRDPRC_1", "ACVOL_1"])):
                 job = Job(client, "mem", sim.ws_url, sim.token_url, items=n, view=view)
@@ -240,11 +242,51 @@ def run(settings: Settings, log: Any = sys.stderr) -> dict[str, Any]:
             "mem_items": list(settings.mem_items),
         },
         "clients": names,
-        "raw": {"tput": tput, "ceiling": ceiling, "latency": lat, "memory": mem, "parse": parse},
+        "raw": {
+            "tput": tput,
+            "ceiling": ceiling,
+            "latency": lat,
+            "memory": mem,
+            "parse": parse,
+            "in_process": in_process,
+        },
     }
     doc["summary"] = summarise(doc)
     doc["targets"] = check_targets(doc["summary"])
     return doc
+
+
+def _in_process(settings: Settings, log: Any) -> dict[str, Any]:
+    """The hot path (pure beside compiled, ratio to parse-only) and the image benchmark, in
+    this process: both cores at once, which separate client processes could not compare."""
+    from benchmarks import hot_path, images
+    from ertcloud.protocol import core
+
+    hot = [
+        hot_path.measure(
+            settings.items, k, settings.rounds, min(0.3, settings.seconds / 4), clock="cpu"
+        )
+        for k in (1, 10)
+    ]
+    for r in hot:
+        u = r["us_per_msg"]
+        print(
+            f"  in process, {r['per_frame']} msg/frame: receive"
+            f" {u['receive']['median']:.2f} us/msg, {u['of parse-only']['median']:.2f}x parse-only",
+            file=log,
+        )
+    n = max(settings.mem_items)
+    cores = ["compiled", "pure"] if core.compiled_dispatch is not None else ["pure"]
+    imgs = []
+    for name in cores:
+        r = images.measure(n, name)
+        imgs.append(r)
+        print(
+            f"  in process, {n:,} images ({name}): refresh {r['refresh_s']:.2f} s,"
+            f" {r['bytes_per_image']:,.0f} B/image",
+            file=log,
+        )
+    return {"hot_path": hot, "images": imgs}
 
 
 def _label(r: dict[str, Any]) -> str:

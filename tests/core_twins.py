@@ -9,7 +9,7 @@ from typing import Any
 
 from ertcloud.exceptions import LimitExceeded
 from ertcloud.protocol import ClientProtocol, codec
-from ertcloud.protocol.core import Dispatch, compiled_dispatch, pure_dispatch
+from ertcloud.protocol.core import compiled_dispatch, select
 from ertcloud.protocol.messages import Key, Refresh, State
 
 __all__ = ["RIPPLE_NAMES", "Twins", "core_protocol"]
@@ -30,10 +30,11 @@ ITEMS: list[tuple[str, str, dict[str, Any]]] = [
 ]
 
 
-def core_protocol(dispatch: Dispatch) -> ClientProtocol:
-    """A logged-in core with the streams of ``ITEMS`` refreshed, using ``dispatch``."""
+def core_protocol(core: str) -> ClientProtocol:
+    """A logged-in core with the streams of ``ITEMS`` refreshed, on the receive ``core``
+    ("pure" or "compiled": its dispatch loop and its fast path)."""
     proto = ClientProtocol()
-    proto.dispatch = dispatch  # type: ignore[assignment,method-assign]
+    proto.dispatch, proto.fast_decode = select(core)  # type: ignore[method-assign,assignment]
     proto.connection_made(0.0)
     proto.start_login("tok")
     login = Refresh(id=1, domain="Login", state=OK, elements={"PingTimeout": 30})
@@ -54,7 +55,7 @@ class Twins:
     def __init__(self) -> None:
         if compiled_dispatch is None:
             raise RuntimeError("the compiled core is not built")
-        self.protos = [core_protocol(pure_dispatch), core_protocol(compiled_dispatch)]
+        self.protos = [core_protocol("pure"), core_protocol("compiled")]
         self.delivered: list[list[Any]] = [[], []]
         for proto, seen in zip(self.protos, self.delivered, strict=True):
             for s in proto.streams:

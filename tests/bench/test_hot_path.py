@@ -30,10 +30,14 @@ def test_the_frames_update_the_refreshed_images_of_the_core() -> None:
 def test_measure_reports_every_step_per_message() -> None:
     res = measure(items=20, per_frame=1, rounds=2, seconds=0.05)
     steps = res["us_per_msg"]
-    expected = {"decode", "decode + image", "receive", "image update", "event and rest"}
+    expected = {
+        *("decode", "decode + image", "receive", "image update", "event and rest"),
+        "of parse-only",
+    }
     if core.CORE == "compiled":  # the pure core runs beside it, round by round
-        expected |= {"receive, pure", "pure / compiled"}
+        expected |= {"receive, pure", "pure / compiled", "of parse-only, pure"}
         assert res["us_per_msg"]["pure / compiled"]["median"] > 0
+    assert res["us_per_msg"]["of parse-only"]["median"] > 0
     assert set(steps) == expected
     assert res["core"] == core.CORE
     for name in ("decode", "decode + image", "receive"):
@@ -50,3 +54,9 @@ def test_the_command_prints_the_table_and_rejects_bad_options(
     with pytest.raises(SystemExit) as exc:
         main(["--items", "0"])
     assert exc.value.code == 2
+
+
+def test_the_cpu_clock_measures_too() -> None:
+    res = measure(items=10, per_frame=10, rounds=1, seconds=0.05, clock="cpu")
+    assert res["clock"] == "cpu"
+    assert res["us_per_msg"]["receive"]["median"] > 0

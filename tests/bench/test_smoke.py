@@ -65,6 +65,11 @@ def test_latency_memory_and_targets_are_reported(quick_run: tuple[str, dict[str,
     for heading in ("Throughput", "End-to-end latency", "Memory", "Targets"):
         assert heading in text
     assert "results.json" in text
+    inproc = doc["raw"]["in_process"]  # pure beside compiled, in this process
+    assert [r["per_frame"] for r in inproc["hot_path"]] == [1, 10]
+    assert all(r["us_per_msg"]["of parse-only"]["median"] > 0 for r in inproc["hot_path"])
+    assert {r["core"] for r in inproc["images"]} >= {"pure"}
+    assert "In process, MarketPrice Updates" in text and "In process, full MarketPrice" in text
 
 
 def test_chart_is_written(quick_run: tuple[str, dict[str, Any]]) -> None:

@@ -26,6 +26,12 @@ SEEDS = [
     b'[{"ID":2,"Type":"Refresh","State":{"Stream":"Open","Data":"Ok"},"Fields":{"BID":1}}]',
     b'{"ID":5,"Type":"Update","Fields":{"A":1,"B":2,"C":3}}',
     b'{"ID":7,"Type":"Status","State":{"Stream":"Closed","Data":"Suspect"}}',
+    # frames the compiled reader of Updates takes (decode_updates): its mutations probe it
+    b'[{"Type":"Update","ID":2,"Key":{"Name":"WHOLE.L","Service":"ELEKTRON_DD"},'
+    b'"UpdateType":"Trade","SeqNumber":9,"Fields":{"TRDPRC_1":1.25,"ACVOL_1":100,'
+    b'"BID_1":null,"X":"\xe2\x87\xa7","DSPLY_NAME":"caf\xc3\xa9"}}]',
+    b'[ {"ID":4, "Type":"Update", "Fields":{"ACVOL_1":-0, "A":1e-3, "B":true}} ,'
+    b' {"Type":"Update","ID":3,"DoNotCache":false,"Fields":{"BID":12345678901234567}}]',
 ]
 pytestmark = pytest.mark.skipif(
     core.compiled_dispatch is None, reason="the compiled core is not built"

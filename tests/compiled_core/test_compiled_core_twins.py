@@ -162,10 +162,12 @@ def test_client_state_machine_on_each_core(name: str, monkeypatch: pytest.Monkey
     spec.loader.exec_module(module)
     machine = module.ClientMachine
 
-    fn = core.pure_dispatch if name == "pure" else core.compiled_dispatch
-    if fn is None:
+    try:
+        fn, fast = core.select(name)
+    except ValueError:
         pytest.skip("the compiled core is not built")
     monkeypatch.setattr(ClientProtocol, "dispatch", staticmethod(fn))
+    monkeypatch.setattr(ClientProtocol, "fast_decode", staticmethod(fast))
     run_state_machine_as_test(machine, settings=machine.TestCase.settings)
 
 

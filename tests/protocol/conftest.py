@@ -1,5 +1,5 @@
 """Every test of tests/protocol runs on both receive cores: the pure one and, where it was
-built, the compiled one (``ClientProtocol.dispatch`` swapped per module).
+built, the compiled one (``ClientProtocol.dispatch`` and ``fast_decode`` swapped per module).
 
 unittest-style cases (the hypothesis state machine's TestCase) cannot be parametrized: they
 run on the active core here, and on the other one in tests/compiled_core. With
@@ -28,12 +28,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def receive_core(request: pytest.FixtureRequest) -> Iterator[str]:
     """The core under test, for the whole module."""
     name = getattr(request, "param", core.CORE)
-    fn = core.pure_dispatch if name == "pure" else core.compiled_dispatch
-    if fn is None:
+    try:
+        fn, fast = core.select(name)
+    except ValueError:
         pytest.skip("the compiled core is not built (see test_compiled_core_is_built)")
-    saved = ClientProtocol.__dict__["dispatch"]
+    saved = ClientProtocol.__dict__["dispatch"], ClientProtocol.__dict__["fast_decode"]
     ClientProtocol.dispatch = staticmethod(fn)  # type: ignore[assignment]
+    ClientProtocol.fast_decode = staticmethod(fast)  # type: ignore[assignment,arg-type]
     try:
         yield name
     finally:
-        ClientProtocol.dispatch = saved
+        ClientProtocol.dispatch, ClientProtocol.fast_decode = saved

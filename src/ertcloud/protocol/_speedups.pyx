@@ -85,6 +85,36 @@ def _overlapping():
 cdef object _OVERLAPPING = _overlapping()
 
 
+def _groups():
+    """Ripple field -> a bit per group of chains that share fields (BID with BID_1, TRDPRC_1
+    with TRDPRC_2...): two fields of one update with a common bit ripple in the pure path's
+    order; fields of different groups touch disjoint chains, so any order gives the same."""
+    chains = {a: {f for m in ma for f in m} for a, ma in _RIPPLE_MOVES.items()}
+    groups = []
+    for a in sorted(_OVERLAPPING):
+        for g in groups:
+            if any(chains[a] & chains[b] for b in g):
+                g.add(a)
+                break
+        else:
+            groups.append({a})
+    merged = True
+    while merged:  # join groups linked through a later member
+        merged = False
+        for i in range(len(groups)):
+            for j in range(i + 1, len(groups)):
+                if any(chains[a] & chains[b] for a in groups[i] for b in groups[j]):
+                    groups[i] |= groups.pop(j)
+                    merged = True
+                    break
+            if merged:
+                break
+    return {a: 1 << min(i, 62) for i, g in enumerate(groups) for a in g}
+
+
+cdef dict _GROUP = _groups()
+
+
 cdef inline int _ripple(dict img, object name, object whole) except -1:
     cdef tuple moves = <tuple>PyDict_GetItem(_MOVES, name)
     cdef tuple mv
@@ -124,13 +154,19 @@ cdef int _apply_update(object s, object msg) except -1:
     cdef PyObject* whole_p = _slot(s, S_WHOLE)
     cdef object whole = <object>whole_p if whole_p is not NULL else s.whole_chains
     cdef object name
+    cdef PyObject* g
     cdef int hits = 0, overlapping = 0
+    cdef unsigned long long seen = 0, bit
     for name in fields:
         if PyDict_GetItem(_MOVES, name) is not NULL:
             hits += 1
-            if name in _OVERLAPPING:
-                overlapping += 1
-    if overlapping > 1:  # keep the pure path's order (a set's) for chains that overlap
+            g = PyDict_GetItem(_GROUP, name)
+            if g is not NULL:
+                bit = <unsigned long long>(<object>g)
+                if seen & bit:
+                    overlapping = 1
+                seen |= bit
+    if overlapping:  # keep the pure path's order (a set's) for chains that overlap
         for name in fields.keys() & _KEYS:
             _ripple(img, name, whole)
     elif hits:
@@ -156,6 +192,10 @@ cdef int _apply_update(object s, object msg) except -1:
 def dispatch(msgs, lookup, on_other):
     """Apply the decoded messages of one frame in order; returns the events (see the
     pure twin ``ertcloud.protocol._dispatch_pure.dispatch``)."""
+    return _dispatch(msgs, lookup, on_other)
+
+
+cdef list _dispatch(object msgs, object lookup, object on_other):
     cdef list events = []
     cdef object msg, s, deliver, ev
     cdef PyObject* d
@@ -179,3 +219,487 @@ def dispatch(msgs, lookup, on_other):
         else:
             on_other(msg, events)
     return events
+
+
+# -- the tr_json2 fast path -------------------------------------------------------------------
+#
+# ``decode_updates`` reads a frame made only of Update messages straight from its bytes (one
+# pass, no intermediate JSON tree) into the same ``Update`` structs msgspec would build, for the
+# loop above. Whatever it does not know gives up on the whole frame (``None``), and the caller
+# decodes the frame the general way: an escape in a string, a key it
+# does not handle, a nested value in Fields, a number it would not parse exactly as msgspec does,
+# bytes that are not UTF-8, a duplicate key, another message Type, malformed JSON.
+
+from libc.math cimport isfinite
+from libc.stdint cimport int64_t, uint64_t
+from libc.string cimport memcmp, memcpy
+from cpython.float cimport PyFloat_FromDouble
+from cpython.long cimport PyLong_FromLongLong
+
+from .messages import Key as _KeyType
+
+
+cdef extern from "Python.h":
+    object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
+    void* PyUnicode_DATA(object o)
+    object PyUnicode_DecodeUTF8(const char* s, Py_ssize_t size, const char* errors)
+    const char* PyUnicode_AsUTF8AndSize(object o, Py_ssize_t* size) except NULL
+    double PyOS_string_to_double(const char* s, char** endptr, PyObject* overflow) except? -1.0
+
+
+cdef enum:
+    _CACHE_SLOTS = 4096  # a power of two
+    _CACHE_LEN = 32  # strings up to this many bytes are shared through the cache
+    _FALLBACK = 1
+
+
+cdef struct _Slot:
+    Py_ssize_t n
+    PyObject* s
+    char b[_CACHE_LEN]
+
+
+# Field names and short repeated values (codes, ticks, times) decoded once: a small table
+# keyed by the bytes, an entry replaced on collision (strings are immutable, sharing is safe).
+cdef _Slot _cache[_CACHE_SLOTS]
+cdef uint64_t _FNV_OFFSET = 14695981039346656037ULL
+cdef uint64_t _FNV_PRIME = 1099511628211ULL
+
+
+cdef struct _Cur:
+    const unsigned char* p
+    const unsigned char* end
+
+
+cdef inline void _ws(_Cur* c) noexcept nogil:
+    while c.p < c.end and (c.p[0] == 32 or c.p[0] == 10 or c.p[0] == 13 or c.p[0] == 9):
+        c.p += 1
+
+
+cdef inline bint _eat(_Cur* c, unsigned char ch) noexcept nogil:
+    _ws(c)
+    if c.p < c.end and c.p[0] == ch:
+        c.p += 1
+        return True
+    return False
+
+
+cdef inline int _raw_string(_Cur* c, const unsigned char** start, Py_ssize_t* n, bint* ascii) noexcept nogil:
+    """At an opening quote: the bytes up to the closing one. _FALLBACK on an escape, a
+    control character or the end of the frame."""
+    cdef const unsigned char* p = c.p + 1
+    cdef unsigned char ch, high = 0
+    start[0] = p
+    while p < c.end:
+        ch = p[0]
+        if ch == 34:  # '"'
+            n[0] = p - start[0]
+            ascii[0] = high < 0x80
+            c.p = p + 1
+            return 0
+        if ch == 92 or ch < 0x20:  # '\\' or a control character
+            return _FALLBACK
+        high |= ch
+        p += 1
+    return _FALLBACK
+
+
+cdef object _make_str(const unsigned char* p, Py_ssize_t n, bint ascii):
+    """A str of the UTF-8 bytes, or None when they are not valid UTF-8."""
+    cdef object s
+    if ascii:
+        s = PyUnicode_New(n, 127)
+        memcpy(PyUnicode_DATA(s), p, n)
+        return s
+    try:
+        return PyUnicode_DecodeUTF8(<const char*>p, n, NULL)
+    except UnicodeDecodeError:
+        return None
+
+
+cdef object _string(_Cur* c):
+    """A JSON string at the cursor as a str (shared when short), or None to fall back."""
+    cdef const unsigned char* p
+    cdef Py_ssize_t n
+    cdef bint ascii
+    cdef uint64_t h, a, b
+    cdef _Slot* slot
+    cdef object s
+    if c.p >= c.end or c.p[0] != 34 or _raw_string(c, &p, &n, &ascii):
+        return None
+    if n > _CACHE_LEN:
+        return _make_str(p, n, ascii)
+    # the length and the first and last 8 bytes pick the slot (memcmp decides a hit)
+    if n >= 8:
+        memcpy(&a, p, 8)
+        memcpy(&b, p + n - 8, 8)
+    else:
+        a = b = 0
+        memcpy(&a, p, n)
+    h = (a * _FNV_PRIME) ^ (b + <uint64_t>n) * _FNV_OFFSET
+    slot = &_cache[(h ^ (h >> 32) ^ (h >> 17)) & (_CACHE_SLOTS - 1)]
+    if slot.s is not NULL and slot.n == n and memcmp(slot.b, p, n) == 0:
+        return <object>slot.s
+    s = _make_str(p, n, ascii)
+    if s is not None:
+        Py_XDECREF(slot.s)
+        Py_INCREF(s)
+        slot.s = <PyObject*>s
+        slot.n = n
+        memcpy(slot.b, p, n)
+    return s
+
+
+cdef double _POW10[23]
+_POW10[0] = 1.0
+for _i in range(1, 23):
+    _POW10[_i] = _POW10[_i - 1] * 10.0  # exact up to 1e22
+
+
+cdef object _number(_Cur* c):
+    """A JSON number at the cursor: int (up to 18 digits) or a finite float, else None."""
+    cdef const unsigned char* start = c.p
+    cdef const unsigned char* p = c.p
+    cdef const unsigned char* end = c.end
+    cdef bint neg = False, real = False, exact = True
+    cdef int digits = 0, scale = 0
+    cdef int64_t v = 0
+    cdef char buf[64]
+    cdef double d
+    if p < end and p[0] == 45:  # '-'
+        neg = True
+        p += 1
+    if p >= end:
+        return None
+    if p[0] == 48:  # '0': no other digit may follow
+        p += 1
+        digits = 1
+    elif 49 <= p[0] <= 57:
+        while p < end and 48 <= p[0] <= 57:
+            if digits < 19:
+                v = v * 10 + (p[0] - 48)
+            digits += 1
+            p += 1
+    else:
+        return None
+    if p < end and p[0] == 46:  # '.'
+        real = True
+        p += 1
+        if p >= end or not (48 <= p[0] <= 57):
+            return None
+        while p < end and 48 <= p[0] <= 57:
+            if digits < 19:
+                v = v * 10 + (p[0] - 48)
+                scale += 1
+            digits += 1
+            p += 1
+    if p < end and (p[0] == 101 or p[0] == 69):  # 'e' 'E'
+        real = True
+        exact = False
+        p += 1
+        if p < end and (p[0] == 43 or p[0] == 45):
+            p += 1
+        if p >= end or not (48 <= p[0] <= 57):
+            return None
+        while p < end and 48 <= p[0] <= 57:
+            p += 1
+    if p < end and (48 <= p[0] <= 57):  # "01"
+        return None
+    c.p = p
+    if not real:
+        if digits > 18:
+            return None
+        return PyLong_FromLongLong(-v if neg else v)
+    if exact and digits <= 15 and scale <= 22:
+        # Clinger's fast path: an integer below 2**53 divided by an exact power of ten is
+        # one correctly rounded division (what a full strtod gives)
+        d = <double>v / _POW10[scale]
+        return PyFloat_FromDouble(-d if neg else d)
+    if p - start >= 63:
+        return None
+    memcpy(buf, start, p - start)
+    buf[p - start] = 0
+    d = PyOS_string_to_double(buf, NULL, NULL)
+    if not isfinite(d):
+        return None
+    return PyFloat_FromDouble(d)
+
+
+cdef object _NONE_SEEN = object()  # a JSON null read where None means "fall back"
+
+
+cdef object _scalar(_Cur* c):
+    """A field value: string, number, true, false or null (as ``_NONE_SEEN``); None for
+    anything else (objects, arrays, bad tokens)."""
+    _ws(c)
+    if c.p >= c.end:
+        return None
+    cdef unsigned char ch = c.p[0]
+    if ch == 34:
+        return _string(c)
+    if ch == 45 or 48 <= ch <= 57:
+        return _number(c)
+    if ch == 110 and c.end - c.p >= 4 and memcmp(c.p, b"null", 4) == 0:
+        c.p += 4
+        return _NONE_SEEN
+    if ch == 116 and c.end - c.p >= 4 and memcmp(c.p, b"true", 4) == 0:
+        c.p += 4
+        return True
+    if ch == 102 and c.end - c.p >= 5 and memcmp(c.p, b"false", 5) == 0:
+        c.p += 5
+        return False
+    return None
+
+
+cdef dict _fields(_Cur* c):
+    """A Fields object of scalars, or None to fall back."""
+    cdef dict out = {}
+    cdef object k, v
+    if not _eat(c, 123):  # '{'
+        return None
+    if _eat(c, 125):  # '}'
+        return out
+    while True:
+        _ws(c)
+        k = _string(c)
+        if k is None or not _eat(c, 58):  # ':'
+            return None
+        v = _scalar(c)
+        if v is None:
+            return None
+        PyDict_SetItem(out, k, None if v is _NONE_SEEN else v)
+        if _eat(c, 44):  # ','
+            continue
+        if _eat(c, 125):
+            return out
+        return None
+
+
+cdef inline bint _is(const unsigned char* p, Py_ssize_t n, const char* name, Py_ssize_t m) noexcept nogil:
+    return n == m and memcmp(p, name, m) == 0
+
+
+cdef Py_ssize_t K_NAME = _offset(_KeyType, "name")
+cdef Py_ssize_t K_SERVICE = _offset(_KeyType, "service")
+cdef object _KEY_TEMPLATE = _KeyType()
+cdef object _UPDATE_TEMPLATE = Update(id=0)
+cdef object _copy = type(_UPDATE_TEMPLATE).__copy__
+
+
+cdef object _key(_Cur* c):
+    """A Key object holding only Name (a string) and Service (a string or an integer)."""
+    cdef object key = _copy(_KEY_TEMPLATE)
+    cdef const unsigned char* p
+    cdef Py_ssize_t n
+    cdef bint ascii
+    cdef int seen = 0, bit
+    cdef object v
+    if not _eat(c, 123):
+        return None
+    if _eat(c, 125):
+        return key
+    while True:
+        _ws(c)
+        if c.p >= c.end or c.p[0] != 34 or _raw_string(c, &p, &n, &ascii) or not _eat(c, 58):
+            return None
+        v = _scalar(c)
+        if v is None:
+            return None
+        if _is(p, n, "Name", 4):
+            bit = 1
+            if v is not _NONE_SEEN and type(v) is not str:
+                return None
+        elif _is(p, n, "Service", 7):
+            bit = 2
+            if v is not _NONE_SEEN and type(v) is not str and type(v) is not int:
+                return None
+        else:
+            return None
+        if seen & bit:
+            return None
+        seen |= bit
+        if v is not _NONE_SEEN:
+            _set_slot(key, K_NAME if bit == 1 else K_SERVICE, v)
+        if _eat(c, 44):
+            continue
+        if _eat(c, 125):
+            return key
+        return None
+
+
+cdef Py_ssize_t M_DOMAIN = _offset(Update, "domain")
+cdef Py_ssize_t M_KEY = _offset(Update, "key")
+cdef Py_ssize_t M_UPDATE_TYPE = _offset(Update, "update_type")
+cdef Py_ssize_t M_CONFLATE = _offset(Update, "do_not_conflate")
+cdef Py_ssize_t M_DISCARDABLE = _offset(Update, "discardable")
+cdef Py_ssize_t M_PERM = _offset(Update, "perm_data")
+cdef Py_ssize_t M_SIM_TS = _offset(Update, "sim_ts")
+
+cdef enum:
+    _K_ID = 0  # an integer, not null
+    _K_INT = 1  # an integer or null
+    _K_STR = 2  # a string or null
+    _K_BOOL = 3  # true, false or null
+    _N_SCALARS = 10
+
+
+cdef struct _ScalarKey:
+    const char* name
+    Py_ssize_t n
+    int kind
+    Py_ssize_t slot
+
+
+# The top-level keys of an Update with a scalar value: the name, what it may hold, its slot.
+cdef _ScalarKey _SCALARS[_N_SCALARS]
+
+
+cdef void _scalar_key(int i, const char* name, int kind, Py_ssize_t slot) noexcept:
+    _SCALARS[i].name = name
+    _SCALARS[i].n = len(<bytes>name)
+    _SCALARS[i].kind = kind
+    _SCALARS[i].slot = slot
+
+
+_scalar_key(0, b"ID", _K_ID, M_ID)
+_scalar_key(1, b"SeqNumber", _K_INT, M_SEQ)
+_scalar_key(2, b"UpdateType", _K_STR, M_UPDATE_TYPE)
+_scalar_key(3, b"Domain", _K_STR, M_DOMAIN)
+_scalar_key(4, b"SimTs", _K_INT, M_SIM_TS)
+_scalar_key(5, b"PermData", _K_STR, M_PERM)
+_scalar_key(6, b"DoNotRipple", _K_BOOL, M_NO_RIPPLE)
+_scalar_key(7, b"DoNotCache", _K_BOOL, M_NO_CACHE)
+_scalar_key(8, b"DoNotConflate", _K_BOOL, M_CONFLATE)
+_scalar_key(9, b"Discardable", _K_BOOL, M_DISCARDABLE)
+
+
+cdef inline bint _kind_ok(object v, int kind):
+    if kind == _K_ID:
+        return type(v) is int
+    if v is _NONE_SEEN:
+        return True
+    if kind == _K_INT:
+        return type(v) is int
+    if kind == _K_STR:
+        return type(v) is str
+    return type(v) is bool
+
+
+cdef object _update(_Cur* c):
+    """One message object that is an Update of known keys, as an ``Update``; else None."""
+    cdef object msg = _copy(_UPDATE_TEMPLATE)
+    cdef const unsigned char* p
+    cdef const unsigned char* tp
+    cdef Py_ssize_t n, tn
+    cdef bint ascii
+    cdef int seen = 0, bit, i
+    cdef bint fields
+    cdef Py_ssize_t slot
+    cdef object v
+    if not _eat(c, 123):
+        return None
+    while True:
+        _ws(c)
+        if c.p >= c.end or c.p[0] != 34 or _raw_string(c, &p, &n, &ascii) or not _eat(c, 58):
+            return None
+        _ws(c)
+        if _is(p, n, "Type", 4):
+            if c.p >= c.end or c.p[0] != 34 or _raw_string(c, &tp, &tn, &ascii):
+                return None
+            if not _is(tp, tn, "Update", 6):
+                return None
+            bit = 1
+            slot = -1
+            v = None
+        elif _is(p, n, "Fields", 6) or _is(p, n, "Key", 3):
+            fields = n == 6
+            bit, slot = (2, M_FIELDS) if fields else (4, M_KEY)
+            if c.p < c.end and c.p[0] == 110:  # null
+                v = _scalar(c)
+                if v is not _NONE_SEEN:
+                    return None
+            else:
+                v = _fields(c) if fields else _key(c)
+                if v is None:
+                    return None
+        else:
+            v = _scalar(c)
+            if v is None:
+                return None
+            for i in range(_N_SCALARS):
+                if _is(p, n, _SCALARS[i].name, _SCALARS[i].n):
+                    break
+            else:
+                return None
+            if not _kind_ok(v, _SCALARS[i].kind):
+                return None
+            bit, slot = 8 << i, _SCALARS[i].slot
+        if seen & bit:
+            return None
+        seen |= bit
+        if slot >= 0 and v is not _NONE_SEEN:
+            _set_slot(msg, slot, v)
+        if _eat(c, 44):
+            continue
+        if _eat(c, 125):
+            break
+        return None
+    if (seen & 9) != 9:  # Type and ID are required
+        return None
+    return msg
+
+
+cdef list _updates(const unsigned char* data, Py_ssize_t size):
+    """Every message of the frame as an Update, or None to fall back."""
+    cdef _Cur c
+    cdef list out = []
+    cdef object m
+    c.p = data
+    c.end = data + size
+    _ws(&c)
+    if c.p >= c.end:
+        return None
+    if c.p[0] == 123:  # a bare object
+        m = _update(&c)
+        if m is None:
+            return None
+        out.append(m)
+    elif c.p[0] == 91:  # '['
+        c.p += 1
+        if _eat(&c, 93):  # ']': nothing to apply, the general path says the same
+            return None
+        while True:
+            m = _update(&c)
+            if m is None:
+                return None
+            out.append(m)
+            if _eat(&c, 44):
+                continue
+            if _eat(&c, 93):
+                break
+            return None
+    else:
+        return None
+    _ws(&c)
+    if c.p != c.end:
+        return None
+    return out
+
+
+def decode_updates(data):
+    """The messages of a frame made only of Updates, decoded straight from its bytes (or
+    str) into the ``Update`` structs msgspec would give; None when the frame needs the
+    general decoder."""
+    cdef const char* buf
+    cdef Py_ssize_t size
+    if type(data) is bytes:
+        buf = <const char*>(<bytes>data)
+        size = len(<bytes>data)
+    elif type(data) is str:
+        try:
+            buf = PyUnicode_AsUTF8AndSize(data, &size)
+        except UnicodeEncodeError:  # lone surrogates
+            return None
+    else:
+        return None
+    return _updates(<const unsigned char*>buf, size)

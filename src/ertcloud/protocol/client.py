@@ -18,7 +18,9 @@ provide to replace the pure-Python one:
   (:class:`~ertcloud.protocol.streams.UpdateSink`) while no other event of the same frame
   is waiting, else into the returned list, so the order of events per frame is kept.
   A :class:`~ertcloud.exceptions.LimitExceeded` raised by an apply path propagates: the
-  driver drops the connection.
+  driver drops the connection. The frame is decoded by ``ClientProtocol.fast_decode`` (the
+  compiled core's reader of frames made only of Updates) when it reads it, else by msgspec;
+  the messages then go to ``ClientProtocol.dispatch`` (see :mod:`ertcloud.protocol.core`).
 * ``ClientProtocol.has_data_to_send`` / ``data_to_send(now) -> list[bytes]`` -- what to
   write after a receive (a Pong, requests released by the Login Refresh).
 * ``ClientProtocol.tick(now)`` / ``next_deadline()`` -- liveness (Pings, dead peers).
@@ -42,7 +44,9 @@ import msgspec
 
 from . import codec
 from .codec import DecodeError, Malformed
+from .core import FastDecode
 from .core import dispatch as _dispatch
+from .core import fast_decode as _fast_decode
 from .enums import FINAL_STREAM_STATES
 from .events import (
     AckReceived,
@@ -98,6 +102,8 @@ class ClientProtocol:
 
     #: the per-frame loop, compiled or pure (chosen at import by :mod:`.core`)
     dispatch = staticmethod(_dispatch)
+    #: the compiled core's reader of frames made only of Updates (None: the msgspec decoder)
+    fast_decode = staticmethod(_fast_decode)  # type: ignore[arg-type]  # None: pure core
 
     def __init__(
         self,
@@ -352,16 +358,19 @@ class ClientProtocol:
         instead, as long as no other event of the same frame is waiting in the list (so
         that the order of events per frame is kept)."""
         self.last_received = now
-        try:
-            # Fast path: the whole frame straight into typed structs, no copy.
-            out = _FRAME_DECODER.decode(data)
-        except Exception:  # bad UTF-8, odd Types, malformed messages: the general path
+        fast: FastDecode | None = self.fast_decode
+        msgs: Sequence[Any] | None = fast(data) if fast is not None else None
+        if msgs is None:
             try:
-                out = codec.decode(data)
-            except DecodeError as exc:
-                raw = bytes(data[:200]) if not isinstance(data, str) else data[:200]
-                return [ProtocolViolation(str(exc), raw)]
-        msgs = out if type(out) is list else (out,)
+                # The whole frame straight into typed structs, no copy.
+                out = _FRAME_DECODER.decode(data)
+            except Exception:  # bad UTF-8, odd Types, malformed messages: the general path
+                try:
+                    out = codec.decode(data)
+                except DecodeError as exc:
+                    raw = bytes(data[:200]) if not isinstance(data, str) else data[:200]
+                    return [ProtocolViolation(str(exc), raw)]
+            msgs = out if type(out) is list else (out,)
         self.messages_received += len(msgs)
         return self.dispatch(msgs, self.streams.lookup, self._on_other)
 

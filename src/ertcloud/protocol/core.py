@@ -2,7 +2,9 @@
 
 The choice is made once, here, at import. ``ERTCLOUD_NO_EXTENSIONS=1`` (any non-empty
 value but ``0``) forces the pure core. Both implement :func:`dispatch` with the signature
-of :func:`ertcloud.protocol._dispatch_pure.dispatch` (``_speedups.pyi``).
+of :func:`ertcloud.protocol._dispatch_pure.dispatch` (``_speedups.pyi``). The compiled core
+adds :data:`fast_decode`: frames made only of Updates read straight from their bytes into the
+messages (None in the pure core, whose frames all go through the msgspec decoder).
 """
 
 from __future__ import annotations
@@ -13,27 +15,56 @@ from typing import Any
 
 from . import _dispatch_pure
 from .events import Event
+from .messages import Update
 from .streams import ItemStream
 
-__all__ = ["CORE", "Dispatch", "compiled_dispatch", "dispatch", "pure_dispatch"]
+__all__ = [
+    "CORE",
+    "Dispatch",
+    "FastDecode",
+    "compiled_dispatch",
+    "compiled_fast_decode",
+    "dispatch",
+    "fast_decode",
+    "pure_dispatch",
+    "select",
+]
 
 Dispatch = Callable[
     [Any, Callable[[int], "ItemStream | None"], Callable[[Any, list[Event]], None]],
     list[Event],
 ]
 
+#: ``fast_decode(payload) -> the frame's Updates``, or None when it needs the general decoder
+FastDecode = Callable[[Any], "list[Update] | None"]
+
 pure_dispatch: Dispatch = _dispatch_pure.dispatch
 #: the compiled twin, or None where the extension was not built (no compiler)
 compiled_dispatch: Dispatch | None
+#: the compiled reader of frames made only of Updates, or None where not built
+compiled_fast_decode: FastDecode | None
 try:
+    from ._speedups import decode_updates as _compiled_fast
     from ._speedups import dispatch as _compiled
 except Exception:  # not built, or built against layouts it no longer finds (TypeError)
-    compiled_dispatch = None
+    compiled_dispatch = compiled_fast_decode = None
 else:
     compiled_dispatch = _compiled
+    compiled_fast_decode = _compiled_fast
 
 _forced_pure = os.environ.get("ERTCLOUD_NO_EXTENSIONS", "") not in ("", "0")
 
 #: "compiled" or "pure": the core :class:`~ertcloud.protocol.client.ClientProtocol` uses
 CORE = "compiled" if compiled_dispatch is not None and not _forced_pure else "pure"
 dispatch: Dispatch = compiled_dispatch if CORE == "compiled" else pure_dispatch  # type: ignore[assignment]
+fast_decode: FastDecode | None = compiled_fast_decode if CORE == "compiled" else None
+
+
+def select(name: str) -> tuple[Dispatch, FastDecode | None]:
+    """The ``dispatch`` and ``fast_decode`` of the core ``name`` ("pure" or "compiled");
+    ValueError when the compiled one was not built."""
+    if name == "pure":
+        return pure_dispatch, None
+    if name == "compiled" and compiled_dispatch is not None:
+        return compiled_dispatch, compiled_fast_decode
+    raise ValueError(f"no {name!r} receive core here")

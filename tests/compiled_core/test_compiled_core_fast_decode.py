@@ -1,0 +1,222 @@
+"""The compiled core's reader of frames of Updates (``decode_updates``) against msgspec: the
+same ``Update`` structs whenever it reads a frame, and None (the general path) for anything it
+does not know. Also: the two cores agree through that path (generated and mutated frames)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import msgspec
+import pytest
+from core_twins import RIPPLE_NAMES, Twins
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ertcloud.protocol import core
+from ertcloud.protocol.messages import AnyMessage
+from ertcloud.sim.bench import Target, bench_ric, ensure_universe, update_pool
+from ertcloud.sim.market import Market
+
+pytestmark = pytest.mark.skipif(
+    core.compiled_fast_decode is None, reason="the compiled core is not built"
+)
+_msgspec = msgspec.json.Decoder(list[AnyMessage] | AnyMessage)
+
+
+def fast(frame: bytes | str) -> list[Any] | None:
+    assert core.compiled_fast_decode is not None
+    return core.compiled_fast_decode(frame)
+
+
+def reference(frame: bytes | str) -> list[Any]:
+    out = _msgspec.decode(frame)
+    return out if isinstance(out, list) else [out]
+
+
+def test_the_simulators_update_frames_take_the_fast_path() -> None:
+    market = Market(7)
+    ensure_universe(market, 20)
+    targets = [
+        Target(3 + i, bench_ric(i), holds=frozenset(market.instruments[bench_ric(i)].image))
+        for i in range(20)
+    ]
+    msgs = update_pool(market, targets, "MarketPrice", 200)
+    for n in (1, 10):
+        frame = b"[" + b",".join(msgs[:n]) + b"]"
+        got = fast(frame)
+        assert got is not None, frame
+        assert got == reference(frame)
+        assert [repr(m) for m in got] == [repr(m) for m in reference(frame)]
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b'{"Type":"Update","ID":2}',
+        b' [ {"ID" : 2 , "Type" : "Update" , "Fields" : { "BID" : 1.5 , "X" : null } } ] \n',
+        b'[{"Type":"Update","ID":2,"Key":{"Name":"A.L","Service":257},"Domain":"MarketPrice"}]',
+        b'[{"Type":"Update","ID":2,"Key":{"Service":"S","Name":null},"SeqNumber":-3}]',
+        b'[{"Type":"Update","ID":2,"DoNotRipple":false,"DoNotCache":null,"Discardable":true}]',
+        b'[{"Type":"Update","ID":2,"DoNotConflate":true,"PermData":"AwEB","SimTs":1}]',
+        b'[{"Type":"Update","ID":2,"UpdateType":"Trade","Fields":{}},{"Type":"Update","ID":3}]',
+        '[{"Type":"Update","ID":2,"Fields":{"T":"\u21e7","E":"été","Z":"\U0001f600"}}]'.encode(),
+        b'[{"Type":"Update","ID":2,"Fields":{"A":0,"B":-0,"C":-0.0,"D":1E5,"E":2.5e-3}}]',
+        b'[{"Type":"Update","ID":2,"Fields":{"A":999999999999999999,"B":true,"C":false}}]',
+        b'[{"Type":"Update","ID":2,"Fields":{"A":1,"A":2}}]',  # last wins, as in msgspec
+        b'[{"Type":"Update","ID":2,"Fields":{"A":0.1e-400,"B":1.7976931348623157e308}}]',
+        '[{"Type":"Update","ID":2,"Fields":{"A":"x"}}]',  # a str frame
+    ],
+)
+def test_frames_it_reads_give_what_msgspec_gives(frame: bytes | str) -> None:
+    got = fast(frame)
+    assert got is not None
+    assert got == reference(frame)
+    assert repr(got) == repr(reference(frame))
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b'[{"Type":"Update","ID":2,"Fields":{"A":"a\\"b"}}]',  # an escape
+        b'[{"Type":"Update","ID":2,"Fields":{"A\\u0041":1}}]',  # an escape in a name
+        b'[{"Type":"Update","ID":2,"Fields":{"A":"caf\xe9"}}]',  # Latin-1
+        b'[{"Type":"Update","ID":2,"Fields":{"A":1234567890123456789}}]',  # 19 digits
+        b'[{"Type":"Update","ID":2,"Fields":{"A":1e400}}]',  # out of range
+        b'[{"Type":"Update","ID":2,"Fields":{"A":01}}]',  # not JSON
+        b'[{"Type":"Update","ID":2,"Fields":{"A":[1]}}]',  # nested
+        b'[{"Type":"Update","ID":2,"Fields":{"CRV":{"Entries":[]}}}]',
+        b'[{"Type":"Update","ID":2,"Map":{"Entries":[]}}]',  # a key it does not handle
+        b'[{"Type":"Update","ID":2,"ID":3}]',  # a duplicate key
+        b'[{"ID":2,"Fields":{"A":1}}]',  # no Type: a Request
+        b'[{"Type":6,"ID":2}]',  # a numeric Type
+        b'[{"Type":"Refresh","ID":2}]',
+        b'[{"Type":"Update","ID":2},{"Type":"Ping"}]',  # one other message: the whole frame
+        b'[{"Type":"Update","ID":"2"}]',
+        b'[{"Type":"Update","ID":2.0}]',
+        b'[{"Type":"Update","ID":null}]',
+        b'[{"Type":"Update","ID":2,"DoNotRipple":1}]',
+        b'[{"Type":"Update","ID":2,"Key":{"Name":["A","B"]}}]',
+        b'[{"Type":"Update","ID":2,"Key":{"Name":"A","Filter":1}}]',
+        b'[{"Type":"Update","ID":2,"Fields":{"A":1}}',  # truncated
+        b'[{"Type":"Update","ID":2}] x',  # trailing bytes
+        b'[{"Type":"Update","ID":2},]',
+        b"[]",
+        b"",
+        b'[{"Type":"Update","ID":2,"Fields":{"A":"\x01"}}]',  # a raw control character
+        '[{"Type":"Update","ID":2,"Fields":{"A":"\udcff"}}]',  # a lone surrogate
+        bytearray(b'[{"Type":"Update","ID":2}]'),
+    ],
+)
+def test_what_it_does_not_know_goes_to_the_general_path(frame: bytes | str) -> None:
+    assert fast(frame) is None
+
+
+names = st.one_of(st.sampled_from([*RIPPLE_NAMES, "DSPLY_NAME", "QUOTIM"]), st.text(max_size=6))
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=10),
+)
+
+
+@st.composite
+def updates(draw: st.DrawFn, ids: list[int]) -> dict[str, Any]:
+    msg: dict[str, Any] = {"Type": "Update", "ID": draw(st.sampled_from([*ids, 999]))}
+    if draw(st.booleans()):
+        msg["Fields"] = draw(st.dictionaries(names, scalars, max_size=8))
+    if draw(st.booleans()):
+        msg["SeqNumber"] = draw(st.integers(min_value=0, max_value=2**40))
+    if draw(st.booleans()):
+        msg["Key"] = {"Name": draw(st.text(max_size=8)), "Service": "ELEKTRON_DD"}
+    if draw(st.booleans()):
+        msg["UpdateType"] = draw(st.sampled_from(["Quote", "Trade", "Unspecified"]))
+    for flag in ("DoNotRipple", "DoNotCache"):
+        if draw(st.integers(0, 6)) == 0:
+            msg[flag] = draw(st.booleans())
+    return msg
+
+
+def _spaced(raw: bytes, spaces: list[int]) -> bytes:
+    """Whitespace between tokens (after each comma and colon picked)."""
+    out = bytearray()
+    quoted = False
+    n = 0
+    for i, b in enumerate(raw):
+        out.append(b)
+        if b == 0x22 and (i == 0 or raw[i - 1] != 0x5C):
+            quoted = not quoted
+        if not quoted and b in b",:[{" and spaces and spaces[n % len(spaces)]:
+            out += b" \n\t\r"[: spaces[n % len(spaces)]]
+            n += 1
+    return bytes(out)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_generated_frames_read_as_msgspec_reads_them(data: st.DataObject) -> None:
+    msgs = data.draw(st.lists(updates([2, 3, 4]), min_size=1, max_size=10))
+    raw = msgspec.json.encode(msgs if len(msgs) > 1 or data.draw(st.booleans()) else msgs[0])
+    raw = _spaced(raw, data.draw(st.lists(st.integers(0, 4), max_size=3)))
+    got = fast(raw)
+    plain = b"\\" not in raw and all(
+        not isinstance(v, int) or abs(v) < 10**18
+        for m in msgs
+        for v in [m["ID"], m.get("SeqNumber", 0), *(m.get("Fields") or {}).values()]
+    )
+    if plain:  # no escape, no number beyond 18 digits: the fast path reads it
+        assert got is not None, raw
+    if got is not None:
+        assert repr(got) == repr(reference(raw))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.from_regex(r"\A-?(0|[1-9][0-9]{0,25})(\.[0-9]{1,25})?([eE][+-]?[0-9]{1,3})?\Z"),
+)
+def test_numbers_parse_to_the_same_value(token: str) -> None:
+    frame = f'[{{"Type":"Update","ID":2,"Fields":{{"N":{token}}}}}]'.encode()
+    got = fast(frame)
+    try:
+        expected = reference(frame)
+    except msgspec.DecodeError:  # out of range for msgspec: must not be read here either
+        assert got is None
+        return
+    if got is None:
+        return
+    a, b = got[0].fields["N"], expected[0].fields["N"]
+    assert type(a) is type(b)
+    assert a == b or (math.isnan(a) and math.isnan(b))
+    assert math.copysign(1, a) == math.copysign(1, b)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_both_cores_agree_through_the_fast_path(data: st.DataObject) -> None:
+    twins = Twins()
+    for _ in range(data.draw(st.integers(1, 5))):
+        msgs = data.draw(st.lists(updates(twins.ids), min_size=1, max_size=6))
+        raw = msgspec.json.encode(msgs)
+        cut = data.draw(st.integers(0, 3))
+        if cut == 0:  # a truncated frame or a flipped byte: both cores fall back alike
+            raw = raw[: data.draw(st.integers(0, len(raw)))]
+        elif cut == 1:
+            i = data.draw(st.integers(0, len(raw) - 1))
+            raw = raw[:i] + bytes([raw[i] ^ data.draw(st.integers(1, 255))]) + raw[i + 1 :]
+        twins.feed(raw)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        '"BID":5,"ASK":6',  # two chains that share no field: field order
+        '"ASK":6,"BID_1":7,"BID":5',  # BID and BID_1 share a chain: the pure path's order
+        '"TRDPRC_2":1,"ASK":2,"TRDPRC_1":3,"BID":4',
+    ],
+)
+def test_both_cores_ripple_several_chains_of_one_update_alike(fields: str) -> None:
+    twins = Twins()
+    for sid in twins.ids:
+        twins.feed(f'[{{"Type":"Update","ID":{sid},"Fields":{{{fields}}}}}]'.encode())
