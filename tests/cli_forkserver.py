@@ -12,11 +12,14 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import signal
 import socket
 import struct
 import subprocess
 import sys
 import threading
+import time
+from typing import Any
 
 #: Environment read when the package is imported: a command whose values differ starts
 #: an interpreter of its own.
@@ -104,9 +107,9 @@ class _Server:
         keys = {k for k in (*env, *self.env) if k.startswith(IMPORT_ENV_PREFIXES)}
         return all(env.get(k) == self.env.get(k) for k in keys)
 
-    def run(
-        self, args: list[str], env: dict[str, str], timeout: float
-    ) -> subprocess.CompletedProcess[str]:
+    def _spawn(self, args: list[str], env: dict[str, str]) -> tuple[socket.socket, int, int, int]:
+        """Fork ``ertcloud ARGS``; returns the connection its exit code comes on, its pid
+        and the read ends of its stdout and stderr pipes."""
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         stdin = os.open(os.devnull, os.O_RDONLY)
@@ -115,32 +118,28 @@ class _Server:
             conn.connect(self.path)
             req = {"args": args, "env": env, "cwd": os.getcwd()}
             socket.send_fds(conn, [json.dumps(req).encode()], [stdin, out_w, err_w])
+            pid = struct.unpack("!i", _recv_exactly(conn, 4))[0]
+        except BaseException:
+            conn.close()
+            os.close(out_r)
+            os.close(err_r)
+            raise
         finally:
             for fd in (stdin, out_w, err_w):
                 os.close(fd)
-        conn.settimeout(timeout)
-        chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
+        return conn, pid, out_r, err_r
 
-        def drain(fd: int) -> None:
-            with os.fdopen(fd, "rb") as f:
-                chunks[fd].append(f.read())
-
-        readers = [threading.Thread(target=drain, args=(fd,), daemon=True) for fd in chunks]
-        for t in readers:
-            t.start()
-        with conn:
-            pid = struct.unpack("!i", _recv_exactly(conn, 4))[0]
-            try:
-                code = struct.unpack("!i", _recv_exactly(conn, 4))[0]
-            except TimeoutError:
-                _kill(pid)
-                for t in readers:
-                    t.join(5)
-                raise subprocess.TimeoutExpired(["ertcloud", *args], timeout) from None
-        for t in readers:
-            t.join(timeout)
-        out, err = (b"".join(chunks[fd]).decode() for fd in (out_r, err_r))
-        return subprocess.CompletedProcess(["ertcloud", *args], code, out, err)
+    def run(
+        self, args: list[str], env: dict[str, str], timeout: float
+    ) -> subprocess.CompletedProcess[str]:
+        proc = ForkedProcess(args, *self._spawn(args, env))
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise
+        return subprocess.CompletedProcess(proc.args, proc.wait(), out, err)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -148,6 +147,98 @@ class _Server:
         self.proc.wait()
         if self.proc.stdout is not None:
             self.proc.stdout.close()
+
+
+class ForkedProcess(subprocess.Popen[str]):
+    """A forked command as a :class:`subprocess.Popen` (text pipes for stdout and stderr):
+    its exit code comes from the fork server, signals go to its pid."""
+
+    def __init__(self, args: list[str], conn: socket.socket, pid: int, out: int, err: int):
+        # Popen's own __init__ would start a process: set what its methods use instead
+        self.args = ["ertcloud", *args]
+        self.pid = pid
+        self.returncode: int | None = None  # type: ignore[assignment]
+        self.stdin = None
+        self.stdout = open(out, encoding="utf-8", errors="strict")
+        self.stderr = open(err, encoding="utf-8", errors="strict")
+        self._conn = conn
+        self._child_created = False  # nothing for Popen.__del__ to reap
+        self._readers: list[threading.Thread] = []
+        self._output: dict[str, str] = {}
+        self.text_mode = True
+        self.universal_newlines = True
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self._conn.setblocking(False)
+            try:
+                self._read_code()
+            except BlockingIOError:
+                self._conn.setblocking(True)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            self._conn.settimeout(timeout)
+            try:
+                self._read_code()
+            except TimeoutError:
+                self._conn.settimeout(None)
+                raise subprocess.TimeoutExpired(self.args, timeout or 0) from None
+        assert self.returncode is not None
+        return self.returncode
+
+    def _read_code(self) -> None:
+        """The exit code, once the server has sent it (BlockingIOError: not yet)."""
+        if not self._conn.recv(1, socket.MSG_PEEK):
+            raise RuntimeError("the CLI fork server closed the connection")
+        self._conn.setblocking(True)  # the four bytes come in one piece
+        self.returncode = struct.unpack("!i", _recv_exactly(self._conn, 4))[0]
+        self._conn.close()
+
+    def send_signal(self, sig: int) -> None:
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def communicate(
+        self, input: str | None = None, timeout: float | None = None
+    ) -> tuple[str, str]:
+        assert input is None, "forked commands read nothing"
+        if not self._readers:  # one reader per pipe, kept across calls after a timeout
+
+            def drain(name: str, f: Any) -> None:
+                if f is not None and not f.closed:
+                    self._output[name] = f.read()
+                    f.close()
+
+            self._readers = [
+                threading.Thread(target=drain, args=(n, f), daemon=True)
+                for n, f in (("out", self.stdout), ("err", self.stderr))
+            ]
+            for t in self._readers:
+                t.start()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for t in self._readers:
+            t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            if t.is_alive():
+                raise subprocess.TimeoutExpired(self.args, timeout or 0)
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        self.wait(left)
+        return self._output.get("out", ""), self._output.get("err", "")
+
+    def __del__(self) -> None:
+        conn = getattr(self, "_conn", None)
+        if conn is not None:
+            conn.close()
 
 
 def _recv_exactly(conn: socket.socket, n: int) -> bytes:
@@ -158,13 +249,6 @@ def _recv_exactly(conn: socket.socket, n: int) -> bytes:
             raise RuntimeError("the CLI fork server closed the connection")
         data += chunk
     return data
-
-
-def _kill(pid: int) -> None:
-    try:
-        os.kill(pid, 9)
-    except ProcessLookupError:
-        pass
 
 
 _server: _Server | None = None
@@ -186,8 +270,18 @@ def server() -> _Server | None:
 def run(
     args: list[str], env: dict[str, str], timeout: float
 ) -> subprocess.CompletedProcess[str] | None:
-    """``ertcloud ARGS`` through the fork server, or None where it does not apply."""
+    """``ertcloud ARGS`` to its end through the fork server, or None where it does not
+    apply."""
     s = server()
     if s is None or not s.serves(env):
         return None
     return s.run(args, env, timeout)
+
+
+def start(args: list[str], env: dict[str, str]) -> ForkedProcess | None:
+    """``ertcloud ARGS`` started through the fork server, with stdout and stderr on
+    pipes, or None where it does not apply."""
+    s = server()
+    if s is None or not s.serves(env):
+        return None
+    return ForkedProcess(args, *s._spawn(args, env))

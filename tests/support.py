@@ -90,6 +90,13 @@ def run_cli(
 
 
 def start_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """``python -m ertcloud ARGS`` started with stdout and stderr on pipes (forked as
+    ``run_cli``'s are)."""
+    import cli_forkserver
+
+    forked = cli_forkserver.start(list(args), env or cli_env())
+    if forked is not None:
+        return forked
     return subprocess.Popen(
         ertcloud_cmd(*args),
         stdout=subprocess.PIPE,

@@ -5,6 +5,7 @@ fresh interpreter where the import-time environment differs."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -68,3 +69,22 @@ def test_a_command_past_its_timeout_is_killed() -> None:
         # listens until stopped: a simulator on a free port
         cli_forkserver.run(["sim", "--port", "0"], cli_env(), 3)
     assert time.monotonic() - start < 20
+
+
+def test_a_started_command_is_a_process_to_signal_and_wait_for() -> None:
+    proc = cli_forkserver.start(["sim", "--port", "0"], cli_env())
+    assert proc is not None and isinstance(proc, subprocess.Popen)
+    with proc:
+        assert proc.stdout is not None
+        assert '"websocket_url"' in proc.stdout.readline()
+        assert proc.poll() is None
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(0.2)
+        proc.send_signal(signal.SIGINT)  # Ctrl+C: the simulator stops cleanly
+        assert proc.wait(30) == 0
+    assert proc.poll() == 0
+    killed = cli_forkserver.start(["sim", "--port", "0"], cli_env())
+    assert killed is not None
+    killed.kill()
+    killed.communicate(timeout=30)
+    assert killed.returncode == -signal.SIGKILL
