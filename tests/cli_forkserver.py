@@ -169,30 +169,28 @@ class ForkedProcess(subprocess.Popen[str]):
         self.universal_newlines = True
 
     def poll(self) -> int | None:
-        if self.returncode is None:
-            self._conn.setblocking(False)
-            try:
-                self._read_code()
-            except BlockingIOError:
-                self._conn.setblocking(True)
+        self._read_code(0.0)
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
+        self._read_code(timeout)
         if self.returncode is None:
-            self._conn.settimeout(timeout)
-            try:
-                self._read_code()
-            except TimeoutError:
-                self._conn.settimeout(None)
-                raise subprocess.TimeoutExpired(self.args, timeout or 0) from None
-        assert self.returncode is not None
+            raise subprocess.TimeoutExpired(self.args, timeout or 0)
         return self.returncode
 
-    def _read_code(self) -> None:
-        """The exit code, once the server has sent it (BlockingIOError: not yet)."""
-        if not self._conn.recv(1, socket.MSG_PEEK):
+    def _read_code(self, timeout: float | None) -> None:
+        """The exit code, if the server sends it within ``timeout`` (0: has sent it)."""
+        if self.returncode is not None:
+            return
+        self._conn.settimeout(timeout)
+        try:
+            peek = self._conn.recv(1, socket.MSG_PEEK)
+        except (BlockingIOError, TimeoutError):
+            return
+        finally:
+            self._conn.settimeout(None)  # the four bytes come in one piece
+        if not peek:
             raise RuntimeError("the CLI fork server closed the connection")
-        self._conn.setblocking(True)  # the four bytes come in one piece
         self.returncode = struct.unpack("!i", _recv_exactly(self._conn, 4))[0]
         self._conn.close()
 
