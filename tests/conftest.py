@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import trustme
 from local_servers import NatsServer, PostgresServer, ServerError
-from support import SimProcess, cli_env, ertcloud_cmd
+from support import SimProcess, start_cli
 
 from ertcloud.sim.server import SimOptions, SimServer
 
@@ -92,13 +92,7 @@ def sim_process() -> Iterator[Callable[..., SimProcess]]:
     started: list[SimProcess] = []
 
     def start(*args: str) -> SimProcess:
-        proc = subprocess.Popen(
-            ertcloud_cmd("sim", "--port", "0", *args),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=cli_env(),
-        )
+        proc = start_cli("sim", "--port", "0", *args)
         assert proc.stdout is not None
         line = proc.stdout.readline()
         if not line:  # reap it and close its pipes, or they leak into a later test's warnings

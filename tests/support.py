@@ -74,6 +74,13 @@ class SimProcess:
 def run_cli(
     *args: str, timeout: float = 60, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """``python -m ertcloud ARGS`` to its end, output captured; forked from a process that
+    has the package imported already where that changes nothing (``cli_forkserver``)."""
+    import cli_forkserver
+
+    done = cli_forkserver.run(list(args), env or cli_env(), timeout)
+    if done is not None:
+        return done
     return subprocess.run(
         ertcloud_cmd(*args),
         capture_output=True,
@@ -84,6 +91,13 @@ def run_cli(
 
 
 def start_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """``python -m ertcloud ARGS`` started with stdout and stderr on pipes (forked as
+    ``run_cli``'s are)."""
+    import cli_forkserver
+
+    forked = cli_forkserver.start(list(args), env or cli_env())
+    if forked is not None:
+        return forked
     return subprocess.Popen(
         ertcloud_cmd(*args),
         stdout=subprocess.PIPE,

@@ -5,10 +5,9 @@ examples' spellings accepted as hidden aliases, one name for one thing across co
 from __future__ import annotations
 
 import re
-import subprocess
 
 import pytest
-from support import cli_env, ertcloud_cmd
+from support import run_cli
 
 from ertcloud.cli import build_parser
 
@@ -16,9 +15,7 @@ COMMANDS = ("market-price", "subscribe", "post", "token", "discover", "record", 
 
 
 def _help(command: str) -> str:
-    r = subprocess.run(
-        ertcloud_cmd(command, "--help"), capture_output=True, text=True, env=cli_env()
-    )
+    r = run_cli(command, "--help")
     assert r.returncode == 0, r.stderr
     return r.stdout
 
@@ -92,13 +89,13 @@ def test_same_name_for_the_same_thing(argv: list[str], dest: str, value: object)
 )
 def test_misspelt_option_gets_a_suggestion(command: str, typo: str, hint: str) -> None:
     args = [command, typo, "x"] if command != "subscribe" else [command, "TRI.N", typo, "x"]
-    r = subprocess.run(ertcloud_cmd(*args), capture_output=True, text=True, env=cli_env())
+    r = run_cli(*args)
     assert r.returncode == 2
     assert f"{typo}: did you mean {hint}?" in r.stderr
 
 
 def test_subscribe_takes_ric_option_and_needs_an_item() -> None:
-    r = subprocess.run(ertcloud_cmd("subscribe"), capture_output=True, text=True, env=cli_env())
+    r = run_cli("subscribe")
     assert r.returncode == 2
     assert r.stderr.strip() == "ertcloud: error: no item given: name at least one RIC (or --ric)"
 

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import cli_forkserver
+
 
 def cli_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy")}
@@ -22,12 +24,18 @@ def ertcloud_cmd(*args: str) -> list[str]:
 def run_cli(
     *args: str, timeout: float = 60, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
+    done = cli_forkserver.run(list(args), env or cli_env(), timeout)
+    if done is not None:  # forked from a process with the package imported
+        return done
     return subprocess.run(
         ertcloud_cmd(*args), capture_output=True, text=True, timeout=timeout, env=env or cli_env()
     )
 
 
 def start_cli(*args: str) -> subprocess.Popen[str]:
+    forked = cli_forkserver.start(list(args), cli_env())
+    if forked is not None:
+        return forked
     return subprocess.Popen(
         ertcloud_cmd(*args),
         stdout=subprocess.PIPE,

@@ -1,0 +1,285 @@
+"""A fork server for ``run_cli``: one ``python`` per test process imports the ``ertcloud``
+CLI once, then forks a child per command, which runs ``python -m ertcloud ARGS`` (the
+package's ``__main__``, via :mod:`runpy`) with the test's environment, working directory
+and its own stdout/stderr pipes. Each command is still a process of its own with a real exit
+code, but it skips the second or so of interpreter start-up and imports.
+
+Only commands whose import-time environment (``PYTHON*``, ``ERTCLOUD_NO_EXTENSIONS``)
+matches the server's use it; ``ERTCLOUD_TEST_NO_FORKSERVER=1`` turns it off."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+#: Environment read when the package is imported: a command whose values differ starts
+#: an interpreter of its own.
+IMPORT_ENV_PREFIXES = ("PYTHON", "ERTCLOUD_NO_EXTENSIONS")
+
+_SERVER = r"""
+import json, os, select, socket, struct, sys, threading
+import ertcloud.cli  # noqa: F401  (the imports every command shares)
+import runpy
+
+parent = os.getppid()
+listener = socket.socket(fileno=int(sys.argv[1]))
+sys.stdout.write("ready\n")
+sys.stdout.flush()
+
+
+def wait(conn, pid):
+    _, status = os.waitpid(pid, 0)
+    try:
+        conn.sendall(struct.pack("!i", os.waitstatus_to_exitcode(status)))
+    finally:
+        conn.close()
+
+
+while True:
+    if not select.select([listener], [], [], 1.0)[0]:
+        if os.getppid() != parent:  # the test process is gone
+            sys.exit(0)
+        continue
+    conn, _ = listener.accept()
+    msg, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
+    req = json.loads(msg)
+    pid = os.fork()
+    if pid == 0:
+        listener.close()
+        conn.close()
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+            os.close(fd)
+        os.environ.clear()
+        os.environ.update(req["env"])
+        os.chdir(req["cwd"])
+        sys.argv = ["ertcloud", *req["args"]]
+        try:
+            runpy.run_module("ertcloud", run_name="__main__", alter_sys=True)
+        except SystemExit as e:
+            code = e.code
+        else:
+            code = 0
+        sys.exit(code)  # the normal way out: atexit handlers, stream flushes
+    for fd in fds:
+        os.close(fd)
+    conn.sendall(struct.pack("!i", pid))
+    threading.Thread(target=wait, args=(conn, pid), daemon=True).start()
+"""
+
+
+class _Server:
+    def __init__(self) -> None:
+        self.cwd = os.getcwd()
+        self.env = dict(os.environ)
+        self.env["PYTHONUNBUFFERED"] = "1"
+        self.path = f"\0ertcloud-forkserver-{os.getpid()}-{id(self)}"
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(self.path)
+        listener.listen(16)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _SERVER, str(listener.fileno())],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=self.env,
+            pass_fds=(listener.fileno(),),
+        )
+        listener.close()
+        assert self.proc.stdout is not None
+        if self.proc.stdout.readline().strip() != "ready":
+            self.proc.wait()
+            raise RuntimeError("the CLI fork server did not start")
+
+    def serves(self, env: dict[str, str]) -> bool:
+        if self.proc.poll() is not None or os.getcwd() != self.cwd:
+            return False
+        keys = {k for k in (*env, *self.env) if k.startswith(IMPORT_ENV_PREFIXES)}
+        return all(env.get(k) == self.env.get(k) for k in keys)
+
+    def _spawn(self, args: list[str], env: dict[str, str]) -> tuple[socket.socket, int, int, int]:
+        """Fork ``ertcloud ARGS``; returns the connection its exit code comes on, its pid
+        and the read ends of its stdout and stderr pipes."""
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        stdin = os.open(os.devnull, os.O_RDONLY)
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            conn.connect(self.path)
+            req = {"args": args, "env": env, "cwd": os.getcwd()}
+            socket.send_fds(conn, [json.dumps(req).encode()], [stdin, out_w, err_w])
+            pid = struct.unpack("!i", _recv_exactly(conn, 4))[0]
+        except BaseException:
+            conn.close()
+            os.close(out_r)
+            os.close(err_r)
+            raise
+        finally:
+            for fd in (stdin, out_w, err_w):
+                os.close(fd)
+        return conn, pid, out_r, err_r
+
+    def run(
+        self, args: list[str], env: dict[str, str], timeout: float
+    ) -> subprocess.CompletedProcess[str]:
+        proc = ForkedProcess(args, *self._spawn(args, env))
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise
+        return subprocess.CompletedProcess(proc.args, proc.wait(), out, err)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+class ForkedProcess(subprocess.Popen[str]):
+    """A forked command as a :class:`subprocess.Popen` (text pipes for stdout and stderr):
+    its exit code comes from the fork server, signals go to its pid."""
+
+    def __init__(self, args: list[str], conn: socket.socket, pid: int, out: int, err: int):
+        # Popen's own __init__ would start a process: set what its methods use instead
+        self.args = ["ertcloud", *args]
+        self.pid = pid
+        self.returncode: int | None = None  # type: ignore[assignment]
+        self.stdin = None
+        self.stdout = open(out, encoding="utf-8", errors="strict")
+        self.stderr = open(err, encoding="utf-8", errors="strict")
+        self._conn = conn
+        self._child_created = False  # nothing for Popen.__del__ to reap
+        self._readers: list[threading.Thread] = []
+        self._output: dict[str, str] = {}
+        self.text_mode = True
+        self.universal_newlines = True
+
+    def poll(self) -> int | None:
+        self._read_code(0.0)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        self._read_code(timeout)
+        if self.returncode is None:
+            raise subprocess.TimeoutExpired(self.args, timeout or 0)
+        return self.returncode
+
+    def _read_code(self, timeout: float | None) -> None:
+        """The exit code, if the server sends it within ``timeout`` (0: has sent it)."""
+        if self.returncode is not None:
+            return
+        self._conn.settimeout(timeout)
+        try:
+            peek = self._conn.recv(1, socket.MSG_PEEK)
+        except (BlockingIOError, TimeoutError):
+            return
+        finally:
+            self._conn.settimeout(None)  # the four bytes come in one piece
+        if not peek:
+            raise RuntimeError("the CLI fork server closed the connection")
+        self.returncode = struct.unpack("!i", _recv_exactly(self._conn, 4))[0]
+        self._conn.close()
+
+    def send_signal(self, sig: int) -> None:
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def communicate(
+        self, input: str | None = None, timeout: float | None = None
+    ) -> tuple[str, str]:
+        assert input is None, "forked commands read nothing"
+        if not self._readers:  # one reader per pipe, kept across calls after a timeout
+
+            def drain(name: str, f: Any) -> None:
+                if f is not None and not f.closed:
+                    self._output[name] = f.read()
+                    f.close()
+
+            self._readers = [
+                threading.Thread(target=drain, args=(n, f), daemon=True)
+                for n, f in (("out", self.stdout), ("err", self.stderr))
+            ]
+            for t in self._readers:
+                t.start()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for t in self._readers:
+            t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            if t.is_alive():
+                raise subprocess.TimeoutExpired(self.args, timeout or 0)
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        self.wait(left)
+        return self._output.get("out", ""), self._output.get("err", "")
+
+    def __del__(self) -> None:
+        conn = getattr(self, "_conn", None)
+        if conn is not None:
+            conn.close()
+
+
+def _recv_exactly(conn: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = conn.recv(n - len(data))
+        if not chunk:
+            raise RuntimeError("the CLI fork server closed the connection")
+        data += chunk
+    return data
+
+
+_server: _Server | None = None
+_lock = threading.Lock()
+
+
+def server() -> _Server | None:
+    """This process's fork server, started on first use; None where it is turned off."""
+    global _server
+    if os.environ.get("ERTCLOUD_TEST_NO_FORKSERVER", "") not in ("", "0"):
+        return None
+    with _lock:
+        if _server is None or _server.proc.poll() is not None:
+            _server = _Server()
+            atexit.register(_server.stop)
+        return _server
+
+
+def run(
+    args: list[str], env: dict[str, str], timeout: float
+) -> subprocess.CompletedProcess[str] | None:
+    """``ertcloud ARGS`` to its end through the fork server, or None where it does not
+    apply."""
+    s = server()
+    if s is None or not s.serves(env):
+        return None
+    return s.run(args, env, timeout)
+
+
+def start(args: list[str], env: dict[str, str]) -> ForkedProcess | None:
+    """``ertcloud ARGS`` started through the fork server, with stdout and stderr on
+    pipes, or None where it does not apply."""
+    s = server()
+    if s is None or not s.serves(env):
+        return None
+    return ForkedProcess(args, *s._spawn(args, env))

@@ -1,0 +1,90 @@
+"""``run_cli`` forks commands from a process with the package imported: the results are
+those of a fresh ``python -m ertcloud`` (exit code, stdout, stderr), and it falls back to a
+fresh interpreter where the import-time environment differs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import cli_forkserver
+import pytest
+from support import cli_env, ertcloud_cmd, run_cli
+
+
+def fresh(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ertcloud_cmd(*args), capture_output=True, text=True, timeout=60, env=cli_env(**env)
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--help",),
+        ("market-price", "--user", "x"),  # a usage error: exit 2, one line on stderr
+        ("token", "--token-timeout", "0"),
+        ("sim", "--tls-cert", "/nonexistent/cert.pem"),
+    ],
+)
+def test_forked_commands_behave_as_fresh_ones(args: tuple[str, ...]) -> None:
+    assert cli_forkserver.server() is not None
+    forked = cli_forkserver.run(list(args), cli_env(), 60)
+    assert forked is not None
+    want = fresh(*args)
+    assert (forked.returncode, forked.stdout, forked.stderr) == (
+        want.returncode,
+        want.stdout,
+        want.stderr,
+    )
+    assert run_cli(*args).returncode == want.returncode
+
+
+def test_each_command_gets_the_environment_it_is_given(tmp_path: Path) -> None:
+    args = ("token", "--auth_url", "http://127.0.0.1:9/token")  # nothing listens there
+    env = {"XDG_CONFIG_HOME": str(tmp_path)}
+    without = run_cli(*args, env=cli_env(**env))
+    assert without.returncode == 2  # no credentials
+    env.update(ERTCLOUD_USER="u", ERTCLOUD_PASSWORD="p")
+    forked = run_cli(*args, env=cli_env(**env))
+    want = fresh(*args, **env)
+    assert forked.returncode == want.returncode == 1  # credentials: the network was tried
+    assert forked.stderr == want.stderr
+
+
+def test_a_different_import_environment_starts_a_fresh_interpreter() -> None:
+    s = cli_forkserver.server()
+    assert s is not None
+    other = "0" if os.environ.get("ERTCLOUD_NO_EXTENSIONS") else "1"
+    assert not s.serves(cli_env(ERTCLOUD_NO_EXTENSIONS=other))
+    assert s.serves(cli_env(ERTCLOUD_USER="someone"))
+
+
+def test_a_command_past_its_timeout_is_killed() -> None:
+    start = time.monotonic()
+    with pytest.raises(subprocess.TimeoutExpired):
+        # listens until stopped: a simulator on a free port
+        cli_forkserver.run(["sim", "--port", "0"], cli_env(), 3)
+    assert time.monotonic() - start < 20
+
+
+def test_a_started_command_is_a_process_to_signal_and_wait_for() -> None:
+    proc = cli_forkserver.start(["sim", "--port", "0"], cli_env())
+    assert proc is not None and isinstance(proc, subprocess.Popen)
+    with proc:
+        assert proc.stdout is not None
+        assert '"websocket_url"' in proc.stdout.readline()
+        assert proc.poll() is None
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(0.2)
+        proc.send_signal(signal.SIGINT)  # Ctrl+C: the simulator stops cleanly
+        assert proc.wait(30) == 0
+    assert proc.poll() == 0
+    killed = cli_forkserver.start(["sim", "--port", "0"], cli_env())
+    assert killed is not None
+    killed.kill()
+    killed.communicate(timeout=30)
+    assert killed.returncode == -signal.SIGKILL
