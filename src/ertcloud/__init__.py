@@ -13,6 +13,7 @@ from .chains import ChainChanged
 from .client import Session, Subscription
 from .client.api import connect
 from .client.standby import HotStandby, StandbySubscription
+from .client.warm_standby import ActiveChanged, WarmStandby
 from .client.subscription_base import BaseSubscription
 from .client.transport import Connection, ConnectOptions, Transport
 from .exceptions import (
@@ -65,6 +66,7 @@ from .version import __version__
 
 __all__ = [
     "AckReceived",
+    "ActiveChanged",
     "AuthenticationError",
     "Bar",
     "BarBuilder",
@@ -122,6 +124,7 @@ __all__ = [
     "TransientAuthError",
     "Transport",
     "TransportError",
+    "WarmStandby",
     "__version__",
     "connect",
     "load",

@@ -18,6 +18,7 @@ from ..exceptions import ConfigError
 from ..sim.ads import PING_MODES, SLOW_CONSUMER_POLICIES, ServerConfig
 from ..sim.server import SimOptions, SimServer, startup_line
 from .options import add_option, description
+from .sim_trader import add_trader_options, trader_config
 
 __all__ = ["add_parser", "options_from_args", "parse_denials", "read_users_file"]
 
@@ -170,6 +171,7 @@ def add_options(p: argparse.ArgumentParser) -> None:
         "--depth-levels", type=int, default=20, help="price levels per side of order books"
     )
     p.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
+    add_trader_options(p)
     h = p.add_argument_group("hardening")
     h.add_argument(
         "--slow-consumer",
@@ -372,6 +374,7 @@ def options_from_args(a: argparse.Namespace) -> SimOptions:
         slow_consumer=a.slow_consumer,
         send_queue_bytes=a.send_queue,
         drain_timeout=a.drain_timeout,
+        **trader_config(a),
     )
     from ..sim.faults import parse_fault
     from ..sim.scenario import load_scenario

@@ -1,0 +1,128 @@
+"""Warm standby: two sessions, only the active one streams, the standby one takes over when
+the active connection is lost. Real client, real simulator (two endpoints of one market,
+so SeqNumbers can be compared across the switch), real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from ertcloud import ActiveChanged, PasswordCredentials, TokenClient, TokenManager, WarmStandby
+from ertcloud.exceptions import ConfigError
+from ertcloud.protocol.events import ItemRefreshed, ItemUpdated
+from ertcloud.sim.server import SimOptions, SimServer
+
+#: the bound on a failover in these tests (it takes well under a second here)
+FAILOVER_BOUND = 10.0
+
+
+async def until(cond: Callable[[], object], timeout: float = 10) -> None:
+    async def wait() -> None:
+        while not cond():  # noqa: ASYNC110 (polls state that other code changes)
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(wait(), timeout)
+
+
+def warm_options(**server: Any) -> SimOptions:
+    opts = SimOptions(port=0, endpoints=2)
+    opts.server.support_standby = True
+    opts.server.rate = 20.0
+    for k, v in server.items():
+        setattr(opts.server, k, v)
+    return opts
+
+
+@pytest.fixture
+async def warm2() -> AsyncIterator[SimServer]:
+    async with SimServer(warm_options()) as s:
+        yield s
+
+
+def warm_for(sim: SimServer, **kw: Any) -> WarmStandby:
+    tokens = TokenManager(TokenClient(sim.token_url), PasswordCredentials("demo", "demo", "app"))
+    base = sim.websocket_url.rsplit(":", 1)[0]
+    return WarmStandby([f"{base}:{p}/WebSocket" for p in sim.ports[:2]], tokens=tokens, **kw)
+
+
+def test_it_needs_two_endpoints() -> None:
+    with pytest.raises(ConfigError, match="warm standby needs two endpoints"):
+        WarmStandby(["ws://127.0.0.1:1/WebSocket"])
+
+
+async def test_only_the_active_server_sends_updates(warm2: SimServer) -> None:
+    changes: list[ActiveChanged] = []
+    async with warm_for(warm2, on_active=changes.append) as ws:
+        raw: list[tuple[int, str]] = []
+        ws.on_raw = lambda i, ev: raw.append((i, type(ev).__name__))
+        sub = ws.subscribe(["TRI.N", "IBM.N"])
+        await sub.wait_complete(5)
+        updates = 0
+        async for ev in sub:
+            updates += isinstance(ev, ItemUpdated)
+            if updates >= 10:
+                break
+        assert [(c.index, c.previous, c.reason) for c in changes] == [(0, None, "start")]
+        assert changes[0].url == ws.urls[0] == ws.active_url
+        assert (0, "ItemUpdated") in raw
+        assert (1, "ItemRefreshed") in raw  # the standby has its (header-only) images
+        assert (1, "ItemUpdated") not in raw  # and no Updates: its server holds them
+        assert sub.suppressed == 0 and sub.duplicates == 0
+        standby_images = [s for s in sub.legs[1].streams if s.refreshes]
+        assert len(standby_images) == 2 and all(not s.fields for s in standby_images)
+
+
+async def test_losing_the_active_promotes_the_standby_without_loss(warm2: SimServer) -> None:
+    changes: list[ActiveChanged] = []
+    async with warm_for(warm2, on_active=changes.append) as ws:
+        sub = ws.subscribe(["TRI.N", "IBM.N"])
+        await sub.wait_complete(5)
+        seen: list[tuple[str, str, int]] = []  # (ric, kind, seq) as delivered
+
+        async def consume() -> None:
+            async for ev in sub:
+                if isinstance(ev, (ItemRefreshed, ItemUpdated)):
+                    seq = ev.message.seq_number
+                    assert seq is not None
+                    seen.append((ev.stream.name, type(ev).__name__, seq))
+
+        reader = asyncio.create_task(consume())
+        try:
+            await until(lambda: sum(k == "ItemUpdated" for _, k, _ in seen) >= 6)
+            await warm2.faults.apply("refuse", endpoint=0)  # it stays down: no reconnect
+            await warm2.faults.apply("drop", endpoint=0)
+            lost = time.monotonic()
+            await until(lambda: ws.active == 1, FAILOVER_BOUND)
+            before = len(seen)
+            await until(
+                lambda: {r for r, k, _ in seen[before:] if k == "ItemUpdated"}
+                == {"TRI.N", "IBM.N"},
+                FAILOVER_BOUND,
+            )
+            assert time.monotonic() - lost < FAILOVER_BOUND
+        finally:
+            reader.cancel()
+        assert [(c.index, c.previous, c.reason) for c in changes][-1] == (1, 0, "lost")
+        assert changes[-1].url == ws.urls[1]
+        assert ws.promotions == 1 and len(ws.gaps) == 1 and ws.gaps[0] < FAILOVER_BOUND
+        for ric in ("TRI.N", "IBM.N"):
+            mine = [(k, q) for r, k, q in seen if r == ric]
+            # one market behind both endpoints, so SeqNumbers compare across the switch:
+            # they never go back, and no Update was delivered twice
+            seqs = [q for _, q in mine]
+            assert seqs == sorted(seqs)
+            updates = [q for k, q in mine if k == "ItemUpdated"]
+            assert len(updates) == len(set(updates))
+            # the new active's unsolicited full image comes first and carries every change
+            # since the last Update of the old one; its Updates follow it
+            switch = [k for k, _ in mine].index("ItemRefreshed", 1)
+            last_old, image, first_new = mine[switch - 1], mine[switch], mine[switch + 1]
+            assert last_old[0] == "ItemUpdated" and first_new[0] == "ItemUpdated"
+            assert last_old[1] <= image[1] < first_new[1]
+            assert sub.records[ric].fields.get("BID") is not None
+        assert all(s.is_open for s in sub.streams)  # no subscription lost
+        assert sub.suppressed == 0
