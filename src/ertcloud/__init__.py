@@ -13,9 +13,9 @@ from .chains import ChainChanged
 from .client import Session, Subscription
 from .client.api import connect
 from .client.standby import HotStandby, StandbySubscription
-from .client.warm_standby import ActiveChanged, WarmStandby
 from .client.subscription_base import BaseSubscription
 from .client.transport import Connection, ConnectOptions, Transport
+from .client.warm_standby import ActiveChanged, WarmStandby
 from .exceptions import (
     AuthenticationError,
     BearerRefused,

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from support import SimProcess
 
 from ertcloud import ActiveChanged, PasswordCredentials, TokenClient, TokenManager, WarmStandby
 from ertcloud.exceptions import ConfigError
@@ -126,3 +127,85 @@ async def test_losing_the_active_promotes_the_standby_without_loss(warm2: SimSer
             assert sub.records[ric].fields.get("BID") is not None
         assert all(s.is_open for s in sub.streams)  # no subscription lost
         assert sub.suppressed == 0
+
+
+async def test_the_lost_session_comes_back_as_the_standby(warm2: SimServer) -> None:
+    async with warm_for(warm2) as ws:
+        sub = ws.subscribe("TRI.N")
+        await sub.wait_complete(5)
+        first = ws.sessions[0]
+        assert first is not None
+        await warm2.faults.apply("drop", endpoint=0)
+        await until(lambda: ws.active == 1 and first.recoveries == 1, FAILOVER_BOUND)
+        server_side = warm2.streaming.sessions
+        await until(lambda: len(server_side) == 2 and any(cs.standby for cs in server_side))
+        (standby,) = [cs for cs in server_side if cs.standby]
+        assert standby.peer != ""  # the re-logged-in first session, told it is the standby
+        raw: list[int] = []
+        ws.on_raw = lambda i, ev: raw.append(i) if isinstance(ev, ItemUpdated) else None
+        await until(lambda: raw.count(1) >= 5)
+        assert 0 not in raw
+
+
+async def test_promote_switches_the_servers_roles(warm2: SimServer) -> None:
+    changes: list[ActiveChanged] = []
+    async with warm_for(warm2, on_active=changes.append) as ws:
+        sub = ws.subscribe("TRI.N")
+        await sub.wait_complete(5)
+        raw: list[int] = []
+        ws.on_raw = lambda i, ev: raw.append(i) if isinstance(ev, ItemUpdated) else None
+        ws.promote(1)
+        assert ws.active == 1 and changes[-1].reason == "switch"
+        await until(lambda: raw.count(1) >= 3)
+        raw.clear()
+        await until(lambda: raw.count(1) >= 10)
+        assert 0 not in raw  # the old active's server was told it is the standby now
+        assert ws.promotions == 1
+
+
+async def test_a_server_without_warm_standby_is_filtered_by_the_client(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with SimServer(warm_options(support_standby=False)) as sim, warm_for(sim) as ws:
+        sub = ws.subscribe("TRI.N")
+        await sub.wait_complete(5)
+        await until(lambda: sub.suppressed >= 3)  # the standby's server streams anyway
+        delivered = sub.delivered
+        await until(lambda: sub.delivered >= delivered + 3)
+        assert sub.duplicates == 0
+        assert "does not support warm standby" in caplog.text
+
+
+@pytest.mark.serial
+async def test_two_simulator_processes_kill_the_active_one(
+    sim_process: Callable[..., SimProcess],
+) -> None:
+    """Two servers of their own (the same signing key, so one token works on both): the
+    active one is killed, the standby one takes over and its Updates flow."""
+    flags = ("--support-standby", "--key-from-seed", "--rate", "20")
+    first, second = sim_process(*flags), sim_process(*flags)
+    tokens = TokenManager(
+        TokenClient(first.info["token_url"]), PasswordCredentials("demo", "demo", "app")
+    )
+    urls = [first.info["websocket_url"], second.info["websocket_url"]]
+    changes: list[ActiveChanged] = []
+    async with WarmStandby(urls, tokens=tokens, on_active=changes.append) as ws:
+        raw: list[int] = []
+        ws.on_raw = lambda i, ev: raw.append(i) if isinstance(ev, ItemUpdated) else None
+        sub = ws.subscribe(["TRI.N", "IBM.N"])
+        await sub.wait_complete(10)
+        await until(lambda: sub.delivered >= 8)
+        assert set(raw) == {0}  # updates only from the active server
+        first.proc.kill()
+        first.proc.wait()
+        killed = time.monotonic()
+        await until(lambda: ws.active == 1, FAILOVER_BOUND)
+        delivered = {name: rec.updates for name, rec in sub.records.items()}
+        await until(
+            lambda: all(sub.records[n].updates >= delivered[n] + 3 for n in delivered),
+            FAILOVER_BOUND,
+        )
+        assert time.monotonic() - killed < 2 * FAILOVER_BOUND
+        assert changes[-1] == ActiveChanged(1, urls[1], 0, "lost")
+        assert all(s.is_open for s in sub.streams)  # no subscription lost
+        assert sub.duplicates == 0 and sub.suppressed == 0

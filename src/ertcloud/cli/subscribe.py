@@ -10,8 +10,9 @@ import time
 from typing import Any
 
 from ..client.session import Session
-from ..client.standby import StandbySubscription
+from ..client.standby import HotStandby, StandbySubscription
 from ..client.subscription import Subscription
+from ..client.warm_standby import ActiveChanged, WarmStandby
 from ..exceptions import ConfigError
 from ..protocol import codec
 from ..protocol.events import (
@@ -117,11 +118,22 @@ def add_parser(sub: Any) -> None:
         help="two sessions on two endpoints, each update shown once (by SeqNumber); the "
         "embedded simulator serves two endpoints for it",
     )
+    add_option(
+        p,
+        "--warm-standby",
+        "--warmstandby",
+        dest="warmstandby",
+        action="store_true",
+        help="two sessions on two endpoints, one active: its server streams, the other's "
+        "waits (ConsumerConnectionStatus) and takes over if the active one is lost; the "
+        "active server is named on stderr",
+    )
     p.add_argument(
         "--standby-url",
         default=None,
         metavar="URL",
-        help="the second endpoint of --hot-standby (implies it); --url or --hostname is the first",
+        help="the second endpoint of --hot-standby (implied) or --warm-standby; --url or "
+        "--hostname is the first",
     )
     p.add_argument(
         "--from", dest="from_url", default=None, metavar="URL",
@@ -185,6 +197,12 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _say_active(ev: ActiveChanged) -> None:
+    why = {"start": "at start", "lost": "the active one was lost"}.get(ev.reason, ev.reason)
+    sys.stderr.write(f"ertcloud: warm standby: active server {ev.url} ({why})\n")
+    sys.stderr.flush()
+
+
 def _reason(text: str | None, code: str | None) -> str:
     text = " ".join((text or "").split())
     if code and code not in text:
@@ -204,11 +222,15 @@ async def run(a: argparse.Namespace) -> int:
         return await run_subscribe_from(a, names)
     pending = set(names)  # items not finished yet: each check is O(1), never a scan
     index: dict[str, ItemStream] = {}  # name -> stream (single session)
-    standby = a.hotstandby or a.standby_url is not None
+    warm = bool(getattr(a, "warmstandby", False))
+    if warm and a.hotstandby:
+        raise ConfigError("--hotstandby and --warmstandby exclude each other")
+    standby = warm or a.hotstandby or a.standby_url is not None
+    flag = "--warmstandby" if warm else "--hotstandby"
     if standby and getattr(a, "expand", False):
-        raise ConfigError("--expand works on one session: it has no use for --hotstandby")
+        raise ConfigError(f"--expand works on one session: it has no use for {flag}")
     if standby and a.snapshot:
-        raise ConfigError("--snapshot takes one image per item: it has no use for --hotstandby")
+        raise ConfigError(f"--snapshot takes one image per item: it has no use for {flag}")
     view = _fields(a.fields)
     cols = [str(c) for c in view] if view else list(DEFAULT_TABLE_FIELDS)
     out = sys.stdout
@@ -379,7 +401,8 @@ async def run(a: argparse.Namespace) -> int:
     installed = _install_signals(loop, done.set)
     try:
         if standby:
-            async with open_standby(a) as hs:
+            kind, kw = (WarmStandby, {"on_active": _say_active}) if warm else (HotStandby, {})
+            async with open_standby(a, kind, **kw) as hs:
                 for i, s in enumerate(hs.sessions):
                     if s is not None:
                         watch(i, s)
