@@ -20,8 +20,9 @@ import aiohttp
 from yarl import URL
 
 from .auth.manager import TokenManager
-from .exceptions import BearerRefused, DiscoveryError, one_line
+from .exceptions import BearerRefused, DiscoveryError
 from .protocol.backoff import backoff
+from .proxy import ProxySetting, resolve_proxy, via
 from .tracing import Trace
 
 __all__ = [
@@ -137,8 +138,11 @@ class DiscoveryClient:
         timeout: float = 15.0,
         attempts: int = 4,
         trace: Trace | None = None,
+        proxy: ProxySetting = None,
     ) -> None:
         self.url = url
+        #: the proxy setting (see :mod:`ertcloud.proxy`; None: process default/environment)
+        self.proxy = proxy
         self._http = http
         self._own_http = http is None
         self._ssl = ssl_context
@@ -177,15 +181,17 @@ class DiscoveryClient:
 
     async def _get(self, access_token: str, transport: str) -> Any:
         if self._http is None:
-            self._http = aiohttp.ClientSession(trust_env=True)
+            self._http = aiohttp.ClientSession()  # proxies: resolve_proxy, per request
         url = self.url
         for _ in range(6):
             if self.trace:
                 self.trace("request", url)
+            proxy = resolve_proxy(url, self.proxy)
             try:
                 async with self._http.get(
                     url,
                     params={"transport": transport},
+                    proxy=proxy,
                     headers={
                         "Authorization": f"Bearer {access_token}",
                         "Accept": "application/json",
@@ -197,9 +203,14 @@ class DiscoveryClient:
                     status, text = resp.status, await resp.text()
                     location = resp.headers.get("Location")
             except (aiohttp.ClientSSLError, ssl.SSLError) as exc:
-                raise DiscoveryError(f"TLS failure with {url}: {one_line(exc)}") from None
+                raise DiscoveryError(f"TLS failure with {url}: {via(exc, proxy)}") from None
+            except aiohttp.ClientHttpProxyError as exc:
+                raise DiscoveryError(
+                    f"cannot reach service discovery {url}: {via(exc, proxy)}"
+                ) from None
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-                raise _Transient(f"cannot reach service discovery {url}: {one_line(exc)}") from None
+                text = via(exc, proxy)
+                raise _Transient(f"cannot reach service discovery {url}: {text}") from None
             if status in REDIRECTS and location:
                 target = URL(url).join(URL(location))
                 if URL(url).scheme == "https" and target.scheme != "https":

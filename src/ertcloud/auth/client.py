@@ -21,8 +21,8 @@ from ..exceptions import (
     InvalidCredentials,
     RefreshRejected,
     TransientAuthError,
-    one_line,
 )
+from ..proxy import ProxySetting, resolve_proxy, via
 from ..tracing import Trace
 from .grants import Token, TokenRequest, parse_token, redact
 
@@ -44,8 +44,11 @@ class TokenClient:
         timeout: float = 15.0,
         trace: Trace | None = None,
         clock: Callable[[], float] = time.monotonic,
+        proxy: ProxySetting = None,
     ) -> None:
         self.url = url
+        #: the proxy setting (see :mod:`ertcloud.proxy`; None: process default/environment)
+        self.proxy = proxy
         self._http = http
         self._own_http = http is None
         self._ssl = ssl_context
@@ -55,7 +58,7 @@ class TokenClient:
 
     async def _session(self) -> aiohttp.ClientSession:
         if self._http is None:
-            self._http = aiohttp.ClientSession(trust_env=True)
+            self._http = aiohttp.ClientSession()  # proxies: resolve_proxy, per request
         return self._http
 
     async def close(self) -> None:
@@ -70,11 +73,13 @@ class TokenClient:
         for _ in range(6):
             if self.trace:
                 self.trace("request", (req.grant, url))
+            proxy = resolve_proxy(url, self.proxy)
             try:
                 async with http.post(
                     url,
                     data=req.form,
                     headers=req.headers,
+                    proxy=proxy,
                     allow_redirects=False,
                     ssl=self._ssl if self._ssl is not None else True,
                     timeout=aiohttp.ClientTimeout(total=self._timeout),
@@ -85,11 +90,15 @@ class TokenClient:
                     retry_after = resp.headers.get("Retry-After")
             except (aiohttp.ClientSSLError, ssl.SSLError) as exc:
                 raise AuthenticationError(
-                    f"TLS failure with token endpoint {url}: {one_line(exc)}"
+                    f"TLS failure with token endpoint {url}: {via(exc, proxy)}"
+                ) from None
+            except aiohttp.ClientHttpProxyError as exc:
+                raise AuthenticationError(
+                    f"cannot reach token endpoint {url}: {via(exc, proxy)}", status=exc.status
                 ) from None
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 raise TransientAuthError(
-                    f"cannot reach token endpoint {url}: {one_line(exc)}"
+                    f"cannot reach token endpoint {url}: {via(exc, proxy)}"
                 ) from None
             if status in REDIRECTS and location:
                 target = URL(url).join(URL(location))

@@ -25,6 +25,7 @@ from ..sim.server import SimOptions, SimServer
 from . import interrupt
 from .market_price import DEFAULT_AUTH_URL, add_timeouts, first_token, ssl_context
 from .options import add_option
+from .proxy_option import add_proxy_option
 
 __all__ = [
     "add_connection_options",
@@ -84,6 +85,7 @@ def add_connection_options(p: argparse.ArgumentParser) -> None:
         "if it exists)",
     )
     add_timeouts(g)
+    add_proxy_option(g)
 
 
 async def _start(target: Session | StandbyBase, a: argparse.Namespace, token_url: str) -> None:

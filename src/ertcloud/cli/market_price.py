@@ -33,6 +33,7 @@ from . import interrupt
 from .interrupt import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TOKEN_TIMEOUT
 from .options import add_option, description
 from .output import Printer
+from .proxy_option import add_proxy_option
 
 __all__ = ["add_parser", "default_position", "run"]
 
@@ -206,6 +207,7 @@ def add_options(p: argparse.ArgumentParser, command: str = "market-price") -> No
         "whatever the choice",
     )
     add_timeouts(o)
+    add_proxy_option(o)
     if command != "board":
         o.add_argument(
             "--duration",

@@ -57,6 +57,7 @@ from ..protocol.events import (
 from ..protocol.login import LoginParams
 from ..protocol.messages import Ack, Generic, Key, PostUserInfo, Priority, Qos
 from ..protocol.streams import MAX_FIELDS_PER_IMAGE, MAX_MAP_ENTRIES, ItemStream
+from ..proxy import ProxySetting, resolve_proxy
 from ..tracing import Trace
 from .dictionary import DictionarySource, SessionDictionary
 from .integrity import (
@@ -129,6 +130,7 @@ class Session:
         event_hooks: Mapping[str, Sequence[Callable[..., Any]]] | None = None,
         dictionary: DictionarySource | None = None,
         dictionary_cache: str | os.PathLike[str] | None = None,
+        proxy: ProxySetting = None,
     ) -> None:
         hooks = _hooks(
             event_hooks,
@@ -160,6 +162,11 @@ class Session:
         if not self.urls:
             raise ConfigError("no WebSocket URL given")
         self.tokens = tokens
+        #: the proxy of the WebSocket, and of the token endpoint unless its client has one
+        #: (see :mod:`ertcloud.proxy`: None is the process default, else the environment)
+        self.proxy = proxy
+        if proxy is not None and tokens is not None and tokens.client.proxy is None:
+            tokens.client.proxy = proxy
         self.protocol = ClientProtocol(login)
         for name, value in (
             ("max_message_size", max_message_size or 1),
@@ -247,7 +254,7 @@ class Session:
         an :class:`~ertcloud.exceptions.AuthenticationError` if that first attempt fails."""
         if self._transport is None:
             if self._http is None:
-                self._http = aiohttp.ClientSession(trust_env=True)
+                self._http = aiohttp.ClientSession()  # the proxy: resolve_proxy, per connection
             self._transport = self._builtin_transport()
         try:
             await self._first_connect()
@@ -643,6 +650,7 @@ class Session:
             headers={"User-Agent": "ertcloud"},
             timeout=self.connect_timeout,
             compression=self.compression,
+            proxy=resolve_proxy(url, self.proxy),
         )
         ws = await self._transport.connect(url, options)
         if ws.subprotocol not in SUBPROTOCOLS:

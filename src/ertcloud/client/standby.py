@@ -28,6 +28,7 @@ from ..protocol.backoff import backoff
 from ..protocol.events import ItemRefreshed, ItemStatus, ItemUpdated, StreamClosed
 from ..protocol.login import LoginParams
 from ..protocol.streams import ItemStream
+from ..proxy import ProxySetting
 from .session import Session
 from .subscription import ItemEvent, Subscription
 from .subscription_base import NO_QUEUE, BaseSubscription, Callback
@@ -167,6 +168,7 @@ class StandbyBase:
         connect_timeout: float = 10.0,
         trace: StandbyTrace | None = None,
         names: tuple[str, str] = ("session1", "session2"),
+        proxy: ProxySetting = None,
     ) -> None:
         if len(urls) < 2:
             raise ConfigError(f"{self.kind} needs two endpoints")
@@ -177,6 +179,7 @@ class StandbyBase:
         self.connect_timeout = connect_timeout
         self.trace = trace
         self.names = names
+        self.proxy = proxy
         self.sessions: list[Session | None] = [None, None]
         self._specs: dict[StandbySubscription, _Spec] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -209,6 +212,7 @@ class StandbyBase:
             connect_timeout=self.connect_timeout,
             trace=(lambda k, d: trace(name, k, d)) if trace is not None else None,
             event_hooks=self._hooks_for(index),
+            proxy=self.proxy,
         )
         s.renew_tokens = False
         return s
