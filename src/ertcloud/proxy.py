@@ -6,9 +6,13 @@
   connection goes through that proxy (``NO_PROXY`` does not apply to it);
 * ``False`` or ``""``: no proxy, whatever the environment says;
 * ``None`` (the default): the process default set by :func:`use_proxy` (the CLI's
-  ``--proxy``), else the environment: ``HTTPS_PROXY`` for ``https``/``wss`` URLs,
-  ``HTTP_PROXY`` for ``http``/``ws``, ``ALL_PROXY`` for either, skipped for the hosts
-  ``NO_PROXY`` names (lower-case names work too).
+  ``--proxy``; ``--proxy none`` is no proxy), else the environment: ``HTTPS_PROXY``
+  for ``https``/``wss`` URLs, ``HTTP_PROXY`` for ``http``/``ws``, ``ALL_PROXY`` for
+  either, skipped for the hosts ``NO_PROXY`` names (lower-case names work too).
+
+Transports: aiohttp tunnels ``https``/``wss`` with CONNECT and sends plain ``http``/``ws``
+requests to the proxy in absolute form (the proxy must pass the WebSocket Upgrade on);
+picows tunnels its WebSocket with CONNECT whatever the scheme.
 
 A proxy's password is never shown: :func:`redact` replaces it in URLs and texts.
 """
@@ -33,7 +37,7 @@ __all__ = [
 ProxySetting = str | bool | None
 
 _SCHEMES = ("http", "https")
-_default: str | None = None
+_default: ProxySetting = None
 
 
 def check_proxy(proxy: str) -> str:
@@ -51,25 +55,25 @@ def check_proxy(proxy: str) -> str:
     return proxy
 
 
-def use_proxy(proxy: str | None) -> None:
-    """Set the process default proxy (``None``: back to the environment); it is checked
-    when used."""
+def use_proxy(proxy: ProxySetting) -> None:
+    """Set the process default proxy: a URL (checked when used), ``False`` for none, or
+    ``None`` to go back to the environment."""
     global _default
-    _default = proxy or None
+    _default = proxy
 
 
 def resolve_proxy(url: str, proxy: ProxySetting = None) -> str | None:
     """The proxy URL to reach ``url`` through, or None for a direct connection."""
+    if proxy is None:
+        proxy = _default
     if proxy is False or proxy == "":
         return None
     if isinstance(proxy, str):
         return check_proxy(proxy)
-    if _default is not None:
-        return check_proxy(_default)
     parts = urllib.parse.urlsplit(url)
     scheme = {"wss": "https", "ws": "http"}.get(parts.scheme, parts.scheme)
     found = urllib.request.getproxies_environment()
-    chosen = found.get(scheme) or found.get("all")
+    chosen = found.get(parts.scheme) or found.get(scheme) or found.get("all")  # WSS_PROXY too
     if not chosen:
         return None
     if _bypassed(parts.hostname or "", parts.port, found.get("no", "")):

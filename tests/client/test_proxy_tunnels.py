@@ -179,6 +179,10 @@ def test_resolution_rules(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_proxy("wss://anything/WebSocket") is None
     proxy_mod.use_proxy("http://cli:9")
     assert resolve_proxy("wss://anything/WebSocket") == "http://cli:9"  # --proxy wins
+    proxy_mod.use_proxy(False)
+    monkeypatch.setenv("NO_PROXY", "")
+    assert resolve_proxy("wss://anything/WebSocket") is None  # --proxy none
+    assert resolve_proxy("wss://anything/WebSocket", "http://own:1") == "http://own:1"
 
 
 def test_bad_proxy_urls_are_config_errors_without_the_password() -> None:

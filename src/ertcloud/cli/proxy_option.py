@@ -23,7 +23,7 @@ class _UseProxy(argparse.Action):
         option_string: str | None = None,
     ) -> None:
         value = str(values)
-        use_proxy(None if value.lower() == "none" else value)
+        use_proxy(False if value.lower() == "none" else value)
         # what the namespace keeps (and may show) has no password
         setattr(namespace, self.dest, redact(value))
 
@@ -35,6 +35,6 @@ def add_proxy_option(g: argparse._ActionsContainer) -> None:
         default=None,
         metavar="URL",
         help="HTTP proxy for the token endpoint, discovery and the WebSocket: "
-        "http://[user:password@]host:port (default: HTTPS_PROXY / HTTP_PROXY / ALL_PROXY, "
-        "except the hosts in NO_PROXY)",
+        "http://[user:password@]host:port, or none (default: HTTPS_PROXY / HTTP_PROXY / "
+        "ALL_PROXY, except the hosts in NO_PROXY)",
     )
