@@ -9,6 +9,7 @@ import sys
 import time
 from typing import Any
 
+from ..chains import ChainChanged
 from ..client.session import Session
 from ..client.standby import HotStandby, StandbySubscription
 from ..client.subscription import Subscription
@@ -29,6 +30,7 @@ from .market_price import _install_signals
 from .options import add_option, description
 from .output import BOOK_DOMAINS, book_header, book_table_lines, pretty
 from .session_notices import announce_reconnects, until_done_or_ended
+from .subscribe_expand import follow_chains
 
 __all__ = ["add_parser", "event_record"]
 
@@ -90,7 +92,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--snapshot", action="store_true", help="one image per item, then exit")
     p.add_argument("--private", action="store_true", help="private streams")
     p.add_argument(
-        "--expand", action="store_true", help="chains (0#.DJI): subscribe to their constituents"
+        "--expand",
+        action="store_true",
+        help="chains (0#.DJI): subscribe to their constituents and follow the chain (new "
+        "constituents opened, removed ones closed, a 'chain' event for each change); with "
+        "--snapshot: one image of each constituent",
     )
     p.add_argument(
         "--format",
@@ -319,6 +325,16 @@ async def run(a: argparse.Namespace) -> int:
                     table.setdefault(st.batch_id, []).append(st)
         return table.get(rid, [])
 
+    def chain_changed(ev: ChainChanged) -> None:
+        if a.format == "jsonl":
+            rec = {"ts": round(time.time(), 6), "ric": ev.chain, "event": "chain"}
+            rec.update(added=list(ev.added), removed=list(ev.removed))
+            out.write(json.dumps(rec, separators=(",", ":")) + "\n")
+        else:
+            moves = " ".join([*(f"+{r}" for r in ev.added), *(f"-{r}" for r in ev.removed)])
+            out.write(f"{time.strftime('%H:%M:%S')} {ev.chain:<12} {'CHAIN':<8} {moves}\n")
+        flush_soon()
+
     def on_event(index: int, ev: object) -> None:
         """An Error answering an item request (or its batch) ends that item (on every
         session, with hot standby)."""
@@ -412,6 +428,14 @@ async def run(a: argparse.Namespace) -> int:
         else:
             async with open_session(a) as session:
                 watch(0, session)
+                if getattr(a, "expand", False) and not a.snapshot:
+                    if a.format == "table":
+                        out.write(header + "\n")
+                    await follow_chains(
+                        session, names, fields=view, service=options["service"], emit=emit,
+                        changed=chain_changed, done=done, duration=a.duration,
+                    )  # fmt: skip
+                    return 1 if failed else 0
                 if getattr(a, "expand", False):
                     rics = [r for c in rics for r in await session.chain(c)]
                     names[:] = list(dict.fromkeys(rics))
