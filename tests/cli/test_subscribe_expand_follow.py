@@ -4,10 +4,17 @@ opened, removed ones closed. And the trader knobs of ``ertcloud sim``."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
 from typing import Any
 
 from support import SimProcess, run_cli
+
+from ertcloud import PasswordCredentials, Session, TokenClient, TokenManager
+from ertcloud.cli.sim import add_options, options_from_args
+from ertcloud.protocol.events import ItemUpdated
+from ertcloud.sim.server import SimOptions, SimServer
 
 
 def test_expand_follows_added_and_removed_constituents(sim_process: Any) -> None:
@@ -61,3 +68,35 @@ def test_trader_knobs_have_help_and_reject_bad_values() -> None:
     assert r.stderr.strip().splitlines()[-1] == (
         "ertcloud: error: --news-rate must be a number >= 0, got -1"
     )
+
+
+def _sim_options(*argv: str) -> SimOptions:
+    p = argparse.ArgumentParser()
+    add_options(p)
+    return options_from_args(p.parse_args(["--port", "0", *argv]))
+
+
+def test_the_knobs_reach_the_server_config() -> None:
+    cfg = _sim_options("--rate", "4", "--chain-churn", "120", "--news-rate", "24").server
+    assert cfg.chain_churn == 0.5 and cfg.news_chance == 0.1 and not cfg.support_standby
+    cfg = _sim_options("--support-standby").server
+    assert cfg.support_standby and cfg.chain_churn == 0.05 and cfg.news_chance == 0.5
+
+
+async def test_news_rate_zero_publishes_nothing_and_a_high_one_a_stream() -> None:
+    async def fragments(*argv: str) -> int:
+        async with SimServer(_sim_options("--rate", "20", *argv)) as sim:
+            tokens = TokenManager(
+                TokenClient(sim.token_url), PasswordCredentials("demo", "demo", "app")
+            )
+            async with Session(sim.websocket_url, tokens=tokens) as s:
+                got: list[Any] = []
+                sub = s.subscribe(
+                    "MRN_STORY", domain="NewsTextAnalytics", on_update=got.append, queue=False
+                )
+                await sub.wait_complete(5)
+                await asyncio.sleep(1.0)  # 20 ticks of the item
+                return sum(isinstance(e, ItemUpdated) for e in got)
+
+    assert await fragments("--news-rate", "0") == 0
+    assert await fragments("--news-rate", "1200") >= 10  # a story on every tick
