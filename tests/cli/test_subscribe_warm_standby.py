@@ -8,7 +8,7 @@ import signal
 from typing import Any
 
 import pytest
-from support import SimProcess, run_cli, start_cli, wait_for_output
+from support import SimProcess, reap, run_cli, start_cli, wait_for_output
 
 
 def test_embedded_warm_standby_names_the_active_server() -> None:
@@ -46,12 +46,7 @@ def test_killing_the_active_server_hands_over_to_the_standby(sim_process: Any) -
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        reap(proc)
     assert proc.returncode in (0, 130), err
     active = [x for x in err.splitlines() if "active server" in x]
     assert active == [

@@ -398,14 +398,20 @@ class StandbyBase:
                 if i != index
             ):
                 return
-            if rec is None:
-                s = ev.stream
-                rec = ItemStream(0, s.request, s.name, s.domain, s.service)
-                sub.records[name] = rec
-            if rec.is_open:
-                rec.state = ev.state
-                rec.mark_closed()
-            sub._emit(StreamClosed(rec, ev.state))
+            self._emit_closed(sub, ev)
+
+    @staticmethod
+    def _emit_closed(sub: StandbySubscription, ev: StreamClosed) -> None:
+        """Close the merged record of ``ev``'s item and pass the event on."""
+        rec = sub.records.get(ev.stream.name)
+        if rec is None:
+            s = ev.stream
+            rec = ItemStream(0, s.request, s.name, s.domain, s.service)
+            sub.records[s.name] = rec
+        if rec.is_open:
+            rec.state = ev.state
+            rec.mark_closed()
+        sub._emit(StreamClosed(rec, ev.state))
 
 
 class HotStandby(StandbyBase):

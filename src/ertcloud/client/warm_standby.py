@@ -217,14 +217,7 @@ class WarmStandby(StandbyBase):
                 rec.apply_status(ev.message)
                 sub._emit(ItemStatus(rec, ev.message))
         elif isinstance(ev, StreamClosed) and ev.state.stream != "ClosedRecover":
-            if rec is None:
-                s = ev.stream
-                rec = ItemStream(0, s.request, s.name, s.domain, s.service)
-                sub.records[name] = rec
-            if rec.is_open:
-                rec.state = ev.state
-                rec.mark_closed()
-            sub._emit(StreamClosed(rec, ev.state))
+            self._emit_closed(sub, ev)
 
     def _gap_closed(self) -> None:
         if self._lost_at is not None:
