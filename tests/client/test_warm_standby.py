@@ -77,9 +77,12 @@ async def test_only_the_active_server_sends_updates(warm2: SimServer) -> None:
         assert len(standby_images) == 2 and all(not s.fields for s in standby_images)
 
 
-async def test_losing_the_active_promotes_the_standby_without_loss(warm2: SimServer) -> None:
+@pytest.mark.parametrize("transport", ["aiohttp", "picows"])
+async def test_losing_the_active_promotes_the_standby_without_loss(
+    warm2: SimServer, transport: str
+) -> None:
     changes: list[ActiveChanged] = []
-    async with warm_for(warm2, on_active=changes.append) as ws:
+    async with warm_for(warm2, on_active=changes.append, transport=transport) as ws:
         sub = ws.subscribe(["TRI.N", "IBM.N"])
         await sub.wait_complete(5)
         seen: list[tuple[str, str, int]] = []  # (ric, kind, seq) as delivered

@@ -189,7 +189,7 @@ async def open_standby(
             tokens = token_manager(a, sim.token_url)
             hs = kind(
                 sim.websocket_urls[:2], tokens=tokens, login=login,
-                connect_timeout=a.connect_timeout, **kw,
+                connect_timeout=a.connect_timeout, transport=_transport(a), **kw,
             )  # fmt: skip
             try:
                 await _start(hs, a, sim.token_url)
@@ -206,7 +206,7 @@ async def open_standby(
     tokens = token_manager(a, token_url)
     hs = kind(
         [url, a.standby_url], tokens=tokens, login=login, ssl_context=ssl_context(a),
-        connect_timeout=a.connect_timeout, **kw,
+        connect_timeout=a.connect_timeout, transport=_transport(a), **kw,
     )  # fmt: skip
     try:
         await _start(hs, a, token_url)

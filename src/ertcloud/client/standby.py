@@ -169,6 +169,7 @@ class StandbyBase:
         trace: StandbyTrace | None = None,
         names: tuple[str, str] = ("session1", "session2"),
         proxy: ProxySetting = None,
+        transport: str = "aiohttp",
     ) -> None:
         if len(urls) < 2:
             raise ConfigError(f"{self.kind} needs two endpoints")
@@ -180,6 +181,7 @@ class StandbyBase:
         self.trace = trace
         self.names = names
         self.proxy = proxy
+        self.transport = transport
         self.sessions: list[Session | None] = [None, None]
         self._specs: dict[StandbySubscription, _Spec] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -213,6 +215,7 @@ class StandbyBase:
             trace=(lambda k, d: trace(name, k, d)) if trace is not None else None,
             event_hooks=self._hooks_for(index),
             proxy=self.proxy,
+            transport=self.transport,
         )
         s.renew_tokens = False
         return s
