@@ -102,7 +102,11 @@ class Session:
     Hooks: ``event_hooks={"event": [...], "trace": [...], "recovered": [...],
     "disconnected": [...], "integrity": [...]}`` (see :data:`HOOK_KINDS`); the keyword
     arguments ``on_event``, ``trace``, ``on_recovered``, ``on_disconnected`` and
-    ``on_integrity`` are shorthands for one hook of that kind."""
+    ``on_integrity`` are shorthands for one hook of that kind.
+
+    ``proxy``: the HTTP proxy of the WebSocket and (unless its client has its own) of the
+    token endpoint: a URL, ``False`` for none, or None for the process default / the
+    environment (see :mod:`ertcloud.proxy`)."""
 
     def __init__(
         self,
