@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +52,7 @@ class WarmStandby(StandbyBase):
     Session 1 uses ``urls[0]`` and starts active, session 2 uses ``urls[1]`` and starts
     standby; each reconnects to its own endpoint. ``on_active(ActiveChanged)`` is called
     whenever the active session changes (also at start); ``active`` and ``active_url``
-    say which it is now, ``promotions`` how often it changed after a loss, and ``gaps``
+    say which it is now, ``promotions`` how often it changed since the start, and ``gaps``
     the seconds each failover took, from the loss of the active connection to the first
     event of the new one."""
 
@@ -60,7 +60,7 @@ class WarmStandby(StandbyBase):
 
     def __init__(
         self,
-        urls: Any,
+        urls: Sequence[str],
         *,
         on_active: Callable[[ActiveChanged], None] | None = None,
         **kwargs: Any,
@@ -147,6 +147,8 @@ class WarmStandby(StandbyBase):
     def promote(self, index: int, reason: str = "switch") -> None:
         """Make session ``index`` the active one: its server is told so (and the other's
         server, if still connected, that it is the standby)."""
+        if index not in (0, 1):
+            raise ValueError(f"session index must be 0 or 1, got {index!r}")
         previous = self.active
         if index == previous:
             return
