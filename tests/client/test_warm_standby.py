@@ -164,6 +164,8 @@ async def test_promote_switches_the_servers_roles(warm2: SimServer) -> None:
         await until(lambda: raw.count(1) >= 10)
         assert 0 not in raw  # the old active's server was told it is the standby now
         assert ws.promotions == 1
+        with pytest.raises(ValueError, match="0 or 1"):
+            ws.promote(2)
 
 
 async def test_a_server_without_warm_standby_is_filtered_by_the_client(
