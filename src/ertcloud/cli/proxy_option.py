@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +27,11 @@ class _UseProxy(argparse.Action):
         use_proxy(False if value.lower() == "none" else value)
         # what the namespace keeps (and may show) has no password
         setattr(namespace, self.dest, redact(value))
+        if redact(value) != value and sys.stderr.isatty():
+            sys.stderr.write(
+                f"ertcloud: warning: a password in {option_string} can be seen by other users "
+                "(process list); prefer HTTPS_PROXY in the environment\n"
+            )
 
 
 def add_proxy_option(g: argparse._ActionsContainer) -> None:
