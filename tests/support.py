@@ -128,6 +128,16 @@ def wait_for_output(proc: subprocess.Popen[str], needle: str, timeout: float = 2
     raise AssertionError(f"{needle!r} not seen in output:\n{seen.decode()[-3000:]}")
 
 
+def reap(proc: subprocess.Popen[str]) -> None:
+    """Kill ``proc`` if it still runs and close its pipes (in a test's ``finally``)."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.communicate()
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
 class Program:
     """A program written like one of the vendor's examples, run as its own process with
     its output on a pipe; ``env`` adds to the environment (a CA bundle to trust...)."""

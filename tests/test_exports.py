@@ -12,6 +12,7 @@ from ertcloud import exceptions
 KEPT = {
     # sessions and subscriptions
     "Session", "Subscription", "BaseSubscription", "HotStandby", "StandbySubscription",
+    "WarmStandby", "ActiveChanged",
     "ItemStream", "LoginParams", "connect", "sync",
     # transports
     "Transport", "Connection", "ConnectOptions",

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from .client.standby import HotStandby, StandbySubscription
     from .client.subscription_base import BaseSubscription
     from .client.transport import Connection, ConnectOptions, Transport
+    from .client.warm_standby import ActiveChanged, WarmStandby
     from .news import BrokenStory, NewsStory
     from .protocol.events import (
         AckReceived,
@@ -90,6 +91,8 @@ _LAZY = {
     "Connection": ".client.transport",
     "ConnectOptions": ".client.transport",
     "Transport": ".client.transport",
+    "ActiveChanged": ".client.warm_standby",
+    "WarmStandby": ".client.warm_standby",
     "BrokenStory": ".news",
     "NewsStory": ".news",
     "AckReceived": ".protocol.events",
@@ -117,6 +120,7 @@ _LAZY = {
 
 __all__ = [
     "AckReceived",
+    "ActiveChanged",
     "AuthenticationError",
     "Bar",
     "BarBuilder",
@@ -175,6 +179,7 @@ __all__ = [
     "TransientAuthError",
     "Transport",
     "TransportError",
+    "WarmStandby",
     "__version__",
     "connect",
     "load",

@@ -20,9 +20,10 @@ import aiohttp
 
 from .auth.manager import TokenManager
 from .config import DEFAULT_DISCOVERY_URL
-from .exceptions import BearerRefused, DiscoveryError, one_line
+from .exceptions import BearerRefused, DiscoveryError
 from .http_client import HttpClient
 from .protocol.backoff import backoff
+from .proxy import ProxySetting, resolve_proxy, via
 from .tracing import Trace
 
 __all__ = [
@@ -137,9 +138,12 @@ class DiscoveryClient(HttpClient):
         timeout: float = 15.0,
         attempts: int = 4,
         trace: Trace | None = None,
+        proxy: ProxySetting = None,
     ) -> None:
         super().__init__(http, ssl_context, timeout)
         self.url = url
+        #: the proxy setting (see :mod:`ertcloud.proxy`; None: process default/environment)
+        self.proxy = proxy
         self.attempts = attempts
         self.trace = trace
         self.last_body: Any = None
@@ -173,10 +177,12 @@ class DiscoveryClient(HttpClient):
         for _ in range(6):
             if self.trace:
                 self.trace("request", url)
+            proxy = resolve_proxy(url, self.proxy)
             try:
                 async with http.get(
                     url,
                     params={"transport": transport},
+                    proxy=proxy,
                     headers={
                         "Authorization": f"Bearer {access_token}",
                         "Accept": "application/json",
@@ -188,9 +194,14 @@ class DiscoveryClient(HttpClient):
                     status, text = resp.status, await resp.text()
                     location = resp.headers.get("Location")
             except (aiohttp.ClientSSLError, ssl.SSLError) as exc:
-                raise DiscoveryError(f"TLS failure with {url}: {one_line(exc)}") from None
+                raise DiscoveryError(f"TLS failure with {url}: {via(exc, proxy)}") from None
+            except aiohttp.ClientHttpProxyError as exc:
+                raise DiscoveryError(
+                    f"cannot reach service discovery {url}: {via(exc, proxy)}"
+                ) from None
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-                raise _Transient(f"cannot reach service discovery {url}: {one_line(exc)}") from None
+                text = via(exc, proxy)
+                raise _Transient(f"cannot reach service discovery {url}: {text}") from None
             if status in REDIRECTS and location:
                 url = self._redirected(
                     url,

@@ -8,7 +8,7 @@ import time
 import urllib.request
 from typing import Any
 
-from support import SimProcess, run_cli, start_cli, wait_for_output
+from support import SimProcess, reap, run_cli, start_cli, wait_for_output
 
 
 def health(sim: SimProcess) -> dict[str, Any]:
@@ -57,12 +57,7 @@ def test_hot_standby_goes_on_when_one_endpoint_drops(sim_process: Any) -> None:
         dropped_at = time.time()
         out, err = proc.communicate(timeout=20)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        reap(proc)
     assert proc.returncode == 0, err
     recs = [json.loads(line) for line in (before + out).splitlines() if line]
     seqs = updates(recs)

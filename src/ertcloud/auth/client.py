@@ -20,9 +20,9 @@ from ..exceptions import (
     InvalidCredentials,
     RefreshRejected,
     TransientAuthError,
-    one_line,
 )
 from ..http_client import HttpClient
+from ..proxy import ProxySetting, resolve_proxy, via
 from ..tracing import Trace
 from .grants import Token, TokenRequest, parse_token, redact
 
@@ -44,9 +44,12 @@ class TokenClient(HttpClient):
         timeout: float = 15.0,
         trace: Trace | None = None,
         clock: Callable[[], float] = time.monotonic,
+        proxy: ProxySetting = None,
     ) -> None:
         super().__init__(http, ssl_context, timeout)
         self.url = url
+        #: the proxy setting (see :mod:`ertcloud.proxy`; None: process default/environment)
+        self.proxy = proxy
         self.trace = trace
         self._clock = clock
 
@@ -57,11 +60,13 @@ class TokenClient(HttpClient):
         for _ in range(6):
             if self.trace:
                 self.trace("request", (req.grant, url))
+            proxy = resolve_proxy(url, self.proxy)
             try:
                 async with http.post(
                     url,
                     data=req.form,
                     headers=req.headers,
+                    proxy=proxy,
                     allow_redirects=False,
                     ssl=self._ssl if self._ssl is not None else True,
                     timeout=aiohttp.ClientTimeout(total=self._timeout),
@@ -72,11 +77,15 @@ class TokenClient(HttpClient):
                     retry_after = resp.headers.get("Retry-After")
             except (aiohttp.ClientSSLError, ssl.SSLError) as exc:
                 raise AuthenticationError(
-                    f"TLS failure with token endpoint {url}: {one_line(exc)}"
+                    f"TLS failure with token endpoint {url}: {via(exc, proxy)}"
+                ) from None
+            except aiohttp.ClientHttpProxyError as exc:
+                raise AuthenticationError(
+                    f"cannot reach token endpoint {url}: {via(exc, proxy)}", status=exc.status
                 ) from None
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 raise TransientAuthError(
-                    f"cannot reach token endpoint {url}: {one_line(exc)}"
+                    f"cannot reach token endpoint {url}: {via(exc, proxy)}"
                 ) from None
             if status in REDIRECTS and location:
                 url = self._redirected(

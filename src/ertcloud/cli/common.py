@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..auth.grants import DEFAULT_SCOPE, PasswordCredentials
 from ..config import CommandLineSecret, resolve_credentials
@@ -24,11 +24,12 @@ from .market_price import (
     ssl_context,
 )
 from .options import add_option
+from .proxy_option import add_proxy_option
 
 if TYPE_CHECKING:
     from ..auth.manager import TokenManager
     from ..client.session import Session
-    from ..client.standby import HotStandby
+    from ..client.standby import StandbyBase
 
 __all__ = [
     "add_connection_options",
@@ -88,9 +89,10 @@ def add_connection_options(p: argparse.ArgumentParser) -> None:
         "if it exists)",
     )
     add_timeouts(g)
+    add_proxy_option(g)
 
 
-async def _start(target: Session | HotStandby, a: argparse.Namespace, token_url: str) -> None:
+async def _start(target: Session | StandbyBase, a: argparse.Namespace, token_url: str) -> None:
     """The first token, then the connection(s) and Login(s): each bounded and
     interruptible."""
     if target.tokens is not None:
@@ -176,29 +178,34 @@ def _transport(a: argparse.Namespace) -> str:
 
 
 @asynccontextmanager
-async def open_standby(a: argparse.Namespace) -> AsyncIterator[HotStandby]:
-    """A started :class:`HotStandby` on ``--url`` and ``--standby-url``, or on two endpoints
-    of a fresh embedded simulator."""
+async def open_standby(
+    a: argparse.Namespace, kind: type[StandbyBase] | None = None, **kw: Any
+) -> AsyncIterator[StandbyBase]:
+    """A started :class:`HotStandby` (or ``kind``, with ``kw``) on ``--url`` and
+    ``--standby-url``, or on two endpoints of a fresh embedded simulator."""
     from ..client.standby import HotStandby
     from ..protocol.login import LoginParams
     from ..sim.server import SimOptions, SimServer
 
+    kind = kind or HotStandby
     login = LoginParams(application_id=a.app_id, position=a.position or default_position())
     if a.url is None and a.hostname is None:
         if a.standby_url is not None:
             raise ConfigError("--standby-url needs --url or --hostname (the first endpoint)")
-        async with SimServer(SimOptions(port=0, endpoints=2)) as sim:
+        opts = SimOptions(port=0, endpoints=2)
+        opts.server.support_standby = True
+        async with SimServer(opts) as sim:
             sys.stderr.write(
                 f"ertcloud: using the embedded simulator at {sim.base_url} (simulated data; "
-                "hot standby on two of its endpoints)\n"
+                f"{kind.kind} on two of its endpoints)\n"
             )
             a.user = a.user or "demo"
             a.password = a.password if a.password is not None else "demo"
             a.clientid = a.clientid or "ertcloud-cli"
             tokens = token_manager(a, sim.token_url)
-            hs = HotStandby(
+            hs = kind(
                 sim.websocket_urls[:2], tokens=tokens, login=login,
-                connect_timeout=a.connect_timeout,
+                connect_timeout=a.connect_timeout, transport=_transport(a), **kw,
             )  # fmt: skip
             try:
                 await _start(hs, a, sim.token_url)
@@ -208,13 +215,14 @@ async def open_standby(a: argparse.Namespace) -> AsyncIterator[HotStandby]:
                 await tokens.client.close()
         return
     if a.standby_url is None:
-        raise ConfigError("--hotstandby needs --standby-url, the second endpoint")
+        flag = "--" + kind.kind.replace(" ", "")
+        raise ConfigError(f"{flag} needs --standby-url, the second endpoint")
     url = a.url or f"wss://{a.hostname}:{a.port}/WebSocket"
     token_url = a.auth_url or DEFAULT_AUTH_URL
     tokens = token_manager(a, token_url)
-    hs = HotStandby(
+    hs = kind(
         [url, a.standby_url], tokens=tokens, login=login, ssl_context=ssl_context(a),
-        connect_timeout=a.connect_timeout,
+        connect_timeout=a.connect_timeout, transport=_transport(a), **kw,
     )  # fmt: skip
     try:
         await _start(hs, a, token_url)

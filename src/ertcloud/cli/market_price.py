@@ -29,6 +29,7 @@ from . import interrupt
 from .interrupt import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TOKEN_TIMEOUT
 from .options import add_option, description
 from .output import Printer
+from .proxy_option import add_proxy_option
 
 if TYPE_CHECKING:
     from ..auth.client import TokenClient
@@ -225,6 +226,7 @@ def add_options(p: argparse.ArgumentParser, command: str = "market-price") -> No
         "deployed ADS). The port is --port (default 443) whatever the choice",
     )
     add_timeouts(o)
+    add_proxy_option(o)
     if command != "board":
         o.add_argument(
             "--duration",

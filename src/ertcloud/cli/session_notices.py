@@ -20,11 +20,15 @@ __all__ = ["announce_reconnects", "until_done_or_ended"]
 
 
 def announce_reconnects(session: Session, out: TextIO | None = None) -> None:
-    """Print one line when ``session`` loses its connection and one when it is back."""
+    """Print one line when ``session`` loses its connection and one when it is back (the
+    session's hooks set before, e.g. by a warm standby, still run)."""
     previous = session.on_recovered
+    previous_lost = session.on_disconnected
 
-    def lost(_: Session, reason: str) -> None:
+    def lost(s: Session, reason: str) -> None:
         _say(out, f"connection lost: {reason}; reconnecting")
+        if previous_lost is not None:
+            previous_lost(s, reason)
 
     def recovered(s: Session) -> None:
         _say(out, f"reconnected to {s.url}; {len(s.protocol.streams)} streams re-opened")

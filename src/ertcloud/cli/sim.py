@@ -17,6 +17,7 @@ from ..auth.jwt import load_jwk
 from ..exceptions import ConfigError
 from ..sim.policies import PING_MODES, SLOW_CONSUMER_POLICIES
 from .options import add_option, description, log_level
+from .sim_trader import add_trader_options, trader_config
 
 if TYPE_CHECKING:
     from ..sim.server import SimOptions
@@ -178,6 +179,7 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--depth-levels", type=int, default=20, help="price levels per side of order books"
     )
+    add_trader_options(p)
     h = p.add_argument_group("hardening")
     h.add_argument(
         "--slow-consumer",
@@ -392,6 +394,7 @@ def options_from_args(a: argparse.Namespace) -> SimOptions:
         slow_consumer=a.slow_consumer,
         send_queue_bytes=a.send_queue,
         drain_timeout=a.drain_timeout,
+        **trader_config(a),
     )
     from ..sim.faults import parse_fault
     from ..sim.scenario import load_scenario

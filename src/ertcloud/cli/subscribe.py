@@ -19,9 +19,12 @@ from .market_price import _install_signals
 from .options import add_option, description
 from .output import BOOK_DOMAINS, book_header, book_table_lines, pretty
 from .session_notices import announce_reconnects, until_done_or_ended
+from .subscribe_expand import follow_chains
 
 if TYPE_CHECKING:
+    from ..chains import ChainChanged
     from ..client.session import Session
+    from ..client.warm_standby import ActiveChanged
     from ..protocol.dictionary import Dictionary
     from ..protocol.events import ItemRefreshed, ItemStatus, ItemUpdated, StreamClosed
     from ..protocol.streams import ItemStream
@@ -97,7 +100,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--snapshot", action="store_true", help="one image per item, then exit")
     p.add_argument("--private", action="store_true", help="private streams")
     p.add_argument(
-        "--expand", action="store_true", help="chains (0#.DJI): subscribe to their constituents"
+        "--expand",
+        action="store_true",
+        help="chains (0#.DJI): subscribe to their constituents and follow the chain (new "
+        "constituents opened, removed ones closed, a 'chain' event for each change); with "
+        "--snapshot: one image of each constituent",
     )
     p.add_argument(
         "--format",
@@ -125,11 +132,22 @@ def add_parser(sub: Any) -> None:
         help="two sessions on two endpoints, each update shown once (by SeqNumber); the "
         "embedded simulator serves two endpoints for it",
     )
+    add_option(
+        p,
+        "--warm-standby",
+        "--warmstandby",
+        dest="warmstandby",
+        action="store_true",
+        help="two sessions on two endpoints, one active: its server streams, the other's "
+        "waits (ConsumerConnectionStatus) and takes over if the active one is lost; the "
+        "active server is named on stderr",
+    )
     p.add_argument(
         "--standby-url",
         default=None,
         metavar="URL",
-        help="the second endpoint of --hot-standby (implies it); --url or --hostname is the first",
+        help="the second endpoint of --hot-standby (implied) or --warm-standby; --url or "
+        "--hostname is the first",
     )
     p.add_argument(
         "--from", dest="from_url", default=None, metavar="URL",
@@ -205,6 +223,12 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _say_active(ev: ActiveChanged) -> None:
+    why = {"start": "at start", "lost": "the active one was lost"}.get(ev.reason, ev.reason)
+    sys.stderr.write(f"ertcloud: warm standby: active server {ev.url} ({why})\n")
+    sys.stderr.flush()
+
+
 def _reason(text: str | None, code: str | None) -> str:
     text = " ".join((text or "").split())
     if code and code not in text:
@@ -224,8 +248,9 @@ async def run(a: argparse.Namespace) -> int:
         return await run_subscribe_from(a, names)
     import msgspec
 
-    from ..client.standby import StandbySubscription
+    from ..client.standby import HotStandby, StandbySubscription
     from ..client.subscription import Subscription
+    from ..client.warm_standby import WarmStandby
     from ..protocol import codec
     from ..protocol.events import ErrorReceived, StreamClosed
 
@@ -233,11 +258,15 @@ async def run(a: argparse.Namespace) -> int:
 
     pending = set(names)  # items not finished yet: each check is O(1), never a scan
     index: dict[str, ItemStream] = {}  # name -> stream (single session)
-    standby = a.hotstandby or a.standby_url is not None
+    warm = bool(getattr(a, "warmstandby", False))
+    if warm and a.hotstandby:
+        raise ConfigError("--hotstandby and --warmstandby exclude each other")
+    standby = warm or a.hotstandby or a.standby_url is not None
+    flag = "--warmstandby" if warm else "--hotstandby"
     if standby and getattr(a, "expand", False):
-        raise ConfigError("--expand works on one session: it has no use for --hotstandby")
+        raise ConfigError(f"--expand works on one session: it has no use for {flag}")
     if standby and a.snapshot:
-        raise ConfigError("--snapshot takes one image per item: it has no use for --hotstandby")
+        raise ConfigError(f"--snapshot takes one image per item: it has no use for {flag}")
     view = _fields(a.fields)
     cols = [str(c) for c in view] if view else list(DEFAULT_TABLE_FIELDS)
     out = sys.stdout
@@ -327,6 +356,16 @@ async def run(a: argparse.Namespace) -> int:
                     table.setdefault(st.batch_id, []).append(st)
         return table.get(rid, [])
 
+    def chain_changed(ev: ChainChanged) -> None:
+        if a.format == "jsonl":
+            rec = {"ts": round(time.time(), 6), "ric": ev.chain, "event": "chain"}
+            rec.update(added=list(ev.added), removed=list(ev.removed))
+            out.write(json.dumps(rec, separators=(",", ":")) + "\n")
+        else:
+            moves = " ".join([*(f"+{r}" for r in ev.added), *(f"-{r}" for r in ev.removed)])
+            out.write(f"{time.strftime('%H:%M:%S')} {ev.chain:<12} {'CHAIN':<8} {moves}\n")
+        flush_soon()
+
     def on_event(index: int, ev: object) -> None:
         """An Error answering an item request (or its batch) ends that item (on every
         session, with hot standby)."""
@@ -413,7 +452,8 @@ async def run(a: argparse.Namespace) -> int:
     installed = _install_signals(loop, done.set)
     try:
         if standby:
-            async with open_standby(a) as hs:
+            kind, kw = (WarmStandby, {"on_active": _say_active}) if warm else (HotStandby, {})
+            async with open_standby(a, kind, **kw) as hs:
                 for i, s in enumerate(hs.sessions):
                     if s is not None:
                         watch(i, s)
@@ -423,6 +463,14 @@ async def run(a: argparse.Namespace) -> int:
         else:
             async with open_session(a) as session:
                 watch(0, session)
+                if getattr(a, "expand", False) and not a.snapshot:
+                    if a.format == "table":
+                        out.write(header + "\n")
+                    await follow_chains(
+                        session, names, fields=view, service=options["service"], emit=emit,
+                        changed=chain_changed, done=done, duration=a.duration,
+                    )  # fmt: skip
+                    return 1 if failed else 0
                 if getattr(a, "expand", False):
                     rics = [r for c in rics for r in await session.chain(c)]
                     names[:] = list(dict.fromkeys(rics))

@@ -57,6 +57,7 @@ from ..protocol.fields import post_problem
 from ..protocol.login import LoginParams
 from ..protocol.messages import Ack, Generic, Key, PostUserInfo, Priority, Qos
 from ..protocol.streams import MAX_FIELDS_PER_IMAGE, MAX_MAP_ENTRIES, ItemStream
+from ..proxy import ProxySetting, resolve_proxy
 from ..tracing import Trace
 from .deadline import within
 from .dictionary import DictionarySource, SessionDictionary
@@ -108,7 +109,11 @@ class Session:
     Login by token, renewed before it expires. Without ``tokens``, the deployed-ADS Login
     by user name, with no token: ``Session("ws://ads:15000/WebSocket",
     login=LoginParams(user="root", position="10.0.0.7"))`` (``LoginParams.user`` is the
-    DACS user name; ``ertcloud.connect(url, user=...)`` with no token URL does the same)."""
+    DACS user name; ``ertcloud.connect(url, user=...)`` with no token URL does the same).
+
+    ``proxy``: the HTTP proxy of the WebSocket and (unless its client has its own) of the
+    token endpoint: a URL, ``False`` for none, or None for the process default / the
+    environment (see :mod:`ertcloud.proxy`)."""
 
     def __init__(
         self,
@@ -136,6 +141,7 @@ class Session:
         event_hooks: Mapping[str, Sequence[Callable[..., Any]]] | None = None,
         dictionary: DictionarySource | None = None,
         dictionary_cache: str | os.PathLike[str] | None = None,
+        proxy: ProxySetting = None,
     ) -> None:
         hooks = _hooks(
             event_hooks,
@@ -167,6 +173,11 @@ class Session:
         if not self.urls:
             raise ConfigError("no WebSocket URL given")
         self.tokens = tokens
+        #: the proxy of the WebSocket, and of the token endpoint unless its client has one
+        #: (see :mod:`ertcloud.proxy`: None is the process default, else the environment)
+        self.proxy = proxy
+        if proxy is not None and tokens is not None and tokens.client.proxy is None:
+            tokens.client.proxy = proxy
         self.protocol = ClientProtocol(login)
         for name, value in (
             ("max_message_size", max_message_size or 1),
@@ -254,7 +265,7 @@ class Session:
         an :class:`~ertcloud.exceptions.AuthenticationError` if that first attempt fails."""
         if self._transport is None:
             if self._http is None:
-                self._http = aiohttp.ClientSession(trust_env=True)
+                self._http = aiohttp.ClientSession()  # the proxy: resolve_proxy, per connection
             self._transport = self._builtin_transport()
         try:
             await self._first_connect()
@@ -662,6 +673,7 @@ class Session:
             headers={"User-Agent": "ertcloud"},
             timeout=self.connect_timeout,
             compression=self.compression,
+            proxy=resolve_proxy(url, self.proxy),
         )
         ws = await self._transport.connect(url, options)
         if ws.subprotocol not in SUBPROTOCOLS:

@@ -1,5 +1,9 @@
 """Hot standby: two sessions on two endpoints, one de-duplicated stream of events.
 
+:class:`StandbyBase` holds what hot and warm standby
+(:class:`~ertcloud.client.warm_standby.WarmStandby`) share: two sessions, one token
+manager, subscriptions opened on both, merged records.
+
 Both sessions log in with the same token and open the same items. Every event goes
 through a merged image per item: an Update is passed on only if its ``SeqNumber`` is newer
 than the last one passed on for that item (the other session's copy is a duplicate); a
@@ -15,7 +19,7 @@ import ssl
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from ..auth.grants import Token
 from ..auth.manager import TokenManager
@@ -24,17 +28,19 @@ from ..protocol.backoff import backoff
 from ..protocol.events import ItemRefreshed, ItemStatus, ItemUpdated, StreamClosed
 from ..protocol.login import LoginParams
 from ..protocol.streams import ItemStream
+from ..proxy import ProxySetting
 from .deadline import within
 from .session import Session
 from .subscription import ItemEvent, Subscription
 from .subscription_base import NO_QUEUE, BaseSubscription, Callback
 
-__all__ = ["HotStandby", "StandbySubscription"]
+__all__ = ["HotStandby", "StandbyBase", "StandbySubscription"]
 
 log = logging.getLogger("ertcloud.client")
 
 #: ``trace(session_name, kind, detail)``: a :data:`~ertcloud.client.session.Trace` per session.
 StandbyTrace = Callable[[str, str, Any], None]
+_T = TypeVar("_T", bound="StandbyBase")
 
 
 def seq_newer(a: int, b: int) -> bool:
@@ -50,13 +56,13 @@ class _Spec:
 
 
 class StandbySubscription(BaseSubscription):
-    """The merged events of one :meth:`HotStandby.subscribe` call: iterate it, or use the
+    """The merged events of one ``subscribe`` call of a hot or warm standby: iterate it, or use the
     ``on_refresh``/``on_update``/``on_status`` callbacks. ``records`` holds the merged image
     of every item by name."""
 
     def __init__(
         self,
-        standby: HotStandby,
+        standby: StandbyBase,
         *,
         on_refresh: Callback | None,
         on_update: Callback | None,
@@ -73,6 +79,9 @@ class StandbySubscription(BaseSubscription):
         self.closed = False
         self.duplicates = 0
         self.delivered = 0
+        #: Updates a warm standby's standby connection sent and that were not passed on
+        self.suppressed = 0
+        self._sources: dict[str, int] = {}  # item -> the session its image came from
 
     @property
     def streams(self) -> list[ItemStream]:
@@ -142,12 +151,13 @@ class StandbySubscription(BaseSubscription):
         return self
 
 
-class HotStandby:
+class StandbyBase:
     """Two :class:`Session` objects on two endpoints with the same items; use ``async with``.
 
-    ``urls`` are the endpoints, best first: session 1 starts on the first, session 2 on
-    the second, and each fails over through the others. If one cannot connect at start,
-    the other carries on and the first keeps being retried in the background."""
+    Subclasses decide which endpoints each session uses (:meth:`_urls_for`) and how the
+    events of the two are merged (:meth:`_merge`)."""
+
+    kind = "standby"
 
     def __init__(
         self,
@@ -159,9 +169,11 @@ class HotStandby:
         connect_timeout: float = 10.0,
         trace: StandbyTrace | None = None,
         names: tuple[str, str] = ("session1", "session2"),
+        proxy: ProxySetting = None,
+        transport: str = "aiohttp",
     ) -> None:
         if len(urls) < 2:
-            raise ConfigError("hot standby needs two endpoints")
+            raise ConfigError(f"{self.kind} needs two endpoints")
         self.urls = list(urls)
         self.tokens = tokens
         self.login = login
@@ -169,6 +181,8 @@ class HotStandby:
         self.connect_timeout = connect_timeout
         self.trace = trace
         self.names = names
+        self.proxy = proxy
+        self.transport = transport
         self.sessions: list[Session | None] = [None, None]
         self._specs: dict[StandbySubscription, _Spec] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -180,7 +194,7 @@ class HotStandby:
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    async def __aenter__(self) -> HotStandby:
+    async def __aenter__(self: _T) -> _T:
         await self.start()
         return self
 
@@ -200,9 +214,19 @@ class HotStandby:
             ssl_context=self._ssl,
             connect_timeout=self.connect_timeout,
             trace=(lambda k, d: trace(name, k, d)) if trace is not None else None,
+            event_hooks=self._hooks_for(index),
+            proxy=self.proxy,
+            transport=self.transport,
         )
         s.renew_tokens = False
         return s
+
+    def _hooks_for(self, index: int) -> dict[str, list[Callable[..., Any]]] | None:
+        """The event hooks of session ``index`` (none here)."""
+        return None
+
+    def _started(self, index: int) -> None:
+        """Session ``index`` has logged in for the first time."""
 
     async def start(self) -> None:
         """Start both sessions; raises only if neither could connect."""
@@ -249,6 +273,7 @@ class HotStandby:
         self.sessions[index] = s
         for spec in self._specs.values():
             self._open_on(index, spec)
+        self._started(index)
 
     async def _keep_starting(self, index: int) -> None:
         delays = backoff(initial=1.0, maximum=30.0)
@@ -307,7 +332,7 @@ class HotStandby:
         """Open items on both sessions (same options as :meth:`Session.subscribe`); the
         result yields each update once."""
         if self._closing:
-            raise SessionClosed("hot standby is closed")
+            raise SessionClosed(f"{self.kind} is closed")
         if queue is None:
             queue = on_refresh is None and on_update is None and on_status is None
         sub = StandbySubscription(
@@ -354,6 +379,56 @@ class HotStandby:
         return False
 
     def _merge(self, index: int, sub: StandbySubscription, ev: ItemEvent) -> None:
+        """Pass on an event of session ``index``, or drop it."""
+        raise NotImplementedError
+
+    def _merge_state(self, index: int, sub: StandbySubscription, ev: ItemEvent) -> None:
+        """An ItemStatus or StreamClosed: passed on unless the other session still
+        carries the item."""
+        name = ev.stream.name
+        rec = sub.records.get(name)
+        if isinstance(ev, ItemStatus):
+            if rec is None or self._others_healthy(index, name, sub):
+                return
+            rec.apply_status(ev.message)
+            sub._emit(ItemStatus(rec, ev.message))
+        elif isinstance(ev, StreamClosed):
+            if ev.state.stream == "ClosedRecover" or self._others_healthy(index, name, sub):
+                return  # the session re-requests it / the other one carries it
+            spec = self._specs.get(sub)
+            if spec is not None and any(
+                (o := other.records.get(name)) is not None and o.is_open
+                for i, other in spec.subs.items()
+                if i != index
+            ):
+                return
+            self._emit_closed(sub, ev)
+
+    @staticmethod
+    def _emit_closed(sub: StandbySubscription, ev: StreamClosed) -> None:
+        """Close the merged record of ``ev``'s item and pass the event on."""
+        rec = sub.records.get(ev.stream.name)
+        if rec is None:
+            s = ev.stream
+            rec = ItemStream(0, s.request, s.name, s.domain, s.service)
+            sub.records[s.name] = rec
+        if rec.is_open:
+            rec.state = ev.state
+            rec.mark_closed()
+        sub._emit(StreamClosed(rec, ev.state))
+
+
+class HotStandby(StandbyBase):
+    """Two :class:`Session` objects on two endpoints with the same items; use ``async with``.
+
+    ``urls`` are the endpoints, best first: session 1 starts on the first, session 2 on
+    the second, and each fails over through the others. If one cannot connect at start,
+    the other carries on and the first keeps being retried in the background."""
+
+    kind = "hot standby"
+
+    def _merge(self, index: int, sub: StandbySubscription, ev: ItemEvent) -> None:
+        """Updates by SeqNumber, each once; Refreshes unless older than the image."""
         if self.on_raw is not None:
             self.on_raw(index, ev)
         if sub.closed:
@@ -391,26 +466,5 @@ class HotStandby:
                 sub.records[name] = rec
             rec.apply_refresh(ev.message)
             sub._emit(ItemRefreshed(rec, ev.message))
-        elif isinstance(ev, ItemStatus):
-            if rec is None or self._others_healthy(index, name, sub):
-                return
-            rec.apply_status(ev.message)
-            sub._emit(ItemStatus(rec, ev.message))
-        elif isinstance(ev, StreamClosed):
-            if ev.state.stream == "ClosedRecover" or self._others_healthy(index, name, sub):
-                return  # the session re-requests it / the other one carries it
-            spec = self._specs.get(sub)
-            if spec is not None and any(
-                (o := other.records.get(name)) is not None and o.is_open
-                for i, other in spec.subs.items()
-                if i != index
-            ):
-                return
-            if rec is None:
-                s = ev.stream
-                rec = ItemStream(0, s.request, s.name, s.domain, s.service)
-                sub.records[name] = rec
-            if rec.is_open:
-                rec.state = ev.state
-                rec.mark_closed()
-            sub._emit(StreamClosed(rec, ev.state))
+        else:
+            self._merge_state(index, sub, ev)

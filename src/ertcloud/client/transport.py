@@ -48,6 +48,8 @@ class ConnectOptions:
     timeout: float = 10.0
     #: offer permessage-deflate where the adapter supports it
     compression: bool = False
+    #: HTTP proxy URL to connect through (resolved: see :mod:`ertcloud.proxy`), or None
+    proxy: str | None = None
 
 
 class Connection(Protocol):

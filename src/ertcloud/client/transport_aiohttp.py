@@ -9,6 +9,7 @@ import ssl
 import aiohttp
 
 from ..exceptions import ConnectFailed, LimitExceeded, one_line
+from ..proxy import redact, via
 from .transport import ConnectOptions, FrameHandler
 
 __all__ = ["AiohttpConnection", "AiohttpTransport"]
@@ -88,7 +89,8 @@ class AiohttpTransport:
 
     async def connect(self, url: str, options: ConnectOptions) -> AiohttpConnection:
         if self.http is None:
-            self.http = aiohttp.ClientSession(trust_env=True)
+            self.http = aiohttp.ClientSession()  # the proxy comes resolved in options
+        proxy = options.proxy
         try:
             ws = await self.http.ws_connect(
                 url,
@@ -101,15 +103,17 @@ class AiohttpTransport:
                 timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
                 headers=options.headers,
                 compress=15 if options.compression else 0,
+                proxy=proxy,
             )
         except aiohttp.WSServerHandshakeError as exc:
             raise ConnectFailed(
                 f"WebSocket handshake with {url} failed: HTTP {exc.status} {exc.message}"
+                + (f" (through proxy {redact(proxy)})" if proxy else "")
             ) from None
         except (aiohttp.ClientSSLError, ssl.SSLError) as exc:
-            raise ConnectFailed(f"TLS failure with {url}: {one_line(exc)}") from None
+            raise ConnectFailed(f"TLS failure with {url}: {via(exc, proxy)}") from None
         except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
-            raise ConnectFailed(f"cannot connect to {url}: {one_line(exc)}") from None
+            raise ConnectFailed(f"cannot connect to {url}: {via(exc, proxy)}") from None
         return AiohttpConnection(ws, options.max_message_size)
 
     async def aclose(self) -> None:

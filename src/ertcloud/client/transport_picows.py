@@ -13,13 +13,16 @@ connections is a :class:`PicowsWebSocket`.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import ssl
 from collections.abc import Sequence
+from typing import Any
 
 import picows
 
-from ..exceptions import ConnectFailed, LimitExceeded, one_line
+from ..exceptions import ConfigError, ConnectFailed, LimitExceeded, one_line
+from ..proxy import via
 from .transport import ConnectOptions, FrameHandler
 
 __all__ = ["FrameHandler", "PicowsTransport", "PicowsWebSocket", "connect"]
@@ -28,6 +31,8 @@ log = logging.getLogger("ertcloud.client")
 
 _DATA = (picows.WSMsgType.TEXT, picows.WSMsgType.BINARY)
 _TEXT = picows.WSMsgType.TEXT
+#: picows connects through HTTP proxies (CONNECT) from 2.3 on; older ones cannot
+PROXY_SUPPORT = "proxy" in inspect.signature(picows.ws_connect).parameters
 #: Used when no limit is given (picows' own default frame limit).
 DEFAULT_MAX_MESSAGE_SIZE = 10 * 1024 * 1024
 
@@ -220,13 +225,23 @@ async def connect(
     headers: dict[str, str] | None = None,
     timeout: float = 10.0,
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    proxy: str | None = None,
 ) -> PicowsWebSocket:
-    """Open a WebSocket offering ``protocols``; raises :class:`ConnectFailed` on failure.
-    A message (all its fragments) over ``max_message_size`` bytes ends the connection, and
+    """Open a WebSocket offering ``protocols`` (through the HTTP ``proxy``, tunnelled with
+    CONNECT, if given); raises :class:`ConnectFailed` on failure. A message (all its
+    fragments) over ``max_message_size`` bytes ends the connection, and
     :meth:`PicowsWebSocket.run` raises :class:`~ertcloud.exceptions.LimitExceeded`."""
     ws = PicowsWebSocket(max_message_size)
     extra = dict(headers or {})
     extra["Sec-WebSocket-Protocol"] = ", ".join(protocols)
+    kwargs: dict[str, Any] = {}
+    if proxy:
+        if not PROXY_SUPPORT:
+            raise ConfigError(
+                f"picows {getattr(picows, '__version__', '?')} cannot connect through a proxy: "
+                "upgrade picows or use transport='aiohttp'"
+            )
+        kwargs["proxy"] = proxy
 
     def listener() -> _Listener:
         ws._listener = _Listener(ws)
@@ -241,13 +256,18 @@ async def connect(
             extra_headers=extra,
             enable_auto_pong=True,
             max_frame_size=max_message_size,
+            **kwargs,
         )
     except picows.WSHandshakeError as exc:
-        raise ConnectFailed(f"WebSocket handshake with {url} failed: {one_line(exc)}") from None
+        raise ConnectFailed(f"WebSocket handshake with {url} failed: {via(exc, proxy)}") from None
     except ssl.SSLError as exc:
-        raise ConnectFailed(f"TLS failure with {url}: {one_line(exc)}") from None
+        raise ConnectFailed(f"TLS failure with {url}: {via(exc, proxy)}") from None
     except (OSError, asyncio.TimeoutError, picows.WSError) as exc:
-        raise ConnectFailed(f"cannot connect to {url}: {one_line(exc)}") from None
+        raise ConnectFailed(f"cannot connect to {url}: {via(exc, proxy)}") from None
+    except Exception as exc:
+        if proxy and type(exc).__name__.startswith("Proxy"):  # python-socks' ProxyError
+            raise ConnectFailed(f"cannot connect to {url}: {via(exc, proxy)}") from None
+        raise
     ws._transport = transport
     response = transport.response
     if response is None or transport.is_disconnected:
@@ -269,6 +289,7 @@ class PicowsTransport:
             headers=options.headers,
             timeout=options.timeout,
             max_message_size=options.max_message_size,
+            proxy=options.proxy,
         )
 
     async def aclose(self) -> None:

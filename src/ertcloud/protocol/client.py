@@ -37,7 +37,7 @@ its original parameters.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import msgspec
@@ -121,6 +121,9 @@ class ClientProtocol:
         self.last_sent = 0.0
         self.messages_received = 0
         self._post_ids = 0
+        #: called on every Login Refresh that opens the login; what it returns is sent
+        #: before the item requests (warm standby's ConsumerConnectionStatus)
+        self.after_login: Callable[[], list[Message]] | None = None
 
     # -- connection lifecycle -------------------------------------------------------------
 
@@ -422,6 +425,8 @@ class ClientProtocol:
             if token is not None and self._sent_token is not None and token != self._sent_token:
                 self._sent_token = token  # renewed while the login was on its way
                 self._out.append(self.login.reissue(token))
+            if self.after_login is not None:
+                self._out.extend(self.after_login())
             self._send_unsent()
         elif what == "rejected" and state is not None:
             events.append(LoginDenied(state, msg))

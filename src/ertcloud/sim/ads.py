@@ -97,6 +97,9 @@ class ServerConfig:
     drain_timeout: float = 30.0
     chain_churn: float = 0.05  # chance that a chain record's tick changes a constituent
     news_chance: float = 0.5  # chance that an MRN item's tick publishes a story
+    # warm standby: SupportStandby 1 in the Login Refresh, and the ConsumerConnectionStatus
+    # Generic honoured per connection (a standby one gets no Updates)
+    support_standby: bool = False
 
     def __post_init__(self) -> None:
         if self.ping_mode not in PING_MODES:

@@ -49,6 +49,12 @@ from ..protocol.messages import (
     Status,
     Update,
 )
+from ..protocol.standby import (
+    CONNECTION_STATUS,
+    STANDBY,
+    WARM_STANDBY_SUPPORT,
+    warm_standby_mode,
+)
 from ..protocol.streams import RIPPLES
 from ..protocol.validate import CONVERTER_FILE, read_client_frame
 from .dictionary import dictionary_messages
@@ -172,6 +178,9 @@ class ServerConnection:
         self.pending: list[Request] = []
         #: updates held back while congested (conflate policy), by stream id
         self._held: dict[int, _Held] = {}
+        #: warm standby mode set by the client's ConsumerConnectionStatus Generic: a
+        #: standby connection gets header-only Refreshes and Status, no Updates
+        self.standby = False
 
     # -- output --------------------------------------------------------------------------
 
@@ -456,10 +465,12 @@ class ServerConnection:
                 "SupportOMMPost": 1 if cfg.support_post else 0,
                 "SupportOptimizedPauseResume": 0,
                 "SupportPauseResume": 1 if cfg.pause_resume else 0,
-                "SupportStandby": 0,
+                "SupportStandby": 1 if cfg.support_standby else 0,
                 "SupportViewRequests": 1,
             }
         )
+        if cfg.support_standby:
+            refresh_key["SupportStandbyMode"] = WARM_STANDBY_SUPPORT
         if token is not None:
             refresh_key["AuthenticationErrorCode"] = 0
             refresh_key["AuthenticationErrorText"] = {"Type": "AsciiString", "Data": None}
@@ -787,7 +798,24 @@ class ServerConnection:
             self.streams[sid] = Stream(sid, "", stand_in, "", "Source", None, False)
 
     def _images(self, s: Stream, streaming: bool = True, solicited: bool = True) -> list[Refresh]:
-        """The refresh (parts) of a stream's current image."""
+        """The refresh (parts) of a stream's current image; on a warm standby connection
+        one header-only Refresh (no payload)."""
+        parts = self._full_images(s, streaming, solicited)
+        if self.standby:
+            return [msgspec.structs.replace(parts[0], fields=None, map=None, complete=None)]
+        return parts
+
+    def set_standby(self, standby: bool) -> None:
+        """Switch the warm standby mode. A standby made active is sent an unsolicited full
+        Refresh of every open item, then Updates resume (no re-subscribe needed)."""
+        was, self.standby = self.standby, standby
+        log.info("%s: warm standby mode %s", self.peer, "standby" if standby else "active")
+        if was and not standby:
+            for st in self.streams.values():
+                if st.domain != "Source" and not st.paused:
+                    self.out.extend(self._images(st, solicited=False))
+
+    def _full_images(self, s: Stream, streaming: bool, solicited: bool) -> list[Refresh]:
         server = self.server
         if s.domain == "MarketPrice":
             return [self.image_refresh(s, streaming, s.private, solicited)]
@@ -990,6 +1018,19 @@ class ServerConnection:
 
     def _generic(self, msg: Generic) -> None:
         domain = msg.domain
+        if (
+            self.server.config.support_standby
+            and msg.id == self.login_id
+            and domain in ("Login", 1)
+            and msg.key is not None
+            and msg.key.name == CONNECTION_STATUS
+        ):
+            mode = warm_standby_mode(msg)
+            if mode is not None:
+                self.set_standby(mode == STANDBY)
+            else:
+                log.info("%s: ConsumerConnectionStatus without a WarmStandbyMode", self.peer)
+            return  # no reply is expected
         if domain in (
             None,
             "MarketPrice",
@@ -1011,7 +1052,7 @@ class ServerConnection:
         self, s: Stream, utype: str, fields: dict[str, Any], seq: int, stamp: int | None
     ) -> None:
         fields = _in_view(fields, s.view)
-        if s.paused or not fields:
+        if s.paused or self.standby or not fields:
             return
         self.out.append(
             Update(
@@ -1036,7 +1077,7 @@ class ServerConnection:
     ) -> None:
         """An Update of a Map domain (``entries``, ``summary``) or of a YieldCurve
         (``fields`` holding Vectors)."""
-        if s.paused:
+        if s.paused or self.standby:
             return
         if fields is not None:
             fields = _in_view(fields, s.view)
@@ -1061,7 +1102,7 @@ class ServerConnection:
 
     def push_news(self, s: Stream, fields: dict[str, Any], seq: int) -> None:
         """One fragment of an MRN story: Domain set, not cached, not conflated."""
-        if not s.paused:
+        if not (s.paused or self.standby):
             self.out.append(
                 Update(
                     id=s.id,
@@ -1078,7 +1119,7 @@ class ServerConnection:
 
     def push_refresh(self, s: Stream) -> None:
         """An unsolicited Refresh (the record was re-imaged, e.g. by a posted Refresh)."""
-        if not s.paused:
+        if not (s.paused or self.standby):
             self.out.extend(self._images(s, solicited=False))
 
 
