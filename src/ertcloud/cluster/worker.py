@@ -29,7 +29,7 @@ from ..sinks.rows import row_from_message
 from .config import ClusterConfig
 from .connect import connect_nats, ensure_stream, key_value, replicas_for
 from .lease import LeaseTable, item_key
-from .publish import Outgoing, Publisher, msg_id
+from .publish import GAP, Outgoing, Publisher, msg_id
 from .rendezvous import owner
 
 __all__ = ["Worker", "WorkerStats"]
@@ -47,6 +47,7 @@ class WorkerStats:
     claimed: int = 0
     released: int = 0
     lease_losses: int = 0
+    gaps: int = 0  # epochs ended early because the publish buffer was full
 
 
 @dataclass
@@ -180,15 +181,8 @@ class Worker:
     async def step(self) -> None:
         """One rebalancing round: release and claim to match the live members."""
         leases = self.leases
-        assert leases is not None
-        if time.monotonic() - leases.last_renewed > self.cfg.ttl:
-            # fenced: the items may have other owners by now
-            if self.held:
-                log.warning(
-                    "worker %s lost its lease: dropping %d items", self.name, len(self.held)
-                )
-                self.stats.lease_losses += 1
-                self._drop_all()
+        assert leases is not None and self.publisher is not None
+        if self._fenced():
             return
         try:
             self.members = await asyncio.wait_for(leases.members(), self.cfg.ttl)
@@ -202,7 +196,7 @@ class Worker:
             log.info("worker %s: releasing %d items (members %s)", self.name, len(gone), live)
             await self._release(gone)
         wanted = [r for r in self.rics if r in mine and r not in self.held]
-        if wanted:
+        if wanted and not self.publisher.full:  # not while epochs are being ended
             await self._claim(wanted, live)
 
     async def _claim(self, rics: list[str], live: set[str]) -> None:
@@ -239,7 +233,11 @@ class Worker:
         assert leases is not None and pub is not None
         held = [(r, self.held.pop(r)) for r in rics]
         self._close_streams(held)
-        await pub.drain()  # the last messages are stored before another worker takes over
+        try:  # the last messages are stored before another worker takes over
+            await asyncio.wait_for(pub.drain(), self.cfg.ttl)
+        except asyncio.TimeoutError:  # NATS is out: the epochs end with what is stored
+            for r, _ in held:
+                pub.discard(self._key(r))
         await asyncio.gather(
             *(leases.release(item_key(self.domain, r), h.epoch) for r, h in held),
             return_exceptions=True,
@@ -259,9 +257,62 @@ class Worker:
             # one item at a time, not the whole subscription it came with
             self.session._close_streams(streams)
 
+    def _fenced(self) -> bool:
+        """Whether the lease lapsed (the items may have other owners by now); the items
+        are dropped then."""
+        leases = self.leases
+        assert leases is not None
+        if time.monotonic() - leases.last_renewed <= self.cfg.ttl:
+            return False
+        if self.held:
+            log.warning("worker %s lost its lease: dropping %d items", self.name, len(self.held))
+            self.stats.lease_losses += 1
+            self._drop_all()
+        return True
+
     def _drop_all(self) -> None:
+        """Fenced: stop the items, and drop what is not stored yet of their epochs (which
+        end there, without a gap) rather than publish it after a new owner's Refresh."""
         self._close_streams(list(self.held.items()))
+        pub = self.publisher
+        assert pub is not None
+        for r in self.held:
+            pub.discard(self._key(r))
         self.held.clear()
+
+    def _key(self, ric: str) -> str:
+        return f"{subject_token(self.domain)}.{subject_token(ric)}"
+
+    def _end_epoch(self, ric: str, h: _Held, service: str | int | None) -> None:
+        """The publish buffer is full (NATS has been unreachable for a while): drop the
+        item's unstored messages, mark the end of its epoch in the stream with a ``Gap``
+        marker (published once NATS is back, after what was stored), and stop the item;
+        a later round requests it again, and its Refresh starts a new epoch."""
+        pub = self.publisher
+        assert pub is not None
+        key = self._key(ric)
+        dropped = pub.discard(key)
+        self.stats.gaps += 1
+        if self.stats.gaps == 1 or self.stats.gaps % 1000 == 0:
+            log.warning(
+                "worker %s: publish buffer full (%d messages): ending epochs, %s first",
+                self.name, pub.queued, ric,
+            )  # fmt: skip
+        body = {
+            "ts": time.time(), "kind": GAP, "domain": self.domain, "ric": ric,
+            "service": service, "update_type": None, "fields": None, "raw": None, "sn": None,
+            "epoch": h.epoch, "worker": self.name, "dropped": dropped + 1,
+        }  # fmt: skip
+        pub.submit(
+            Outgoing(
+                subject=f"{self.cfg.prefix}.{key}",
+                key=key,
+                body=body,
+                msg_id=msg_id(self.domain, ric, GAP, None, h.epoch, 0),
+            )
+        )
+        self._close_streams([(ric, h)])
+        del self.held[ric]
 
     def _on_message(self, ev: ItemRefreshed | ItemUpdated | ItemStatus | Any) -> None:
         t = type(ev)
@@ -273,6 +324,11 @@ class Worker:
             return  # released meanwhile
         pub = self.publisher
         assert pub is not None
+        if pub.full:
+            self._end_epoch(s.name, h, s.service)
+            return
+        if self._fenced():  # not a message more under a lease that may have lapsed
+            return
         self.stats.messages += 1
         self._n += 1
         m = ev.message

@@ -1,0 +1,33 @@
+"""What a consumer of the cluster's stream may rely on, as a check for the tests: in
+stream order, each (RIC, epoch) reads a Refresh, then Updates each one simulator step
+after the one before, and at most a ``Gap`` marker at the end (alone, when not even the
+Refresh of the epoch was stored)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+SIM_SEQ_STEP = 16  # the simulator's SeqNumber step between two Updates of an item
+
+
+def epoch_faults(messages: list[Any]) -> list[str]:
+    """Where a (RIC, epoch) in stream order does not read Refresh, Update +1 step, ...,
+    [Gap]."""
+    last: dict[tuple[str, int], tuple[str, int | None]] = {}
+    bad: list[str] = []
+    for m in messages:
+        k = (m.ric, m.epoch)
+        prev = last.get(k)
+        if prev is None:
+            if m.kind not in ("Refresh", "Gap"):
+                bad.append(f"{k}: epoch starts with {m.kind} {m.sn} (seq {m.seq})")
+        elif prev[0] == "Gap":
+            bad.append(f"{k}: {m.kind} {m.sn} after the Gap marker (seq {m.seq})")
+        elif m.kind == "Update":
+            assert prev[1] is not None and m.sn is not None
+            if m.sn != prev[1] + SIM_SEQ_STEP:
+                bad.append(f"{k}: Update {m.sn} after {prev[0]} {prev[1]} (seq {m.seq})")
+        elif m.kind != "Gap":
+            bad.append(f"{k}: a second {m.kind} (seq {m.seq})")
+        last[k] = (m.kind, m.sn if m.kind != "Gap" else prev[1] if prev else None)
+    return bad
