@@ -183,6 +183,11 @@ class Worker:
         leases = self.leases
         assert leases is not None and self.publisher is not None
         if self._fenced():
+            if leases.lapsed:  # its items are dropped: the worker is a member again
+                try:
+                    await asyncio.wait_for(leases.rejoin(self.info()), self.cfg.ttl)
+                except (asyncio.TimeoutError, Exception) as exc:
+                    log.warning("worker %s: cannot rejoin: %s", self.name, exc)
             return
         try:
             self.members = await asyncio.wait_for(leases.members(), self.cfg.ttl)
@@ -262,7 +267,7 @@ class Worker:
         are dropped then."""
         leases = self.leases
         assert leases is not None
-        if time.monotonic() - leases.last_renewed <= self.cfg.ttl:
+        if not leases.lapsed and time.monotonic() - leases.last_renewed <= self.cfg.ttl:
             return False
         if self.held:
             log.warning("worker %s lost its lease: dropping %d items", self.name, len(self.held))
