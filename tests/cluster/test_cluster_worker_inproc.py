@@ -27,6 +27,7 @@ async def test_worker_publishes_dedups_and_is_consumed(nats_url: str, tmp_path: 
     cfg = parse_cluster_url(url)
     opts = SimOptions(port=0, extra_rics=tuple(RICS))
     opts.server.rate = 5.0
+    opts.server.stamp_updates = True
     async with SimServer(opts) as sim:
         session = connect(
             sim.websocket_url, token_url=sim.token_url, user="demo", password="demo",
@@ -78,6 +79,13 @@ async def test_worker_publishes_dedups_and_is_consumed(nats_url: str, tmp_path: 
     assert {r["ric"] for r in rows} >= set(RICS)
     assert [r["seq"] for r in rows] == sorted(r["seq"] for r in rows)
     assert rows[0]["seq"] == 1
+    # subscribe --from shows the simulator's send stamp (for latency measurements)
+    out = run_cli("subscribe", "--from", url, "*", "--start", "all", "--count", "100")
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(x) for x in out.stdout.splitlines()]
+    stamped = [x for x in lines if x["kind"] == "Update"]
+    assert stamped and all(x["sim_ts"] / 1e9 <= x["ts"] + 1 for x in stamped)
+    assert all("sim_ts" not in x for x in lines if x["kind"] == "Refresh")
 
 
 def test_status_lists_the_group(nats_url: str) -> None:

@@ -182,6 +182,11 @@ def add_options(p: argparse.ArgumentParser) -> None:
         "--send-queue", type=int, default=1 << 20, help="send queue bound per connection, bytes"
     )
     h.add_argument(
+        "--stamp-updates", action="store_true",
+        help="stamp each Update with SimTs, its send time in ns since the epoch (latency "
+        "measurements)",
+    )  # fmt: skip
+    h.add_argument(
         "--drain-timeout",
         type=float,
         default=30.0,
@@ -372,6 +377,7 @@ def options_from_args(a: argparse.Namespace) -> SimOptions:
         slow_consumer=a.slow_consumer,
         send_queue_bytes=a.send_queue,
         drain_timeout=a.drain_timeout,
+        stamp_updates=a.stamp_updates,
     )
     from ..sim.faults import parse_fault
     from ..sim.scenario import load_scenario

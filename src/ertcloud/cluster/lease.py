@@ -123,13 +123,13 @@ class LeaseTable:
             pass
 
     async def members(self) -> dict[str, dict[str, Any]]:
-        """The live workers and what each last reported."""
-        from nats.js.errors import NoKeysError
-
-        try:
-            keys = await self.members_kv.keys()
-        except NoKeysError:
-            return {}
+        """The live workers and what each last reported. The keys come from the stream's
+        subjects in one request (a key watcher can end early on a busy machine, and a
+        worker missing from the list would see its items taken)."""
+        bucket = self.cfg.members_bucket
+        prefix = f"$KV.{bucket}."
+        info = await self.js.stream_info(f"KV_{bucket}", subjects_filter=f"{prefix}w.>")
+        keys = [s[len(prefix) :] for s in info.state.subjects or {}]
         out: dict[str, dict[str, Any]] = {}
         for k in keys:
             if not k.startswith("w."):

@@ -184,6 +184,7 @@ class Worker:
         assert leases is not None and self.publisher is not None
         if self._fenced():
             if leases.lapsed:  # its items are dropped: the worker is a member again
+                log.warning("worker %s: its member key had expired; joining again", self.name)
                 try:
                     await asyncio.wait_for(leases.rejoin(self.info()), self.cfg.ttl)
                 except (asyncio.TimeoutError, Exception) as exc:
