@@ -96,10 +96,10 @@ async def test_leader_elections_leave_no_gap_in_an_epoch(nats3: NatsCluster) -> 
             task = asyncio.ensure_future(worker.run(stop))
             nc = await connect_nats(cfg)
             try:
-                await wait_published(worker, 2000, 60)
+                await wait_published(worker, 1000, 60)
                 # elections in quick succession: a backlog builds, and later elections catch
                 # many messages of each item on their way
-                for _ in range(10):
+                for _ in range(6):
                     await nc.request(f"$JS.API.STREAM.LEADER.STEPDOWN.{cfg.stream}", b"", 10)
                     await asyncio.sleep(0.5)
                 await wait_published(worker, 1000, 60)
@@ -108,9 +108,9 @@ async def test_leader_elections_leave_no_gap_in_an_epoch(nats3: NatsCluster) -> 
                 port = worker.nc.connected_url.port
                 node = next(n for n in nats3.nodes if n.port == port)
                 await asyncio.to_thread(node.kill)
-                await wait_published(worker, 2000, 60)
+                await wait_published(worker, 1500, 60)
                 await asyncio.to_thread(node.start)
-                await wait_published(worker, 1000, 60)
+                await wait_published(worker, 500, 60)
             finally:
                 stop.set()
                 await task

@@ -88,6 +88,7 @@ class Worker:
         self._n = 0
         self._rate = 0.0
         self._rate_at = (time.monotonic(), 0)
+        self._unclaimed = 0  # rounds in a row that claimed none of the wanted items
 
     async def __aenter__(self) -> Worker:
         await self.open()
@@ -152,7 +153,14 @@ class Worker:
         beat = asyncio.ensure_future(self._heartbeats())
         try:
             while not stop.is_set():
+                t0 = time.monotonic()
                 await self.step()
+                took = time.monotonic() - t0
+                if took > self.cfg.ttl:  # a clue when shares are slow to settle
+                    log.warning(
+                        "worker %s: a rebalancing round took %.1f s (holding %d items, "
+                        "%d members)", self.name, took, len(self.held), len(self.members),
+                    )  # fmt: skip
                 try:
                     await asyncio.wait_for(stop.wait(), self.heartbeat)
                 except asyncio.TimeoutError:
@@ -215,10 +223,22 @@ class Worker:
                 *(leases.claim(item_key(self.domain, r), live) for r in chunk),
                 return_exceptions=True,
             )
+            failed = [e for e in epochs if isinstance(e, BaseException)]
+            if failed:
+                log.warning(
+                    "worker %s: %d of %d claims failed: %s", self.name, len(failed), len(chunk),
+                    failed[0],
+                )  # fmt: skip
             for r, e in zip(chunk, epochs, strict=True):
                 if isinstance(e, int):
                     self.held[r] = _Held(e)
                     got.append(r)
+        self._unclaimed = 0 if got else self._unclaimed + 1
+        if self._unclaimed == 4:  # a clue when shares do not settle
+            log.warning(
+                "worker %s: %d items of its share still held by others (members %s)",
+                self.name, len(rics), sorted(live),
+            )  # fmt: skip
         if not got:
             return
         self.stats.claimed += len(got)
