@@ -181,6 +181,7 @@ async def test_an_outage_longer_than_the_buffer_ends_epochs_with_a_gap_marker(
     assert epoch_faults(messages) == []
     gaps = [m for m in messages if m.kind == "Gap"]
     assert all(m.body["dropped"] >= 1 and m.worker == "solo" for m in gaps)
+    assert all(m.row().kind == "Gap" and json.loads(m.row().raw)["Type"] == "Gap" for m in gaps)
     for g in gaps:  # what follows a Gap marker is of later epochs of the item
         after = [m for m in messages if m.ric == g.ric and m.seq > g.seq]
         assert all(m.epoch > g.epoch for m in after)

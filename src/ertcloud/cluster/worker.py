@@ -12,6 +12,7 @@ publishing on its own (another worker may already own its items).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import socket
@@ -324,10 +325,12 @@ class Worker:
                 "worker %s: publish buffer full (%d messages): ending epochs, %s first",
                 self.name, pub.queued, ric,
             )  # fmt: skip
+        n = dropped + 1
+        raw = json.dumps({"Type": GAP, "Epoch": h.epoch, "Dropped": n})  # a sink's raw column
         body = {
             "ts": time.time(), "kind": GAP, "domain": self.domain, "ric": ric,
-            "service": service, "update_type": None, "fields": None, "raw": None, "sn": None,
-            "epoch": h.epoch, "worker": self.name, "dropped": dropped + 1,
+            "service": service, "update_type": None, "fields": None, "raw": raw, "sn": None,
+            "epoch": h.epoch, "worker": self.name, "dropped": n,
         }  # fmt: skip
         pub.submit(
             Outgoing(
