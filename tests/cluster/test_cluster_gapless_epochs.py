@@ -10,16 +10,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
-from contextlib import aclosing
 from typing import Any
 
 import pytest
-from epoch_check import epoch_faults
+from epoch_check import epoch_faults, sim_session, stored
 from nats_cluster import NatsCluster
 
-from ertcloud import connect
-from ertcloud.cluster import Worker, consume, parse_cluster_url
-from ertcloud.cluster.config import ClusterConfig
+from ertcloud.cluster import Worker, parse_cluster_url
 from ertcloud.cluster.connect import connect_nats
 from ertcloud.sim.server import SimOptions, SimServer
 
@@ -33,21 +30,6 @@ RATE = 30.0  # updates per second per item: 900 messages/s (several of an item i
 def nats3() -> Iterator[NatsCluster]:
     with NatsCluster() as c:
         yield c
-
-
-async def stored(cfg: ClusterConfig) -> list[Any]:
-    nc = await connect_nats(cfg)
-    try:
-        last = (await nc.jetstream(timeout=10).stream_info(cfg.stream)).state.last_seq
-    finally:
-        await nc.close()
-    out = []
-    async with aclosing(consume(cfg, start="all")) as messages:
-        async for m in messages:
-            out.append(m)
-            if m.seq >= last:
-                break
-    return out
 
 
 async def leader(nc: Any, stream: str) -> str:
@@ -85,10 +67,7 @@ async def test_leader_elections_leave_no_gap_in_an_epoch(nats3: NatsCluster) -> 
     opts = SimOptions(port=0, extra_rics=tuple(RICS))
     opts.server.rate = RATE
     async with SimServer(opts) as sim:
-        session = connect(
-            sim.websocket_url, token_url=sim.token_url, user="demo", password="demo",
-            client_id="t",
-        )  # fmt: skip
+        session = sim_session(sim)
         async with session:
             worker = Worker(cfg, "g1", RICS, session)
             await worker.open()

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from epoch_check import epoch_faults, sim_session
 from support import run_cli
 
-from ertcloud import connect
 from ertcloud.cluster import Worker, consume, parse_cluster_url
 from ertcloud.cluster.metrics import WorkerMetricsServer
 from ertcloud.cluster.publish import Outgoing
@@ -29,10 +29,7 @@ async def test_worker_publishes_dedups_and_is_consumed(nats_url: str, tmp_path: 
     opts.server.rate = 5.0
     opts.server.stamp_updates = True
     async with SimServer(opts) as sim:
-        session = connect(
-            sim.websocket_url, token_url=sim.token_url, user="demo", password="demo",
-            client_id="t",
-        )  # fmt: skip
+        session = sim_session(sim)
         async with session:
             worker = Worker(cfg, "solo", RICS, session)
             await worker.open()
@@ -134,18 +131,13 @@ async def test_an_outage_longer_than_the_buffer_ends_epochs_with_a_gap_marker(
     """Publishes fail until the bounded buffer is full: each item that ticks then ends its
     epoch (a Gap marker after what was stored) and, once NATS is back, starts a new one
     with a Refresh; no epoch has a gap."""
-    from epoch_check import epoch_faults
-
     rics = RICS[:20]
     url = f"{nats_url}?group=outage&ttl=2&stream=OUTAGE&prefix=outage&latest=outage_latest"
     cfg = parse_cluster_url(url)
     opts = SimOptions(port=0, extra_rics=tuple(rics))
     opts.server.rate = 10.0
     async with SimServer(opts) as sim:
-        session = connect(
-            sim.websocket_url, token_url=sim.token_url, user="demo", password="demo",
-            client_id="t",
-        )  # fmt: skip
+        session = sim_session(sim)
         async with session:
             worker = Worker(cfg, "solo", rics, session)
             await worker.open()
