@@ -71,17 +71,24 @@ async def last_seq(cluster: str | ClusterConfig, patience: float = 60) -> int:
         await nc.close()
 
 
-async def stored(cluster: str | ClusterConfig) -> list[Any]:
-    """Every message in the stream, in stream order."""
+async def stored(cluster: str | ClusterConfig, patience: float = 60) -> list[Any]:
+    """Every message in the stream, in stream order (read again from the start when the
+    consumer cannot be created yet, as while the stream has no leader)."""
     cfg = parse_cluster_url(cluster) if isinstance(cluster, str) else cluster
     last = await last_seq(cfg)
-    out = []
-    async with aclosing(consume(cfg, start="all")) as messages:
-        async for m in messages:
-            out.append(m)
-            if m.seq >= last:
-                break
-    return out
+    deadline = time.monotonic() + patience
+    while True:
+        out = []
+        try:
+            async with aclosing(consume(cfg, start="all")) as messages:
+                async for m in messages:
+                    out.append(m)
+                    if m.seq >= last:
+                        return out
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
 
 
 def sim_session(sim: Any) -> Session:
