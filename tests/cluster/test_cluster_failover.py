@@ -160,7 +160,9 @@ def wait_owned(
 ) -> dict[str, str]:
     """``all_owned_by``, waited for; on time-out the owners and the workers' logs."""
     try:
-        o: dict[str, str] = wait_for(lambda: all_owned_by(setup.url, live, least), timeout, what, 0.25)
+        o: dict[str, str] = wait_for(
+            lambda: all_owned_by(setup.url, live, least), timeout, what, 0.25
+        )
         return o
     except AssertionError as exc:
         o = run(owners(setup.url))
