@@ -3,8 +3,9 @@
 Starts a three-node NATS JetStream cluster on loopback (R3 stream), ``ertcloud sim`` with
 ``--items`` items at ``--rate`` updates/s each, then 1, 2 and 4 workers in turn, and
 reports for each: messages stored per second, the workers' CPU seconds per 1,000 messages,
-and the latency from a worker receiving an Update to a consumer reading it from the
-stream (median, p99; the simulator's own send time is not stamped on the wire).
+and the latency of an Update from the simulator stamping it (``SimTs``, as its frame is
+built) to an ``ertcloud subscribe --from`` consumer printing it (p50, p99), and of the
+first hop alone (simulator to worker).
 With 4 workers it then kills one (SIGKILL) and times until its items have new owners.
 """
 
@@ -15,7 +16,6 @@ import asyncio
 import json
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,7 +32,7 @@ sys.path[:0] = [
 
 from nats_cluster import NatsCluster  # noqa: E402
 
-from ertcloud.cluster import consume, parse_cluster_url  # noqa: E402
+from ertcloud.cluster import parse_cluster_url  # noqa: E402
 from ertcloud.cluster.connect import connect_nats  # noqa: E402
 from ertcloud.cluster.lease import LeaseTable  # noqa: E402
 
@@ -66,14 +66,42 @@ async def _owners(url: str) -> dict[str, str]:
         await nc.close()
 
 
-async def _latency(url: str, n: int) -> list[float]:
-    out: list[float] = []
-    async for m in consume(url, start="now"):
-        if m.kind == "Update":
-            out.append(time.time() - m.ts)
-        if len(out) >= n:
-            break
-    return out
+def _latency(url: str, n: int, timeout: float) -> tuple[list[float], list[float]]:
+    """Seconds from the simulator's stamp to a ``subscribe --from`` consumer's line, and to
+    the worker's receipt, of ``n`` Updates."""
+    p = subprocess.Popen(
+        _cmd("subscribe", "--from", url, "*", "--start", "now"),
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    assert p.stdout is not None
+    e2e: list[float] = []
+    hop: list[float] = []
+    deadline = time.monotonic() + timeout
+    try:
+        for line in p.stdout:
+            now = time.time()
+            m = json.loads(line)
+            if m["kind"] == "Update" and m.get("sim_ts"):
+                sent = m["sim_ts"] / 1e9
+                e2e.append(now - sent)
+                hop.append(m["ts"] - sent)
+            if len(e2e) >= n or time.monotonic() > deadline:
+                break
+    finally:
+        p.terminate()
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        p.stdout.close()
+    if not e2e:
+        raise RuntimeError("the consumer printed no stamped Update")
+    return e2e, hop
+
+
+def _ms(xs: list[float], q: float) -> float:
+    return round(1000 * sorted(xs)[min(len(xs) - 1, int(q * len(xs)))], 2)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -85,7 +113,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with NatsCluster() as nats:
         sim = subprocess.Popen(
             _cmd("sim", "--port", "0", "--rate", str(args.rate), "--rics", ",".join(rics),
-                 "--users-file", str(tmp / "users.txt")),
+                 "--users-file", str(tmp / "users.txt"), "--stamp-updates"),
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )  # fmt: skip
         assert sim.stdout is not None
@@ -135,7 +163,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         sum(_cpu(p.pid) for p in procs),
                         time.monotonic(),
                     )
-                    lat = asyncio.run(asyncio.wait_for(_latency(url, 2000), 60))
+                    lat, hop = _latency(url, 2000, 60)
                     time.sleep(max(0.0, args.seconds - (time.monotonic() - t0)))
                     s1, c1, t1 = (
                         asyncio.run(_last_seq(url)),
@@ -146,8 +174,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         "workers": k,
                         "msgs_per_s": round((s1 - s0) / (t1 - t0), 1),
                         "worker_cpu_s_per_1000": round(1000 * (c1 - c0) / max(1, s1 - s0), 3),
-                        "latency_ms_median": round(1000 * statistics.median(lat), 2),
-                        "latency_ms_p99": round(1000 * sorted(lat)[int(0.99 * len(lat))], 2),
+                        "latency_ms_p50": _ms(lat, 0.5),
+                        "latency_ms_p99": _ms(lat, 0.99),
+                        "sim_to_worker_ms_p50": _ms(hop, 0.5),
                     }
                     if k == max(args.workers):
                         gone = procs[-1]

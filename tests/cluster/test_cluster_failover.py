@@ -2,9 +2,9 @@
 cluster (R3 stream and buckets); then a fourth joins, one is killed with SIGKILL, a
 consumer started late catches up and follows live, and a NATS node is killed with SIGKILL.
 
-The simulator's SeqNumber of an item is the same for every client, so a reference
-session of the test's own records what the simulator sent: within one owner's epoch (from
-its Refresh on) every Update sent must be stored, once.
+The simulator numbers each item's Updates in fixed steps, the same for every client, so
+the stream shows what was lost: within one owner's epoch (from its Refresh on) every
+Update sent must be stored, once and in order (``epoch_check``).
 
 The tests of this file run in order on one module-wide setup.
 """
@@ -14,15 +14,15 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
-import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
 import pytest
+from epoch_check import epoch_faults, last_seq, stored
 from nats_cluster import NatsCluster
 from support import SimProcess, cli_env, ertcloud_cmd
 
@@ -32,48 +32,11 @@ from ertcloud.cluster.lease import LeaseTable
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
-N_ITEMS = 1200
-RATE = 0.5  # updates per second per item: 600 messages/s in all
-TTL = 3.0
+N_ITEMS = 400
+RATE = 1.0  # updates per second per item: 400 messages/s in all
+TTL = 4.0
 HANDOVER_BOUND = 10.0
 RICS = [f"C{i:04d}.SIM" for i in range(N_ITEMS)]
-
-
-class Reference:
-    """What the simulator sent: a session of its own (machine ID ``w5``) on every item, in
-    a thread, recording each Update's SeqNumber."""
-
-    def __init__(self, info: dict[str, Any]) -> None:
-        self.info = info
-        self.sent: dict[str, set[int]] = defaultdict(set)
-        self.ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
-        self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._loop.run_until_complete, args=(self._run(),))
-        self._thread.start()
-
-    async def _run(self) -> None:
-        from ertcloud import connect
-
-        self._stop = asyncio.Event()
-        session = connect(
-            self.info["websocket_url"], token_url=self.info["token_url"], user="w5",
-            password="pw5", client_id="test-app",
-        )  # fmt: skip
-
-        def on_update(ev: Any) -> None:
-            self.sent[ev.stream.name].add(ev.message.seq_number)
-
-        async with session:
-            session.subscribe(RICS, on_update=on_update, queue=False)
-            self.ready.set()
-            await self._stop.wait()
-
-    def stop(self) -> None:
-        if self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(15)
-        self._loop.close()
 
 
 class Setup:
@@ -86,7 +49,6 @@ class Setup:
         self.items_file = tmp / "items.txt"
         self.items_file.write_text("\n".join(RICS) + "\n")
         self.killed_at: dict[str, float] = {}
-        self.reference: Reference | None = None
 
     def start(self) -> None:
         self.nats.start()
@@ -104,8 +66,6 @@ class Setup:
 
         line = proc.stdout.readline()
         self.sim = SimProcess(proc, json.loads(line))
-        self.reference = Reference(self.sim.info)
-        assert self.reference.ready.wait(30), "reference session did not start"
         for name in ("w1", "w2", "w3"):
             self.start_worker(name)
 
@@ -141,8 +101,6 @@ class Setup:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-        if self.reference is not None:
-            self.reference.stop()
         if self.sim is not None:
             self.sim.stop()
             if self.sim.proc.stdout is not None:
@@ -186,63 +144,36 @@ def wait_for(cond: Callable[[], Any], timeout: float, what: str, every: float = 
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what} (last: {last!r})")
 
 
-def all_owned_by(url: str, live: set[str]) -> dict[str, str] | None:
-    """The owners once every item has one of ``live`` and each of them has items."""
+def all_owned_by(url: str, live: set[str], least: float = 0.0) -> dict[str, str] | None:
+    """The owners once every item has one of ``live`` and each of them has items (at
+    least ``least`` of them all: a joining worker claims its share over a few rounds, as
+    the others release it)."""
     o = run(owners(url))
-    if len(o) == N_ITEMS and set(o.values()) == live:
+    counts = Counter(o.values())
+    if len(o) == N_ITEMS and set(counts) == live and min(counts.values()) > least * N_ITEMS:
         return o
     return None
 
 
-async def stored(url: str) -> list[Any]:
-    """Every message in the stream, in stream order."""
-    cfg = parse_cluster_url(url)
-    nc = await connect_nats(cfg)
+def wait_owned(
+    setup: Setup, live: set[str], timeout: float, what: str, least: float = 0.0
+) -> dict[str, str]:
+    """``all_owned_by``, waited for; on time-out the owners and the workers' logs."""
     try:
-        last = (await nc.jetstream(timeout=10).stream_info(cfg.stream)).state.last_seq
-    finally:
-        await nc.close()
-    out = []
-    async with aclosing(consume(cfg, start="all")) as messages:
-        async for m in messages:
-            out.append(m)
-            if m.seq >= last:
-                break
-    return out
-
-
-def missing_updates(messages: list[Any], sent: dict[str, set[int]]) -> list[str]:
-    """Updates the simulator sent after an owner's Refresh (up to the last one stored in
-    that owner's epoch) that are not in the stream, and Updates stored twice."""
-    refresh: dict[tuple[str, int], int] = {}
-    stored_sns: dict[tuple[str, int], list[int]] = defaultdict(list)
-    for m in messages:
-        k = (m.ric, m.epoch)
-        if m.kind == "Refresh":
-            refresh.setdefault(k, m.sn)
-        elif m.kind == "Update" and k in refresh:
-            stored_sns[k].append(m.sn)
-    bad = []
-    for k, sns in stored_sns.items():
-        if len(set(sns)) != len(sns):
-            bad.append(f"{k}: duplicates in {sorted(sns)}")
-        expected = {sn for sn in sent.get(k[0], ()) if refresh[k] < sn <= max(sns)}
-        lost = expected - set(sns)
-        if lost:
-            trail = [(m.seq, m.kind[0], m.sn, m.epoch, m.worker) for m in messages if m.ric == k[0]]
-            bad.append(f"{k}: refresh {refresh[k]}, lost {sorted(lost)}; stored {trail}")
-    return bad
-
-
-def test_three_workers_share_the_items(setup: Setup) -> None:
-    try:
-        o = wait_for(lambda: all_owned_by(setup.url, {"w1", "w2", "w3"}), 60, "3-way share")
+        o: dict[str, str] = wait_for(
+            lambda: all_owned_by(setup.url, live, least), timeout, what, 0.25
+        )
+        return o
     except AssertionError as exc:
         o = run(owners(setup.url))
         raise AssertionError(
             f"{exc}\nowners: {Counter(o.values())}\n"
-            + "\n".join(setup.log(w) for w in setup.workers)
+            + "\n".join(f"{w}: {setup.log(w)[-1500:]}" for w in setup.workers)
         ) from None
+
+
+def test_three_workers_share_the_items(setup: Setup) -> None:
+    o = wait_owned(setup, {"w1", "w2", "w3"}, 60, "3-way share", least=0.2)
     counts = Counter(o.values())
     assert set(counts) == {"w1", "w2", "w3"}, counts
     for n in counts.values():
@@ -254,7 +185,7 @@ def test_a_fourth_worker_takes_about_a_quarter(setup: Setup) -> None:
     setup.start_worker("w4")
     every = {"w1", "w2", "w3", "w4"}
 
-    after = wait_for(lambda: all_owned_by(setup.url, every), 60, "w4 to take its share")
+    after = wait_owned(setup, every, 60, "w4 to take its share", least=0.15)
     moved = {k for k in after if after[k] != before.get(k)}
     assert all(after[k] == "w4" for k in moved), "only items won by the new worker move"
     n4 = Counter(after.values())["w4"]
@@ -268,9 +199,7 @@ def test_killed_worker_items_move_within_the_bound(setup: Setup) -> None:
     assert held, (Counter(before.values()), setup.log("w2")[-2000:])
     setup.kill_worker("w2")
     t0 = setup.killed_at["w2"]
-    o = wait_for(
-        lambda: all_owned_by(setup.url, {"w1", "w3", "w4"}), 30, "w2's items to move", 0.25
-    )
+    o = wait_owned(setup, {"w1", "w3", "w4"}, 30, "w2's items to move")
     took = time.monotonic() - t0
     assert took < HANDOVER_BOUND, f"handover took {took:.1f} s"
     assert {o[k] for k in held} <= {"w1", "w3", "w4"}
@@ -280,8 +209,7 @@ def test_killed_worker_items_move_within_the_bound(setup: Setup) -> None:
     new_refresh = {m.ric for m in msgs if m.kind == "Refresh" and m.worker != "w2"}
     moved_rics = {k.split(".", 2)[2].replace("_", ".") for k in held}
     assert moved_rics <= new_refresh
-    assert setup.reference is not None
-    assert missing_updates(msgs, setup.reference.sent) == []
+    assert epoch_faults(msgs) == []
 
 
 def test_late_consumer_catches_up_then_follows_live(setup: Setup) -> None:
@@ -329,16 +257,19 @@ def test_late_consumer_catches_up_then_follows_live(setup: Setup) -> None:
 def test_killed_nats_node_loses_nothing_acknowledged(setup: Setup) -> None:
     before = run(stored(setup.url))
     setup.nats.nodes[0].kill()
-    time.sleep(3 * TTL)
+    target = before[-1].seq + 2 * RATE * N_ITEMS
+
+    def published_on() -> bool:  # the survivors elect new leaders, the workers reconnect
+        return run(last_seq(setup.url)) > target
+
+    wait_for(published_on, 60, "publishing to go on")
     after = run(stored(setup.url))
     # every message stored before the failure is still there, in the same place
     assert [(m.seq, m.ric, m.sn) for m in after[: len(before)]] == [
         (m.seq, m.ric, m.sn) for m in before
     ]
     assert len(after) > len(before) + RATE * N_ITEMS  # publishing went on
-    # Not asserted here: that no Update the simulator sent during the stream leader's
-    # election is missing from its epoch. A worker may drop such an Update and store later
-    # ones of the same epoch (seen under load); docs/deployment.md lists this open defect.
-    # After a worker kill (above) that check holds and is asserted.
+    # nothing the simulator sent during the elections is missing from its epoch
+    assert epoch_faults(after) == []
     for name in ("w1", "w3", "w4"):
         assert setup.workers[name].poll() is None, setup.log(name)

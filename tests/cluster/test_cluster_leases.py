@@ -93,3 +93,32 @@ async def test_bucket_of_another_group_and_duplicate_names(nats_url: str) -> Non
         assert await first.owners() == {key: "w2"}
     finally:
         await nc.close()
+
+
+async def test_a_member_key_that_expired_between_renewals_is_noticed(nats_url: str) -> None:
+    """A renewal late enough for the key to expire (the others may have taken the items
+    meanwhile) is not a silent re-creation: the worker learns its lease lapsed."""
+    import asyncio
+
+    cfg = parse_cluster_url(f"{nats_url}?group=lapse&ttl=1")
+    nc = await connect_nats(cfg)
+    try:
+        table = LeaseTable(nc.jetstream(timeout=10), cfg, "late", 1)
+        await table.open()
+        await table.join({"name": "late"})
+        await table.renew({"name": "late"})
+        assert not table.lapsed
+        for _ in range(100):  # the server drops the key a TTL after the last write
+            if "late" not in await table.members():
+                break
+            await asyncio.sleep(0.1)
+        assert "late" not in await table.members()
+        await table.renew({"name": "late"})
+        assert table.lapsed
+        assert "late" not in await table.members()  # not re-created behind the worker's back
+        await table.rejoin({"name": "late"})
+        assert not table.lapsed and "late" in await table.members()
+        await table.renew({"name": "late"})
+        assert not table.lapsed
+    finally:
+        await nc.close()

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from contextlib import aclosing
 from pathlib import Path
 
 import aiohttp
 import pytest
+from epoch_check import epoch_faults, sim_session
 from support import run_cli
 
-from ertcloud import connect
 from ertcloud.cluster import Worker, consume, parse_cluster_url
 from ertcloud.cluster.metrics import WorkerMetricsServer
 from ertcloud.cluster.publish import Outgoing
@@ -26,11 +27,9 @@ async def test_worker_publishes_dedups_and_is_consumed(nats_url: str, tmp_path: 
     cfg = parse_cluster_url(url)
     opts = SimOptions(port=0, extra_rics=tuple(RICS))
     opts.server.rate = 5.0
+    opts.server.stamp_updates = True
     async with SimServer(opts) as sim:
-        session = connect(
-            sim.websocket_url, token_url=sim.token_url, user="demo", password="demo",
-            client_id="t",
-        )  # fmt: skip
+        session = sim_session(sim)
         async with session:
             worker = Worker(cfg, "solo", RICS, session)
             await worker.open()
@@ -52,11 +51,11 @@ async def test_worker_publishes_dedups_and_is_consumed(nats_url: str, tmp_path: 
                 # the same message published twice is stored once
                 pub = worker.publisher
                 assert pub is not None
-                dup = Outgoing("inproc.MarketPrice.DUP", "MarketPrice.DUP",
-                               {"kind": "Update", "ric": "DUP"}, "dup-test-1")  # fmt: skip
                 before = pub.duplicates
-                pub.submit(dup)
-                pub.submit(dup)
+                for _ in range(2):
+                    body = {"kind": "Update", "ric": "DUP"}
+                    pub.submit(Outgoing("inproc.MarketPrice.DUP", "MarketPrice.DUP", body,
+                                        "dup-test-1"))  # fmt: skip
                 await pub.drain()
                 assert pub.duplicates == before + 1
                 async with aiohttp.ClientSession() as http:
@@ -77,6 +76,13 @@ async def test_worker_publishes_dedups_and_is_consumed(nats_url: str, tmp_path: 
     assert {r["ric"] for r in rows} >= set(RICS)
     assert [r["seq"] for r in rows] == sorted(r["seq"] for r in rows)
     assert rows[0]["seq"] == 1
+    # subscribe --from shows the simulator's send stamp (for latency measurements)
+    out = run_cli("subscribe", "--from", url, "*", "--start", "all", "--count", "100")
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(x) for x in out.stdout.splitlines()]
+    stamped = [x for x in lines if x["kind"] == "Update"]
+    assert stamped and all(x["sim_ts"] / 1e9 <= x["ts"] + 1 for x in stamped)
+    assert all("sim_ts" not in x for x in lines if x["kind"] == "Refresh")
 
 
 def test_status_lists_the_group(nats_url: str) -> None:
@@ -90,8 +96,87 @@ def test_status_lists_the_group(nats_url: str) -> None:
 def test_publish_ids() -> None:
     from ertcloud.cluster.publish import msg_id
 
-    assert msg_id("MarketPrice", "TRI.N", "Update", 17, 5, 1) == "MarketPrice.TRI_N.U17"
+    assert msg_id("MarketPrice", "TRI.N", "Update", 17, 5, 1) == "MarketPrice.TRI_N.U17.e5"
     # a handover's Refresh is new even at the same SeqNumber
     assert msg_id("MarketPrice", "TRI.N", "Refresh", 17, 5, 1) != msg_id(
         "MarketPrice", "TRI.N", "Refresh", 17, 6, 1
     )
+
+
+async def _until(cond: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    for _ in range(int(timeout / 0.1)):
+        if cond():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class _Outage:
+    """The worker's JetStream context, with publishes failing while ``down`` is set."""
+
+    def __init__(self, js: object) -> None:
+        self.js = js
+        self.down = False
+
+    async def publish(self, *args: object, **kw: object) -> object:
+        if self.down:
+            await asyncio.sleep(0.01)
+            raise TimeoutError("no response from stream")
+        return await self.js.publish(*args, **kw)  # type: ignore[attr-defined]
+
+
+async def test_an_outage_longer_than_the_buffer_ends_epochs_with_a_gap_marker(
+    nats_url: str,
+) -> None:
+    """Publishes fail until the bounded buffer is full: each item that ticks then ends its
+    epoch (a Gap marker after what was stored) and, once NATS is back, starts a new one
+    with a Refresh; no epoch has a gap."""
+    rics = RICS[:20]
+    url = f"{nats_url}?group=outage&ttl=2&stream=OUTAGE&prefix=outage&latest=outage_latest"
+    cfg = parse_cluster_url(url)
+    opts = SimOptions(port=0, extra_rics=tuple(rics))
+    opts.server.rate = 10.0
+    async with SimServer(opts) as sim:
+        session = sim_session(sim)
+        async with session:
+            worker = Worker(cfg, "solo", rics, session)
+            await worker.open()
+            pub = worker.publisher
+            assert pub is not None
+            pub.limit = 60
+            outage = _Outage(pub.js)
+            pub.js = outage
+            stop = asyncio.Event()
+            task = asyncio.ensure_future(worker.run(stop))
+            try:
+                await _until(lambda: pub.published >= 3 * len(rics), "Refreshes and Updates")
+                outage.down = True
+                await _until(lambda: worker.stats.gaps >= len(rics) // 2, "epochs ended")
+                assert pub.queued <= pub.limit + worker.stats.gaps
+                outage.down = False
+                seen: dict[str, list[str]] = {}
+                messages = []
+                async with aclosing(consume(cfg, start="all")) as stream:
+                    async for m in stream:
+                        messages.append(m)
+                        seen.setdefault(m.ric, []).append(m.kind)
+                        # every item that had a gap is back with a new epoch's Refresh
+                        gapped = [k for k in seen.values() if "Gap" in k]
+                        if len(gapped) >= len(rics) // 2 and all(
+                            "Refresh" in k[len(k) - k[::-1].index("Gap") :] for k in gapped
+                        ):
+                            break
+            finally:
+                stop.set()
+                await task
+                await worker.close()
+    assert epoch_faults(messages) == []
+    gaps = [m for m in messages if m.kind == "Gap"]
+    assert all(m.body["dropped"] >= 1 and m.worker == "solo" for m in gaps)
+    assert all(m.row().kind == "Gap" and json.loads(m.row().raw)["Type"] == "Gap" for m in gaps)
+    for g in gaps:  # what follows a Gap marker is of later epochs of the item
+        after = [m for m in messages if m.ric == g.ric and m.seq > g.seq]
+        assert all(m.epoch > g.epoch for m in after)
+    for kinds in seen.values():  # each item that had a gap is back: a Refresh after the last
+        if "Gap" in kinds:
+            assert "Refresh" in kinds[len(kinds) - kinds[::-1].index("Gap") :], kinds

@@ -236,6 +236,9 @@ async def run_subscribe_from(args: argparse.Namespace, rics: list[str]) -> int:
         async for m in consume(cfg, rics=wanted, domain=args.domain, start=start):
             line = {"seq": m.seq, "kind": m.kind, "ric": m.ric, "sn": m.sn, "epoch": m.epoch,
                     "worker": m.worker, "ts": m.ts, "fields": m.fields}  # fmt: skip
+            raw = m.body.get("raw")
+            if isinstance(raw, str) and '"SimTs"' in raw:  # the simulator's send stamp
+                line["sim_ts"] = json.loads(raw).get("SimTs")
             sys.stdout.write(json.dumps(line) + "\n")
             sys.stdout.flush()
             count += 1

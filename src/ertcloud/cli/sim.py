@@ -192,6 +192,11 @@ def add_options(p: argparse.ArgumentParser) -> None:
         "--send-queue", type=int, default=1 << 20, help="send queue bound per connection, bytes"
     )
     h.add_argument(
+        "--stamp-updates", action="store_true",
+        help="stamp each Update with SimTs, its send time in ns since the epoch (latency "
+        "measurements)",
+    )  # fmt: skip
+    h.add_argument(
         "--drain-timeout",
         type=float,
         default=30.0,
@@ -395,6 +400,7 @@ def options_from_args(a: argparse.Namespace) -> SimOptions:
         send_queue_bytes=a.send_queue,
         drain_timeout=a.drain_timeout,
         **trader_config(a),
+        stamp_updates=a.stamp_updates,
     )
     from ..sim.faults import parse_fault
     from ..sim.scenario import load_scenario

@@ -6,8 +6,9 @@ Two buckets per group:
     One key per live worker (``w.<name>``), in a bucket whose entries expire after the
     lease TTL. Joining is a create (a live worker of the same name makes it fail); the
     worker rewrites its key every heartbeat; a worker that dies stops, and the server
-    drops its key within the TTL. A worker that could not renew for a TTL fences itself:
-    it stops publishing, since its items may have other owners by then.
+    drops its key within the TTL. A worker that could not renew for a TTL, or whose key
+    expired between two renewals, fences itself: it stops publishing, since its items may
+    have other owners by then.
 ``<bucket>``
     One key per item (``i.<domain>.<ric>``) holding the owner's name, and ``group`` (the
     group the buckets belong to). An item's lease is valid while its owner's member key
@@ -18,7 +19,6 @@ Two buckets per group:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from typing import Any
@@ -47,6 +47,7 @@ class LeaseTable:
         self.owners_kv: Any = None
         self._rev = 0
         self.last_renewed = 0.0  # monotonic time of the last successful renewal
+        self.lapsed = False  # the member key expired between two renewals
 
     @property
     def member_key(self) -> str:
@@ -87,12 +88,31 @@ class LeaseTable:
         self.last_renewed = time.monotonic()
 
     async def renew(self, info: dict[str, Any]) -> None:
-        """Renew the member key. ``last_renewed`` is when the renewal was *sent*, not
+        """Renew the member key, only from the revision this worker wrote last. When the
+        key expired meanwhile (a renewal late on a busy machine), the others may have
+        taken the items: ``lapsed`` is set, and the worker drops its items before it
+        :meth:`rejoin` s. ``last_renewed`` is when the renewal was *sent*, not
         acknowledged: the server's expiry runs from a later moment, so a worker that
         fences itself ``ttl`` after it is never later than the server."""
+        from nats.js.errors import KeyWrongLastSequenceError
+
+        sent = time.monotonic()
+        try:
+            rev = await self.members_kv.update(
+                self.member_key, json.dumps(info).encode(), last=self._rev
+            )
+        except KeyWrongLastSequenceError:
+            self.lapsed = True
+            return
+        self._rev = rev
+        self.last_renewed = max(self.last_renewed, sent)
+
+    async def rejoin(self, info: dict[str, Any]) -> None:
+        """Write the member key anew after a lapse (the worker holds no item now)."""
         sent = time.monotonic()
         self._rev = await self.members_kv.put(self.member_key, json.dumps(info).encode())
-        self.last_renewed = max(self.last_renewed, sent)
+        self.lapsed = False
+        self.last_renewed = sent
 
     async def leave(self) -> None:
         from nats.js.errors import KeyWrongLastSequenceError
@@ -103,13 +123,13 @@ class LeaseTable:
             pass
 
     async def members(self) -> dict[str, dict[str, Any]]:
-        """The live workers and what each last reported."""
-        from nats.js.errors import NoKeysError
-
-        try:
-            keys = await self.members_kv.keys()
-        except NoKeysError:
-            return {}
+        """The live workers and what each last reported. The keys come from the stream's
+        subjects in one request (a key watcher can end early on a busy machine, and a
+        worker missing from the list would see its items taken)."""
+        bucket = self.cfg.members_bucket
+        prefix = f"$KV.{bucket}."
+        info = await self.js.stream_info(f"KV_{bucket}", subjects_filter=f"{prefix}w.>")
+        keys = [s[len(prefix) :] for s in info.state.subjects or {}]
         out: dict[str, dict[str, Any]] = {}
         for k in keys:
             if not k.startswith("w."):
@@ -159,11 +179,16 @@ class LeaseTable:
 
     async def owners(self) -> dict[str, str]:
         """``{item key: owner}`` of every held item (for status and tests): one ordered
-        consumer reads the last value of every key, until none is pending."""
+        consumer reads the last value of every key, until none is pending. Whether there
+        is a key at all is asked first, not guessed from a silence (which on a busy
+        machine can last seconds)."""
         from nats.js.api import DeliverPolicy
 
         bucket = self.cfg.lease_bucket
         prefix = f"$KV.{bucket}."
+        info = await self.js.stream_info(f"KV_{bucket}", subjects_filter=f"{prefix}i.>")
+        if not info.state.subjects:
+            return {}
         sub = await self.js.subscribe(
             f"{prefix}i.>",
             stream=f"KV_{bucket}",
@@ -172,16 +197,8 @@ class LeaseTable:
         )
         out: dict[str, str] = {}
         try:
-            first = True
             while True:
-                try:
-                    # pending counts are per message: none yet after a while means no key
-                    msg = await sub.next_msg(timeout=2 if first else 10)
-                except asyncio.TimeoutError:
-                    if first:
-                        return out
-                    raise
-                first = False
+                msg = await sub.next_msg(timeout=30)
                 key = msg.subject[len(prefix) :]
                 if msg.data and not (msg.headers or {}).get("KV-Operation"):
                     out[key] = msg.data.decode()

@@ -1,39 +1,46 @@
-"""Publishing item messages to the cluster's stream, de-duplicated, in order.
+"""Publishing item messages to the cluster's stream, de-duplicated, in order per item.
 
-Every message carries a ``Nats-Msg-Id`` made from the item and the service's
-``SeqNumber`` (and, for a Refresh, the owner's epoch): a publish retried after a lost
-acknowledgement, or the same Update published by two workers around a handover, is stored
-once. A failed publish is retried (same id) until it is acknowledged, so nothing the
-service delivered to a live worker is dropped while a NATS node is down.
+Every message carries a ``Nats-Msg-Id`` made from the item, the service's ``SeqNumber``
+and the owner's epoch: a publish retried after a lost acknowledgement is stored once, and
+one epoch's messages never suppress another's.
+
+Order per item is what keeps an epoch free of gaps: each item has at most one publish in
+flight, and a publish that fails (a stream leader being elected, a node gone) is retried,
+same id, before any later message of that item is sent. Other items go on meanwhile, up
+to ``window`` publishes in flight. The buffer is bounded (``limit`` messages): when it is
+full, the worker ends the epoch of an item instead (:meth:`discard`, then a ``Gap``
+marker; the item is requested again, and its Refresh starts a new epoch).
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import json
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..sinks.nats_stream import subject_token
 
-__all__ = ["Outgoing", "Publisher", "msg_id"]
+__all__ = ["GAP", "Outgoing", "Publisher", "msg_id"]
 
 log = logging.getLogger("ertcloud.cluster")
-_WINDOW = 256  # publishes in flight at once
+_WINDOW = 256  # publishes in flight at once (of different items)
+_LIMIT = 100_000  # messages buffered (in flight or waiting) before epochs are ended
 _LATEST_EVERY = 0.5  # seconds between writes of the latest images
+_RETRY_MAX = 1.0  # longest pause between two tries of one message
+GAP = "Gap"  # kind of the marker that ends an epoch whose later messages were dropped
 
 
 def msg_id(domain: str, ric: str, kind: str, sn: int | None, epoch: int, n: int) -> str:
-    """The de-duplication id: Updates by sequence number, Refreshes by sequence number and
-    epoch (a handover's Refresh is new even when no Update came in between)."""
+    """The de-duplication id: by sequence number and epoch (a handover's Refresh is new
+    even when no Update came in between); a message without one by a counter."""
     base = f"{subject_token(domain)}.{subject_token(ric)}"
     if sn is None:
         return f"{base}.{kind[0]}.e{epoch}.n{n}"
-    if kind == "Update":
-        return f"{base}.U{sn}"
     return f"{base}.{kind[0]}{sn}.e{epoch}"
 
 
@@ -42,35 +49,58 @@ class Outgoing:
     """One message waiting to be published."""
 
     subject: str
-    key: str  # latest-image key: Domain.RIC
+    key: str  # latest-image key: Domain.RIC (also the unit of ordering)
     body: dict[str, Any]
     msg_id: str
+    num: int = 0  # submission number
+    dropped: bool = field(default=False)  # discarded while in flight: do not retry
 
 
 class Publisher:
-    """A queue of item messages and the task that publishes them."""
+    """Per-item queues of item messages and the task that publishes them."""
 
-    def __init__(self, js: Any, stream: str, latest_kv: Any = None) -> None:
+    def __init__(
+        self,
+        js: Any,
+        stream: str,
+        latest_kv: Any = None,
+        *,
+        window: int = _WINDOW,
+        limit: int = _LIMIT,
+    ) -> None:
         self.js = js
         self.stream = stream
         self.latest_kv = latest_kv
-        self._queue: deque[Outgoing] = deque()
+        self.window = window
+        self.limit = limit
+        self._queues: dict[str, deque[Outgoing]] = {}  # head first; the head may be in flight
+        self._ready: deque[str] = deque()  # items whose head waits for a publish slot
+        self._flying: set[str] = set()  # items whose head is in flight
         self._wake = asyncio.Event()
         self._submitted = 0
-        self._done = 0  # messages acknowledged (or given up at close), in submission order
+        self._open: list[int] = []  # heap of the numbers of unfinished messages
+        self._finished: set[int] = set()  # finished numbers still in the heap
+        self._pending = 0
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._task: asyncio.Task[None] | None = None
         self._latest_task: asyncio.Task[None] | None = None
+        self._sends: set[asyncio.Task[None]] = set()
         self._images: dict[str, dict[str, Any]] = {}
         self._dirty: set[str] = set()
         self.published = 0
         self.duplicates = 0
         self.retries = 0
+        self.discarded = 0
         self.ack_seconds = 0.0  # sum of publish round trips, for the mean
 
     @property
     def queued(self) -> int:
-        return len(self._queue)
+        """Messages not acknowledged yet (in flight or waiting)."""
+        return self._pending
+
+    @property
+    def full(self) -> bool:
+        return self._pending >= self.limit
 
     def start(self) -> None:
         self._task = asyncio.ensure_future(self._run())
@@ -78,10 +108,19 @@ class Publisher:
             self._latest_task = asyncio.ensure_future(self._write_latest())
 
     def submit(self, out: Outgoing) -> None:
-        self._queue.append(out)
+        out.num = self._submitted
         self._submitted += 1
-        self._wake.set()
+        self._pending += 1
+        heapq.heappush(self._open, out.num)
+        q = self._queues.get(out.key)
+        if q is None:
+            q = self._queues[out.key] = deque()
+            self._ready.append(out.key)
+            self._wake.set()
+        q.append(out)
         b = out.body
+        if b["kind"] == GAP:
+            return
         img = self._images.get(out.key)
         if img is None or b["kind"] == "Refresh":
             img = self._images[out.key] = {"fields": {}}
@@ -91,56 +130,93 @@ class Publisher:
             img[k] = b.get(k)
         self._dirty.add(out.key)
 
+    def discard(self, key: str) -> int:
+        """Drop an item's messages not yet stored (its epoch ends here: what is stored of
+        it stays without gaps); the one in flight, if any, is not retried. How many."""
+        q = self._queues.get(key)
+        if not q:
+            return 0
+        keep = q[0] if key in self._flying else None
+        n = 0
+        for o in q:
+            if o is not keep:
+                self._finish(o)
+                n += 1
+        q.clear()
+        if keep is not None:
+            keep.dropped = True
+            q.append(keep)
+        else:
+            del self._queues[key]
+            self._ready.remove(key)
+        self.discarded += n
+        return n
+
     async def drain(self) -> None:
-        """Wait until everything submitted so far is acknowledged (not what comes later:
-        under a steady flow the queue is never empty)."""
-        if self._done >= self._submitted:
+        """Wait until everything submitted so far is acknowledged (or discarded), not what
+        comes later: under a steady flow the queue is never empty."""
+        target = self._submitted
+        if not self._open or self._open[0] >= target:
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append((self._submitted, fut))
+        self._waiters.append((target, fut))
         await fut
 
-    def _advance(self, n: int) -> None:
-        self._done += n
-        still = []
-        for target, fut in self._waiters:
-            if target <= self._done:
-                if not fut.done():
-                    fut.set_result(None)
-            else:
-                still.append((target, fut))
-        self._waiters = still
+    def _finish(self, o: Outgoing) -> None:
+        self._pending -= 1
+        self._finished.add(o.num)
+        heap, done = self._open, self._finished
+        while heap and heap[0] in done:
+            done.discard(heapq.heappop(heap))
+        low = heap[0] if heap else self._submitted
+        if self._waiters and any(t <= low for t, _ in self._waiters):
+            still = []
+            for target, fut in self._waiters:
+                if target <= low:
+                    if not fut.done():
+                        fut.set_result(None)
+                else:
+                    still.append((target, fut))
+            self._waiters = still
 
     async def _run(self) -> None:
-        q = self._queue
         while True:
-            if not q:
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            chunk = [q.popleft() for _ in range(min(len(q), _WINDOW))]
-            await self._publish(chunk)
-            self._advance(len(chunk))
+            while self._ready and len(self._flying) < self.window:
+                key = self._ready.popleft()
+                self._flying.add(key)
+                t = asyncio.ensure_future(self._send(key, self._queues[key][0]))
+                self._sends.add(t)
+                t.add_done_callback(self._sends.discard)
+            self._wake.clear()
+            await self._wake.wait()
 
-    async def _publish(self, chunk: list[Outgoing]) -> None:
-        t0 = time.monotonic()
-        results = await asyncio.gather(*(self._one(o) for o in chunk), return_exceptions=True)
-        self.ack_seconds += (time.monotonic() - t0) * len(chunk)
-        failed = [o for o, r in zip(chunk, results, strict=True) if isinstance(r, BaseException)]
-        delay = 0.1
-        # in order, one at a time: the de-duplication id drops what was stored already
-        for o in failed:
-            while True:
-                self.retries += 1
-                try:
-                    await self._one(o)
-                    break
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
+    async def _send(self, key: str, o: Outgoing) -> None:
+        """Publish one item's head until it is acknowledged (or discarded), then queue the
+        item's next message."""
+        delay = 0.05
+        while not o.dropped:
+            t0 = time.monotonic()
+            try:
+                await self._one(o)
+                self.ack_seconds += time.monotonic() - t0
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self.retries % 1000 == 0:
                     log.warning("publish of %s failed (%s); retrying", o.msg_id, exc)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 2.0)
+                self.retries += 1
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RETRY_MAX)
+        self._flying.discard(key)
+        q = self._queues[key]
+        q.popleft()
+        self._finish(o)
+        if q:
+            self._ready.append(key)
+        else:
+            del self._queues[key]
+        self._wake.set()
 
     async def _one(self, o: Outgoing) -> None:
         ack = await self.js.publish(
@@ -160,6 +236,8 @@ class Publisher:
             await asyncio.sleep(_LATEST_EVERY)
             dirty, self._dirty = self._dirty, set()
             for k in dirty:
+                if k not in self._images:
+                    continue  # handed over meanwhile
                 try:
                     await self.latest_kv.put(k, json.dumps(self._images[k]).encode())
                 except asyncio.CancelledError:
@@ -175,10 +253,11 @@ class Publisher:
     async def close(self) -> None:
         """Publish what is queued, then stop."""
         await self.drain()
-        for t in (self._task, self._latest_task):
+        tasks = [self._task, self._latest_task, *self._sends]
+        for t in tasks:
             if t is not None:
                 t.cancel()
-        for t in (self._task, self._latest_task):
+        for t in tasks:
             if t is not None:
                 try:
                     await t

@@ -12,6 +12,7 @@ publishing on its own (another worker may already own its items).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import socket
@@ -29,7 +30,7 @@ from ..sinks.rows import row_from_message
 from .config import ClusterConfig
 from .connect import connect_nats, ensure_stream, key_value, replicas_for
 from .lease import LeaseTable, item_key
-from .publish import Outgoing, Publisher, msg_id
+from .publish import GAP, Outgoing, Publisher, msg_id
 from .rendezvous import owner
 
 __all__ = ["Worker", "WorkerStats"]
@@ -47,6 +48,7 @@ class WorkerStats:
     claimed: int = 0
     released: int = 0
     lease_losses: int = 0
+    gaps: int = 0  # epochs ended early because the publish buffer was full
 
 
 @dataclass
@@ -87,6 +89,7 @@ class Worker:
         self._n = 0
         self._rate = 0.0
         self._rate_at = (time.monotonic(), 0)
+        self._unclaimed = 0  # rounds in a row that claimed none of the wanted items
 
     async def __aenter__(self) -> Worker:
         await self.open()
@@ -151,7 +154,14 @@ class Worker:
         beat = asyncio.ensure_future(self._heartbeats())
         try:
             while not stop.is_set():
+                t0 = time.monotonic()
                 await self.step()
+                took = time.monotonic() - t0
+                if took > self.cfg.ttl:  # a clue when shares are slow to settle
+                    log.warning(
+                        "worker %s: a rebalancing round took %.1f s (holding %d items, "
+                        "%d members)", self.name, took, len(self.held), len(self.members),
+                    )  # fmt: skip
                 try:
                     await asyncio.wait_for(stop.wait(), self.heartbeat)
                 except asyncio.TimeoutError:
@@ -180,15 +190,14 @@ class Worker:
     async def step(self) -> None:
         """One rebalancing round: release and claim to match the live members."""
         leases = self.leases
-        assert leases is not None
-        if time.monotonic() - leases.last_renewed > self.cfg.ttl:
-            # fenced: the items may have other owners by now
-            if self.held:
-                log.warning(
-                    "worker %s lost its lease: dropping %d items", self.name, len(self.held)
-                )
-                self.stats.lease_losses += 1
-                self._drop_all()
+        assert leases is not None and self.publisher is not None
+        if self._fenced():
+            if leases.lapsed:  # its items are dropped: the worker is a member again
+                log.warning("worker %s: its member key had expired; joining again", self.name)
+                try:
+                    await asyncio.wait_for(leases.rejoin(self.info()), self.cfg.ttl)
+                except (asyncio.TimeoutError, Exception) as exc:
+                    log.warning("worker %s: cannot rejoin: %s", self.name, exc)
             return
         try:
             self.members = await asyncio.wait_for(leases.members(), self.cfg.ttl)
@@ -202,7 +211,7 @@ class Worker:
             log.info("worker %s: releasing %d items (members %s)", self.name, len(gone), live)
             await self._release(gone)
         wanted = [r for r in self.rics if r in mine and r not in self.held]
-        if wanted:
+        if wanted and not self.publisher.full:  # not while epochs are being ended
             await self._claim(wanted, live)
 
     async def _claim(self, rics: list[str], live: set[str]) -> None:
@@ -215,10 +224,22 @@ class Worker:
                 *(leases.claim(item_key(self.domain, r), live) for r in chunk),
                 return_exceptions=True,
             )
+            failed = [e for e in epochs if isinstance(e, BaseException)]
+            if failed:
+                log.warning(
+                    "worker %s: %d of %d claims failed: %s", self.name, len(failed), len(chunk),
+                    failed[0],
+                )  # fmt: skip
             for r, e in zip(chunk, epochs, strict=True):
                 if isinstance(e, int):
                     self.held[r] = _Held(e)
                     got.append(r)
+        self._unclaimed = 0 if got else self._unclaimed + 1
+        if self._unclaimed == 4:  # a clue when shares do not settle
+            log.warning(
+                "worker %s: %d items of its share still held by others (members %s)",
+                self.name, len(rics), sorted(live),
+            )  # fmt: skip
         if not got:
             return
         self.stats.claimed += len(got)
@@ -239,7 +260,11 @@ class Worker:
         assert leases is not None and pub is not None
         held = [(r, self.held.pop(r)) for r in rics]
         self._close_streams(held)
-        await pub.drain()  # the last messages are stored before another worker takes over
+        try:  # the last messages are stored before another worker takes over
+            await asyncio.wait_for(pub.drain(), self.cfg.ttl)
+        except asyncio.TimeoutError:  # NATS is out: the epochs end with what is stored
+            for r, _ in held:
+                pub.discard(self._key(r))
         await asyncio.gather(
             *(leases.release(item_key(self.domain, r), h.epoch) for r, h in held),
             return_exceptions=True,
@@ -259,9 +284,64 @@ class Worker:
             # one item at a time, not the whole subscription it came with
             self.session.unsubscribe(streams)
 
+    def _fenced(self) -> bool:
+        """Whether the lease lapsed (the items may have other owners by now); the items
+        are dropped then."""
+        leases = self.leases
+        assert leases is not None
+        if not leases.lapsed and time.monotonic() - leases.last_renewed <= self.cfg.ttl:
+            return False
+        if self.held:
+            log.warning("worker %s lost its lease: dropping %d items", self.name, len(self.held))
+            self.stats.lease_losses += 1
+            self._drop_all()
+        return True
+
     def _drop_all(self) -> None:
+        """Fenced: stop the items, and drop what is not stored yet of their epochs (which
+        end there, without a gap) rather than publish it after a new owner's Refresh."""
         self._close_streams(list(self.held.items()))
+        pub = self.publisher
+        assert pub is not None
+        for r in self.held:
+            pub.discard(self._key(r))
         self.held.clear()
+
+    def _key(self, ric: str) -> str:
+        return f"{subject_token(self.domain)}.{subject_token(ric)}"
+
+    def _end_epoch(self, ric: str, h: _Held, service: str | int | None) -> None:
+        """The publish buffer is full (NATS has been unreachable for a while): drop the
+        item's unstored messages, mark the end of its epoch in the stream with a ``Gap``
+        marker (published once NATS is back, after what was stored), and stop the item;
+        a later round requests it again, and its Refresh starts a new epoch."""
+        pub = self.publisher
+        assert pub is not None
+        key = self._key(ric)
+        dropped = pub.discard(key)
+        self.stats.gaps += 1
+        if self.stats.gaps == 1 or self.stats.gaps % 1000 == 0:
+            log.warning(
+                "worker %s: publish buffer full (%d messages): ending epochs, %s first",
+                self.name, pub.queued, ric,
+            )  # fmt: skip
+        n = dropped + 1
+        raw = json.dumps({"Type": GAP, "Epoch": h.epoch, "Dropped": n})  # a sink's raw column
+        body = {
+            "ts": time.time(), "kind": GAP, "domain": self.domain, "ric": ric,
+            "service": service, "update_type": None, "fields": None, "raw": raw, "sn": None,
+            "epoch": h.epoch, "worker": self.name, "dropped": n,
+        }  # fmt: skip
+        pub.submit(
+            Outgoing(
+                subject=f"{self.cfg.prefix}.{key}",
+                key=key,
+                body=body,
+                msg_id=msg_id(self.domain, ric, GAP, None, h.epoch, 0),
+            )
+        )
+        self._close_streams([(ric, h)])
+        del self.held[ric]
 
     def _on_message(self, ev: ItemRefreshed | ItemUpdated | ItemStatus | Any) -> None:
         t = type(ev)
@@ -273,6 +353,11 @@ class Worker:
             return  # released meanwhile
         pub = self.publisher
         assert pub is not None
+        if pub.full:
+            self._end_epoch(s.name, h, s.service)
+            return
+        if self._fenced():  # not a message more under a lease that may have lapsed
+            return
         self.stats.messages += 1
         self._n += 1
         m = ev.message
