@@ -70,6 +70,15 @@ def test_import_of_the_package_and_the_command_line_loads_no_heavy_library() -> 
     assert _heavy(set(json.loads(r.stdout))) == []
 
 
+def test_version_is_printed_on_stdout_with_the_core() -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "ertcloud", "--version"],
+        capture_output=True, text=True, timeout=120, env=cli_env(),
+    )  # fmt: skip
+    assert r.returncode == 0 and r.stderr == ""
+    assert re.fullmatch(r"ertcloud \S+ \(core: (pure|compiled)\)\n", r.stdout), r.stdout
+
+
 def test_version_and_help_load_no_heavy_library() -> None:
     assert _heavy(_imported("--version")) == []
     assert _heavy(_imported("--help")) == []

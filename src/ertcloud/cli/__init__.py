@@ -70,7 +70,8 @@ class _Version(argparse.Action):
     def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
         from ..protocol.core import CORE
 
-        parser.exit(message=f"ertcloud {__version__} (core: {CORE})\n")
+        sys.stdout.write(f"ertcloud {__version__} (core: {CORE})\n")  # as argparse's version
+        parser.exit()
 
 
 def _add_bench(sub: Any) -> None:
