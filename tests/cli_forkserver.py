@@ -50,8 +50,19 @@ while True:
             sys.exit(0)
         continue
     conn, _ = listener.accept()
-    msg, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
-    req = json.loads(msg)
+    try:  # a length-prefixed JSON request; the pipes come with its first bytes
+        msg, fds, _, _ = socket.recv_fds(conn, 1 << 16, 3)
+        size = struct.unpack("!i", msg[:4])[0]
+        msg = msg[4:]
+        while len(msg) < size:
+            chunk = conn.recv(size - len(msg))
+            if not chunk:
+                raise EOFError
+            msg += chunk
+        req = json.loads(msg)
+    except Exception:  # a broken request fails alone
+        conn.close()
+        continue
     pid = os.fork()
     if pid == 0:
         listener.close()
@@ -75,6 +86,10 @@ while True:
     conn.sendall(struct.pack("!i", pid))
     threading.Thread(target=wait, args=(conn, pid), daemon=True).start()
 """
+
+
+class ServerTrouble(Exception):
+    """The fork server could not start a command: start it the usual way instead."""
 
 
 class _Server:
@@ -116,13 +131,16 @@ class _Server:
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             conn.connect(self.path)
-            req = {"args": args, "env": env, "cwd": os.getcwd()}
-            socket.send_fds(conn, [json.dumps(req).encode()], [stdin, out_w, err_w])
+            req = json.dumps({"args": args, "env": env, "cwd": os.getcwd()}).encode()
+            socket.send_fds(conn, [struct.pack("!i", len(req))], [stdin, out_w, err_w])
+            conn.sendall(req)
             pid = struct.unpack("!i", _recv_exactly(conn, 4))[0]
-        except BaseException:
+        except BaseException as e:
             conn.close()
             os.close(out_r)
             os.close(err_r)
+            if isinstance(e, (OSError, RuntimeError)):  # nothing was started
+                raise ServerTrouble(str(e)) from e
             raise
         finally:
             for fd in (stdin, out_w, err_w):
@@ -273,7 +291,10 @@ def run(
     s = server()
     if s is None or not s.serves(env):
         return None
-    return s.run(args, env, timeout)
+    try:
+        return s.run(args, env, timeout)
+    except ServerTrouble:
+        return None
 
 
 def start(args: list[str], env: dict[str, str]) -> ForkedProcess | None:
@@ -282,4 +303,7 @@ def start(args: list[str], env: dict[str, str]) -> ForkedProcess | None:
     s = server()
     if s is None or not s.serves(env):
         return None
-    return ForkedProcess(args, *s._spawn(args, env))
+    try:
+        return ForkedProcess(args, *s._spawn(args, env))
+    except ServerTrouble:
+        return None

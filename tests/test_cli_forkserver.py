@@ -88,3 +88,11 @@ def test_a_started_command_is_a_process_to_signal_and_wait_for() -> None:
     killed.kill()
     killed.communicate(timeout=30)
     assert killed.returncode == -signal.SIGKILL
+
+
+def test_a_request_larger_than_one_read_is_served() -> None:
+    rics = ",".join(f"R{i}.N" for i in range(10_000))  # about 80 kB of arguments
+    r = cli_forkserver.run(["market-price", "--user", "x", "--ric", rics], cli_env(), 60)
+    assert r is not None
+    assert r.returncode == 2 and r.stderr.startswith("ertcloud: error:")
+    assert cli_forkserver.run(["--help"], cli_env(), 60) is not None  # the server lives on
