@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -78,14 +79,20 @@ def _latency(url: str, n: int, timeout: float) -> tuple[list[float], list[float]
     hop: list[float] = []
     deadline = time.monotonic() + timeout
     try:
-        for line in p.stdout:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([p.stdout], [], [], deadline - time.monotonic())
+            if not ready:
+                break  # nothing printed within the time: what was measured so far
+            line = p.stdout.readline()
+            if not line:
+                break
             now = time.time()
             m = json.loads(line)
             if m["kind"] == "Update" and m.get("sim_ts"):
                 sent = m["sim_ts"] / 1e9
                 e2e.append(now - sent)
                 hop.append(m["ts"] - sent)
-            if len(e2e) >= n or time.monotonic() > deadline:
+            if len(e2e) >= n:
                 break
     finally:
         p.terminate()
