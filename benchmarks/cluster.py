@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -112,8 +113,15 @@ def _ms(xs: list[float], q: float) -> float:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    rics = [f"B{i:05d}.SIM" for i in range(args.items)]
     tmp = Path(tempfile.mkdtemp(prefix="ertcloud-bench-cluster-"))
+    try:
+        return _run(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    rics = [f"B{i:05d}.SIM" for i in range(args.items)]
     (tmp / "items.txt").write_text("\n".join(rics))
     (tmp / "users.txt").write_text("".join(f"w{i}:pw\n" for i in range(1, 9)))
     results: dict[str, Any] = {"items": args.items, "rate": args.rate, "runs": []}
