@@ -31,7 +31,7 @@ class HttpClient:
 
     async def _session(self) -> aiohttp.ClientSession:
         if self._http is None:
-            self._http = aiohttp.ClientSession(trust_env=True)
+            self._http = aiohttp.ClientSession()  # proxies: resolve_proxy, per request
         return self._http
 
     def _redirected(
