@@ -210,6 +210,20 @@ def check_standby_jsonl(r: Ran) -> None:
     assert len(seqs) == len(set(seqs)), seqs
 
 
+def check_warm_standby(r: Ran) -> None:
+    assert r.code == 0, r.err
+    assert "warm standby: active server ws://" in r.err and "(at start)" in r.err, r.err
+    dec = json.JSONDecoder()
+    text, at, msgs = r.out, 0, []
+    while at < len(text.rstrip()):
+        obj, at = dec.raw_decode(text, at)
+        msgs.append(obj)
+        while at < len(text) and text[at].isspace():
+            at += 1
+    assert len(msgs) == 5 and msgs[0]["Type"] == "Refresh", [m.get("Type") for m in msgs]
+    assert all(m["Key"]["Name"] == "TRI.N" for m in msgs if "Key" in m)
+
+
 def check_post(r: Ran) -> None:
     assert r.out.strip() == "posted to TRI.N: Ack 1", r.out
 
@@ -278,6 +292,7 @@ EXPECT = [
     Expect(r"ertcloud bars ", check_bars),
     Expect(r"ertcloud record TRI.N --to ticks.db --bars", check_record_bars, ROWS, on="err"),
     Expect(r"ertcloud plot ticks.db", check_plot),
+    Expect(r"ertcloud subscribe TRI.N --warmstandby", check_warm_standby),
 ]
 
 
