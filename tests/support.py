@@ -183,10 +183,12 @@ class Program:
 
 
 def _blocks(output: str, opener: str) -> Iterator[Any]:
-    """The JSON values printed from a line holding just ``opener``. The two sessions print
-    from two threads, so a header line may be separated from its JSON: go by the JSON."""
+    """The top-level JSON values printed (``indent=2``: ``opener``, a line break, then two
+    spaces). The two sessions print from two threads, so a header line may be separated
+    from its JSON, or a value may start on the line where the other thread's ended: go by
+    the JSON, wherever its opener is on the line."""
     dec = json.JSONDecoder()
-    for m in re.finditer(rf"^\{opener}$", output, re.M):
+    for m in re.finditer(rf"\{opener}(?=\n  \S)", output):
         try:
             yield dec.raw_decode(output, m.start())[0]
         except json.JSONDecodeError:
