@@ -131,6 +131,7 @@ def test_compiled_core_is_built() -> None:
     assert core.compiled_dispatch is not None
 
 
+@pytest.mark.wheel
 @pytest.mark.skipif(
     os.environ.get("ERTCLOUD_WHEEL_TEST") != "1", reason="set ERTCLOUD_WHEEL_TEST=1 (slow)"
 )
@@ -171,6 +172,7 @@ def test_client_state_machine_on_each_core(name: str, monkeypatch: pytest.Monkey
     run_state_machine_as_test(machine, settings=machine.TestCase.settings)
 
 
+@pytest.mark.wheel
 @pytest.mark.skipif(
     os.environ.get("ERTCLOUD_WHEEL_TEST") != "1", reason="set ERTCLOUD_WHEEL_TEST=1 (slow)"
 )
