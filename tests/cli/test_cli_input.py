@@ -106,7 +106,7 @@ def test_readme_differences_state_the_real_defaults() -> None:
     assert ns.service == "ELEKTRON_DD" and "`--service ELEKTRON_DD`" in section
     assert ns.region == "us-east-1" and "`--region us-east-1`" in section
     assert ns.app_id == "256" and "`--app-id 256`" in section
-    assert ns.auth_url is None and market_price._auth_url(ns) in section
+    assert ns.auth_url is None and market_price.token_url_of(ns) in section
 
 
 # -- 3. --tls selects the scheme; the port stays --port (443) ---------------------------------

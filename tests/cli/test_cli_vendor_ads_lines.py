@@ -18,7 +18,7 @@ from support import Program, SimProcess, cli_env, ertcloud_cmd, received, run_cl
 
 import ertcloud
 from ertcloud.cli import build_parser
-from ertcloud.cli.market_price import _fill_credentials, user_login
+from ertcloud.cli.market_price import fill_credentials, user_login
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -182,7 +182,7 @@ def _decide(argv: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     a = build_parser().parse_args(["market-price", *argv])
-    _fill_credentials(a)
+    fill_credentials(a)
     return user_login(a)
 
 

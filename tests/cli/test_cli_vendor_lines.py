@@ -25,7 +25,7 @@ from support import SimProcess, cli_env, ertcloud_cmd
 from ertcloud.auth.grants import PasswordCredentials, TokenRequest
 from ertcloud.auth.jwt import generate_jwk
 from ertcloud.cli import build_parser
-from ertcloud.cli.market_price import _credentials, _fill_credentials
+from ertcloud.cli.market_price import fill_credentials, grant_credentials
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -103,8 +103,8 @@ def test_2018_client_id_and_basic_authorization_are_the_users() -> None:
         ["market-price", "--auth_hostname", "h", "--hostname", "h", "--user", "GE-1",
          "--password", "pw"]
     )  # fmt: skip
-    _fill_credentials(a)
-    creds = _credentials(a, v2=False)
+    fill_credentials(a)
+    creds = grant_credentials(a, v2=False)
     assert isinstance(creds, PasswordCredentials) and creds.client_id == "GE-1"
     req = TokenRequest.password(creds)
     # the 2018 program: requests.post(..., auth=(user, client_secret="")) -> Basic "user:"
@@ -116,7 +116,7 @@ def test_2018_explicit_client_id_still_wins() -> None:
         ["market-price", "--auth_hostname", "h", "--user", "u", "--password", "p",
          "--clientid", "app"]
     )  # fmt: skip
-    _fill_credentials(a)
+    fill_credentials(a)
     assert a.clientid == "app"
 
 

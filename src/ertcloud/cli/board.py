@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ..exceptions import ConfigError, ErtcloudError
 from .market_price import add_options, default_position
 from .options import description
-from .record import _rics
+from .record import rics_of
 from .service import open_connection
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ async def run(args: argparse.Namespace) -> int:
         from ..tui.board import QuoteBoard
     except ImportError:
         raise ConfigError("the board needs Textual: pip install 'ertcloud[tui]'") from None
-    rics = _rics(args) or ["TRI.N"]
+    rics = rics_of(args) or ["TRI.N"]
     async with AsyncExitStack() as stack:
         make_session, simulated = await open_board(args, stack)
         app = QuoteBoard(make_session, rics, banner="SIMULATED data" if simulated else None)

@@ -100,7 +100,7 @@ async def run_record_cluster(args: argparse.Namespace, rics: list[str]) -> int:
     from ..cluster.config import parse_cluster_url
     from ..cluster.metrics import WorkerMetricsServer
     from ..cluster.worker import Worker
-    from .market_price import _service
+    from .market_price import service_name
     from .service import open_connection
 
     items = _items(args, rics)
@@ -116,7 +116,7 @@ async def run_record_cluster(args: argparse.Namespace, rics: list[str]) -> int:
         conn = await open_connection(args, stack)
         session = conn.session(args, conn.urls[:1])
         worker = Worker(
-            cfg, name, items, session, domain=args.domain, service=_service(args.service)
+            cfg, name, items, session, domain=args.domain, service=service_name(args.service)
         )
         await worker.open()
         stack.push_async_callback(worker.close)
@@ -170,7 +170,7 @@ async def run_record_from(args: argparse.Namespace, sink_specs: list[str]) -> in
     from ..cluster.consume import consume
     from ..sinks.runner import SinkRunner
     from ..sinks.spec import make_sink
-    from .market_price import _install_signals
+    from .market_price import install_signals
 
     cfg = parse_cluster_url(args.from_url, group=args.group)
     runner = SinkRunner(
@@ -185,7 +185,7 @@ async def run_record_from(args: argparse.Namespace, sink_specs: list[str]) -> in
         raise ConfigError(f"cannot open sink: {type(exc).__name__}: {exc}") from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    installed = _install_signals(loop, stop.set)
+    installed = install_signals(loop, stop.set)
     n = skipped = 0
 
     async def pump() -> None:

@@ -48,10 +48,10 @@ async def serve_metrics(
 
 def stop_on_signals(stack: AsyncExitStack) -> asyncio.Event:
     """An event set by Ctrl+C or SIGTERM (the handlers are removed with ``stack``)."""
-    from .market_price import _install_signals
+    from .market_price import install_signals
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    installed = _install_signals(loop, stop.set)
+    installed = install_signals(loop, stop.set)
     stack.callback(lambda: [loop.remove_signal_handler(s) for s in installed])
     return stop

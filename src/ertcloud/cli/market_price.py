@@ -38,7 +38,20 @@ if TYPE_CHECKING:
     from ..client.standby import HotStandby
     from ..protocol.login import LoginParams
 
-__all__ = ["add_parser", "default_position", "run"]
+__all__ = [
+    "add_parser",
+    "check_required",
+    "default_position",
+    "fill_credentials",
+    "grant_credentials",
+    "install_signals",
+    "option_value",
+    "run",
+    "service_name",
+    "token_url_of",
+    "websocket_endpoints",
+    "websocket_url_of",
+]
 
 BRAND = "LSEG Delivery Platform"
 DEFAULT_AUTH_URL = "https://api.refinitiv.com:443/auth/oauth2/v1/token"
@@ -299,7 +312,8 @@ def _rics(args: argparse.Namespace) -> list[str]:
     return out
 
 
-def _auth_url(args: argparse.Namespace) -> str:
+def token_url_of(args: argparse.Namespace) -> str:
+    """The token endpoint the options name: ``--auth_url``, ``--auth_hostname``, or LSEG's."""
     if args.auth_url:
         return str(args.auth_url)
     if args.auth_hostname:
@@ -315,30 +329,31 @@ def _use_tls(args: argparse.Namespace, auth_url: str | None) -> bool:
     return auth_url is not None and not auth_url.startswith("http://")
 
 
-def _ws_url(args: argparse.Namespace, auth_url: str | None) -> str:
-    if _opt(args, "url"):
+def websocket_url_of(args: argparse.Namespace, auth_url: str | None) -> str:
+    """The WebSocket URL: ``--url``, or ``--hostname``/``--port`` (ws or wss, see ``--tls``)."""
+    if option_value(args, "url"):
         return str(args.url)
     tls = _use_tls(args, auth_url)
     return f"{'wss' if tls else 'ws'}://{args.hostname}:{args.port}/WebSocket"
 
 
-def _opt(args: argparse.Namespace, name: str, default: Any = None) -> Any:
+def option_value(args: argparse.Namespace, name: str, default: Any = None) -> Any:
     """Options added after the first release (``demo`` builds its own namespace)."""
     return getattr(args, name, default)
 
 
-def _fill_credentials(args: argparse.Namespace) -> None:
+def fill_credentials(args: argparse.Namespace) -> None:
     """Missing credentials from the environment or the credentials file."""
     creds = resolve_credentials(
         user=args.user or None,
         password=args.password or None,
         client_id=args.clientid or None,
-        client_secret=_opt(args, "clientsecret"),
-        file=_opt(args, "credentials"),
+        client_secret=option_value(args, "clientsecret"),
+        file=option_value(args, "credentials"),
     )
     args.user, args.clientid = creds.user or "", creds.client_id or ""
     args.password = creds.password or ""
-    if not args.clientid and _opt(args, "auth_hostname"):
+    if not args.clientid and option_value(args, "auth_hostname"):
         # The 2018 quick start has no client id: it authenticates as the user.
         args.clientid = args.user
     if hasattr(args, "clientsecret") and not (args.user and args.password):
@@ -350,8 +365,8 @@ def user_login(args: argparse.Namespace) -> bool:
     """Log in by user name, with no token (deployed ADS)? ``--user-login``, or what the
     vendor's ADS examples are given: ``--user`` and a host, and no password, token URL or
     v2 credential (after the environment and the credentials file filled them in)."""
-    host = args.hostname or _opt(args, "url")
-    if _opt(args, "user_login"):
+    host = args.hostname or option_value(args, "url")
+    if option_value(args, "user_login"):
         if not args.user:
             raise ConfigError("--user-login needs --user (the user name to log in as)")
         if not host:
@@ -361,8 +376,8 @@ def user_login(args: argparse.Namespace) -> bool:
         args.user
         and not args.password
         and host
-        and not (args.auth_url or _opt(args, "auth_hostname"))
-        and not (_opt(args, "clientsecret") or _opt(args, "jwk_file"))
+        and not (args.auth_url or option_value(args, "auth_hostname"))
+        and not (option_value(args, "clientsecret") or option_value(args, "jwk_file"))
     )
 
 
@@ -376,9 +391,10 @@ def _ads_position() -> str:
         return "127.0.0.1"
 
 
-def _check_required(args: argparse.Namespace, v2: bool) -> None:
+def check_required(args: argparse.Namespace, v2: bool) -> None:
+    """Refuse (ConfigError) a password or client-credential flow missing a required option."""
     if v2:
-        if _opt(args, "jwk_file") and not args.clientid:
+        if option_value(args, "jwk_file") and not args.clientid:
             raise ConfigError("clientid and client JWK are required options")
         if not args.clientid:
             raise ConfigError("clientid and clientsecret are required options")
@@ -387,15 +403,18 @@ def _check_required(args: argparse.Namespace, v2: bool) -> None:
         return
     if (
         args.hostname
-        or _opt(args, "url")
-        or _opt(args, "discovery_url")
-        or _opt(args, "hotstandby")
+        or option_value(args, "url")
+        or option_value(args, "discovery_url")
+        or option_value(args, "hotstandby")
     ):
         raise ConfigError("user, clientid and password are required options")
     raise ConfigError("user, clientid, password, and hostname are required options")
 
 
-def _credentials(args: argparse.Namespace, v2: bool) -> PasswordCredentials | ClientCredentials:
+def grant_credentials(
+    args: argparse.Namespace, v2: bool
+) -> PasswordCredentials | ClientCredentials:
+    """The grant the options give: a password grant, or v2 client credentials (secret or JWT)."""
     if not v2:
         return PasswordCredentials(
             username=args.user,
@@ -405,15 +424,17 @@ def _credentials(args: argparse.Namespace, v2: bool) -> PasswordCredentials | Cl
             new_password=args.new_password,
         )
     scope = V2_SCOPE if args.scope == DEFAULT_SCOPE else args.scope
-    jwk_file = _opt(args, "jwk_file")
+    jwk_file = option_value(args, "jwk_file")
     if jwk_file:
         from ..auth.jwt import DEFAULT_AUDIENCE, JwtAssertion, load_jwk
 
         assertion = JwtAssertion(
-            load_jwk(jwk_file), args.clientid, audience=_opt(args, "aud") or DEFAULT_AUDIENCE
+            load_jwk(jwk_file),
+            args.clientid,
+            audience=option_value(args, "aud") or DEFAULT_AUDIENCE,
         )
         return ClientCredentials(args.clientid, scope=scope, assertion=assertion)
-    return ClientCredentials(args.clientid, _opt(args, "clientsecret") or "", scope=scope)
+    return ClientCredentials(args.clientid, option_value(args, "clientsecret") or "", scope=scope)
 
 
 def _gateway_trace(
@@ -448,16 +469,16 @@ def _auth_request_line(detail: tuple[str, str]) -> str:
 def _discovery_url(args: argparse.Namespace) -> str:
     """``--discovery-url``; with ``--auth-hostname`` and none, discovery on the token host
     as the 2018 service discovery quick start does (on ``--auth-port`` too)."""
-    given = _opt(args, "discovery_url")
+    given = option_value(args, "discovery_url")
     if given:
         return str(given)
-    host = _opt(args, "auth_hostname")
+    host = option_value(args, "auth_hostname")
     if host:
-        return f"https://{host}:{_opt(args, 'auth_port', '443')}/streaming/pricing/v1/"
+        return f"https://{host}:{option_value(args, 'auth_port', '443')}/streaming/pricing/v1/"
     return DEFAULT_DISCOVERY_URL
 
 
-async def _endpoints(
+async def websocket_endpoints(
     args: argparse.Namespace,
     tokens: TokenManager | None,
     pr: Printer | None,
@@ -467,19 +488,19 @@ async def _endpoints(
     """WebSocket URLs, best first: ``--url`` or ``--hostname`` (and ``--standby-hostname``),
     else the endpoints service discovery lists for ``--region`` (traced on ``pr``)."""
     tls = _use_tls(args, auth_url)
-    hotstandby = bool(_opt(args, "hotstandby"))
-    if args.hostname or _opt(args, "url"):
-        urls = [_ws_url(args, auth_url)]
-        standby = _opt(args, "standbyhostname")
+    hotstandby = bool(option_value(args, "hotstandby"))
+    if args.hostname or option_value(args, "url"):
+        urls = [websocket_url_of(args, auth_url)]
+        standby = option_value(args, "standbyhostname")
         if standby:
-            port = _opt(args, "standbyport", "443")
+            port = option_value(args, "standbyport", "443")
             urls.append(f"{'wss' if tls else 'ws'}://{standby}:{port}/WebSocket")
         return urls
     from ..discovery import DiscoveryClient, select_endpoints
 
     assert tokens is not None  # a login by user name has a host
     url = _discovery_url(args)
-    region = _opt(args, "region", "us-east-1")
+    region = option_value(args, "region", "us-east-1")
 
     sd_trace = _gateway_trace(
         pr,
@@ -492,7 +513,7 @@ async def _endpoints(
         found = await interrupt.wait_for(
             client.discover(tokens),
             f"service discovery at {url}",
-            _opt(args, "connect_timeout", DEFAULT_CONNECT_TIMEOUT),
+            option_value(args, "connect_timeout", DEFAULT_CONNECT_TIMEOUT),
             option="--connect-timeout",
             error=DiscoveryError,
         )
@@ -514,11 +535,11 @@ async def run(
     from ..protocol.events import ConnectionDead, Event
     from ..protocol.login import LoginParams
 
-    _fill_credentials(args)
+    fill_credentials(args)
     by_user = user_login(args)
-    v2 = not by_user and bool(_opt(args, "clientsecret") or _opt(args, "jwk_file"))
+    v2 = not by_user and bool(option_value(args, "clientsecret") or option_value(args, "jwk_file"))
     if not by_user:
-        _check_required(args, v2)
+        check_required(args, v2)
     pr = printer or Printer(show_secrets=args.show_secrets)
     if banner:
         pr.line(banner)
@@ -527,14 +548,14 @@ async def run(
     if by_user:
         position = args.position or _ads_position()
         client, tokens = None, None
-        urls = await _endpoints(args, None, pr, sslctx, None)
+        urls = await websocket_endpoints(args, None, pr, sslctx, None)
     else:
         position = args.position or default_position()
         client, tokens, urls = await _token_and_endpoints(args, v2, pr, sslctx)
     login = LoginParams(
         application_id=args.app_id, position=position, user=args.user if by_user else None
     )
-    if _opt(args, "hotstandby"):
+    if option_value(args, "hotstandby"):
         if len(urls) < 2:
             if client is not None:
                 await client.close()
@@ -571,14 +592,14 @@ async def run(
         login=login,
         ssl_context=sslctx,
         reconnect=not args.no_reconnect,
-        connect_timeout=_opt(args, "connect_timeout", DEFAULT_CONNECT_TIMEOUT),
+        connect_timeout=option_value(args, "connect_timeout", DEFAULT_CONNECT_TIMEOUT),
         trace=trace,
         on_event=on_event,
         dictionary="builtin",  # the vendor's example sends no Dictionary requests
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    installed = _install_signals(loop, stop.set)
+    installed = install_signals(loop, stop.set)
     try:
         with interrupt.waiting(f"the connection to {session.urls[0]} and the Login"):
             await session.start()
@@ -615,7 +636,7 @@ async def _token_and_endpoints(
     from ..auth.client import TokenClient
     from ..auth.manager import TokenManager
 
-    auth_url = _auth_url(args)
+    auth_url = token_url_of(args)
     if v2 and not args.auth_url and not args.auth_hostname:
         auth_url = DEFAULT_AUTH_URL_V2
 
@@ -623,10 +644,10 @@ async def _token_and_endpoints(
         pr, _auth_request_line, "Authentication succeeded", "authentication HTTP code"
     )
     client = TokenClient(auth_url, ssl_context=sslctx, trace=auth_trace)
-    tokens = TokenManager(client, _credentials(args, v2))
+    tokens = TokenManager(client, grant_credentials(args, v2))
     try:
         await first_token(tokens, auth_url, args)
-        urls = await _endpoints(args, tokens, pr, sslctx, auth_url)
+        urls = await websocket_endpoints(args, tokens, pr, sslctx, auth_url)
     except BaseException:
         await client.close()
         raise
@@ -675,12 +696,12 @@ async def _run_standby(
         tokens=tokens,
         login=login,
         ssl_context=sslctx,
-        connect_timeout=_opt(args, "connect_timeout", DEFAULT_CONNECT_TIMEOUT),
+        connect_timeout=option_value(args, "connect_timeout", DEFAULT_CONNECT_TIMEOUT),
         trace=trace,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    installed = _install_signals(loop, stop.set)
+    installed = install_signals(loop, stop.set)
     try:
         with interrupt.waiting(f"the connections to {' and '.join(urls[:2])} and the Logins"):
             await standby.start()
@@ -711,7 +732,7 @@ def _subscribe(
     target.subscribe(
         rics,
         fields=[f.strip() for f in args.view.split(",")] if args.view else None,
-        service=None if no_service else _service(args.service),
+        service=None if no_service else service_name(args.service),
         snapshot=args.snapshot,
         batch=False,
         queue=False,
@@ -723,7 +744,8 @@ def _noop(_: object) -> None:
     return None
 
 
-def _service(s: str) -> str | int:
+def service_name(s: str) -> str | int:
+    """A ``--service`` value as the Key's Service: a name, or a number given in digits."""
     return int(s) if s.isdigit() else str(s)  # a plain str (not _DefaultService) to encode
 
 
@@ -732,13 +754,13 @@ async def first_token(tokens: TokenManager, url: str, args: argparse.Namespace) 
     await interrupt.wait_for(
         tokens.get(),
         f"a token from {url}",
-        _opt(args, "token_timeout", DEFAULT_TOKEN_TIMEOUT),
+        option_value(args, "token_timeout", DEFAULT_TOKEN_TIMEOUT),
         option="--token-timeout",
         error=AuthenticationError,
     )
 
 
-def _install_signals(loop: asyncio.AbstractEventLoop, cb: Callable[[], None]) -> list[int]:
+def install_signals(loop: asyncio.AbstractEventLoop, cb: Callable[[], None]) -> list[int]:
     """SIGINT and SIGTERM call ``cb`` once streaming; the signals it installed (none under
     :func:`interrupt.run`, which then dispatches them)."""
     if interrupt.on_stop(cb):

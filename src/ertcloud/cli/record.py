@@ -36,11 +36,11 @@ from ..exceptions import ConfigError, ErtcloudError
 from . import cluster, interrupt
 from .longrun import say, serve_metrics, stop_on_signals
 from .market_price import (
-    _auth_url,
-    _service,
-    _ws_url,
     add_options,
+    service_name,
     ssl_context,
+    token_url_of,
+    websocket_url_of,
 )
 from .options import description
 from .service import open_connection
@@ -259,10 +259,10 @@ async def connection_target(
             sim.token_url, sim.websocket_url, None, "demo", "demo", "ertcloud-app",
             True,
         )  # fmt: skip
-    auth_url = _auth_url(args)
+    auth_url = token_url_of(args)
     return Target(
         auth_url,
-        _ws_url(args, auth_url),
+        websocket_url_of(args, auth_url),
         ssl_context(args),
         args.user,
         args.password,
@@ -271,7 +271,7 @@ async def connection_target(
     )
 
 
-def _rics(args: argparse.Namespace) -> list[str]:
+def rics_of(args: argparse.Namespace) -> list[str]:
     out: list[str] = []
     for r in [*(args.rics or []), *(args.ric or [])]:
         out.extend(x.strip() for x in r.split(",") if x.strip())
@@ -317,7 +317,7 @@ async def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
         if parser is None:
             raise ConfigError("--config needs the argument parser")
         apply_config(args, parser, args.config)
-    rics = _rics(args)
+    rics = rics_of(args)
     if getattr(args, "from_url", None):
         return await cluster.run_record_from(args, args.to or [DEFAULT_SINK])
     if getattr(args, "cluster", None):
@@ -383,7 +383,7 @@ async def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
             await session.start()
         stack.push_async_callback(session.close)
         fields = [f.strip() for f in args.view.split(",")] if args.view else None
-        rec.subscribe(rics, fields=fields, domain=args.domain, service=_service(args.service))
+        rec.subscribe(rics, fields=fields, domain=args.domain, service=service_name(args.service))
         say(
             f"recording {len(rics)} item(s) to {', '.join(s.name for s in sinks)} "
             f"from seq {rec.next_seq}"

@@ -24,15 +24,15 @@ from ..config import ENV_VARS, default_credentials_file
 from ..exceptions import DiscoveryError
 from .market_price import DEFAULT_AUTH_URL_V2 as _V2_URL
 from .market_price import (
-    _auth_url,
-    _check_required,
-    _credentials,
-    _endpoints,
-    _fill_credentials,
-    _opt,
+    check_required,
     default_position,
+    fill_credentials,
     first_token,
+    grant_credentials,
+    option_value,
     ssl_context,
+    token_url_of,
+    websocket_endpoints,
 )
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ _SERVICE_ENV = (*ENV_VARS.values(), "ERTCLOUD_TOKEN_URL", "ERTCLOUD_URL")
 def any_credential(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> bool:
     """Whether anything names a real service or credentials (then never the simulator)."""
     env = os.environ if environ is None else environ
-    if any(_opt(args, name) for name in _SERVICE_OPTIONS):
+    if any(option_value(args, name) for name in _SERVICE_OPTIONS):
         return True
     if any(env.get(name) for name in _SERVICE_ENV):
         return True
@@ -117,19 +117,19 @@ async def open_connection(
         tokens = TokenManager(client, creds)
         await first_token(tokens, t.auth_url, args)
         return Connection(tokens, [t.ws_url], t.ssl, True)
-    _fill_credentials(args)
-    v2 = bool(_opt(args, "clientsecret") or _opt(args, "jwk_file"))
-    _check_required(args, v2)
-    auth_url = _auth_url(args)
+    fill_credentials(args)
+    v2 = bool(option_value(args, "clientsecret") or option_value(args, "jwk_file"))
+    check_required(args, v2)
+    auth_url = token_url_of(args)
     if v2 and not args.auth_url and not args.auth_hostname:
         auth_url = _V2_URL
     sslctx = ssl_context(args)
     client = TokenClient(auth_url, ssl_context=sslctx)
     stack.push_async_callback(client.close)
-    tokens = TokenManager(client, _credentials(args, v2))
+    tokens = TokenManager(client, grant_credentials(args, v2))
     await first_token(tokens, auth_url, args)
-    urls = await _endpoints(args, tokens, None, sslctx, auth_url)
-    if _opt(args, "hotstandby") and len(urls) < 2:
+    urls = await websocket_endpoints(args, tokens, None, sslctx, auth_url)
+    if option_value(args, "hotstandby") and len(urls) < 2:
         raise DiscoveryError(
             f"Expected 2 hosts but received: {len(urls)} (--hot-standby needs "
             "--standby-hostname with --hostname)"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..exceptions import ConfigError
 from . import interrupt
 from .common import add_connection_options, add_transport_option, open_session, open_standby
-from .market_price import _install_signals
+from .market_price import install_signals
 from .options import add_option, description
 from .output import BOOK_DOMAINS, book_header, book_table_lines, pretty
 from .session_notices import announce_reconnects, until_done_or_ended
@@ -449,7 +449,7 @@ async def run(a: argparse.Namespace) -> int:
     if str(a.domain).lower() in {d.lower() for d in BOOK_DOMAINS}:
         header = book_header()
     loop = asyncio.get_running_loop()
-    installed = _install_signals(loop, done.set)
+    installed = install_signals(loop, done.set)
     try:
         if standby:
             kind, kw = (WarmStandby, {"on_active": _say_active}) if warm else (HotStandby, {})

@@ -20,7 +20,7 @@ from .rows import (
     quote_row,
     trade_row,
 )
-from .spec import _split, make_sink
+from .spec import make_sink, split_spec
 from .tables import TABLES
 
 __all__ = ["RecordingError", "load", "records_frame", "rows_frame"]
@@ -183,7 +183,7 @@ def _file_target(spec: str) -> tuple[str | None, str]:
     """(kind, path) for a file recording spec; (None, spec) for a server (postgres, nats).
     A bare path with no known suffix is taken as a file whose kind is detected."""
     try:
-        scheme, target = _split(spec)
+        scheme, target = split_spec(spec)
     except ConfigError:
         if "://" in spec or not spec.strip():
             raise

@@ -19,7 +19,7 @@ _BY_SUFFIX = {
 }
 
 
-def _split(spec: str) -> tuple[str, str]:
+def split_spec(spec: str) -> tuple[str, str]:
     s = spec.strip()
     if not s:
         raise ConfigError("empty sink spec")
@@ -45,7 +45,7 @@ def _split(spec: str) -> tuple[str, str]:
 def make_sink(spec: str) -> Sink:
     """The sink a spec names (not opened yet). Raises :class:`ConfigError` for a bad spec
     or a missing optional dependency."""
-    kind, target = _split(spec)
+    kind, target = split_spec(spec)
     try:
         if kind == "jsonl":
             from .jsonl import JsonlSink
