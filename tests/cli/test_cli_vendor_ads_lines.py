@@ -133,6 +133,45 @@ def test_batch_view_example_command_line(sim_process: Any, market_price: Any) ->
     assert all(set(m["Fields"]) <= view for m in received(out) if m["Type"] == "Update")
 
 
+def test_posting_example_command_line(sim_process: Any, market_price: Any) -> None:
+    """``market_price_posting.py --hostname H --port P --app_id A --user U --position P``
+    with ``--post``: on-stream Posts of the example's Update, PostID 1, 2..., Acks printed,
+    and the posted values reach the item's subscribers (the poster among them)."""
+    sim = ads_sim(sim_process)
+    p = market_price(
+        "--hostname", "127.0.0.1", "--port", str(sim.port), "--app_id", "256",
+        "--user", "trader1", "--position", "10.0.0.7", "--post", "--post-interval", "0.5",
+    )  # fmt: skip
+    p.wait_for(r'^\s*"Type":"Ack"', 2)
+    p.wait_for(r'^\s*"PostID":2,?$', 1)  # printed after it is sent: its Ack may come first
+    out = stop_ok(p)
+    user_login_of(out, "trader1", "10.0.0.7")
+    posts = [m for m in sent(out) if m.get("Type") == "Post"]
+    assert [m["PostID"] for m in posts[:2]] == [1, 2]
+    first = posts[0]
+    assert first["ID"] == 2 and first["Ack"] is True and first["Domain"] == "MarketPrice"
+    assert first["PostUserInfo"]["Address"] == "10.0.0.7"
+    assert first["PostUserInfo"]["UserID"] == p.proc.pid
+    assert first["Message"]["Type"] == "Update"
+    assert first["Message"]["Fields"] == {"BID": 45.55, "BIDSIZE": 18, "ASK": 45.57, "ASKSIZE": 19}
+    acks = [m for m in received(out) if m["Type"] == "Ack"]
+    assert [a["AckID"] for a in acks[:2]] == [1, 2]
+    assert all(a["ID"] == 2 and "NakCode" not in a for a in acks)
+    assert any(
+        m["Type"] == "Update" and m.get("ID") == 2 and m["Fields"].get("BID") == 45.55
+        for m in received(out)
+    )
+
+
+def test_post_interval_must_be_positive() -> None:
+    r = run_cli(
+        "market-price", "--hostname", "127.0.0.1", "--port", "9", "--user", "root",
+        "--post", "--post-interval", "0",
+    )  # fmt: skip
+    assert r.returncode == 2 and "Connecting" not in r.stdout  # refused before any network
+    assert r.stderr.strip().splitlines()[-1].endswith("--post-interval must be positive")
+
+
 @pytest.mark.serial  # counts Pings and Pongs in real time
 def test_ping_example_command_line(sim_process: Any, market_price: Any) -> None:
     """``market_price_ping.py --hostname H --port P --user U``: a quiet stream (no updates,

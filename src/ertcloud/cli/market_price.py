@@ -54,6 +54,9 @@ __all__ = [
 ]
 
 BRAND = "LSEG Delivery Platform"
+#: ``--post``: the posting example's period and the Update it contributes
+POST_INTERVAL = 3.0
+POST_FIELDS = {"BID": 45.55, "BIDSIZE": 18, "ASK": 45.57, "ASKSIZE": 19}
 DEFAULT_AUTH_URL = "https://api.refinitiv.com:443/auth/oauth2/v1/token"
 DEFAULT_AUTH_URL_V2 = "https://api.refinitiv.com/auth/oauth2/v2/token"
 V2_SCOPE = "trapi.streaming.pricing.read"
@@ -278,6 +281,21 @@ def add_parser(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_options(p)
+    g = p.add_argument_group("posting (the vendor's market_price_posting example)")
+    g.add_argument(
+        "--post",
+        action="store_true",
+        help="once the first item's stream is open, post an Update to it on that stream "
+        "every --post-interval seconds (PostID 1, 2, ...; Ack asked for; PostUserInfo: "
+        "--position and this process id), as the posting example does",
+    )
+    g.add_argument(
+        "--post-interval",
+        type=float,
+        default=POST_INTERVAL,
+        metavar="SECONDS",
+        help=f"seconds between posts (default {POST_INTERVAL:g})",
+    )
     p.set_defaults(func=lambda a: interrupt.run(run(a)))
 
 
@@ -535,6 +553,8 @@ async def run(
     from ..protocol.events import ConnectionDead, Event
     from ..protocol.login import LoginParams
 
+    if option_value(args, "post_interval", POST_INTERVAL) <= 0:
+        raise ConfigError("--post-interval must be positive")
     fill_credentials(args)
     by_user = user_login(args)
     v2 = not by_user and bool(option_value(args, "clientsecret") or option_value(args, "jwk_file"))
@@ -605,6 +625,10 @@ async def run(
             await session.start()
         _subscribe(session, args, rics, by_user)
         waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(session.wait_closed())]
+        if option_value(args, "post"):
+            waiters.append(
+                asyncio.ensure_future(_post_every(session, args.post_interval, position, pr))
+            )
         done, pending = await asyncio.wait(
             waiters, timeout=args.duration, return_when=asyncio.FIRST_COMPLETED
         )
@@ -627,6 +651,28 @@ async def run(
             await client.close()
         for sig in installed:
             loop.remove_signal_handler(sig)
+
+
+async def _post_every(session: Session, interval: float, position: str, pr: Printer) -> None:
+    """The posting example's loop: from ``interval`` after the first item's stream is open,
+    an on-stream Post of :data:`POST_FIELDS` every ``interval`` seconds, for ever. Acks
+    and Nacks are printed as received; a post that fails is said and the loop goes on."""
+    import os
+
+    from ..exceptions import ErtcloudError
+    from ..protocol.messages import PostUserInfo
+
+    # the items were requested as the examples do, with no Subscription to wait on
+    while not session.streams or session.streams[0].refreshes == 0:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    stream = session.streams[0]
+    who = PostUserInfo(address=position, user_id=os.getpid())
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await session.post(stream, dict(POST_FIELDS), user_info=who)
+        except ErtcloudError as exc:
+            pr.line(f"Post to {stream.name} failed: {exc}")
 
 
 async def _token_and_endpoints(
