@@ -148,6 +148,9 @@ class ChainSubscription:
     _record_subs: dict[str, Subscription] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     closed: bool = False
+    #: False: follow the constituents' names only (``ChainChanged`` events), open no stream
+    open_members: bool = True
+    _names: dict[str, None] = field(default_factory=dict)
 
     def constituents(self) -> list[str]:
         """The current constituents, in chain order."""
@@ -167,7 +170,11 @@ class ChainSubscription:
             if current in self._record_subs or len(self._record_subs) >= MAX_RECORDS:
                 raise ChainError(f"chain {self.chain} loops back to {current}")
             sub = self.session.subscribe(
-                current, service=self.service, on_update=self._on_record_update, queue=False
+                current,
+                service=self.service,
+                on_refresh=self._on_record_update,  # an unsolicited one is a new image
+                on_update=self._on_record_update,
+                queue=False,
             )
             self._record_subs[current] = sub
             try:
@@ -188,7 +195,8 @@ class ChainSubscription:
 
     def _on_record_update(self, ev: Any) -> None:
         s = ev.stream
-        rec = parse_chain_record(dict(s.fields))
+        # the update's own fields over the image: the image may not hold them yet
+        rec = parse_chain_record({**s.fields, **(getattr(ev.message, "fields", None) or {})})
         if rec is None or s.name not in self.records:
             return
         self.records[s.name] = rec.links
@@ -211,14 +219,17 @@ class ChainSubscription:
         if self.closed:
             return
         want = self.constituents()
-        added = tuple(r for r in want if r not in self.members)
-        removed = tuple(r for r in self.members if r not in want)
-        for r in removed:
+        have = self.members if self.open_members else self._names
+        added = tuple(r for r in want if r not in have)
+        removed = tuple(r for r in have if r not in want)
+        if not self.open_members:
+            self._names = dict.fromkeys(want)
+        for r in removed if self.open_members else ():
             sub = self.members.pop(r)
             t = asyncio.ensure_future(sub.close())
             self._tasks.add(t)
             t.add_done_callback(self._tasks.discard)
-        for r in added:
+        for r in added if self.open_members else ():
             self.members[r] = self.session.subscribe(
                 r,
                 fields=self.fields,

@@ -80,6 +80,10 @@ def add_record_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--group", default=None, help="cluster group (or ?group= in the URL)")
     g.add_argument("--lease-ttl", type=float, default=None, help="lease lifetime, s (5)")
     g.add_argument("--items-file", default=None, help="file of items, one per line")
+    g.add_argument(
+        "--chain", action="append", default=None, metavar="CHAIN",
+        help="share a chain's constituents (0#.DJI), followed as it changes; repeatable",
+    )  # fmt: skip
 
 
 def _items(args: argparse.Namespace, rics: list[str]) -> list[str]:
@@ -104,8 +108,9 @@ async def run_record_cluster(args: argparse.Namespace, rics: list[str]) -> int:
     from .service import open_connection
 
     items = _items(args, rics)
-    if not items:
-        raise ConfigError("no item to share: give RICs or --items-file")
+    chains = list(dict.fromkeys(getattr(args, "chain", None) or []))
+    if not items and not chains:
+        raise ConfigError("no item to share: give RICs, --items-file or --chain")
     name = args.worker_name or re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())
     if not _NAME.match(name):
         raise ConfigError(f"worker name {name!r}: use letters, digits, _ and -")
@@ -125,6 +130,15 @@ async def run_record_cluster(args: argparse.Namespace, rics: list[str]) -> int:
             await serve_metrics(metrics, args, stack)
         await session.start()
         stack.push_async_callback(session.close)
+        if chains:
+            from ..cluster.universe import ChainUniverse
+
+            universe = ChainUniverse(
+                worker, session, chains, items, service=service_name(args.service)
+            )
+            await universe.start()  # a chain that does not exist: ChainError, one line
+            stack.push_async_callback(universe.close)
+            items = worker.rics
         stop = stop_on_signals(stack)
         if args.duration is not None:
             asyncio.get_running_loop().call_later(args.duration, stop.set)

@@ -322,6 +322,8 @@ async def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
         return await cluster.run_record_from(args, args.to or [DEFAULT_SINK])
     if getattr(args, "cluster", None):
         return await cluster.run_record_cluster(args, rics)
+    if getattr(args, "chain", None):
+        raise ConfigError("--chain needs --cluster (a chain is the item universe of a group)")
     if not rics:
         raise ConfigError("no item to record: give RICs (or rics = [...] in --config)")
     if args.batch_size <= 0 or args.flush_interval <= 0:

@@ -148,6 +148,11 @@ class Worker:
             "at": time.time(),
         }
 
+    def set_items(self, rics: Sequence[str]) -> None:
+        """Replace the item universe (a chain changed): the next round releases what left
+        it and claims this worker's share of what joined."""
+        self.rics = list(dict.fromkeys(rics))
+
     async def run(self, stop: asyncio.Event) -> None:
         """Heartbeat and rebalance until ``stop`` is set or the session ends."""
         closed = asyncio.ensure_future(self.session.wait_closed())
