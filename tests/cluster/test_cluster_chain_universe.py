@@ -5,22 +5,13 @@ follow them as the chain churns; a chain that does not exist is a one-line error
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 from epoch_check import sim_session
-from support import run_cli
+from support import run_cli, until
 
 from ertcloud.cluster import Worker, parse_cluster_url
 from ertcloud.cluster.universe import ChainUniverse
 from ertcloud.sim.server import SimOptions, SimServer
-
-
-async def _until(cond: Callable[[], bool], what: str, timeout: float = 20) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if cond():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def test_workers_share_a_chain_and_follow_its_changes(nats_url: str) -> None:
@@ -50,8 +41,9 @@ async def test_workers_share_a_chain_and_follow_its_changes(nats_url: str) -> No
                 tasks.append(asyncio.ensure_future(w.run(stop)))
             want = chains.constituents("0#.DJI")
             assert all(w.rics == want for w in workers)
-            await _until(
+            await until(
                 lambda: held() == sorted(want) and all(len(w.members) == 2 for w in workers),
+                20,
                 "the constituents shared by both workers",
             )
             assert all(w.held for w in workers)  # each holds a share, none twice (sorted ==)
@@ -59,14 +51,15 @@ async def test_workers_share_a_chain_and_follow_its_changes(nats_url: str) -> No
             cfg_sim = sim.streaming.config
             rate = cfg_sim.rate
             cfg_sim.chain_churn, cfg_sim.rate = 1.0, 30  # every chain record tick changes a link
-            await _until(lambda: set(chains.constituents("0#.DJI")) != set(want), "a churned link")
-            # back to a rate at which no connection stays congested (its held Updates out)
-            cfg_sim.chain_churn, cfg_sim.rate = 0.0, rate
-            await asyncio.sleep(0.5)  # chain record updates in flight
+            await until(
+                lambda: set(chains.constituents("0#.DJI")) != set(want), 20, "a churned link"
+            )
+            cfg_sim.chain_churn, cfg_sim.rate = 0.0, rate  # the chain stays as it is now
             new = chains.constituents("0#.DJI")
             assert set(new) != set(want)
-            await _until(
+            await until(
                 lambda: all(w.rics == new for w in workers) and held() == sorted(new),
+                20,
                 "the workers following the churned chain",
             )
             assert all(u.changes >= 2 for u in universes)
