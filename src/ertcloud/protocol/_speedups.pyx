@@ -3,7 +3,8 @@
 
 For an Update on an open MarketPrice stream (fields present, no DoNotCache/DoNotRipple) the
 ripple and the merge into the image run here with direct dict calls and no intermediate
-set; anything else (another domain, a stream not yet open, Map payloads, limits) goes to
+set; anything else (another domain, a stream not yet open, Map payloads, limits, ripple rules
+other than the builtin table's) goes to
 ``ItemStream.apply_update``, the pure path, for that message.
 """
 
@@ -13,6 +14,7 @@ from cpython.ref cimport Py_INCREF, Py_XDECREF
 
 from .events import ItemUpdated
 from .messages import Update
+from .ripples import BUILTIN_RIPPLES
 from .streams import _RIPPLE_KEYS, _RIPPLE_MOVES, ItemStream, Phase, _too_many
 
 
@@ -42,6 +44,7 @@ cdef Py_ssize_t S_MAX_FIELDS = _offset(ItemStream, "max_fields")
 cdef Py_ssize_t S_SEQ = _offset(ItemStream, "seq_number")
 cdef Py_ssize_t S_UPDATES = _offset(ItemStream, "updates")
 cdef Py_ssize_t S_DELIVER = _offset(ItemStream, "deliver")
+cdef Py_ssize_t S_RIPPLES = _offset(ItemStream, "ripples")
 cdef Py_ssize_t M_ID = _offset(Update, "id")
 cdef Py_ssize_t M_FIELDS = _offset(Update, "fields")
 cdef Py_ssize_t M_SEQ = _offset(Update, "seq_number")
@@ -68,6 +71,8 @@ cdef object _ITEM_UPDATED = ItemUpdated
 cdef object _MARKET_PRICE = "MarketPrice"
 cdef dict _MOVES = dict(_RIPPLE_MOVES)
 cdef object _KEYS = _RIPPLE_KEYS
+# The tables below are the builtin rules'; a stream with other rules takes the general path.
+cdef object _BUILTIN_RIPPLES = BUILTIN_RIPPLES
 
 
 def _overlapping():
@@ -142,6 +147,7 @@ cdef int _apply_update(object s, object msg) except -1:
         or type(<object>f) is not dict
         or not <dict>f
         or _slot(s, S_PHASE) != <PyObject*>_OPEN
+        or _slot(s, S_RIPPLES) != <PyObject*>_BUILTIN_RIPPLES
         or (<object>nc is not None and <object>nc)
         or (<object>nr is not None and <object>nr)
         or type(<object>img_p) is not dict
