@@ -78,6 +78,18 @@ def test_ripple_cycle_ends() -> None:
     assert rules.chains == {"A": ("B",), "B": ("A",)}
 
 
+def test_chains_that_share_fields_are_grouped() -> None:
+    rules = RippleRules({"A": "B", "B": "C", "D": "E", "X": "Y", "Z": "Y"})
+    assert rules.groups["A"] == rules.groups["B"] != rules.groups["X"] == rules.groups["Z"]
+    assert "D" not in rules.groups  # its chain shares nothing: any order gives one image
+
+
+def test_cores_agree_on_overlapping_chains_of_another_dictionary(receive_core: str) -> None:
+    rules = RippleRules({"BID": "ASK", "ASK": "BID_2", "TRDPRC_1": "BID_1"})
+    updates = [{"ASK": 3.0 + i, "BID": 1.0 + i, "TRDPRC_1": float(i)} for i in range(4)]
+    assert run_core(receive_core, rules, updates) == run_core("pure", rules, updates)
+
+
 def test_session_with_a_dictionary_file_ripples_by_it(tmp_path: Path) -> None:
     path = tmp_path / "dictionary.json"
     path.write_text(other_dictionary().to_json(), encoding="utf-8")

@@ -30,7 +30,7 @@ class RippleRules:
     (``keys``), their (destination, source) moves farthest first (``moves``) and every
     field of a chain (``fields``)."""
 
-    __slots__ = ("_shapes", "chains", "fields", "keys", "moves", "targets")
+    __slots__ = ("_shapes", "chains", "fields", "groups", "keys", "moves", "targets")
 
     def __init__(self, targets: Mapping[str, str]) -> None:
         #: field -> the field that receives its previous value
@@ -44,6 +44,9 @@ class RippleRules:
             for n, c in self.chains.items()
         }
         self.fields = frozenset(self.keys.union(*self.chains.values()))
+        #: ripple field -> a bit per group of chains that share fields (the compiled core
+        #: keeps the pure path's order for two fields of one update with a common bit)
+        self.groups: dict[str, int] = _groups(self.moves)
         self._shapes: dict[frozenset[str], frozenset[str]] = {}
 
     def __repr__(self) -> str:
@@ -68,6 +71,34 @@ class RippleRules:
         for dst, src in self.moves[name]:
             if dst in image:
                 image[dst] = image.get(src)
+
+
+def _groups(moves: Mapping[str, tuple[tuple[str, str], ...]]) -> dict[str, int]:
+    """Ripple field -> a bit per group of chains that share fields (BID with BID_1,
+    TRDPRC_1 with TRDPRC_2...); fields of different groups touch disjoint chains, so any
+    order of them gives the same image."""
+    chains = {a: {f for m in ma for f in m} for a, ma in moves.items()}
+    overlapping = {a for a in chains for b in chains if a != b and chains[a] & chains[b]}
+    groups: list[set[str]] = []
+    for a in sorted(overlapping):
+        for g in groups:
+            if any(chains[a] & chains[b] for b in g):
+                g.add(a)
+                break
+        else:
+            groups.append({a})
+    merged = True
+    while merged:  # join groups linked through a later member
+        merged = False
+        for i in range(len(groups)):
+            for j in range(i + 1, len(groups)):
+                if any(chains[a] & chains[b] for a in groups[i] for b in groups[j]):
+                    groups[i] |= groups.pop(j)
+                    merged = True
+                    break
+            if merged:
+                break
+    return {a: 1 << min(i, 62) for i, g in enumerate(groups) for a in g}
 
 
 def _builtin() -> RippleRules:
