@@ -27,6 +27,7 @@ from ..protocol.dictionary import (
     builtin,
 )
 from ..protocol.events import ItemRefreshed, StreamClosed
+from ..protocol.ripples import ripple_rules
 from .deadline import within
 from .subscription import Subscription
 
@@ -224,11 +225,21 @@ class SessionDictionary:
         self.source = source
         self.cache = Path(cache) if cache is not None else None
         self.timeout = timeout
-        #: the dictionary in use
-        self.current: Dictionary = load_dictionary(source) or builtin()
+        self.current = load_dictionary(source) or builtin()
         self._ready = asyncio.Event()
         if source != "download":
             self._ready.set()
+
+    @property
+    def current(self) -> Dictionary:
+        """The dictionary in use."""
+        return self._current
+
+    @current.setter
+    def current(self, dictionary: Dictionary) -> None:
+        # the stream table ripples by the fields of the dictionary in use
+        self._current = dictionary
+        self._session.protocol.streams.use_ripples(ripple_rules(dictionary))
 
     def start(self) -> None:
         """Begin the download in the background (after the first login)."""

@@ -13,7 +13,8 @@ from cpython.ref cimport Py_INCREF, Py_XDECREF
 
 from .events import ItemUpdated
 from .messages import Update
-from .streams import _RIPPLE_KEYS, _RIPPLE_MOVES, ItemStream, Phase, _too_many
+from .ripples import RippleRules
+from .streams import ItemStream, Phase, _too_many
 
 
 cdef extern from "Python.h":
@@ -42,6 +43,10 @@ cdef Py_ssize_t S_MAX_FIELDS = _offset(ItemStream, "max_fields")
 cdef Py_ssize_t S_SEQ = _offset(ItemStream, "seq_number")
 cdef Py_ssize_t S_UPDATES = _offset(ItemStream, "updates")
 cdef Py_ssize_t S_DELIVER = _offset(ItemStream, "deliver")
+cdef Py_ssize_t S_RIPPLES = _offset(ItemStream, "ripples")
+cdef Py_ssize_t R_KEYS = _offset(RippleRules, "keys")
+cdef Py_ssize_t R_MOVES = _offset(RippleRules, "moves")
+cdef Py_ssize_t R_GROUPS = _offset(RippleRules, "groups")
 cdef Py_ssize_t M_ID = _offset(Update, "id")
 cdef Py_ssize_t M_FIELDS = _offset(Update, "fields")
 cdef Py_ssize_t M_SEQ = _offset(Update, "seq_number")
@@ -66,57 +71,11 @@ cdef object _UPDATE = Update
 cdef object _STREAM = ItemStream
 cdef object _ITEM_UPDATED = ItemUpdated
 cdef object _MARKET_PRICE = "MarketPrice"
-cdef dict _MOVES = dict(_RIPPLE_MOVES)
-cdef object _KEYS = _RIPPLE_KEYS
+cdef object _RULES = RippleRules
 
 
-def _overlapping():
-    """Ripple fields whose chains share fields (TRDPRC_1 and TRDPRC_2...): their order of
-    application matters, so with two of them in one update the pure path's order is kept."""
-    out = set()
-    for a, ma in _RIPPLE_MOVES.items():
-        fa = {f for m in ma for f in m}
-        for b, mb in _RIPPLE_MOVES.items():
-            if a != b and fa & {f for m in mb for f in m}:
-                out.add(a)
-    return frozenset(out)
-
-
-cdef object _OVERLAPPING = _overlapping()
-
-
-def _groups():
-    """Ripple field -> a bit per group of chains that share fields (BID with BID_1, TRDPRC_1
-    with TRDPRC_2...): two fields of one update with a common bit ripple in the pure path's
-    order; fields of different groups touch disjoint chains, so any order gives the same."""
-    chains = {a: {f for m in ma for f in m} for a, ma in _RIPPLE_MOVES.items()}
-    groups = []
-    for a in sorted(_OVERLAPPING):
-        for g in groups:
-            if any(chains[a] & chains[b] for b in g):
-                g.add(a)
-                break
-        else:
-            groups.append({a})
-    merged = True
-    while merged:  # join groups linked through a later member
-        merged = False
-        for i in range(len(groups)):
-            for j in range(i + 1, len(groups)):
-                if any(chains[a] & chains[b] for a in groups[i] for b in groups[j]):
-                    groups[i] |= groups.pop(j)
-                    merged = True
-                    break
-            if merged:
-                break
-    return {a: 1 << min(i, 62) for i, g in enumerate(groups) for a in g}
-
-
-cdef dict _GROUP = _groups()
-
-
-cdef inline int _ripple(dict img, object name, object whole) except -1:
-    cdef tuple moves = <tuple>PyDict_GetItem(_MOVES, name)
+cdef inline int _ripple(dict img, dict table, object name, object whole) except -1:
+    cdef tuple moves = <tuple>PyDict_GetItem(table, name)
     cdef tuple mv
     cdef PyObject* v
     if name in whole:
@@ -137,8 +96,10 @@ cdef int _apply_update(object s, object msg) except -1:
     cdef PyObject* domain = _slot(s, S_DOMAIN)
     cdef PyObject* nc = _slot(msg, M_NO_CACHE)
     cdef PyObject* nr = _slot(msg, M_NO_RIPPLE)
+    cdef PyObject* rules = _slot(s, S_RIPPLES)
     if (
-        f is NULL or img_p is NULL or domain is NULL or nc is NULL or nr is NULL
+        rules is NULL or type(<object>rules) is not _RULES
+        or f is NULL or img_p is NULL or domain is NULL or nc is NULL or nr is NULL
         or type(<object>f) is not dict
         or not <dict>f
         or _slot(s, S_PHASE) != <PyObject*>_OPEN
@@ -151,6 +112,9 @@ cdef int _apply_update(object s, object msg) except -1:
         return 0
     cdef dict img = <dict>img_p
     cdef dict fields = <dict>f
+    # the ripple rules of the stream's table (the dictionary in use)
+    cdef dict table = <dict>_slot(<object>rules, R_MOVES)
+    cdef dict group = <dict>_slot(<object>rules, R_GROUPS)
     cdef PyObject* whole_p = _slot(s, S_WHOLE)
     cdef object whole = <object>whole_p if whole_p is not NULL else s.whole_chains
     cdef object name
@@ -158,21 +122,21 @@ cdef int _apply_update(object s, object msg) except -1:
     cdef int hits = 0, overlapping = 0
     cdef unsigned long long seen = 0, bit
     for name in fields:
-        if PyDict_GetItem(_MOVES, name) is not NULL:
+        if PyDict_GetItem(table, name) is not NULL:
             hits += 1
-            g = PyDict_GetItem(_GROUP, name)
+            g = PyDict_GetItem(group, name)
             if g is not NULL:
                 bit = <unsigned long long>(<object>g)
                 if seen & bit:
                     overlapping = 1
                 seen |= bit
     if overlapping:  # keep the pure path's order (a set's) for chains that overlap
-        for name in fields.keys() & _KEYS:
-            _ripple(img, name, whole)
+        for name in fields.keys() & <object>_slot(<object>rules, R_KEYS):
+            _ripple(img, table, name, whole)
     elif hits:
         for name in fields:
-            if PyDict_GetItem(_MOVES, name) is not NULL:
-                _ripple(img, name, whole)
+            if PyDict_GetItem(table, name) is not NULL:
+                _ripple(img, table, name, whole)
     PyDict_Update(img, fields)
     cdef PyObject* limit_p = _slot(s, S_MAX_FIELDS)
     cdef object limit = <object>limit_p if limit_p is not NULL else s.max_fields

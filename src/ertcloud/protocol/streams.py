@@ -24,8 +24,9 @@ if TYPE_CHECKING:
 
 from ..exceptions import LimitExceeded
 from .enums import FINAL_STREAM_STATES
-from .fields import DATE, ENUM, FIELDS, TIME, ripple_chain
+from .fields import DATE, ENUM, FIELDS, TIME
 from .messages import Refresh, Request, State, Status, Update
+from .ripples import BUILTIN_RIPPLES, RippleRules
 
 __all__ = [
     "MAX_FIELDS_PER_IMAGE",
@@ -94,27 +95,21 @@ TRANSITIONS: dict[tuple[Phase, str], Phase] = {
 }
 
 
-#: Field -> the fields its previous values ripple into (TRDPRC_1 -> TRDPRC_2 ... TRDPRC_5).
-RIPPLES: dict[str, tuple[str, ...]] = {n: c for n in FIELDS if (c := ripple_chain(n))}
-_RIPPLE_KEYS = frozenset(RIPPLES)
+#: The builtin table's ripple rules (a stream table's :attr:`StreamTable.ripples` may be
+#: another dictionary's). Field -> the fields its previous values ripple into
+#: (TRDPRC_1 -> TRDPRC_2 ... TRDPRC_5).
+RIPPLES: dict[str, tuple[str, ...]] = BUILTIN_RIPPLES.chains
+_RIPPLE_KEYS = BUILTIN_RIPPLES.keys
 #: Field -> the (destination, source) moves of its ripple, farthest first.
-_RIPPLE_MOVES: dict[str, tuple[tuple[str, str], ...]] = {
-    n: tuple(zip((n, *c)[:0:-1], (n, *c)[-2::-1], strict=True)) for n, c in RIPPLES.items()
-}
-#: Every field of a ripple chain: an image holding all of them ripples on the fast path.
-_RIPPLE_FIELDS = frozenset(_RIPPLE_KEYS.union(*RIPPLES.values()))
+_RIPPLE_MOVES: dict[str, tuple[tuple[str, str], ...]] = BUILTIN_RIPPLES.moves
 
 
-def ripple(image: dict[str, Any], changed: dict[str, Any]) -> None:
+def ripple(
+    image: dict[str, Any], changed: dict[str, Any], rules: RippleRules = BUILTIN_RIPPLES
+) -> None:
     """Shift ripple fields in ``image`` as a cache does before applying ``changed``."""
-    for name in changed.keys() & _RIPPLE_KEYS:
-        _ripple_some(image, name)
-
-
-def _ripple_some(image: dict[str, Any], name: str) -> None:
-    for dst, src in _RIPPLE_MOVES[name]:
-        if dst in image:  # a view may leave some of the chain out
-            image[dst] = image.get(src)
+    for name in changed.keys() & rules.keys:
+        rules.ripple(image, name)
 
 
 #: Fields whose string values repeat across items (codes, dates, times): an image keeps
@@ -122,20 +117,18 @@ def _ripple_some(image: dict[str, Any], name: str) -> None:
 _SHARED_VALUE_FIELDS = frozenset(n for n, fd in FIELDS.items() if fd.type in (ENUM, DATE, TIME))
 _SHARED_VALUES_MAX = 200_000
 _SHARED_STATES_MAX = 10_000
-_SHAPES_MAX = 1024
 
 
 class Interner:
     """The values images share, bounded: one State object per distinct state, one copy
-    of each code/date/time string, one ripple-chain set per image shape. Owned by a
+    of each code/date/time string. Owned by a
     :class:`StreamTable`; nothing shared is ever changed after it is received."""
 
-    __slots__ = ("_shapes", "_states", "_values")
+    __slots__ = ("_states", "_values")
 
     def __init__(self) -> None:
         self._states: dict[tuple[str, str, str | None, str | None], State] = {}
         self._values: dict[str, str] = {}
-        self._shapes: dict[frozenset[str], frozenset[str]] = {}
 
     def state(self, state: State) -> State:
         """One State object for all streams in the same state (thousands of items are
@@ -163,18 +156,12 @@ class Interner:
             if type(value) is str:
                 image[name] = share(value, value)
 
-    def whole_chains(self, image: dict[str, Any]) -> frozenset[str]:
+    def whole_chains(
+        self, image: dict[str, Any], rules: RippleRules = BUILTIN_RIPPLES
+    ) -> frozenset[str]:
         """The ripple fields of ``image`` whose whole chain (sources and destinations) it
-        holds: those ripple without a membership check per move. One shared set per shape."""
-        present = frozenset(image.keys() & _RIPPLE_FIELDS)
-        out = self._shapes.get(present)
-        if out is None:
-            out = frozenset(
-                n for n, moves in _RIPPLE_MOVES.items() if present.issuperset(sum(moves, ()))
-            )
-            if len(self._shapes) < _SHAPES_MAX:
-                self._shapes[present] = out
-        return out
+        holds under ``rules``: those ripple without a membership check per move."""
+        return rules.whole_chains(image)
 
 
 class UpdateSink(Protocol):
@@ -339,6 +326,8 @@ class ItemStream:
     max_map_entries: int = MAX_MAP_ENTRIES
     #: the shared values of the table the stream belongs to (set by StreamTable.add)
     interner: Interner = field(default_factory=Interner)
+    #: the ripple rules of the table the stream belongs to (set by StreamTable.add)
+    ripples: RippleRules = BUILTIN_RIPPLES
 
     @property
     def user(self) -> StreamOwner | None:
@@ -375,7 +364,7 @@ class ItemStream:
                     f"fields in the image of {self.name}", len(self.fields), self.max_fields
                 )
             self.interner.share_values(self.fields)
-        self.whole_chains = self.interner.whole_chains(self.fields)
+        self.whole_chains = self.ripples.whole_chains(self.fields)
         if msg.map is not None:
             if self.map is None:
                 self.map = self._new_map()
@@ -402,12 +391,13 @@ class ItemStream:
         elif f:
             img = self.fields
             if not msg.do_not_ripple:
-                for name in f.keys() & _RIPPLE_KEYS:
+                rules = self.ripples
+                for name in f.keys() & rules.keys:
                     if name in self.whole_chains:
-                        for dst, src in _RIPPLE_MOVES[name]:
+                        for dst, src in rules.moves[name]:
                             img[dst] = img[src]
                     else:
-                        _ripple_some(img, name)
+                        rules.ripple(img, name)
             if self.domain == "MarketPrice":
                 img.update(f)
             else:  # other domains may carry containers (YieldCurve vectors) as field values
@@ -454,6 +444,8 @@ class StreamTable:
         self.max_map_entries = MAX_MAP_ENTRIES
         #: the values the images of this table share
         self.interner = Interner()
+        #: the ripple rules of the dictionary in use (see :meth:`use_ripples`)
+        self.ripples: RippleRules = BUILTIN_RIPPLES
         self._streams: dict[int, ItemStream] = {}
         #: ``get`` without the method call (the dict's own, for the hot path)
         self.lookup = self._streams.get
@@ -490,7 +482,15 @@ class StreamTable:
         stream.max_fields = self.max_fields
         stream.max_map_entries = self.max_map_entries
         stream.interner = self.interner
+        stream.ripples = self.ripples
         self._streams[stream.id] = stream
+
+    def use_ripples(self, rules: RippleRules) -> None:
+        """Ripple by ``rules`` from now on, in every stream (those already open too)."""
+        self.ripples = rules
+        for stream in self._streams.values():
+            stream.ripples = rules
+            stream.whole_chains = rules.whole_chains(stream.fields)
 
     def add_batch(self, batch_id: int, member_ids: list[int]) -> None:
         self._batches[batch_id] = member_ids
