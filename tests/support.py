@@ -212,3 +212,10 @@ async def until(cond: Callable[[], bool], timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+def own_names(group: str) -> str:
+    """``record --cluster`` query options giving ``group`` a stream, subjects and buckets of its
+    own on the suite's shared NATS server (two streams may not share subjects)."""
+    name = group.replace("-", "")
+    return f"group={group}&stream={name.upper()}&prefix={name}&latest={name}_latest"

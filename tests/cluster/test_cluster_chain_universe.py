@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from epoch_check import sim_session
-from support import run_cli, until
+from support import own_names, run_cli, until
 
 from ertcloud.cluster import Worker, parse_cluster_url
 from ertcloud.cluster.universe import ChainUniverse
@@ -76,7 +76,7 @@ async def test_workers_share_a_chain_and_follow_its_changes(nats_url: str) -> No
 
 def test_a_chain_that_does_not_exist_is_a_one_line_error(nats_url: str) -> None:
     out = run_cli(
-        "record", "--cluster", f"{nats_url}?group=nochain", "--chain", "0#NOPE",
+        "record", "--cluster", f"{nats_url}?{own_names('nochain')}", "--chain", "0#NOPE",
         "--duration", "5", "--progress-interval", "0", timeout=60,
     )  # fmt: skip
     assert out.returncode != 0
@@ -96,7 +96,7 @@ def test_chain_without_cluster_is_a_one_line_error() -> None:
 
 def test_record_cluster_chain_worker_shares_the_constituents(nats_url: str) -> None:
     out = run_cli(
-        "record", "--cluster", f"{nats_url}?group=cli-chain", "--worker-name", "c1",
+        "record", "--cluster", f"{nats_url}?{own_names('cli-chain')}", "--worker-name", "c1",
         "--chain", "0#.DJI", "TRI.N", "--duration", "3", "--progress-interval", "0", timeout=90,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr

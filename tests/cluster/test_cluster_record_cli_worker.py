@@ -3,12 +3,12 @@ simulator and a single NATS server: its session, metrics endpoint and timed stop
 
 from __future__ import annotations
 
-from support import run_cli
+from support import own_names, run_cli
 
 
 def test_record_cluster_worker_runs_serves_metrics_and_stops(nats_url: str) -> None:
     out = run_cli(
-        "record", "--cluster", f"{nats_url}?group=cli-worker", "--worker-name", "w1",
+        "record", "--cluster", f"{nats_url}?{own_names('cli-worker')}", "--worker-name", "w1",
         "TRI.N", "IBM.N", "--duration", "4", "--metrics-port", "0", "--progress-interval", "0",
         timeout=90,
     )  # fmt: skip

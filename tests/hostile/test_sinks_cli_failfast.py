@@ -91,7 +91,7 @@ def test_health_turns_unhealthy_when_the_stream_is_silent(
     reasons = last["reasons"]
     assert isinstance(reasons, list) and any("no message for" in x for x in reasons), last
     silent = last["seconds_since_last_message"]
-    assert isinstance(silent, float) and 3 < silent < 30
+    assert isinstance(silent, float) and 3 <= silent < 30  # over 3 s, rounded to the ms
 
 
 def test_a_missing_spill_folder_is_refused_up_front(tmp_path: Path) -> None:
