@@ -1051,8 +1051,10 @@ class ServerConnection:
     def push_update(
         self, s: Stream, utype: str, fields: dict[str, Any], seq: int, stamp: int | None
     ) -> None:
+        if s.paused or self.standby:
+            return
         fields = _in_view(fields, s.view)
-        if s.paused or self.standby or not fields:
+        if not fields:
             return
         self.out.append(
             Update(
