@@ -182,17 +182,38 @@ class Program:
         return self.out
 
 
+def printed(
+    output: str, pattern: str, *, strict: bool = True
+) -> Iterator[tuple[re.Match[str], Any]]:
+    """Each JSON value printed where the regular expression ``pattern`` ends (``^`` is any
+    line start), with its match. Not ``strict``: a match with no JSON value there is passed
+    over."""
+    dec = json.JSONDecoder()
+    for m in re.finditer(pattern, output, re.M):
+        try:
+            yield m, dec.raw_decode(output, m.end())[0]
+        except json.JSONDecodeError:
+            if strict:
+                raise
+
+
+def messages(output: str, header: str) -> list[Any]:
+    """Every message printed on the lines after each whole line that the regular expression
+    ``header`` matches (``SENT:``, ``RECEIVED on session1:``); a frame is one message or an
+    array of them."""
+    return [
+        m
+        for _, doc in printed(output, rf"^{header}\n")
+        for m in (doc if isinstance(doc, list) else [doc])
+    ]
+
+
 def _blocks(output: str, opener: str) -> Iterator[Any]:
     """The top-level JSON values printed (``indent=2``: ``opener``, a line break, then two
     spaces). The two sessions print from two threads, so a header line may be separated
     from its JSON, or a value may start on the line where the other thread's ended: go by
     the JSON, wherever its opener is on the line."""
-    dec = json.JSONDecoder()
-    for m in re.finditer(rf"\{opener}(?=\n  \S)", output):
-        try:
-            yield dec.raw_decode(output, m.start())[0]
-        except json.JSONDecodeError:
-            continue
+    return (doc for _, doc in printed(output, rf"(?=\{opener}\n  \S)", strict=False))
 
 
 def received(output: str) -> list[dict[str, Any]]:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
-from support import ROOT, cli_env
+from support import ROOT, cli_env, messages
 
 from ertcloud.sinks.readback import read_recording
 
@@ -151,17 +151,6 @@ def _json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(ln) for ln in text.splitlines() if ln.startswith("{")]
 
 
-def _sent_and_received(out: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The messages ``market-price`` printed after ``SENT...:`` and ``RECEIVED...:``."""
-    dec = json.JSONDecoder()
-    sent: list[dict[str, Any]] = []
-    received: list[dict[str, Any]] = []
-    for m in re.finditer(r"^(SENT|RECEIVED)[^\n]*:\s*\n", out, re.M):
-        doc, _ = dec.raw_decode(out, m.end())
-        (sent if m.group(1) == "SENT" else received).extend(doc if isinstance(doc, list) else [doc])
-    return sent, received
-
-
 def check_sim(r: Ran) -> None:
     info = json.loads(r.out.splitlines()[0])
     assert info["port"] == int(r.command.split("--port ")[1].split()[0])
@@ -172,7 +161,8 @@ def check_quick_tour(r: Ran) -> None:
     out = r.out
     assert "Sending authentication request with password to http://127.0.0.1:" in out
     assert "WebSocket successfully connected!" in out
-    sent, received = _sent_and_received(out)
+    # what market-price printed after SENT...: and RECEIVED...:
+    sent, received = messages(out, r"SENT[^\n]*:\s*"), messages(out, r"RECEIVED[^\n]*:\s*")
     assert (
         sent[0]["Domain"] == "Login"
         and sent[0]["Key"]["Elements"]["AuthenticationToken"] == "<redacted>"

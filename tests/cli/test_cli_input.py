@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import ROOT, SimProcess, cli_env, run_cli
+from support import ROOT, SimProcess, cli_env, messages, run_cli
 
 from ertcloud.auth.grants import DEFAULT_SCOPE
 from ertcloud.cli import build_parser, market_price, subscribe
@@ -263,17 +263,6 @@ def test_bad_values_exit_2_before_any_network(argv: list[str], message: str) -> 
 # -- 8. --hotstandby prints each update once per session --------------------------------------
 
 
-def _blocks(out: str) -> list[tuple[str, Any]]:
-    """(session, message) for every message of every ``RECEIVED on sessionN:`` block."""
-    dec = json.JSONDecoder()
-    found: list[tuple[str, Any]] = []
-    for m in re.finditer(r"^RECEIVED on (session[12]):\n", out, re.M):
-        obj, _ = dec.raw_decode(out, m.end())
-        for msg in obj if isinstance(obj, list) else [obj]:
-            found.append((m.group(1), msg))
-    return found
-
-
 def test_hot_standby_prints_every_update_once_per_session(sim_process: Any) -> None:
     sim: SimProcess = sim_process("--endpoints", "3")
     r = run_cli(
@@ -290,10 +279,14 @@ def test_hot_standby_prints_every_update_once_per_session(sim_process: Any) -> N
         )
     }
     assert len(ports) == 2 and ports <= set(sim.info["ports"])
-    seen: dict[str, list[int]] = {"session1": [], "session2": []}
-    for session, msg in _blocks(r.stdout):
-        if msg.get("Type") == "Update":
-            seen[session].append(msg["SeqNumber"])
+    seen = {
+        session: [
+            msg["SeqNumber"]
+            for msg in messages(r.stdout, f"RECEIVED on {session}:")
+            if msg.get("Type") == "Update"
+        ]
+        for session in ("session1", "session2")
+    }
     for seqs in seen.values():
         assert seqs and len(seqs) == len(set(seqs))  # no repeat within a session
     both = set(seen["session1"]) & set(seen["session2"])

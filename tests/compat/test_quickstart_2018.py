@@ -3,19 +3,12 @@ simulator over HTTPS/WSS, receives the TRI.N Refresh and Updates and renews its 
 
 from __future__ import annotations
 
-import json
-import re
 from pathlib import Path
 from typing import Any
 
-from support import Program, SimProcess
+from support import Program, SimProcess, messages
 
 PROGRAM = Path(__file__).with_name("quickstart_2018.py")
-
-
-def frames(output: str) -> list[Any]:
-    dec = json.JSONDecoder()
-    return [dec.raw_decode(output, m.end())[0] for m in re.finditer(r"^RECEIVED: \n", output, re.M)]
 
 
 def test_vendor_2018_quick_start_runs_unchanged(
@@ -62,7 +55,7 @@ def test_vendor_2018_quick_start_runs_unchanged(
     assert "EDP-GW Authentication succeeded. RECEIVED:" in out, out
     assert "WebSocket successfully connected!" in out
     assert "Sending authentication request with refresh token to" in out
-    msgs = [m for f in frames(out) for m in f]
+    msgs = messages(out, "RECEIVED: ")
     assert msgs[0]["Domain"] == "Login" and msgs[0]["State"]["Stream"] == "Open"
     refresh = next(m for m in msgs if m["Type"] == "Refresh" and m.get("ID") == 2)
     assert refresh["Key"]["Name"] == "TRI.N" and "BID" in refresh["Fields"]

@@ -10,24 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import SimProcess, ertcloud_cmd, run_cli, start_cli, wait_for_output
+from support import SimProcess, ertcloud_cmd, messages, run_cli, start_cli, wait_for_output
 
-
-def blocks(output: str, header: str) -> list[Any]:
-    """The JSON documents printed after each ``header`` line."""
-    out = []
-    dec = json.JSONDecoder()
-    for m in re.finditer(rf"^{re.escape(header)}\n", output, re.M):
-        doc, _ = dec.raw_decode(output, m.end())
-        out.append(doc)
-    return out
-
-
-def messages(output: str, header: str) -> list[dict[str, Any]]:
-    msgs: list[dict[str, Any]] = []
-    for doc in blocks(output, header):
-        msgs.extend(doc if isinstance(doc, list) else [doc])
-    return msgs
+#: the line before the token endpoint's reply
+TOKEN_REPLY = r"LSEG Delivery Platform Authentication succeeded\. RECEIVED:"
 
 
 def test_happy_path_prints_like_the_vendor_examples(sim_process: Any) -> None:
@@ -64,7 +50,7 @@ def test_happy_path_prints_like_the_vendor_examples(sim_process: Any) -> None:
     assert '\n  "Domain":"Login",\n' in out or '"Domain":"Login"' in out
     assert re.search(r'^    "ID":\d+,$', out, re.M)
     # secrets never printed by default; the Ctrl+C-equivalent close sends Close messages
-    token_doc = blocks(out, "LSEG Delivery Platform Authentication succeeded. RECEIVED:")[0]
+    token_doc = messages(out, TOKEN_REPLY)[0]
     assert token_doc["access_token"] == "<redacted>"
     assert token_doc["refresh_token"] == "<redacted>"
     assert token_doc["expires_in"] == "300"
@@ -78,7 +64,7 @@ def test_show_secrets_prints_the_real_token(sim_process: Any) -> None:
         "market-price", *sim.client_args("--tls", "off", "--duration", "1", "--show-secrets")
     )
     assert r.returncode == 0, r.stderr
-    token = blocks(r.stdout, "LSEG Delivery Platform Authentication succeeded. RECEIVED:")[0]
+    token = messages(r.stdout, TOKEN_REPLY)[0]
     assert len(token["access_token"]) > 20
     login = messages(r.stdout, "SENT:")[0]
     assert login["Key"]["Elements"]["AuthenticationToken"] == token["access_token"]

@@ -24,6 +24,7 @@ from .follow import follow
 if TYPE_CHECKING:
     from ..client.session import Session
 from .options import description
+from .shared_options import add_shared
 
 __all__ = ["add_parser", "bar_line", "run"]
 
@@ -39,7 +40,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--interval", default="1m", help="bar length: 1s, 1m, 5m, 1h ... (default 1m)")
     p.add_argument("--format", choices=("table", "jsonl"), default="table")
     p.add_argument("--count", type=int, default=None, help="stop after this many bars")
-    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    add_shared(p, "duration")
     add_connection_options(p)
     p.set_defaults(func=lambda a: asyncio.run(run(a)))
 

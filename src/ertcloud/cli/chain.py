@@ -14,6 +14,7 @@ from typing import Any
 from ..chains import ChainChanged, ChainError
 from .common import add_connection_options, open_session
 from .options import description
+from .shared_options import add_shared
 
 __all__ = ["add_parser", "run"]
 
@@ -29,7 +30,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--watch", action="store_true", help="keep the chain open; print +RIC / -RIC on changes"
     )
-    p.add_argument("--duration", type=float, default=None, help="with --watch: stop after seconds")
+    add_shared(p, "duration", duration={"help": "with --watch: stop after seconds"})
     add_connection_options(p)
     p.set_defaults(func=lambda a: asyncio.run(run(a)))
 

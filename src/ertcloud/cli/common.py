@@ -7,29 +7,27 @@ so on stderr.
 from __future__ import annotations
 
 import argparse
+import ssl
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from ..auth.grants import DEFAULT_SCOPE, PasswordCredentials
-from ..config import CommandLineSecret, resolve_credentials
+from ..auth.grants import PasswordCredentials
+from ..config import resolve_credentials
 from ..exceptions import ConfigError
 from . import interrupt
-from .market_price import (
-    DEFAULT_AUTH_URL,
-    add_timeouts,
-    default_position,
-    first_token,
-    ssl_context,
-)
-from .options import add_option
+from .market_price import default_position, first_token, ssl_context
 from .proxy_option import add_proxy_option
+from .shared_options import DEFAULT_AUTH_URL, add_shared, add_timeouts
 
 if TYPE_CHECKING:
     from ..auth.manager import TokenManager
     from ..client.session import Session
     from ..client.standby import StandbyBase
+    from ..protocol.login import LoginParams
+
+    _Target = Session | StandbyBase
 
 __all__ = [
     "add_connection_options",
@@ -37,6 +35,7 @@ __all__ = [
     "open_session",
     "open_standby",
     "token_manager",
+    "use_demo_login",
 ]
 
 
@@ -44,62 +43,34 @@ def add_connection_options(p: argparse.ArgumentParser) -> None:
     """The connection options of ``subscribe``, ``post``, ``token`` and ``discover`` (the
     names ``market-price`` uses; the vendor spellings are hidden aliases)."""
     g = p.add_argument_group("connection (default: the embedded simulator)")
-    g.add_argument(
-        "--url",
-        default=None,
-        help="WebSocket URL, e.g. wss://host:443/WebSocket (or ERTCLOUD_URL)",
-    )
-    g.add_argument(
-        "--hostname",
-        default=None,
-        metavar="HOST",
-        help="streaming host (builds wss://HOST:PORT/WebSocket)",
-    )
-    g.add_argument("--port", default="443", metavar="PORT", help="port of --hostname (default 443)")
-    add_option(
-        g, "--auth-url", "--auth_url", dest="auth_url", default=None,
-        help=f"token URL (or ERTCLOUD_TOKEN_URL; default {DEFAULT_AUTH_URL})",
+    add_shared(
+        g, "url", "hostname", "port", "auth_url", "user", "password", "clientid", "scope",
+        "app_id", "position", "ca_file", "insecure", "credentials",
     )  # fmt: skip
-    g.add_argument("--user", default=None, help="machine id / user name (or ERTCLOUD_USER)")
-    g.add_argument(
-        "--password",
-        default=None,
-        action=CommandLineSecret,
-        help="password (prefer ERTCLOUD_PASSWORD or --credentials)",
-    )
-    add_option(
-        g, "--client-id", "--clientid", "--client_id", dest="clientid", default=None,
-        help="client id (app key; or ERTCLOUD_CLIENT_ID)",
-    )  # fmt: skip
-    g.add_argument("--scope", default=DEFAULT_SCOPE, help="OAuth scope (default trapi)")
-    add_option(
-        g, "--app-id", "--app_id", dest="app_id", default="256",
-        help="Login ApplicationId (default 256)",
-    )  # fmt: skip
-    g.add_argument(
-        "--position", default=None, metavar="POS", help="Login Position (default <ip>/<hostname>)"
-    )
-    g.add_argument("--ca-file", default=None, metavar="FILE", help="trust this CA bundle (PEM)")
-    g.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
-    g.add_argument(
-        "--credentials",
-        default=None,
-        metavar="FILE",
-        help="TOML credentials file, mode 0600 (default ~/.config/ertcloud/credentials.toml "
-        "if it exists)",
-    )
     add_timeouts(g)
     add_proxy_option(g)
 
 
-async def _start(target: Session | StandbyBase, a: argparse.Namespace, token_url: str) -> None:
-    """The first token, then the connection(s) and Login(s): each bounded and
-    interruptible."""
-    if target.tokens is not None:
-        await first_token(target.tokens, token_url, a)
-    urls = " and ".join(target.urls[:2])
-    with interrupt.waiting(f"the connection to {urls} and the Login"):
-        await target.start()
+def use_demo_login(a: argparse.Namespace) -> None:
+    """The embedded simulator's login, for what the options leave out."""
+    a.user = a.user or "demo"
+    a.password = a.password if a.password is not None else "demo"
+    a.clientid = a.clientid or "ertcloud-cli"
+
+
+@asynccontextmanager
+async def _started(target: _Target, a: argparse.Namespace, token_url: str) -> AsyncIterator[None]:
+    """``target`` started, closed on the way out: the first token, then the connection(s)
+    and Login(s), each bounded and interruptible."""
+    try:
+        if target.tokens is not None:
+            await first_token(target.tokens, token_url, a)
+        urls = " and ".join(target.urls[:2])
+        with interrupt.waiting(f"the connection to {urls} and the Login"):
+            await target.start()
+        yield
+    finally:
+        await target.close()
 
 
 def add_transport_option(p: argparse.ArgumentParser) -> None:
@@ -133,44 +104,60 @@ def token_manager(a: argparse.Namespace, token_url: str) -> TokenManager:
 
 
 @asynccontextmanager
-async def open_session(a: argparse.Namespace) -> AsyncIterator[Session]:
-    """A started Session from the options, or one on a fresh embedded simulator."""
-    from ..client.session import Session
-    from ..protocol.login import LoginParams
+async def _service(
+    a: argparse.Namespace, standby: type[StandbyBase] | None = None
+) -> AsyncIterator[tuple[list[str], str, TokenManager, ssl.SSLContext | bool | None]]:
+    """Where to connect: the WebSocket URL (two, ``--standby-url`` the second, for a
+    ``standby``), the token URL, the token manager and the TLS context. With no ``--url``
+    or ``--hostname``, those of a fresh embedded simulator (said on stderr), whose demo
+    login fills in what the options leave out."""
     from ..sim.server import SimOptions, SimServer
 
-    login = LoginParams(application_id=a.app_id, position=a.position or default_position())
     if a.url is None and a.hostname is None:
-        async with SimServer(SimOptions(port=0)) as sim:
-            sys.stderr.write(
-                f"ertcloud: using the embedded simulator at {sim.base_url} (simulated data)\n"
-            )
-            a.user = a.user or "demo"
-            a.password = a.password if a.password is not None else "demo"
-            a.clientid = a.clientid or "ertcloud-cli"
-            tokens = token_manager(a, sim.token_url)
-            session = Session(
-                sim.websocket_url, tokens=tokens, login=login, connect_timeout=a.connect_timeout,
-                transport=_transport(a),
-            )  # fmt: skip
-            try:
-                await _start(session, a, sim.token_url)
-                yield session
-            finally:
-                await session.close()
+        opts, note = SimOptions(port=0), ""
+        if standby is not None:
+            if a.standby_url is not None:
+                raise ConfigError("--standby-url needs --url or --hostname (the first endpoint)")
+            opts = SimOptions(port=0, endpoints=2)
+            opts.server.support_standby = True
+            note = f"; {standby.kind} on two of its endpoints"
+        async with SimServer(opts) as sim:
+            where = f"the embedded simulator at {sim.base_url}"
+            sys.stderr.write(f"ertcloud: using {where} (simulated data{note})\n")
+            use_demo_login(a)
+            urls = sim.websocket_urls[: opts.endpoints]
+            yield urls, sim.token_url, token_manager(a, sim.token_url), None
         return
+    if standby is not None and a.standby_url is None:
+        flag = "--" + standby.kind.replace(" ", "")
+        raise ConfigError(f"{flag} needs --standby-url, the second endpoint")
     url = a.url or f"wss://{a.hostname}:{a.port}/WebSocket"
     token_url = a.auth_url or DEFAULT_AUTH_URL
     tokens = token_manager(a, token_url)
-    session = Session(
-        url, tokens=tokens, login=login, ssl_context=ssl_context(a, url),
-        connect_timeout=a.connect_timeout, transport=_transport(a),
-    )  # fmt: skip
-    try:
-        await _start(session, a, token_url)
-        yield session
-    finally:
-        await session.close()
+    if standby is None:
+        yield [url], token_url, tokens, ssl_context(a, url)
+    else:
+        yield [url, a.standby_url], token_url, tokens, ssl_context(a)
+
+
+def _login(a: argparse.Namespace) -> LoginParams:
+    from ..protocol.login import LoginParams
+
+    return LoginParams(application_id=a.app_id, position=a.position or default_position())
+
+
+@asynccontextmanager
+async def open_session(a: argparse.Namespace) -> AsyncIterator[Session]:
+    """A started Session from the options, or one on a fresh embedded simulator."""
+    from ..client.session import Session
+
+    async with _service(a) as (urls, token_url, tokens, sslctx):
+        session = Session(
+            urls[0], tokens=tokens, login=_login(a), ssl_context=sslctx,
+            connect_timeout=a.connect_timeout, transport=_transport(a),
+        )  # fmt: skip
+        async with _started(session, a, token_url):
+            yield session
 
 
 def _transport(a: argparse.Namespace) -> str:
@@ -184,49 +171,15 @@ async def open_standby(
     """A started :class:`HotStandby` (or ``kind``, with ``kw``) on ``--url`` and
     ``--standby-url``, or on two endpoints of a fresh embedded simulator."""
     from ..client.standby import HotStandby
-    from ..protocol.login import LoginParams
-    from ..sim.server import SimOptions, SimServer
 
     kind = kind or HotStandby
-    login = LoginParams(application_id=a.app_id, position=a.position or default_position())
-    if a.url is None and a.hostname is None:
-        if a.standby_url is not None:
-            raise ConfigError("--standby-url needs --url or --hostname (the first endpoint)")
-        opts = SimOptions(port=0, endpoints=2)
-        opts.server.support_standby = True
-        async with SimServer(opts) as sim:
-            sys.stderr.write(
-                f"ertcloud: using the embedded simulator at {sim.base_url} (simulated data; "
-                f"{kind.kind} on two of its endpoints)\n"
-            )
-            a.user = a.user or "demo"
-            a.password = a.password if a.password is not None else "demo"
-            a.clientid = a.clientid or "ertcloud-cli"
-            tokens = token_manager(a, sim.token_url)
-            hs = kind(
-                sim.websocket_urls[:2], tokens=tokens, login=login,
-                connect_timeout=a.connect_timeout, transport=_transport(a), **kw,
-            )  # fmt: skip
-            try:
-                await _start(hs, a, sim.token_url)
+    async with _service(a, kind) as (urls, token_url, tokens, sslctx):
+        hs = kind(
+            urls, tokens=tokens, login=_login(a), ssl_context=sslctx,
+            connect_timeout=a.connect_timeout, transport=_transport(a), **kw,
+        )  # fmt: skip
+        try:
+            async with _started(hs, a, token_url):
                 yield hs
-            finally:
-                await hs.close()
-                await tokens.client.close()
-        return
-    if a.standby_url is None:
-        flag = "--" + kind.kind.replace(" ", "")
-        raise ConfigError(f"{flag} needs --standby-url, the second endpoint")
-    url = a.url or f"wss://{a.hostname}:{a.port}/WebSocket"
-    token_url = a.auth_url or DEFAULT_AUTH_URL
-    tokens = token_manager(a, token_url)
-    hs = kind(
-        [url, a.standby_url], tokens=tokens, login=login, ssl_context=ssl_context(a),
-        connect_timeout=a.connect_timeout, transport=_transport(a), **kw,
-    )  # fmt: skip
-    try:
-        await _start(hs, a, token_url)
-        yield hs
-    finally:
-        await hs.close()
-        await tokens.client.close()
+        finally:
+            await tokens.client.close()

@@ -16,6 +16,7 @@ from ..exceptions import ConfigError
 from . import market_price
 from .options import description
 from .output import LinePrinter, Printer, Tally
+from .shared_options import add_shared
 
 __all__ = ["NEXT_COMMANDS", "add_parser", "run", "summary"]
 
@@ -108,13 +109,12 @@ def add_parser(sub: Any) -> None:
         help="run the quick-start flow against the embedded simulator",
         description=description(__doc__),
     )
-    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
-    p.add_argument("--ric", action="append", default=None, help="items (default TRI.N)")
+    add_shared(p, "duration", "ric", ric={"help": "items (default TRI.N)"})
     p.add_argument("--token-ttl", type=int, default=300, help="token lifetime in the simulator, s")
     p.add_argument(
         "--format",
         default="lines",
         help="lines: one short line per message (default); vendor: the quick start's JSON",
     )
-    p.add_argument("--show-secrets", action="store_true", help="print tokens unredacted")
+    add_shared(p, "show_secrets", show_secrets={"help": "print tokens unredacted"})
     p.set_defaults(func=lambda a: asyncio.run(run(a)))

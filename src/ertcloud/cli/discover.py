@@ -9,10 +9,11 @@ from typing import Any
 from ..config import DEFAULT_DISCOVERY_URL
 from ..exceptions import DiscoveryError
 from . import interrupt
-from .common import add_connection_options, token_manager
-from .market_price import DEFAULT_AUTH_URL, first_token, ssl_context
-from .options import add_option, description
+from .common import add_connection_options, token_manager, use_demo_login
+from .market_price import first_token, ssl_context
+from .options import description
 from .output import pretty
+from .shared_options import DEFAULT_AUTH_URL, add_shared
 
 __all__ = ["add_parser"]
 
@@ -23,19 +24,14 @@ def add_parser(sub: Any) -> None:
         help="list the streaming endpoints from service discovery",
         description=description(__doc__),
     )
-    add_option(
-        p, "--discovery-url", "--discovery_url", dest="discovery_url", default=None,
-        help=f"service discovery URL (default {DEFAULT_DISCOVERY_URL})",
-    )  # fmt: skip
-    p.add_argument(
-        "--region",
-        default=None,
-        help="only this region (us-east-1, amer, emea, apac...; with --hot-standby default "
-        "us-east-1)",
-    )
-    add_option(
-        p, "--hot-standby", "--hotstandby", dest="hotstandby", action="store_true",
-        help="only the pair of single-zone endpoints hot standby would use",
+    add_shared(
+        p, "discovery_url", "region", "hotstandby",
+        region={
+            "default": None,
+            "help": "only this region (us-east-1, amer, emea, apac...; with --hot-standby "
+            "default us-east-1)",
+        },
+        hotstandby={"help": "only the pair of single-zone endpoints hot standby would use"},
     )  # fmt: skip
     p.add_argument(
         "--json", action="store_true", help="print the service's JSON answer (only that)"
@@ -53,9 +49,7 @@ async def run(a: argparse.Namespace) -> int:
             sys.stderr.write(
                 f"ertcloud: embedded simulator at {sim.base_url}: simulated endpoints\n"
             )
-            a.user = a.user or "demo"
-            a.password = a.password if a.password is not None else "demo"
-            a.clientid = a.clientid or "ertcloud-cli"
+            use_demo_login(a)
             return await _discover(a, sim.token_url, sim.discovery_url)
     return await _discover(
         a, a.auth_url or DEFAULT_AUTH_URL, a.discovery_url or DEFAULT_DISCOVERY_URL

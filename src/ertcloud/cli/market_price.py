@@ -30,6 +30,7 @@ from .interrupt import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TOKEN_TIMEOUT
 from .options import add_option, description
 from .output import Printer
 from .proxy_option import add_proxy_option
+from .shared_options import DEFAULT_AUTH_URL, add_shared, add_timeouts
 
 if TYPE_CHECKING:
     from ..auth.client import TokenClient
@@ -57,7 +58,6 @@ BRAND = "LSEG Delivery Platform"
 #: ``--post``: the posting example's period and the Update it contributes
 POST_INTERVAL = 3.0
 POST_FIELDS = {"BID": 45.55, "BIDSIZE": 18, "ASK": 45.57, "ASKSIZE": 19}
-DEFAULT_AUTH_URL = "https://api.refinitiv.com:443/auth/oauth2/v1/token"
 DEFAULT_AUTH_URL_V2 = "https://api.refinitiv.com/auth/oauth2/v2/token"
 V2_SCOPE = "trapi.streaming.pricing.read"
 
@@ -89,23 +89,16 @@ def add_options(p: argparse.ArgumentParser, command: str = "market-price") -> No
     hidden aliases), plus ours. ``command`` picks the help text (``market-price``,
     ``record`` or ``board``)."""
     g = p.add_argument_group("connection (the vendor examples' options)")
-    g.add_argument(
-        "--hostname", metavar="HOST", help="streaming host (wss://HOST:PORT/WebSocket; see --tls)"
-    )
-    g.add_argument("--port", default="443", help="port of --hostname (default 443)")
-    g.add_argument(
-        "--url",
-        default=None,
-        help="WebSocket URL, e.g. wss://host:443/WebSocket, instead of --hostname/--port "
-        "(or ERTCLOUD_URL)",
-    )
-    g.add_argument("--user", default="", help="machine id / user name (or ERTCLOUD_USER)")
-    g.add_argument(
-        "--password",
-        default="",
-        action=CommandLineSecret,
-        help="password (prefer ERTCLOUD_PASSWORD or --credentials)",
-    )
+    add_shared(
+        g, "hostname", "port", "url", "user", "password",
+        hostname={"help": "streaming host (wss://HOST:PORT/WebSocket; see --tls)"},
+        url={
+            "help": "WebSocket URL, e.g. wss://host:443/WebSocket, instead of --hostname/--port "
+            "(or ERTCLOUD_URL)"
+        },
+        user={"default": ""},
+        password={"default": ""},
+    )  # fmt: skip
     if command != "board":
         add_option(
             g,
@@ -121,26 +114,13 @@ def add_options(p: argparse.ArgumentParser, command: str = "market-price") -> No
         )
     else:
         p.set_defaults(new_password=None)
-    add_option(
-        g,
-        "--client-id",
-        "--clientid",
-        "--client_id",
-        dest="clientid",
-        default="",
-        help="client id (app key; or ERTCLOUD_CLIENT_ID); with --auth-hostname it defaults "
-        "to --user, as in the 2018 quick start",
-    )
-    add_option(
-        g, "--app-id", "--app_id", dest="app_id", default="256",
-        help="Login ApplicationId (default 256)",
-    )  # fmt: skip
-    g.add_argument(
-        "--position", default=None, metavar="POS", help="Login Position (default <ip>/<hostname>)"
-    )
-    add_option(
-        g, "--auth-url", "--auth_url", dest="auth_url", default=None,
-        help=f"token URL (or ERTCLOUD_TOKEN_URL; default {DEFAULT_AUTH_URL})",
+    add_shared(
+        g, "clientid", "app_id", "position", "auth_url",
+        clientid={
+            "default": "",
+            "help": "client id (app key; or ERTCLOUD_CLIENT_ID); with --auth-hostname it "
+            "defaults to --user, as in the 2018 quick start",
+        },
     )  # fmt: skip
     add_option(
         g, "--auth-hostname", "--auth_hostname", dest="auth_hostname", default=None,
@@ -155,7 +135,7 @@ def add_options(p: argparse.ArgumentParser, command: str = "market-price") -> No
         help="token path with --auth-hostname (default auth/oauth2/v1/token; "
         "2018: auth/oauth2/beta1/token)",
     )  # fmt: skip
-    g.add_argument("--scope", default=DEFAULT_SCOPE, help="OAuth scope (default trapi)")
+    add_shared(g, "scope")
     if command == "market-price":
         add_option(
             g, "--user-login", dest="user_login", action="store_true",
@@ -166,15 +146,18 @@ def add_options(p: argparse.ArgumentParser, command: str = "market-price") -> No
             "ws:// unless --tls on, and --position defaults to this host's IP",
         )  # fmt: skip
     i = p.add_argument_group("items")
-    i.add_argument("--ric", action="append", default=None, help=_RIC_HELP[command])
-    i.add_argument(
-        "--service",
-        default=_DefaultService("ELEKTRON_DD"),
-        help="service name or id (default ELEKTRON_DD; by user name, the server's default)",
-    )
-    add_option(
-        i, "--fields", "--view", dest="view", default=None,
-        help="comma-separated field names to request (a view; --view works too)",
+    add_shared(
+        i, "ric", "service", "fields",
+        ric={"help": _RIC_HELP[command]},
+        service={
+            "default": _DefaultService("ELEKTRON_DD"),
+            "help": "service name or id (default ELEKTRON_DD; by user name, the server's "
+            "default)",
+        },
+        fields={
+            "dest": "view",
+            "help": "comma-separated field names to request (a view; --view works too)",
+        },
     )  # fmt: skip
     if command == "market-price":
         add_option(
@@ -182,20 +165,14 @@ def add_options(p: argparse.ArgumentParser, command: str = "market-price") -> No
             action="store_true", help="request snapshots (Streaming: false)",
         )  # fmt: skip
     d = p.add_argument_group("service discovery, hot standby and v2 authentication")
-    add_option(
-        d, "--discovery-url", "--discovery_url", dest="discovery_url", default=None,
-        help="service discovery URL, used when neither --hostname nor --url is given "
-        f"(default {DEFAULT_DISCOVERY_URL}; with --auth-hostname, that host and "
-        "--auth-port, as the 2018 quick start)",
-    )  # fmt: skip
-    d.add_argument(
-        "--region",
-        default="us-east-1",
-        help="endpoint region: an AWS region prefix (default us-east-1) or amer/emea/apac",
-    )
-    add_option(
-        d, "--hot-standby", "--hotstandby", dest="hotstandby", action="store_true",
-        help=_STANDBY_HELP[command],
+    add_shared(
+        d, "discovery_url", "region", "hotstandby",
+        discovery_url={
+            "help": "service discovery URL, used when neither --hostname nor --url is given "
+            f"(default {DEFAULT_DISCOVERY_URL}; with --auth-hostname, that host and "
+            "--auth-port, as the 2018 quick start)"
+        },
+        hotstandby={"help": _STANDBY_HELP[command]},
     )  # fmt: skip
     add_option(
         d, "--standby-hostname", "--standbyhostname", dest="standbyhostname", default=None,
@@ -219,20 +196,11 @@ def add_options(p: argparse.ArgumentParser, command: str = "market-price") -> No
     )
     o = p.add_argument_group("ertcloud options")
     if command == "market-price":
-        o.add_argument(
-            "--show-secrets", action="store_true", help="print tokens and passwords unredacted"
-        )
-    o.add_argument(
-        "--credentials",
-        default=None,
-        metavar="FILE",
-        help="TOML credentials file, mode 0600 (default ~/.config/ertcloud/credentials.toml "
-        "if it exists)",
-    )
-    o.add_argument(
-        "--ca-file", default=None, metavar="FILE", help="trust this CA bundle (PEM) for HTTPS/WSS"
-    )
-    o.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+        add_shared(o, "show_secrets")
+    add_shared(
+        o, "credentials", "ca_file", "insecure",
+        ca_file={"help": "trust this CA bundle (PEM) for HTTPS/WSS"},
+    )  # fmt: skip
     o.add_argument(
         "--tls",
         choices=("auto", "on", "off"),
@@ -244,33 +212,8 @@ def add_options(p: argparse.ArgumentParser, command: str = "market-price") -> No
     add_timeouts(o)
     add_proxy_option(o)
     if command != "board":
-        o.add_argument(
-            "--duration",
-            type=float,
-            default=None,
-            metavar="SECONDS",
-            help="stop after this many seconds",
-        )
+        add_shared(o, "duration")
     o.add_argument("--no-reconnect", action="store_true", help="exit instead of reconnecting")
-
-
-def add_timeouts(g: argparse._ActionsContainer) -> None:
-    """``--token-timeout`` and ``--connect-timeout``."""
-    g.add_argument(
-        "--token-timeout",
-        type=float,
-        default=DEFAULT_TOKEN_TIMEOUT,
-        metavar="SECONDS",
-        help=f"give up on the token endpoint after this long (default {DEFAULT_TOKEN_TIMEOUT:g})",
-    )
-    g.add_argument(
-        "--connect-timeout",
-        type=float,
-        default=DEFAULT_CONNECT_TIMEOUT,
-        metavar="SECONDS",
-        help="give up on service discovery, the WebSocket connection or the Login after this "
-        f"long (default {DEFAULT_CONNECT_TIMEOUT:g})",
-    )
 
 
 def add_parser(sub: Any) -> None:

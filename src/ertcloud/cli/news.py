@@ -24,6 +24,7 @@ from .follow import follow
 if TYPE_CHECKING:
     from ..client.session import Session
 from .options import description
+from .shared_options import add_shared
 
 __all__ = ["add_parser", "run"]
 
@@ -35,14 +36,14 @@ def add_parser(sub: Any) -> None:
         description=description(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--ric", action="append", default=[], help="only stories about this RIC")
+    add_shared(p, "ric", ric={"default": [], "help": "only stories about this RIC"})
     p.add_argument(
         "--subject", action="append", default=[], help="only stories with this subject (N2:US, US)"
     )
     p.add_argument("--item", default="MRN_STORY", help="MRN_STORY (default) or MRN_TRNA")
     p.add_argument("--format", choices=("text", "jsonl"), default="text")
     p.add_argument("--count", type=int, default=None, help="stop after this many stories")
-    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    add_shared(p, "duration")
     add_connection_options(p)
     p.set_defaults(func=lambda a: asyncio.run(run(a)))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -135,18 +136,18 @@ class LinePrinter(Printer):
         self.line(head)
 
     def sent(self, data: bytes | str) -> None:
-        obj = _loads(data)
         assert self.tally is not None
-        for m in obj if isinstance(obj, list) else [obj]:
-            self.tally.sent(m)
-            self.line(f"-> {self._describe(m)}")
+        self._lines(data, "->", self.tally.sent)
 
     def received(self, data: bytes | str) -> None:
-        obj = _loads(data)
         assert self.tally is not None
+        self._lines(data, "<-", self.tally.received)
+
+    def _lines(self, data: bytes | str, arrow: str, count: Callable[[Any], None]) -> None:
+        obj = _loads(data)
         for m in obj if isinstance(obj, list) else [obj]:
-            self.tally.received(m)
-            self.line(f"<- {self._describe(m)}")
+            count(m)
+            self.line(f"{arrow} {self._describe(m)}")
 
     def _describe(self, m: Any) -> str:
         if not isinstance(m, dict):

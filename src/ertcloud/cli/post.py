@@ -12,6 +12,7 @@ from ..exceptions import ConfigError, ErtcloudError, PostRejected
 from . import interrupt
 from .common import add_connection_options, open_session
 from .options import description
+from .shared_options import add_shared
 
 __all__ = ["add_parser", "parse_fields"]
 
@@ -54,7 +55,7 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="post through the login stream instead of an open item stream",
     )
-    p.add_argument("--service", default=None, help="service name (off-stream posts)")
+    add_shared(p, "service", service={"help": "service name (off-stream posts)"})
     p.add_argument("--no-ack", action="store_true", help="do not ask for an Ack")
     add_connection_options(p)
     p.set_defaults(func=lambda a: interrupt.run(run(a)))

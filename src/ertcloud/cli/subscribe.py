@@ -19,6 +19,7 @@ from .market_price import install_signals
 from .options import add_option, description
 from .output import BOOK_DOMAINS, book_header, book_table_lines, pretty
 from .session_notices import announce_reconnects, until_done_or_ended
+from .shared_options import add_shared
 from .subscribe_expand import follow_chains
 
 if TYPE_CHECKING:
@@ -83,12 +84,12 @@ def add_parser(sub: Any) -> None:
         description=description(__doc__),
     )
     p.add_argument("rics", nargs="*", metavar="RIC", help="items (comma lists allowed)")
-    p.add_argument(
-        "--ric", action="append", default=None, help="an item, like RIC; repeat or comma-separate"
-    )
-    add_option(
-        p, "--fields", "--view", dest="fields", default=None,
-        help="comma-separated field names or FIDs to request (a view; --view works too)",
+    add_shared(
+        p, "ric", "fields",
+        ric={"help": "an item, like RIC; repeat or comma-separate"},
+        fields={
+            "help": "comma-separated field names or FIDs to request (a view; --view works too)"
+        },
     )  # fmt: skip
     p.add_argument(
         "--domain",
@@ -96,7 +97,7 @@ def add_parser(sub: Any) -> None:
         help="MarketPrice (default), MarketByPrice, MarketByOrder, MarketMaker, "
         "SymbolList, YieldCurve ... (any RDM domain but Login; case does not matter)",
     )
-    p.add_argument("--service", default=None, help="service name or id")
+    add_shared(p, "service")
     p.add_argument("--snapshot", action="store_true", help="one image per item, then exit")
     p.add_argument("--private", action="store_true", help="private streams")
     p.add_argument(
@@ -116,22 +117,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--count", type=int, default=None, metavar="N", help="stop after this many events"
     )
-    p.add_argument(
-        "--duration",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="stop after this many seconds",
-    )
-    add_option(
-        p,
-        "--hot-standby",
-        "--hotstandby",
-        dest="hotstandby",
-        action="store_true",
-        help="two sessions on two endpoints, each update shown once (by SeqNumber); the "
-        "embedded simulator serves two endpoints for it",
-    )
+    add_shared(
+        p, "duration", "hotstandby",
+        hotstandby={
+            "help": "two sessions on two endpoints, each update shown once (by SeqNumber); the "
+            "embedded simulator serves two endpoints for it"
+        },
+    )  # fmt: skip
     add_option(
         p,
         "--warm-standby",

@@ -6,10 +6,11 @@ import argparse
 from typing import Any
 
 from . import interrupt
-from .common import add_connection_options, token_manager
-from .market_price import DEFAULT_AUTH_URL, first_token
+from .common import add_connection_options, token_manager, use_demo_login
+from .market_price import first_token
 from .options import description
 from .output import Printer
+from .shared_options import DEFAULT_AUTH_URL, add_shared
 
 __all__ = ["add_parser"]
 
@@ -20,7 +21,7 @@ def add_parser(sub: Any) -> None:
         help="request a token and print the response (redacted)",
         description=description(__doc__),
     )
-    p.add_argument("--show-secrets", action="store_true", help="print the tokens unredacted")
+    add_shared(p, "show_secrets", show_secrets={"help": "print the tokens unredacted"})
     add_connection_options(p)
     p.set_defaults(func=lambda a: interrupt.run(run(a)))
 
@@ -32,9 +33,7 @@ async def run(a: argparse.Namespace) -> int:
     if a.auth_url is None and a.hostname is None and a.url is None:
         async with SimServer(SimOptions(port=0)) as sim:
             pr.line(f"(embedded simulator at {sim.base_url}: simulated token)")
-            a.user = a.user or "demo"
-            a.password = a.password if a.password is not None else "demo"
-            a.clientid = a.clientid or "ertcloud-cli"
+            use_demo_login(a)
             return await _fetch(a, sim.token_url, pr)
     return await _fetch(a, a.auth_url or DEFAULT_AUTH_URL, pr)
 

@@ -37,6 +37,13 @@ _BOOL_KEYS = (
     "ClearCache",
 )
 _OBJECT_KEYS = ("Key", "Priority", "Qos", "WorstQos", "PostUserInfo", "Message")
+#: the keys whose values have one JSON type, checked in this order: (keys, Python type, the
+#: type the server's error names)
+_TYPED_KEYS: tuple[tuple[tuple[str, ...], type, str], ...] = (
+    (("View",), list, "ARRAY"),
+    (_BOOL_KEYS, bool, "PRIMITIVE"),
+    (_OBJECT_KEYS, dict, "OBJECT"),
+)
 _LINE = {"parse": 100, "type": 326, "missing": 965, "value": 441, "unknown": 512}
 _encoder = msgspec.json.Encoder()
 _WRONG_TYPE = re.compile(r"Expected `([^`]+)`, got `([^`]+)`(?: - at `\$([^`]*)`)?")
@@ -187,35 +194,17 @@ def _check(obj: Any, raw: str, catch_unknown_keys: bool) -> AnyMessage | Error:
                 return _error(eid, f"JSON Unexpected Key. Received '{k}'", "unknown", raw)
     if mtype == "Request" and "Key" not in obj:
         return _error(eid, "JSON Missing required key 'Key'", "missing", raw)
-    if "View" in obj and not isinstance(obj["View"], list):
-        return _error(
-            eid,
-            f"JSON Converter Token Type error: Expected 'ARRAY' for key 'View' "
-            f"Received '{_json_kind(obj['View'])}'",
-            "type",
-            raw,
-            _offset(raw, "View"),
-        )
-    for k in _BOOL_KEYS:
-        if k in obj and not isinstance(obj[k], bool):
-            return _error(
-                eid,
-                f"JSON Converter Token Type error: Expected 'PRIMITIVE' for key '{k}' "
-                f"Received '{_json_kind(obj[k])}'",
-                "type",
-                raw,
-                _offset(raw, k),
-            )
-    for k in _OBJECT_KEYS:
-        if k in obj and not isinstance(obj[k], dict):
-            return _error(
-                eid,
-                f"JSON Converter Token Type error: Expected 'OBJECT' for key '{k}' "
-                f"Received '{_json_kind(obj[k])}'",
-                "type",
-                raw,
-                _offset(raw, k),
-            )
+    for keys, kind, expected in _TYPED_KEYS:
+        for k in keys:
+            if k in obj and not isinstance(obj[k], kind):
+                return _error(
+                    eid,
+                    f"JSON Converter Token Type error: Expected '{expected}' for key '{k}' "
+                    f"Received '{_json_kind(obj[k])}'",
+                    "type",
+                    raw,
+                    _offset(raw, k),
+                )
     mixed = _mixed_array(obj)
     if mixed is not None:
         a, b = mixed
