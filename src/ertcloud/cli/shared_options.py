@@ -96,6 +96,21 @@ OPTIONS: dict[str, Spec] = {
         metavar="SECONDS",
         help="stop after this many seconds",
     ),
+    "token_timeout": _spec(
+        "--token-timeout",
+        type=float,
+        default=DEFAULT_TOKEN_TIMEOUT,
+        metavar="SECONDS",
+        help=f"give up on the token endpoint after this long (default {DEFAULT_TOKEN_TIMEOUT:g})",
+    ),
+    "connect_timeout": _spec(
+        "--connect-timeout",
+        type=float,
+        default=DEFAULT_CONNECT_TIMEOUT,
+        metavar="SECONDS",
+        help="give up on service discovery, the WebSocket connection or the Login after this "
+        f"long (default {DEFAULT_CONNECT_TIMEOUT:g})",
+    ),
     "show_secrets": _spec(
         "--show-secrets", action="store_true", help="print tokens and passwords unredacted"
     ),
@@ -115,18 +130,4 @@ def add_shared(group: argparse._ActionsContainer, *dests: str, **own: dict[str, 
 
 def add_timeouts(g: argparse._ActionsContainer) -> None:
     """``--token-timeout`` and ``--connect-timeout``."""
-    g.add_argument(
-        "--token-timeout",
-        type=float,
-        default=DEFAULT_TOKEN_TIMEOUT,
-        metavar="SECONDS",
-        help=f"give up on the token endpoint after this long (default {DEFAULT_TOKEN_TIMEOUT:g})",
-    )
-    g.add_argument(
-        "--connect-timeout",
-        type=float,
-        default=DEFAULT_CONNECT_TIMEOUT,
-        metavar="SECONDS",
-        help="give up on service discovery, the WebSocket connection or the Login after this "
-        f"long (default {DEFAULT_CONNECT_TIMEOUT:g})",
-    )
+    add_shared(g, "token_timeout", "connect_timeout")
