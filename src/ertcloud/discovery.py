@@ -140,12 +140,8 @@ class DiscoveryClient(HttpClient):
         trace: Trace | None = None,
         proxy: ProxySetting = None,
     ) -> None:
-        super().__init__(http, ssl_context, timeout)
-        self.url = url
-        #: the proxy setting (see :mod:`ertcloud.proxy`; None: process default/environment)
-        self.proxy = proxy
+        super().__init__(url, http, ssl_context, timeout, trace, proxy)
         self.attempts = attempts
-        self.trace = trace
         self.last_body: Any = None
 
     async def fetch(self, access_token: str, transport: str = "websocket") -> list[Endpoint]:

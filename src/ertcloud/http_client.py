@@ -1,5 +1,6 @@
-"""What the token and discovery clients share: one aiohttp session, the caller's or made
-on first use (and then closed by :meth:`HttpClient.close`), with TLS and time limits."""
+"""What the token and discovery clients share: their URL, one aiohttp session, the caller's
+or made on first use (and then closed by :meth:`HttpClient.close`), with TLS, time limits,
+a proxy setting and a trace."""
 
 from __future__ import annotations
 
@@ -9,25 +10,32 @@ from collections.abc import Callable
 import aiohttp
 from yarl import URL
 
+from .proxy import ProxySetting
 from .tracing import Trace
 
 __all__ = ["HttpClient"]
 
 
 class HttpClient:
-    """An aiohttp session borrowed (``http``) or owned, and the request options."""
+    """The URL, an aiohttp session borrowed (``http``) or owned, and the request options."""
 
     def __init__(
         self,
+        url: str,
         http: aiohttp.ClientSession | None,
         ssl_context: ssl.SSLContext | bool | None,
         timeout: float,
+        trace: Trace | None,
+        proxy: ProxySetting,
     ) -> None:
+        self.url = url
         self._http = http
         self._own_http = http is None
         self._ssl = ssl_context
         self._timeout = timeout
-        self.trace: Trace | None = None
+        self.trace = trace
+        #: the proxy setting (see :mod:`ertcloud.proxy`; None: process default/environment)
+        self.proxy = proxy
 
     async def _session(self) -> aiohttp.ClientSession:
         if self._http is None:

@@ -46,11 +46,7 @@ class TokenClient(HttpClient):
         clock: Callable[[], float] = time.monotonic,
         proxy: ProxySetting = None,
     ) -> None:
-        super().__init__(http, ssl_context, timeout)
-        self.url = url
-        #: the proxy setting (see :mod:`ertcloud.proxy`; None: process default/environment)
-        self.proxy = proxy
-        self.trace = trace
+        super().__init__(url, http, ssl_context, timeout, trace, proxy)
         self._clock = clock
 
     async def fetch(self, req: TokenRequest) -> Token:
