@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
-from support import ROOT, cli_env, messages
+from support import ROOT, cli_env, messages, printed
 
 from ertcloud.sinks.readback import read_recording
 
@@ -203,13 +203,7 @@ def check_standby_jsonl(r: Ran) -> None:
 def check_warm_standby(r: Ran) -> None:
     assert r.code == 0, r.err
     assert "warm standby: active server ws://" in r.err and "(at start)" in r.err, r.err
-    dec = json.JSONDecoder()
-    text, at, msgs = r.out, 0, []
-    while at < len(text.rstrip()):
-        obj, at = dec.raw_decode(text, at)
-        msgs.append(obj)
-        while at < len(text) and text[at].isspace():
-            at += 1
+    msgs = [obj for _, obj in printed(r.out, r"^(?=[{\[])")]  # each value opens a line
     assert len(msgs) == 5 and msgs[0]["Type"] == "Refresh", [m.get("Type") for m in msgs]
     assert all(m["Key"]["Name"] == "TRI.N" for m in msgs if "Key" in m)
 

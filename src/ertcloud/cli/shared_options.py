@@ -19,15 +19,15 @@ __all__ = ["DEFAULT_AUTH_URL", "OPTIONS", "add_shared", "add_timeouts"]
 
 DEFAULT_AUTH_URL = "https://api.refinitiv.com:443/auth/oauth2/v1/token"
 
-Spec = tuple[tuple[str, ...], dict[str, Any]]
+_Spec = tuple[tuple[str, ...], dict[str, Any]]
 
 
-def _spec(*names: str, **kw: Any) -> Spec:
+def _spec(*names: str, **kw: Any) -> _Spec:
     return names, kw
 
 
 #: every shared option by dest: its names and keywords (help may be left to each command)
-OPTIONS: dict[str, Spec] = {
+OPTIONS: dict[str, _Spec] = {
     "url": _spec(
         "--url", default=None, help="WebSocket URL, e.g. wss://host:443/WebSocket (or ERTCLOUD_URL)"
     ),
