@@ -104,12 +104,16 @@ class Worker:
         try:
             js = self.nc.jetstream(timeout=10.0)
             replicas = replicas_for(self.cfg, self.nc)
-            for attempt in range(5):  # workers starting together race to create these
+            info = self.info()
+            # workers starting together race to create these, and a new R3 bucket has no
+            # leader for a moment (its first writes find no responder)
+            for attempt in range(5):
                 try:
                     await ensure_stream(js, self.cfg, replicas)
                     latest = await key_value(js, self.cfg.latest, replicas)
                     self.leases = LeaseTable(js, self.cfg, self.name, replicas)
                     await self.leases.open()
+                    await self.leases.join(info)
                     break
                 except ConfigError:
                     raise
@@ -117,8 +121,6 @@ class Worker:
                     if attempt == 4:
                         raise ConfigError(f"cannot set up the cluster's stream: {exc}") from None
                     await asyncio.sleep(0.5 + attempt)
-            assert self.leases is not None
-            await self.leases.join(self.info())
             self.publisher = Publisher(js, self.cfg.stream, latest)
             self.publisher.start()
         except BaseException:
@@ -223,10 +225,11 @@ class Worker:
         leases = self.leases
         assert leases is not None
         got: list[str] = []
+        checked: dict[str, asyncio.Future[bool]] = {}  # holders asked for this round
         for i in range(0, len(rics), _CLAIMS_AT_ONCE):
             chunk = rics[i : i + _CLAIMS_AT_ONCE]
             epochs = await asyncio.gather(
-                *(leases.claim(item_key(self.domain, r), live) for r in chunk),
+                *(leases.claim(item_key(self.domain, r), live, checked) for r in chunk),
                 return_exceptions=True,
             )
             failed = [e for e in epochs if isinstance(e, BaseException)]
