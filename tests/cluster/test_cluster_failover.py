@@ -92,15 +92,13 @@ class Setup:
         return (self.tmp / f"{name}.log").read_text(errors="replace")
 
     def stop(self) -> None:
+        # killed, not stopped: a graceful leave (every lease released, on a cluster that
+        # lost a node) is not what this tier checks, and it can take seconds
         for p in self.workers.values():
             if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-        for p in self.workers.values():
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
                 p.kill()
-                p.wait()
+        for p in self.workers.values():
+            p.wait()
         if self.sim is not None:
             self.sim.stop()
             if self.sim.proc.stdout is not None:
@@ -209,8 +207,10 @@ def test_killed_worker_items_move_within_the_bound(setup: Setup) -> None:
     try:
         msgs = run(asyncio.wait_for(new_epochs(setup.url, since, moved), 60))
     except asyncio.TimeoutError:
-        raise AssertionError("the new owners' epochs did not reach the stream\n"
-                             + "\n".join(setup.log(w)[-600:] for w in setup.workers)) from None
+        raise AssertionError(
+            "the new owners' epochs did not reach the stream\n"
+            + "\n".join(setup.log(w)[-600:] for w in setup.workers)
+        ) from None
     assert epoch_faults(msgs) == []
 
 
@@ -279,7 +279,9 @@ def test_late_consumer_catches_up_then_follows_live(setup: Setup) -> None:
 def test_killed_nats_node_loses_nothing_acknowledged(setup: Setup) -> None:
     before = run(stored(setup.url))
     setup.nats.nodes[0].kill()
-    target = before[-1].seq + 2 * RATE * N_ITEMS
+    # once the survivors answer (they elect new leaders, the workers reconnect): not the
+    # count of ``before``, which publishing went past while it was being read
+    target = run(last_seq(setup.url)) + 2 * RATE * N_ITEMS
 
     def published_on() -> bool:  # the survivors elect new leaders, the workers reconnect
         return run(last_seq(setup.url)) > target
