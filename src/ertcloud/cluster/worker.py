@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..client.session import Session
+from ..client.standby import StandbyBase, StandbySubscription
 from ..client.subscription import Subscription
 from ..exceptions import ConfigError
 from ..protocol.events import ItemRefreshed, ItemStatus, ItemUpdated
@@ -54,20 +55,22 @@ class WorkerStats:
 @dataclass
 class _Held:
     epoch: int
-    sub: Subscription | None = None
+    sub: Subscription | StandbySubscription | None = None
 
 
 class Worker:
     """``async with Worker(cfg, name, rics, session) as w: await w.run(stop)``.
 
-    ``session`` is started by the caller and must not be shared with other subscribers."""
+    ``session`` (a :class:`Session`, or a :class:`~ertcloud.client.standby.HotStandby`:
+    two sessions, one de-duplicated flow) is started by the caller and must not be shared
+    with other subscribers."""
 
     def __init__(
         self,
         cfg: ClusterConfig,
         name: str,
         rics: Sequence[str],
-        session: Session,
+        session: Session | StandbyBase,
         *,
         domain: str = "MarketPrice",
         service: str | int | None = None,
@@ -282,15 +285,26 @@ class Worker:
         self.stats.released += len(held)
 
     def _close_streams(self, held: list[tuple[str, _Held]]) -> None:
+        """Close these items (one at a time, not the whole subscription each came with)."""
+        session = self.session
+        if session.closing:
+            return
+        if isinstance(session, StandbyBase):
+            by_sub: dict[StandbySubscription, list[str]] = {}
+            for r, h in held:
+                if isinstance(h.sub, StandbySubscription):
+                    by_sub.setdefault(h.sub, []).append(r)
+            for sub, names in by_sub.items():
+                session.close_items(sub, names)
+            return
         streams = []
         for r, h in held:
-            if h.sub is not None:
+            if isinstance(h.sub, Subscription):
                 s = h.sub.records.get(r)
                 if s is not None:
                     streams.append(s)
-        if streams and not self.session.closing:
-            # one item at a time, not the whole subscription it came with
-            self.session.unsubscribe(streams)
+        if streams:
+            session.unsubscribe(streams)
 
     def _fenced(self) -> bool:
         """Whether the lease lapsed (the items may have other owners by now); the items
