@@ -2,6 +2,7 @@
 two endpoints of the simulator, and publishes one de-duplicated flow. The connection of
 one session is dropped (``POST /_sim/faults``) while Updates flow: the other session
 carries them, and every SeqNumber step of every item is in the stream, once, in order.
+In process: items handed back close on both sessions, and taken again start new epochs.
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ from typing import Any
 from epoch_check import epoch_faults, stored
 from support import cli_env, ertcloud_cmd, own_names
 
-from ertcloud.cluster import parse_cluster_url
+from ertcloud import PasswordCredentials, TokenClient, TokenManager
+from ertcloud.client.standby import HotStandby, StandbySubscription
+from ertcloud.cluster import Worker, parse_cluster_url
+from ertcloud.sim.server import SimOptions, SimServer
 
 RICS = [f"H{i:02d}.SIM" for i in range(20)]
 RATE = 2.0  # updates per second per item
@@ -132,3 +136,73 @@ def test_a_dropped_session_loses_no_update(nats_url: str, tmp_path: Path) -> Non
     assert len(epochs) == len(RICS), sorted(epochs)
     faults = epoch_faults(msgs, resync=True)
     assert faults == [], f"{len(faults)} faults, first: {faults[:10]}\n{log.read_text()[-2000:]}"
+
+
+async def test_items_handed_back_close_on_both_sessions(nats_url: str) -> None:
+    cfg = parse_cluster_url(f"{nats_url}?{own_names('hot-inproc')}&ttl=2")
+    opts = SimOptions(port=0, endpoints=2, extra_rics=tuple(RICS))
+    opts.server.rate = RATE
+    async with SimServer(opts) as sim:
+        tokens = TokenManager(TokenClient(sim.token_url), PasswordCredentials("demo", "demo", "t"))
+        base = sim.websocket_url.rsplit(":", 1)[0]
+        hs = HotStandby([f"{base}:{p}/WebSocket" for p in sim.ports[:2]], tokens=tokens)
+        kept, moved = RICS[:10], RICS[10:]
+        async with hs:
+            worker = Worker(cfg, "hi", RICS, hs)
+            await worker.open()
+            stop = asyncio.Event()
+            task = asyncio.ensure_future(worker.run(stop))
+
+            async def until(cond: Callable[[], bool], what: str) -> None:
+                for _ in range(600):
+                    if cond():
+                        return
+                    await asyncio.sleep(0.1)
+                raise AssertionError(f"timed out waiting for {what}")
+
+            def open_on_both(name: str) -> bool:
+                h = worker.held.get(name)
+                sub = h.sub if h is not None else None
+                return (
+                    isinstance(sub, StandbySubscription)
+                    and len(sub.legs) == 2
+                    and all((s := leg.records.get(name)) is not None and s.is_open
+                            for leg in sub.legs.values())
+                )  # fmt: skip
+
+            async def updated_anew() -> bool:
+                msgs = await stored(cfg)
+                last = {m.ric: m.epoch for m in msgs if m.kind == "Refresh"}
+                return {
+                    m.ric for m in msgs if m.kind == "Update" and m.epoch == last[m.ric]
+                } >= set(moved)
+
+            try:
+                await until(lambda: len(worker.held) == len(RICS), "every item held")
+                await until(lambda: all(open_on_both(r) for r in RICS), "two streams each")
+                legs = [worker.held[r].sub for r in moved]
+                worker.set_items(kept)
+                await until(lambda: set(worker.held) == set(kept), "the items handed back")
+                for sub in legs:
+                    assert sub is not None
+                    for leg in sub.legs.values():
+                        assert not any(leg.records[r].is_open for r in moved)
+                worker.set_items(RICS)
+                await until(lambda: len(worker.held) == len(RICS), "the items taken again")
+                await until(lambda: all(open_on_both(r) for r in RICS), "their new streams")
+                for _ in range(120):  # an Update of each new epoch
+                    if await updated_anew():
+                        break
+                    await asyncio.sleep(0.5)
+                else:
+                    raise AssertionError("no Update in the new epochs")
+            finally:
+                stop.set()
+                await task
+                await worker.close()
+        await tokens.client.close()
+    msgs = await stored(cfg)
+    epochs = Counter(r for r, _ in {(m.ric, m.epoch) for m in msgs})
+    assert all(epochs[r] == 2 for r in moved) and all(epochs[r] == 1 for r in kept), epochs
+    faults = epoch_faults(msgs, resync=True)
+    assert faults == [], f"{len(faults)} faults, first: {faults[:10]}"
