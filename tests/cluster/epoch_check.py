@@ -58,14 +58,15 @@ def merged(m: Any) -> int:
 
 async def last_seq(cluster: str | ClusterConfig, patience: float = 60) -> int:
     """The stream's last sequence number, asked again while the cluster has no leader for
-    it (after a node died, on a busy machine, that can take a while)."""
+    it (after a node died, on a busy machine, that can take a while): in short tries, so
+    that the answer comes soon after the new leader does."""
     cfg = parse_cluster_url(cluster) if isinstance(cluster, str) else cluster
     nc = await connect_nats(cfg)
     try:
         deadline = time.monotonic() + patience
         while True:
             try:
-                info = await nc.jetstream(timeout=10).stream_info(cfg.stream)
+                info = await nc.jetstream(timeout=2).stream_info(cfg.stream)
                 return int(info.state.last_seq)
             except Exception:
                 if time.monotonic() > deadline:

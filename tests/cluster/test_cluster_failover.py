@@ -33,7 +33,7 @@ from ertcloud.cluster.lease import LeaseTable
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
 N_ITEMS = 1000
-RATE = 0.5  # updates per second per item, round robin: 500 messages/s in all
+RATE = 0.3  # updates per second per item, round robin: 300 messages/s in all
 TTL = 3.0  # lease lifetime; the handover bound is the issue's, not a function of it
 HANDOVER_BOUND = 10.0
 RICS = [f"C{i:04d}.SIM" for i in range(N_ITEMS)]

@@ -333,8 +333,10 @@ class StandbyBase:
         """Wait until :meth:`close`, a fatal error, or until both sessions have ended by
         themselves (no reconnect, refused login); raises the error that ended them."""
         while not self._ended():
-            waits = [asyncio.ensure_future(s.wait_closed()) for s in self.sessions if s is not None]
-            waits.append(asyncio.ensure_future(asyncio.sleep(1.0)))  # a session not yet started
+            live = [s for s in self.sessions if s is not None and not s.closing]
+            waits = [asyncio.ensure_future(s.wait_closed()) for s in live]
+            # a session not started yet (retried in the background) is looked at again
+            waits.append(asyncio.ensure_future(asyncio.sleep(1.0)))
             try:
                 await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             finally:
