@@ -38,15 +38,16 @@ test: $(TEST_STAMP) services
 	@# timing-sensitive tests (marked serial) alone first, then the rest in parallel; exit 5
 	@# (none selected) is fine only for the first, where PYTEST_ARGS may leave none of them
 	$(BIN)/python -m pytest -q -m 'serial and not cluster' $(PYTEST_ARGS) || [ $$? -eq 5 ]
-	@# the wheel tests (build a wheel; install into a fresh venv with no compiler) run here
-	ERTCLOUD_WHEEL_TEST=1 $(PYTEST) -m 'not serial and not cluster' $(PYTEST_ARGS)
+	@# the wheel tests (build a wheel; install into a fresh venv with no compiler) and the
+	@# 3-node NATS failover tier (marker cluster, one file per xdist worker) run here
+	ERTCLOUD_WHEEL_TEST=1 $(PYTEST) -m 'not serial' $(PYTEST_ARGS)
 	@# the pure-Python receive core too (the run above used the compiled one): the protocol,
 	@# client and twin tests again with ERTCLOUD_NO_EXTENSIONS=1
 	ERTCLOUD_NO_EXTENSIONS=1 $(PYTEST) -m 'not serial and not cluster and not wheel' \
 		$(PURE_CORE_TESTS) $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
-# The 3-node NATS failover tier (tests/cluster/test_cluster_failover.py), alone: it is not
-# reliable yet beside the rest of the suite, so make test leaves it out (docs/deployment.md).
+# The 3-node NATS failover tier (tests/cluster/test_cluster_failover.py and
+# test_cluster_gapless_epochs.py) alone; make test runs it too, beside the rest.
 test-cluster: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q -m cluster $(PYTEST_ARGS)
 

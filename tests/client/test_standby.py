@@ -88,3 +88,23 @@ async def test_renewal_refused_ends_iteration_with_the_error(sim2: SimServer) ->
         sessions = [s for s in hs.sessions if s is not None]
         await until(lambda: all(s.closed_by_itself for s in sessions), 5)
         assert all(s.fatal is hs.fatal for s in sessions)
+
+
+async def test_wait_closed_waits_for_both_sessions(sim2: SimServer) -> None:
+    from ertcloud.exceptions import ErtcloudError
+
+    async with standby_for(sim2) as hs:
+        waiter = asyncio.ensure_future(hs.wait_closed())
+        first, second = hs.sessions
+        assert first is not None and second is not None
+        first.end(ErtcloudError("first gone"))
+        await asyncio.sleep(0.5)
+        assert not waiter.done()  # the other session carries on
+        second.end(ErtcloudError("second gone"))
+        with pytest.raises(ErtcloudError):
+            await asyncio.wait_for(waiter, 10)
+    async with standby_for(sim2) as hs:
+        waiter = asyncio.ensure_future(hs.wait_closed())
+        await hs.close()
+        await asyncio.wait_for(waiter, 10)  # closed: no error
+        assert hs.closing

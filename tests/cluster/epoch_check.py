@@ -22,9 +22,10 @@ from ertcloud.cluster.connect import connect_nats
 SIM_SEQ_STEP = 16  # the simulator's SeqNumber step between two Updates of an item
 
 
-def epoch_faults(messages: list[Any]) -> list[str]:
+def epoch_faults(messages: list[Any], resync: bool = False) -> list[str]:
     """Where a (RIC, epoch) in stream order does not read Refresh, Update +1 step, ...,
-    [Gap]."""
+    [Gap]. With ``resync``, a later Refresh may stand for the step it is at (a hot
+    standby's session that came back passes its Refresh on when it is the newer image)."""
     last: dict[tuple[str, int], tuple[str, int | None]] = {}
     bad: list[str] = []
     for m in messages:
@@ -39,6 +40,9 @@ def epoch_faults(messages: list[Any]) -> list[str]:
             assert prev[1] is not None and m.sn is not None
             if m.sn != prev[1] + SIM_SEQ_STEP * merged(m):
                 bad.append(f"{k}: Update {m.sn} after {prev[0]} {prev[1]} (seq {m.seq})")
+        elif resync and m.kind == "Refresh" and prev[1] is not None:
+            if m.sn not in (prev[1], prev[1] + SIM_SEQ_STEP):
+                bad.append(f"{k}: Refresh {m.sn} after {prev[0]} {prev[1]} (seq {m.seq})")
         elif m.kind != "Gap":
             bad.append(f"{k}: a second {m.kind} (seq {m.seq})")
         last[k] = (m.kind, m.sn if m.kind != "Gap" else prev[1] if prev else None)
@@ -54,14 +58,15 @@ def merged(m: Any) -> int:
 
 async def last_seq(cluster: str | ClusterConfig, patience: float = 60) -> int:
     """The stream's last sequence number, asked again while the cluster has no leader for
-    it (after a node died, on a busy machine, that can take a while)."""
+    it (after a node died, on a busy machine, that can take a while): in short tries, so
+    that the answer comes soon after the new leader does."""
     cfg = parse_cluster_url(cluster) if isinstance(cluster, str) else cluster
     nc = await connect_nats(cfg)
     try:
         deadline = time.monotonic() + patience
         while True:
             try:
-                info = await nc.jetstream(timeout=10).stream_info(cfg.stream)
+                info = await nc.jetstream(timeout=2).stream_info(cfg.stream)
                 return int(info.state.last_seq)
             except Exception:
                 if time.monotonic() > deadline:

@@ -89,6 +89,9 @@ async def test_bucket_of_another_group_and_duplicate_names(nats_url: str) -> Non
         epoch = await first.claim(key, {"w1", "w2"})
         assert epoch is not None
         assert await other.claim(key, {"w1", "w2"}) is None  # held by a live worker
+        # w1 joined after the round's members were read: asked for again, not taken
+        assert await other.claim(key, {"w2"}) is None
+        await first.leave()
         assert await other.claim(key, {"w2"}) is not None  # w1 no longer a member
         assert await first.owners() == {key: "w2"}
     finally:

@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from contextlib import aclosing
+from datetime import datetime, timezone
 from pathlib import Path
 
 import aiohttp
@@ -83,6 +84,16 @@ async def test_worker_publishes_dedups_and_is_consumed(nats_url: str, tmp_path: 
     stamped = [x for x in lines if x["kind"] == "Update"]
     assert stamped and all(x["sim_ts"] / 1e9 <= x["ts"] + 1 for x in stamped)
     assert all("sim_ts" not in x for x in lines if x["kind"] == "Refresh")
+    # from a sequence number, and from a time (after everything stored: nothing old)
+    out = run_cli("subscribe", "--from", url, "*", "--start", "5", "--count", "2")
+    assert out.returncode == 0, out.stderr
+    assert [json.loads(x)["seq"] for x in out.stdout.splitlines()] == [5, 6]
+    last = rows[-1]["seq"]
+    async with aclosing(consume(cfg, start=datetime.now(timezone.utc))) as messages:
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(messages.__anext__(), 1.0)  # the worker has stopped
+    async with aclosing(consume(cfg, start=last)) as messages:
+        assert (await messages.__anext__()).seq == last
 
 
 def test_status_lists_the_group(nats_url: str) -> None:

@@ -17,11 +17,17 @@ import sys
 import time
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ConfigError
 from .longrun import say, serve_metrics, stop_on_signals
+from .market_price import option_value
 from .options import description
+
+if TYPE_CHECKING:
+    from ..client.session import Session
+    from ..client.standby import HotStandby
+    from .service import Connection
 
 __all__ = [
     "add_parser",
@@ -101,6 +107,7 @@ def _items(args: argparse.Namespace, rics: list[str]) -> list[str]:
 
 async def run_record_cluster(args: argparse.Namespace, rics: list[str]) -> int:
     """One worker of a cluster group, until Ctrl+C, SIGTERM or ``--duration``."""
+    from ..client.standby import HotStandby
     from ..cluster.config import parse_cluster_url
     from ..cluster.metrics import WorkerMetricsServer
     from ..cluster.worker import Worker
@@ -119,7 +126,11 @@ async def run_record_cluster(args: argparse.Namespace, rics: list[str]) -> int:
         # the same rules as record: credentials from options, config or environment;
         # the simulator only when nothing names a service (cli/service.py)
         conn = await open_connection(args, stack)
-        session = conn.session(args, conn.urls[:1])
+        session: Session | HotStandby
+        if option_value(args, "hotstandby"):
+            session = _hot_standby(args, conn)
+        else:
+            session = conn.session(args, conn.urls[:1])
         worker = Worker(
             cfg, name, items, session, domain=args.domain, service=service_name(args.service)
         )
@@ -133,8 +144,12 @@ async def run_record_cluster(args: argparse.Namespace, rics: list[str]) -> int:
         if chains:
             from ..cluster.universe import ChainUniverse
 
+            # with --hotstandby the chains are followed on the session that started first
+            follow = session
+            if isinstance(follow, HotStandby):
+                follow = next(s for s in follow.sessions if s is not None)
             universe = ChainUniverse(
-                worker, session, chains, items, service=service_name(args.service)
+                worker, follow, chains, items, service=service_name(args.service)
             )
             await universe.start()  # a chain that does not exist: ChainError, one line
             stack.push_async_callback(universe.close)
@@ -145,6 +160,7 @@ async def run_record_cluster(args: argparse.Namespace, rics: list[str]) -> int:
         say(
             f"worker {name} of group {cfg.group} at {cfg.display}: sharing {len(items)} "
             f"item(s), lease TTL {cfg.ttl:g} s"
+            + (" (hot standby: two sessions)" if isinstance(session, HotStandby) else "")
         )
         progress = None
         if args.progress_interval > 0:
@@ -157,6 +173,26 @@ async def run_record_cluster(args: argparse.Namespace, rics: list[str]) -> int:
         await worker.close()
         say(f"worker {name} stopped: {worker.stats.messages} messages")
     return 0
+
+
+def _hot_standby(args: argparse.Namespace, conn: Connection) -> HotStandby:
+    """Two sessions on the service's first two endpoints, one de-duplicated flow."""
+    from ..client.standby import HotStandby
+    from ..protocol.login import LoginParams
+    from .market_price import default_position
+
+    if len(conn.urls) < 2:
+        raise ConfigError(
+            "--hotstandby needs two endpoints: --standby-hostname with --hostname, or a "
+            "pair from service discovery"
+        )
+    return HotStandby(
+        conn.urls[:2],
+        tokens=conn.tokens,
+        login=LoginParams(application_id=args.app_id, position=args.position or default_position()),
+        ssl_context=conn.ssl,
+        connect_timeout=args.connect_timeout,
+    )
 
 
 async def _progress(worker: Any, interval: float) -> None:

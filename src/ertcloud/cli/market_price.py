@@ -73,7 +73,8 @@ _STANDBY_HELP = {
     "example, each session's frames are printed (labelled 'on session1'/'on session2'), so "
     "every update appears once per session",
     "record": "connect to two endpoints (--standby-hostname, or a pair from service "
-    "discovery): the second is used when the first is lost",
+    "discovery): the second is used when the first is lost; with --cluster, a session on "
+    "each, every update published once",
     "board": "connect to two endpoints (--standby-hostname, or a pair from service "
     "discovery): the second is used when the first is lost",
 }

@@ -82,6 +82,7 @@ class StandbySubscription(BaseSubscription):
         #: Updates a warm standby's standby connection sent and that were not passed on
         self.suppressed = 0
         self._sources: dict[str, int] = {}  # item -> the session its image came from
+        self._dropped: set[str] = set()  # items closed alone (StandbyBase.close_items)
 
     @property
     def streams(self) -> list[ItemStream]:
@@ -317,6 +318,58 @@ class StandbyBase:
     def recoveries(self) -> int:
         return sum(s.recoveries for s in self.sessions if s is not None)
 
+    @property
+    def closing(self) -> bool:
+        """True once :meth:`close` (or a fatal error) started ending both sessions."""
+        return self._closing or self.fatal is not None
+
+    def _ended(self) -> bool:
+        """Closed, or both sessions ended by themselves (one alone is the other's to carry)."""
+        if self.closing:
+            return True
+        return all(s is not None and s.closing for s in self.sessions)
+
+    async def wait_closed(self) -> None:
+        """Wait until :meth:`close`, a fatal error, or until both sessions have ended by
+        themselves (no reconnect, refused login); raises the error that ended them."""
+        while not self._ended():
+            live = [s for s in self.sessions if s is not None and not s.closing]
+            waits = [asyncio.ensure_future(s.wait_closed()) for s in live]
+            # a session not started yet (retried in the background) is looked at again
+            waits.append(asyncio.ensure_future(asyncio.sleep(1.0)))
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waits:
+                    w.cancel()
+                await asyncio.gather(*waits, return_exceptions=True)
+        fatal = self.fatal or next((s.fatal for s in self.sessions if s and s.fatal), None)
+        if fatal is not None and not self._closing:
+            raise fatal
+
+    def close_items(self, sub: StandbySubscription, names: Sequence[str]) -> None:
+        """Close these items of ``sub`` on both sessions (its other items stay open), also
+        before their first image came; ``sub`` ends with its last item."""
+        spec = self._specs.get(sub)
+        if spec is None:
+            return
+        gone = set(names)
+        for i, leg in spec.subs.items():
+            session = self.sessions[i]
+            streams = [s for n in gone if (s := leg.records.get(n)) is not None]
+            if session is not None and streams and not session.closing:
+                session.unsubscribe(streams)
+        spec.rics = [r for r in spec.rics if r not in gone]
+        sub._dropped |= gone  # what either session still sends of them is not passed on
+        for n in gone:
+            rec = sub.records.pop(n, None)
+            if rec is not None and rec.is_open:
+                rec.mark_closed()
+        if not spec.rics:
+            del self._specs[sub]
+            sub.closed = True
+            sub._wakeup.set()
+
     # -- subscriptions -------------------------------------------------------------------
 
     def subscribe(
@@ -386,6 +439,8 @@ class StandbyBase:
         """An ItemStatus or StreamClosed: passed on unless the other session still
         carries the item."""
         name = ev.stream.name
+        if name in sub._dropped:
+            return
         rec = sub.records.get(name)
         if isinstance(ev, ItemStatus):
             if rec is None or self._others_healthy(index, name, sub):
@@ -459,6 +514,8 @@ class HotStandby(StandbyBase):
                 and not seq_newer(seq, rec.seq_number)
             ):
                 sub.duplicates += 1
+                return
+            if rec is None and name in sub._dropped:
                 return
             if rec is None or not rec.is_open:
                 s = ev.stream

@@ -48,7 +48,9 @@ class ClusterMessage:
 
 
 def _deliver(start: str | int | datetime) -> dict[str, Any]:
-    from nats.js.api import DeliverPolicy
+    """The subscribe options of ``start`` (a sequence or time start goes in the
+    consumer's config: nats-py's ``subscribe`` takes no start option of its own)."""
+    from nats.js.api import ConsumerConfig, DeliverPolicy
 
     if start == "now":
         return {"deliver_policy": DeliverPolicy.NEW}
@@ -57,11 +59,17 @@ def _deliver(start: str | int | datetime) -> dict[str, Any]:
     if isinstance(start, datetime):
         when = start if start.tzinfo else start.replace(tzinfo=timezone.utc)
         return {
-            "deliver_policy": DeliverPolicy.BY_START_TIME,
-            "opt_start_time": when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+            "config": ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_TIME,
+                opt_start_time=when.astimezone(timezone.utc),
+            )
         }
     if isinstance(start, int) and start > 0:
-        return {"deliver_policy": DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": start}
+        return {
+            "config": ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start
+            )
+        }
     raise ConfigError(
         f"start must be 'now', 'all', a sequence number >= 1 or a datetime: {start!r}"
     )

@@ -19,6 +19,7 @@ Two buckets per group:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -54,10 +55,31 @@ class LeaseTable:
         return f"w.{self.name}"
 
     async def open(self) -> None:
-        """Open (or create) both buckets and check that they belong to this group."""
-        from nats.js.errors import KeyWrongLastSequenceError
+        """Open (or create) both buckets and check that they belong to this group. An
+        observer (no name) only opens them: it never creates a group's buckets (nor
+        sizes their replicas); without them it sees no member and no owner."""
+        from nats.js.errors import (
+            BucketNotFoundError,
+            KeyDeletedError,
+            KeyNotFoundError,
+            KeyWrongLastSequenceError,
+            NotFoundError,
+        )
 
         cfg = self.cfg
+        if not self.name:
+            try:
+                owners_kv = await self.js.key_value(cfg.lease_bucket)
+                self.members_kv = await self.js.key_value(cfg.members_bucket)
+            except (BucketNotFoundError, NotFoundError):
+                return
+            self.owners_kv = owners_kv
+            try:
+                entry = await owners_kv.get("group")
+            except (KeyNotFoundError, KeyDeletedError):
+                return
+            self._check_group((entry.value or b"").decode())
+            return
         desc = f"ertcloud cluster group {cfg.group}"
         self.owners_kv = await key_value(self.js, cfg.lease_bucket, self.replicas, description=desc)
         self.members_kv = await key_value(
@@ -67,25 +89,39 @@ class LeaseTable:
             await self.owners_kv.create("group", cfg.group.encode())
         except KeyWrongLastSequenceError:
             entry = await self.owners_kv.get("group")
-            other = (entry.value or b"").decode()
-            if other != cfg.group:
-                raise ConfigError(
-                    f"bucket {cfg.lease_bucket} belongs to cluster group {other!r}, "
-                    f"not {cfg.group!r}"
-                ) from None
+            self._check_group((entry.value or b"").decode())
+
+    def _check_group(self, other: str) -> None:
+        if other != self.cfg.group:
+            raise ConfigError(
+                f"bucket {self.cfg.lease_bucket} belongs to cluster group {other!r}, "
+                f"not {self.cfg.group!r}"
+            )
 
     async def join(self, info: dict[str, Any]) -> None:
-        """Take this worker's member key; a live worker of the same name is an error."""
+        """Take this worker's member key; a live worker of the same name is an error.
+        Asked again after a failed try, the key this process wrote then is its own."""
         from nats.js.errors import KeyWrongLastSequenceError
 
+        sent = time.monotonic()
         try:
             self._rev = await self.members_kv.create(self.member_key, json.dumps(info).encode())
         except KeyWrongLastSequenceError:
-            raise ConfigError(
-                f"a worker named {self.name!r} is already running in cluster group "
-                f"{self.cfg.group!r} (or stopped less than {self.cfg.ttl:g} s ago)"
-            ) from None
-        self.last_renewed = time.monotonic()
+            try:
+                entry = await self.members_kv.get(self.member_key)
+                there = json.loads(entry.value or b"{}")
+            except Exception:
+                there = {}
+            same = ("host", "pid", "started")
+            if not info.get("pid") or any(there.get(k) != info.get(k) for k in same):
+                raise ConfigError(
+                    f"a worker named {self.name!r} is already running in cluster group "
+                    f"{self.cfg.group!r} (or stopped less than {self.cfg.ttl:g} s ago)"
+                ) from None
+            self._rev = entry.revision
+            await self.renew(info)  # its lifetime runs from a write of unknown time
+            return
+        self.last_renewed = sent
 
     async def renew(self, info: dict[str, Any]) -> None:
         """Renew the member key, only from the revision this worker wrote last. When the
@@ -126,6 +162,8 @@ class LeaseTable:
         """The live workers and what each last reported. The keys come from the stream's
         subjects in one request (a key watcher can end early on a busy machine, and a
         worker missing from the list would see its items taken)."""
+        if self.members_kv is None:
+            return {}  # an observer of a group that has no buckets yet
         bucket = self.cfg.members_bucket
         prefix = f"$KV.{bucket}."
         info = await self.js.stream_info(f"KV_{bucket}", subjects_filter=f"{prefix}w.>")
@@ -141,8 +179,25 @@ class LeaseTable:
                 continue
         return out
 
-    async def claim(self, key: str, live: set[str]) -> int | None:
-        """Take an item: its epoch, or None while another live worker holds it."""
+    async def is_member(self, name: str) -> bool:
+        """Whether worker ``name``'s member key is there now (its leases hold)."""
+        from nats.js.errors import KeyDeletedError, KeyNotFoundError
+
+        try:
+            entry = await self.members_kv.get(f"w.{name}")
+        except (KeyNotFoundError, KeyDeletedError):
+            return False
+        return entry.value is not None
+
+    async def claim(
+        self, key: str, live: set[str], checked: dict[str, asyncio.Future[bool]] | None = None
+    ) -> int | None:
+        """Take an item: its epoch, or None while another live worker holds it.
+
+        ``live`` are the members as read at the start of the round; a holder missing from
+        them is asked for again (its member key, once per round through ``checked``)
+        before the item is taken: it may have joined since, and a worker whose item is
+        taken while it is alive goes on streaming it."""
         from nats.js.errors import (
             KeyDeletedError,
             KeyNotFoundError,
@@ -159,8 +214,18 @@ class LeaseTable:
         except (KeyNotFoundError, KeyDeletedError):
             return None  # deleted meanwhile: the next round creates it
         holder = (entry.value or b"").decode()
-        if holder and holder != self.name and holder in live:
-            return None
+        if holder and holder != self.name:
+            if holder in live:
+                return None
+            if checked is None:
+                alive = await self.is_member(holder)
+            else:
+                check = checked.get(holder)
+                if check is None:
+                    check = checked[holder] = asyncio.ensure_future(self.is_member(holder))
+                alive = await asyncio.shield(check)
+            if alive:
+                return None
         # also when this worker holds it still (it dropped it after failing to renew its
         # lease): a new subscription starts a new epoch
         try:
@@ -179,15 +244,19 @@ class LeaseTable:
 
     async def owners(self) -> dict[str, str]:
         """``{item key: owner}`` of every held item (for status and tests): one ordered
-        consumer reads the last value of every key, until none is pending. Whether there
-        is a key at all is asked first, not guessed from a silence (which on a busy
-        machine can last seconds)."""
+        consumer reads the last value of every key, until it has read each key that the
+        stream listed first. Not until none is pending: the pending count of a consumer
+        that delivers the last message per subject can read 0 with keys still to come,
+        and neither from a silence (which on a busy machine can last seconds)."""
         from nats.js.api import DeliverPolicy
 
+        if self.owners_kv is None:
+            return {}
         bucket = self.cfg.lease_bucket
         prefix = f"$KV.{bucket}."
         info = await self.js.stream_info(f"KV_{bucket}", subjects_filter=f"{prefix}i.>")
-        if not info.state.subjects:
+        expected = set(info.state.subjects or ())
+        if not expected:
             return {}
         sub = await self.js.subscribe(
             f"{prefix}i.>",
@@ -204,7 +273,8 @@ class LeaseTable:
                     out[key] = msg.data.decode()
                 else:
                     out.pop(key, None)
-                if msg.metadata.num_pending == 0:
+                expected.discard(msg.subject)
+                if not expected:
                     return out
         finally:
             await sub.unsubscribe()

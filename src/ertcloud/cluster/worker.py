@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..client.session import Session
+from ..client.standby import StandbyBase, StandbySubscription
 from ..client.subscription import Subscription
 from ..exceptions import ConfigError
 from ..protocol.events import ItemRefreshed, ItemStatus, ItemUpdated
@@ -54,20 +55,22 @@ class WorkerStats:
 @dataclass
 class _Held:
     epoch: int
-    sub: Subscription | None = None
+    sub: Subscription | StandbySubscription | None = None
 
 
 class Worker:
     """``async with Worker(cfg, name, rics, session) as w: await w.run(stop)``.
 
-    ``session`` is started by the caller and must not be shared with other subscribers."""
+    ``session`` (a :class:`Session`, or a :class:`~ertcloud.client.standby.HotStandby`:
+    two sessions, one de-duplicated flow) is started by the caller and must not be shared
+    with other subscribers."""
 
     def __init__(
         self,
         cfg: ClusterConfig,
         name: str,
         rics: Sequence[str],
-        session: Session,
+        session: Session | StandbyBase,
         *,
         domain: str = "MarketPrice",
         service: str | int | None = None,
@@ -104,12 +107,16 @@ class Worker:
         try:
             js = self.nc.jetstream(timeout=10.0)
             replicas = replicas_for(self.cfg, self.nc)
-            for attempt in range(5):  # workers starting together race to create these
+            info = self.info()
+            # workers starting together race to create these, and a new R3 bucket has no
+            # leader for a moment (its first writes find no responder)
+            for attempt in range(5):
                 try:
                     await ensure_stream(js, self.cfg, replicas)
                     latest = await key_value(js, self.cfg.latest, replicas)
                     self.leases = LeaseTable(js, self.cfg, self.name, replicas)
                     await self.leases.open()
+                    await self.leases.join(info)
                     break
                 except ConfigError:
                     raise
@@ -117,8 +124,6 @@ class Worker:
                     if attempt == 4:
                         raise ConfigError(f"cannot set up the cluster's stream: {exc}") from None
                     await asyncio.sleep(0.5 + attempt)
-            assert self.leases is not None
-            await self.leases.join(self.info())
             self.publisher = Publisher(js, self.cfg.stream, latest)
             self.publisher.start()
         except BaseException:
@@ -223,10 +228,11 @@ class Worker:
         leases = self.leases
         assert leases is not None
         got: list[str] = []
+        checked: dict[str, asyncio.Future[bool]] = {}  # holders asked for this round
         for i in range(0, len(rics), _CLAIMS_AT_ONCE):
             chunk = rics[i : i + _CLAIMS_AT_ONCE]
             epochs = await asyncio.gather(
-                *(leases.claim(item_key(self.domain, r), live) for r in chunk),
+                *(leases.claim(item_key(self.domain, r), live, checked) for r in chunk),
                 return_exceptions=True,
             )
             failed = [e for e in epochs if isinstance(e, BaseException)]
@@ -279,15 +285,26 @@ class Worker:
         self.stats.released += len(held)
 
     def _close_streams(self, held: list[tuple[str, _Held]]) -> None:
+        """Close these items (one at a time, not the whole subscription each came with)."""
+        session = self.session
+        if session.closing:
+            return
+        if isinstance(session, StandbyBase):
+            by_sub: dict[StandbySubscription, list[str]] = {}
+            for r, h in held:
+                if isinstance(h.sub, StandbySubscription):
+                    by_sub.setdefault(h.sub, []).append(r)
+            for sub, names in by_sub.items():
+                session.close_items(sub, names)
+            return
         streams = []
         for r, h in held:
-            if h.sub is not None:
+            if isinstance(h.sub, Subscription):
                 s = h.sub.records.get(r)
                 if s is not None:
                     streams.append(s)
-        if streams and not self.session.closing:
-            # one item at a time, not the whole subscription it came with
-            self.session.unsubscribe(streams)
+        if streams:
+            session.unsubscribe(streams)
 
     def _fenced(self) -> bool:
         """Whether the lease lapsed (the items may have other owners by now); the items
