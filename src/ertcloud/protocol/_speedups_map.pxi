@@ -150,7 +150,10 @@ cdef int _apply_map(object book, dict container) except -1:
             else:
                 row = <object>cur
             if isinstance(data, dict):
-                row.update(data)
+                if type(row) is dict:
+                    PyDict_Update(row, data)
+                else:
+                    row.update(data)
                 if len(row) > max_fields:
                     raise _too_many("fields in a map entry", len(row), max_fields)
         if len(entries) > max_entries:
