@@ -313,7 +313,7 @@ def _plain(v: Any) -> bool:
     return not isinstance(v, int) or isinstance(v, bool) or abs(v) < 10**18
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.data())
 def test_generated_map_frames_read_as_msgspec_reads_them(data: st.DataObject) -> None:
     msgs = data.draw(st.lists(map_updates([2, 8, 9]), min_size=1, max_size=10))
@@ -326,11 +326,11 @@ def test_generated_map_frames_read_as_msgspec_reads_them(data: st.DataObject) ->
         assert repr(got) == repr(reference(raw))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.data())
 def test_both_cores_agree_on_map_updates(data: st.DataObject) -> None:
     twins = Twins()
-    for _ in range(data.draw(st.integers(1, 6))):
+    for _ in range(data.draw(st.integers(1, 4))):
         msgs = data.draw(st.lists(map_updates(twins.ids), min_size=1, max_size=6))
         raw = msgspec.json.encode(msgs)
         cut = data.draw(st.integers(0, 4))
