@@ -1,6 +1,7 @@
 """What one Update costs in the client's protocol core, step by step, in this process.
 
-``python -m benchmarks.hot_path`` feeds Update frames from the simulator's bench generator (as in
+``python -m benchmarks.hot_path [--domain MarketByPrice]`` feeds Update frames from the simulator's
+bench generator (MarketPrice, or order-book Map Updates on streams refreshed with a book; as in
 :mod:`benchmarks.parse_only`) to a :class:`~ertcloud.protocol.client.ClientProtocol` holding the
 refreshed images of the same items, with no network, and prints microseconds per message for:
 

@@ -3,8 +3,8 @@
 
 For an Update on an open MarketPrice stream (fields present, no DoNotCache/DoNotRipple) the
 ripple and the merge into the image run here with direct dict calls and no intermediate
-set; anything else (another domain, a stream not yet open, Map payloads, limits) goes to
-``ItemStream.apply_update``, the pure path, for that message.
+set; Map Updates are applied in ``_speedups_map.pxi``; anything else (another domain, a stream
+not yet open, limits) goes to ``ItemStream.apply_update``, the pure path, for that message.
 """
 
 from cpython.dict cimport PyDict_Contains, PyDict_GetItem, PyDict_SetItem, PyDict_Update
