@@ -1,6 +1,7 @@
 """What one Update costs in the client's protocol core, step by step, in this process.
 
-``python -m benchmarks.hot_path`` feeds Update frames from the simulator's bench generator (as in
+``python -m benchmarks.hot_path [--domain MarketByPrice]`` feeds Update frames from the simulator's
+bench generator (MarketPrice, or order-book Map Updates on streams refreshed with a book; as in
 :mod:`benchmarks.parse_only`) to a :class:`~ertcloud.protocol.client.ClientProtocol` holding the
 refreshed images of the same items, with no network, and prints microseconds per message for:
 
@@ -27,6 +28,7 @@ the table gives medians and min-max over rounds. picows and the socket come on t
 from __future__ import annotations
 
 import argparse
+import base64
 import statistics
 import time
 from collections.abc import Callable
@@ -48,34 +50,52 @@ _LOGIN = (
 )
 
 
-def refreshed_protocol(items: int) -> tuple[ClientProtocol, Market]:
-    """A logged-in core with ``items`` bench streams refreshed with their images."""
+def refreshed_protocol(items: int, domain: str = "MarketPrice") -> tuple[ClientProtocol, Market]:
+    """A logged-in core with ``items`` bench streams refreshed with their images (a
+    MarketByPrice one with a book of the price levels its bench updates address)."""
     proto = ClientProtocol()
     proto.connection_made(0.0)
     proto.start_login("bench-token")
     proto.receive(_LOGIN, 0.0)
     names = [bench_ric(i) for i in range(items)]
-    proto.request(names)
+    proto.request(names, domain=domain)
     proto.data_to_send(0.0)
     market = Market(42)
     ensure_universe(market, items)
     ok = State("Open", "Ok")
     for s in proto.streams:
-        image = dict(market.instruments[s.name].image)
-        refresh = Refresh(id=s.id, key=Key(name=s.name), state=ok, fields=image)
+        if domain == "MarketByPrice":
+            refresh = Refresh(
+                id=s.id, domain=domain, key=Key(name=s.name), state=ok, map=_book(100.0)
+            )
+        else:
+            image = dict(market.instruments[s.name].image)
+            refresh = Refresh(id=s.id, key=Key(name=s.name), state=ok, fields=image)
         proto.receive(codec.encode([refresh]), 0.0)
     return proto, market
 
 
-def update_frames(proto: ClientProtocol, market: Market, per_frame: int) -> list[bytes]:
+def _book(mid: float) -> dict[str, Any]:
+    """A Map of the 20 levels around ``mid`` that the bench generator's Updates address."""
+    entries = []
+    for side, sign in (("B", -1), ("A", 1)):
+        for i in range(1, 11):
+            px = round(mid + sign * 0.01 * i, 2)
+            fields = {"ORDER_PRC": px, "ORDER_SIDE": "BID" if side == "B" else "ASK"}
+            key = base64.b64encode(f"{px:.6f}{side}".encode()).decode()
+            entries.append({"Action": "Add", "Key": key, "Fields": fields | {"NO_ORD": 1}})
+    return {"KeyType": "Buffer", "Entries": entries}
+
+
+def update_frames(
+    proto: ClientProtocol, market: Market, per_frame: int, domain: str = "MarketPrice"
+) -> list[bytes]:
     """Frames of Updates for the core's streams, from the simulator's bench generator."""
     targets = [
         Target(s.id, s.name, holds=frozenset(s.fields), kind=market.instruments[s.name].kind)
         for s in proto.streams
     ]
-    return json_frames(
-        update_pool(market, targets, "MarketPrice", max(4096, len(targets))), per_frame
-    )
+    return json_frames(update_pool(market, targets, domain, max(4096, len(targets))), per_frame)
 
 
 def _per_message(
@@ -96,10 +116,12 @@ def measure(
     rounds: int = 7,
     seconds: float = 0.5,
     clock: str = "wall",
+    domain: str = "MarketPrice",
 ) -> dict[str, Any]:
-    """Microseconds per MarketPrice Update, per step: medians, minima and maxima over rounds."""
-    proto, market = refreshed_protocol(items)
-    pool = update_frames(proto, market, per_frame)
+    """Microseconds per Update of ``domain`` (MarketPrice or MarketByPrice), per step:
+    medians, minima and maxima over rounds."""
+    proto, market = refreshed_protocol(items, domain)
+    pool = update_frames(proto, market, per_frame, domain)
     msgs = len(pool) * per_frame  # json_frames leaves no short frame
     delivered = [0]
 
@@ -158,6 +180,7 @@ def measure(
         raise RuntimeError("no update reached the callback: the frames miss the streams")
     return {
         "items": items,
+        "domain": domain,
         "per_frame": per_frame,
         "rounds": rounds,
         "core": core.CORE,
@@ -176,12 +199,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--seconds", type=float, default=0.5, help="seconds per step and round")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="what times a step")
+    ap.add_argument("--domain", choices=("MarketPrice", "MarketByPrice"), default="MarketPrice")
     a = ap.parse_args(argv)
     if a.items < 1 or a.per_frame < 1 or a.rounds < 1 or a.seconds <= 0:
         ap.error("--items, --per-frame and --rounds must be >= 1, --seconds > 0")
-    res = measure(a.items, a.per_frame, a.rounds, a.seconds, a.clock)
+    res = measure(a.items, a.per_frame, a.rounds, a.seconds, a.clock, a.domain)
     print(
-        f"MarketPrice Updates, {res['items']} items, {res['per_frame']} msg/frame, "
+        f"{res['domain']} Updates, {res['items']} items, {res['per_frame']} msg/frame, "
         f"us per message ({res['clock']} clock; ratios below the steps): median (min-max) of "
         f"{res['rounds']} rounds; core: {res['core']}"
     )

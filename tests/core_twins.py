@@ -12,14 +12,21 @@ from ertcloud.protocol import ClientProtocol, codec
 from ertcloud.protocol.core import compiled_dispatch, select
 from ertcloud.protocol.messages import Key, Refresh, State
 
-__all__ = ["RIPPLE_NAMES", "Twins", "core_protocol"]
+__all__ = ["MAP_KEYS", "RIPPLE_NAMES", "Twins", "core_protocol"]
 
 OK = State(stream="Open", data="Ok")
 RIPPLE_NAMES = [
     "TRDPRC_1", "TRDPRC_2", "TRDPRC_3", "TRDPRC_4", "TRDPRC_5",
     "BID", "BID_1", "BID_2", "ASK", "ASK_1", "ASK_2",
 ]  # fmt: skip
-#: name, domain, image at the Refresh (whole chains, a view missing links, no ripple fields)
+#: keys of the order books' entries (the frames of the tests address these and others)
+MAP_KEYS = ["MTAwLjAxQQ==", "OTkuOTlC", "k1"]
+MAP_ENTRIES: list[dict[str, Any]] = [
+    {"Action": "Add", "Key": k, "Fields": {"ORDER_PRC": 100.0 + i, "ORDER_SIDE": "BID"}}
+    for i, k in enumerate(MAP_KEYS[:2])
+]
+#: name, domain, image at the Refresh (whole chains, a view missing links, no ripple fields;
+#: a Map for MarketByPrice items)
 ITEMS: list[tuple[str, str, dict[str, Any]]] = [
     ("WHOLE.L", "MarketPrice", {n: float(i) for i, n in enumerate(RIPPLE_NAMES)} | {"X": 1}),
     ("VIEW.L", "MarketPrice", {"TRDPRC_1": 1.0, "TRDPRC_3": 3.0, "BID": 2.0, "ASK_2": None}),
@@ -27,6 +34,11 @@ ITEMS: list[tuple[str, str, dict[str, Any]]] = [
     ("SMALL.L", "MarketPrice", {"BID": 1.0, "ASK": 2.0}),  # max_fields 4: LimitExceeded
     ("CURVE", "YieldCurve", {"BID": 1.0, "CRV": {"Entries": [{"Index": 0, "Fields": {}}]}}),
     ("PENDING.L", "MarketPrice", {}),  # never refreshed: updates arrive before the image
+    # Map items (the Refresh carries a Map): an order book, one with small limits
+    # (max_map_entries 3, max_fields 3: LimitExceeded), one refreshed without a Map (no book)
+    ("BOOK.L", "MarketByPrice", {"KeyType": "Buffer", "Entries": MAP_ENTRIES}),
+    ("TINY.L", "MarketByPrice", {"Summary": {"Fields": {"CURRENCY": "EUR"}}, "Entries": []}),
+    ("NOBOOK.L", "MarketByPrice", {}),
 ]
 
 
@@ -43,9 +55,16 @@ def core_protocol(core: str) -> ClientProtocol:
         (s,) = proto.request(name, domain=domain)
         if name == "SMALL.L":
             s.max_fields = 4
-        if image:
-            refresh = Refresh(id=s.id, domain=domain, key=Key(name=name), state=OK, fields=image)
-            proto.receive(codec.encode([refresh]), 0.0)
+        if name == "TINY.L":
+            s.max_fields = s.max_map_entries = 3
+        key = Key(name=name)
+        if domain == "MarketByPrice":
+            refresh = Refresh(id=s.id, domain=domain, key=key, state=OK, map=image or None)
+        elif image:
+            refresh = Refresh(id=s.id, domain=domain, key=key, state=OK, fields=image)
+        else:
+            continue
+        proto.receive(codec.encode([refresh]), 0.0)
     return proto
 
 

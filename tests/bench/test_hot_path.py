@@ -60,3 +60,15 @@ def test_the_cpu_clock_measures_too() -> None:
     res = measure(items=10, per_frame=10, rounds=1, seconds=0.05, clock="cpu")
     assert res["clock"] == "cpu"
     assert res["us_per_msg"]["receive"]["median"] > 0
+
+
+def test_order_book_updates_change_the_books_and_are_measured() -> None:
+    proto, market = refreshed_protocol(12, "MarketByPrice")
+    books = {s.id: repr(s.map.entries) for s in proto.streams if s.map is not None}
+    assert len(books) == 12 and all(len(s.map.entries) == 20 for s in proto.streams if s.map)
+    for f in update_frames(proto, market, 10, "MarketByPrice")[:50]:
+        proto.receive(f, 0.0)
+    assert all(s.map is not None and repr(s.map.entries) != books[s.id] for s in proto.streams)
+    res = measure(items=10, per_frame=10, rounds=1, seconds=0.05, domain="MarketByPrice")
+    assert res["domain"] == "MarketByPrice"
+    assert res["us_per_msg"]["of parse-only"]["median"] > 0

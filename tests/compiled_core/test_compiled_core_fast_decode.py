@@ -5,11 +5,12 @@ does not know. Also: the two cores agree through that path (generated and mutate
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 import pytest
-from core_twins import RIPPLE_NAMES, Twins
+from core_twins import MAP_KEYS, RIPPLE_NAMES, Twins
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -66,6 +67,14 @@ def test_the_simulators_update_frames_take_the_fast_path() -> None:
         b'[{"Type":"Update","ID":2,"Fields":{"A":1,"A":2}}]',  # last wins, as in msgspec
         b'[{"Type":"Update","ID":2,"Fields":{"A":0.1e-400,"B":1.7976931348623157e308}}]',
         '[{"Type":"Update","ID":2,"Fields":{"A":"x"}}]',  # a str frame
+        b'[{"Type":"Update","ID":2,"Map":null},{"Type":"Update","ID":3,"Map":{}}]',
+        b'[{"Type":"Update","ID":2,"Domain":"MarketByPrice","Map":{"KeyType":"Buffer",'
+        b'"Summary":{"Fields":{"TIMACT_MS":1}},"Entries":[{"Action":"Add","Key":"QQ==",'
+        b'"Fields":{"ORDER_PRC":1.5,"ORDER_SIDE":"BID","NO_ORD":null}},{"Action":"Delete",'
+        b'"Key":"Qg=="},{"Key":[1,"a"],"Action":"Update","Elements":{"X":true}}]}}]',
+        b' { "ID" : 9 , "Type" : "Update" , "Map" : { "Entries" : [ 1 , "x" , [ ] , { } ] ,'
+        b' "Summary" : [ ] , "CountHint" : 4 , "E" : "\xc3\xa9" } } ',
+        b'[{"Type":"Update","ID":2,"Fields":{"BID":1},"Map":{"Entries":[{"Key":1,"Key":2}]}}]',
     ],
 )
 def test_frames_it_reads_give_what_msgspec_gives(frame: bytes | str) -> None:
@@ -86,7 +95,18 @@ def test_frames_it_reads_give_what_msgspec_gives(frame: bytes | str) -> None:
         b'[{"Type":"Update","ID":2,"Fields":{"A":01}}]',  # not JSON
         b'[{"Type":"Update","ID":2,"Fields":{"A":[1]}}]',  # nested
         b'[{"Type":"Update","ID":2,"Fields":{"CRV":{"Entries":[]}}}]',
-        b'[{"Type":"Update","ID":2,"Map":{"Entries":[]}}]',  # a key it does not handle
+        b'[{"Type":"Update","ID":2,"Vector":{"Entries":[]}}]',  # a key it does not handle
+        b'[{"Type":"Update","ID":2,"Map":[]}]',  # not a Map object
+        b'[{"Type":"Update","ID":2,"Map":"x"}]',
+        b'[{"Type":"Update","ID":2,"Map":{"Entries":[{"Fields":{"A":{"B":1}}}]}}]',  # too deep
+        b'[{"Type":"Update","ID":2,"Map":{"Entries":[{"Fields":{"A":[]}}]}}]',
+        b'[{"Type":"Update","ID":2,"Map":{"Entries":[{"Key":"a\\/b"}]}}]',  # an escape
+        b'[{"Type":"Update","ID":2,"Map":{"Entries":[{"Key":1},]}}]',
+        b'[{"Type":"Update","ID":2,"Map":{"Entries":[{"Key":1}}}]',
+        b'[{"Type":"Update","ID":2,"Map":{"Summary":{"Fields":{"A":1e999}}}}]',
+        b'[{"Type":"Update","ID":2,"Map":{"Entries":[{1:2}]}}]',
+        b'[{"Type":"Update","ID":2,"Map":{},"Map":{}}]',  # a duplicate key
+        b'[{"Type":"Update","ID":2,"Map":{"Entries":[{"Action":"Add"',  # truncated
         b'[{"Type":"Update","ID":2,"ID":3}]',  # a duplicate key
         b'[{"ID":2,"Fields":{"A":1}}]',  # no Type: a Request
         b'[{"Type":6,"ID":2}]',  # a numeric Type
@@ -157,16 +177,17 @@ def _spaced(raw: bytes, spaces: list[int]) -> bytes:
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.data())
 def test_generated_frames_read_as_msgspec_reads_them(data: st.DataObject) -> None:
-    msgs = data.draw(st.lists(updates([2, 3, 4]), min_size=1, max_size=10))
+    read_generated(data, updates([2, 3, 4]))
+
+
+def read_generated(data: st.DataObject, messages: st.SearchStrategy[Any]) -> None:
+    """A frame of generated messages, spaced out: what the fast path reads is what msgspec
+    reads, and it reads every frame with no escape and no integer beyond 18 digits."""
+    msgs = data.draw(st.lists(messages, min_size=1, max_size=10))
     raw = msgspec.json.encode(msgs if len(msgs) > 1 or data.draw(st.booleans()) else msgs[0])
     raw = _spaced(raw, data.draw(st.lists(st.integers(0, 4), max_size=3)))
     got = fast(raw)
-    plain = b"\\" not in raw and all(
-        not isinstance(v, int) or abs(v) < 10**18
-        for m in msgs
-        for v in [m["ID"], m.get("SeqNumber", 0), *(m.get("Fields") or {}).values()]
-    )
-    if plain:  # no escape, no number beyond 18 digits: the fast path reads it
+    if _plain(msgs):
         assert got is not None, raw
     if got is not None:
         assert repr(got) == repr(reference(raw))
@@ -195,12 +216,20 @@ def test_numbers_parse_to_the_same_value(token: str) -> None:
 @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.data())
 def test_both_cores_agree_through_the_fast_path(data: st.DataObject) -> None:
+    feed_generated(data, updates, frames=5)
+
+
+def feed_generated(
+    data: st.DataObject, make: Callable[[list[int]], st.SearchStrategy[Any]], frames: int
+) -> None:
+    """Frames of messages from ``make(ids)`` fed to both cores, some truncated or with a
+    flipped byte (both cores fall back alike)."""
     twins = Twins()
-    for _ in range(data.draw(st.integers(1, 5))):
-        msgs = data.draw(st.lists(updates(twins.ids), min_size=1, max_size=6))
+    for _ in range(data.draw(st.integers(1, frames))):
+        msgs = data.draw(st.lists(make(twins.ids), min_size=1, max_size=6))
         raw = msgspec.json.encode(msgs)
         cut = data.draw(st.integers(0, 3))
-        if cut == 0:  # a truncated frame or a flipped byte: both cores fall back alike
+        if cut == 0:
             raw = raw[: data.draw(st.integers(0, len(raw)))]
         elif cut == 1:
             i = data.draw(st.integers(0, len(raw) - 1))
@@ -220,3 +249,124 @@ def test_both_cores_ripple_several_chains_of_one_update_alike(fields: str) -> No
     twins = Twins()
     for sid in twins.ids:
         twins.feed(f'[{{"Type":"Update","ID":{sid},"Fields":{{{fields}}}}}]'.encode())
+
+
+# -- Map Updates (MarketByPrice) ---------------------------------------------------------------
+
+map_keys = st.one_of(
+    st.sampled_from(MAP_KEYS),
+    st.integers(-2, 2),
+    st.none(),
+    st.booleans(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.lists(st.integers(0, 3), max_size=2),
+    st.text(max_size=4),
+)
+row_fields = st.dictionaries(
+    st.sampled_from(["ORDER_PRC", "ORDER_SIDE", "NO_ORD", "ACC_SIZE", "LV_TIM_MS", "X", "Y"]),
+    scalars,
+    max_size=6,
+)
+ODD = [None, 5, "x", [1], []]  # values of the wrong type where a container is expected
+
+
+@st.composite
+def map_entries(draw: st.DrawFn) -> Any:
+    if draw(st.integers(0, 15)) == 0:
+        return draw(st.sampled_from(ODD))  # not an object: the apply skips it
+    e: dict[str, Any] = {}
+    parts = draw(st.permutations(["Action", "Key", "Fields"]))
+    for part in parts:
+        if part == "Action" and draw(st.integers(0, 9)):
+            e["Action"] = draw(st.sampled_from(["Add", "Update", "Delete", "Clear", 3, None]))
+        elif part == "Key" and draw(st.integers(0, 9)):
+            e["Key"] = draw(map_keys)
+        elif part == "Fields" and draw(st.integers(0, 3)):
+            name = draw(st.sampled_from(["Fields"] * 4 + ["Elements"]))
+            e[name] = draw(row_fields) if draw(st.integers(0, 7)) else draw(st.sampled_from(ODD))
+    return e
+
+
+@st.composite
+def map_updates(draw: st.DrawFn, ids: list[int]) -> dict[str, Any]:
+    msg: dict[str, Any] = {"Type": "Update", "ID": draw(st.sampled_from([*ids, 999]))}
+    if draw(st.booleans()):
+        msg["Domain"] = "MarketByPrice"
+    container: dict[str, Any] = {}
+    if draw(st.booleans()):
+        container["KeyType"] = "Buffer"
+    if draw(st.booleans()):
+        summary = draw(row_fields)
+        container["Summary"] = {"Fields": summary} if draw(st.integers(0, 5)) else summary
+    if draw(st.integers(0, 9)):
+        container["Entries"] = draw(st.lists(map_entries(), max_size=5))
+    else:
+        container["Entries"] = draw(st.sampled_from(ODD))
+    msg["Map"] = container if draw(st.integers(0, 15)) else None
+    if draw(st.integers(0, 7)) == 0:
+        msg["Fields"] = draw(st.sampled_from([{}, {"BID": 1.5}]))
+    if draw(st.booleans()):
+        msg["SeqNumber"] = draw(st.integers(min_value=0, max_value=2**40))
+    if draw(st.integers(0, 7)) == 0:
+        msg["DoNotCache"] = draw(st.booleans())
+    return msg
+
+
+def _plain(v: Any) -> bool:
+    """No escape needed and no integer beyond 18 digits anywhere in ``v``."""
+    if isinstance(v, dict):
+        return all(_plain(k) and _plain(x) for k, x in v.items())
+    if isinstance(v, list):
+        return all(_plain(x) for x in v)
+    if isinstance(v, str):
+        return b"\\" not in msgspec.json.encode(v)
+    return not isinstance(v, int) or isinstance(v, bool) or abs(v) < 10**18
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_generated_map_frames_read_as_msgspec_reads_them(data: st.DataObject) -> None:
+    read_generated(data, map_updates([2, 8, 9]))  # the Map reader takes every shape made here
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_both_cores_agree_on_map_updates(data: st.DataObject) -> None:
+    feed_generated(data, map_updates, frames=4)
+
+
+def test_the_simulators_order_book_frames_take_the_fast_path() -> None:
+    msgs = update_pool(Market(7), [Target(8, "BOOK.L")], "MarketByPrice", 40)
+    twins = Twins()
+    for n in (1, 10):
+        for i in range(0, 40, n):
+            frame = b"[" + b",".join(msgs[i : i + n]) + b"]"
+            got = fast(frame)
+            assert got is not None and repr(got) == repr(reference(frame))
+            twins.feed(frame)
+    book = twins.protos[1].streams.get(8)
+    assert book is not None and book.map is not None and len(book.map.entries) > 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # past the limits of TINY.L (3 entries, 3 fields in the summary or an entry)
+        '"Entries":[{"Action":"Add","Key":1},{"Action":"Add","Key":2},{"Action":"Add","Key":3},'
+        '{"Action":"Add","Key":4}]',
+        '"Summary":{"Fields":{"A":1,"B":2,"C":3}}',
+        '"Entries":[{"Action":"Add","Key":1,"Fields":{"A":1,"B":2,"C":3,"D":4}}]',
+        '"Entries":[{"Action":"Update","Key":1,"Fields":{"A":1,"B":2}},'
+        '{"Action":"Update","Key":1,"Fields":{"C":1,"D":2}}]',
+        # keys that are containers (their repr), missing, null; an Update of a missing entry
+        '"Entries":[{"Action":"Add","Key":[1,2]},{"Action":"Delete","Key":[1,2]},'
+        '{"Action":"Update","Fields":{"A":1}},{"Action":"Update","Key":null,"Elements":{"B":2}}]',
+        '"Entries":[{"Action":"Update","Key":"MTAwLjAxQQ==","Fields":{"NO_ORD":3}},'
+        '{"Action":"Delete","Key":"OTkuOTlC"},{"Action":"Add","Key":"k1","Fields":[1]}]',
+    ],
+)
+def test_both_cores_agree_on_map_updates_of_every_stream(body: str) -> None:
+    twins = Twins()
+    for sid in twins.ids:
+        twins.feed(f'[{{"Type":"Update","ID":{sid},"SeqNumber":5,"Map":{{{body}}}}}]'.encode())
+        twins.feed(f'{{"Type":"Update","ID":{sid},"DoNotCache":true,"Map":{{{body}}}}}'.encode())

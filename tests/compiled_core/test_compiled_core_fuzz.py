@@ -32,6 +32,12 @@ SEEDS = [
     b'"BID_1":null,"X":"\xe2\x87\xa7","DSPLY_NAME":"caf\xc3\xa9"}}]',
     b'[ {"ID":4, "Type":"Update", "Fields":{"ACVOL_1":-0, "A":1e-3, "B":true}} ,'
     b' {"Type":"Update","ID":3,"DoNotCache":false,"Fields":{"BID":12345678901234567}}]',
+    # Map Updates of the order books (the compiled Map reader and apply)
+    b'[{"Type":"Update","ID":8,"Domain":"MarketByPrice","SeqNumber":3,"Map":{"KeyType":"Buffer",'
+    b'"Summary":{"Fields":{"TIMACT_MS":1}},"Entries":[{"Action":"Add","Key":"k1","Fields":'
+    b'{"ORDER_PRC":1.5,"ORDER_SIDE":"BID"}},{"Action":"Delete","Key":"OTkuOTlC"}]}}]',
+    b'{"Type":"Update","ID":9,"Map":{"Entries":[{"Action":"Update","Key":[1],"Elements":'
+    b'{"A":1,"B":2}},{"Action":"Add","Key":2},{"Action":"Add","Key":3},{"Action":"Add"}]}}',
 ]
 pytestmark = pytest.mark.skipif(
     core.compiled_dispatch is None, reason="the compiled core is not built"

@@ -3,8 +3,8 @@
 
 For an Update on an open MarketPrice stream (fields present, no DoNotCache/DoNotRipple) the
 ripple and the merge into the image run here with direct dict calls and no intermediate
-set; anything else (another domain, a stream not yet open, Map payloads, limits) goes to
-``ItemStream.apply_update``, the pure path, for that message.
+set; Map Updates are applied in ``_speedups_map.pxi``; anything else (another domain, a stream
+not yet open, limits) goes to ``ItemStream.apply_update``, the pure path, for that message.
 """
 
 from cpython.dict cimport PyDict_Contains, PyDict_GetItem, PyDict_SetItem, PyDict_Update
@@ -108,7 +108,7 @@ cdef int _apply_update(object s, object msg) except -1:
         or type(<object>img_p) is not dict
         or (domain != <PyObject*>_MARKET_PRICE and <object>domain != _MARKET_PRICE)
     ):
-        s.apply_update(msg)
+        _apply_other(s, msg)  # Map updates: _speedups_map.pxi
         return 0
     cdef dict img = <dict>img_p
     cdef dict fields = <dict>f
@@ -575,6 +575,11 @@ cdef object _update(_Cur* c):
             bit = 1
             slot = -1
             v = None
+        elif _is(p, n, "Map", 3):  # _speedups_map.pxi
+            v = _map(c)
+            if v is None:
+                return None
+            bit, slot = 8 << _N_SCALARS, M_MAP
         elif _is(p, n, "Fields", 6) or _is(p, n, "Key", 3):
             fields = n == 6
             bit, slot = (2, M_FIELDS) if fields else (4, M_KEY)
@@ -667,3 +672,6 @@ def decode_updates(data):
     else:
         return None
     return _updates(<const unsigned char*>buf, size)
+
+
+include "_speedups_map.pxi"

@@ -1,0 +1,188 @@
+# Included at the end of _speedups.pyx (one extension module, one build).
+#
+# -- Map Updates (MarketByPrice, MarketByOrder, ...) -----------------------------------------
+#
+# The reader: ``_map`` reads the value of an Update's "Map" key straight from the bytes into
+# what msgspec decodes for ``dict[str, Any]``: objects, arrays and the scalars of the Fields
+# reader, nested no deeper than Map -> Entries -> entry -> Fields. Anything else (a deeper
+# container, an escape, a number it would not read as msgspec does, malformed JSON) sends the
+# whole frame to the general decoder, as everything ``_update`` does not know.
+#
+# The apply: ``_apply_other`` takes what ``_apply_update`` leaves to the pure path. A Map
+# Update of an open stream whose book is an exact ``MapImage`` (plain dicts, no DoNotCache, no
+# Fields) is applied here, step for step as ``MapImage.apply`` and ``ItemStream.apply_update``
+# do (same order, same limits, same errors); anything else goes to ``ItemStream.apply_update``.
+
+from cpython.dict cimport PyDict_Copy
+
+from .streams import MapImage as _MapImageType
+
+
+cdef Py_ssize_t M_MAP = _offset(Update, "map")
+cdef Py_ssize_t S_MAP = _offset(ItemStream, "map")
+cdef Py_ssize_t I_SUMMARY = _offset(_MapImageType, "summary")
+cdef Py_ssize_t I_ENTRIES = _offset(_MapImageType, "entries")
+cdef Py_ssize_t I_MAX_ENTRIES = _offset(_MapImageType, "max_entries")
+cdef Py_ssize_t I_MAX_FIELDS = _offset(_MapImageType, "max_fields")
+cdef object _MAP_IMAGE = _MapImageType
+
+cdef enum:
+    _MAP_DEPTH = 4  # containers at depths 0-3: Map, Entries, an entry, its Fields
+
+
+cdef object _json_value(_Cur* c, int depth):
+    """A JSON value as msgspec decodes it into ``Any`` (null as ``_NONE_SEEN``), or None to
+    fall back."""
+    _ws(c)
+    if c.p >= c.end:
+        return None
+    cdef unsigned char ch = c.p[0]
+    if ch == 123 or ch == 91:  # '{' '['
+        if depth >= _MAP_DEPTH:
+            return None
+        return _json_object(c, depth) if ch == 123 else _json_array(c, depth)
+    return _scalar(c)
+
+
+cdef object _json_object(_Cur* c, int depth):
+    cdef dict out = {}
+    cdef object k, v
+    c.p += 1  # '{'
+    if _eat(c, 125):  # '}'
+        return out
+    while True:
+        _ws(c)
+        k = _string(c)
+        if k is None or not _eat(c, 58):  # ':'
+            return None
+        v = _json_value(c, depth + 1)
+        if v is None:
+            return None
+        PyDict_SetItem(out, k, None if v is _NONE_SEEN else v)
+        if _eat(c, 44):  # ','
+            continue
+        if _eat(c, 125):
+            return out
+        return None
+
+
+cdef object _json_array(_Cur* c, int depth):
+    cdef list out = []
+    cdef object v
+    c.p += 1  # '['
+    if _eat(c, 93):  # ']'
+        return out
+    while True:
+        v = _json_value(c, depth + 1)
+        if v is None:
+            return None
+        out.append(None if v is _NONE_SEEN else v)
+        if _eat(c, 44):
+            continue
+        if _eat(c, 93):
+            return out
+        return None
+
+
+cdef object _map(_Cur* c):
+    """The value of an Update's "Map": an object (a dict), null (``_NONE_SEEN``), or None to
+    fall back (msgspec's ``dict[str, Any] | None`` takes nothing else)."""
+    _ws(c)
+    if c.p < c.end and c.p[0] == 123:
+        return _json_object(c, 0)
+    if c.p < c.end and c.p[0] == 110:
+        v = _scalar(c)
+        return v if v is _NONE_SEEN else None
+    return None
+
+
+cdef inline bint _plain_dict(PyObject* o):
+    return o is not NULL and type(<object>o) is dict
+
+
+cdef inline object _get(dict d, object key):
+    cdef PyObject* v = PyDict_GetItem(d, key)
+    return <object>v if v is not NULL else None
+
+
+cdef int _apply_map(object book, dict container) except -1:
+    """``MapImage.apply`` for an exact MapImage whose summary and entries are dicts."""
+    cdef dict summary = <dict>_slot(book, I_SUMMARY)
+    cdef dict entries = <dict>_slot(book, I_ENTRIES)
+    cdef object max_fields = <object>_slot(book, I_MAX_FIELDS)
+    cdef object max_entries = <object>_slot(book, I_MAX_ENTRIES)
+    cdef object sm = _get(container, "Summary")
+    cdef object sf, rows, entry, key, action, data, row
+    cdef PyObject* cur
+    if isinstance(sm, dict):
+        sf = _get(<dict>sm, "Fields")
+        if isinstance(sf, dict):
+            PyDict_Update(summary, sf)
+            if len(summary) > max_fields:
+                raise _too_many("fields in a map summary", len(summary), max_fields)
+    rows = _get(container, "Entries")
+    if not isinstance(rows, list):
+        return 0
+    for entry in <list>rows:
+        if not isinstance(entry, dict):
+            continue
+        key = _get(<dict>entry, "Key")
+        if isinstance(key, (list, dict)):
+            key = repr(key)
+        action = _get(<dict>entry, "Action")
+        data = _get(<dict>entry, "Fields")
+        if data is None:
+            data = _get(<dict>entry, "Elements")
+        if type(action) is not str:  # a JSON value that is no string equals no action
+            pass
+        elif action == "Delete":
+            entries.pop(key, None)
+        elif action == "Add":
+            row = PyDict_Copy(data) if isinstance(data, dict) else {}
+            PyDict_SetItem(entries, key, row)
+            if len(<dict>row) > max_fields:
+                raise _too_many("fields in a map entry", len(<dict>row), max_fields)
+        elif action == "Update":
+            cur = PyDict_GetItem(entries, key)
+            if cur is NULL:
+                row = {}
+                PyDict_SetItem(entries, key, row)
+            else:
+                row = <object>cur
+            if isinstance(data, dict):
+                if type(row) is dict:
+                    PyDict_Update(row, data)
+                else:
+                    row.update(data)
+                if len(row) > max_fields:
+                    raise _too_many("fields in a map entry", len(row), max_fields)
+        if len(entries) > max_entries:
+            raise _too_many("entries in a map", len(entries), max_entries)
+    return 0
+
+
+cdef int _apply_other(object s, object msg) except -1:
+    """``ItemStream.apply_update`` for an exact ItemStream and Update that ``_apply_update``
+    does not take: a Map Update of an open stream here, anything else the pure path."""
+    cdef PyObject* m = _slot(msg, M_MAP)
+    cdef PyObject* f = _slot(msg, M_FIELDS)
+    cdef PyObject* nc = _slot(msg, M_NO_CACHE)
+    cdef PyObject* book = _slot(s, S_MAP)
+    if (
+        book is NULL or type(<object>book) is not _MAP_IMAGE
+        or not _plain_dict(_slot(<object>book, I_SUMMARY))
+        or not _plain_dict(_slot(<object>book, I_ENTRIES))
+        or m is NULL or type(<object>m) is not dict
+        or f is NULL or (<object>f is not None and (type(<object>f) is not dict or <dict>f))
+        or nc is NULL or (<object>nc is not None and <object>nc is not False)
+        or _slot(s, S_UPDATES) is NULL
+        or _slot(s, S_PHASE) != <PyObject*>_OPEN
+    ):
+        s.apply_update(msg)
+        return 0
+    _apply_map(<object>book, <dict>m)
+    cdef PyObject* seq = _slot(msg, M_SEQ)
+    if seq is not NULL and <object>seq is not None:
+        _set_slot(s, S_SEQ, <object>seq)
+    _set_slot(s, S_UPDATES, <object>_slot(s, S_UPDATES) + 1)
+    return 0
