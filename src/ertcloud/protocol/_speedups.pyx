@@ -14,6 +14,7 @@ from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_AsSsize_t, PyLong
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
+from libc.string cimport memset
 
 from collections.abc import Mapping
 
@@ -114,7 +115,7 @@ cdef class CompactImage:
     cdef dict index  # the layout's name -> slot
     cdef tuple names  # the layout's names, in slot order
     cdef Py_ssize_t n
-    cdef _Val* vals  # n values, then n tags
+    cdef _Val* vals  # n values, then their tags (2 bits each)
     cdef dict extra  # fields the layout does not have (None while there are none)
 
     def __cinit__(self):
@@ -123,20 +124,26 @@ cdef class CompactImage:
 
     def __dealloc__(self):
         cdef Py_ssize_t i
-        cdef unsigned char* tags
         if self.vals is not NULL:
-            tags = <unsigned char*>(self.vals + self.n)
             for i in range(self.n):
-                if tags[i] == _T_OBJ:
+                if self._tag(i) == _T_OBJ:
                     Py_XDECREF(self.vals[i].o)
             PyMem_Free(self.vals)
+
+    cdef inline unsigned char _tag(self, Py_ssize_t i) noexcept:
+        return ((<unsigned char*>(self.vals + self.n))[i >> 2] >> ((i & 3) << 1)) & 3
+
+    cdef inline void _set_tag(self, Py_ssize_t i, unsigned char tag) noexcept:
+        cdef unsigned char* b = (<unsigned char*>(self.vals + self.n)) + (i >> 2)
+        cdef int shift = (i & 3) << 1
+        b[0] = (b[0] & ~(3 << shift)) | (tag << shift)
 
     cdef inline Py_ssize_t _slot(self, object name):
         cdef PyObject* p = PyDict_GetItem(self.index, name)
         return -1 if p is NULL else PyLong_AsSsize_t(<object>p)
 
     cdef inline object _load(self, Py_ssize_t i):
-        cdef unsigned char tag = (<unsigned char*>(self.vals + self.n))[i]
+        cdef unsigned char tag = self._tag(i)
         if tag == _T_FLOAT:
             return PyFloat_FromDouble(self.vals[i].d)
         if tag == _T_INT:
@@ -144,26 +151,25 @@ cdef class CompactImage:
         return <object>self.vals[i].o
 
     cdef inline int _store(self, Py_ssize_t i, object v) except -1:
-        cdef unsigned char* tags = <unsigned char*>(self.vals + self.n)
-        cdef PyObject* old = self.vals[i].o if tags[i] == _T_OBJ else NULL
+        cdef PyObject* old = self.vals[i].o if self._tag(i) == _T_OBJ else NULL
         cdef int overflow = 0
         cdef long long x
         cdef object t = type(v)
         if t is _FLOAT:
             self.vals[i].d = PyFloat_AS_DOUBLE(v)
-            tags[i] = _T_FLOAT
+            self._set_tag(i, _T_FLOAT)
             Py_XDECREF(old)
             return 0
         if t is _INT:
             x = PyLong_AsLongLongAndOverflow(v, &overflow)
             if not overflow:
                 self.vals[i].i = x
-                tags[i] = _T_INT
+                self._set_tag(i, _T_INT)
                 Py_XDECREF(old)
                 return 0
         Py_INCREF(v)
         self.vals[i].o = <PyObject*>v
-        tags[i] = _T_OBJ
+        self._set_tag(i, _T_OBJ)
         Py_XDECREF(old)
         return 0
 
@@ -172,12 +178,12 @@ cdef class CompactImage:
 
     cdef inline int _move(self, Py_ssize_t dst, Py_ssize_t src) except -1:
         """Slot ``dst`` takes the value of slot ``src``, as it is stored."""
-        cdef unsigned char* tags = <unsigned char*>(self.vals + self.n)
-        cdef PyObject* old = self.vals[dst].o if tags[dst] == _T_OBJ else NULL
-        if tags[src] == _T_OBJ:
+        cdef unsigned char tag = self._tag(src)
+        cdef PyObject* old = self.vals[dst].o if self._tag(dst) == _T_OBJ else NULL
+        if tag == _T_OBJ:
             Py_INCREF(<object>self.vals[src].o)
         self.vals[dst] = self.vals[src]
-        tags[dst] = tags[src]
+        self._set_tag(dst, tag)
         Py_XDECREF(old)
         return 0
 
@@ -299,6 +305,29 @@ Mapping.register(CompactImage)
 cdef object _COMPACT = CompactImage
 
 
+cdef enum:
+    _SHARE_SLOTS = 4096  # a power of two
+    _SHARE_LEN = 32
+
+
+# Short strings of the images (codes, conditions, and the symbol an image repeats in several
+# fields) as one copy each: a small table by hash, an entry replaced on collision, so it never
+# grows (strings are immutable: sharing is safe).
+cdef PyObject* _shared[_SHARE_SLOTS]
+
+
+cdef inline object _share(object v):
+    if type(v) is not str or len(<str>v) > _SHARE_LEN:
+        return v
+    cdef PyObject** slot = &_shared[<size_t>hash(v) & (_SHARE_SLOTS - 1)]
+    if slot[0] is not NULL and (slot[0] == <PyObject*>v or <str>slot[0] == <str>v):
+        return <object>slot[0]
+    Py_INCREF(v)
+    Py_XDECREF(slot[0])
+    slot[0] = <PyObject*>v
+    return v
+
+
 def compact_image(layout, dict fields):
     """A :class:`CompactImage` of ``fields`` in ``layout`` (whose names are exactly the
     keys of ``fields``, in their order)."""
@@ -308,14 +337,13 @@ def compact_image(layout, dict fields):
     img.index = layout.index
     img.names = names
     if n:
-        img.vals = <_Val*>PyMem_Malloc(n * (sizeof(_Val) + 1))
+        img.vals = <_Val*>PyMem_Malloc(n * sizeof(_Val) + (n + 3) // 4)
         if img.vals is NULL:
             raise MemoryError()
-        for i in range(n):
-            (<unsigned char*>(img.vals + n))[i] = _T_INT  # nothing to release yet
+        memset(img.vals + n, 0xAA, (n + 3) // 4)  # every tag _T_INT: nothing to release yet
         img.n = n
         for i in range(n):
-            img._store(i, fields[names[i]])
+            img._store(i, _share(fields[names[i]]))
     return img
 
 
