@@ -46,8 +46,8 @@ from . import codec
 from .codec import DecodeError, Malformed
 from .core import FastDecode
 from .core import dispatch as _dispatch
-from .core import pure_dispatch as _pure_dispatch
 from .core import fast_decode as _fast_decode
+from .core import pure_dispatch as _pure_dispatch
 from .enums import FINAL_STREAM_STATES
 from .events import (
     AckReceived,

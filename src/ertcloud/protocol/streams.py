@@ -33,8 +33,8 @@ __all__ = [
     "MAX_FIELDS_PER_IMAGE",
     "MAX_MAP_ENTRIES",
     "RIPPLES",
-    "FieldImage",
     "TRANSITIONS",
+    "FieldImage",
     "Interner",
     "ItemStream",
     "MapImage",
@@ -421,18 +421,11 @@ class ItemStream:
         if msg.do_not_cache:  # for display only: the cached image stays as it is
             pass
         elif f:
-            image = self.fields
-            if type(image) is not FieldImage and type(image) is not dict:
-                # a compact image ripples and merges by itself
-                image._apply(f, self.ripples, self.whole_chains, not msg.do_not_ripple)  # type: ignore[attr-defined]
-                if len(image) > self.max_fields:
-                    raise _too_many(
-                        f"fields in the image of {self.name}", len(image), self.max_fields
-                    )
-            else:
-                if image is _EMPTY or type(image) is dict:  # (a dict: set from outside)
-                    self.fields = image = FieldImage(image)
-                img = image._d  # type: ignore[union-attr]
+            image: FieldImage | None = self.fields  # type: ignore[assignment]
+            if type(image) is not FieldImage or image is _EMPTY:
+                image = self._apply_to_other(msg, f)
+            if image is not None:
+                img = image._d
                 if not msg.do_not_ripple:
                     rules = self.ripples
                     for name in f.keys() & rules.keys:
@@ -458,6 +451,20 @@ class ItemStream:
         self.updates += 1
         if self.phase is not _OPEN:  # (OPEN, "update") -> OPEN: skip the table
             self._step("update")
+
+    def _apply_to_other(self, msg: Update, f: dict[str, Any]) -> FieldImage | None:
+        """``apply_update``'s fields on an image other than a FieldImage of the stream's
+        own: a compact one applies them (None returned); the empty image or a dict (set
+        from outside) gives a new FieldImage for the caller to apply them to."""
+        image = self.fields
+        if type(image) is FieldImage or type(image) is dict:
+            self.fields = new = FieldImage(image)  # the empty image is never changed
+            return new
+        # a compact image ripples and merges by itself
+        image._apply(f, self.ripples, self.whole_chains, not msg.do_not_ripple)  # type: ignore[attr-defined]
+        if len(image) > self.max_fields:
+            raise _too_many(f"fields in the image of {self.name}", len(image), self.max_fields)
+        return None
 
     def _new_map(self) -> MapImage:
         return MapImage(max_entries=self.max_map_entries, max_fields=self.max_fields)
