@@ -259,8 +259,11 @@ cdef class CompactImage:
         return self._len()
 
     def keys(self):
-        """The field names (a view of a copy: it does not follow later updates)."""
-        return self._dict().keys()
+        """The field names (a view: of the layout's while no field was added to it, else of
+        a copy)."""
+        if not self.extra:
+            return self.index.keys()
+        return dict.fromkeys(self.names + tuple(self.extra)).keys()
 
     def items(self):
         """The fields (a view of a copy: it does not follow later updates)."""
