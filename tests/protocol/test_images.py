@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 from ertcloud.protocol import ClientProtocol, codec, core
 from ertcloud.protocol.image import FieldImage, Layout
-from ertcloud.protocol.messages import Key, Refresh, State, Update
+from ertcloud.protocol.messages import Key, Refresh, Request, State, Update
 from ertcloud.protocol.ripples import BUILTIN_RIPPLES
+from ertcloud.protocol.streams import ItemStream
 
 OK = State(stream="Open", data="Ok")
 
@@ -82,9 +83,6 @@ def test_updates_ripple_and_merge_as_in_a_dict(
     changes: list[dict[str, Any]],
 ) -> None:
     """The compact image's own ripple-and-merge against the pure core's on a dict."""
-    from ertcloud.protocol.streams import ItemStream
-    from ertcloud.protocol.messages import Request
-
     pure = ItemStream(2, Request(id=2, key=Key(name="A")), "A")
     pure.fields = FieldImage(d)
     other = ItemStream(2, Request(id=2, key=Key(name="A")), "A")
@@ -136,3 +134,18 @@ def test_images_of_one_shape_share_one_layout() -> None:
     assert [s.fields["BID"] for s in proto.streams] == [0.0, 1.0, 2.0, 3.0, 4.0, 2.0]
     pure = _refreshed("pure", items)
     assert all(type(s.fields) is FieldImage for s in pure.streams)
+
+
+def test_past_the_bound_of_layouts_a_new_shape_gets_a_field_image(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if core.compiled_image is None:
+        pytest.skip("the compiled core is not built: images are FieldImages")
+    from ertcloud.protocol import image
+
+    monkeypatch.setattr(image, "_LAYOUTS_MAX", 3)  # the empty layout and two shapes
+    shapes = [{"A": 1.0}, {"B": 2.0}, {"C": 3.0}, {"A": 4.0}]
+    proto = _refreshed("compiled", [(f"I{i}.L", d) for i, d in enumerate(shapes)])
+    kinds = [type(s.fields).__name__ for s in proto.streams]
+    assert kinds == ["CompactImage", "CompactImage", "FieldImage", "CompactImage"]
+    assert [dict(s.fields) for s in proto.streams] == shapes

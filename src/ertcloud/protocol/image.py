@@ -23,7 +23,7 @@ from typing import Any
 
 __all__ = ["EMPTY_LAYOUT", "FieldImage", "Layout", "Layouts", "image_from_dict"]
 
-_LAYOUTS_MAX = 10_000
+_LAYOUTS_MAX = 1_000
 
 
 class Layout:
@@ -44,8 +44,8 @@ EMPTY_LAYOUT = Layout(())
 
 
 class Layouts:
-    """The layouts of one stream table, one per shape, bounded (past the bound a shape
-    gets a layout of its own, not kept)."""
+    """The layouts of one stream table, one per shape, bounded: past ``_LAYOUTS_MAX``
+    shapes a new one gets none (its image is then a :class:`FieldImage`)."""
 
     __slots__ = ("_by_names",)
 
@@ -55,12 +55,10 @@ class Layouts:
     def __len__(self) -> int:
         return len(self._by_names)
 
-    def get(self, names: tuple[str, ...]) -> Layout:
+    def get(self, names: tuple[str, ...]) -> Layout | None:
         layout = self._by_names.get(names)
-        if layout is None:
-            layout = Layout(names)
-            if len(self._by_names) < _LAYOUTS_MAX:
-                self._by_names[names] = layout
+        if layout is None and len(self._by_names) < _LAYOUTS_MAX:
+            self._by_names[names] = layout = Layout(names)
         return layout
 
 

@@ -152,10 +152,12 @@ class Interner:
 
     def image(self, fields: dict[str, Any], domain: str) -> Mapping[str, Any]:
         """The image of ``fields`` (which it takes over): compact for a MarketPrice item
-        when :attr:`compact`, else a :class:`FieldImage`."""
+        when :attr:`compact` (and the shape has a layout), else a :class:`FieldImage`."""
         make = _compact_factory
         if self.compact and make is not None and domain == "MarketPrice":
-            return make(self.layouts.get(tuple(fields)), fields)
+            layout = self.layouts.get(tuple(fields))
+            if layout is not None:
+                return make(layout, fields)
         return FieldImage._of(fields)
 
     def state(self, state: State) -> State:
