@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
+from core_twins import FIELD_VALUES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,14 +20,8 @@ from ertcloud.protocol.streams import ItemStream
 
 OK = State(stream="Open", data="Ok")
 
-values = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=False),
-    st.text(max_size=40),
-    st.lists(st.integers(), max_size=2),
-)
+# long strings too (past the shared ones' 32 bytes)
+values = st.one_of(FIELD_VALUES, st.text(min_size=30, max_size=40))
 names = st.sampled_from(["BID", "ASK", "BID_1", "TRDPRC_1", "TRDPRC_2", "DSPLY_NAME", "X", "é"])
 images = st.dictionaries(names, values, max_size=8)
 
