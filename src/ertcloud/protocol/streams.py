@@ -1,12 +1,13 @@
 """Item streams: ids, states and the latest image of each item.
 
 An :class:`ItemStream` keeps the request that opened it (to re-send it after a reconnect),
-its stream/data state, and the cached image: a field dict for FieldList domains
-(MarketPrice, YieldCurve) or a :class:`MapImage` for Map domains (MarketByPrice,
-MarketByOrder, MarketMaker, SymbolList). The state machine is the table ``TRANSITIONS``.
+its stream/data state, and the cached image: a read-only field image for FieldList domains
+(MarketPrice, YieldCurve; see :mod:`ertcloud.protocol.image`) or a :class:`MapImage` for Map
+domains (MarketByPrice, MarketByOrder, MarketMaker, SymbolList). The state machine is the
+table ``TRANSITIONS``.
 
 The :class:`StreamTable` owns every stream of a connection and the :class:`Interner` that
-lets images share repeated values (states, codes, dates, ripple shapes). The layer above
+lets images share repeated values (states, codes, dates, ripple shapes, layouts). The layer above
 attaches itself to a stream through three typed slots only: ``owner``
 (:class:`StreamOwner`), ``deliver`` (:class:`UpdateSink`) and ``health``
 (:class:`SequenceCheck`); see :mod:`ertcloud.protocol.client` for the whole seam.
