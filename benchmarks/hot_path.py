@@ -50,10 +50,15 @@ _LOGIN = (
 )
 
 
-def refreshed_protocol(items: int, domain: str = "MarketPrice") -> tuple[ClientProtocol, Market]:
+def refreshed_protocol(
+    items: int, domain: str = "MarketPrice", core_name: str | None = None
+) -> tuple[ClientProtocol, Market]:
     """A logged-in core with ``items`` bench streams refreshed with their images (a
-    MarketByPrice one with a book of the price levels its bench updates address)."""
+    MarketByPrice one with a book of the price levels its bench updates address), on the
+    receive core ``core_name``, default the active one: its images are its own kind."""
     proto = ClientProtocol()
+    if core_name is not None:
+        proto.dispatch, proto.fast_decode = core.select(core_name)  # type: ignore[method-assign,assignment]
     proto.connection_made(0.0)
     proto.start_login("bench-token")
     proto.receive(_LOGIN, 0.0)
@@ -151,12 +156,19 @@ def measure(
             receive(f, 0.0)
         return msgs
 
+    # the pure core on images of its own (the same items, so the same stream ids)
+    pure_receive = None
+    if core.CORE == "compiled":
+        pure = refreshed_protocol(items, domain, "pure")[0]
+        for s in pure.streams:
+            s.deliver = callback
+        pure_receive = pure.receive
+
     def whole_pure() -> int:
-        proto.dispatch, proto.fast_decode = core.select("pure")  # type: ignore[method-assign,assignment]
-        try:
-            return whole()
-        finally:
-            del proto.dispatch, proto.fast_decode
+        assert pure_receive is not None
+        for f in pool:
+            pure_receive(f, 0.0)
+        return msgs
 
     steps = {"decode": decode_only, "decode + image": decode_and_image, "receive": whole}
     if core.CORE == "compiled":

@@ -7,18 +7,30 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import strategies as st
+
 from ertcloud.exceptions import LimitExceeded
 from ertcloud.protocol import ClientProtocol, codec
 from ertcloud.protocol.core import compiled_dispatch, select
 from ertcloud.protocol.messages import Key, Refresh, State
 
-__all__ = ["MAP_KEYS", "RIPPLE_NAMES", "Twins", "core_protocol"]
+__all__ = ["FIELD_VALUES", "MAP_KEYS", "RIPPLE_NAMES", "Twins", "core_protocol"]
 
 OK = State(stream="Open", data="Ok")
 RIPPLE_NAMES = [
     "TRDPRC_1", "TRDPRC_2", "TRDPRC_3", "TRDPRC_4", "TRDPRC_5",
     "BID", "BID_1", "BID_2", "ASK", "ASK_1", "ASK_2",
 ]  # fmt: skip
+#: field values of every kind a message may carry (huge integers, a Vector, a list too)
+FIELD_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False),
+    st.text(max_size=8),
+    st.just({"Entries": [{"Index": 0, "Action": "Set", "Fields": {"A": 1}}]}),
+    st.lists(st.integers(), max_size=2),
+)
 #: keys of the order books' entries (the frames of the tests address these and others)
 MAP_KEYS = ["MTAwLjAxQQ==", "OTkuOTlC", "k1"]
 MAP_ENTRIES: list[dict[str, Any]] = [

@@ -17,7 +17,8 @@ def test_measure_refreshes_every_item_and_counts_its_bytes(name: str) -> None:
     assert r["fields_per_image"] > 20  # the simulator's full records
     assert r["refresh_s"] > 0 and r["refresh_cpu_s"] >= 0
     # an image of tens of fields holds at least a few bytes per field and its stream more
-    assert 20 * r["fields_per_image"] < r["bytes_per_image"] < r["bytes_per_item"]
+    # at least 8 bytes per field (a compact image stores each in 8 bytes and a 2-bit tag)
+    assert 8 * r["fields_per_image"] < r["bytes_per_image"] < r["bytes_per_item"]
 
 
 def test_the_command_prints_one_row_per_core(capsys: pytest.CaptureFixture[str]) -> None:

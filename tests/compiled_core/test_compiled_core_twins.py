@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from core_twins import RIPPLE_NAMES, Twins
+from core_twins import FIELD_VALUES, RIPPLE_NAMES, Twins
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,15 +26,7 @@ needs_compiled = pytest.mark.skipif(
 )
 
 NAMES = [*RIPPLE_NAMES, "DSPLY_NAME", "ACVOL_1", "CRV", "NEW_FIELD", "ÉTÉ", "\u2028", "a\x00b"]
-values = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=False),
-    st.text(max_size=8),
-    st.just({"Entries": [{"Index": 0, "Action": "Set", "Fields": {"A": 1}}]}),
-    st.lists(st.integers(), max_size=2),
-)
+values = FIELD_VALUES
 
 
 @st.composite

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ertcloud.protocol import core
 from ertcloud.protocol.messages import Key, Refresh, Request, State, Status, Update
 from ertcloud.protocol.streams import (
     RIPPLES,
@@ -181,9 +182,13 @@ def test_ripple_matches_the_plain_rule_for_any_image_shape(
         assert s.fields == expected
 
 
-def test_images_share_repeated_code_date_and_time_values() -> None:
+@pytest.mark.parametrize("compact", [False, True], ids=["field-image", "compact-image"])
+def test_images_share_repeated_code_date_and_time_values(compact: bool) -> None:
+    if compact and core.compiled_image is None:
+        pytest.skip("the compiled core is not built: no compact images")
     a, b = stream(), ItemStream(3, Request(id=3), "Y")
     table = StreamTable()
+    table.interner.compact = compact
     table.add(a)
     table.add(b)
     for s in (a, b):
@@ -194,7 +199,10 @@ def test_images_share_repeated_code_date_and_time_values() -> None:
     assert a.fields == b.fields
     assert a.fields["CURRENCY"] is b.fields["CURRENCY"]
     assert a.fields["QUOTE_DATE"] is b.fields["QUOTE_DATE"]
-    assert a.fields["DSPLY_NAME"] is not b.fields["DSPLY_NAME"]  # names are per item
+    if compact:  # every short string has one copy (a fixed table, entries replaced)
+        assert a.fields["DSPLY_NAME"] is b.fields["DSPLY_NAME"]
+    else:  # names are per item
+        assert a.fields["DSPLY_NAME"] is not b.fields["DSPLY_NAME"]
     assert a.state is b.state and a.state == State("Open", "Ok", text="All is well")
     with pytest.raises(AttributeError):  # shared, so immutable
         a.state.text = "changed"  # type: ignore[misc]
@@ -528,8 +536,10 @@ def test_allocated_ranges_never_overlap_live_ids(ops: list[tuple[str, int]]) -> 
 
 
 def test_each_stream_table_keeps_its_own_shared_values() -> None:
-    """The interning tables are state of one StreamTable, not of the module."""
+    """The interning tables are state of one StreamTable, not of the module (a compact
+    image shares its short strings through the compiled core's one fixed table)."""
     one, two = StreamTable(), StreamTable()
+    one.interner.compact = two.interner.compact = False
     a, b = stream(), ItemStream(2, Request(id=2), "Y")
     one.add(a)
     two.add(b)

@@ -14,6 +14,7 @@ from ertcloud.client.integrity import (
     compare_images,
 )
 from ertcloud.protocol.events import ItemRefreshed, ItemUpdated
+from ertcloud.protocol.image import FieldImage
 from ertcloud.protocol.messages import Refresh, Request, State, Update
 from ertcloud.protocol.streams import ItemStream
 
@@ -112,8 +113,10 @@ async def test_verify_reports_a_corrupted_cache(make_sim) -> None:
         await sub.wait_complete(timeout=20)
         tri = sub.records["TRI.N"]
         real = tri.fields["BID"]
-        tri.fields["BID"] = -1.0
-        del tri.fields["ASK"]
+        corrupted = dict(tri.fields)  # the image itself is read-only: replace it
+        corrupted["BID"] = -1.0
+        del corrupted["ASK"]
+        tri.fields = FieldImage(corrupted)
         tri_report, eur_report = await session.verify(sub)
         assert eur_report.ok
         assert not tri_report.ok

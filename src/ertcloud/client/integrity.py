@@ -27,7 +27,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,7 +123,7 @@ class VerifyReport:
     error: str = ""
 
 
-def compare_images(cached: dict[str, Any], server: dict[str, Any]) -> tuple[Difference, ...]:
+def compare_images(cached: Mapping[str, Any], server: Mapping[str, Any]) -> tuple[Difference, ...]:
     """Fields that differ between a cached image and the server's snapshot of it."""
     out: list[Difference] = []
     for name in sorted(set(cached) | set(server)):

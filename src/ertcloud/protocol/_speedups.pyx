@@ -7,11 +7,19 @@ set; Map Updates are applied in ``_speedups_map.pxi``; anything else (another do
 not yet open, limits) goes to ``ItemStream.apply_update``, the pure path, for that message.
 """
 
-from cpython.dict cimport PyDict_Contains, PyDict_GetItem, PyDict_SetItem, PyDict_Update
+cimport cython
+from cpython.dict cimport PyDict_GetItem, PyDict_Next, PyDict_SetItem
+from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_FromDouble
+from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_AsSsize_t, PyLong_FromLongLong
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
+from libc.string cimport memset
+
+from collections.abc import Mapping
 
 from .events import ItemUpdated
+from .image import FieldImage, image_from_dict
 from .messages import Update
 from .ripples import RippleRules
 from .streams import ItemStream, Phase, _too_many
@@ -74,18 +82,298 @@ cdef object _MARKET_PRICE = "MarketPrice"
 cdef object _RULES = RippleRules
 
 
-cdef inline int _ripple(dict img, dict table, object name, object whole) except -1:
+# -- the compact image -------------------------------------------------------------------------
+#
+# One Layout (field name -> slot, shared by every image of one shape) and, per image, one block
+# of 8-byte values with a tag byte each: a float or an integer that fits 64 bits is stored as a
+# C value (no object per field), anything else (strings, None, booleans, containers, larger
+# integers) as an object reference. Fields the layout does not have go to ``extra``.
+
+cdef union _Val:
+    double d
+    long long i
+    PyObject* o
+
+
+cdef enum:
+    _T_OBJ = 0
+    _T_FLOAT = 1
+    _T_INT = 2
+
+
+cdef object _FLOAT = float
+cdef object _INT = int
+cdef object _FIELD_IMAGE = FieldImage
+
+
+@cython.final
+@cython.no_gc  # its values come from decoded JSON: they never refer back to an image
+cdef class CompactImage:
+    """A field image in a shared layout, its numbers stored natively; a read-only
+    ``Mapping`` (see :mod:`ertcloud.protocol.image`)."""
+
+    cdef dict index  # the layout's name -> slot
+    cdef tuple names  # the layout's names, in slot order
+    cdef Py_ssize_t n
+    cdef _Val* vals  # n values, then their tags (2 bits each)
+    cdef dict extra  # fields the layout does not have (None while there are none)
+
+    def __cinit__(self):
+        self.n = 0
+        self.vals = NULL
+
+    def __dealloc__(self):
+        cdef Py_ssize_t i
+        if self.vals is not NULL:
+            for i in range(self.n):
+                if self._tag(i) == _T_OBJ:
+                    Py_XDECREF(self.vals[i].o)
+            PyMem_Free(self.vals)
+
+    cdef inline unsigned char _tag(self, Py_ssize_t i) noexcept:
+        return ((<unsigned char*>(self.vals + self.n))[i >> 2] >> ((i & 3) << 1)) & 3
+
+    cdef inline void _set_tag(self, Py_ssize_t i, unsigned char tag) noexcept:
+        cdef unsigned char* b = (<unsigned char*>(self.vals + self.n)) + (i >> 2)
+        cdef int shift = (i & 3) << 1
+        b[0] = (b[0] & ~(3 << shift)) | (tag << shift)
+
+    cdef inline Py_ssize_t _slot(self, object name):
+        cdef PyObject* p = PyDict_GetItem(self.index, name)
+        return -1 if p is NULL else PyLong_AsSsize_t(<object>p)
+
+    cdef inline object _load(self, Py_ssize_t i):
+        cdef unsigned char tag = self._tag(i)
+        if tag == _T_FLOAT:
+            return PyFloat_FromDouble(self.vals[i].d)
+        if tag == _T_INT:
+            return PyLong_FromLongLong(self.vals[i].i)
+        return <object>self.vals[i].o
+
+    cdef inline int _store(self, Py_ssize_t i, object v) except -1:
+        cdef PyObject* old = self.vals[i].o if self._tag(i) == _T_OBJ else NULL
+        cdef int overflow = 0
+        cdef long long x
+        cdef object t = type(v)
+        if t is _FLOAT:
+            self.vals[i].d = PyFloat_AS_DOUBLE(v)
+            self._set_tag(i, _T_FLOAT)
+            Py_XDECREF(old)
+            return 0
+        if t is _INT:
+            x = PyLong_AsLongLongAndOverflow(v, &overflow)
+            if not overflow:
+                self.vals[i].i = x
+                self._set_tag(i, _T_INT)
+                Py_XDECREF(old)
+                return 0
+        Py_INCREF(v)
+        self.vals[i].o = <PyObject*>v
+        self._set_tag(i, _T_OBJ)
+        Py_XDECREF(old)
+        return 0
+
+    cdef inline Py_ssize_t _len(self):
+        return self.n + (len(self.extra) if self.extra is not None else 0)
+
+    cdef inline int _move(self, Py_ssize_t dst, Py_ssize_t src) except -1:
+        """Slot ``dst`` takes the value of slot ``src``, as it is stored."""
+        cdef unsigned char tag = self._tag(src)
+        cdef PyObject* old = self.vals[dst].o if self._tag(dst) == _T_OBJ else NULL
+        if tag == _T_OBJ:
+            Py_INCREF(<object>self.vals[src].o)
+        self.vals[dst] = self.vals[src]
+        self._set_tag(dst, tag)
+        Py_XDECREF(old)
+        return 0
+
+    cdef int _set(self, object name, object v) except -1:
+        cdef Py_ssize_t i = self._slot(name)
+        if i >= 0:
+            return self._store(i, v)
+        if self.extra is None:
+            self.extra = {}
+        self.extra[name] = v
+        return 0
+
+    cdef int _merge(self, dict fields) except -1:
+        """``dict.update`` of the fields."""
+        cdef Py_ssize_t pos = 0
+        cdef PyObject* k
+        cdef PyObject* v
+        cdef PyObject* p
+        while PyDict_Next(fields, &pos, &k, &v):
+            p = PyDict_GetItem(self.index, <object>k)
+            if p is not NULL:
+                self._store(PyLong_AsSsize_t(<object>p), <object>v)
+            else:
+                if self.extra is None:
+                    self.extra = {}
+                PyDict_SetItem(self.extra, <object>k, <object>v)
+        return 0
+
+    cdef dict _dict(self):
+        cdef dict out = {}
+        cdef Py_ssize_t i
+        for i in range(self.n):
+            PyDict_SetItem(out, self.names[i], self._load(i))
+        if self.extra:
+            out.update(self.extra)
+        return out
+
+    def _apply(self, dict changed, rules, whole, bint ripple):
+        """Ripple (when ``ripple``) and merge an Update's fields, as
+        ``ItemStream.apply_update`` does for a MarketPrice dict image."""
+        cdef object name
+        if ripple:
+            table = rules.moves
+            for name in changed.keys() & rules.keys:
+                _ripple(self, table, name, whole)
+        self._merge(changed)
+
+    def __getitem__(self, name):
+        cdef Py_ssize_t i = self._slot(name)
+        if i >= 0:
+            return self._load(i)
+        if self.extra is not None:
+            return self.extra[name]
+        raise KeyError(name)
+
+    def get(self, name, default=None):
+        cdef Py_ssize_t i = self._slot(name)
+        if i >= 0:
+            return self._load(i)
+        if self.extra is not None:
+            return self.extra.get(name, default)
+        return default
+
+    def __contains__(self, name):
+        return name in self.index or (self.extra is not None and name in self.extra)
+
+    def __iter__(self):
+        if self.extra:
+            return iter(self.names + tuple(self.extra))
+        return iter(self.names)
+
+    def __len__(self):
+        return self._len()
+
+    def keys(self):
+        """The field names (a view: of the layout's while no field was added to it, else of
+        a copy)."""
+        if not self.extra:
+            return self.index.keys()
+        return dict.fromkeys(self.names + tuple(self.extra)).keys()
+
+    def items(self):
+        """The fields (a view of a copy: it does not follow later updates)."""
+        return self._dict().items()
+
+    def values(self):
+        """The values (a view of a copy: it does not follow later updates)."""
+        return self._dict().values()
+
+    def copy(self):
+        """The fields as a new dict."""
+        return self._dict()
+
+    def __eq__(self, other):
+        if type(other) is CompactImage:
+            return self._dict() == (<CompactImage>other)._dict()
+        if isinstance(other, Mapping):
+            return self._dict() == dict(other.items())
+        return NotImplemented
+
+    def __ne__(self, other):
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    def __hash__(self):
+        raise TypeError("unhashable type: 'CompactImage'")
+
+    def __or__(self, other):
+        return {**self._dict(), **other}
+
+    def __ror__(self, other):
+        return {**other, **self._dict()}
+
+    def __repr__(self):
+        return repr(self._dict())
+
+    def __reduce__(self):
+        return (image_from_dict, (self._dict(),))
+
+
+Mapping.register(CompactImage)
+cdef object _COMPACT = CompactImage
+
+
+cdef enum:
+    _SHARE_SLOTS = 4096  # a power of two
+    _SHARE_LEN = 32
+
+
+# Short strings of the images (codes, conditions, and the symbol an image repeats in several
+# fields) as one copy each: a small table by hash, an entry replaced on collision, so it never
+# grows (strings are immutable: sharing is safe).
+cdef PyObject* _shared[_SHARE_SLOTS]
+
+
+cdef inline object _share(object v):
+    if type(v) is not str or len(<str>v) > _SHARE_LEN:
+        return v
+    cdef PyObject** slot = &_shared[<size_t>hash(v) & (_SHARE_SLOTS - 1)]
+    if slot[0] is not NULL and (slot[0] == <PyObject*>v or <str>slot[0] == <str>v):
+        return <object>slot[0]
+    Py_INCREF(v)
+    Py_XDECREF(slot[0])
+    slot[0] = <PyObject*>v
+    return v
+
+
+def compact_image(layout, dict fields):
+    """A :class:`CompactImage` of ``fields`` in ``layout`` (whose names are exactly the
+    keys of ``fields``, in their order)."""
+    cdef CompactImage img = CompactImage.__new__(CompactImage)
+    cdef tuple names = layout.names
+    cdef Py_ssize_t i, n = len(names)
+    img.index = layout.index
+    img.names = names
+    if n:
+        img.vals = <_Val*>PyMem_Malloc(n * sizeof(_Val) + (n + 3) // 4)
+        if img.vals is NULL:
+            raise MemoryError()
+        memset(img.vals + n, 0xAA, (n + 3) // 4)  # every tag _T_INT: nothing to release yet
+        img.n = n
+        for i in range(n):
+            img._store(i, _share(fields[names[i]]))
+    return img
+
+
+cdef inline int _ripple(CompactImage img, dict table, object name, object whole) except -1:
+    """``ItemStream.apply_update``'s ripple of ``name``, on a compact image."""
     cdef tuple moves = <tuple>PyDict_GetItem(table, name)
     cdef tuple mv
-    cdef PyObject* v
+    cdef Py_ssize_t d, s
     if name in whole:
         for mv in moves:
-            img[mv[0]] = img[mv[1]]
+            d = img._slot(mv[0])
+            s = img._slot(mv[1])
+            if d >= 0 and s >= 0:
+                img._move(d, s)
+            else:
+                img._set(mv[0], img[mv[1]])
     else:
         for mv in moves:
-            if PyDict_Contains(img, mv[0]):
-                v = PyDict_GetItem(img, mv[1])
-                PyDict_SetItem(img, mv[0], <object>v if v is not NULL else None)
+            d = img._slot(mv[0])
+            if d >= 0:
+                s = img._slot(mv[1])
+                if s >= 0:
+                    img._move(d, s)
+                else:
+                    img._store(d, img.get(mv[1]))
+            elif img.extra is not None and mv[0] in img.extra:
+                img._set(mv[0], img.get(mv[1]))
     return 0
 
 
@@ -105,12 +393,12 @@ cdef int _apply_update(object s, object msg) except -1:
         or _slot(s, S_PHASE) != <PyObject*>_OPEN
         or (<object>nc is not None and <object>nc)
         or (<object>nr is not None and <object>nr)
-        or type(<object>img_p) is not dict
+        or type(<object>img_p) is not _COMPACT
         or (domain != <PyObject*>_MARKET_PRICE and <object>domain != _MARKET_PRICE)
     ):
         _apply_other(s, msg)  # Map updates: _speedups_map.pxi
         return 0
-    cdef dict img = <dict>img_p
+    cdef CompactImage img = <CompactImage>img_p
     cdef dict fields = <dict>f
     # the ripple rules of the stream's table (the dictionary in use)
     cdef dict table = <dict>_slot(<object>rules, R_MOVES)
@@ -137,11 +425,11 @@ cdef int _apply_update(object s, object msg) except -1:
         for name in fields:
             if PyDict_GetItem(table, name) is not NULL:
                 _ripple(img, table, name, whole)
-    PyDict_Update(img, fields)
+    img._merge(fields)
     cdef PyObject* limit_p = _slot(s, S_MAX_FIELDS)
     cdef object limit = <object>limit_p if limit_p is not NULL else s.max_fields
-    if len(img) > limit:
-        raise _too_many(f"fields in the image of {s.name}", len(img), limit)
+    if img._len() > limit:
+        raise _too_many(f"fields in the image of {s.name}", img._len(), limit)
     cdef PyObject* seq = _slot(msg, M_SEQ)
     if seq is not NULL and <object>seq is not None:
         _set_slot(s, S_SEQ, <object>seq)
@@ -197,9 +485,6 @@ cdef list _dispatch(object msgs, object lookup, object on_other):
 from libc.math cimport isfinite
 from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memcmp, memcpy
-from cpython.float cimport PyFloat_FromDouble
-from cpython.long cimport PyLong_FromLongLong
-
 from .messages import Key as _KeyType
 
 

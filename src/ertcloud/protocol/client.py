@@ -47,6 +47,7 @@ from .codec import DecodeError, Malformed
 from .core import FastDecode
 from .core import dispatch as _dispatch
 from .core import fast_decode as _fast_decode
+from .core import pure_dispatch as _pure_dispatch
 from .enums import FINAL_STREAM_STATES
 from .events import (
     AckReceived,
@@ -407,6 +408,8 @@ class ClientProtocol:
                 events.append(BatchAcknowledged(msg))
             return
         if isinstance(msg, Refresh):
+            # compact images go with the compiled dispatch (the one in use may be swapped)
+            s.interner.compact = self.dispatch is not _pure_dispatch
             s.apply_refresh(msg)
             events.append(ItemRefreshed(s, msg))
         else:

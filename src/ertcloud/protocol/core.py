@@ -4,7 +4,8 @@ The choice is made once, here, at import. ``ERTCLOUD_NO_EXTENSIONS=1`` (any non-
 value but ``0``) forces the pure core. Both implement :func:`dispatch` with the signature
 of :func:`ertcloud.protocol._dispatch_pure.dispatch` (``_speedups.pyi``). The compiled core
 adds :data:`fast_decode`: frames made only of Updates read straight from their bytes into the
-messages (None in the pure core, whose frames all go through the msgspec decoder).
+messages (None in the pure core, whose frames all go through the msgspec decoder), and its
+compact MarketPrice images (:mod:`ertcloud.protocol.image`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from . import _dispatch_pure
 from .events import Event
 from .messages import Update
-from .streams import ItemStream
+from .streams import CompactFactory, ItemStream, use_compact_images
 
 __all__ = [
     "CORE",
@@ -24,6 +25,7 @@ __all__ = [
     "FastDecode",
     "compiled_dispatch",
     "compiled_fast_decode",
+    "compiled_image",
     "dispatch",
     "fast_decode",
     "pure_dispatch",
@@ -43,19 +45,26 @@ pure_dispatch: Dispatch = _dispatch_pure.dispatch
 compiled_dispatch: Dispatch | None
 #: the compiled reader of frames made only of Updates, or None where not built
 compiled_fast_decode: FastDecode | None
+#: the compiled core's compact image factory (``make(layout, fields)``), or None
+compiled_image: CompactFactory | None
 try:
+    from ._speedups import compact_image as _compiled_image
     from ._speedups import decode_updates as _compiled_fast
     from ._speedups import dispatch as _compiled
 except Exception:  # not built, or built against layouts it no longer finds (TypeError)
-    compiled_dispatch = compiled_fast_decode = None
+    compiled_dispatch = compiled_fast_decode = compiled_image = None
 else:
     compiled_dispatch = _compiled
     compiled_fast_decode = _compiled_fast
+    compiled_image = _compiled_image
 
 _forced_pure = os.environ.get("ERTCLOUD_NO_EXTENSIONS", "") not in ("", "0")
 
 #: "compiled" or "pure": the core :class:`~ertcloud.protocol.client.ClientProtocol` uses
 CORE = "compiled" if compiled_dispatch is not None and not _forced_pure else "pure"
+# MarketPrice images are compact ones in the compiled core (a stream table follows the
+# dispatch of its protocol: see ClientProtocol)
+use_compact_images(compiled_image, CORE == "compiled")
 dispatch: Dispatch = compiled_dispatch if CORE == "compiled" else pure_dispatch  # type: ignore[assignment]
 fast_decode: FastDecode | None = compiled_fast_decode if CORE == "compiled" else None
 

@@ -1,12 +1,13 @@
 """Item streams: ids, states and the latest image of each item.
 
 An :class:`ItemStream` keeps the request that opened it (to re-send it after a reconnect),
-its stream/data state, and the cached image: a field dict for FieldList domains
-(MarketPrice, YieldCurve) or a :class:`MapImage` for Map domains (MarketByPrice,
-MarketByOrder, MarketMaker, SymbolList). The state machine is the table ``TRANSITIONS``.
+its stream/data state, and the cached image: a read-only field image for FieldList domains
+(MarketPrice, YieldCurve; see :mod:`ertcloud.protocol.image`) or a :class:`MapImage` for Map
+domains (MarketByPrice, MarketByOrder, MarketMaker, SymbolList). The state machine is the
+table ``TRANSITIONS``.
 
 The :class:`StreamTable` owns every stream of a connection and the :class:`Interner` that
-lets images share repeated values (states, codes, dates, ripple shapes). The layer above
+lets images share repeated values (states, codes, dates, ripple shapes, layouts). The layer above
 attaches itself to a stream through three typed slots only: ``owner``
 (:class:`StreamOwner`), ``deliver`` (:class:`UpdateSink`) and ``health``
 (:class:`SequenceCheck`); see :mod:`ertcloud.protocol.client` for the whole seam.
@@ -14,7 +15,7 @@ attaches itself to a stream through three typed slots only: ``owner``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 from ..exceptions import LimitExceeded
 from .enums import FINAL_STREAM_STATES
 from .fields import DATE, ENUM, FIELDS, TIME
+from .image import FieldImage, Layout, Layouts
 from .messages import Refresh, Request, State, Status, Update
 from .ripples import BUILTIN_RIPPLES, RippleRules
 
@@ -33,6 +35,7 @@ __all__ = [
     "MAX_MAP_ENTRIES",
     "RIPPLES",
     "TRANSITIONS",
+    "FieldImage",
     "Interner",
     "ItemStream",
     "MapImage",
@@ -69,6 +72,7 @@ class Phase(Enum):
 
 
 _OPEN = Phase.OPEN
+_EMPTY = FieldImage()  # the image of a stream before its first Refresh (never changed)
 
 #: (phase, what arrived) -> next phase. "refresh" is a complete refresh, "part" an
 #: incomplete one, "final" any message carrying a final stream state, "close" our Close.
@@ -119,16 +123,43 @@ _SHARED_VALUES_MAX = 200_000
 _SHARED_STATES_MAX = 10_000
 
 
+#: ``make(layout, fields)``: a compact image (the compiled core's ``CompactImage``), set by
+#: :mod:`.core` where the extension was built
+CompactFactory = Callable[[Layout, dict[str, Any]], Mapping[str, Any]]
+_compact_factory: CompactFactory | None = None
+_compact_default = False
+
+
+def use_compact_images(factory: CompactFactory | None, default: bool) -> None:
+    """Set the compact image type of the compiled core, and whether new interners
+    (stream tables, standalone streams) make compact images by default."""
+    global _compact_factory, _compact_default
+    _compact_factory, _compact_default = factory, default and factory is not None
+
+
 class Interner:
     """The values images share, bounded: one State object per distinct state, one copy
-    of each code/date/time string. Owned by a
-    :class:`StreamTable`; nothing shared is ever changed after it is received."""
+    of each code/date/time string, one :class:`~ertcloud.protocol.image.Layout` per image
+    shape. Owned by a :class:`StreamTable`; nothing shared is ever changed after it is
+    received. ``compact``: MarketPrice images are the compiled core's compact ones."""
 
-    __slots__ = ("_states", "_values")
+    __slots__ = ("_states", "_values", "compact", "layouts")
 
     def __init__(self) -> None:
         self._states: dict[tuple[str, str, str | None, str | None], State] = {}
         self._values: dict[str, str] = {}
+        self.layouts = Layouts()
+        self.compact = _compact_default
+
+    def image(self, fields: dict[str, Any], domain: str) -> Mapping[str, Any]:
+        """The image of ``fields`` (which it takes over): compact for a MarketPrice item
+        when :attr:`compact` (and the shape has a layout), else a :class:`FieldImage`."""
+        make = _compact_factory
+        if self.compact and make is not None and domain == "MarketPrice":
+            layout = self.layouts.get(tuple(fields))
+            if layout is not None:
+                return make(layout, fields)
+        return FieldImage._of(fields)
 
     def state(self, state: State) -> State:
         """One State object for all streams in the same state (thousands of items are
@@ -306,7 +337,8 @@ class ItemStream:
     service: str | int | None = None
     phase: Phase = Phase.PENDING
     state: State | None = None
-    fields: dict[str, Any] = field(default_factory=dict)
+    #: the cached image (read-only; see :mod:`ertcloud.protocol.image`)
+    fields: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     map: MapImage | None = None
     seq_number: int | None = None
     refreshes: int = 0
@@ -354,16 +386,19 @@ class ItemStream:
         self.phase = TRANSITIONS[(self.phase, what)]
 
     def apply_refresh(self, msg: Refresh) -> None:
-        if msg.clear_cache is not False:
-            self.fields = {}
+        clear = msg.clear_cache is not False
+        if clear:
             self.map = None
-        if msg.fields:
-            self.fields.update(msg.fields)
-            if len(self.fields) > self.max_fields:
-                raise _too_many(
-                    f"fields in the image of {self.name}", len(self.fields), self.max_fields
-                )
-            self.interner.share_values(self.fields)
+        if not msg.fields and clear:
+            self.fields = _EMPTY
+        elif msg.fields:
+            image = {} if clear else dict(self.fields)
+            image.update(msg.fields)
+            if len(image) > self.max_fields:
+                self.fields = FieldImage._of(image)
+                raise _too_many(f"fields in the image of {self.name}", len(image), self.max_fields)
+            self.interner.share_values(image)
+            self.fields = self.interner.image(image, self.domain)
         self.whole_chains = self.ripples.whole_chains(self.fields)
         if msg.map is not None:
             if self.map is None:
@@ -389,21 +424,27 @@ class ItemStream:
         if msg.do_not_cache:  # for display only: the cached image stays as it is
             pass
         elif f:
-            img = self.fields
-            if not msg.do_not_ripple:
-                rules = self.ripples
-                for name in f.keys() & rules.keys:
-                    if name in self.whole_chains:
-                        for dst, src in rules.moves[name]:
-                            img[dst] = img[src]
-                    else:
-                        rules.ripple(img, name)
-            if self.domain == "MarketPrice":
-                img.update(f)
-            else:  # other domains may carry containers (YieldCurve vectors) as field values
-                merge_fields(img, f, self.max_map_entries)
-            if len(img) > self.max_fields:
-                raise _too_many(f"fields in the image of {self.name}", len(img), self.max_fields)
+            image: FieldImage | None = self.fields  # type: ignore[assignment]
+            if type(image) is not FieldImage or image is _EMPTY:
+                image = self._apply_to_other(msg, f)
+            if image is not None:
+                img = image._d
+                if not msg.do_not_ripple:
+                    rules = self.ripples
+                    for name in f.keys() & rules.keys:
+                        if name in self.whole_chains:
+                            for dst, src in rules.moves[name]:
+                                img[dst] = img[src]
+                        else:
+                            rules.ripple(img, name)
+                if self.domain == "MarketPrice":
+                    img.update(f)
+                else:  # other domains may carry containers (YieldCurve vectors) as values
+                    merge_fields(img, f, self.max_map_entries)
+                if len(img) > self.max_fields:
+                    raise _too_many(
+                        f"fields in the image of {self.name}", len(img), self.max_fields
+                    )
         elif msg.map is not None:
             if self.map is None:
                 self.map = self._new_map()
@@ -414,6 +455,20 @@ class ItemStream:
         if self.phase is not _OPEN:  # (OPEN, "update") -> OPEN: skip the table
             self._step("update")
 
+    def _apply_to_other(self, msg: Update, f: dict[str, Any]) -> FieldImage | None:
+        """``apply_update``'s fields on an image other than a FieldImage of the stream's
+        own: a compact one applies them (None returned); the empty image or a dict (set
+        from outside) gives a new FieldImage for the caller to apply them to."""
+        image = self.fields
+        if type(image) is FieldImage or type(image) is dict:
+            self.fields = new = FieldImage(image)  # the empty image is never changed
+            return new
+        # a compact image ripples and merges by itself
+        image._apply(f, self.ripples, self.whole_chains, not msg.do_not_ripple)  # type: ignore[attr-defined]
+        if len(image) > self.max_fields:
+            raise _too_many(f"fields in the image of {self.name}", len(image), self.max_fields)
+        return None
+
     def _new_map(self) -> MapImage:
         return MapImage(max_entries=self.max_map_entries, max_fields=self.max_fields)
 
@@ -421,7 +476,7 @@ class ItemStream:
         if msg.state is not None:
             self.state = self.interner.state(msg.state)
         if msg.clear_cache:
-            self.fields = {}
+            self.fields = _EMPTY
             self.whole_chains = frozenset()
             self.map = None
         if self.state is not None and self.state.stream in FINAL_STREAM_STATES:
