@@ -35,6 +35,10 @@ demo: $(RUN_STAMP)
 test: $(TEST_STAMP) services
 	$(BIN)/ruff check src tests scripts
 	$(BIN)/mypy
+	@# the compiled core must have been built (a Cython error only prints a notice at install)
+	@[ -n "$$ERTCLOUD_NO_EXTENSIONS" ] || $(BIN)/python -c 'import sys; from ertcloud.protocol \
+		import core; sys.exit(core.compiled_dispatch is None and "the compiled core is not built: \
+		see the notice of pip install -e . (or set ERTCLOUD_NO_EXTENSIONS=1)")'
 	@# timing-sensitive tests (marked serial) alone first, then the rest in parallel; exit 5
 	@# (none selected) is fine only for the first, where PYTEST_ARGS may leave none of them
 	$(BIN)/python -m pytest -q -m 'serial and not cluster' $(PYTEST_ARGS) || [ $$? -eq 5 ]

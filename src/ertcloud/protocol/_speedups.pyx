@@ -8,7 +8,7 @@ not yet open, limits) goes to ``ItemStream.apply_update``, the pure path, for th
 """
 
 cimport cython
-from cpython.dict cimport PyDict_GetItem, PyDict_Next, PyDict_SetItem
+from cpython.dict cimport PyDict_GetItem, PyDict_Next, PyDict_SetItem, PyDict_Update
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_FromDouble
 from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_AsSsize_t, PyLong_FromLongLong
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
