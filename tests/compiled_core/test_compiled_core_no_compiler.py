@@ -7,16 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from wheel_marks import ROOT, WHEEL_TEST
 
-ROOT = Path(__file__).resolve().parents[2]
-# a file of its own, so that `make test` (--dist loadfile) runs it beside the other wheel test
-pytestmark = [
-    pytest.mark.wheel,
-    pytest.mark.skipif(
-        os.environ.get("ERTCLOUD_WHEEL_TEST") != "1", reason="set ERTCLOUD_WHEEL_TEST=1 (slow)"
-    ),
-]
+pytestmark = WHEEL_TEST
 
 
 def test_install_without_a_compiler_gives_the_pure_core(tmp_path: Path) -> None:

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
-import pytest
+from wheel_marks import ROOT, WHEEL_TEST
 
-ROOT = Path(__file__).resolve().parents[2]
-# a file of its own, so that `make test` (--dist loadfile) runs it beside the other wheel test
-pytestmark = [
-    pytest.mark.wheel,
-    pytest.mark.skipif(
-        os.environ.get("ERTCLOUD_WHEEL_TEST") != "1", reason="set ERTCLOUD_WHEEL_TEST=1 (slow)"
-    ),
-]
+pytestmark = WHEEL_TEST
 
 
 def test_wheel_holds_the_compiled_core(tmp_path: Path) -> None:
