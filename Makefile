@@ -12,8 +12,10 @@ TEST_STAMP := $(VENV)/.installed-test-$(HASH)
 # module fixture or a resource), files run in parallel
 JOBS ?= 2
 PYTEST := $(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile
-# what make test also runs on the pure-Python core (ERTCLOUD_NO_EXTENSIONS=1)
-PURE_CORE_TESTS := tests/protocol tests/client tests/compiled_core
+# what make test also runs on the pure-Python core (ERTCLOUD_NO_EXTENSIONS=1): the sessions
+# end to end. tests/protocol and tests/compiled_core already run on both cores in one pass
+# (tests/protocol/conftest.py swaps the core per module), so a second pass only repeats them.
+PURE_CORE_TESTS := tests/client
 
 .PHONY: test-cluster demo test check services lint typecheck clean
 
@@ -45,8 +47,8 @@ test: $(TEST_STAMP) services
 	@# the wheel tests (build a wheel; install into a fresh venv with no compiler) and the
 	@# 3-node NATS failover tier (marker cluster, one file per xdist worker) run here
 	ERTCLOUD_WHEEL_TEST=1 $(PYTEST) -m 'not serial' $(PYTEST_ARGS)
-	@# the pure-Python receive core too (the run above used the compiled one): the protocol,
-	@# client and twin tests again with ERTCLOUD_NO_EXTENSIONS=1
+	@# the pure-Python receive core too (the run above used the compiled one): the client
+	@# tests again with ERTCLOUD_NO_EXTENSIONS=1
 	ERTCLOUD_NO_EXTENSIONS=1 $(PYTEST) -m 'not serial and not cluster and not wheel' \
 		$(PURE_CORE_TESTS) $(PYTEST_ARGS) || [ $$? -eq 5 ]
 

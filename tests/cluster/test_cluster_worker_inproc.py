@@ -69,7 +69,7 @@ async def test_worker_publishes_dedups_and_is_consumed(nats_url: str, tmp_path: 
                 await metrics.stop()
                 await worker.close()
     out = run_cli(
-        "record", "--from", url, "--to", f"jsonl:{tmp_path / 'copy.jsonl'}", "--duration", "8",
+        "record", "--from", url, "--to", f"jsonl:{tmp_path / 'copy.jsonl'}", "--duration", "4",
         timeout=60,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr

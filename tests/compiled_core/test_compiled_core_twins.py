@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -123,24 +122,6 @@ def test_compiled_core_is_built() -> None:
     assert core.compiled_dispatch is not None
 
 
-@pytest.mark.wheel
-@pytest.mark.skipif(
-    os.environ.get("ERTCLOUD_WHEEL_TEST") != "1", reason="set ERTCLOUD_WHEEL_TEST=1 (slow)"
-)
-def test_wheel_holds_the_compiled_core(tmp_path: Path) -> None:
-    r = subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "-o", str(tmp_path), str(ROOT)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert r.returncode == 0, r.stderr[-2000:]
-    (wheel,) = tmp_path.glob("*.whl")
-    names = zipfile.ZipFile(wheel).namelist()
-    assert any(n.startswith("ertcloud/protocol/_speedups.") and n.endswith(".so") for n in names)
-    assert "ertcloud/protocol/_speedups.pyi" in names
-
-
 @pytest.mark.parametrize("name", ["pure", "compiled"])
 def test_client_state_machine_on_each_core(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """tests/protocol's state machine (a unittest case there, on the active core only)."""
@@ -162,25 +143,3 @@ def test_client_state_machine_on_each_core(name: str, monkeypatch: pytest.Monkey
     monkeypatch.setattr(ClientProtocol, "dispatch", staticmethod(fn))
     monkeypatch.setattr(ClientProtocol, "fast_decode", staticmethod(fast))
     run_state_machine_as_test(machine, settings=machine.TestCase.settings)
-
-
-@pytest.mark.wheel
-@pytest.mark.skipif(
-    os.environ.get("ERTCLOUD_WHEEL_TEST") != "1", reason="set ERTCLOUD_WHEEL_TEST=1 (slow)"
-)
-def test_install_without_a_compiler_gives_the_pure_core(tmp_path: Path) -> None:
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    r = subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "-v", "--no-deps", str(ROOT)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "CC": "/bin/false"},
-        cwd=tmp_path,
-    )
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert "compiled core not built" in r.stdout + r.stderr
-    site = next((venv / "lib").glob("python3*/site-packages/ertcloud/protocol"))
-    assert not list(site.glob("_speedups*.so"))
-    assert (site / "_dispatch_pure.py").exists()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from local_servers import PostgresServer
-from support import cli_env, ertcloud_cmd, until
+from support import start_cli, until
 
 from ertcloud.sinks import SinkRunner, make_sink
 from ertcloud.sinks.runner import SinkStats
@@ -61,13 +61,8 @@ def stored(spec: str) -> list[dict[str, Any]]:
 
 
 def start_record(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        ertcloud_cmd("record", *args),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env or cli_env(),
-    )
+    """``ertcloud record ARGS`` with its output on pipes (forked with the package imported)."""
+    return start_cli("record", *args, env=env)
 
 
 class StderrReader:

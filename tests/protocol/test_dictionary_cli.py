@@ -29,9 +29,13 @@ def conn(sim: SimProcess) -> list[str]:
     ]
 
 
-def test_summary_and_exports_from_a_simulator(sim_process: Any, tmp_path: Path) -> None:
+def test_summary_and_exports_from_a_simulator(
+    sim_process: Any, tmp_path: Path, receive_core: str
+) -> None:
+    """The download goes through the receive core: the command runs on the module's one."""
     sim = sim_process()
-    env = cli_env(ERTCLOUD_CACHE_DIR=str(tmp_path / "cache"))
+    pure = "1" if receive_core == "pure" else "0"
+    env = cli_env(ERTCLOUD_CACHE_DIR=str(tmp_path / "cache"), ERTCLOUD_NO_EXTENSIONS=pure)
     r = run_cli("dictionary", *conn(sim), env=env)
     assert r.returncode == 0, r.stderr
     assert "dictionary: download\n" in r.stdout

@@ -251,46 +251,48 @@ def test_credentials_precedence_and_bad_files(tmp_path: Path) -> None:
 
 
 def test_password_on_the_command_line_warns_at_a_terminal() -> None:
-    master, slave = pty.openpty()
-    try:
-        proc = subprocess.run(
-            ertcloud_cmd(
-                "market-price",
-                "--user",
-                "u",
-                "--password",
-                PASSWORD,
-                "--clientid",
-                "c",
-                # a closed loopback port: nothing leaves this machine
-                "--hostname",
-                "127.0.0.1",
-                "--port",
-                "9",
-                "--auth_url",
-                "http://127.0.0.1:9/t",
-            ),
-            stdout=subprocess.PIPE,
-            stderr=slave,
-            stdin=subprocess.DEVNULL,
-            env=cli_env(),
-            timeout=60,
-        )
-        os.close(slave)
-        slave = -1
-        err = b""
-        while True:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            err += chunk
-    finally:
-        if slave >= 0:
+    # a local simulator that refuses these credentials at once (a closed port would be
+    # retried for seconds): nothing leaves this machine
+    with SimThread() as sim:
+        master, slave = pty.openpty()
+        try:
+            proc = subprocess.run(
+                ertcloud_cmd(
+                    "market-price",
+                    "--user",
+                    "u",
+                    "--password",
+                    PASSWORD,
+                    "--clientid",
+                    "c",
+                    "--hostname",
+                    "127.0.0.1",
+                    "--port",
+                    str(sim.port),
+                    "--auth_url",
+                    sim.token_url,
+                ),
+                stdout=subprocess.PIPE,
+                stderr=slave,
+                stdin=subprocess.DEVNULL,
+                env=cli_env(),
+                timeout=60,
+            )
             os.close(slave)
-        os.close(master)
+            slave = -1
+            err = b""
+            while True:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                err += chunk
+        finally:
+            if slave >= 0:
+                os.close(slave)
+            os.close(master)
     text = err.decode()
     assert proc.returncode == 1
     assert "--password on the command line can be seen by other users" in text

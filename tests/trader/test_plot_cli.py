@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import run_cli
+from support import reap, run_cli, start_cli
 
 from ertcloud.sinks import load
 
@@ -100,10 +100,20 @@ def test_a_bad_interval_is_one_line(args: list[str], tmp_path: Path) -> None:
 
 def test_record_bars_and_news_then_plot(tmp_path: Path) -> None:
     db = tmp_path / "ticks.db"
-    r = run_cli(
-        "record", "TRI.N", "--to", str(db), "--bars", "1s", "--duration", "6",
-        "--progress-interval", "0",
+    news = tmp_path / "news.db"
+    # the news recording runs meanwhile: two 6 s recordings in 6 s
+    news_proc = start_cli(
+        "record", "MRN_STORY", "--domain", "NewsTextAnalytics", "--to", str(news),
+        "--duration", "6", "--progress-interval", "0",
     )  # fmt: skip
+    try:
+        r = run_cli(
+            "record", "TRI.N", "--to", str(db), "--bars", "1s", "--duration", "6",
+            "--progress-interval", "0",
+        )  # fmt: skip
+        _, news_err = news_proc.communicate(timeout=60)
+    finally:
+        reap(news_proc)
     assert r.returncode == 0, r.stderr
     bars = load(str(db), table="bars")
     trades = load(str(db), table="trades")
@@ -123,12 +133,7 @@ def test_record_bars_and_news_then_plot(tmp_path: Path) -> None:
     assert r.returncode == 2 and "no such recording" in one_line_error(r.stderr)
     assert not (tmp_path / "missing.jsonl").exists()
 
-    news = tmp_path / "news.db"
-    r = run_cli(
-        "record", "MRN_STORY", "--domain", "NewsTextAnalytics", "--to", str(news),
-        "--duration", "6", "--progress-interval", "0",
-    )  # fmt: skip
-    assert r.returncode == 0, r.stderr
+    assert news_proc.returncode == 0, news_err
     stories = load(str(news), table="news")
     assert len(stories) >= 1
     assert all(stories["headline"].str.len() > 0) and all(stories["ric"] == "MRN_STORY")
