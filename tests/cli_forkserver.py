@@ -22,13 +22,32 @@ import time
 from typing import Any
 
 #: Environment read when the package is imported: a command whose values differ starts
-#: an interpreter of its own.
-IMPORT_ENV_PREFIXES = ("PYTHON", "ERTCLOUD_NO_EXTENSIONS")
+#: an interpreter of its own. (aiohttp loads the default CA paths, which ``SSL_CERT_FILE``
+#: and ``SSL_CERT_DIR`` name, on import.)
+IMPORT_ENV_PREFIXES = ("PYTHON", "ERTCLOUD_NO_EXTENSIONS", "SSL_CERT_")
+
+#: Imported by the server before it forks: the CLI, and what its commands import when they
+#: run (the client, the simulator, aiohttp...), so that no command imports them again.
+PRELOAD = (
+    "ertcloud.cli",
+    "ertcloud.client",
+    "ertcloud.client.standby",
+    "ertcloud.client.warm_standby",
+    "ertcloud.auth.client",
+    "ertcloud.auth.manager",
+    "ertcloud.discovery",
+    "ertcloud.sim.server",
+    "ertcloud.sinks.recorder",
+    "ertcloud.sinks.runner",
+    "ertcloud.sinks.spec",
+)
 
 _SERVER = r"""
-import json, os, select, socket, struct, sys, threading
-import ertcloud.cli  # noqa: F401  (the imports every command shares)
+import importlib, json, os, select, socket, struct, sys, threading
 import runpy
+
+for name in sys.argv[2:]:
+    importlib.import_module(name)
 
 parent = os.getppid()
 listener = socket.socket(fileno=int(sys.argv[1]))
@@ -102,7 +121,7 @@ class _Server:
         listener.bind(self.path)
         listener.listen(16)
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", _SERVER, str(listener.fileno())],
+            [sys.executable, "-c", _SERVER, str(listener.fileno()), *PRELOAD],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
