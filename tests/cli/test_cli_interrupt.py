@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import pytest
 from aiohttp import web
-from support import cli_env, ertcloud_cmd
+from support import cli_env, ertcloud_cmd, run_cli
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -232,10 +232,7 @@ def test_sigterm_while_waiting_exits_143_at_once(silent: Silent, command: str) -
 
 def test_token_timeout_bounds_the_wait(silent: Silent) -> None:
     start = time.monotonic()
-    r = subprocess.run(
-        ertcloud_cmd("token", "--auth-url", silent.hanging_token, "--token-timeout", "1", *CREDS),
-        capture_output=True, text=True, timeout=60, env=cli_env(),
-    )  # fmt: skip
+    r = run_cli("token", "--auth-url", silent.hanging_token, "--token-timeout", "1", *CREDS)
     assert r.returncode == 1
     assert time.monotonic() - start < 15
     assert r.stderr.strip().splitlines()[-1] == (
@@ -246,12 +243,9 @@ def test_token_timeout_bounds_the_wait(silent: Silent) -> None:
 
 def test_connect_timeout_bounds_the_login_wait(silent: Silent) -> None:
     start = time.monotonic()
-    r = subprocess.run(
-        ertcloud_cmd(
-            "subscribe", "TRI.N", "--url", silent.websocket, "--auth-url", silent.token,
-            "--connect-timeout", "1", *CREDS,
-        ),
-        capture_output=True, text=True, timeout=60, env=cli_env(),
+    r = run_cli(
+        "subscribe", "TRI.N", "--url", silent.websocket, "--auth-url", silent.token,
+        "--connect-timeout", "1", *CREDS,
     )  # fmt: skip
     assert r.returncode == 1
     assert time.monotonic() - start < 15
@@ -260,9 +254,7 @@ def test_connect_timeout_bounds_the_login_wait(silent: Silent) -> None:
 
 def test_default_timeouts_are_at_most_15_seconds() -> None:
     for command in ("market-price", "subscribe", "record", "token"):
-        r = subprocess.run(
-            ertcloud_cmd(command, "--help"), capture_output=True, text=True, env=cli_env()
-        )
+        r = run_cli(command, "--help")
         flat = " ".join(r.stdout.split())
         for option in ("--token-timeout", "--connect-timeout"):
             m = re.search(rf"{option} SECONDS give up [^(]*\(default (\d+)\)", flat)
@@ -271,10 +263,7 @@ def test_default_timeouts_are_at_most_15_seconds() -> None:
 
 
 def test_bad_timeout_is_a_usage_error() -> None:
-    r = subprocess.run(
-        ertcloud_cmd("token", "--token-timeout", "0"), capture_output=True, text=True,
-        env=cli_env(),
-    )  # fmt: skip
+    r = run_cli("token", "--token-timeout", "0")
     assert r.returncode == 2
     assert (
         r.stderr.strip() == "ertcloud: error: --token-timeout must be from 0 to 3600 seconds, got 0"
