@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import cli_forkserver
 import pytest
 from aiohttp import web
 from support import cli_env, ertcloud_cmd, run_cli
@@ -102,15 +103,20 @@ _ON_TTY = "import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0);
 
 
 class OnTerminal:
-    """``ertcloud ARGS`` on a pseudo-terminal of its own (its own session)."""
+    """``ertcloud ARGS`` on a pseudo-terminal of its own (its own session; forked as
+    ``run_cli``'s commands are)."""
 
     def __init__(self, *args: str) -> None:
         self.master, slave = os.openpty()
-        cmd = ertcloud_cmd(*args)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", _ON_TTY, *cmd[1:]],
-            stdin=slave, stdout=slave, stderr=slave, env=cli_env(), start_new_session=True,
-        )  # fmt: skip
+        forked = cli_forkserver.start_on_terminal(list(args), cli_env(), slave)
+        if forked is not None:
+            self.proc: subprocess.Popen[str] = forked
+        else:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", _ON_TTY, *ertcloud_cmd(*args)[1:]],
+                stdin=slave, stdout=slave, stderr=slave, env=cli_env(), start_new_session=True,
+                text=True,
+            )  # fmt: skip
         os.close(slave)
         self.output = b""
 
