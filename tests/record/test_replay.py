@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from support import reap
+
 from ertcloud.sinks import make_sink
 
 from .cli import run_cli, start_cli
@@ -57,11 +59,9 @@ def _record_until(sim: Any, out: Path, rows: int, timeout: float) -> None:
             time.sleep(0.1)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, err
+        reap(proc)
 
 
 def _per_item(msgs: list[tuple[str, str, float]]) -> dict[str, list[str]]:
