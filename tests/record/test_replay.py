@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import time
 from pathlib import Path
 from typing import Any
 
-from support import reap
-
 from ertcloud.sinks import make_sink
 
-from .cli import run_cli, start_cli
+from .cli import record_until, run_cli
 
 SECONDS = float(os.environ.get("ERTCLOUD_REPLAY_SECONDS", "3"))
 RICS = ("TRI.N", "EUR=", "IBM.N")
@@ -45,25 +41,6 @@ def _record_from(sim: Any, out: Path, seconds: float) -> None:
     assert r.returncode == 0, r.stderr
 
 
-def _record_until(sim: Any, out: Path, rows: int, timeout: float) -> None:
-    """Record until ``rows`` rows are written (they are flushed every 0.2 s), then Ctrl+C."""
-    proc = start_cli(
-        "record", *RICS, "--to", f"jsonl:{out}", "--flush-interval", "0.2",
-        *sim.client_args("--tls", "off"),
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + timeout
-        while not (out.exists() and len(out.read_text().splitlines()) >= rows):
-            assert proc.poll() is None, proc.communicate()[1]
-            assert time.monotonic() < deadline, f"fewer than {rows} rows in {timeout} s"
-            time.sleep(0.1)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
-        assert proc.returncode == 0, err
-    finally:
-        reap(proc)
-
-
 def _per_item(msgs: list[tuple[str, str, float]]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for ric, raw, _ in msgs:
@@ -78,7 +55,7 @@ def test_replay_gives_identical_payloads_in_order(tmp_path: Path, sim_process: A
     assert sum(1 for m in original if '"Type":"Update"' in m[1]) >= 3 * SECONDS
 
     sim = sim_process("--replay", str(live))
-    _record_until(sim, replayed, len(original), SECONDS + 60)
+    record_until(sim, replayed, RICS, len(original), SECONDS + 60)
     again = _messages(replayed)
 
     # every item: the recorded Refresh, then the recorded Updates, byte for byte, in order
