@@ -22,13 +22,32 @@ import time
 from typing import Any
 
 #: Environment read when the package is imported: a command whose values differ starts
-#: an interpreter of its own.
-IMPORT_ENV_PREFIXES = ("PYTHON", "ERTCLOUD_NO_EXTENSIONS")
+#: an interpreter of its own. (aiohttp loads the default CA paths, which ``SSL_CERT_FILE``
+#: and ``SSL_CERT_DIR`` name, on import.)
+IMPORT_ENV_PREFIXES = ("PYTHON", "ERTCLOUD_NO_EXTENSIONS", "SSL_CERT_")
+
+#: Imported by the server before it forks: the CLI, and what its commands import when they
+#: run (the client, the simulator, aiohttp...), so that no command imports them again.
+PRELOAD = (
+    "ertcloud.cli",
+    "ertcloud.client",
+    "ertcloud.client.standby",
+    "ertcloud.client.warm_standby",
+    "ertcloud.auth.client",
+    "ertcloud.auth.manager",
+    "ertcloud.discovery",
+    "ertcloud.sim.server",
+    "ertcloud.sinks.recorder",
+    "ertcloud.sinks.runner",
+    "ertcloud.sinks.spec",
+)
 
 _SERVER = r"""
-import json, os, select, socket, struct, sys, threading
-import ertcloud.cli  # noqa: F401  (the imports every command shares)
+import importlib, json, os, select, socket, struct, sys, threading
 import runpy
+
+for name in sys.argv[2:]:
+    importlib.import_module(name)
 
 parent = os.getppid()
 listener = socket.socket(fileno=int(sys.argv[1]))
@@ -70,6 +89,11 @@ while True:
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)
+        if req.get("terminal"):  # a session of its own, fd 0 its controlling terminal
+            import fcntl, termios
+
+            os.setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
         os.environ.clear()
         os.environ.update(req["env"])
         os.chdir(req["cwd"])
@@ -102,7 +126,7 @@ class _Server:
         listener.bind(self.path)
         listener.listen(16)
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", _SERVER, str(listener.fileno())],
+            [sys.executable, "-c", _SERVER, str(listener.fileno()), *PRELOAD],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -128,24 +152,36 @@ class _Server:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         stdin = os.open(os.devnull, os.O_RDONLY)
-        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            conn.connect(self.path)
-            req = json.dumps({"args": args, "env": env, "cwd": os.getcwd()}).encode()
-            socket.send_fds(conn, [struct.pack("!i", len(req))], [stdin, out_w, err_w])
-            conn.sendall(req)
-            pid = struct.unpack("!i", _recv_exactly(conn, 4))[0]
-        except BaseException as e:
-            conn.close()
+            conn, pid = self._request(args, env, [stdin, out_w, err_w])
+        except BaseException:
             os.close(out_r)
             os.close(err_r)
-            if isinstance(e, (OSError, RuntimeError)):  # nothing was started
-                raise ServerTrouble(str(e)) from e
             raise
         finally:
             for fd in (stdin, out_w, err_w):
                 os.close(fd)
         return conn, pid, out_r, err_r
+
+    def _request(
+        self, args: list[str], env: dict[str, str], fds: list[int], terminal: bool = False
+    ) -> tuple[socket.socket, int]:
+        """Ask for a fork with ``fds`` as its stdin, stdout and stderr; returns the
+        connection its exit code comes on and its pid."""
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            conn.connect(self.path)
+            req = {"args": args, "env": env, "cwd": os.getcwd(), "terminal": terminal}
+            data = json.dumps(req).encode()
+            socket.send_fds(conn, [struct.pack("!i", len(data))], fds)
+            conn.sendall(data)
+            pid = struct.unpack("!i", _recv_exactly(conn, 4))[0]
+        except BaseException as e:
+            conn.close()
+            if isinstance(e, (OSError, RuntimeError)):  # nothing was started
+                raise ServerTrouble(str(e)) from e
+            raise
+        return conn, pid
 
     def run(
         self, args: list[str], env: dict[str, str], timeout: float
@@ -171,14 +207,16 @@ class ForkedProcess(subprocess.Popen[str]):
     """A forked command as a :class:`subprocess.Popen` (text pipes for stdout and stderr):
     its exit code comes from the fork server, signals go to its pid."""
 
-    def __init__(self, args: list[str], conn: socket.socket, pid: int, out: int, err: int):
+    def __init__(
+        self, args: list[str], conn: socket.socket, pid: int, out: int | None, err: int | None
+    ):
         # Popen's own __init__ would start a process: set what its methods use instead
         self.args = ["ertcloud", *args]
         self.pid = pid
         self.returncode: int | None = None  # type: ignore[assignment]
         self.stdin = None
-        self.stdout = open(out, encoding="utf-8", errors="strict")
-        self.stderr = open(err, encoding="utf-8", errors="strict")
+        self.stdout = None if out is None else open(out, encoding="utf-8", errors="strict")
+        self.stderr = None if err is None else open(err, encoding="utf-8", errors="strict")
         self._conn = conn
         self._child_created = False  # nothing for Popen.__del__ to reap
         self._readers: list[threading.Thread] = []
@@ -307,3 +345,17 @@ def start(args: list[str], env: dict[str, str]) -> ForkedProcess | None:
         return ForkedProcess(args, *s._spawn(args, env))
     except ServerTrouble:
         return None
+
+
+def start_on_terminal(args: list[str], env: dict[str, str], tty: int) -> ForkedProcess | None:
+    """``ertcloud ARGS`` started through the fork server in a session of its own, with the
+    terminal ``tty`` (the slave end of a pseudo-terminal) as its controlling terminal and
+    its stdin, stdout and stderr; None where the server does not apply."""
+    s = server()
+    if s is None or not s.serves(env):
+        return None
+    try:
+        conn, pid = s._request(args, env, [tty, tty, tty], terminal=True)
+    except ServerTrouble:
+        return None
+    return ForkedProcess(args, conn, pid, None, None)

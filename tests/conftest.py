@@ -36,7 +36,7 @@ UNIT_PATHS = (
 # Timing-sensitive tests that fail when another test competes for the CPU: `make test` runs the
 # tests marked `serial` alone, before the rest runs in parallel. Mark more with
 # `@pytest.mark.serial` (or `pytestmark`) rather than listing them here.
-SERIAL_PATHS = ("bench/test_transport_picows.py",)
+SERIAL_PATHS: tuple[str, ...] = ()
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects

@@ -5,6 +5,7 @@ fresh interpreter where the import-time environment differs."""
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import time
@@ -96,3 +97,23 @@ def test_a_request_larger_than_one_read_is_served() -> None:
     assert r is not None
     assert r.returncode == 2 and r.stderr.startswith("ertcloud: error:")
     assert cli_forkserver.run(["--help"], cli_env(), 60) is not None  # the server lives on
+
+
+def test_a_command_started_on_a_terminal_gets_its_ctrl_c() -> None:
+    master, slave = os.openpty()
+    proc = cli_forkserver.start_on_terminal(["sim", "--port", "0"], cli_env(), slave)
+    os.close(slave)
+    try:
+        assert proc is not None
+        seen = b""
+        while b'"websocket_url"' not in seen:  # the start-up line, on the terminal
+            assert select.select([master], [], [], 30)[0], seen
+            seen += os.read(master, 65536)
+        assert os.getsid(proc.pid) == os.getpgid(proc.pid) == proc.pid  # a session of its own
+        os.write(master, b"\x03")  # typed: SIGINT to the terminal's foreground group
+        assert proc.wait(30) == 0  # the simulator's clean stop
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+        os.close(master)

@@ -66,6 +66,7 @@ async def test_reconnects_and_resubscribes(sim: SimServer) -> None:
         assert all(set(s.fields) == {"BID", "ASK"} for s in sub.streams)
 
 
+@pytest.mark.serial  # a Pong late by a second is a drop
 async def test_answers_server_pings(make_sim: Any) -> None:
     async with make_sim(server={"ping_timeout": 1, "rate": 0}) as sim:
         async with session_for(sim) as session:
@@ -119,6 +120,7 @@ async def test_paced_stamped_stream_and_bad_request(sim: SimServer) -> None:
         assert all(isinstance(t, int) and t > 0 for t in stamps)
 
 
+@pytest.mark.serial  # measures the gaps between frames
 async def test_paced_stream_sends_frames_one_by_one_not_in_bursts(sim: SimServer) -> None:
     sim.streaming.config.rate = 0
     async with session_for(sim) as session:

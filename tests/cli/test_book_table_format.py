@@ -5,11 +5,9 @@ prices (it used to print rows of dashes: the MarketPrice columns of a Map item).
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import pytest
-from support import cli_env
+from support import run_cli
 
 LEVEL = re.compile(
     r"^\s+level (\d)\s+(\d+)\s+([\d,]+)\s+(\d+\.\d+) \| (\d+\.\d+)\s+([\d,]+)\s+(\d+)$"
@@ -18,11 +16,9 @@ LEVEL = re.compile(
 
 @pytest.mark.parametrize("domain", ["MarketByPrice", "marketbyorder"])
 def test_book_table_shows_levels_and_changes(domain: str) -> None:
-    r = subprocess.run(
-        [sys.executable, "-m", "ertcloud", "subscribe", "TRI.N", "--domain", domain,
-         "--format", "table", "--count", "3"],
-        capture_output=True, text=True, timeout=60, env=cli_env(),
-    )  # fmt: skip
+    r = run_cli(
+        "subscribe", "TRI.N", "--domain", domain, "--format", "table", "--count", "3"
+    )
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert "book" in lines[0]

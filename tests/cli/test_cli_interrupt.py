@@ -21,9 +21,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import cli_forkserver
 import pytest
 from aiohttp import web
-from support import cli_env, ertcloud_cmd
+from support import cli_env, ertcloud_cmd, run_cli
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -102,15 +103,20 @@ _ON_TTY = "import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0);
 
 
 class OnTerminal:
-    """``ertcloud ARGS`` on a pseudo-terminal of its own (its own session)."""
+    """``ertcloud ARGS`` on a pseudo-terminal of its own (its own session; forked as
+    ``run_cli``'s commands are)."""
 
     def __init__(self, *args: str) -> None:
         self.master, slave = os.openpty()
-        cmd = ertcloud_cmd(*args)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", _ON_TTY, *cmd[1:]],
-            stdin=slave, stdout=slave, stderr=slave, env=cli_env(), start_new_session=True,
-        )  # fmt: skip
+        forked = cli_forkserver.start_on_terminal(list(args), cli_env(), slave)
+        if forked is not None:
+            self.proc: subprocess.Popen[str] = forked
+        else:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", _ON_TTY, *ertcloud_cmd(*args)[1:]],
+                stdin=slave, stdout=slave, stderr=slave, env=cli_env(), start_new_session=True,
+                text=True,
+            )  # fmt: skip
         os.close(slave)
         self.output = b""
 
@@ -232,10 +238,7 @@ def test_sigterm_while_waiting_exits_143_at_once(silent: Silent, command: str) -
 
 def test_token_timeout_bounds_the_wait(silent: Silent) -> None:
     start = time.monotonic()
-    r = subprocess.run(
-        ertcloud_cmd("token", "--auth-url", silent.hanging_token, "--token-timeout", "1", *CREDS),
-        capture_output=True, text=True, timeout=60, env=cli_env(),
-    )  # fmt: skip
+    r = run_cli("token", "--auth-url", silent.hanging_token, "--token-timeout", "1", *CREDS)
     assert r.returncode == 1
     assert time.monotonic() - start < 15
     assert r.stderr.strip().splitlines()[-1] == (
@@ -246,12 +249,9 @@ def test_token_timeout_bounds_the_wait(silent: Silent) -> None:
 
 def test_connect_timeout_bounds_the_login_wait(silent: Silent) -> None:
     start = time.monotonic()
-    r = subprocess.run(
-        ertcloud_cmd(
-            "subscribe", "TRI.N", "--url", silent.websocket, "--auth-url", silent.token,
-            "--connect-timeout", "1", *CREDS,
-        ),
-        capture_output=True, text=True, timeout=60, env=cli_env(),
+    r = run_cli(
+        "subscribe", "TRI.N", "--url", silent.websocket, "--auth-url", silent.token,
+        "--connect-timeout", "1", *CREDS,
     )  # fmt: skip
     assert r.returncode == 1
     assert time.monotonic() - start < 15
@@ -260,9 +260,7 @@ def test_connect_timeout_bounds_the_login_wait(silent: Silent) -> None:
 
 def test_default_timeouts_are_at_most_15_seconds() -> None:
     for command in ("market-price", "subscribe", "record", "token"):
-        r = subprocess.run(
-            ertcloud_cmd(command, "--help"), capture_output=True, text=True, env=cli_env()
-        )
+        r = run_cli(command, "--help")
         flat = " ".join(r.stdout.split())
         for option in ("--token-timeout", "--connect-timeout"):
             m = re.search(rf"{option} SECONDS give up [^(]*\(default (\d+)\)", flat)
@@ -271,10 +269,7 @@ def test_default_timeouts_are_at_most_15_seconds() -> None:
 
 
 def test_bad_timeout_is_a_usage_error() -> None:
-    r = subprocess.run(
-        ertcloud_cmd("token", "--token-timeout", "0"), capture_output=True, text=True,
-        env=cli_env(),
-    )  # fmt: skip
+    r = run_cli("token", "--token-timeout", "0")
     assert r.returncode == 2
     assert (
         r.stderr.strip() == "ertcloud: error: --token-timeout must be from 0 to 3600 seconds, got 0"

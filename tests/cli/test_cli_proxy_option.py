@@ -8,26 +8,15 @@ from typing import Any
 
 import pytest
 from connect_proxy import ConnectProxy
-from support import SimProcess, cli_env, ertcloud_cmd, run_cli
+from support import SimProcess, cli_env, run_cli
 
 
 async def run(
     *args: str, env: dict[str, str] | None = None, timeout: float = 60
 ) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        *ertcloud_cmd(*args),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env or cli_env(),
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    """``ertcloud ARGS`` to its end in a thread: the proxy runs in this event loop."""
+    r = await asyncio.to_thread(run_cli, *args, env=env, timeout=timeout)
+    return r.returncode, r.stdout, r.stderr
 
 
 def tls_sim(sim_process: Any, private_ca: dict[str, str]) -> SimProcess:

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from collections import Counter
 from typing import Any
 
 import pytest
-from support import SimProcess, cli_env, ertcloud_cmd
+from support import SimProcess, run_cli
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -21,13 +20,11 @@ N = 10_000
 def test_snapshot_of_10k_items(sim_process: Any) -> None:
     rics = [f"R{i}.N" for i in range(N)]
     sim: SimProcess = sim_process("--ric", ",".join(rics))
-    r = subprocess.run(
-        ertcloud_cmd(
-            "subscribe", ",".join(rics), "--snapshot", "--format", "jsonl",
-            "--url", sim.info["websocket_url"], "--auth-url", sim.info["token_url"],
-            "--user", "demo", "--password", "demo", "--client-id", "scale",
-        ),
-        capture_output=True, text=True, timeout=120, env=cli_env(),
+    r = run_cli(
+        "subscribe", ",".join(rics), "--snapshot", "--format", "jsonl",
+        "--url", sim.info["websocket_url"], "--auth-url", sim.info["token_url"],
+        "--user", "demo", "--password", "demo", "--client-id", "scale",
+        timeout=120,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr[-2000:]
     records = [json.loads(line) for line in r.stdout.splitlines()]

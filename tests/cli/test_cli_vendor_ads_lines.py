@@ -8,13 +8,12 @@ own Pings are the session's. Each runs until Ctrl+C, which ends it with exit cod
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support import Program, SimProcess, cli_env, ertcloud_cmd, received, run_cli, sent
+from support import Program, SimProcess, cli_env, received, run_cli, sent, start_cli
 
 import ertcloud
 from ertcloud.cli import build_parser
@@ -27,10 +26,7 @@ class MarketPrice(Program):
     """``ertcloud market-price ARGS`` as a process (stderr kept apart from the output)."""
 
     def __init__(self, args: list[str], **env: str) -> None:
-        self.proc = subprocess.Popen(
-            ertcloud_cmd("market-price", *args),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(**env),
-        )  # fmt: skip
+        self.proc = start_cli("market-price", *args, env=cli_env(**env))
         self.out = ""
 
 

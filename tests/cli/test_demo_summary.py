@@ -7,19 +7,15 @@ from __future__ import annotations
 import re
 import shlex
 import subprocess
-import sys
 
-from support import cli_env
+from support import run_cli
 
 from ertcloud.cli import build_parser
 from ertcloud.cli.demo import NEXT_COMMANDS
 
 
 def _demo(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ertcloud", "demo", *args],
-        capture_output=True, text=True, timeout=60, env=cli_env(),
-    )  # fmt: skip
+    return run_cli("demo", *args)
 
 
 def test_demo_prints_lines_then_a_summary_and_what_next() -> None:

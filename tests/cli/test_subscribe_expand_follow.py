@@ -18,9 +18,9 @@ from ertcloud.sim.server import SimOptions, SimServer
 
 
 def test_expand_follows_added_and_removed_constituents(sim_process: Any) -> None:
-    sim: SimProcess = sim_process("--rate", "4", "--chain-churn", "120")
+    sim: SimProcess = sim_process("--rate", "8", "--chain-churn", "240")
     r = run_cli(
-        "subscribe", "0#.DJI", "--expand", "--format", "jsonl", "--duration", "6",
+        "subscribe", "0#.DJI", "--expand", "--format", "jsonl", "--duration", "3",
         "--url", sim.info["websocket_url"], "--auth-url", sim.info["token_url"],
         "--user", "demo", "--password", "demo", "--client-id", "test-app",
         timeout=60,
@@ -31,7 +31,7 @@ def test_expand_follows_added_and_removed_constituents(sim_process: Any) -> None
     first = changes[0][1]
     assert first["ric"] == "0#.DJI" and len(first["added"]) == 29 and first["removed"] == []
     later = changes[1:]
-    assert later, "no constituent change in 6 s at 2 changes a second per record"
+    assert later, "no constituent change in 3 s at 4 changes a second per record"
     members = set(first["added"])
     opened_late = []
     for i, ch in later:

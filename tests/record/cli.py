@@ -4,10 +4,16 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import cli_forkserver
+from support import reap
 
 
 def cli_env(**extra: str) -> dict[str, str]:
@@ -43,3 +49,23 @@ def start_cli(*args: str) -> subprocess.Popen[str]:
         text=True,
         env=cli_env(),
     )
+
+
+def record_until(sim: Any, out: Path, rics: Sequence[str], rows: int, timeout: float) -> None:
+    """``record RICS`` from ``sim`` (a ``SimProcess``) to the JSON lines file ``out`` until
+    it holds ``rows`` rows (flushed every 0.2 s), then Ctrl+C, which must end it with 0."""
+    proc = start_cli(
+        "record", *rics, "--to", f"jsonl:{out}", "--flush-interval", "0.2",
+        *sim.client_args("--tls", "off"),
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + timeout
+        while not (out.exists() and len(out.read_text().splitlines()) >= rows):
+            assert proc.poll() is None, proc.communicate()[1]
+            assert time.monotonic() < deadline, f"fewer than {rows} rows in {timeout} s"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+    finally:
+        reap(proc)

@@ -13,7 +13,7 @@ from typing import Any
 
 from ertcloud.sinks import make_sink
 
-from .cli import run_cli
+from .cli import record_until, run_cli
 
 SECONDS = float(os.environ.get("ERTCLOUD_REPLAY_SECONDS", "3"))
 RICS = ("TRI.N", "EUR=", "IBM.N")
@@ -55,7 +55,7 @@ def test_replay_gives_identical_payloads_in_order(tmp_path: Path, sim_process: A
     assert sum(1 for m in original if '"Type":"Update"' in m[1]) >= 3 * SECONDS
 
     sim = sim_process("--replay", str(live))
-    _record_from(sim, replayed, SECONDS + 4)
+    record_until(sim, replayed, RICS, len(original), SECONDS + 60)
     again = _messages(replayed)
 
     # every item: the recorded Refresh, then the recorded Updates, byte for byte, in order

@@ -15,7 +15,7 @@ from ertcloud.sim.replay import Recording
 from ertcloud.sinks import RecordingError
 from ertcloud.sinks.readback import read_recording
 
-from .cli import run_cli
+from .cli import record_until, run_cli
 
 RICS = ("TRI.N", "EUR=", "IBM.N")
 
@@ -44,14 +44,13 @@ def _stripped(path: Path) -> list[tuple[str, str]]:
     return out
 
 
-def _replay_and_record(sim_process: Any, tmp_path: Path, *sim_args: str) -> list[tuple[str, str]]:
+def _replay_and_record(
+    sim_process: Any, tmp_path: Path, rows: int, *sim_args: str
+) -> list[tuple[str, str]]:
+    """Record the replaying simulator until it has sent ``rows`` messages."""
     sim = sim_process(*sim_args)
     out = tmp_path / "again.jsonl"
-    r = run_cli(
-        "record", *RICS, "--to", f"jsonl:{out}", "--duration", "2",
-        *sim.client_args("--tls", "off"), timeout=60,
-    )  # fmt: skip
-    assert r.returncode == 0, r.stderr
+    record_until(sim, out, RICS, rows, 60)
     return _stripped(out)
 
 
@@ -64,7 +63,7 @@ def test_every_kind_replays_as_the_same_messages_in_order(
     original = _stripped(recorded["jsonl"])
     assert sum('"Type": "Update"' in m for _, m in original) >= 6
     again = _replay_and_record(
-        sim_process, tmp_path, "--replay", str(recorded[kind]), "--speed", speed
+        sim_process, tmp_path, len(original), "--replay", str(recorded[kind]), "--speed", speed
     )
     assert again == original
 
@@ -95,7 +94,7 @@ def test_rics_and_a_time_window(
         for t in (start, end)
     ]
     again = _replay_and_record(
-        sim_process, tmp_path,
+        sim_process, tmp_path, len(msgs) + 2,  # and a Status for each item not replayed
         "--replay", str(recorded["jsonl"]), "--rics", "TRI.N", "--speed", "max",
         "--from", iso[0], "--to", iso[1],
     )  # fmt: skip
