@@ -1,12 +1,19 @@
 """Guards of the simulator's HTTP side: a connection cap and rate-limited logging.
 
-:class:`ConnectionGuard` caps the open connections of an aiohttp server. At the cap, a
-new connection closes the oldest one that has not yet sent a whole request (a slowloris
-connection, or an idle keep-alive one), so clients that do send requests keep being
-served; when every connection is busy, the new one is answered ``503`` and closed. The
-cap stays below the process's file descriptor limit, so accepting never runs out of
-descriptors. (Connections that take too long to send a request head are closed by
-aiohttp's ``keepalive_timeout``, which the simulator sets to its header timeout.)
+:class:`ConnectionGuard` caps the open connections of an aiohttp server. It accepts them
+itself (:class:`GuardedSite`), not through asyncio's accept loop: that one takes up to
+``backlog`` connections per wake-up before any of them reaches the server, and a
+connection closed to make room holds its descriptor until the next turn of the loop, so
+under a flood ``accept()`` failed with ``EMFILE`` and asyncio stopped accepting for a
+second. Here the guard decides on each connection as it is accepted: at the cap it closes
+the oldest one that has not yet sent a whole request (a slowloris connection, an idle
+keep-alive one, a TLS handshake that does not finish), so clients that do send requests
+keep being served; when every connection is busy, the new one is answered ``503`` (plain
+HTTP; over TLS it is closed) at once. Descriptors still closing count too: at most
+``_ACCEPT_BURST`` beyond the cap, which stays below the process's descriptor limit, so
+accepting never runs out of descriptors. (Connections that take too long to send a
+request head are closed by aiohttp's ``keepalive_timeout``, which the simulator sets to
+its header timeout.)
 
 :class:`RateLimitFilter` lets through a few records of each message per window and then
 one summary, so a flood of identical errors (``EMFILE`` on accept, say) cannot fill a disk.
@@ -15,21 +22,36 @@ one summary, so a flood of identical errors (``EMFILE`` on accept, say) cannot f
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import logging
+import os
+import re
+import socket
+import ssl
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
+from yarl import URL
 
 from ..exceptions import ConfigError
 
-__all__ = ["ConnectionGuard", "RateLimitFilter", "fd_headroom"]
+__all__ = ["ConnectionGuard", "GuardedSite", "RateLimitFilter", "fd_headroom"]
 
 log = logging.getLogger("ertcloud.sim")
 
 _BUSY = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 #: file descriptors kept free of connections (listeners, log files, the event loop)
 _FD_RESERVE = 64
+#: connections accepted per wake-up of a listening socket; also how many descriptors
+#: beyond the cap may still be closing (they are released on the next turn of the loop)
+_ACCEPT_BURST = 16
+#: accept() errors that mean "no descriptor or memory now": wait, then try again
+_OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+#: seconds to wait before accepting again after such an error
+_RETRY_DELAY = 0.1
 
 
 def fd_headroom(wanted: int) -> int:
@@ -45,15 +67,6 @@ def fd_headroom(wanted: int) -> int:
     return min(wanted, max(8, soft - _FD_RESERVE))
 
 
-class _Busy(asyncio.Protocol):
-    """Answers 503 and hangs up: the cap is reached and nobody can be evicted."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if isinstance(transport, asyncio.WriteTransport):
-            transport.write(_BUSY)
-        transport.close()
-
-
 def _waiting_for_request(handler: Any) -> bool:
     """True when an aiohttp request handler holds no request (it is waiting for one)."""
     waiter = getattr(handler, "_waiter", None)
@@ -65,8 +78,13 @@ def _waiting_for_request(handler: Any) -> bool:
     )
 
 
+def _close_if_open(sock: socket.socket) -> None:
+    if sock.fileno() != -1:
+        sock.close()
+
+
 class ConnectionGuard:
-    """A cap on the open connections of one aiohttp :class:`web.Server`."""
+    """A cap on the open connections of one aiohttp :class:`web.Server` (all its sites)."""
 
     def __init__(self, limit: int) -> None:
         if limit < 1:
@@ -74,39 +92,241 @@ class ConnectionGuard:
         self.limit = limit
         self.evicted = 0  # connections closed to make room
         self.refused = 0  # connections answered 503
+        # every accepted socket not yet closed, closing ones included (pruned lazily)
+        self._socks: set[socket.socket] = set()
+        # accepted sockets whose handler is not up yet: task, and whether it is a TLS handshake
+        self._pending: dict[socket.socket, tuple[asyncio.Task[None], bool]] = {}
 
-    def adopt(self, server: web.Server) -> None:
-        """Make ``server`` (built by an ``AppRunner``) go through this guard."""
-        server.__class__ = _GuardedServer
-        server._ertcloud_guard = self  # type: ignore[attr-defined]
+    def descriptors(self) -> int:
+        """Descriptors held by accepted connections, those still closing included."""
+        if len(self._socks) >= self.limit:
+            self._socks = {s for s in self._socks if s.fileno() != -1}
+        return len(self._socks)
 
-    def admit(self, server: web.Server) -> bool:
-        """Room for one more connection (closing the oldest idle one if need be)?"""
-        live = [h for h in server.connections if getattr(h, "transport", None) is not None]
-        if len(live) < self.limit:
-            return True
-        for h in live:  # oldest first
+    def _live(self, server: web.Server) -> int:
+        handlers = sum(1 for h in server.connections if h.transport is not None)
+        return handlers + len(self._pending)
+
+    def _evict(self, server: web.Server) -> bool:
+        """Close the oldest connection that has not sent a whole request, if any."""
+        for h in server.connections:  # oldest first
             if _waiting_for_request(h):
+                transport = h.transport
                 h.force_close()
-                self.evicted += 1
-                log.info("connection cap %d reached: closed an idle connection", self.limit)
-                return True
+                if transport is not None:
+                    transport.abort()  # its descriptor is released on the next turn
+                break
+        else:
+            for sock, (task, handshake) in self._pending.items():
+                if handshake:
+                    del self._pending[sock]
+                    task.cancel()
+                    break
+            else:
+                return False
+        self.evicted += 1
+        log.info("connection cap %d reached: closed an idle connection", self.limit)
+        return True
+
+    def _refuse(self, conn: socket.socket, plain: bool) -> None:
         self.refused += 1
         log.warning("connection cap %d reached: refusing a connection", self.limit)
-        return False
+        if plain:
+            # read what already came, so that closing sends a FIN after the answer, not a reset
+            with contextlib.suppress(OSError):
+                for _ in range(4):
+                    if not conn.recv(1 << 16):
+                        break
+            with contextlib.suppress(OSError):
+                conn.send(_BUSY)
+        conn.close()
+
+    def _take(self, conn: socket.socket, listener: _Listener) -> None:
+        """A connection just accepted: hand it to the server, making room or refusing."""
+        conn.setblocking(False)
+        if self._live(listener.server) >= self.limit and not self._evict(listener.server):
+            self._refuse(conn, plain=listener.ssl is None)
+            return
+        self._socks.add(conn)
+        task = asyncio.get_running_loop().create_task(self._hand_over(conn, listener))
+        self._pending[conn] = (task, listener.ssl is not None)
+
+    async def _hand_over(self, conn: socket.socket, listener: _Listener) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            if listener.ssl is None:
+                await loop.connect_accepted_socket(listener.server, conn)
+            else:
+                await loop.connect_accepted_socket(
+                    listener.server,
+                    conn,
+                    ssl=listener.ssl,
+                    ssl_handshake_timeout=listener.handshake_timeout,
+                )
+            return  # the transport owns the socket now
+        except asyncio.CancelledError:
+            pass  # evicted during its TLS handshake, or the server stops
+        except (OSError, ssl.SSLError, asyncio.TimeoutError) as exc:
+            log.debug("connection dropped before its first request: %s", exc)
+        finally:
+            self._pending.pop(conn, None)
+        # the transport (if one was made) closes the socket on the next turn; else we do
+        loop.call_soon(_close_if_open, conn)
 
 
-class _GuardedServer(web.Server):
-    _ertcloud_guard: ConnectionGuard
+class _Listener:
+    """The accept loop of one site's listening sockets, on behalf of a guard."""
 
-    def __call__(self) -> Any:
-        if not self._ertcloud_guard.admit(self):
-            return _Busy()
-        return super().__call__()
+    def __init__(
+        self,
+        guard: ConnectionGuard,
+        server: web.Server,
+        sockets: Iterable[socket.socket],
+        ssl_context: ssl.SSLContext | None,
+        handshake_timeout: float,
+    ) -> None:
+        self.guard = guard
+        self.server = server
+        self.ssl = ssl_context
+        self.handshake_timeout = handshake_timeout
+        self._loop = asyncio.get_running_loop()
+        self.sockets = list(sockets)
+        self._retry: dict[socket.socket, asyncio.Handle] = {}
+        self._stuck = 0  # wake-ups in a row with too many descriptors still closing
+        self._closed = False
+        for sock in self.sockets:
+            self._loop.add_reader(sock.fileno(), self._readable, sock)
+
+    def close(self) -> None:
+        """Stop accepting and close the listening sockets."""
+        self._closed = True
+        for handle in self._retry.values():
+            handle.cancel()
+        self._retry.clear()
+        for sock in self.sockets:
+            if sock.fileno() != -1:
+                self._loop.remove_reader(sock.fileno())
+                sock.close()
+
+    def _readable(self, sock: socket.socket) -> None:
+        guard = self.guard
+        for _ in range(_ACCEPT_BURST):
+            if guard.descriptors() >= guard.limit + _ACCEPT_BURST:
+                # the closing ones are released on the next turn; if they are not (a
+                # transport still flushing), do not spin on a readable socket meanwhile
+                self._stuck += 1
+                self._pause(sock, 0.0 if self._stuck < 3 else _RETRY_DELAY)
+                return
+            try:
+                conn, _ = sock.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as exc:
+                log.warning("accepting a connection failed: %s", exc.strerror or exc)
+                if exc.errno in _OUT_OF_RESOURCES:
+                    self._pause(sock, _RETRY_DELAY)
+                return
+            self._stuck = 0
+            guard._take(conn, self)
+
+    def _pause(self, sock: socket.socket, delay: float) -> None:
+        self._loop.remove_reader(sock.fileno())
+        self._retry[sock] = self._loop.call_later(delay, self._resume, sock)
+
+    def _resume(self, sock: socket.socket) -> None:
+        self._retry.pop(sock, None)
+        if not self._closed and sock.fileno() != -1:
+            self._loop.add_reader(sock.fileno(), self._readable, sock)
+
+
+class GuardedSite(web.BaseSite):
+    """A TCP site (like :class:`web.TCPSite`) whose connections go through ``guard``."""
+
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        host: str | None,
+        port: int,
+        guard: ConnectionGuard,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        handshake_timeout: float = 60.0,
+        backlog: int = 128,
+    ) -> None:
+        super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
+        self._host = host
+        self._port = port
+        self._guard = guard
+        self._handshake_timeout = handshake_timeout
+        self._listener: _Listener | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port once started (the one asked for before)."""
+        if self._listener is not None:
+            return int(self._listener.sockets[0].getsockname()[1])
+        return self._port
+
+    @property
+    def name(self) -> str:
+        scheme = "https" if self._ssl_context else "http"
+        return str(URL.build(scheme=scheme, host=self._host or "0.0.0.0", port=self.port))
+
+    async def start(self) -> None:
+        await super().start()
+        server = self._runner.server
+        assert server is not None
+        sockets = await _bind(self._host, self._port, self._backlog)
+        self._listener = _Listener(
+            self._guard, server, sockets, self._ssl_context, self._handshake_timeout
+        )
+
+    async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        await super().stop()
+
+
+async def _bind(host: str | None, port: int, backlog: int) -> list[socket.socket]:
+    """Listening sockets on every address of ``host`` (all interfaces if empty), as
+    ``loop.create_server`` makes them; with port 0, all on the port the first one got."""
+    infos = await asyncio.get_running_loop().getaddrinfo(
+        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )
+    sockets: list[socket.socket] = []
+    try:
+        for family, type_, proto, _, address in dict.fromkeys(infos):
+            sock = socket.socket(family, type_, proto)
+            sockets.append(sock)
+            if os.name == "posix":  # as asyncio: a restarted server gets its port back
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            if port == 0 and len(sockets) > 1:
+                address = (address[0], sockets[0].getsockname()[1], *address[2:])
+            sock.bind(address)
+            sock.listen(backlog)
+            sock.setblocking(False)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+_NUMBERS = re.compile(r"(0x)?[0-9a-f]*[0-9][0-9a-f]*", re.IGNORECASE)
+
+
+def _shape(msg: object) -> str:
+    """What makes two messages "the same": the first line, numbers left out (asyncio's
+    own messages carry descriptors and addresses, so no two are alike word for word)."""
+    return _NUMBERS.sub("#", str(msg).partition("\n")[0][:200])
 
 
 class RateLimitFilter(logging.Filter):
-    """At most ``burst`` records of each message (its format string) per ``window``
+    """At most ``burst`` records of each message (its format string's first line,
+    numbers aside) per ``window``
     seconds; the first one after a suppressed run says how many were left out."""
 
     def __init__(self, burst: int = 5, window: float = 10.0) -> None:
@@ -116,7 +336,7 @@ class RateLimitFilter(logging.Filter):
         self._seen: dict[tuple[str, str], tuple[float, int, int]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        key = (record.name, str(record.msg))
+        key = (record.name, _shape(record.msg))
         now = time.monotonic()
         start, shown, dropped = self._seen.get(key, (now, 0, 0))
         if now - start >= self.window:
