@@ -24,13 +24,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import logging
 import os
 import re
 import socket
 import ssl
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiohttp import web
@@ -315,13 +316,14 @@ async def _bind(host: str | None, port: int, backlog: int) -> list[socket.socket
     return sockets
 
 
-_NUMBERS = re.compile(r"(0x)?[0-9a-f]*[0-9][0-9a-f]*", re.IGNORECASE)
+_NUMBERS = re.compile(r"0x[0-9a-f]+|[0-9]+", re.IGNORECASE)
 
 
-def _shape(msg: object) -> str:
+@functools.lru_cache(maxsize=256)
+def _shape(msg: str) -> str:
     """What makes two messages "the same": the first line, numbers left out (asyncio's
     own messages carry descriptors and addresses, so no two are alike word for word)."""
-    return _NUMBERS.sub("#", str(msg).partition("\n")[0][:200])
+    return _NUMBERS.sub("#", msg.partition("\n")[0][:200])
 
 
 class RateLimitFilter(logging.Filter):
@@ -329,15 +331,18 @@ class RateLimitFilter(logging.Filter):
     numbers aside) per ``window``
     seconds; the first one after a suppressed run says how many were left out."""
 
-    def __init__(self, burst: int = 5, window: float = 10.0) -> None:
+    def __init__(
+        self, burst: int = 5, window: float = 10.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         super().__init__()
         self.burst = burst
         self.window = window
+        self._clock = clock
         self._seen: dict[tuple[str, str], tuple[float, int, int]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        key = (record.name, _shape(record.msg))
-        now = time.monotonic()
+        key = (record.name, _shape(str(record.msg)))
+        now = self._clock()
         start, shown, dropped = self._seen.get(key, (now, 0, 0))
         if now - start >= self.window:
             if dropped:
