@@ -79,11 +79,6 @@ def _waiting_for_request(handler: Any) -> bool:
     )
 
 
-def _close_if_open(sock: socket.socket) -> None:
-    if sock.fileno() != -1:
-        sock.close()
-
-
 class ConnectionGuard:
     """A cap on the open connections of one aiohttp :class:`web.Server` (all its sites)."""
 
@@ -95,8 +90,8 @@ class ConnectionGuard:
         self.refused = 0  # connections answered 503
         # every accepted socket not yet closed, closing ones included (pruned lazily)
         self._socks: set[socket.socket] = set()
-        # accepted sockets whose handler is not up yet: task, and whether it is a TLS handshake
-        self._pending: dict[socket.socket, tuple[asyncio.Task[None], bool]] = {}
+        # accepted sockets whose handler is not up yet (a TLS handshake, or for one turn)
+        self._pending: dict[socket.socket, tuple[asyncio.Task[None], _Listener]] = {}
 
     def descriptors(self) -> int:
         """Descriptors held by accepted connections, those still closing included."""
@@ -118,8 +113,8 @@ class ConnectionGuard:
                     transport.abort()  # its descriptor is released on the next turn
                 break
         else:
-            for sock, (task, handshake) in self._pending.items():
-                if handshake:
+            for sock, (task, listener) in self._pending.items():
+                if listener.ssl is not None:
                     del self._pending[sock]
                     task.cancel()
                     break
@@ -128,6 +123,13 @@ class ConnectionGuard:
         self.evicted += 1
         log.info("connection cap %d reached: closed an idle connection", self.limit)
         return True
+
+    def _forget(self, listener: _Listener) -> None:
+        """Drop the connections of ``listener`` that are not up yet (it stops)."""
+        for sock, (task, owner) in list(self._pending.items()):
+            if owner is listener:
+                del self._pending[sock]
+                task.cancel()
 
     def _refuse(self, conn: socket.socket, plain: bool) -> None:
         self.refused += 1
@@ -149,30 +151,34 @@ class ConnectionGuard:
             self._refuse(conn, plain=listener.ssl is None)
             return
         self._socks.add(conn)
-        task = asyncio.get_running_loop().create_task(self._hand_over(conn, listener))
-        self._pending[conn] = (task, listener.ssl is not None)
+        made: list[bool] = []  # once asyncio makes a transport, the transport closes conn
 
-    async def _hand_over(self, conn: socket.socket, listener: _Listener) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            if listener.ssl is None:
-                await loop.connect_accepted_socket(listener.server, conn)
-            else:
-                await loop.connect_accepted_socket(
-                    listener.server,
-                    conn,
-                    ssl=listener.ssl,
-                    ssl_handshake_timeout=listener.handshake_timeout,
-                )
-            return  # the transport owns the socket now
-        except asyncio.CancelledError:
-            pass  # evicted during its TLS handshake, or the server stops
-        except (OSError, ssl.SSLError, asyncio.TimeoutError) as exc:
+        def protocol() -> asyncio.BaseProtocol:
+            made.append(True)
+            return listener.server()
+
+        task = asyncio.get_running_loop().create_task(_hand_over(conn, listener, protocol))
+        task.add_done_callback(functools.partial(self._handed_over, conn, made))
+        self._pending[conn] = (task, listener)
+
+    def _handed_over(self, conn: socket.socket, made: list[bool], task: asyncio.Task[None]) -> None:
+        self._pending.pop(conn, None)
+        if not task.cancelled() and (exc := task.exception()) is not None:
             log.debug("connection dropped before its first request: %s", exc)
-        finally:
-            self._pending.pop(conn, None)
-        # the transport (if one was made) closes the socket on the next turn; else we do
-        loop.call_soon(_close_if_open, conn)
+        if not made:  # cancelled before it started: no transport will close it
+            conn.close()
+
+
+async def _hand_over(
+    conn: socket.socket, listener: _Listener, protocol: Callable[[], asyncio.BaseProtocol]
+) -> None:
+    loop = asyncio.get_running_loop()
+    if listener.ssl is None:
+        await loop.connect_accepted_socket(protocol, conn)
+    else:
+        await loop.connect_accepted_socket(
+            protocol, conn, ssl=listener.ssl, ssl_handshake_timeout=listener.handshake_timeout
+        )
 
 
 class _Listener:
@@ -204,6 +210,7 @@ class _Listener:
         for handle in self._retry.values():
             handle.cancel()
         self._retry.clear()
+        self.guard._forget(self)
         for sock in self.sockets:
             if sock.fileno() != -1:
                 self._loop.remove_reader(sock.fileno())
