@@ -30,6 +30,7 @@ import os
 import re
 import socket
 import ssl
+import sys
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -79,6 +80,35 @@ def _waiting_for_request(handler: Any) -> bool:
     )
 
 
+def _arriving(handler: Any) -> bool:
+    """True when an aiohttp request handler is up but has not started waiting for its
+    first request yet (nor is handling one)."""
+    return (
+        getattr(handler, "transport", None) is not None
+        and getattr(handler, "_waiter", None) is None
+        and getattr(handler, "_current_request", None) is None
+        and not getattr(handler, "_messages", None)
+    )
+
+
+def _has_input(handler: Any) -> bool:
+    """True when bytes wait in the kernel to be read from the handler's socket."""
+    try:
+        import fcntl
+        import termios
+    except ImportError:  # not on Windows
+        return False
+    transport = getattr(handler, "transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None:
+        return False
+    try:
+        waiting = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+    except (OSError, ValueError):
+        return False
+    return int.from_bytes(waiting, sys.byteorder) > 0
+
+
 class ConnectionGuard:
     """A cap on the open connections of one aiohttp :class:`web.Server` (all its sites)."""
 
@@ -103,15 +133,35 @@ class ConnectionGuard:
         handlers = sum(1 for h in server.connections if h.transport is not None)
         return handlers + len(self._pending)
 
+    def _room(self, server: web.Server) -> str:
+        """What a new connection would get: ``"free"`` (below the cap), ``"evict"`` (an
+        idle one makes room), ``"wait"`` (none idle, but some just arrived and will be
+        idle or busy within a turn or two) or ``"full"`` (all busy: refuse)."""
+        if self._live(server) < self.limit:
+            return "free"
+        if any(_waiting_for_request(h) for h in server.connections) or any(
+            listener.ssl is not None for _, listener in self._pending.values()
+        ):
+            return "evict"
+        if self._pending or any(_arriving(h) for h in server.connections):
+            return "wait"
+        return "full"
+
     def _evict(self, server: web.Server) -> bool:
-        """Close the oldest connection that has not sent a whole request, if any."""
-        for h in server.connections:  # oldest first
-            if _waiting_for_request(h):
-                transport = h.transport
-                h.force_close()
-                if transport is not None:
-                    transport.abort()  # its descriptor is released on the next turn
-                break
+        """Close the oldest connection that has not sent a whole request, if any (one
+        whose request is in the socket but not yet read is spared when another can go)."""
+        idle = (h for h in server.connections if _waiting_for_request(h))  # oldest first
+        first = next(idle, None)
+        victim = (
+            first
+            if first is None or not _has_input(first)
+            else next((h for h in idle if not _has_input(h)), first)
+        )
+        if victim is not None:
+            transport = victim.transport
+            victim.force_close()
+            if transport is not None:
+                transport.abort()  # its descriptor is released on the next turn
         else:
             for sock, (task, listener) in self._pending.items():
                 if listener.ssl is not None:
@@ -144,10 +194,10 @@ class ConnectionGuard:
                 conn.send(_BUSY)
         conn.close()
 
-    def _take(self, conn: socket.socket, listener: _Listener) -> None:
+    def _take(self, conn: socket.socket, listener: _Listener, room: str) -> None:
         """A connection just accepted: hand it to the server, making room or refusing."""
         conn.setblocking(False)
-        if self._live(listener.server) >= self.limit and not self._evict(listener.server):
+        if room != "free" and not self._evict(listener.server):
             self._refuse(conn, plain=listener.ssl is None)
             return
         self._socks.add(conn)
@@ -218,10 +268,15 @@ class _Listener:
 
     def _readable(self, sock: socket.socket) -> None:
         guard = self.guard
+        # few evictions per turn, so that a connection just accepted has turns enough
+        # to have its request read before it is the oldest idle one
+        evictions = max(1, guard.limit // _ACCEPT_BURST)
         for _ in range(_ACCEPT_BURST):
-            if guard.descriptors() >= guard.limit + _ACCEPT_BURST:
-                # the closing ones are released on the next turn; if they are not (a
-                # transport still flushing), do not spin on a readable socket meanwhile
+            room = guard._room(self.server)
+            if guard.descriptors() >= guard.limit + _ACCEPT_BURST or room == "wait":
+                # closing ones are released, and arriving ones settle, on the next turns;
+                # if they do not (a transport still flushing, a lingering handler), do
+                # not spin on a readable socket meanwhile
                 self._stuck += 1
                 self._pause(sock, 0.0 if self._stuck < 3 else _RETRY_DELAY)
                 return
@@ -235,7 +290,11 @@ class _Listener:
                     self._pause(sock, _RETRY_DELAY)
                 return
             self._stuck = 0
-            guard._take(conn, self)
+            guard._take(conn, self, room)
+            if room == "evict":
+                evictions -= 1
+                if not evictions:
+                    return
 
     def _pause(self, sock: socket.socket, delay: float) -> None:
         self._loop.remove_reader(sock.fileno())
