@@ -3,10 +3,13 @@ header timeout, and a connection cap that makes room by closing idle connections
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
+import ssl
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 from ertcloud.sim.guard import RateLimitFilter
@@ -114,6 +117,26 @@ def test_connection_cap_refuses_when_every_connection_is_busy() -> None:
         stop_sim(sp)
 
 
+def test_tls_handshakes_that_never_start_make_room_at_the_cap() -> None:
+    sp = start_sim("--tls-self-signed", "--max-connections", "5")
+    socks: list[socket.socket] = []
+    try:
+        # five connections that never send a ClientHello hold every place
+        socks = [socket.create_connection(("127.0.0.1", sp.port), timeout=5) for _ in range(5)]
+        unverified = ssl.create_default_context()
+        unverified.check_hostname = False
+        unverified.verify_mode = ssl.CERT_NONE
+        url = f"https://127.0.0.1:{sp.port}/health"
+        with urllib.request.urlopen(url, timeout=10, context=unverified) as r:
+            assert r.status == 200
+            assert json.loads(r.read())["http"]["evicted"] == 1
+        assert peer_closed(socks[0], 10)  # the oldest one made room
+    finally:
+        for s in socks:
+            s.close()
+        stop_sim(sp)
+
+
 def test_repeated_log_messages_are_rate_limited() -> None:
     records: list[logging.LogRecord] = []
 
@@ -125,16 +148,21 @@ def test_repeated_log_messages_are_rate_limited() -> None:
     logger.propagate = False
     handler = Keep()
     logger.addHandler(handler)
-    flt = RateLimitFilter(burst=5, window=0.5)
+    now = [0.0]
+    flt = RateLimitFilter(burst=5, window=0.5, clock=lambda: now[0])
     logger.addFilter(flt)
     try:
         for _ in range(10_000):
             logger.error("socket.accept() out of system resource: %s", "EMFILE")
         logger.error("another message")
         assert len(records) == 6
-        time.sleep(0.6)
+        now[0] = 0.6
         logger.error("socket.accept() out of system resource: %s", "EMFILE")
         assert "9995 more like this were not logged" in records[-1].getMessage()
+        # asyncio's messages differ only in descriptors and addresses: they count as one
+        for fd in range(100):
+            logger.error(f"Exception in callback accept(<socket fd={fd}, laddr=0x{fd:x}>)\n...")
+        assert len(records) == 12
     finally:
         logger.removeFilter(flt)
         logger.removeHandler(handler)

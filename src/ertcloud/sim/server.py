@@ -36,7 +36,7 @@ from ..protocol.messages import Key, Request
 from .ads import ClientSession, ServerConfig, StreamingServer
 from .faults import FAULTS, Conflator, FaultInjector
 from .gateway import Gateway, load_signing_key, seed_signing_key
-from .guard import ConnectionGuard, RateLimitFilter, fd_headroom
+from .guard import ConnectionGuard, GuardedSite, RateLimitFilter, fd_headroom
 from .market import Market
 from .scenario import Step, run_scenario
 
@@ -150,7 +150,7 @@ class SimServer:
         self.cert_file: str | None = None
         self.faults = FaultInjector(self)
         self.ports: list[int] = []
-        self._sites: dict[int, web.TCPSite] = {}
+        self._sites: dict[int, GuardedSite] = {}
         self._endpoint_of: dict[ClientSession, int] = {}
         self._conflators: dict[ClientSession, tuple[Conflator, Any]] = {}
         self._scenario: asyncio.Task[None] | None = None
@@ -261,7 +261,6 @@ class SimServer:
         await self._runner.setup()
         assert self._runner.server is not None
         self.guard = ConnectionGuard(fd_headroom(opts.max_connections))
-        self.guard.adopt(self._runner.server)
         for name in _GUARDED_LOGGERS:
             logging.getLogger(name).addFilter(self._log_filter)
         self.ports = []
@@ -280,12 +279,17 @@ class SimServer:
 
     async def _listen(self, index: int, port: int) -> int:
         assert self._runner is not None
-        site = web.TCPSite(self._runner, self.options.host, port, ssl_context=self.ssl_context)
+        site = GuardedSite(
+            self._runner,
+            self.options.host,
+            port,
+            self.guard,
+            ssl_context=self.ssl_context,
+            handshake_timeout=self.options.header_timeout,
+        )
         await site.start()
-        server = site._server
-        assert server is not None
         self._sites[index] = site
-        return int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+        return site.port
 
     # -- endpoints (fault hooks) ------------------------------------------------------------
 
