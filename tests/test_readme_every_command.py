@@ -286,10 +286,27 @@ def expectation(command: str) -> Expect:
     return found[0]
 
 
-def free_port() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return str(s.getsockname()[1])
+def free_port(span: int = 3) -> str:
+    """A free port whose next ``span - 1`` ports are free too (``sim --endpoints 3`` listens on
+    the port and the ones after it)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+            if port + span > 65536:
+                continue
+            held = []
+            try:
+                for p in range(port + 1, port + span):
+                    t = socket.socket()
+                    held.append(t)
+                    t.bind(("127.0.0.1", p))
+            except OSError:
+                continue
+            finally:
+                for t in held:
+                    t.close()
+            return str(port)
 
 
 def shell_env(folder: Path) -> dict[str, str]:
