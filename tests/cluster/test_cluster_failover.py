@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from epoch_check import epoch_faults, last_seq, stored
+from nats.errors import TimeoutError as NatsTimeout
 from nats_cluster import NatsCluster
 from support import SimProcess, cli_env, ertcloud_cmd
 
@@ -120,15 +121,22 @@ def run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
-async def owners(url: str) -> dict[str, str]:
+async def owners(url: str, attempts: int = 3) -> dict[str, str]:
+    """The lease owners, read as an observer; a request of the observer's own that times out
+    on the loaded machine is asked again."""
     cfg = parse_cluster_url(url)
-    nc = await connect_nats(cfg)
-    try:
-        table = LeaseTable(nc.jetstream(timeout=10), cfg, "", 1)
-        await table.open()
-        return await table.owners()
-    finally:
-        await nc.close()
+    for attempt in range(attempts):
+        nc = await connect_nats(cfg)
+        try:
+            table = LeaseTable(nc.jetstream(timeout=10), cfg, "", 1)
+            await table.open()
+            return await table.owners()
+        except NatsTimeout:
+            if attempt == attempts - 1:
+                raise
+        finally:
+            await nc.close()
+    raise AssertionError("unreachable")
 
 
 def wait_for(cond: Callable[[], Any], timeout: float, what: str, every: float = 0.5) -> Any:

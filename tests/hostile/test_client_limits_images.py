@@ -179,6 +179,7 @@ async def test_a_repeated_oversized_refresh_does_not_make_the_client_hammer(
     # in 6 s, where an unthrottled loop makes one every half second or faster.
     assert 2 <= connections <= 5, connections
     assert len(violations) >= connections - 1
-    assert server.logins == connections
+    # every connection logged in, but the last one may be cut at the end of the window
+    assert connections - 1 <= server.logins <= connections
     assert session.limit_breaches == len(violations)
     json.dumps([v.reason for v in violations])  # plain strings
