@@ -148,6 +148,10 @@ class StandbySubscription(BaseSubscription):
                 await sub.close()
         self._wakeup.set()
 
+    def close_items(self, names: Sequence[str]) -> None:
+        """Close these items on both sessions (see :meth:`StandbyBase.close_items`)."""
+        self._standby.close_items(self, names)
+
     async def __aenter__(self) -> StandbySubscription:
         return self
 

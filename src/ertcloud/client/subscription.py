@@ -364,5 +364,13 @@ class Subscription(BaseSubscription):
         self._room.set()
         self._wakeup.set()
 
+    def close_items(self, names: Sequence[str]) -> None:
+        """Close the streams of these items (a batch Close); the others stay open."""
+        records = self.records
+        wanted = (records.get(n) for n in dict.fromkeys(names))
+        streams = [s for s in wanted if s is not None and s.is_open]
+        if streams and not self._session.closing:
+            self._session.unsubscribe(streams)
+
     async def __aenter__(self) -> Subscription:
         return self

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from ..protocol.events import ItemRefreshed, ItemUpdated
@@ -42,6 +42,10 @@ class BaseSubscription:
     async def unsubscribe(self) -> None:
         """Same as :meth:`close`."""
         await self.close()
+
+    def close_items(self, names: Sequence[str]) -> None:
+        """Close these items of the subscription; its other items stay open."""
+        raise NotImplementedError
 
     async def __aenter__(self) -> Any:
         return self

@@ -14,7 +14,8 @@ Two buckets per group:
     group the buckets belong to). An item's lease is valid while its owner's member key
     is: a claim is a compare-and-set from an entry that is missing, released (empty) or
     held by a worker that is no longer a member. The revision of the successful claim is
-    the item's *epoch*.
+    the item's *epoch*. Each worker watches this bucket (:meth:`LeaseTable.watch`) and
+    stops an item at once when a later write names another worker.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..exceptions import ConfigError
@@ -241,6 +243,29 @@ class LeaseTable:
             await self.owners_kv.update(key, b"", last=epoch)
         except KeyWrongLastSequenceError:
             pass
+
+    async def watch(self, on_write: Callable[[str, str, int], None]) -> Any:
+        """Call ``on_write(key, holder, revision)`` for each write of an item's lease from
+        now on (``holder`` is empty for a release or a deletion); the subscription, to
+        ``unsubscribe``. An ordered consumer of the owners bucket's stream: after a
+        reconnect or a missed heartbeat it resumes after the last write it saw."""
+        from nats.js.api import DeliverPolicy
+
+        bucket = self.cfg.lease_bucket
+        prefix = f"$KV.{bucket}."
+
+        async def deliver(msg: Any) -> None:
+            holder = "" if (msg.headers or {}).get("KV-Operation") else msg.data.decode()
+            on_write(msg.subject[len(prefix) :], holder, int(msg.metadata.sequence.stream))
+
+        return await self.js.subscribe(
+            f"{prefix}i.>",
+            stream=f"KV_{bucket}",
+            cb=deliver,
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.NEW,
+            idle_heartbeat=2.0,
+        )
 
     async def owners(self) -> dict[str, str]:
         """``{item key: owner}`` of every held item (for status and tests): one ordered

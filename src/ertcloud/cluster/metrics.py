@@ -33,6 +33,8 @@ def worker_metrics_text(w: Worker) -> str:
         ("ertcloud_cluster_releases_total", "counter", "Item leases given up.", w.stats.released),
         ("ertcloud_cluster_lease_losses_total", "counter", "Times the member lease expired.",
          w.stats.lease_losses),
+        ("ertcloud_cluster_leases_taken_total", "counter",
+         "Items stopped because another worker took their lease.", w.stats.taken),
         ("ertcloud_cluster_uptime_seconds", "gauge", "Seconds since the worker started.",
          round(time.time() - w.stats.started, 3)),
     ]  # fmt: skip

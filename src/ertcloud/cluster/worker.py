@@ -5,8 +5,10 @@ Each heartbeat (a quarter of the lease TTL) the worker renews its member key, re
 live members, computes its share by rendezvous hashing, releases what is no longer its
 own (after its last messages are acknowledged) and claims what is. A newly claimed item
 is requested afresh: its Refresh, published with the new epoch, starts the new owner's
-part of the item's history. A worker that cannot renew its lease within the TTL stops
-publishing on its own (another worker may already own its items).
+part of the item's history. The worker watches the lease bucket: when an item it holds
+is written to another worker's name, it stops the item at once. As a safety net for what
+the watch cannot see (NATS out of reach), a worker that cannot renew its lease within the
+TTL stops publishing on its own (another worker may already own its items).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class WorkerStats:
     released: int = 0
     lease_losses: int = 0
     gaps: int = 0  # epochs ended early because the publish buffer was full
+    taken: int = 0  # items stopped because their lease was written to another worker
 
 
 @dataclass
@@ -93,6 +96,9 @@ class Worker:
         self._rate = 0.0
         self._rate_at = (time.monotonic(), 0)
         self._unclaimed = 0  # rounds in a row that claimed none of the wanted items
+        self._watch: Any = None  # the subscription to the lease writes
+        self._rics: dict[str, str] = {}  # lease key -> RIC, of the items ever claimed
+        self._claiming: dict[str, int] = {}  # lease key -> last foreign write, while claiming
 
     async def __aenter__(self) -> Worker:
         await self.open()
@@ -117,6 +123,8 @@ class Worker:
                     self.leases = LeaseTable(js, self.cfg, self.name, replicas)
                     await self.leases.open()
                     await self.leases.join(info)
+                    if self._watch is None:
+                        self._watch = await self.leases.watch(self._on_lease_write)
                     break
                 except ConfigError:
                     raise
@@ -231,18 +239,27 @@ class Worker:
         checked: dict[str, asyncio.Future[bool]] = {}  # holders asked for this round
         for i in range(0, len(rics), _CLAIMS_AT_ONCE):
             chunk = rics[i : i + _CLAIMS_AT_ONCE]
-            epochs = await asyncio.gather(
-                *(leases.claim(item_key(self.domain, r), live, checked) for r in chunk),
-                return_exceptions=True,
-            )
+            keys = [item_key(self.domain, r) for r in chunk]
+            # a write naming another worker that comes while a claim is on its way
+            self._claiming.update(dict.fromkeys(keys, 0))
+            try:
+                epochs = await asyncio.gather(
+                    *(leases.claim(k, live, checked) for k in keys), return_exceptions=True
+                )
+            finally:
+                later = {k: self._claiming.pop(k, 0) for k in keys}
             failed = [e for e in epochs if isinstance(e, BaseException)]
             if failed:
                 log.warning(
                     "worker %s: %d of %d claims failed: %s", self.name, len(failed), len(chunk),
                     failed[0],
                 )  # fmt: skip
-            for r, e in zip(chunk, epochs, strict=True):
+            for r, k, e in zip(chunk, keys, epochs, strict=True):
                 if isinstance(e, int):
+                    self._rics[k] = r
+                    if later[k] > e:  # taken by another worker right after the claim
+                        self._lease_moved(r, _Held(e))
+                        continue
                     self.held[r] = _Held(e)
                     got.append(r)
         self._unclaimed = 0 if got else self._unclaimed + 1
@@ -264,7 +281,11 @@ class Worker:
             queue=False,
         )
         for r in got:
-            self.held[r].sub = sub
+            h = self.held.get(r)
+            if h is not None:
+                h.sub = sub
+            else:  # its lease moved while later chunks were claimed
+                sub.close_items([r])
 
     async def _release(self, rics: list[str]) -> None:
         leases, pub = self.leases, self.publisher
@@ -286,25 +307,45 @@ class Worker:
 
     def _close_streams(self, held: list[tuple[str, _Held]]) -> None:
         """Close these items (one at a time, not the whole subscription each came with)."""
-        session = self.session
-        if session.closing:
+        if self.session.closing:
             return
-        if isinstance(session, StandbyBase):
-            by_sub: dict[StandbySubscription, list[str]] = {}
-            for r, h in held:
-                if isinstance(h.sub, StandbySubscription):
-                    by_sub.setdefault(h.sub, []).append(r)
-            for sub, names in by_sub.items():
-                session.close_items(sub, names)
-            return
-        streams = []
+        by_sub: dict[Subscription | StandbySubscription, list[str]] = {}
         for r, h in held:
-            if isinstance(h.sub, Subscription):
-                s = h.sub.records.get(r)
-                if s is not None:
-                    streams.append(s)
-        if streams:
-            session.unsubscribe(streams)
+            if h.sub is not None:
+                by_sub.setdefault(h.sub, []).append(r)
+        for sub, names in by_sub.items():
+            sub.close_items(names)
+
+    def _on_lease_write(self, key: str, holder: str, revision: int) -> None:
+        """A write of an item's lease (the watch): one that no longer names this worker,
+        after the claim that made its epoch, means another worker owns the item now."""
+        if holder == self.name:
+            return
+        if key in self._claiming:
+            self._claiming[key] = max(self._claiming[key], revision)
+            return
+        ric = self._rics.get(key)
+        h = None if ric is None else self.held.get(ric)
+        if ric is None or h is None or revision <= h.epoch:
+            return  # not held, or an older write
+        del self.held[ric]
+        self._lease_moved(ric, h)
+
+    def _lease_moved(self, ric: str, h: _Held) -> None:
+        """Stop an item whose lease another worker holds now, and drop what is not stored
+        yet of its epoch (which ends there) rather than publish it after the new owner's
+        Refresh."""
+        self.stats.taken += 1
+        if self.stats.taken == 1 or self.stats.taken % 1000 == 0:
+            log.warning(
+                "worker %s: the lease of %s (epoch %d) went to another worker: stopping it "
+                "(%d so far)", self.name, ric, h.epoch, self.stats.taken,
+            )  # fmt: skip
+        self._close_streams([(ric, h)])
+        pub = self.publisher
+        assert pub is not None
+        pub.discard(self._key(ric))
+        pub.forget(self._key(ric))
 
     def _fenced(self) -> bool:
         """Whether the lease lapsed (the items may have other owners by now); the items
@@ -413,6 +454,9 @@ class Worker:
         if self.nc is None:
             return
         try:
+            if self._watch is not None:
+                watch, self._watch = self._watch, None
+                await asyncio.wait_for(watch.unsubscribe(), 5)
             if self.held and self.leases is not None and self.publisher is not None:
                 await asyncio.wait_for(self._release(list(self.held)), 10)
             if self.publisher is not None:
