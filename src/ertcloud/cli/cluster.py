@@ -96,12 +96,20 @@ def _items(args: argparse.Namespace, rics: list[str]) -> list[str]:
     out = list(rics)
     if args.items_file:
         try:
-            text = Path(args.items_file).read_text()
+            text = Path(args.items_file).read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"cannot read {args.items_file}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(
+                f"{args.items_file} is not a text file of items (one per line)"
+            ) from None
+        listed: list[str] = []
         for line in text.splitlines():
             line = line.split("#", 1)[0].strip()
-            out.extend(x.strip() for x in line.split(",") if x.strip())
+            listed.extend(x.strip() for x in line.split(",") if x.strip())
+        if not listed:
+            raise ConfigError(f"{args.items_file} lists no item (one per line, # comments)")
+        out.extend(listed)
     return list(dict.fromkeys(out))
 
 
@@ -217,12 +225,13 @@ def _start(spec: str | None) -> str | int:
 async def run_record_from(args: argparse.Namespace, sink_specs: list[str]) -> int:
     """Record a cluster's stream into sinks, resuming after the last stored message."""
     from ..cluster.config import parse_cluster_url
-    from ..cluster.consume import consume
+    from ..cluster.consume import consume, last_stored
     from ..sinks.runner import SinkRunner
     from ..sinks.spec import make_sink
     from .market_price import install_signals
 
     cfg = parse_cluster_url(args.from_url, group=args.group)
+    await last_stored(cfg)  # NATS reachable, the stream there: else one line, no sink opened
     runner = SinkRunner(
         [make_sink(s) for s in sink_specs],
         batch_size=args.batch_size,

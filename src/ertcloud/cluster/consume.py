@@ -19,9 +19,9 @@ from ..exceptions import ConfigError
 from ..sinks.nats_stream import subject_token
 from ..sinks.rows import COLUMNS, Row
 from .config import ClusterConfig, parse_cluster_url
-from .connect import connect_nats
+from .connect import connect_nats, jetstream_errors
 
-__all__ = ["ClusterMessage", "consume"]
+__all__ = ["ClusterMessage", "consume", "last_stored"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +75,29 @@ def _deliver(start: str | int | datetime) -> dict[str, Any]:
     )
 
 
+def _no_stream(cfg: ClusterConfig) -> ConfigError:
+    return ConfigError(
+        f"no stream {cfg.stream} at {cfg.display}: no worker has published to it yet "
+        "(or ?stream= names another)"
+    )
+
+
+async def last_stored(cfg: ClusterConfig) -> int:
+    """The stream sequence of the last stored message; :class:`ConfigError` when NATS is
+    out of reach or the stream does not exist."""
+    from nats.js.errors import NotFoundError
+
+    nc = await connect_nats(cfg, name="ertcloud-consumer")
+    try:
+        with jetstream_errors(cfg):
+            info = await nc.jetstream(timeout=10.0).stream_info(cfg.stream)
+    except NotFoundError:
+        raise _no_stream(cfg) from None
+    finally:
+        await nc.close()
+    return int(info.state.last_seq)
+
+
 async def consume(
     cluster: str | ClusterConfig,
     *,
@@ -82,7 +105,10 @@ async def consume(
     domain: str = "MarketPrice",
     start: str | int | datetime = "now",
 ) -> AsyncIterator[ClusterMessage]:
-    """The cluster's item messages (all items, or ``rics`` of ``domain``), from ``start``."""
+    """The cluster's item messages (all items, or ``rics`` of ``domain``), from ``start``.
+    :class:`ConfigError` when NATS is out of reach or the stream does not exist."""
+    from nats.js.errors import NotFoundError
+
     cfg = parse_cluster_url(cluster) if isinstance(cluster, str) else cluster
     opts = _deliver(start)
     nc = await connect_nats(cfg, name="ertcloud-consumer")
@@ -95,9 +121,13 @@ async def consume(
                 subject = f"{cfg.prefix}.{subject_token(domain)}.{next(iter(wanted))}"
         else:
             subject, wanted = f"{cfg.prefix}.>", set()
-        sub = await js.subscribe(
-            subject, stream=cfg.stream, ordered_consumer=True, idle_heartbeat=2.0, **opts
-        )
+        try:
+            with jetstream_errors(cfg):
+                sub = await js.subscribe(
+                    subject, stream=cfg.stream, ordered_consumer=True, idle_heartbeat=2.0, **opts
+                )
+        except NotFoundError:
+            raise _no_stream(cfg) from None
         try:
             while True:
                 msg = await sub.next_msg(timeout=None)

@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any
 
 from .config import ClusterConfig
-from .connect import connect_nats, replicas_for
+from .connect import connect_nats, jetstream_errors, replicas_for
 from .lease import LeaseTable
 
 __all__ = ["cluster_status", "format_status"]
@@ -21,7 +21,8 @@ async def cluster_status(cfg: ClusterConfig) -> dict[str, Any]:
     try:
         js = nc.jetstream(timeout=10.0)
         leases = LeaseTable(js, cfg, "", replicas_for(cfg, nc))
-        await leases.open()
+        with jetstream_errors(cfg):
+            await leases.open()
         members = await leases.members()
         owners = await leases.owners()
         try:

@@ -31,7 +31,7 @@ from ..protocol.events import ItemRefreshed, ItemStatus, ItemUpdated
 from ..sinks.nats_stream import subject_token
 from ..sinks.rows import row_from_message
 from .config import ClusterConfig
-from .connect import connect_nats, ensure_stream, key_value, replicas_for
+from .connect import connect_nats, ensure_stream, key_value, no_jetstream, replicas_for
 from .lease import LeaseTable, item_key
 from .publish import GAP, Outgoing, Publisher, msg_id
 from .rendezvous import owner
@@ -109,6 +109,9 @@ class Worker:
 
     async def open(self) -> None:
         """Connect, create the stream and buckets, and join the group."""
+        from nats.errors import NoRespondersError
+        from nats.js.errors import ServiceUnavailableError
+
         self.nc = await connect_nats(self.cfg, name=f"ertcloud-{self.name}")
         try:
             js = self.nc.jetstream(timeout=10.0)
@@ -130,6 +133,8 @@ class Worker:
                     raise
                 except Exception as exc:
                     if attempt == 4:
+                        if isinstance(exc, (ServiceUnavailableError, NoRespondersError)):
+                            raise no_jetstream(self.cfg) from None
                         raise ConfigError(f"cannot set up the cluster's stream: {exc}") from None
                     await asyncio.sleep(0.5 + attempt)
             self.publisher = Publisher(js, self.cfg.stream, latest)
