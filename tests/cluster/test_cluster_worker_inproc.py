@@ -1,5 +1,6 @@
 """One worker in this process against the in-process simulator and a single NATS server:
-what it publishes, de-duplication, the consumer, ``record --from`` and ``/metrics``."""
+what it publishes, the latest images, de-duplication, the consumer, ``record --from`` and
+``/metrics``."""
 
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from epoch_check import epoch_faults, sim_session
+from epoch_check import epoch_faults, sim_session, stored
 from support import run_cli
 
 from ertcloud.cluster import Worker, consume, parse_cluster_url
+from ertcloud.cluster.connect import connect_nats
 from ertcloud.cluster.metrics import WorkerMetricsServer
 from ertcloud.cluster.publish import Outgoing
 from ertcloud.sim.server import SimOptions, SimServer
+from ertcloud.sinks.nats_stream import subject_token
 
 RICS = [f"P{i:03d}.SIM" for i in range(40)]
 
@@ -68,6 +71,20 @@ async def test_worker_publishes_dedups_and_is_consumed(nats_url: str, tmp_path: 
                 await task
                 await metrics.stop()
                 await worker.close()
+    # the latest-image bucket holds each item's image as of its last stored message (the
+    # last ones written when the worker gave its items up, not up to 0.5 s before)
+    last = {m.ric: m for m in await stored(cfg)}
+    nc = await connect_nats(cfg)
+    try:
+        latest = await nc.jetstream(timeout=10).key_value("inproc_latest")
+        for ric in RICS:
+            image = json.loads((await latest.get(f"MarketPrice.{subject_token(ric)}")).value)
+            m = last[ric]
+            assert (image["sn"], image["kind"], image["epoch"]) == (m.sn, m.kind, m.epoch)
+            assert image["worker"] == "solo" and "BID" in image["fields"]  # from the Refresh
+            assert image["fields"].items() >= (m.fields or {}).items()
+    finally:
+        await nc.close()
     out = run_cli(
         "record", "--from", url, "--to", f"jsonl:{tmp_path / 'copy.jsonl'}", "--duration", "4",
         timeout=60,

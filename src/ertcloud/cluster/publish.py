@@ -20,6 +20,7 @@ import json
 import logging
 import time
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -234,16 +235,26 @@ class Publisher:
     async def _write_latest(self) -> None:
         while True:
             await asyncio.sleep(_LATEST_EVERY)
-            dirty, self._dirty = self._dirty, set()
-            for k in dirty:
-                if k not in self._images:
-                    continue  # handed over meanwhile
-                try:
-                    await self.latest_kv.put(k, json.dumps(self._images[k]).encode())
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    self._dirty.add(k)  # next round
+            await self.flush_latest()
+
+    async def flush_latest(self, keys: Collection[str] | None = None) -> None:
+        """Write the images changed since the last time (all, or those of ``keys``); one
+        that fails waits for the next time."""
+        if self.latest_kv is None:
+            return
+        todo = [k for k in self._dirty if keys is None or k in keys]
+        self._dirty.difference_update(todo)
+        for i, k in enumerate(todo):
+            img = self._images.get(k)
+            if img is None:
+                continue  # handed over meanwhile
+            try:
+                await self.latest_kv.put(k, json.dumps(img).encode())
+            except asyncio.CancelledError:
+                self._dirty.update(todo[i:])
+                raise
+            except Exception:
+                self._dirty.add(k)
 
     def forget(self, key: str) -> None:
         """Drop the cached image of an item handed over to another worker."""
@@ -251,8 +262,12 @@ class Publisher:
         self._dirty.discard(key)
 
     async def close(self) -> None:
-        """Publish what is queued, then stop."""
+        """Publish what is queued and write the last images, then stop."""
         await self.drain()
+        if self._latest_task is not None:
+            self._latest_task.cancel()
+            await asyncio.gather(self._latest_task, return_exceptions=True)
+            await self.flush_latest()
         tasks = [self._task, self._latest_task, *self._sends]
         for t in tasks:
             if t is not None:

@@ -297,8 +297,10 @@ class Worker:
         assert leases is not None and pub is not None
         held = [(r, self.held.pop(r)) for r in rics]
         self._close_streams(held)
-        try:  # the last messages are stored before another worker takes over
+        try:  # the last messages and images are stored before another worker takes over
             await asyncio.wait_for(pub.drain(), self.cfg.ttl)
+            keys = {self._key(r) for r, _ in held}
+            await asyncio.wait_for(pub.flush_latest(keys), self.cfg.ttl)
         except asyncio.TimeoutError:  # NATS is out: the epochs end with what is stored
             for r, _ in held:
                 pub.discard(self._key(r))
