@@ -10,14 +10,16 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from contextlib import aclosing
+from collections.abc import AsyncIterator
+from contextlib import aclosing, asynccontextmanager
 from typing import Any
 
 from ertcloud import connect
 from ertcloud.client.session import Session
-from ertcloud.cluster import consume, parse_cluster_url
+from ertcloud.cluster import Worker, consume, parse_cluster_url
 from ertcloud.cluster.config import ClusterConfig
 from ertcloud.cluster.connect import connect_nats
+from ertcloud.sim.server import SimOptions, SimServer
 
 SIM_SEQ_STEP = 16  # the simulator's SeqNumber step between two Updates of an item
 
@@ -94,6 +96,25 @@ async def stored(cluster: str | ClusterConfig, patience: float = 60) -> list[Any
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.5)
+
+
+@asynccontextmanager
+async def sim_worker(
+    cfg: ClusterConfig, rics: list[str], rate: float, name: str = "solo"
+) -> AsyncIterator[Worker]:
+    """A worker, opened but not running, on its own session to an in-process simulator
+    whose ``rics`` tick ``rate`` times a second; closed at the end."""
+    opts = SimOptions(port=0, extra_rics=tuple(rics))
+    opts.server.rate = rate
+    async with SimServer(opts) as sim:
+        session = sim_session(sim)
+        async with session:
+            worker = Worker(cfg, name, rics, session)
+            await worker.open()
+            try:
+                yield worker
+            finally:
+                await worker.close()
 
 
 def sim_session(sim: Any) -> Session:

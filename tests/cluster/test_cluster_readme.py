@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from local_servers import NatsServer
-from support import ROOT, cli_env
+from support import ROOT, cli_env, reap
 
 HEADING = "## Several machines: a worker group on NATS JetStream"
 
@@ -97,16 +97,14 @@ def test_readme_worker_group_runs_as_written(nats_port: str, tmp_path: Path) -> 
     finally:
         for p in background:
             p.send_signal(signal.SIGINT)
+        errors = []
         for p in background:
             try:
-                p.wait(20)
+                errors.append(p.communicate(timeout=20)[1])
             except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-    for p in background:  # the workers stop cleanly on Ctrl+C
-        assert p.stderr is not None
-        err = p.stderr.read()
-        p.stderr.close()
+                reap(p)
+                raise
+    for p, err in zip(background, errors, strict=True):  # the workers stop on Ctrl+C
         assert p.returncode == 0, err
         assert re.search(r"worker w\d stopped: [1-9]\d* messages", err), err
 

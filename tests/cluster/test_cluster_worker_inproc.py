@@ -13,7 +13,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from epoch_check import epoch_faults, sim_session, stored
+from epoch_check import epoch_faults, sim_session, sim_worker, stored
 from support import run_cli
 
 from ertcloud.cluster import Worker, consume, parse_cluster_url
@@ -162,42 +162,36 @@ async def test_an_outage_longer_than_the_buffer_ends_epochs_with_a_gap_marker(
     rics = RICS[:20]
     url = f"{nats_url}?group=outage&ttl=2&stream=OUTAGE&prefix=outage&latest=outage_latest"
     cfg = parse_cluster_url(url)
-    opts = SimOptions(port=0, extra_rics=tuple(rics))
-    opts.server.rate = 10.0
-    async with SimServer(opts) as sim:
-        session = sim_session(sim)
-        async with session:
-            worker = Worker(cfg, "solo", rics, session)
-            await worker.open()
-            pub = worker.publisher
-            assert pub is not None
-            pub.limit = 60
-            outage = _Outage(pub.js)
-            pub.js = outage
-            stop = asyncio.Event()
-            task = asyncio.ensure_future(worker.run(stop))
-            try:
-                await _until(lambda: pub.published >= 3 * len(rics), "Refreshes and Updates")
-                outage.down = True
-                await _until(lambda: worker.stats.gaps >= len(rics) // 2, "epochs ended")
-                assert pub.queued <= pub.limit + worker.stats.gaps
-                outage.down = False
-                seen: dict[str, list[str]] = {}
-                messages = []
-                async with aclosing(consume(cfg, start="all")) as stream:
-                    async for m in stream:
-                        messages.append(m)
-                        seen.setdefault(m.ric, []).append(m.kind)
-                        # every item that had a gap is back with a new epoch's Refresh
-                        gapped = [k for k in seen.values() if "Gap" in k]
-                        if len(gapped) >= len(rics) // 2 and all(
-                            "Refresh" in k[len(k) - k[::-1].index("Gap") :] for k in gapped
-                        ):
-                            break
-            finally:
-                stop.set()
-                await task
-                await worker.close()
+    async with sim_worker(cfg, rics, 10.0) as worker:
+        pub = worker.publisher
+        assert pub is not None
+        pub.limit = 60
+        outage = _Outage(pub.js)
+        pub.js = outage
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(worker.run(stop))
+        try:
+            await _until(lambda: pub.published >= 3 * len(rics), "Refreshes and Updates")
+            outage.down = True
+            await _until(lambda: worker.stats.gaps >= len(rics) // 2, "epochs ended")
+            assert pub.queued <= pub.limit + worker.stats.gaps
+            outage.down = False
+            seen: dict[str, list[str]] = {}
+            messages = []
+            async with aclosing(consume(cfg, start="all")) as stream:
+                async for m in stream:
+                    messages.append(m)
+                    seen.setdefault(m.ric, []).append(m.kind)
+                    # every item that had a gap is back with a new epoch's Refresh
+                    gapped = [k for k in seen.values() if "Gap" in k]
+                    if len(gapped) >= len(rics) // 2 and all(
+                        "Refresh" in k[len(k) - k[::-1].index("Gap") :] for k in gapped
+                    ):
+                        break
+        finally:
+            stop.set()
+            await task
+            await worker.close()
     assert epoch_faults(messages) == []
     gaps = [m for m in messages if m.kind == "Gap"]
     assert all(m.body["dropped"] >= 1 and m.worker == "solo" for m in gaps)
