@@ -461,9 +461,6 @@ class Worker:
         if self.nc is None:
             return
         try:
-            if self._watch is not None:
-                watch, self._watch = self._watch, None
-                await asyncio.wait_for(watch.unsubscribe(), 5)
             if self.held and self.leases is not None and self.publisher is not None:
                 await asyncio.wait_for(self._release(list(self.held)), 10)
             if self.publisher is not None:
@@ -473,5 +470,11 @@ class Worker:
         except (asyncio.TimeoutError, Exception) as exc:
             log.warning("worker %s: unclean leave: %s", self.name, exc)
         finally:
+            watch, self._watch = self._watch, None
+            if watch is not None:  # its consumer goes now, not after an idle time
+                try:
+                    await asyncio.wait_for(watch.unsubscribe(), 5)
+                except (asyncio.TimeoutError, Exception):
+                    pass
             await self.nc.close()
             self.nc = None
