@@ -87,3 +87,39 @@ async def test_an_item_whose_lease_moves_stops_at_once(nats_url: str) -> None:
     assert late == [], late
     assert any(m.ric == kept and m.ts > stopped_at for m in msgs)
     assert epoch_faults(msgs) == []
+
+
+async def test_leases_a_worker_no_longer_streams_are_given_up(nats_url: str) -> None:
+    """A worker that dropped its items (its lease lapsed) gives their leases up when it is
+    back, and a new process of the same name gives up those its predecessor left: while it
+    is a member, no other worker may take them, so they would stay unstreamed for good."""
+    cfg = parse_cluster_url(f"{nats_url}?{own_names('orphans')}&ttl=60")
+    nc = await connect_nats(cfg)
+    try:
+        other = LeaseTable(nc.jetstream(timeout=10), cfg, "other", 1)
+        theirs = {r for r in RICS if owner(r, {"solo", "other"}) == "other"}
+        async with sim_worker(cfg, RICS, 10.0) as worker:
+            await worker.step()  # alone: every item
+            assert set(worker.held) == set(RICS)
+            await other.open()
+            await other.join({"name": "other"})
+            leases = worker.leases
+            assert leases is not None
+            leases.lapsed = True  # its member key expired between two renewals
+            await worker.step()  # fenced: every item dropped; a member again
+            assert not worker.held and not leases.lapsed
+            await worker.step()  # gives up what it does not stream, claims its share
+            assert set(worker.held) == set(RICS) - theirs
+            for r in theirs:
+                assert await other.claim(item_key("MarketPrice", r), {"solo", "other"})
+            # SIGKILL: its member key expires, its leases stay
+            kept = {item_key("MarketPrice", r) for r in worker.held}
+            await leases.leave()
+            worker.held.clear()
+        assert {k for k, w in (await other.owners()).items() if w == "solo"} == kept
+        async with sim_worker(cfg, [], 10.0) as again:  # nothing is its share now
+            assert set(again._orphans) == kept
+            await again.step()
+            assert "solo" not in (await other.owners()).values()
+    finally:
+        await nc.close()

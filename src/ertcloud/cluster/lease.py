@@ -244,6 +244,10 @@ class LeaseTable:
         except KeyWrongLastSequenceError:
             pass
 
+    async def mine(self) -> dict[str, int]:
+        """``{item key: revision}`` of the leases that name this worker."""
+        return {k: rev for k, (who, rev) in (await self.entries()).items() if who == self.name}
+
     async def watch(self, on_write: Callable[[str, str, int], None]) -> Any:
         """Call ``on_write(key, holder, revision)`` for each write of an item's lease from
         now on (``holder`` is empty for a release or a deletion); the subscription, to
@@ -268,7 +272,11 @@ class LeaseTable:
         )
 
     async def owners(self) -> dict[str, str]:
-        """``{item key: owner}`` of every held item (for status and tests): one ordered
+        """``{item key: owner}`` of every held item (for status and tests)."""
+        return {k: who for k, (who, _) in (await self.entries()).items()}
+
+    async def entries(self) -> dict[str, tuple[str, int]]:
+        """``{item key: (owner, revision)}`` of every held item: one ordered
         consumer reads the last value of every key, until it has read each key that the
         stream listed first. Not until none is pending: the pending count of a consumer
         that delivers the last message per subject can read 0 with keys still to come,
@@ -289,13 +297,13 @@ class LeaseTable:
             ordered_consumer=True,
             deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
         )
-        out: dict[str, str] = {}
+        out: dict[str, tuple[str, int]] = {}
         try:
             while True:
                 msg = await sub.next_msg(timeout=30)
                 key = msg.subject[len(prefix) :]
                 if msg.data and not (msg.headers or {}).get("KV-Operation"):
-                    out[key] = msg.data.decode()
+                    out[key] = (msg.data.decode(), int(msg.metadata.sequence.stream))
                 else:
                     out.pop(key, None)
                 expected.discard(msg.subject)

@@ -99,6 +99,10 @@ class Worker:
         self._watch: Any = None  # the subscription to the lease writes
         self._rics: dict[str, str] = {}  # lease key -> RIC, of the items ever claimed
         self._claiming: dict[str, int] = {}  # lease key -> last foreign write, while claiming
+        # leases that name this worker but that it no longer streams (dropped when fenced,
+        # an epoch ended, a release that failed, left by a former process of this name):
+        # lease key -> revision, given up at the next round so the others can claim them
+        self._orphans: dict[str, int] = {}
 
     async def __aenter__(self) -> Worker:
         await self.open()
@@ -128,6 +132,7 @@ class Worker:
                     await self.leases.join(info)
                     if self._watch is None:
                         self._watch = await self.leases.watch(self._on_lease_write)
+                    self._orphans.update(await self.leases.mine())
                     break
                 except ConfigError:
                     raise
@@ -227,6 +232,8 @@ class Worker:
         except (asyncio.TimeoutError, Exception) as exc:
             log.warning("worker %s: cannot read the members: %s", self.name, exc)
             return
+        if self._orphans:
+            await self._release_orphans()
         live = set(self.members) | {self.name}
         mine = {r for r in self.rics if owner(r, live) == self.name}
         gone = [r for r in self.held if r not in mine]
@@ -292,6 +299,31 @@ class Worker:
             else:  # its lease moved while later chunks were claimed
                 sub.close_items([r])
 
+    async def _release_orphans(self) -> None:
+        """Give up the leases naming this worker that it does not stream: while it is a
+        member, no other worker may take them."""
+        leases, pub = self.leases, self.publisher
+        assert leases is not None and pub is not None
+        held = {item_key(self.domain, r) for r in self.held}
+        todo = [(k, rev) for k, rev in self._orphans.items() if k not in held]
+        for k in [k for k in self._orphans if k in held]:
+            del self._orphans[k]  # claimed again meanwhile: a new epoch
+        if not todo:
+            return
+        log.info("worker %s: giving up %d leases it no longer streams", self.name, len(todo))
+        try:  # what is queued of those epochs (a Gap marker) is stored first
+            await asyncio.wait_for(pub.drain(), self.cfg.ttl)
+        except asyncio.TimeoutError:
+            return  # NATS is out: next round
+        for i in range(0, len(todo), _CLAIMS_AT_ONCE):
+            chunk = todo[i : i + _CLAIMS_AT_ONCE]
+            done = await asyncio.gather(
+                *(leases.release(k, rev) for k, rev in chunk), return_exceptions=True
+            )
+            for (k, _), d in zip(chunk, done, strict=True):
+                if not isinstance(d, BaseException):
+                    self._orphans.pop(k, None)  # given up, or not this worker's any more
+
     async def _release(self, rics: list[str]) -> None:
         leases, pub = self.leases, self.publisher
         assert leases is not None and pub is not None
@@ -304,10 +336,13 @@ class Worker:
         except asyncio.TimeoutError:  # NATS is out: the epochs end with what is stored
             for r, _ in held:
                 pub.discard(self._key(r))
-        await asyncio.gather(
+        done = await asyncio.gather(
             *(leases.release(item_key(self.domain, r), h.epoch) for r, h in held),
             return_exceptions=True,
         )
+        for (r, h), d in zip(held, done, strict=True):
+            if isinstance(d, BaseException):
+                self._orphans[item_key(self.domain, r)] = h.epoch
         for r, _ in held:
             pub.forget(f"{subject_token(self.domain)}.{subject_token(r)}")
         self.stats.released += len(held)
@@ -373,8 +408,9 @@ class Worker:
         self._close_streams(list(self.held.items()))
         pub = self.publisher
         assert pub is not None
-        for r in self.held:
+        for r, h in self.held.items():
             pub.discard(self._key(r))
+            self._orphans[item_key(self.domain, r)] = h.epoch
         self.held.clear()
 
     def _key(self, ric: str) -> str:
@@ -412,6 +448,7 @@ class Worker:
         )
         self._close_streams([(ric, h)])
         del self.held[ric]
+        self._orphans[item_key(self.domain, ric)] = h.epoch
 
     def _on_message(self, ev: ItemRefreshed | ItemUpdated | ItemStatus | Any) -> None:
         t = type(ev)
