@@ -238,23 +238,30 @@ class Publisher:
             await self.flush_latest()
 
     async def flush_latest(self, keys: Collection[str] | None = None) -> None:
-        """Write the images changed since the last time (all, or those of ``keys``); one
-        that fails waits for the next time."""
+        """Write the images changed since the last time, or every image of ``keys`` (one
+        the periodic writer has taken may not be written yet); one that fails waits for
+        the next time."""
         if self.latest_kv is None:
             return
-        todo = [k for k in self._dirty if keys is None or k in keys]
+        if keys is None:
+            todo = list(self._dirty)
+        else:
+            todo = [k for k in keys if k in self._images]
         self._dirty.difference_update(todo)
-        for i, k in enumerate(todo):
+
+        async def put(k: str) -> None:
             img = self._images.get(k)
-            if img is None:
-                continue  # handed over meanwhile
-            try:
+            if img is not None:  # else handed over meanwhile
                 await self.latest_kv.put(k, json.dumps(img).encode())
+
+        for i in range(0, len(todo), self.window):  # a window of writes in flight at once
+            chunk = todo[i : i + self.window]
+            try:
+                done = await asyncio.gather(*(put(k) for k in chunk), return_exceptions=True)
             except asyncio.CancelledError:
                 self._dirty.update(todo[i:])
                 raise
-            except Exception:
-                self._dirty.add(k)
+            self._dirty.update(k for k, d in zip(chunk, done, strict=True) if d is not None)
 
     def forget(self, key: str) -> None:
         """Drop the cached image of an item handed over to another worker."""
