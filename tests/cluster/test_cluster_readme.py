@@ -67,7 +67,7 @@ def test_readme_worker_group_runs_as_written(nats_port: str, tmp_path: Path) -> 
         shown: dict[str, list[str]] = {}
         for command, lines in steps[1:]:
             command = command.replace("127.0.0.1:4222", f"127.0.0.1:{nats_port}")
-            assert "4222" not in command
+            assert "nats://" not in command or f"nats://127.0.0.1:{nats_port}" in command
             if command.endswith(" &"):
                 worker = subprocess.Popen(
                     ["bash", "-c", f"exec {command[:-2]}"], cwd=tmp_path, env=env,
