@@ -1,6 +1,6 @@
 # Entry points: `make demo`, `make test` (the whole suite, as CI runs it) and `make check` (the
 # fast tier: lint, types, unit and property tests). All share one .venv, created on first use:
-# the demo installs the package alone, the test targets add the `test` extra.
+# the demo installs the package alone, the test targets install it with the `test` extra.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -19,17 +19,23 @@ PURE_CORE_TESTS := tests/client
 
 .PHONY: test-cluster demo test check services lint typecheck clean
 
-$(RUN_STAMP): pyproject.toml
+# editable installs of a pyproject-only package need pip 21.3+; only upgrade an old one
+define NEW_VENV
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	@# editable installs of a pyproject-only package need pip 21.3+; only upgrade an old one
 	$(BIN)/python -c 'import pip, sys; sys.exit(int(pip.__version__.split(".")[0]) < 23)' \
 		|| $(PIP) install --upgrade 'pip>=23'
+endef
+
+$(RUN_STAMP): pyproject.toml
+	$(NEW_VENV)
 	$(PIP) install -e .
 	touch $@
 
-$(TEST_STAMP): $(RUN_STAMP)
+# one pip run (one build of the compiled core), which installs what the demo needs too
+$(TEST_STAMP): pyproject.toml
+	$(NEW_VENV)
 	$(PIP) install -e '.[test]'
-	touch $@
+	touch $@ $(RUN_STAMP)
 
 demo: $(RUN_STAMP)
 	$(BIN)/ertcloud demo $(ARGS)
