@@ -11,7 +11,7 @@ TEST_STAMP := $(VENV)/.installed-test-$(HASH)
 # pytest-xdist workers; each test file runs whole on one of them (a file's tests may share a
 # module fixture or a resource), files run in parallel
 JOBS ?= 2
-PYTEST := $(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile
+PYTEST := $(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile --no-loadscope-reorder
 
 .PHONY: test-cluster demo test check services lint typecheck clean
 
