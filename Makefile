@@ -1,6 +1,6 @@
 # Entry points: `make demo`, `make test` (the whole suite, as CI runs it) and `make check` (the
 # fast tier: lint, types, unit and property tests). All share one .venv, created on first use:
-# the demo installs the package alone, the test targets add the `test` extra.
+# the demo installs the package alone, the test targets install it with the `test` extra.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -11,25 +11,31 @@ TEST_STAMP := $(VENV)/.installed-test-$(HASH)
 # pytest-xdist workers; each test file runs whole on one of them (a file's tests may share a
 # module fixture or a resource), files run in parallel
 JOBS ?= 2
-PYTEST := $(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile
-# what make test also runs on the pure-Python core (ERTCLOUD_NO_EXTENSIONS=1): the sessions
-# end to end. tests/protocol and tests/compiled_core already run on both cores in one pass
-# (tests/protocol/conftest.py swaps the core per module), so a second pass only repeats them.
-PURE_CORE_TESTS := tests/client
+PYTEST := $(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile --no-loadscope-reorder
 
 .PHONY: test-cluster demo test check services lint typecheck clean
 
-$(RUN_STAMP): pyproject.toml
+# The test runs keep bytecode even where PYTHONDONTWRITEBYTECODE is set: without it every pytest
+# process (each xdist worker) rewrites the asserts of all test modules again, 15-20 s apiece.
+test test-cluster check: export PYTHONDONTWRITEBYTECODE :=
+
+# editable installs of a pyproject-only package need pip 21.3+; only upgrade an old one
+define NEW_VENV
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	@# editable installs of a pyproject-only package need pip 21.3+; only upgrade an old one
 	$(BIN)/python -c 'import pip, sys; sys.exit(int(pip.__version__.split(".")[0]) < 23)' \
 		|| $(PIP) install --upgrade 'pip>=23'
+endef
+
+$(RUN_STAMP): pyproject.toml
+	$(NEW_VENV)
 	$(PIP) install -e .
 	touch $@
 
-$(TEST_STAMP): $(RUN_STAMP)
+# one pip run (one build of the compiled core), which installs what the demo needs too
+$(TEST_STAMP): pyproject.toml
+	$(NEW_VENV)
 	$(PIP) install -e '.[test]'
-	touch $@
+	touch $@ $(RUN_STAMP)
 
 demo: $(RUN_STAMP)
 	$(BIN)/ertcloud demo $(ARGS)
@@ -45,12 +51,10 @@ test: $(TEST_STAMP) services
 	@# (none selected) is fine only for the first, where PYTEST_ARGS may leave none of them
 	$(BIN)/python -m pytest -q -m 'serial and not cluster' $(PYTEST_ARGS) || [ $$? -eq 5 ]
 	@# the wheel tests (build a wheel; install into a fresh venv with no compiler) and the
-	@# 3-node NATS failover tier (marker cluster, one file per xdist worker) run here
+	@# 3-node NATS failover tier (marker cluster, one file per xdist worker) run here; so do
+	@# tests/client, tests/protocol and tests/compiled_core on both receive cores, the pure
+	@# one and the compiled one (tests/receive_cores.py swaps the core per module)
 	ERTCLOUD_WHEEL_TEST=1 $(PYTEST) -m 'not serial' $(PYTEST_ARGS)
-	@# the pure-Python receive core too (the run above used the compiled one): the client
-	@# tests again with ERTCLOUD_NO_EXTENSIONS=1
-	ERTCLOUD_NO_EXTENSIONS=1 $(PYTEST) -m 'not serial and not cluster and not wheel' \
-		$(PURE_CORE_TESTS) $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 # The 3-node NATS failover tier (tests/cluster/test_cluster_failover.py and
 # test_cluster_gapless_epochs.py) alone; make test runs it too, beside the rest.

@@ -50,6 +50,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.unit)
         if rel.startswith(SERIAL_PATHS):
             item.add_marker(pytest.mark.serial)
+    # Files that start processes, servers or real-time waits first, the files of in-process unit
+    # tests last: xdist (`--dist loadfile --no-loadscope-reorder`) hands out files in this
+    # order, so the long ones start early and the many short ones fill the gaps at the end.
+    not_unit = {item.path for item in items if not item.get_closest_marker("unit")}
+    items.sort(key=lambda item: item.path not in not_unit)
 
 
 @pytest.fixture(scope="session", autouse=True)

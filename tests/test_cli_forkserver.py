@@ -45,7 +45,8 @@ def test_forked_commands_behave_as_fresh_ones(args: tuple[str, ...]) -> None:
 
 
 def test_each_command_gets_the_environment_it_is_given(tmp_path: Path) -> None:
-    args = ("token", "--auth_url", "http://127.0.0.1:9/token")  # nothing listens there
+    # nothing listens there: with credentials the command retries until its token timeout
+    args = ("token", "--auth_url", "http://127.0.0.1:9/token", "--token-timeout", "2")
     env = {"XDG_CONFIG_HOME": str(tmp_path)}
     without = run_cli(*args, env=cli_env(**env))
     assert without.returncode == 2  # no credentials

@@ -205,6 +205,8 @@ class ChainSubscription:
             self._tasks.add(t)
             t.add_done_callback(self._tasks.discard)
             return
+        if len(self.records) < len(self._record_subs):
+            return  # a record is still being opened: its opener syncs with the whole chain
         self._sync_members()
 
     async def _grow(self, name: str) -> None:

@@ -168,7 +168,7 @@ def test_password_from_environment_is_used_and_never_printed(tmp_path: Path) -> 
     r = run_cli(
         "record", "TRI.N", "--to", str(tmp_path / "a.db"), "--hostname", "127.0.0.1",
         "--port", "1", "--user", "bob", "--clientid", "app",
-        "--auth_url", "http://127.0.0.1:1/auth/oauth2/v1/token",
+        "--auth_url", "http://127.0.0.1:1/auth/oauth2/v1/token", "--token-timeout", "2",
         env=cli_env(ERTCLOUD_PASSWORD="s3cret-pw"),
     )  # fmt: skip
     # the password came from the environment (no "required options" error), the token
