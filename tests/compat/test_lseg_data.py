@@ -48,7 +48,9 @@ print(json.dumps({"ok": ok, "events": events, "columns": list(map(str, snap.colu
 """
 
 
-def test_lseg_data_streams_from_the_simulator(sim_process: Any) -> None:
+def test_lseg_data_streams_from_the_simulator(
+    sim_process: Any, startup_env: dict[str, str]
+) -> None:
     sim: SimProcess = sim_process("--rate", "5")
     base = sim.info["token_url"].split("/auth/", 1)[0]
     r = subprocess.run(
@@ -56,7 +58,7 @@ def test_lseg_data_streams_from_the_simulator(sim_process: Any) -> None:
         capture_output=True,
         text=True,
         timeout=120,
-        env=cli_env(),
+        env=cli_env(**startup_env),
     )
     assert r.returncode == 0, r.stderr[-3000:]
     out = json.loads(r.stdout.strip().splitlines()[-1])

@@ -43,7 +43,7 @@ print(json.dumps(out))
 """
 
 
-def test_lseg_data_loads_our_dictionary(sim_process: Any) -> None:
+def test_lseg_data_loads_our_dictionary(sim_process: Any, startup_env: dict[str, str]) -> None:
     sim: SimProcess = sim_process()
     base = sim.info["token_url"].split("/auth/", 1)[0]
     r = subprocess.run(
@@ -51,7 +51,7 @@ def test_lseg_data_loads_our_dictionary(sim_process: Any) -> None:
         capture_output=True,
         text=True,
         timeout=120,
-        env=cli_env(),
+        env=cli_env(**startup_env),
     )
     assert r.returncode == 0, r.stderr[-3000:]
     out = json.loads(r.stdout.strip().splitlines()[-1])

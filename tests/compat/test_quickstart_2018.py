@@ -3,16 +3,16 @@ simulator over HTTPS/WSS, receives the TRI.N Refresh and Updates and renews its 
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from support import Program, SimProcess, messages
 
-PROGRAM = Path(__file__).with_name("quickstart_2018.py")
+PROGRAM = "quickstart_2018.py"
 
 
 def test_vendor_2018_quick_start_runs_unchanged(
-    sim_process: Any, private_ca: dict[str, str]
+    sim_process: Any, private_ca: dict[str, str], run_program: Callable[..., Program]
 ) -> None:
     # expires_in 33 s: the 2018 program renews at expires_in - 30 = 3 s.
     sim: SimProcess = sim_process(
@@ -27,22 +27,20 @@ def test_vendor_2018_quick_start_runs_unchanged(
         "--password",
         "Secret123",
     )
-    prog = Program(
+    prog = run_program(
         PROGRAM,
-        [
-            "--hostname",
-            "127.0.0.1",
-            "--port",
-            str(sim.port),
-            "--auth_hostname",
-            "127.0.0.1",
-            "--auth_port",
-            str(sim.port),
-            "--user",
-            "GE-A-01103867-3-1234",
-            "--password",
-            "Secret123",
-        ],
+        "--hostname",
+        "127.0.0.1",
+        "--port",
+        str(sim.port),
+        "--auth_hostname",
+        "127.0.0.1",
+        "--auth_port",
+        str(sim.port),
+        "--user",
+        "GE-A-01103867-3-1234",
+        "--password",
+        "Secret123",
         REQUESTS_CA_BUNDLE=private_ca["ca"],
         WEBSOCKET_CLIENT_CA_BUNDLE=private_ca["ca"],
     )

@@ -70,8 +70,9 @@ def item_refreshes(msgs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def test_password_grant_example_renews_on_the_live_stream(
     sim_process: Any, private_ca: dict[str, str], program: Any
 ) -> None:
-    # expires_in 5 s: the program reissues at 90 %, int(4.5) = 4 s
-    sim = tls_sim(sim_process, private_ca, "--token-ttl", "5")
+    # expires_in 3 s: the program reissues at 90 %, int(2.7) = 2 s (the same 1 s to spare
+    # as int(4.5) = 4 s of a 5 s token)
+    sim = tls_sim(sim_process, private_ca, "--token-ttl", "3", "--rate", "5")
     p = program(
         "market_price_rto_authentication.py",
         "--hostname", "127.0.0.1", "--port", str(sim.port),
@@ -101,7 +102,8 @@ def test_password_grant_example_renews_on_the_live_stream(
 def test_discovery_example_runs_hot_standby_and_reconnects(
     sim_process: Any, private_ca: dict[str, str], program: Any
 ) -> None:
-    sim = tls_sim(sim_process, private_ca, "--endpoints", "2", "--token-ttl", "5", "--rate", "5")
+    # expires_in 3 s: each session reissues at int(2.7) = 2 s
+    sim = tls_sim(sim_process, private_ca, "--endpoints", "2", "--token-ttl", "3", "--rate", "5")
     p = program(
         "market_price_rto_service_discovery.py",
         "--auth_url", sim.info["token_url"], "--discovery_url", sim.info["discovery_url"],

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import cli_forkserver
 from support import SimProcess, cli_env, ertcloud_cmd
 
 from ertcloud.sim.market import Market
@@ -23,31 +24,55 @@ from ertcloud.sim.market import Market
 
 def start_sim(*args: str, nofile: int | None = None, stderr: Path | None = None) -> SimProcess:
     """``ertcloud sim --port 0 ARGS`` (stop it with :func:`stop_sim`), optionally with a
-    file descriptor limit of ``nofile`` and its stderr written to a file."""
+    file descriptor limit of ``nofile`` and its stderr written to a file. It is forked from
+    the fork server (``cli_forkserver``) unless it needs a limit of its own: the simulator
+    reads ``RLIMIT_NOFILE`` when it starts."""
 
     def limit() -> None:
         if nofile is not None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
-    err = open(stderr, "wb") if stderr is not None else subprocess.DEVNULL
+    cmd = ["sim", "--port", "0", *args]
+    err = open(stderr, "wb") if stderr is not None else open(os.devnull, "wb")
     try:
-        proc = subprocess.Popen(
-            ertcloud_cmd("sim", "--port", "0", *args),
-            stdout=subprocess.PIPE,
-            stderr=err,
-            text=True,
-            env=cli_env(),
-            preexec_fn=limit if nofile is not None else None,
-        )
+        proc = _forked(cmd, err.fileno()) if nofile is None else None
+        if proc is None:
+            proc = subprocess.Popen(
+                ertcloud_cmd(*cmd),
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+                env=cli_env(),
+                preexec_fn=limit if nofile is not None else None,
+            )
     finally:
-        if stderr is not None and not isinstance(err, int):
-            err.close()
+        err.close()
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line:
         proc.wait(10)
         raise AssertionError("simulator did not start")
     return SimProcess(proc, json.loads(line))
+
+
+def _forked(args: list[str], stderr: int) -> subprocess.Popen[str] | None:
+    """``ertcloud ARGS`` forked from the fork server with its stdout on a pipe and its
+    stderr on ``stderr``; None where the fork server does not apply."""
+    server = cli_forkserver.server()
+    env = cli_env()
+    if server is None or not server.serves(env):
+        return None
+    out_r, out_w = os.pipe()
+    stdin = os.open(os.devnull, os.O_RDONLY)
+    try:
+        conn, pid = server._request(args, env, [stdin, out_w, stderr])
+    except cli_forkserver.ServerTrouble:
+        os.close(out_r)
+        return None
+    finally:
+        os.close(stdin)
+        os.close(out_w)
+    return cli_forkserver.ForkedProcess(args, conn, pid, out_r, None)
 
 
 def stop_sim(sp: SimProcess) -> None:

@@ -23,13 +23,29 @@ from ertcloud.sinks.runner import SinkStats
 
 
 class PgServer:
-    """A PostgreSQL server of one test, with the outages the tests need: restart, stop,
-    start again on the same port."""
+    """A PostgreSQL server, with the outages the tests need: restart, stop, start again on
+    the same port. Tests that share it each take a database of their own
+    (:meth:`use_new_database`)."""
 
     def __init__(self, state: Path) -> None:
         self._server = PostgresServer()
         self.dsn = self._server.start()
         self.port = self._server.port
+        self._databases = 0
+
+    def use_new_database(self) -> None:
+        """Point ``dsn`` at a new, empty database, starting the server again if a test
+        left it stopped."""
+        import psycopg
+
+        proc = self._server.proc
+        if proc is not None and proc.poll() is not None:
+            self.start()
+        self._databases += 1
+        name = f"test{self._databases}"
+        with psycopg.connect(self._server.dsn, autocommit=True) as con:
+            con.execute(f"CREATE DATABASE {name}")
+        self.dsn = f"{self._server.dsn.rsplit('/', 1)[0]}/{name}"
 
     def restart(self) -> None:
         self._server.restart()

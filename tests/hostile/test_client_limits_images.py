@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
@@ -161,25 +162,32 @@ async def test_a_repeated_oversized_refresh_does_not_make_the_client_hammer(
     it, over the field cap), sent again after every login: the session reports each
     breach and reconnects, but ever more slowly."""
     frames: dict[int, bytes] = {}
+    sent_at: list[float] = []  # when each connection got the poison
 
     async def poison(conn: Conn, ids: list[int]) -> None:
         frame = frames.get(ids[0]) or frames.setdefault(ids[0], refresh_frame(ids[0], n_fields))
+        sent_at.append(time.monotonic())
         await conn.send_frame(frame)
 
     events: list[Event] = []
+
+    def violations() -> list[ProtocolViolation]:
+        return [e for e in events if isinstance(e, ProtocolViolation) and e.limit is not None]
+
     async with (
         HostileServer(poison) as server,
         Session(server.url, transport=transport, on_event=events.append) as session,
     ):
         session.subscribe("HOSTILE.N", queue=False, on_refresh=lambda ev: None)
-        await asyncio.sleep(6.0)  # the time to count connections over
+        # three connections, each breached: the next one is 3-4 s away
+        await wait_for(lambda: len(violations()) >= 3, timeout=30)
         connections = len(server.conns)
-    violations = [e for e in events if isinstance(e, ProtocolViolation) and e.limit is not None]
-    # Waits of ~1, 2, 4 s (+ the reconnect back-off) between attempts: 3 or 4 connections
-    # in 6 s, where an unthrottled loop makes one every half second or faster.
-    assert 2 <= connections <= 5, connections
-    assert len(violations) >= connections - 1
-    # every connection logged in, but the last one may be cut at the end of the window
-    assert connections - 1 <= server.logins <= connections
-    assert session.limit_breaches == len(violations)
-    json.dumps([v.reason for v in violations])  # plain strings
+    # Waits of 0.75-1 s, then 1.5-2 s (1 and 2 s, jittered) before the second and third
+    # connections: at least 2.25 s from the first poison to the third, where an unthrottled
+    # loop makes a connection every half second or faster.
+    assert connections == 3, connections
+    assert sent_at[2] - sent_at[0] >= 2.2, sent_at
+    assert len(violations()) == 3
+    assert server.logins == 3
+    assert session.limit_breaches == 3
+    json.dumps([v.reason for v in violations()])  # plain strings

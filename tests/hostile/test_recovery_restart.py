@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 import pytest
-from support import cli_env, ertcloud_cmd, start_cli
+from support import cli_env, start_cli
 from support import until as _until
 
 from ertcloud.auth.client import TokenClient
@@ -224,7 +224,8 @@ def _read_lines(proc: subprocess.Popen[str], sink: list[tuple[float, str]]) -> t
 
 
 def _subscribe_cmd(sim: RestartableSim, transport: str, *extra: str) -> list[str]:
-    return ertcloud_cmd(
+    """The arguments of ``ertcloud subscribe`` against ``sim`` (for ``start_cli``)."""
+    return [
         "subscribe",
         *RICS,
         "--format",
@@ -239,7 +240,7 @@ def _subscribe_cmd(sim: RestartableSim, transport: str, *extra: str) -> list[str
         "recovery",
         *(("--transport", transport) if transport != "aiohttp" else ()),
         *extra,
-    )
+    ]
 
 
 def _cli_flowing_at(lines: list[tuple[float, str]], since: float) -> float | None:
@@ -259,18 +260,11 @@ def test_cli_subscribe_flows_within_3s_of_a_restart_and_says_so(
     restartable_sim: Callable[..., RestartableSim], transport: str
 ) -> None:
     sim = restartable_sim()
-    env = cli_env(ERTCLOUD_PASSWORD="demo")
-    proc = subprocess.Popen(
-        _subscribe_cmd(sim, transport),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    proc = start_cli(*_subscribe_cmd(sim, transport), env=cli_env(ERTCLOUD_PASSWORD="demo"))
     lines: list[tuple[float, str]] = []
     times: list[float] = []
+    pump = _read_lines(proc, lines)
     try:
-        _read_lines(proc, lines)
         since = 0.0
         for _ in range(2):
             _wait(lambda s=since: _cli_flowing_at(lines, s) is not None, 15, "CLI output", lines)
@@ -289,6 +283,7 @@ def test_cli_subscribe_flows_within_3s_of_a_restart_and_says_so(
         assert proc.poll() is None
     finally:
         proc.send_signal(signal.SIGINT)
+        pump.join(15)  # stdout to its end before communicate() reads the rest
         try:
             _, err = proc.communicate(timeout=15)
         except subprocess.TimeoutExpired:
@@ -334,13 +329,7 @@ def test_cli_exits_with_one_line_when_the_credentials_are_refused_for_good(
     restartable_sim: Callable[..., RestartableSim],
 ) -> None:
     sim = restartable_sim()
-    proc = subprocess.Popen(
-        _subscribe_cmd(sim, "aiohttp"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=cli_env(ERTCLOUD_PASSWORD="demo"),
-    )
+    proc = start_cli(*_subscribe_cmd(sim, "aiohttp"), env=cli_env(ERTCLOUD_PASSWORD="demo"))
     try:
         assert proc.stdout is not None
         fd = proc.stdout.fileno()

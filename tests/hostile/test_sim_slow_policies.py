@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -94,14 +95,20 @@ async def test_conflated_client_ends_with_exact_images(make_sim: Callable[..., S
             c.send({"ID": 1, "Domain": "Login", "Key": {"Elements": {"AuthenticationToken": tok}}})
             for n in range(3):  # each item on three streams: more to hold back
                 c.send({"ID": 10 + n * 100, "Key": {"Name": RICS}})
-            await asyncio.sleep(4)  # not reading: the server conflates this connection
+            # not reading: the server conflates this connection; a second more of it after
+            # the first merged update
+            deadline = time.monotonic() + 20
+            while not sim.streaming.conflated:
+                assert time.monotonic() < deadline, "the connection was never conflated"
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(1)
             assert sim.streaming.conflated > 0
             images: dict[int, dict[str, Any]] = {}
             names: dict[int, str] = {}
             conflation_seen = 0
             stopped = False
             while True:
-                msgs = await c.frame(2.0 if stopped else 5.0)
+                msgs = await c.frame(1.0 if stopped else 5.0)  # the server runs in this loop
                 if msgs is None:
                     if stopped:
                         break
@@ -144,7 +151,7 @@ async def test_policy_for_a_client_that_does_not_read(tmp_path: Path, policy: st
         "--slow-consumer",
         policy,
         "--drain-timeout",
-        "8",
+        "3",
         "--ping-timeout",
         "300",
     )

@@ -33,13 +33,21 @@ from .sinks_helpers import (
 RICS = ("TRI.N", "EUR=", "IBM.N", "JPY=")
 
 
-@pytest.fixture
-def pg(tmp_path: Path) -> Iterator[PgServer]:
-    srv = PgServer(tmp_path / "pg")
+@pytest.fixture(scope="module")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
+    """One server for the module (initdb takes seconds); see ``pg``."""
+    srv = PgServer(tmp_path_factory.mktemp("pg"))
     try:
         yield srv
     finally:
         srv.destroy()
+
+
+@pytest.fixture
+def pg(pg_server: PgServer) -> PgServer:
+    """The module's server, running, with a new empty database for this test."""
+    pg_server.use_new_database()
+    return pg_server
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
