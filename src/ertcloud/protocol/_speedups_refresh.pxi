@@ -32,6 +32,10 @@ cdef object _STATE = _StateType
 cdef object _LAYOUT = _LayoutType
 cdef object _INTERNER = _InternerType
 cdef object _TRUE = True
+# (phase, the phase after a complete / a partial Refresh) of ``TRANSITIONS``, compared by
+# identity (hashing an Enum member runs Python code)
+cdef tuple _NEXT_REFRESH = tuple((a, b) for (a, what), b in _TRANSITIONS.items() if what == "refresh")
+cdef tuple _NEXT_PART = tuple((a, b) for (a, what), b in _TRANSITIONS.items() if what == "part")
 cdef object _REFRESH_TEMPLATE = _RefreshType(id=0)
 cdef object _QOS_TEMPLATE = _QosType()
 
@@ -304,6 +308,24 @@ cdef list _messages(const unsigned char* data, Py_ssize_t size):
 
 # -- the apply -----------------------------------------------------------------------------------
 
+cdef extern from "Python.h":
+    Py_ssize_t PyUnicode_GET_LENGTH(object o)
+    int PyUnicode_KIND(object o)
+
+
+cdef inline bint _same_str(object a, object b) except -1:
+    """``a == b`` for a key and a layout name (both exact str: by their cached hashes and
+    bytes, without the generic comparison)."""
+    if type(a) is not str or type(b) is not str:
+        return a == b
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(a)
+    if n != PyUnicode_GET_LENGTH(b) or PyUnicode_KIND(a) != PyUnicode_KIND(b):
+        return False
+    if hash(a) != hash(b):
+        return False
+    return memcmp(PyUnicode_DATA(a), PyUnicode_DATA(b), n * PyUnicode_KIND(a)) == 0
+
+
 cdef object _match(object layouts, dict fields):
     """The layout whose names are the keys of ``fields`` in their order (None: past the
     table's bound of shapes)."""
@@ -318,7 +340,7 @@ cdef object _match(object layouts, dict fields):
         if len(names) == len(fields):
             while PyDict_Next(fields, &pos, &k, &v):
                 name = PyTuple_GET_ITEM(names, i)
-                if k != name and not (<object>k == <object>name):
+                if k != name and not _same_str(<object>k, <object>name):
                     break
                 i += 1
             else:
@@ -381,6 +403,14 @@ cdef bint _apply_refresh(object s, object msg) except -1:
         or (<object>st).stream in _FINAL_STATES
     ):
         return False
+    what = "part" if <object>_slot(msg, RF_COMPLETE) is False else "refresh"
+    cdef object phase = <object>_slot(s, S_PHASE)
+    cdef object next_phase = None
+    for pair in (<tuple>_NEXT_PART if what == "part" else <tuple>_NEXT_REFRESH):
+        if (<tuple>pair)[0] is phase:
+            next_phase = (<tuple>pair)[1]
+    if next_phase is None:  # no such transition (a closed stream): the pure path's KeyError
+        return False
     cdef dict fields = <dict>f
     layout = _match(<object>_slot(<object>interner, N_LAYOUTS), fields)
     if layout is None:
@@ -406,6 +436,5 @@ cdef bint _apply_refresh(object s, object msg) except -1:
         if isinstance(service, str):
             _set_slot(s, S_SERVICE, (<object>interner).sharer()(service, service))
     _set_slot(s, S_REFRESHES, <object>_slot(s, S_REFRESHES) + 1)
-    what = "part" if <object>_slot(msg, RF_COMPLETE) is False else "refresh"
-    _set_slot(s, S_PHASE, _TRANSITIONS[(<object>_slot(s, S_PHASE), what)])
+    _set_slot(s, S_PHASE, next_phase)
     return True
