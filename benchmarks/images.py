@@ -27,12 +27,14 @@ import tracemalloc
 from typing import Any
 
 from ertcloud.protocol import codec, core
-from ertcloud.protocol.client import ClientProtocol
+from ertcloud.protocol.client import _FRAME_DECODER, ClientProtocol
+from ertcloud.protocol.events import ItemRefreshed
 from ertcloud.protocol.messages import Key, Refresh, State
+from ertcloud.protocol.streams import ItemStream
 from ertcloud.sim.bench import bench_ric, ensure_universe
 from ertcloud.sim.market import Market
 
-__all__ = ["main", "measure"]
+__all__ = ["breakdown", "main", "measure"]
 
 _LOGIN = (
     b'{"ID":1,"Type":"Refresh","Domain":"Login","Key":{"Name":"bench"},'
@@ -114,12 +116,89 @@ def measure(items: int = 100_000, core_name: str = core.CORE) -> dict[str, Any]:
     }
 
 
+def _frames(items: int) -> tuple[list[str], list[bytes]]:
+    """The bench names and one Refresh frame each, for the stream ids of a new protocol."""
+    market = Market(42)
+    ensure_universe(market, items)
+    names = [bench_ric(i) for i in range(items)]
+    proto = _protocol("pure")
+    ok = State("Open", "Ok")
+    return names, [
+        codec.encode(
+            [
+                Refresh(
+                    id=s.id,
+                    key=Key(name=s.name, service="ELEKTRON_DD"),
+                    state=ok,
+                    fields=market.instruments[s.name].image,
+                )
+            ]
+        )
+        for s in proto.request(names)
+    ]
+
+
+def _each(fn: Any, *args: list[Any]) -> list[Any]:
+    return [fn(*a) for a in zip(*args, strict=True)]
+
+
+def breakdown(items: int = 20_000, rounds: int = 5) -> dict[str, list[float]]:
+    """CPU microseconds per item of the pieces of a full refresh, per round: the decoders,
+    the image (``apply_refresh``), the event, and the whole ``receive`` of each core."""
+    names, frames = _frames(items)
+    out: dict[str, list[float]] = {}
+
+    def opened(name: str) -> ClientProtocol:
+        proto = _protocol(name)
+        proto.request(names)
+        proto.data_to_send(0.0)
+        gc.collect()
+        return proto
+
+    def clock(label: str, run: Any, *args: Any) -> Any:
+        t = time.thread_time()
+        got = run(*args)
+        out.setdefault(label, []).append((time.thread_time() - t) / items * 1e6)
+        return got
+
+    decode = _FRAME_DECODER.decode
+    fast, apply = core.compiled_fast_decode, core.compiled_refresh
+    for _ in range(rounds):
+        msgs = clock("msgspec decode", _each, lambda f: decode(f)[0], frames)
+        streams = list(opened("pure").streams)
+        clock("pure apply_refresh", _each, ItemStream.apply_refresh, streams, msgs)
+        if fast is not None and apply is not None:
+            msgs = clock("compiled reader", _each, lambda f: fast(f)[0], frames)  # type: ignore[index]
+            streams = list(opened("compiled").streams)
+            for s in streams:
+                s.interner.compact = True
+            clock("compiled apply_refresh", _each, apply, streams, msgs)
+        clock("ItemRefreshed", _each, ItemRefreshed, streams, msgs)
+        for name in ["compiled", "pure"] if fast is not None else ["pure"]:
+            clock(f"receive, {name}", _each, opened(name).receive, frames, [0.0] * items)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.images", description=__doc__)
     ap.add_argument("--items", type=int, default=100_000, help="items to request and refresh")
+    ap.add_argument(
+        "--breakdown",
+        type=int,
+        metavar="ROUNDS",
+        help="print the CPU cost per item of each piece of a refresh instead (min and median)",
+    )
     a = ap.parse_args(argv)
     if a.items < 1:
         ap.error("--items must be >= 1")
+    if a.breakdown is not None:
+        if a.breakdown < 1:
+            ap.error("--breakdown must be >= 1")
+        print(f"{a.items:,} MarketPrice items, CPU us per item over {a.breakdown} rounds")
+        for label, us in breakdown(a.items, a.breakdown).items():
+            us.sort()
+            print(f"  {label:<24} min {us[0]:6.2f}  median {us[len(us) // 2]:6.2f}")
+        return 0
     cores = ["compiled", "pure"] if core.compiled_dispatch is not None else ["pure"]
     print(f"{a.items:,} MarketPrice items, full images, one Refresh frame each")
     for name in cores:
