@@ -24,6 +24,7 @@ import argparse
 import gc
 import time
 import tracemalloc
+from collections.abc import Iterable
 from typing import Any
 
 from ertcloud.protocol import codec, core
@@ -51,12 +52,29 @@ def _protocol(core_name: str) -> ClientProtocol:
     return proto
 
 
+def _refresh_frames(market: Market, streams: Iterable[ItemStream]) -> list[bytes]:
+    """One Refresh frame per stream with its item's full image from ``market``."""
+    ok = State("Open", "Ok")
+    return [
+        codec.encode(
+            [
+                Refresh(
+                    id=s.id,
+                    key=Key(name=s.name, service="ELEKTRON_DD"),
+                    state=ok,
+                    fields=market.instruments[s.name].image,
+                )
+            ]
+        )
+        for s in streams
+    ]
+
+
 def measure(items: int = 100_000, core_name: str = core.CORE) -> dict[str, Any]:
     """Seconds to refresh ``items`` full images and the bytes they hold, on one core."""
     market = Market(42)
     ensure_universe(market, items)
     names = [bench_ric(i) for i in range(items)]
-    ok = State("Open", "Ok")
     gc.collect()
     tracemalloc.start()
     try:
@@ -67,19 +85,7 @@ def measure(items: int = 100_000, core_name: str = core.CORE) -> dict[str, Any]:
         gc.collect()
         opened = tracemalloc.get_traced_memory()[0]
         tracemalloc.stop()  # the frames and the clocked run are not traced
-        frames = [
-            codec.encode(
-                [
-                    Refresh(
-                        id=s.id,
-                        key=Key(name=s.name, service="ELEKTRON_DD"),
-                        state=ok,
-                        fields=market.instruments[s.name].image,
-                    )
-                ]
-            )
-            for s in proto.streams
-        ]
+        frames = _refresh_frames(market, proto.streams)
         fields = sum(len(market.instruments[n].image) for n in names) / items
         tracemalloc.start()
         opened_again = tracemalloc.get_traced_memory()[0]
@@ -121,21 +127,7 @@ def _frames(items: int) -> tuple[list[str], list[bytes]]:
     market = Market(42)
     ensure_universe(market, items)
     names = [bench_ric(i) for i in range(items)]
-    proto = _protocol("pure")
-    ok = State("Open", "Ok")
-    return names, [
-        codec.encode(
-            [
-                Refresh(
-                    id=s.id,
-                    key=Key(name=s.name, service="ELEKTRON_DD"),
-                    state=ok,
-                    fields=market.instruments[s.name].image,
-                )
-            ]
-        )
-        for s in proto.request(names)
-    ]
+    return names, _refresh_frames(market, _protocol("pure").request(names))
 
 
 def _each(fn: Any, *args: list[Any]) -> list[Any]:
