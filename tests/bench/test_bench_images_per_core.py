@@ -28,3 +28,15 @@ def test_the_command_prints_one_row_per_core(capsys: pytest.CaptureFixture[str])
     with pytest.raises(SystemExit) as exc:
         main(["--items", "0"])
     assert exc.value.code == 2
+
+
+def test_the_breakdown_prints_each_piece_of_a_refresh(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--items", "40", "--breakdown", "2"]) == 0
+    out = capsys.readouterr().out
+    pieces = ["msgspec decode", "pure apply_refresh", "ItemRefreshed", "receive, pure"]
+    if core.compiled_refresh is not None:
+        pieces += ["compiled reader", "compiled apply_refresh", "receive, compiled"]
+    for piece in pieces:
+        assert f"  {piece} " in out
+    with pytest.raises(SystemExit):
+        main(["--items", "40", "--breakdown", "0"])

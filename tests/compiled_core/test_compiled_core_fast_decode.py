@@ -110,7 +110,7 @@ def test_frames_it_reads_give_what_msgspec_gives(frame: bytes | str) -> None:
         b'[{"Type":"Update","ID":2,"ID":3}]',  # a duplicate key
         b'[{"ID":2,"Fields":{"A":1}}]',  # no Type: a Request
         b'[{"Type":6,"ID":2}]',  # a numeric Type
-        b'[{"Type":"Refresh","ID":2}]',
+        b'[{"Type":"Status","ID":2}]',  # a Refresh is read (_speedups_refresh.pxi)
         b'[{"Type":"Update","ID":2},{"Type":"Ping"}]',  # one other message: the whole frame
         b'[{"Type":"Update","ID":"2"}]',
         b'[{"Type":"Update","ID":2.0}]',

@@ -38,6 +38,13 @@ SEEDS = [
     b'{"ORDER_PRC":1.5,"ORDER_SIDE":"BID"}},{"Action":"Delete","Key":"OTkuOTlC"}]}}]',
     b'{"Type":"Update","ID":9,"Map":{"Entries":[{"Action":"Update","Key":[1],"Elements":'
     b'{"A":1,"B":2}},{"Action":"Add","Key":2},{"Action":"Add","Key":3},{"Action":"Add"}]}}',
+    # Refreshes the compiled reader of Refreshes and its apply take (_speedups_refresh.pxi)
+    b'[{"Type":"Refresh","ID":2,"Key":{"Service":"ELEKTRON_DD","Name":"WHOLE.L"},"State":'
+    b'{"Stream":"Open","Data":"Ok","Text":"All is well"},"Qos":{"Timeliness":"Realtime",'
+    b'"Rate":"TickByTick"},"PermData":"AwO9ZWLA","SeqNumber":3,"Fields":{"TRDPRC_1":1.5,'
+    b'"TRDPRC_2":null,"BID":2,"X":"a"}},{"Type":"Update","ID":2,"Fields":{"TRDPRC_1":2}}]',
+    b'{"Type":"Refresh","ID":4,"Complete":false,"State":{"Stream":"Open","Data":"Suspect"},'
+    b'"Fields":{"TRDPRC_1":1,"TRDPRC_3":3}}',
 ]
 pytestmark = pytest.mark.skipif(
     core.compiled_dispatch is None, reason="the compiled core is not built"

@@ -3,7 +3,7 @@ from typing import Any
 
 from .events import Event
 from .image import FieldImage, Layout
-from .messages import Update
+from .messages import Refresh, Update
 from .ripples import RippleRules
 from .streams import ItemStream
 
@@ -12,7 +12,8 @@ def dispatch(
     lookup: Callable[[int], ItemStream | None],
     on_other: Callable[[Any, list[Event]], None],
 ) -> list[Event]: ...
-def decode_updates(data: Any) -> list[Update] | None: ...
+def decode_updates(data: Any) -> list[Update | Refresh] | None: ...
+def apply_refresh(s: ItemStream, msg: Refresh) -> bool: ...
 
 class CompactImage(Mapping[str, Any]):
     def _apply(
@@ -31,4 +32,11 @@ class CompactImage(Mapping[str, Any]):
 
 def compact_image(layout: Layout, fields: dict[str, Any]) -> CompactImage: ...
 
-__all__ = ["CompactImage", "FieldImage", "compact_image", "decode_updates", "dispatch"]
+__all__ = [
+    "CompactImage",
+    "FieldImage",
+    "apply_refresh",
+    "compact_image",
+    "decode_updates",
+    "dispatch",
+]

@@ -941,9 +941,9 @@ cdef list _updates(const unsigned char* data, Py_ssize_t size):
 
 
 def decode_updates(data):
-    """The messages of a frame made only of Updates, decoded straight from its bytes (or
-    str) into the ``Update`` structs msgspec would give; None when the frame needs the
-    general decoder."""
+    """The messages of a frame made only of Updates (or of Refreshes and Updates:
+    ``_speedups_refresh.pxi``), decoded straight from its bytes (or str) into the structs
+    msgspec would give; None when the frame needs the general decoder."""
     cdef const char* buf
     cdef Py_ssize_t size
     if type(data) is bytes:
@@ -956,7 +956,8 @@ def decode_updates(data):
             return None
     else:
         return None
-    return _updates(<const unsigned char*>buf, size)
+    return _updates(<const unsigned char*>buf, size) or _messages(<const unsigned char*>buf, size)
 
 
 include "_speedups_map.pxi"
+include "_speedups_refresh.pxi"

@@ -45,6 +45,7 @@ import msgspec
 from . import codec
 from .codec import DecodeError, Malformed
 from .core import FastDecode
+from .core import compiled_refresh as _compiled_refresh
 from .core import dispatch as _dispatch
 from .core import fast_decode as _fast_decode
 from .core import pure_dispatch as _pure_dispatch
@@ -408,9 +409,11 @@ class ClientProtocol:
                 events.append(BatchAcknowledged(msg))
             return
         if isinstance(msg, Refresh):
-            # compact images go with the compiled dispatch (the one in use may be swapped)
-            s.interner.compact = self.dispatch is not _pure_dispatch
-            s.apply_refresh(msg)
+            # compact images go with the compiled dispatch (the one in use may be swapped),
+            # built straight from the Fields by the compiled core where it takes the Refresh
+            compact = s.interner.compact = self.dispatch is not _pure_dispatch
+            if not (compact and _compiled_refresh is not None and _compiled_refresh(s, msg)):
+                s.apply_refresh(msg)
             events.append(ItemRefreshed(s, msg))
         else:
             s.apply_status(msg)

@@ -3,9 +3,10 @@
 The choice is made once, here, at import. ``ERTCLOUD_NO_EXTENSIONS=1`` (any non-empty
 value but ``0``) forces the pure core. Both implement :func:`dispatch` with the signature
 of :func:`ertcloud.protocol._dispatch_pure.dispatch` (``_speedups.pyi``). The compiled core
-adds :data:`fast_decode`: frames made only of Updates read straight from their bytes into the
-messages (None in the pure core, whose frames all go through the msgspec decoder), and its
-compact MarketPrice images (:mod:`ertcloud.protocol.image`).
+adds :data:`fast_decode`: frames made only of Updates (or of Refreshes and Updates) read
+straight from their bytes into the messages (None in the pure core, whose frames all go
+through the msgspec decoder), its compact MarketPrice images (:mod:`ertcloud.protocol.image`)
+and :data:`compiled_refresh`, which builds such an image straight from a Refresh's Fields.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from . import _dispatch_pure
 from .events import Event
-from .messages import Update
+from .messages import Refresh, Update
 from .streams import CompactFactory, ItemStream, use_compact_images
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "compiled_dispatch",
     "compiled_fast_decode",
     "compiled_image",
+    "compiled_refresh",
     "dispatch",
     "fast_decode",
     "pure_dispatch",
@@ -37,8 +39,11 @@ Dispatch = Callable[
     list[Event],
 ]
 
-#: ``fast_decode(payload) -> the frame's Updates``, or None when it needs the general decoder
-FastDecode = Callable[[Any], "list[Update] | None"]
+#: ``fast_decode(payload) -> the frame's messages`` (Updates, Refreshes), or None when it needs
+#: the general decoder
+FastDecode = Callable[[Any], "list[Update | Refresh] | None"]
+#: ``apply(stream, refresh) -> applied``: False leaves the Refresh to ``ItemStream.apply_refresh``
+RefreshApply = Callable[[ItemStream, Refresh], bool]
 
 pure_dispatch: Dispatch = _dispatch_pure.dispatch
 #: the compiled twin, or None where the extension was not built (no compiler)
@@ -47,16 +52,20 @@ compiled_dispatch: Dispatch | None
 compiled_fast_decode: FastDecode | None
 #: the compiled core's compact image factory (``make(layout, fields)``), or None
 compiled_image: CompactFactory | None
+#: the compiled core's apply of a Refresh to a stream with compact images, or None
+compiled_refresh: RefreshApply | None
 try:
+    from ._speedups import apply_refresh as _compiled_refresh
     from ._speedups import compact_image as _compiled_image
     from ._speedups import decode_updates as _compiled_fast
     from ._speedups import dispatch as _compiled
 except Exception:  # not built, or built against layouts it no longer finds (TypeError)
-    compiled_dispatch = compiled_fast_decode = compiled_image = None
+    compiled_dispatch = compiled_fast_decode = compiled_image = compiled_refresh = None
 else:
     compiled_dispatch = _compiled
     compiled_fast_decode = _compiled_fast
     compiled_image = _compiled_image
+    compiled_refresh = _compiled_refresh
 
 _forced_pure = os.environ.get("ERTCLOUD_NO_EXTENSIONS", "") not in ("", "0")
 

@@ -30,11 +30,14 @@ class Layout:
     """Field name -> slot, shared by every compact image of one shape (the fields of its
     Refresh, in their order)."""
 
-    __slots__ = ("index", "names")
+    __slots__ = ("chains", "index", "names")
 
     def __init__(self, names: tuple[str, ...]) -> None:
         self.names = names
         self.index: dict[str, int] = {n: i for i, n in enumerate(names)}
+        #: (ripple rules, the whole chains of this shape under them): the compiled Refresh
+        #: path's cache of ``RippleRules.whole_chains``
+        self.chains: tuple[Any, frozenset[str]] | None = None
 
     def __repr__(self) -> str:
         return f"Layout({len(self.names)} fields)"
@@ -47,10 +50,12 @@ class Layouts:
     """The layouts of one stream table, one per shape, bounded: past ``_LAYOUTS_MAX``
     shapes a new one gets none (its image is then a :class:`FieldImage`)."""
 
-    __slots__ = ("_by_names",)
+    __slots__ = ("_by_names", "last")
 
     def __init__(self) -> None:
         self._by_names: dict[tuple[str, ...], Layout] = {(): EMPTY_LAYOUT}
+        #: the layout the compiled Refresh path tries first (the last one it used)
+        self.last: Layout | None = None
 
     def __len__(self) -> int:
         return len(self._by_names)
