@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import cli_forkserver
 import pytest
 from support import ROOT, cli_env, messages, printed
 
@@ -316,14 +317,15 @@ def free_port(span: int = 3) -> str:
 
 def shell_env(folder: Path) -> dict[str, str]:
     """An environment with ``ertcloud`` on PATH (and ``.venv/bin/ertcloud``) running this
-    checkout, and no ERTCLOUD_* settings of the person running the tests."""
-    shim = f'#!/bin/sh\nexec "{sys.executable}" -m ertcloud "$@"\n'
+    checkout, and no ERTCLOUD_* settings of the person running the tests. Each ``ertcloud``
+    is forked from the tests' fork server (``cli_forkserver.shim``) where it applies."""
+    env = {k: v for k, v in cli_env().items() if not k.startswith("ERTCLOUD_")}
+    env["PATH"] = f"{folder / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    shim = cli_forkserver.shim(env) or f'#!/bin/sh\nexec "{sys.executable}" -m ertcloud "$@"\n'
     for d in (folder / "bin", folder / ".venv" / "bin"):
         d.mkdir(parents=True)
         (d / "ertcloud").write_text(shim)
         (d / "ertcloud").chmod(0o755)
-    env = {k: v for k, v in cli_env().items() if not k.startswith("ERTCLOUD_")}
-    env["PATH"] = f"{folder / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     return env
 
 
