@@ -1,7 +1,7 @@
 """The clients under test, one measurement per process.
 
 ``python -m benchmarks.clients --client ertcloud|ertcloud-aiohttp|baseline|lseg-data|discard
---mode tput|lat|mem ...`` prints one JSON result line.
+--mode tput|lat|mem ...`` prints one JSON result line (``--serve``: one per job line on stdin).
 
 * ``ertcloud``: :class:`ertcloud.Session` (full path: decode, record cache, typed events to a
   callback) on its default transport; ``ertcloud-aiohttp`` forces the aiohttp one.
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import importlib
 import json
 import os
 import re
@@ -266,8 +267,12 @@ def run_baseline(job: Job) -> dict[str, Any]:
     )
     th = threading.Thread(target=app.run_forever, daemon=True)
     th.start()
-    done.wait(job.seconds + 120)
-    app.close()
+    if job.stop_after > 0:
+        counter.sample_until(done, job.stop_after)
+        app.close(timeout=0)  # not read what is still queued for a close frame
+    else:
+        done.wait(job.seconds + 120)
+        app.close()
     return _result(job, counter, reply, {})
 
 
@@ -463,8 +468,37 @@ def _reply_of(data: bytes) -> dict[str, Any]:
     return out
 
 
+def serve() -> None:
+    """``--serve``: run the jobs given one a line on stdin (each line a JSON list of the
+    arguments one process would take) and answer each with one line: the result, or
+    ``{"error": ...}``. ``python -m benchmarks --quick`` runs its throughput and latency
+    jobs so, without a process start-up per job."""
+    out = sys.stdout
+    sys.stdout = sys.stderr  # whatever a library prints stays off the answers
+    sys.modules.setdefault("wsaccel", None)  # type: ignore[arg-type]  # as run_baseline
+    for name in ("ertcloud", "aiohttp", "msgspec", "ertcloud.client.transport_picows", "websocket"):
+        try:  # once, before the first job, not within its figures
+            importlib.import_module(name)
+        except ImportError:
+            pass
+    for line in sys.stdin:
+        try:
+            answer = measure(Job.parse(json.loads(line)))
+        except (Exception, SystemExit) as exc:  # reported to the runner
+            answer = {"error": f"{type(exc).__name__}: {exc}"}
+        out.write(json.dumps(answer) + "\n")
+        out.flush()
+
+
 def main(argv: list[str] | None = None) -> None:
-    job = Job.parse(argv)
+    if (sys.argv[1:] if argv is None else argv) == ["--serve"]:
+        serve()
+        return
+    emit(measure(Job.parse(argv)))
+
+
+def measure(job: Job) -> dict[str, Any]:
+    """Run one job in this process; its result."""
     if job.client == "ertcloud":
         result = asyncio.run(run_ertcloud(job, None))
     elif job.client.startswith("ertcloud-"):
@@ -480,7 +514,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         raise SystemExit(f"unknown client {job.client}")
     result.update(client=job.client, mode=job.mode, per_frame=job.per_frame, domain=job.domain)
-    emit(result)
+    return result
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import gc
 import json
 import os
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -29,6 +30,8 @@ __all__ = [
 
 #: Bench items the clients subscribe for throughput and latency runs.
 STREAM_ITEMS = 500
+#: Seconds of a throughput stream left out of its rate (the client warming up).
+WARMUP = 0.3
 
 
 @dataclass
@@ -45,6 +48,12 @@ class Job:
     seconds: float = 2.0
     items: int = STREAM_ITEMS
     view: list[str] | None = None
+    #: > 0: stop this many seconds after the first update instead of waiting for the
+    #: simulator's reply, dropping what is still queued (``--quick``'s baseline, which would
+    #: otherwise drain megabytes at its own pace)
+    stop_after: float = 0.0
+    #: > 0: the simulator stops the stream after this many messages (or ``seconds``)
+    messages: int = 0
 
     @classmethod
     def parse(cls, argv: list[str] | None = None) -> Job:
@@ -59,6 +68,8 @@ class Job:
         p.add_argument("--seconds", type=float, default=2.0)
         p.add_argument("--items", type=int, default=STREAM_ITEMS)
         p.add_argument("--view", default="")
+        p.add_argument("--stop-after", type=float, default=0.0)
+        p.add_argument("--messages", type=int, default=0)
         a = p.parse_args(argv)
         return cls(
             a.client,
@@ -71,6 +82,8 @@ class Job:
             a.seconds,
             a.items,
             [v for v in a.view.split(",") if v] or None,
+            a.stop_after,
+            a.messages,
         )
 
     def args(self) -> list[str]:
@@ -96,17 +109,24 @@ class Job:
         ]
         if self.view:
             out += ["--view", ",".join(self.view)]
+        if self.stop_after > 0:
+            out += ["--stop-after", str(self.stop_after)]
+        if self.messages > 0:
+            out += ["--messages", str(self.messages)]
         return out
 
     def bench_elements(self) -> dict[str, Any]:
         """Elements of the bench Generic that starts this job's stream."""
-        return {
+        out: dict[str, Any] = {
             "Rate": self.rate,
             "PerFrame": self.per_frame,
             "Seconds": self.seconds,
             "Domain": self.domain,
             "Stamp": self.mode == "lat",
         }
+        if self.messages > 0:
+            out["Messages"] = self.messages
+        return out
 
 
 @dataclass
@@ -128,17 +148,37 @@ class Counter:
         elif not self.count & 1023:
             self.marks.append((time.perf_counter(), self.count))
 
-    def rate(self, warmup: float = 0.3) -> float:
+    def rate(self, warmup: float = WARMUP) -> float:
         """Messages per second over the saturated window (after ``warmup`` s)."""
         m = self.marks
         if len(m) < 3:
             return 0.0
         t0 = m[0][0] + warmup
-        start = next((x for x in m if x[0] >= t0), m[len(m) // 4])
+        start = next((x for x in m[:-1] if x[0] >= t0), m[len(m) // 4])
         end = m[-1]
         if end[0] <= start[0]:
             return 0.0
         return (end[1] - start[1]) / (end[0] - start[0])
+
+    def sample_until(self, done: threading.Event, seconds: float) -> None:
+        """Wait until ``done``, or ``seconds`` after the first update once :meth:`rate` has
+        a figure, marking the count every 20 ms (from this thread, while another one
+        counts): a rate even from fewer messages than the callback's own marks need."""
+        give_up = time.perf_counter() + 120
+        while not self.count and time.perf_counter() < give_up:  # the first update
+            if done.wait(0.005):
+                return
+        samples: list[tuple[float, int]] = []
+        end = time.perf_counter() + seconds
+        while not done.wait(0.02):
+            now = time.perf_counter()
+            samples.append((now, self.count))
+            if now < end:
+                continue
+            marks = sorted(self.marks + samples)
+            if now >= give_up or Counter(marks=marks).rate() > 0:  # its figure is in
+                break
+        self.marks = sorted(self.marks + samples)
 
     def latencies(self) -> dict[str, float]:
         vals = sorted(self.lat_ns[len(self.lat_ns) // 5 :])  # drop the first 20 %

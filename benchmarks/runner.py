@@ -16,12 +16,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Job
+from benchmarks.common import WARMUP, Job
 from benchmarks.report import TARGETS, check_targets, render, write_chart
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,6 +39,9 @@ class Settings:
     out: Path = Path("bench-results")
     chart: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the smoke run: throughput and latency jobs in one long-lived client process, and the
+    #: baseline stopped once it has its figure (see :class:`Worker`)
+    quick: bool = False
 
 
 class Sim:
@@ -125,6 +129,53 @@ def run_job(job: Job, timeout: float = 600) -> dict[str, Any]:
     return out
 
 
+class Worker:
+    """One client process (``benchmarks.clients --serve``) that runs job after job: what
+    ``--quick`` uses instead of a process per job, whose start-up (imports) would take
+    most of a smoke run. Figures stay comparable within the run, not with full runs."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.clients", "--serve"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=_env(),
+            cwd=ROOT,
+        )
+
+    def run(self, job: Job, timeout: float = 600) -> dict[str, Any]:
+        """Run ``job`` in the worker; as :func:`run_job`."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(job.args()) + "\n")
+        self.proc.stdin.flush()
+        watchdog = threading.Timer(timeout, self.proc.kill)
+        watchdog.start()
+        try:
+            line = self.proc.stdout.readline()
+        finally:
+            watchdog.cancel()
+        out: dict[str, Any] = json.loads(line) if line else {"error": "the process ended"}
+        if "error" in out:
+            raise RuntimeError(f"{job.client} {job.mode} failed: {out['error']}")
+        return out
+
+    def stop(self) -> None:
+        for f in (self.proc.stdin, self.proc.stdout):
+            if f is not None:
+                f.close()  # the worker's stdin ends: it exits
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+#: Messages of a ``--quick`` throughput stream (a baseline stream ends with its window).
+QUICK_MESSAGES = 16 * 1024
+
+
 def clients(settings: Settings) -> list[str]:
     names = ["ertcloud"]
     if importlib.util.find_spec("picows") is not None:
@@ -142,9 +193,19 @@ def run(settings: Settings, log: Any = sys.stderr) -> dict[str, Any]:
     from benchmarks.parse_only import parse_only
 
     started = time.time()
-    sim = Sim()
+    worker = Worker() if settings.quick else None  # its imports overlap the simulator's
+    if settings.quick and settings.chart:  # and so do the chart's, here
+        threading.Thread(target=_import_chart, daemon=True).start()
+    try:
+        sim = Sim()
+    except BaseException:
+        if worker is not None:
+            worker.stop()
+        raise
     cpus = _cpus()
     pin(0, CLIENT_CPUS)  # this process (parse-only runs) and the client processes it starts
+    if worker is not None:
+        pin(worker.proc.pid, CLIENT_CPUS)
     tput: list[dict[str, Any]] = []
     ceiling: list[dict[str, Any]] = []
     lat: list[dict[str, Any]] = []
@@ -153,41 +214,29 @@ def run(settings: Settings, log: Any = sys.stderr) -> dict[str, Any]:
     in_process: dict[str, Any] = {}
     names = clients(settings)
     main = names[0]
+
+    def run_one(job: Job) -> dict[str, Any]:
+        if worker is None or job.client == "lseg-data":  # lseg-data's threads: a process
+            return run_job(job)
+        return worker.run(job)
+
     try:
         combos = [(k, d) for d in ("MarketPrice", "MarketByPrice") for k in (1, 10)]
+
+        def tput_job(client: str, k: int, d: str) -> Job:
+            job = Job(client, "tput", sim.ws_url, sim.token_url, k, d, 0.0, settings.seconds)
+            job.items = settings.items
+            if settings.quick and client == "baseline":  # its figure is in after a window
+                job.stop_after = WARMUP + settings.seconds
+            elif settings.quick:  # a burst the client reads at its own pace (none queued)
+                job.messages = QUICK_MESSAGES
+            return job
+
         for rnd in range(settings.rounds):
-            jobs = [
-                Job(
-                    c,
-                    "tput",
-                    sim.ws_url,
-                    sim.token_url,
-                    k,
-                    d,
-                    0.0,
-                    settings.seconds,
-                    settings.items,
-                )
-                for c in names
-                for k, d in combos
-            ]
-            jobs += [
-                Job(
-                    "discard",
-                    "tput",
-                    sim.ws_url,
-                    sim.token_url,
-                    k,
-                    d,
-                    0.0,
-                    settings.seconds,
-                    settings.items,
-                )
-                for k, d in combos
-            ]
+            jobs = [tput_job(c, k, d) for c in (*names, "discard") for k, d in combos]
             random.shuffle(jobs)
             for job in jobs:
-                r = run_job(job)
+                r = run_one(job)
                 r["round"] = rnd
                 (ceiling if job.client == "discard" else tput).append(r)
                 print(f"  round {rnd + 1}: {_label(r)} {r['msgs_per_s']:,.0f} msg/s", file=log)
@@ -208,7 +257,7 @@ def run(settings: Settings, log: Any = sys.stderr) -> dict[str, Any]:
                     settings.lat_seconds,
                     settings.items,
                 )
-                r = run_job(job)
+                r = run_one(job)
                 r.update(round=rnd, rate=rate)
                 lat.append(r)
                 print(
@@ -228,6 +277,8 @@ def run(settings: Settings, log: Any = sys.stderr) -> dict[str, Any]:
                     file=log,
                 )
     finally:
+        if worker is not None:
+            worker.stop()
         sim.stop()
         pin(0, cpus)
     doc: dict[str, Any] = {
@@ -287,6 +338,15 @@ def _in_process(settings: Settings, log: Any) -> dict[str, Any]:
             file=log,
         )
     return {"hot_path": hot, "images": imgs}
+
+
+def _import_chart() -> None:
+    try:
+        import matplotlib
+    except ImportError:
+        return
+    matplotlib.use("Agg")  # as report.build_chart, before pyplot
+    import matplotlib.pyplot
 
 
 def _label(r: dict[str, Any]) -> str:
@@ -420,9 +480,10 @@ def run_args(a: argparse.Namespace, error: Any) -> int:
         lseg=not a.no_lseg,
         out=Path(a.out),
         chart=not a.no_chart,
+        quick=a.quick,
     )
     if a.quick:
-        s.rounds, s.seconds, s.lat_seconds, s.items = 1, 0.6, 0.8, 100
+        s.rounds, s.seconds, s.lat_seconds, s.items = 1, 0.3, 0.3, 25
         s.mem_items = (1000,)
     doc = run(s)
     s.out.mkdir(parents=True, exist_ok=True)

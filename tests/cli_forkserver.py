@@ -55,12 +55,27 @@ sys.stdout.write("ready\n")
 sys.stdout.flush()
 
 
-def wait(conn, pid):
+def wait(conn, pid, tied):
+    done = []
+    if tied:  # the command goes when its client does (a shim killed with SIGKILL)
+        threading.Thread(target=watch, args=(conn, pid, done), daemon=True).start()
     _, status = os.waitpid(pid, 0)
+    done.append(True)
     try:
         conn.sendall(struct.pack("!i", os.waitstatus_to_exitcode(status)))
+    except OSError:
+        pass
     finally:
         conn.close()
+
+
+def watch(conn, pid, done):
+    try:
+        gone = not conn.recv(1)  # a client sends nothing after its request
+    except OSError:
+        return
+    if gone and not done:
+        os.kill(pid, 9)
 
 
 while True:
@@ -108,7 +123,42 @@ while True:
     for fd in fds:
         os.close(fd)
     conn.sendall(struct.pack("!i", pid))
-    threading.Thread(target=wait, args=(conn, pid), daemon=True).start()
+    threading.Thread(target=wait, args=(conn, pid, bool(req.get("tied"))), daemon=True).start()
+"""
+
+#: The ``ertcloud`` of a shell (see :func:`shim`): asks the fork server for ``ertcloud
+#: ARGS`` with its own stdin, stdout, stderr, environment and folder, passes SIGINT and
+#: SIGTERM on to it and exits as it did.
+_SHIM = r"""
+import json, os, signal, socket, struct, sys
+
+conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+conn.connect(PATH)
+env = dict(os.environ)
+req = {"args": sys.argv[1:], "env": env, "cwd": os.getcwd(), "tied": True}
+data = json.dumps(req).encode()
+socket.send_fds(conn, [struct.pack("!i", len(data))], [0, 1, 2])
+conn.sendall(data)
+
+
+def exactly(n):
+    out = b""
+    while len(out) < n:
+        chunk = conn.recv(n - len(out))
+        if not chunk:
+            sys.exit(70)  # the fork server is gone
+        out += chunk
+    return out
+
+
+pid = struct.unpack("!i", exactly(4))[0]
+for sig in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(sig, lambda s, _: os.kill(pid, s))
+code = struct.unpack("!i", exactly(4))[0]
+if code < 0:  # ended by a signal: so does this process
+    signal.signal(-code, signal.SIG_DFL)
+    os.kill(os.getpid(), -code)
+sys.exit(code)
 """
 
 
@@ -345,6 +395,16 @@ def start(args: list[str], env: dict[str, str]) -> ForkedProcess | None:
         return ForkedProcess(args, *s._spawn(args, env))
     except ServerTrouble:
         return None
+
+
+def shim(env: dict[str, str]) -> str | None:
+    """The text of an executable ``ertcloud`` for shells run with ``env``: it runs each
+    command through this process's fork server (a process of its own, its exit code and
+    signals as those of a fresh one); None where the server does not apply."""
+    s = server()
+    if s is None or not s.serves(env):
+        return None
+    return f"#!{sys.executable} -IS\nPATH = {s.path!r}\n{_SHIM}"
 
 
 def start_on_terminal(args: list[str], env: dict[str, str], tty: int) -> ForkedProcess | None:

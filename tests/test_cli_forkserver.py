@@ -4,9 +4,11 @@ fresh interpreter where the import-time environment differs."""
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -118,3 +120,36 @@ def test_a_command_started_on_a_terminal_gets_its_ctrl_c() -> None:
             proc.kill()
             proc.wait(30)
         os.close(master)
+
+
+def test_a_shell_shim_runs_forked_commands_and_takes_them_along(tmp_path: Path) -> None:
+    """``shim``: an ``ertcloud`` for shells; its exit code and Ctrl+C are the command's, and
+    the command goes when the shim is killed (no process left behind)."""
+    text = cli_forkserver.shim(cli_env())
+    assert text is not None
+    shim = tmp_path / "ertcloud"
+    shim.write_text(text)
+    shim.chmod(0o755)
+    r = subprocess.run(
+        ["bash", "-c", f"{shim} market-price --user x"], capture_output=True, text=True,
+        timeout=60, env=cli_env(),
+    )  # fmt: skip
+    want = fresh("market-price", "--user", "x")
+    assert (r.returncode, r.stdout, r.stderr) == (2, "", want.stderr)
+    for stop in (signal.SIGINT, signal.SIGKILL):
+        proc = subprocess.Popen(
+            [str(shim), "sim", "--port", "0"], stdout=subprocess.PIPE, text=True, env=cli_env()
+        )
+        with proc:
+            assert proc.stdout is not None
+            info = json.loads(proc.stdout.readline())
+            proc.send_signal(stop)
+            assert proc.wait(30) == (0 if stop == signal.SIGINT else -signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            while True:  # the simulator has stopped listening
+                try:
+                    socket.create_connection(("127.0.0.1", info["port"]), timeout=1).close()
+                except OSError:
+                    break
+                assert time.monotonic() < deadline, "the forked simulator outlived its shim"
+                time.sleep(0.1)

@@ -1,4 +1,4 @@
-"""Every shell command of the README runs as written, in order, each section in a fresh
+"""Every shell command of the README runs as written, each section in a fresh
 temporary folder: the Quick tour, Everyday commands, Discovery and Trader features blocks
 are read from README.md here, so an edit that breaks a command fails this test.
 
@@ -9,7 +9,10 @@ run time, so a simulator a user runs on 8443 does not disturb the test. A comman
 until Ctrl+C (a simulator, a subscription, a recording with a long ``--duration``) is
 started, checked for its expected output, stopped with SIGINT and its exit code checked;
 a simulator stays up until its section's other commands are done. Sections run side by
-side. Run elsewhere: "Getting the data out" and the board (``tests/test_readme_commands.py``).
+side, and so do the commands of a section, except where one needs another: a simulator is
+up before the commands after it start, and the plot starts once the recording it reads is
+done (most commands wait on market data, news or a bar to close, not on the processor).
+Run elsewhere: "Getting the data out" and the board (``tests/test_readme_commands.py``).
 Not run: ``make demo``/``make test`` (a new venv from the network; the whole suite) and
 the Performance block (an install from the network; a benchmark of several minutes)."""
 
@@ -25,11 +28,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import cli_forkserver
 import pytest
 from support import ROOT, cli_env, messages, printed
 
@@ -137,7 +141,8 @@ class Expect:
     """What a README command (matched by ``pattern``) must do. ``until``: it runs until
     Ctrl+C, which is sent once this regex is ``count`` times in its stdout (``on="err"``:
     stderr);
-    ``serve``: it stays up until its section is done. ``check`` sees the result."""
+    ``serve``: it stays up until its section is done. ``after``: it starts once the
+    command matching this regex is done. ``check`` sees the result."""
 
     pattern: str
     check: Callable[[Ran], None]
@@ -145,6 +150,7 @@ class Expect:
     count: int = 1
     on: str = "out"
     serve: bool = False
+    after: str | None = None
 
 
 def _json_lines(text: str) -> list[dict[str, Any]]:
@@ -275,7 +281,7 @@ EXPECT = [
     Expect(r"ertcloud news ", check_news),
     Expect(r"ertcloud bars ", check_bars),
     Expect(r"ertcloud record TRI.N --to ticks.db --bars", check_record_bars, ROWS, on="err"),
-    Expect(r"ertcloud plot ticks.db", check_plot),
+    Expect(r"ertcloud plot ticks.db", check_plot, after=r"ertcloud record TRI.N --to ticks.db "),
     Expect(r"ertcloud subscribe TRI.N --warmstandby", check_warm_standby),
 ]
 
@@ -311,50 +317,49 @@ def free_port(span: int = 3) -> str:
 
 def shell_env(folder: Path) -> dict[str, str]:
     """An environment with ``ertcloud`` on PATH (and ``.venv/bin/ertcloud``) running this
-    checkout, and no ERTCLOUD_* settings of the person running the tests."""
-    shim = f'#!/bin/sh\nexec "{sys.executable}" -m ertcloud "$@"\n'
+    checkout, and no ERTCLOUD_* settings of the person running the tests. Each ``ertcloud``
+    is forked from the tests' fork server (``cli_forkserver.shim``) where it applies."""
+    env = {k: v for k, v in cli_env().items() if not k.startswith("ERTCLOUD_")}
+    env["PATH"] = f"{folder / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    shim = cli_forkserver.shim(env) or f'#!/bin/sh\nexec "{sys.executable}" -m ertcloud "$@"\n'
     for d in (folder / "bin", folder / ".venv" / "bin"):
         d.mkdir(parents=True)
         (d / "ertcloud").write_text(shim)
         (d / "ertcloud").chmod(0o755)
-    env = {k: v for k, v in cli_env().items() if not k.startswith("ERTCLOUD_")}
-    env["PATH"] = f"{folder / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     return env
 
 
 def run_section(commands: list[str], folder: Path) -> list[Ran]:
-    """Run ``commands`` in order in ``folder``; every process is gone when it returns."""
+    """Run ``commands`` in ``folder`` (see the module); every process is gone when it
+    returns."""
     env = shell_env(folder)
     port = free_port()
     servers: list[tuple[Background, Expect]] = []
     done: list[Ran] = []
     try:
-        for command in commands:
-            command = command.replace(f"--port {README_PORT}", f"--port {port}").replace(
-                f"127.0.0.1:{README_PORT}/", f"127.0.0.1:{port}/"
-            )
-            assert README_PORT not in command, command  # no fixed port left
-            exp = expectation(command)
-            if exp.until is None:
-                r = subprocess.run(
-                    ["bash", "-c", command], cwd=folder, env=env, capture_output=True,
-                    text=True, timeout=120,
-                )  # fmt: skip
-                ran = Ran(command, folder, r.stdout, r.stderr, r.returncode)
-            else:
-                bg = Background(command, folder, env)
-                try:
-                    bg.wait_for(exp.until, exp.count, exp.on)
-                except BaseException:
-                    bg.interrupt()
-                    raise
+        with ThreadPoolExecutor(len(commands)) as pool:
+            started: list[tuple[str, Future[Ran]]] = []
+            for command in commands:
+                command = command.replace(f"--port {README_PORT}", f"--port {port}").replace(
+                    f"127.0.0.1:{README_PORT}/", f"127.0.0.1:{port}/"
+                )
+                assert README_PORT not in command, command  # no fixed port left
+                exp = expectation(command)
                 if exp.serve:
+                    bg = Background(command, folder, env)
+                    try:
+                        assert exp.until is not None
+                        bg.wait_for(exp.until, exp.count, exp.on)
+                    except BaseException:
+                        bg.interrupt()
+                        raise
                     servers.append((bg, exp))
                     continue
-                ran = bg.interrupt()
-            assert ran.code == 0, f"{command}: exit {ran.code}\n{ran.err[-2000:]}"
-            exp.check(ran)
-            done.append(ran)
+                for earlier, ran in started:
+                    if exp.after is not None and re.search(exp.after, earlier):
+                        ran.result()
+                started.append((command, pool.submit(run_command, command, exp, folder, env)))
+            done = [ran.result() for _, ran in started]
     finally:
         for bg, _ in servers:
             bg.interrupt()
@@ -363,6 +368,27 @@ def run_section(commands: list[str], folder: Path) -> list[Ran]:
         exp.check(bg.ran)
         done.append(bg.ran)
     return done
+
+
+def run_command(command: str, exp: Expect, folder: Path, env: dict[str, str]) -> Ran:
+    """Run one command to its end (or to Ctrl+C, see :class:`Expect`) and check it."""
+    if exp.until is None:
+        r = subprocess.run(
+            ["bash", "-c", command], cwd=folder, env=env, capture_output=True,
+            text=True, timeout=120,
+        )  # fmt: skip
+        ran = Ran(command, folder, r.stdout, r.stderr, r.returncode)
+    else:
+        bg = Background(command, folder, env)
+        try:
+            bg.wait_for(exp.until, exp.count, exp.on)
+        except BaseException:
+            bg.interrupt()
+            raise
+        ran = bg.interrupt()
+    assert ran.code == 0, f"{command}: exit {ran.code}\n{ran.err[-2000:]}"
+    exp.check(ran)
+    return ran
 
 
 def test_every_readme_shell_block_is_run_here_or_elsewhere() -> None:

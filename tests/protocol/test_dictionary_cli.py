@@ -32,10 +32,11 @@ def conn(sim: SimProcess) -> list[str]:
 def test_summary_and_exports_from_a_simulator(
     sim_process: Any, tmp_path: Path, receive_core: str
 ) -> None:
-    """The download goes through the receive core: the command runs on the module's one."""
+    """The download goes through the receive core: the command runs on the module's one
+    (the compiled one, as this process's: forked by ``run_cli``, no interpreter start-up)."""
     sim = sim_process()
-    pure = "1" if receive_core == "pure" else "0"
-    env = cli_env(ERTCLOUD_CACHE_DIR=str(tmp_path / "cache"), ERTCLOUD_NO_EXTENSIONS=pure)
+    pure = {"ERTCLOUD_NO_EXTENSIONS": "1"} if receive_core == "pure" else {}
+    env = cli_env(ERTCLOUD_CACHE_DIR=str(tmp_path / "cache"), **pure)
     r = run_cli("dictionary", *conn(sim), env=env)
     assert r.returncode == 0, r.stderr
     assert "dictionary: download\n" in r.stdout
