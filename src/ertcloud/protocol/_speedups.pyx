@@ -8,7 +8,7 @@ not yet open, limits) goes to ``ItemStream.apply_update``, the pure path, for th
 """
 
 cimport cython
-from cpython.dict cimport PyDict_GetItem, PyDict_Next, PyDict_SetItem, PyDict_Update
+from cpython.dict cimport PyDict_GetItem, PyDict_GetItemWithError, PyDict_Next, PyDict_SetItem, PyDict_Update
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_FromDouble
 from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_AsSsize_t, PyLong_FromLongLong
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
@@ -100,11 +100,16 @@ cdef enum:
     _T_INT = 2
 
 
+cdef struct _Slot  # the reader's cache entry of a short string (below)
+cdef struct _Memo
+
+
 cdef struct _Field:
     # one field of an Update read from the frame (see ``Frame``), its number a C value
     PyObject* name  # a new reference
     _Val v  # v.o a new reference when tag is _T_OBJ
     int tag
+    _Slot* cs  # the reader's cache entry of the name (NULL: none), which remembers its slot
 
 
 cdef inline object _box(_Field* f):
@@ -203,15 +208,23 @@ cdef class CompactImage:
 
     cdef int _put(self, _Field* f) except -1:
         """Field ``f`` stored as ``_merge`` stores a value (a number as it was read)."""
-        cdef PyObject* p = PyDict_GetItem(self.index, <object>f.name)
+        cdef _Memo* m = _memo_of(f)
+        cdef PyObject* p
         cdef Py_ssize_t i
         cdef PyObject* old
-        if p is NULL:
+        if m is not NULL and m.index == <PyObject*>self.index:
+            i = m.at
+        else:
+            p = PyDict_GetItemWithError(self.index, <object>f.name)
+            i = -1 if p is NULL else PyLong_AsSsize_t(<object>p)
+            if m is not NULL:  # remember it for this layout
+                _hold(&m.index, self.index)
+                m.at = i
+        if i < 0:
             if self.extra is None:
                 self.extra = {}
             PyDict_SetItem(self.extra, <object>f.name, _box(f))
             return 0
-        i = PyLong_AsSsize_t(<object>p)
         if f.tag == _T_OBJ:
             return self._store(i, <object>f.v.o)
         old = self.vals[i].o if self._tag(i) == _T_OBJ else NULL
@@ -553,15 +566,27 @@ cdef enum:
     _FALLBACK = 1
 
 
-cdef struct _Slot:
+cdef struct _Slot:  # 64 bytes: one cache line
     Py_ssize_t n
     PyObject* s
-    char b[_CACHE_LEN]
+    uint64_t a, b  # the first and the last 8 bytes (all of them up to 16)
+    char bytes[_CACHE_LEN]
+
+
+cdef struct _Memo:
+    # what a field named as the _Slot of the same index is in the layout and the ripple rules
+    # seen last (new references to them; NULL: none yet): CompactImage._put, _ripple_info
+    PyObject* index
+    Py_ssize_t at  # its slot in that layout, or -1
+    PyObject* rules
+    unsigned long long group  # its ripple group's bit, or 0
+    bint rippled  # has ripple moves
 
 
 # Field names and short repeated values (codes, ticks, times) decoded once: a small table
 # keyed by the bytes, an entry replaced on collision (strings are immutable, sharing is safe).
 cdef _Slot _cache[_CACHE_SLOTS]
+cdef _Memo _memo[_CACHE_SLOTS]
 cdef uint64_t _FNV_OFFSET = 14695981039346656037ULL
 cdef uint64_t _FNV_PRIME = 1099511628211ULL
 
@@ -617,14 +642,27 @@ cdef object _make_str(const unsigned char* p, Py_ssize_t n, bint ascii):
         return None
 
 
+cdef void _forget(_Memo* m) noexcept:
+    Py_XDECREF(m.index)
+    Py_XDECREF(m.rules)
+    m.index = m.rules = NULL
+
+
 cdef object _string(_Cur* c):
     """A JSON string at the cursor as a str (shared when short), or None to fall back."""
+    cdef _Slot* slot
+    return _string_in(c, &slot)
+
+
+cdef object _string_in(_Cur* c, _Slot** where):
+    """``_string``, and the cache entry that holds it in ``where`` (NULL: none)."""
     cdef const unsigned char* p
     cdef Py_ssize_t n
     cdef bint ascii
     cdef uint64_t h, a, b
     cdef _Slot* slot
     cdef object s
+    where[0] = NULL
     if c.p >= c.end or c.p[0] != 34 or _raw_string(c, &p, &n, &ascii):
         return None
     if n > _CACHE_LEN:
@@ -638,7 +676,11 @@ cdef object _string(_Cur* c):
         memcpy(&a, p, n)
     h = (a * _FNV_PRIME) ^ (b + <uint64_t>n) * _FNV_OFFSET
     slot = &_cache[(h ^ (h >> 32) ^ (h >> 17)) & (_CACHE_SLOTS - 1)]
-    if slot.s is not NULL and slot.n == n and memcmp(slot.b, p, n) == 0:
+    if (
+        slot.s is not NULL and slot.n == n and slot.a == a and slot.b == b
+        and (n <= 16 or memcmp(slot.bytes, p, n) == 0)
+    ):
+        where[0] = slot
         return <object>slot.s
     s = _make_str(p, n, ascii)
     if s is not None:
@@ -646,7 +688,11 @@ cdef object _string(_Cur* c):
         Py_INCREF(s)
         slot.s = <PyObject*>s
         slot.n = n
-        memcpy(slot.b, p, n)
+        slot.a = a
+        slot.b = b
+        memcpy(slot.bytes, p, n)
+        _forget(&_memo[slot - _cache])  # it was another name's
+        where[0] = slot
     return s
 
 
@@ -956,6 +1002,7 @@ cdef class Frame:
         cdef _Field* f = &self.fs[self.nfs]
         f.name = NULL
         f.tag = _T_INT
+        f.cs = NULL
         self.nfs += 1
         return f
 
@@ -1066,6 +1113,7 @@ cdef int _read_fields(_Cur* c, Frame fr, _Rec* r) except -1:
     """A Fields object of scalars, into the frame's fields (``r``'s); _FALLBACK for anything
     else."""
     cdef _Field* f
+    cdef _Slot* cs
     cdef object k
     if not _eat(c, 123):  # '{'
         return _FALLBACK
@@ -1076,12 +1124,13 @@ cdef int _read_fields(_Cur* c, Frame fr, _Rec* r) except -1:
         return 0
     while True:
         _ws(c)
-        k = _string(c)
+        k = _string_in(c, &cs)
         if k is None or not _eat(c, 58):  # ':'
             return _FALLBACK
         f = fr._push_field()
         Py_INCREF(k)
         f.name = <PyObject*>k
+        f.cs = cs
         r.nf += 1
         if _field_value(c, f):
             return _FALLBACK
@@ -1353,16 +1402,13 @@ cdef int _apply_fields(object s, _Rec* r, _Field* fs) except -1:
     cdef object whole = <object>whole_p if whole_p is not NULL else s.whole_chains
     cdef object name
     cdef dict names
-    cdef PyObject* g
     cdef Py_ssize_t j
     cdef int hits = 0, overlapping = 0
     cdef unsigned long long seen = 0, bit
     for j in range(r.nf):
-        if PyDict_GetItem(table, <object>fs[j].name) is not NULL:
+        if _ripple_info(&fs[j], <object>rules, table, group, &bit):
             hits += 1
-            g = PyDict_GetItem(group, <object>fs[j].name)
-            if g is not NULL:
-                bit = <unsigned long long>(<object>g)
+            if bit:
                 if seen & bit:  # overlapping chains, or a name twice
                     overlapping = 1
                 seen |= bit
@@ -1374,11 +1420,39 @@ cdef int _apply_fields(object s, _Rec* r, _Field* fs) except -1:
             _ripple(img, table, name, whole)
     elif hits:
         for j in range(r.nf):
-            if PyDict_GetItem(table, <object>fs[j].name) is not NULL:
+            if _ripple_info(&fs[j], <object>rules, table, group, &bit):
                 _ripple(img, table, <object>fs[j].name, whole)
     for j in range(r.nf):
         img._put(&fs[j])
     return _finish(s, img, r.vals[1])
+
+
+cdef bint _ripple_info(_Field* f, object rules, dict table, dict group, unsigned long long* bit) except -1:
+    """Whether field ``f`` has ripple moves in ``rules`` (whose ``table`` and ``group`` these
+    are), and the bit of its group in ``bit`` (0: none); remembered in the name's cache entry."""
+    cdef _Memo* m = _memo_of(f)
+    cdef PyObject* g
+    cdef bint rippled
+    if m is not NULL and m.rules == <PyObject*>rules:
+        bit[0] = m.group
+        return m.rippled
+    rippled = PyDict_GetItemWithError(table, <object>f.name) is not NULL
+    bit[0] = 0
+    if rippled:
+        g = PyDict_GetItemWithError(group, <object>f.name)
+        if g is not NULL:
+            bit[0] = <unsigned long long>(<object>g)
+    if m is not NULL:
+        _hold(&m.rules, rules)
+        m.group = bit[0]
+        m.rippled = rippled
+    return rippled
+
+
+cdef inline _Memo* _memo_of(_Field* f) noexcept:
+    """The memo of ``f``'s name: NULL when it has none (a long name, or its cache entry now
+    holds another string)."""
+    return &_memo[f.cs - _cache] if f.cs is not NULL and f.cs.s == f.name else NULL
 
 
 cdef object _TRUE = True
