@@ -16,7 +16,7 @@ from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_REFCNT, Py_XDECREF
 from libc.string cimport memset
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from .image import FieldImage, image_from_dict
 from .messages import Update
@@ -1029,10 +1029,18 @@ cdef class Frame:
     def __len__(self):
         return self.n
 
-    def __getitem__(self, Py_ssize_t k):
-        if not 0 <= k < self.n:
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self._build(i) for i in range(*k.indices(self.n))]
+        cdef Py_ssize_t i = k
+        if i < 0:
+            i += self.n
+        if not 0 <= i < self.n:
             raise IndexError(k)
-        return self._build(k)
+        return self._build(i)
+
+
+Sequence.register(Frame)
 
 
 cdef int _read_key(_Cur* c, _Rec* r) except -1:
