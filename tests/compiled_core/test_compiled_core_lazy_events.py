@@ -70,13 +70,14 @@ def test_the_compiled_core_gives_its_own_event_type() -> None:
 
 def test_no_extensions_keeps_the_msgspec_event() -> None:
     code = (
-        "import msgspec; from ertcloud.protocol import events; "
-        "print(issubclass(events.ItemUpdated, msgspec.Struct))"
+        "import msgspec; from ertcloud.protocol import events, messages; "
+        "ev = events.ItemUpdated(None, messages.Update(id=2, seq_number=5)); "
+        "print(issubclass(events.ItemUpdated, msgspec.Struct), ev.seq_number)"
     )
     env = {**os.environ, "ERTCLOUD_NO_EXTENSIONS": "1"}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "True"
+    assert r.stdout.strip() == "True 5"
 
 
 def test_a_message_read_later_is_the_one_of_its_frame() -> None:
@@ -107,9 +108,11 @@ def test_the_event_behaves_as_the_pure_cores_struct() -> None:
     whole = _ids("compiled")["WHOLE.L"]
     frame = _frame(whole, 7, '"BID":1.5,"ASK":2.5')
     (ev,) = _received([frame])[1]
+    assert ev.seq_number == 7  # before the message is read, and after
     (msg,) = _msgs(frame)
     eager = events.ItemUpdated(ev.stream, msg)
     assert ev == eager and not ev != eager and ev != object()
+    assert ev.seq_number == eager.seq_number == 7
     assert ev == events.ItemUpdated(stream=ev.stream, message=msg)
     assert repr(ev) == repr(eager)
     assert repr(ev).startswith("ItemUpdated(stream=ItemStream(")

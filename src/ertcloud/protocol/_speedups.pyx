@@ -1334,6 +1334,7 @@ cdef class ItemUpdated:
     cdef object _message
     cdef object _data  # the payload holding the message while it is not read yet
     cdef Py_ssize_t _start, _end
+    cdef object _seq  # its SeqNumber meanwhile
 
     __struct_fields__ = ("stream", "message")
     __match_args__ = ("stream", "message")
@@ -1349,6 +1350,13 @@ cdef class ItemUpdated:
             self._message = _message_at(self._data, self._start, self._end)
             self._data = None
         return self._message
+
+    @property
+    def seq_number(self):
+        """``message.seq_number``, without reading the message."""
+        if self._data is not None:
+            return self._seq
+        return self._message.seq_number
 
     def __eq__(self, other):
         if type(other) is not ItemUpdated:
@@ -1382,6 +1390,7 @@ cdef inline object _lazy_event(object s, object data, _Rec* r):
     ev._data = data
     ev._start = r.start
     ev._end = r.end
+    ev._seq = <object>r.vals[1] if r.vals[1] is not NULL else None
     return ev
 
 

@@ -64,6 +64,11 @@ class ItemUpdated(_Event, frozen=True):
     stream: ItemStream
     message: Update
 
+    @property
+    def seq_number(self) -> int | None:
+        """``message.seq_number``, which the compiled core gives without reading the message."""
+        return self.message.seq_number
+
 
 if not TYPE_CHECKING and os.environ.get("ERTCLOUD_NO_EXTENSIONS", "") in ("", "0"):
     try:
