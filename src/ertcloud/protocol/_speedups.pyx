@@ -76,7 +76,7 @@ cdef inline void _set_slot(object o, Py_ssize_t offset, object value):
 cdef object _OPEN = Phase.OPEN
 cdef object _UPDATE = Update
 cdef object _STREAM = ItemStream
-cdef object _ITEM_UPDATED = ItemUpdated
+cdef object _ITEM_UPDATED = None  # events.ItemUpdated: see _event_type
 cdef object _MARKET_PRICE = "MarketPrice"
 cdef object _RULES = RippleRules
 
@@ -527,7 +527,7 @@ cdef list _dispatch(object msgs, object lookup, object on_other):
             else:  # a subclass may override anything: the pure path
                 s.apply_update(msg)
                 deliver = s.deliver
-            ev = _ITEM_UPDATED(s, msg)
+            ev = _event_type()(s, msg)
             if deliver is not None and not events:
                 deliver(ev)
             else:
@@ -945,6 +945,17 @@ cdef object _key_of(_Rec* r):
     return key
 
 
+cdef void* _grown(void* p, Py_ssize_t* cap, size_t size, Py_ssize_t first) except NULL:
+    """``p``, an array of ``cap[0]`` items of ``size`` bytes, reallocated for about twice
+    as many (``first`` more)."""
+    cdef Py_ssize_t n = cap[0] * 2 + first
+    cdef void* q = PyMem_Realloc(p, n * size)
+    if q is NULL:
+        raise MemoryError()
+    cap[0] = n
+    return q
+
+
 @cython.final
 @cython.no_gc  # it holds decoded JSON values and the payload: nothing that refers back
 cdef class Frame:
@@ -979,26 +990,16 @@ cdef class Frame:
         self.data = None
 
     cdef _Rec* _push_rec(self) except NULL:
-        cdef void* grown
         if self.n == self.rcap:
-            grown = PyMem_Realloc(self.recs, (self.rcap * 2 + 4) * sizeof(_Rec))
-            if grown is NULL:
-                raise MemoryError()
-            self.recs = <_Rec*>grown
-            self.rcap = self.rcap * 2 + 4
+            self.recs = <_Rec*>_grown(self.recs, &self.rcap, sizeof(_Rec), 4)
         cdef _Rec* r = &self.recs[self.n]
         memset(r, 0, sizeof(_Rec))
         self.n += 1
         return r
 
     cdef _Field* _push_field(self) except NULL:
-        cdef void* grown
         if self.nfs == self.fcap:
-            grown = PyMem_Realloc(self.fs, (self.fcap * 2 + 32) * sizeof(_Field))
-            if grown is NULL:
-                raise MemoryError()
-            self.fs = <_Field*>grown
-            self.fcap = self.fcap * 2 + 32
+            self.fs = <_Field*>_grown(self.fs, &self.fcap, sizeof(_Field), 32)
         cdef _Field* f = &self.fs[self.nfs]
         f.name = NULL
         f.tag = _T_INT
@@ -1384,6 +1385,17 @@ cdef class ItemUpdated:
         return (ItemUpdated, (self.stream, self.message))
 
 
+cdef inline object _event_type():
+    """``events.ItemUpdated``, looked up once (that module imports this one): the class
+    below, unless ``ERTCLOUD_NO_EXTENSIONS`` kept the msgspec one there, which then gets
+    every event of this core too (built with its message)."""
+    global _ITEM_UPDATED
+    if _ITEM_UPDATED is None:
+        from .events import ItemUpdated as cls
+        _ITEM_UPDATED = cls
+    return _ITEM_UPDATED
+
+
 cdef inline object _lazy_event(object s, object data, _Rec* r):
     cdef ItemUpdated ev = ItemUpdated.__new__(ItemUpdated)
     ev.stream = s
@@ -1489,6 +1501,7 @@ cdef list _dispatch_frame(Frame fr, object lookup, object on_other):
     cdef PyObject* p
     cdef _Rec* r
     cdef Py_ssize_t k
+    cdef bint lazy = _event_type() is ItemUpdated
     if type(lookup) is _BUILTIN_METHOD and (<PyCFunctionObject*><PyObject*>lookup).m_ml == _DICT_GET:
         p = (<PyCFunctionObject*><PyObject*>lookup).m_self
         if p is not NULL and type(<object>p) is dict:
@@ -1511,8 +1524,12 @@ cdef list _dispatch_frame(Frame fr, object lookup, object on_other):
                     r.nf and not _flag(r.vals[_V_NO_CACHE]) and not _flag(r.vals[_V_NO_RIPPLE])
                     and _image_ok(s)
                 ):
+                    if not lazy:
+                        msg = fr._build(k)
                     _apply_fields(s, r, fr.fs + r.f0)
                 elif r.map is not NULL and not r.nf and not _flag(r.vals[_V_NO_CACHE]) and _book_ok(s):
+                    if not lazy:
+                        msg = fr._build(k)
                     _apply_book(s, r)
                 else:
                     msg = fr._build(k)
