@@ -70,13 +70,6 @@ class ItemUpdated(_Event, frozen=True):
         return self.message.seq_number
 
 
-if not TYPE_CHECKING and os.environ.get("ERTCLOUD_NO_EXTENSIONS", "") in ("", "0"):
-    try:
-        from ._speedups import ItemUpdated
-    except Exception:  # not built, or built against layouts it no longer finds
-        pass
-
-
 class ItemStatus(_Event, frozen=True):
     stream: ItemStream
     message: Status
@@ -137,6 +130,14 @@ class ConnectionDead(_Event, frozen=True):
 
     silence: float
 
+
+# the compiled core's twin of ItemUpdated, imported once every event class is defined (the
+# compiled module may import them)
+if not TYPE_CHECKING and os.environ.get("ERTCLOUD_NO_EXTENSIONS", "") in ("", "0"):
+    try:
+        from ._speedups import ItemUpdated
+    except Exception:  # not built, or built against layouts it no longer finds
+        pass
 
 Event = (
     LoginAccepted
