@@ -145,7 +145,7 @@ class Subscription(BaseSubscription):
     def deliver_update(self, event: ItemUpdated) -> None:
         """The hot path: one update, straight from the protocol core (no event list)."""
         h = event.stream.health
-        seq = event.message.seq_number
+        seq = event.seq_number  # the compiled core's event need not read its message for it
         if h is not None and seq == h.next_seq:  # the expected next message: no gap
             h.last_seq = seq
             h.next_seq = seq + (h.step or 0)

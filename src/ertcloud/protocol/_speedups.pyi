@@ -1,5 +1,13 @@
-from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
-from typing import Any
+from collections.abc import (
+    Callable,
+    ItemsView,
+    Iterator,
+    KeysView,
+    Mapping,
+    Sequence,
+    ValuesView,
+)
+from typing import Any, ClassVar, overload
 
 from .events import Event
 from .image import FieldImage, Layout
@@ -13,7 +21,30 @@ def dispatch(
     on_other: Callable[[Any, list[Event]], None],
 ) -> list[Event]: ...
 def decode_updates(data: Any) -> list[Update | Refresh] | None: ...
+def read_frame(data: Any) -> Frame | list[Update | Refresh] | None: ...
 def apply_refresh(s: ItemStream, msg: Refresh) -> bool: ...
+
+class Frame(Sequence[Update]):
+    """Updates read from a frame's bytes for ``dispatch`` (which consumes them)."""
+
+    def __len__(self) -> int: ...
+    @overload
+    def __getitem__(self, k: int) -> Update: ...
+    @overload
+    def __getitem__(self, k: slice) -> Sequence[Update]: ...
+
+class ItemUpdated:
+    """The compiled ``events.ItemUpdated`` (its ``message`` read from the frame on access)."""
+
+    __struct_fields__: ClassVar[tuple[str, ...]]
+    __match_args__: ClassVar[tuple[str, ...]]
+    @property
+    def stream(self) -> ItemStream: ...
+    @property
+    def message(self) -> Update: ...
+    @property
+    def seq_number(self) -> int | None: ...
+    def __init__(self, stream: ItemStream, message: Update) -> None: ...
 
 class CompactImage(Mapping[str, Any]):
     def _apply(
@@ -35,8 +66,11 @@ def compact_image(layout: Layout, fields: dict[str, Any]) -> CompactImage: ...
 __all__ = [
     "CompactImage",
     "FieldImage",
+    "Frame",
+    "ItemUpdated",
     "apply_refresh",
     "compact_image",
     "decode_updates",
     "dispatch",
+    "read_frame",
 ]

@@ -8,17 +8,16 @@ not yet open, limits) goes to ``ItemStream.apply_update``, the pure path, for th
 """
 
 cimport cython
-from cpython.dict cimport PyDict_GetItem, PyDict_Next, PyDict_SetItem, PyDict_Update
+from cpython.dict cimport PyDict_GetItem, PyDict_GetItemWithError, PyDict_Next, PyDict_SetItem, PyDict_Update
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_FromDouble
 from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_AsSsize_t, PyLong_FromLongLong
-from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.object cimport PyObject
-from cpython.ref cimport Py_INCREF, Py_XDECREF
+from cpython.ref cimport Py_INCREF, Py_REFCNT, Py_XDECREF
 from libc.string cimport memset
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-from .events import ItemUpdated
 from .image import FieldImage, image_from_dict
 from .messages import Update
 from .ripples import RippleRules
@@ -77,7 +76,7 @@ cdef inline void _set_slot(object o, Py_ssize_t offset, object value):
 cdef object _OPEN = Phase.OPEN
 cdef object _UPDATE = Update
 cdef object _STREAM = ItemStream
-cdef object _ITEM_UPDATED = ItemUpdated
+cdef object _ITEM_UPDATED = None  # events.ItemUpdated: see _event_type
 cdef object _MARKET_PRICE = "MarketPrice"
 cdef object _RULES = RippleRules
 
@@ -99,6 +98,26 @@ cdef enum:
     _T_OBJ = 0
     _T_FLOAT = 1
     _T_INT = 2
+
+
+cdef struct _Slot  # the reader's cache entry of a short string (below)
+cdef struct _Memo
+
+
+cdef struct _Field:
+    # one field of an Update read from the frame (see ``Frame``), its number a C value
+    PyObject* name  # a new reference
+    _Val v  # v.o a new reference when tag is _T_OBJ
+    int tag
+    _Slot* cs  # the reader's cache entry of the name (NULL: none), which remembers its slot
+
+
+cdef inline object _box(_Field* f):
+    if f.tag == _T_FLOAT:
+        return PyFloat_FromDouble(f.v.d)
+    if f.tag == _T_INT:
+        return PyLong_FromLongLong(f.v.i)
+    return <object>f.v.o
 
 
 cdef object _FLOAT = float
@@ -184,6 +203,33 @@ cdef class CompactImage:
             Py_INCREF(<object>self.vals[src].o)
         self.vals[dst] = self.vals[src]
         self._set_tag(dst, tag)
+        Py_XDECREF(old)
+        return 0
+
+    cdef int _put(self, _Field* f) except -1:
+        """Field ``f`` stored as ``_merge`` stores a value (a number as it was read)."""
+        cdef _Memo* m = _memo_of(f)
+        cdef PyObject* p
+        cdef Py_ssize_t i
+        cdef PyObject* old
+        if m is not NULL and m.index == <PyObject*>self.index:
+            i = m.at
+        else:
+            p = PyDict_GetItemWithError(self.index, <object>f.name)
+            i = -1 if p is NULL else PyLong_AsSsize_t(<object>p)
+            if m is not NULL:  # remember it for this layout
+                _hold(&m.index, self.index)
+                m.at = i
+        if i < 0:
+            if self.extra is None:
+                self.extra = {}
+            PyDict_SetItem(self.extra, <object>f.name, _box(f))
+            return 0
+        if f.tag == _T_OBJ:
+            return self._store(i, <object>f.v.o)
+        old = self.vals[i].o if self._tag(i) == _T_OBJ else NULL
+        self.vals[i] = f.v
+        self._set_tag(i, f.tag)
         Py_XDECREF(old)
         return 0
 
@@ -377,28 +423,38 @@ cdef inline int _ripple(CompactImage img, dict table, object name, object whole)
     return 0
 
 
+cdef bint _image_ok(object s):
+    """Whether an Update's fields go to the stream's image here: an open MarketPrice stream
+    with a compact image and ripple rules."""
+    cdef PyObject* img_p = _slot(s, S_FIELDS)
+    cdef PyObject* domain = _slot(s, S_DOMAIN)
+    cdef PyObject* rules = _slot(s, S_RIPPLES)
+    return not (
+        rules is NULL or type(<object>rules) is not _RULES
+        or img_p is NULL or domain is NULL
+        or _slot(s, S_PHASE) != <PyObject*>_OPEN
+        or type(<object>img_p) is not _COMPACT
+        or (domain != <PyObject*>_MARKET_PRICE and <object>domain != _MARKET_PRICE)
+    )
+
+
 cdef int _apply_update(object s, object msg) except -1:
     """``ItemStream.apply_update`` for an exact ItemStream and Update."""
     cdef PyObject* f = _slot(msg, M_FIELDS)
-    cdef PyObject* img_p = _slot(s, S_FIELDS)
-    cdef PyObject* domain = _slot(s, S_DOMAIN)
     cdef PyObject* nc = _slot(msg, M_NO_CACHE)
     cdef PyObject* nr = _slot(msg, M_NO_RIPPLE)
-    cdef PyObject* rules = _slot(s, S_RIPPLES)
     if (
-        rules is NULL or type(<object>rules) is not _RULES
-        or f is NULL or img_p is NULL or domain is NULL or nc is NULL or nr is NULL
+        f is NULL or nc is NULL or nr is NULL
         or type(<object>f) is not dict
         or not <dict>f
-        or _slot(s, S_PHASE) != <PyObject*>_OPEN
         or (<object>nc is not None and <object>nc)
         or (<object>nr is not None and <object>nr)
-        or type(<object>img_p) is not _COMPACT
-        or (domain != <PyObject*>_MARKET_PRICE and <object>domain != _MARKET_PRICE)
+        or not _image_ok(s)
     ):
         _apply_other(s, msg)  # Map updates: _speedups_map.pxi
         return 0
-    cdef CompactImage img = <CompactImage>img_p
+    cdef CompactImage img = <CompactImage>_slot(s, S_FIELDS)
+    cdef PyObject* rules = _slot(s, S_RIPPLES)
     cdef dict fields = <dict>f
     # the ripple rules of the stream's table (the dictionary in use)
     cdef dict table = <dict>_slot(<object>rules, R_MOVES)
@@ -426,11 +482,16 @@ cdef int _apply_update(object s, object msg) except -1:
             if PyDict_GetItem(table, name) is not NULL:
                 _ripple(img, table, name, whole)
     img._merge(fields)
+    return _finish(s, img, _slot(msg, M_SEQ))
+
+
+cdef int _finish(object s, CompactImage img, PyObject* seq) except -1:
+    """The end of an Update merged into a compact image: the field limit, the sequence
+    number (``seq``: the message's, NULL or None for none), the count."""
     cdef PyObject* limit_p = _slot(s, S_MAX_FIELDS)
     cdef object limit = <object>limit_p if limit_p is not NULL else s.max_fields
     if img._len() > limit:
         raise _too_many(f"fields in the image of {s.name}", img._len(), limit)
-    cdef PyObject* seq = _slot(msg, M_SEQ)
     if seq is not NULL and <object>seq is not None:
         _set_slot(s, S_SEQ, <object>seq)
     cdef PyObject* updates = _slot(s, S_UPDATES)
@@ -443,7 +504,10 @@ cdef int _apply_update(object s, object msg) except -1:
 
 def dispatch(msgs, lookup, on_other):
     """Apply the decoded messages of one frame in order; returns the events (see the
-    pure twin ``ertcloud.protocol._dispatch_pure.dispatch``)."""
+    pure twin ``ertcloud.protocol._dispatch_pure.dispatch``). ``msgs`` may be a ``Frame``
+    (``read_frame``): its Updates are applied from what was read, and consumed."""
+    if type(msgs) is Frame:
+        return _dispatch_frame(<Frame>msgs, lookup, on_other)
     return _dispatch(msgs, lookup, on_other)
 
 
@@ -463,7 +527,7 @@ cdef list _dispatch(object msgs, object lookup, object on_other):
             else:  # a subclass may override anything: the pure path
                 s.apply_update(msg)
                 deliver = s.deliver
-            ev = _ITEM_UPDATED(s, msg)
+            ev = _event_type()(s, msg)
             if deliver is not None and not events:
                 deliver(ev)
             else:
@@ -502,15 +566,27 @@ cdef enum:
     _FALLBACK = 1
 
 
-cdef struct _Slot:
+cdef struct _Slot:  # 64 bytes: one cache line
     Py_ssize_t n
     PyObject* s
-    char b[_CACHE_LEN]
+    uint64_t a, b  # the first and the last 8 bytes (all of them up to 16)
+    char bytes[_CACHE_LEN]
+
+
+cdef struct _Memo:
+    # what a field named as the _Slot of the same index is in the layout and the ripple rules
+    # seen last (new references to them; NULL: none yet): CompactImage._put, _ripple_info
+    PyObject* index
+    Py_ssize_t at  # its slot in that layout, or -1
+    PyObject* rules
+    unsigned long long group  # its ripple group's bit, or 0
+    bint rippled  # has ripple moves
 
 
 # Field names and short repeated values (codes, ticks, times) decoded once: a small table
 # keyed by the bytes, an entry replaced on collision (strings are immutable, sharing is safe).
 cdef _Slot _cache[_CACHE_SLOTS]
+cdef _Memo _memo[_CACHE_SLOTS]
 cdef uint64_t _FNV_OFFSET = 14695981039346656037ULL
 cdef uint64_t _FNV_PRIME = 1099511628211ULL
 
@@ -566,14 +642,27 @@ cdef object _make_str(const unsigned char* p, Py_ssize_t n, bint ascii):
         return None
 
 
+cdef void _forget(_Memo* m) noexcept:
+    Py_XDECREF(m.index)
+    Py_XDECREF(m.rules)
+    m.index = m.rules = NULL
+
+
 cdef object _string(_Cur* c):
     """A JSON string at the cursor as a str (shared when short), or None to fall back."""
+    cdef _Slot* slot
+    return _string_in(c, &slot)
+
+
+cdef object _string_in(_Cur* c, _Slot** where):
+    """``_string``, and the cache entry that holds it in ``where`` (NULL: none)."""
     cdef const unsigned char* p
     cdef Py_ssize_t n
     cdef bint ascii
     cdef uint64_t h, a, b
     cdef _Slot* slot
     cdef object s
+    where[0] = NULL
     if c.p >= c.end or c.p[0] != 34 or _raw_string(c, &p, &n, &ascii):
         return None
     if n > _CACHE_LEN:
@@ -587,7 +676,11 @@ cdef object _string(_Cur* c):
         memcpy(&a, p, n)
     h = (a * _FNV_PRIME) ^ (b + <uint64_t>n) * _FNV_OFFSET
     slot = &_cache[(h ^ (h >> 32) ^ (h >> 17)) & (_CACHE_SLOTS - 1)]
-    if slot.s is not NULL and slot.n == n and memcmp(slot.b, p, n) == 0:
+    if (
+        slot.s is not NULL and slot.n == n and slot.a == a and slot.b == b
+        and (n <= 16 or memcmp(slot.bytes, p, n) == 0)
+    ):
+        where[0] = slot
         return <object>slot.s
     s = _make_str(p, n, ascii)
     if s is not None:
@@ -595,7 +688,11 @@ cdef object _string(_Cur* c):
         Py_INCREF(s)
         slot.s = <PyObject*>s
         slot.n = n
-        memcpy(slot.b, p, n)
+        slot.a = a
+        slot.b = b
+        memcpy(slot.bytes, p, n)
+        _forget(&_memo[slot - _cache])  # it was another name's
+        where[0] = slot
     return s
 
 
@@ -605,8 +702,9 @@ for _i in range(1, 23):
     _POW10[_i] = _POW10[_i - 1] * 10.0  # exact up to 1e22
 
 
-cdef object _number(_Cur* c):
-    """A JSON number at the cursor: int (up to 18 digits) or a finite float, else None."""
+cdef int _number_c(_Cur* c, _Val* out) except -2:
+    """A JSON number at the cursor into ``out``: _T_INT (up to 18 digits) or _T_FLOAT (finite),
+    else -1."""
     cdef const unsigned char* start = c.p
     cdef const unsigned char* p = c.p
     cdef const unsigned char* end = c.end
@@ -619,7 +717,7 @@ cdef object _number(_Cur* c):
         neg = True
         p += 1
     if p >= end:
-        return None
+        return -1
     if p[0] == 48:  # '0': no other digit may follow
         p += 1
         digits = 1
@@ -630,12 +728,12 @@ cdef object _number(_Cur* c):
             digits += 1
             p += 1
     else:
-        return None
+        return -1
     if p < end and p[0] == 46:  # '.'
         real = True
         p += 1
         if p >= end or not (48 <= p[0] <= 57):
-            return None
+            return -1
         while p < end and 48 <= p[0] <= 57:
             if digits < 19:
                 v = v * 10 + (p[0] - 48)
@@ -649,29 +747,43 @@ cdef object _number(_Cur* c):
         if p < end and (p[0] == 43 or p[0] == 45):
             p += 1
         if p >= end or not (48 <= p[0] <= 57):
-            return None
+            return -1
         while p < end and 48 <= p[0] <= 57:
             p += 1
     if p < end and (48 <= p[0] <= 57):  # "01"
-        return None
+        return -1
     c.p = p
     if not real:
         if digits > 18:
-            return None
-        return PyLong_FromLongLong(-v if neg else v)
+            return -1
+        out.i = -v if neg else v
+        return _T_INT
     if exact and digits <= 15 and scale <= 22:
         # Clinger's fast path: an integer below 2**53 divided by an exact power of ten is
         # one correctly rounded division (what a full strtod gives)
         d = <double>v / _POW10[scale]
-        return PyFloat_FromDouble(-d if neg else d)
+        out.d = -d if neg else d
+        return _T_FLOAT
     if p - start >= 63:
-        return None
+        return -1
     memcpy(buf, start, p - start)
     buf[p - start] = 0
     d = PyOS_string_to_double(buf, NULL, NULL)
     if not isfinite(d):
-        return None
-    return PyFloat_FromDouble(d)
+        return -1
+    out.d = d
+    return _T_FLOAT
+
+
+cdef object _number(_Cur* c):
+    """A JSON number at the cursor: int (up to 18 digits) or a finite float, else None."""
+    cdef _Val v
+    cdef int t = _number_c(c, &v)
+    if t == _T_INT:
+        return PyLong_FromLongLong(v.i)
+    if t == _T_FLOAT:
+        return PyFloat_FromDouble(v.d)
+    return None
 
 
 cdef object _NONE_SEEN = object()  # a JSON null read where None means "fall back"
@@ -735,47 +847,6 @@ cdef object _UPDATE_TEMPLATE = Update(id=0)
 cdef object _copy = type(_UPDATE_TEMPLATE).__copy__
 
 
-cdef object _key(_Cur* c):
-    """A Key object holding only Name (a string) and Service (a string or an integer)."""
-    cdef object key = _copy(_KEY_TEMPLATE)
-    cdef const unsigned char* p
-    cdef Py_ssize_t n
-    cdef bint ascii
-    cdef int seen = 0, bit
-    cdef object v
-    if not _eat(c, 123):
-        return None
-    if _eat(c, 125):
-        return key
-    while True:
-        _ws(c)
-        if c.p >= c.end or c.p[0] != 34 or _raw_string(c, &p, &n, &ascii) or not _eat(c, 58):
-            return None
-        v = _scalar(c)
-        if v is None:
-            return None
-        if _is(p, n, "Name", 4):
-            bit = 1
-            if v is not _NONE_SEEN and type(v) is not str:
-                return None
-        elif _is(p, n, "Service", 7):
-            bit = 2
-            if v is not _NONE_SEEN and type(v) is not str and type(v) is not int:
-                return None
-        else:
-            return None
-        if seen & bit:
-            return None
-        seen |= bit
-        if v is not _NONE_SEEN:
-            _set_slot(key, K_NAME if bit == 1 else K_SERVICE, v)
-        if _eat(c, 44):
-            continue
-        if _eat(c, 125):
-            return key
-        return None
-
-
 cdef Py_ssize_t M_DOMAIN = _offset(Update, "domain")
 cdef Py_ssize_t M_KEY = _offset(Update, "key")
 cdef Py_ssize_t M_UPDATE_TYPE = _offset(Update, "update_type")
@@ -790,6 +861,8 @@ cdef enum:
     _K_STR = 2  # a string or null
     _K_BOOL = 3  # true, false or null
     _N_SCALARS = 10
+    _V_NO_RIPPLE = 6  # their indices in _SCALARS
+    _V_NO_CACHE = 7
 
 
 cdef struct _ScalarKey:
@@ -803,11 +876,15 @@ cdef struct _ScalarKey:
 cdef _ScalarKey _SCALARS[_N_SCALARS]
 
 
+cdef void _table_key(_ScalarKey* table, int i, const char* name, int kind, Py_ssize_t slot) noexcept:
+    table[i].name = name
+    table[i].n = len(<bytes>name)
+    table[i].kind = kind
+    table[i].slot = slot
+
+
 cdef void _scalar_key(int i, const char* name, int kind, Py_ssize_t slot) noexcept:
-    _SCALARS[i].name = name
-    _SCALARS[i].n = len(<bytes>name)
-    _SCALARS[i].kind = kind
-    _SCALARS[i].slot = slot
+    _table_key(_SCALARS, i, name, kind, slot)
 
 
 _scalar_key(0, b"ID", _K_ID, M_ID)
@@ -834,129 +911,666 @@ cdef inline bint _kind_ok(object v, int kind):
     return type(v) is bool
 
 
-cdef object _update(_Cur* c):
-    """One message object that is an Update of known keys, as an ``Update``; else None."""
-    cdef object msg = _copy(_UPDATE_TEMPLATE)
+cdef struct _Rec:
+    # one Update of a frame, read (see ``Frame``)
+    Py_ssize_t start, end  # its object's bytes in the frame
+    PyObject* vals[_N_SCALARS]  # the values of the _SCALARS keys (new references; NULL: absent or null)
+    PyObject* key_name  # the Key's (new references; NULL: absent or null)
+    PyObject* key_service
+    PyObject* map  # the Map, as a dict (a new reference; NULL: absent or null)
+    Py_ssize_t f0, nf  # its Fields: the frame's fields f0 .. f0 + nf - 1
+    bint has_key, has_fields  # Key, Fields present and not null
+
+
+cdef inline void _hold(PyObject** slot, object v) noexcept:
+    cdef PyObject* old = slot[0]
+    Py_INCREF(v)
+    slot[0] = <PyObject*>v
+    Py_XDECREF(old)
+
+
+cdef void _rec_release(_Rec* r) noexcept:
+    cdef int i
+    for i in range(_N_SCALARS):
+        Py_XDECREF(r.vals[i])
+        r.vals[i] = NULL
+    Py_XDECREF(r.key_name)
+    Py_XDECREF(r.key_service)
+    Py_XDECREF(r.map)
+    r.key_name = r.key_service = r.map = NULL
+
+
+cdef object _key_of(_Rec* r):
+    cdef object key = _copy(_KEY_TEMPLATE)
+    if r.key_name is not NULL:
+        _set_slot(key, K_NAME, <object>r.key_name)
+    if r.key_service is not NULL:
+        _set_slot(key, K_SERVICE, <object>r.key_service)
+    return key
+
+
+cdef void* _grown(void* p, Py_ssize_t* cap, size_t size, Py_ssize_t first) except NULL:
+    """``p``, an array of ``cap[0]`` items of ``size`` bytes, reallocated for about twice
+    as many (``first`` more)."""
+    cdef Py_ssize_t n = cap[0] * 2 + first
+    cdef void* q = PyMem_Realloc(p, n * size)
+    if q is NULL:
+        raise MemoryError()
+    cap[0] = n
+    return q
+
+
+@cython.final
+@cython.no_gc  # it holds decoded JSON values and the payload: nothing that refers back
+cdef class Frame:
+    """The Updates of a frame made only of Updates, read from its bytes (``read_frame``) but
+    not built: the compiled loop applies them with no ``Update`` struct, field dict or boxed
+    number per message, and the events it gives read their message from the bytes when it
+    is accessed. A sequence of the ``Update`` structs msgspec would give (built on access)
+    until ``dispatch`` has consumed it."""
+
+    cdef object data  # the payload (bytes or str) the offsets refer to
+    cdef const unsigned char* base
+    cdef _Rec* recs
+    cdef Py_ssize_t n, rcap
+    cdef _Field* fs
+    cdef Py_ssize_t nfs, fcap
+
+    def __dealloc__(self):
+        self._release()
+        PyMem_Free(self.recs)
+        PyMem_Free(self.fs)
+
+    cdef void _release(self) noexcept:
+        """Drop what was read (the buffers stay, for the next frame)."""
+        cdef Py_ssize_t k
+        for k in range(self.n):
+            _rec_release(&self.recs[k])
+        for k in range(self.nfs):
+            Py_XDECREF(self.fs[k].name)
+            if self.fs[k].tag == _T_OBJ:
+                Py_XDECREF(self.fs[k].v.o)
+        self.n = self.nfs = 0
+        self.data = None
+
+    cdef _Rec* _push_rec(self) except NULL:
+        if self.n == self.rcap:
+            self.recs = <_Rec*>_grown(self.recs, &self.rcap, sizeof(_Rec), 4)
+        cdef _Rec* r = &self.recs[self.n]
+        memset(r, 0, sizeof(_Rec))
+        self.n += 1
+        return r
+
+    cdef _Field* _push_field(self) except NULL:
+        if self.nfs == self.fcap:
+            self.fs = <_Field*>_grown(self.fs, &self.fcap, sizeof(_Field), 32)
+        cdef _Field* f = &self.fs[self.nfs]
+        f.name = NULL
+        f.tag = _T_INT
+        f.cs = NULL
+        self.nfs += 1
+        return f
+
+    cdef object _build(self, Py_ssize_t k):
+        """Update ``k`` as msgspec gives it."""
+        cdef _Rec* r = &self.recs[k]
+        cdef object msg = _copy(_UPDATE_TEMPLATE)
+        cdef dict fields
+        cdef Py_ssize_t i
+        for i in range(_N_SCALARS):
+            if r.vals[i] is not NULL:
+                _set_slot(msg, _SCALARS[i].slot, <object>r.vals[i])
+        if r.has_key:
+            _set_slot(msg, M_KEY, _key_of(r))
+        if r.has_fields:
+            fields = {}
+            for i in range(r.f0, r.f0 + r.nf):
+                PyDict_SetItem(fields, <object>self.fs[i].name, _box(&self.fs[i]))
+            _set_slot(msg, M_FIELDS, fields)
+        if r.map is not NULL:
+            _set_slot(msg, M_MAP, <object>r.map)
+        return msg
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self._build(i) for i in range(*k.indices(self.n))]
+        cdef Py_ssize_t i = k
+        if i < 0:
+            i += self.n
+        if not 0 <= i < self.n:
+            raise IndexError(k)
+        return self._build(i)
+
+
+Sequence.register(Frame)
+
+
+cdef int _read_key(_Cur* c, _Rec* r) except -1:
+    """A Key object holding only Name (a string) and Service (a string or an integer), into
+    ``r``; _FALLBACK for anything else."""
+    cdef const unsigned char* p
+    cdef Py_ssize_t n
+    cdef bint ascii
+    cdef int seen = 0, bit
+    cdef object v
+    if not _eat(c, 123):
+        return _FALLBACK
+    r.has_key = True
+    if _eat(c, 125):
+        return 0
+    while True:
+        _ws(c)
+        if c.p >= c.end or c.p[0] != 34 or _raw_string(c, &p, &n, &ascii) or not _eat(c, 58):
+            return _FALLBACK
+        v = _scalar(c)
+        if v is None:
+            return _FALLBACK
+        if _is(p, n, "Name", 4):
+            bit = 1
+            if v is not _NONE_SEEN and type(v) is not str:
+                return _FALLBACK
+        elif _is(p, n, "Service", 7):
+            bit = 2
+            if v is not _NONE_SEEN and type(v) is not str and type(v) is not int:
+                return _FALLBACK
+        else:
+            return _FALLBACK
+        if seen & bit:
+            return _FALLBACK
+        seen |= bit
+        if v is not _NONE_SEEN:
+            _hold(&r.key_name if bit == 1 else &r.key_service, v)
+        if _eat(c, 44):
+            continue
+        if _eat(c, 125):
+            return 0
+        return _FALLBACK
+
+
+cdef object _key(_Cur* c):
+    """A Key object holding only Name (a string) and Service (a string or an integer)."""
+    cdef _Rec r
+    memset(&r, 0, sizeof(_Rec))
+    try:
+        return _key_of(&r) if _read_key(c, &r) == 0 else None
+    finally:
+        _rec_release(&r)
+
+
+cdef int _field_value(_Cur* c, _Field* f) except -1:
+    """What ``_scalar`` reads, into ``f`` (a number as a C value); _FALLBACK for anything else."""
+    cdef int t
+    cdef object v
+    _ws(c)
+    if c.p < c.end and (c.p[0] == 45 or 48 <= c.p[0] <= 57):
+        t = _number_c(c, &f.v)
+        if t < 0:
+            return _FALLBACK
+        f.tag = t
+        return 0
+    v = _scalar(c)
+    if v is None:
+        return _FALLBACK
+    if v is _NONE_SEEN:
+        v = None
+    Py_INCREF(v)
+    f.v.o = <PyObject*>v
+    f.tag = _T_OBJ
+    return 0
+
+
+cdef int _read_fields(_Cur* c, Frame fr, _Rec* r) except -1:
+    """A Fields object of scalars, into the frame's fields (``r``'s); _FALLBACK for anything
+    else."""
+    cdef _Field* f
+    cdef _Slot* cs
+    cdef object k
+    if not _eat(c, 123):  # '{'
+        return _FALLBACK
+    r.has_fields = True
+    r.f0 = fr.nfs
+    r.nf = 0
+    if _eat(c, 125):  # '}'
+        return 0
+    while True:
+        _ws(c)
+        k = _string_in(c, &cs)
+        if k is None or not _eat(c, 58):  # ':'
+            return _FALLBACK
+        f = fr._push_field()
+        Py_INCREF(k)
+        f.name = <PyObject*>k
+        f.cs = cs
+        r.nf += 1
+        if _field_value(c, f):
+            return _FALLBACK
+        if _eat(c, 44):  # ','
+            continue
+        if _eat(c, 125):
+            return 0
+        return _FALLBACK
+
+
+cdef int _read_msg(_Cur* c, Frame fr) except -1:
+    """One message object that is an Update of known keys, into a new record of ``fr``;
+    _FALLBACK for anything else."""
+    cdef _Rec* r = fr._push_rec()
     cdef const unsigned char* p
     cdef const unsigned char* tp
     cdef Py_ssize_t n, tn
     cdef bint ascii
     cdef int seen = 0, bit, i
-    cdef bint fields
-    cdef Py_ssize_t slot
     cdef object v
+    _ws(c)
+    r.start = c.p - fr.base
     if not _eat(c, 123):
-        return None
+        return _FALLBACK
     while True:
         _ws(c)
         if c.p >= c.end or c.p[0] != 34 or _raw_string(c, &p, &n, &ascii) or not _eat(c, 58):
-            return None
+            return _FALLBACK
         _ws(c)
         if _is(p, n, "Type", 4):
             if c.p >= c.end or c.p[0] != 34 or _raw_string(c, &tp, &tn, &ascii):
-                return None
+                return _FALLBACK
             if not _is(tp, tn, "Update", 6):
-                return None
+                return _FALLBACK
             bit = 1
-            slot = -1
-            v = None
         elif _is(p, n, "Map", 3):  # _speedups_map.pxi
             v = _map(c)
             if v is None:
-                return None
-            bit, slot = 8 << _N_SCALARS, M_MAP
+                return _FALLBACK
+            bit = 8 << _N_SCALARS
+            if v is not _NONE_SEEN:
+                _hold(&r.map, v)
         elif _is(p, n, "Fields", 6) or _is(p, n, "Key", 3):
-            fields = n == 6
-            bit, slot = (2, M_FIELDS) if fields else (4, M_KEY)
+            bit = 2 if n == 6 else 4
             if c.p < c.end and c.p[0] == 110:  # null
-                v = _scalar(c)
-                if v is not _NONE_SEEN:
-                    return None
-            else:
-                v = _fields(c) if fields else _key(c)
-                if v is None:
-                    return None
+                if _scalar(c) is not _NONE_SEEN:
+                    return _FALLBACK
+            elif (_read_fields(c, fr, r) if n == 6 else _read_key(c, r)):
+                return _FALLBACK
         else:
             v = _scalar(c)
             if v is None:
-                return None
+                return _FALLBACK
             for i in range(_N_SCALARS):
                 if _is(p, n, _SCALARS[i].name, _SCALARS[i].n):
                     break
             else:
-                return None
+                return _FALLBACK
             if not _kind_ok(v, _SCALARS[i].kind):
-                return None
-            bit, slot = 8 << i, _SCALARS[i].slot
+                return _FALLBACK
+            bit = 8 << i
+            if v is not _NONE_SEEN:
+                _hold(&r.vals[i], v)
         if seen & bit:
-            return None
+            return _FALLBACK
         seen |= bit
-        if slot >= 0 and v is not _NONE_SEEN:
-            _set_slot(msg, slot, v)
         if _eat(c, 44):
             continue
         if _eat(c, 125):
             break
-        return None
+        return _FALLBACK
     if (seen & 9) != 9:  # Type and ID are required
-        return None
-    return msg
+        return _FALLBACK
+    r.end = c.p - fr.base
+    return 0
 
 
-cdef list _updates(const unsigned char* data, Py_ssize_t size):
-    """Every message of the frame as an Update, or None to fall back."""
+cdef int _buffer(object data, const unsigned char** buf, Py_ssize_t* size) except -1:
+    """The UTF-8 bytes of a bytes or str payload; _FALLBACK for another type or a str that
+    has none (lone surrogates)."""
+    if type(data) is bytes:
+        buf[0] = <const unsigned char*><const char*>(<bytes>data)
+        size[0] = len(<bytes>data)
+        return 0
+    if type(data) is str:
+        try:
+            buf[0] = <const unsigned char*>PyUnicode_AsUTF8AndSize(data, size)
+        except UnicodeEncodeError:
+            return _FALLBACK
+        return 0
+    return _FALLBACK
+
+
+cdef int _read_frame(Frame fr, object data) except -1:
+    """Every message of the frame into ``fr``; _FALLBACK unless all are Updates it reads."""
     cdef _Cur c
-    cdef list out = []
-    cdef object m
-    c.p = data
-    c.end = data + size
+    cdef Py_ssize_t size
+    if _buffer(data, &c.p, &size):
+        return _FALLBACK
+    fr.data = data
+    fr.base = c.p
+    c.end = c.p + size
     _ws(&c)
     if c.p >= c.end:
-        return None
+        return _FALLBACK
     if c.p[0] == 123:  # a bare object
-        m = _update(&c)
-        if m is None:
-            return None
-        out.append(m)
+        if _read_msg(&c, fr):
+            return _FALLBACK
     elif c.p[0] == 91:  # '['
         c.p += 1
         if _eat(&c, 93):  # ']': nothing to apply, the general path says the same
-            return None
+            return _FALLBACK
         while True:
-            m = _update(&c)
-            if m is None:
-                return None
-            out.append(m)
+            if _read_msg(&c, fr):
+                return _FALLBACK
             if _eat(&c, 44):
                 continue
             if _eat(&c, 93):
                 break
-            return None
+            return _FALLBACK
     else:
-        return None
+        return _FALLBACK
     _ws(&c)
-    if c.p != c.end:
-        return None
-    return out
+    return 0 if c.p == c.end else _FALLBACK
+
+
+cdef list _spares = [None, None]  # read_frame's Frame, and the one events read messages with
+
+
+cdef Frame _frame(int which):
+    """An empty Frame: spare ``which`` unless something else still holds it."""
+    cdef object spare = _spares[which]
+    if spare is not None and Py_REFCNT(spare) == 2:  # the list's reference and this one
+        (<Frame>spare)._release()
+        return <Frame>spare
+    cdef Frame fr = Frame.__new__(Frame)
+    _spares[which] = fr
+    return fr
 
 
 def decode_updates(data):
     """The messages of a frame made only of Updates (or of Refreshes and Updates:
     ``_speedups_refresh.pxi``), decoded straight from its bytes (or str) into the structs
     msgspec would give; None when the frame needs the general decoder."""
-    cdef const char* buf
+    cdef Frame fr = _frame(0)
+    try:
+        if _read_frame(fr, data) == 0:
+            return [fr._build(k) for k in range(fr.n)]
+    finally:
+        fr._release()
+    return _refreshes(data)
+
+
+cdef object _refreshes(object data):
+    """The messages of a frame of Refreshes and Updates (``_speedups_refresh.pxi``), or None."""
+    cdef const unsigned char* buf
     cdef Py_ssize_t size
-    if type(data) is bytes:
-        buf = <const char*>(<bytes>data)
-        size = len(<bytes>data)
-    elif type(data) is str:
-        try:
-            buf = PyUnicode_AsUTF8AndSize(data, &size)
-        except UnicodeEncodeError:  # lone surrogates
-            return None
-    else:
+    if _buffer(data, &buf, &size):
         return None
-    return _updates(<const unsigned char*>buf, size) or _messages(<const unsigned char*>buf, size)
+    return _messages(buf, size)
+
+
+def read_frame(data):
+    """A frame read from its bytes (or str) for ``dispatch``: made only of Updates, a
+    ``Frame``, a sequence of the ``Update`` structs msgspec would give; of Refreshes and
+    Updates, a list of those structs (``_speedups_refresh.pxi``); None when the frame needs
+    the general decoder."""
+    cdef Frame fr = _frame(0)
+    if _read_frame(fr, data):
+        fr._release()
+        return _refreshes(data)
+    return fr
+
+
+cdef object _update(_Cur* c):
+    """The Update object at ``c`` as msgspec gives it (for the reader of Refresh frames);
+    None for anything else."""
+    cdef Frame fr = _frame(1)
+    fr.base = c.p
+    try:
+        if _read_msg(c, fr):
+            return None
+        return fr._build(0)
+    finally:
+        fr._release()
+
+
+cdef object _message_at(object data, Py_ssize_t start, Py_ssize_t end):
+    """The Update at bytes ``start:end`` of a payload that ``read_frame`` read."""
+    cdef _Cur c
+    cdef Py_ssize_t size
+    _buffer(data, &c.p, &size)
+    c.end = c.p + end
+    c.p += start
+    msg = _update(&c)
+    if msg is None or c.p != c.end:
+        raise RuntimeError("an ItemUpdated's frame no longer reads as it did")
+    return msg
+
+
+# -- events ------------------------------------------------------------------------------------
+
+@cython.final
+@cython.freelist(64)
+cdef class ItemUpdated:
+    """An Update applied to its stream's image: :class:`ertcloud.protocol.events.ItemUpdated`
+    where the compiled core is built (the same fields, equality, ``repr`` and pickling as the
+    pure core's frozen struct). The compiled loop gives one that reads ``message`` (the
+    ``Update`` as msgspec decodes it) from the frame's bytes when it is first accessed."""
+
+    cdef readonly object stream
+    cdef object _message
+    cdef object _data  # the payload holding the message while it is not read yet
+    cdef Py_ssize_t _start, _end
+    cdef object _seq  # its SeqNumber meanwhile
+
+    __struct_fields__ = ("stream", "message")
+    __match_args__ = ("stream", "message")
+
+    def __init__(self, stream, message):
+        self.stream = stream
+        self._message = message
+
+    @property
+    def message(self):
+        """The Update (``message.fields``: its fields, a dict as decoded)."""
+        if self._data is not None:
+            self._message = _message_at(self._data, self._start, self._end)
+            self._data = None
+        return self._message
+
+    @property
+    def seq_number(self):
+        """``message.seq_number``, without reading the message."""
+        if self._data is not None:
+            return self._seq
+        return self._message.seq_number
+
+    def __eq__(self, other):
+        if type(other) is not ItemUpdated:
+            return NotImplemented
+        return self.stream == (<ItemUpdated>other).stream and self.message == other.message
+
+    def __ne__(self, other):
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    def __hash__(self):
+        return hash((self.stream, self.message))
+
+    def __repr__(self):
+        return f"ItemUpdated(stream={self.stream!r}, message={self.message!r})"
+
+    def __rich_repr__(self):
+        yield "stream", self.stream
+        yield "message", self.message
+
+    def __copy__(self):
+        return self
+
+    def __reduce__(self):
+        return (ItemUpdated, (self.stream, self.message))
+
+
+cdef inline object _event_type():
+    """``events.ItemUpdated``, looked up once (that module imports this one): the class
+    below, unless ``ERTCLOUD_NO_EXTENSIONS`` kept the msgspec one there, which then gets
+    every event of this core too (built with its message)."""
+    global _ITEM_UPDATED
+    if _ITEM_UPDATED is None:
+        from .events import ItemUpdated as cls
+        _ITEM_UPDATED = cls
+    return _ITEM_UPDATED
+
+
+cdef inline object _lazy_event(object s, object data, _Rec* r):
+    cdef ItemUpdated ev = ItemUpdated.__new__(ItemUpdated)
+    ev.stream = s
+    ev._data = data
+    ev._start = r.start
+    ev._end = r.end
+    ev._seq = <object>r.vals[1] if r.vals[1] is not NULL else None
+    return ev
+
+
+# -- the loop over a Frame ---------------------------------------------------------------------
+
+cdef extern from "Python.h":
+    ctypedef struct PyMethodDef:
+        pass
+    ctypedef struct PyCFunctionObject:
+        PyMethodDef* m_ml
+        PyObject* m_self
+
+cdef object _A_GET = {}.get
+cdef object _BUILTIN_METHOD = type(_A_GET)
+cdef PyMethodDef* _DICT_GET = (<PyCFunctionObject*><PyObject*>_A_GET).m_ml  # dict.get's
+
+
+cdef int _apply_fields(object s, _Rec* r, _Field* fs) except -1:
+    """``_apply_update`` for an Update read into ``r`` (its fields ``fs[:r.nf]``), whose
+    stream ``_image_ok`` takes."""
+    cdef CompactImage img = <CompactImage>_slot(s, S_FIELDS)
+    cdef PyObject* rules = _slot(s, S_RIPPLES)
+    cdef dict table = <dict>_slot(<object>rules, R_MOVES)
+    cdef dict group = <dict>_slot(<object>rules, R_GROUPS)
+    cdef PyObject* whole_p = _slot(s, S_WHOLE)
+    cdef object whole = <object>whole_p if whole_p is not NULL else s.whole_chains
+    cdef object name
+    cdef dict names
+    cdef Py_ssize_t j
+    cdef int hits = 0, overlapping = 0
+    cdef unsigned long long seen = 0, bit
+    for j in range(r.nf):
+        if _ripple_info(&fs[j], <object>rules, table, group, &bit):
+            hits += 1
+            if bit:
+                if seen & bit:  # overlapping chains, or a name twice
+                    overlapping = 1
+                seen |= bit
+    if overlapping:  # the pure path's order: its set of the names (a dict's keys, in order)
+        names = {}
+        for j in range(r.nf):
+            PyDict_SetItem(names, <object>fs[j].name, None)
+        for name in names.keys() & <object>_slot(<object>rules, R_KEYS):
+            _ripple(img, table, name, whole)
+    elif hits:
+        for j in range(r.nf):
+            if _ripple_info(&fs[j], <object>rules, table, group, &bit):
+                _ripple(img, table, <object>fs[j].name, whole)
+    for j in range(r.nf):
+        img._put(&fs[j])
+    return _finish(s, img, r.vals[1])
+
+
+cdef bint _ripple_info(_Field* f, object rules, dict table, dict group, unsigned long long* bit) except -1:
+    """Whether field ``f`` has ripple moves in ``rules`` (whose ``table`` and ``group`` these
+    are), and the bit of its group in ``bit`` (0: none); remembered in the name's cache entry."""
+    cdef _Memo* m = _memo_of(f)
+    cdef PyObject* g
+    cdef bint rippled
+    if m is not NULL and m.rules == <PyObject*>rules:
+        bit[0] = m.group
+        return m.rippled
+    rippled = PyDict_GetItemWithError(table, <object>f.name) is not NULL
+    bit[0] = 0
+    if rippled:
+        g = PyDict_GetItemWithError(group, <object>f.name)
+        if g is not NULL:
+            bit[0] = <unsigned long long>(<object>g)
+    if m is not NULL:
+        _hold(&m.rules, rules)
+        m.group = bit[0]
+        m.rippled = rippled
+    return rippled
+
+
+cdef inline _Memo* _memo_of(_Field* f) noexcept:
+    """The memo of ``f``'s name: NULL when it has none (a long name, or its cache entry now
+    holds another string)."""
+    return &_memo[f.cs - _cache] if f.cs is not NULL and f.cs.s == f.name else NULL
+
+
+cdef object _TRUE = True
+
+
+cdef inline bint _flag(PyObject* v) noexcept:
+    return v == <PyObject*>_TRUE
+
+
+cdef list _dispatch_frame(Frame fr, object lookup, object on_other):
+    """``_dispatch`` of the Updates in ``fr`` (consumed): an Update whose stream's image
+    or book takes it here is applied from the record and gives an event that reads its
+    message later; any other is built and applied as ``_dispatch`` does."""
+    cdef list events = []
+    cdef dict streams = None
+    cdef object s, deliver, ev, msg
+    cdef PyObject* p
+    cdef _Rec* r
+    cdef Py_ssize_t k
+    cdef bint lazy = _event_type() is ItemUpdated
+    if type(lookup) is _BUILTIN_METHOD and (<PyCFunctionObject*><PyObject*>lookup).m_ml == _DICT_GET:
+        p = (<PyCFunctionObject*><PyObject*>lookup).m_self
+        if p is not NULL and type(<object>p) is dict:
+            streams = <dict>p  # lookup is the bound get of this dict
+    try:
+        for k in range(fr.n):
+            r = &fr.recs[k]
+            if streams is not None:
+                p = PyDict_GetItem(streams, <object>r.vals[0])
+                if p is NULL:
+                    continue
+                s = <object>p
+            else:
+                s = lookup(<object>r.vals[0])
+                if s is None:
+                    continue
+            msg = None
+            if type(s) is _STREAM:
+                if (
+                    r.nf and not _flag(r.vals[_V_NO_CACHE]) and not _flag(r.vals[_V_NO_RIPPLE])
+                    and _image_ok(s)
+                ):
+                    if not lazy:
+                        msg = fr._build(k)
+                    _apply_fields(s, r, fr.fs + r.f0)
+                elif r.map is not NULL and not r.nf and not _flag(r.vals[_V_NO_CACHE]) and _book_ok(s):
+                    if not lazy:
+                        msg = fr._build(k)
+                    _apply_book(s, r)
+                else:
+                    msg = fr._build(k)
+                    _apply_update(s, msg)
+                p = _slot(s, S_DELIVER)
+                deliver = <object>p if p is not NULL else None
+            else:  # a subclass may override anything: the pure path
+                msg = fr._build(k)
+                s.apply_update(msg)
+                deliver = s.deliver
+            ev = _lazy_event(s, fr.data, r) if msg is None else _ITEM_UPDATED(s, msg)
+            if deliver is not None and not events:
+                deliver(ev)
+            else:
+                events.append(ev)
+    finally:
+        fr._release()
+    return events
 
 
 include "_speedups_map.pxi"

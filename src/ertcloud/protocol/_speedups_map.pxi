@@ -105,8 +105,9 @@ cdef inline object _get(dict d, object key):
     return <object>v if v is not NULL else None
 
 
-cdef int _apply_map(object book, dict container) except -1:
-    """``MapImage.apply`` for an exact MapImage whose summary and entries are dicts."""
+cdef int _apply_map(object book, dict container, bint owned) except -1:
+    """``MapImage.apply`` for an exact MapImage whose summary and entries are dicts
+    (``owned``: nothing else holds ``container``, so an added entry keeps its dict)."""
     cdef dict summary = <dict>_slot(book, I_SUMMARY)
     cdef dict entries = <dict>_slot(book, I_ENTRIES)
     cdef object max_fields = <object>_slot(book, I_MAX_FIELDS)
@@ -138,7 +139,10 @@ cdef int _apply_map(object book, dict container) except -1:
         elif action == "Delete":
             entries.pop(key, None)
         elif action == "Add":
-            row = PyDict_Copy(data) if isinstance(data, dict) else {}
+            if owned and type(data) is dict:
+                row = data
+            else:
+                row = PyDict_Copy(data) if isinstance(data, dict) else {}
             PyDict_SetItem(entries, key, row)
             if len(<dict>row) > max_fields:
                 raise _too_many("fields in a map entry", len(<dict>row), max_fields)
@@ -161,27 +165,47 @@ cdef int _apply_map(object book, dict container) except -1:
     return 0
 
 
+cdef bint _book_ok(object s):
+    """Whether a Map Update goes to the stream's book here: an open stream whose book is an
+    exact MapImage of plain dicts."""
+    cdef PyObject* book = _slot(s, S_MAP)
+    return not (
+        book is NULL or type(<object>book) is not _MAP_IMAGE
+        or not _plain_dict(_slot(<object>book, I_SUMMARY))
+        or not _plain_dict(_slot(<object>book, I_ENTRIES))
+        or _slot(s, S_UPDATES) is NULL
+        or _slot(s, S_PHASE) != <PyObject*>_OPEN
+    )
+
+
 cdef int _apply_other(object s, object msg) except -1:
     """``ItemStream.apply_update`` for an exact ItemStream and Update that ``_apply_update``
     does not take: a Map Update of an open stream here, anything else the pure path."""
     cdef PyObject* m = _slot(msg, M_MAP)
     cdef PyObject* f = _slot(msg, M_FIELDS)
     cdef PyObject* nc = _slot(msg, M_NO_CACHE)
-    cdef PyObject* book = _slot(s, S_MAP)
     if (
-        book is NULL or type(<object>book) is not _MAP_IMAGE
-        or not _plain_dict(_slot(<object>book, I_SUMMARY))
-        or not _plain_dict(_slot(<object>book, I_ENTRIES))
-        or m is NULL or type(<object>m) is not dict
+        m is NULL or type(<object>m) is not dict
         or f is NULL or (<object>f is not None and (type(<object>f) is not dict or <dict>f))
         or nc is NULL or (<object>nc is not None and <object>nc is not False)
-        or _slot(s, S_UPDATES) is NULL
-        or _slot(s, S_PHASE) != <PyObject*>_OPEN
+        or not _book_ok(s)
     ):
         s.apply_update(msg)
         return 0
-    _apply_map(<object>book, <dict>m)
-    cdef PyObject* seq = _slot(msg, M_SEQ)
+    _apply_map(<object>_slot(s, S_MAP), <dict>m, False)
+    return _count(s, _slot(msg, M_SEQ))
+
+
+cdef int _apply_book(object s, _Rec* r) except -1:
+    """``_apply_other`` for a Map Update read into ``r`` (its Map is the record's own), whose
+    stream ``_book_ok`` takes."""
+    cdef dict m = <dict>r.map
+    _apply_map(<object>_slot(s, S_MAP), m, Py_REFCNT(m) == 2)  # the record's and m
+    return _count(s, r.vals[1])
+
+
+cdef int _count(object s, PyObject* seq) except -1:
+    """The sequence number (``seq``: the message's, NULL or None for none) and the count."""
     if seq is not NULL and <object>seq is not None:
         _set_slot(s, S_SEQ, <object>seq)
     _set_slot(s, S_UPDATES, <object>_slot(s, S_UPDATES) + 1)

@@ -64,13 +64,6 @@ cdef _ScalarKey _RSCALARS[_N_RSCALARS]
 cdef _ScalarKey _QOS_KEYS[_N_QOS]
 
 
-cdef void _key_of(_ScalarKey* table, int i, const char* name, int kind, Py_ssize_t slot) noexcept:
-    table[i].name = name
-    table[i].n = len(<bytes>name)
-    table[i].kind = kind
-    table[i].slot = slot
-
-
 for _i, (_name, _kind, _attr) in enumerate([
     (b"ID", _K_ID, "id"),
     (b"Domain", _K_STR, "domain"),
@@ -85,7 +78,7 @@ for _i, (_name, _kind, _attr) in enumerate([
     (b"Qualified", _K_BOOL, "qualified"),
     (b"DoNotCache", _K_BOOL, "do_not_cache"),
 ]):
-    _key_of(_RSCALARS, _i, _name, _kind, _offset(_RefreshType, _attr))
+    _table_key(_RSCALARS, _i, _name, _kind, _offset(_RefreshType, _attr))
 for _i, (_name, _kind, _attr) in enumerate([
     (b"Timeliness", _K_STR, "timeliness"),
     (b"Rate", _K_STR, "rate"),
@@ -93,7 +86,7 @@ for _i, (_name, _kind, _attr) in enumerate([
     (b"RateInfo", _K_INT, "rate_info"),
     (b"Dynamic", _K_BOOL, "dynamic"),
 ]):
-    _key_of(_QOS_KEYS, _i, _name, _kind, _offset(_QosType, _attr))
+    _table_key(_QOS_KEYS, _i, _name, _kind, _offset(_QosType, _attr))
 
 
 cdef inline int _find(_ScalarKey* table, int n, const unsigned char* p, Py_ssize_t len_) noexcept:

@@ -4,15 +4,16 @@ The choice is made once, here, at import. ``ERTCLOUD_NO_EXTENSIONS=1`` (any non-
 value but ``0``) forces the pure core. Both implement :func:`dispatch` with the signature
 of :func:`ertcloud.protocol._dispatch_pure.dispatch` (``_speedups.pyi``). The compiled core
 adds :data:`fast_decode`: frames made only of Updates (or of Refreshes and Updates) read
-straight from their bytes into the messages (None in the pure core, whose frames all go
-through the msgspec decoder), its compact MarketPrice images (:mod:`ertcloud.protocol.image`)
+straight from their bytes (None in the pure core, whose frames all go through the msgspec
+decoder), which its dispatch applies with no message struct built for an Update (the events
+read theirs when accessed), its compact MarketPrice images (:mod:`ertcloud.protocol.image`)
 and :data:`compiled_refresh`, which builds such an image straight from a Refresh's Fields.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import _dispatch_pure
@@ -27,6 +28,7 @@ __all__ = [
     "compiled_dispatch",
     "compiled_fast_decode",
     "compiled_image",
+    "compiled_read_frame",
     "compiled_refresh",
     "dispatch",
     "fast_decode",
@@ -41,7 +43,7 @@ Dispatch = Callable[
 
 #: ``fast_decode(payload) -> the frame's messages`` (Updates, Refreshes), or None when it needs
 #: the general decoder
-FastDecode = Callable[[Any], "list[Update | Refresh] | None"]
+FastDecode = Callable[[Any], "Sequence[Update | Refresh] | None"]
 #: ``apply(stream, refresh) -> applied``: False leaves the Refresh to ``ItemStream.apply_refresh``
 RefreshApply = Callable[[ItemStream, Refresh], bool]
 
@@ -50,6 +52,8 @@ pure_dispatch: Dispatch = _dispatch_pure.dispatch
 compiled_dispatch: Dispatch | None
 #: the compiled reader of frames made only of Updates, or None where not built
 compiled_fast_decode: FastDecode | None
+#: the same frames read for the compiled dispatch (a ``Frame``: no struct per message)
+compiled_read_frame: FastDecode | None
 #: the compiled core's compact image factory (``make(layout, fields)``), or None
 compiled_image: CompactFactory | None
 #: the compiled core's apply of a Refresh to a stream with compact images, or None
@@ -59,11 +63,14 @@ try:
     from ._speedups import compact_image as _compiled_image
     from ._speedups import decode_updates as _compiled_fast
     from ._speedups import dispatch as _compiled
+    from ._speedups import read_frame as _compiled_read
 except Exception:  # not built, or built against layouts it no longer finds (TypeError)
-    compiled_dispatch = compiled_fast_decode = compiled_image = compiled_refresh = None
+    compiled_dispatch = compiled_fast_decode = compiled_read_frame = compiled_image = None
+    compiled_refresh = None
 else:
     compiled_dispatch = _compiled
     compiled_fast_decode = _compiled_fast
+    compiled_read_frame = _compiled_read
     compiled_image = _compiled_image
     compiled_refresh = _compiled_refresh
 
@@ -75,7 +82,7 @@ CORE = "compiled" if compiled_dispatch is not None and not _forced_pure else "pu
 # dispatch of its protocol: see ClientProtocol)
 use_compact_images(compiled_image, CORE == "compiled")
 dispatch: Dispatch = compiled_dispatch if CORE == "compiled" else pure_dispatch  # type: ignore[assignment]
-fast_decode: FastDecode | None = compiled_fast_decode if CORE == "compiled" else None
+fast_decode: FastDecode | None = compiled_read_frame if CORE == "compiled" else None
 
 
 def select(name: str) -> tuple[Dispatch, FastDecode | None]:
@@ -84,5 +91,5 @@ def select(name: str) -> tuple[Dispatch, FastDecode | None]:
     if name == "pure":
         return pure_dispatch, None
     if name == "compiled" and compiled_dispatch is not None:
-        return compiled_dispatch, compiled_fast_decode
+        return compiled_dispatch, compiled_read_frame
     raise ValueError(f"no {name!r} receive core here")

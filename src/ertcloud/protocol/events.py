@@ -6,6 +6,7 @@ is created in C (about 60 ns, against about 450 ns for a frozen dataclass).
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -54,8 +55,19 @@ class ItemRefreshed(_Event, frozen=True):
 
 
 class ItemUpdated(_Event, frozen=True):
+    """An Update applied to its stream's image (``stream.fields``) or book (``stream.map``).
+
+    Where the compiled core is built this name is its twin (same fields, equality, ``repr``
+    and pickling; not a msgspec Struct), which reads ``message`` from the frame's bytes
+    only when it is first accessed."""
+
     stream: ItemStream
     message: Update
+
+    @property
+    def seq_number(self) -> int | None:
+        """``message.seq_number``, which the compiled core gives without reading the message."""
+        return self.message.seq_number
 
 
 class ItemStatus(_Event, frozen=True):
@@ -118,6 +130,14 @@ class ConnectionDead(_Event, frozen=True):
 
     silence: float
 
+
+# the compiled core's twin of ItemUpdated, imported once every event class is defined (the
+# compiled module may import them)
+if not TYPE_CHECKING and os.environ.get("ERTCLOUD_NO_EXTENSIONS", "") in ("", "0"):
+    try:
+        from ._speedups import ItemUpdated
+    except Exception:  # not built, or built against layouts it no longer finds
+        pass
 
 Event = (
     LoginAccepted
