@@ -31,7 +31,6 @@ cdef object _REFRESH = _RefreshType
 cdef object _STATE = _StateType
 cdef object _LAYOUT = _LayoutType
 cdef object _INTERNER = _InternerType
-cdef object _TRUE = True
 # (phase, the phase after a complete / a partial Refresh) of ``TRANSITIONS``, compared by
 # identity (hashing an Enum member runs Python code)
 cdef tuple _NEXT_REFRESH = tuple((a, b) for (a, what), b in _TRANSITIONS.items() if what == "refresh")
