@@ -45,7 +45,8 @@ def measure(
                     out.append(r)
                     print(
                         f"  round {rnd + 1}: {client} at {rate:,}/s: p50 {r['p50_us']:.0f} us"
-                        f" p99 {r['p99_us']:.0f} us ({r['received']:,} of {r['sent']:,})",
+                        f" p99 {r['p99_us']:.0f} us ({r['received']:,} of {r['sent']:,};"
+                        f" {r.get('cpu_us_per_msg', 0):.1f} us CPU/msg)",
                         file=log,
                     )
     finally:
@@ -60,8 +61,10 @@ def summary(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for client, rate in sorted({(r["client"], r["rate"]) for r in raw}, key=lambda x: x[1]):
         rs = [r for r in raw if (r["client"], r["rate"]) == (client, rate)]
         row: dict[str, Any] = {"client": client, "rate": rate, "rounds": len(rs)}
-        for key in ("p50_us", "p99_us", "p999_us", "max_us"):
-            row[key] = statistics.median(r[key] for r in rs)
+        for key in ("p50_us", "p99_us", "p999_us", "max_us", "cpu_us_per_msg"):
+            vals = [r[key] for r in rs if key in r]
+            if vals:
+                row[key] = statistics.median(vals)
         over = [
             (r["p99_us"] / bare[rate, r["round"]], r["p99_us"] - bare[rate, r["round"]])
             for r in rs
@@ -95,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             extra = f"  p99 {row['p99_of_bare']:.2f}x bare, {row['p99_minus_bare_us']:+.0f} us"
         print(
             f"{row['client']:>16} {row['rate']:>7,}/s  p50 {row['p50_us']:>9.0f} us"
-            f"  p99 {row['p99_us']:>9.0f} us  p99.9 {row['p999_us']:>9.0f} us{extra}"
+            f"  p99 {row['p99_us']:>9.0f} us  p99.9 {row['p999_us']:>9.0f} us"
+            f"  CPU {row.get('cpu_us_per_msg', 0):5.1f} us/msg{extra}"
         )
     if a.json:
         with open(a.json, "w") as f:
