@@ -14,8 +14,7 @@ import statistics
 import sys
 from typing import Any
 
-from benchmarks.common import Job
-from benchmarks.runner import CLIENT_CPUS, Settings, Sim, clients, pin, run_job
+from benchmarks.runner import CLIENT_CPUS, Settings, Sim, clients, pin, run_latency
 
 
 def measure(
@@ -29,19 +28,7 @@ def measure(
         for rnd in range(rounds):
             for rate in rates:
                 for client in names:
-                    job = Job(
-                        client,
-                        "lat",
-                        sim.ws_url,
-                        sim.token_url,
-                        1,
-                        "MarketPrice",
-                        rate,
-                        seconds,
-                        items,
-                    )
-                    r = run_job(job)
-                    r.update(round=rnd, rate=rate)
+                    r = run_latency(sim, client, rate, seconds, items, rnd)
                     out.append(r)
                     print(
                         f"  round {rnd + 1}: {client} at {rate:,}/s: p50 {r['p50_us']:.0f} us"

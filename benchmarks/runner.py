@@ -125,6 +125,16 @@ def run_job(job: Job, timeout: float = 600) -> dict[str, Any]:
     return out
 
 
+def run_latency(
+    sim: Sim, client: str, rate: int, seconds: float, items: int, rnd: int
+) -> dict[str, Any]:
+    """One latency job: paced, stamped MarketPrice Updates, 1 msg/frame."""
+    job = Job(client, "lat", sim.ws_url, sim.token_url, 1, "MarketPrice", rate, seconds, items)
+    r = run_job(job)
+    r.update(round=rnd, rate=rate)
+    return r
+
+
 def clients(settings: Settings) -> list[str]:
     names = ["ertcloud"]
     if importlib.util.find_spec("picows") is not None:
@@ -197,19 +207,7 @@ def run(settings: Settings, log: Any = sys.stderr) -> dict[str, Any]:
                 parse.append(p)
             floors = [c for c in ("bare", "discard") if c == "discard" or c in names]
             for client, rate in [(c, r) for r in (20_000, 100_000) for c in (main, *floors)]:
-                job = Job(
-                    client,
-                    "lat",
-                    sim.ws_url,
-                    sim.token_url,
-                    1,
-                    "MarketPrice",
-                    rate,
-                    settings.lat_seconds,
-                    settings.items,
-                )
-                r = run_job(job)
-                r.update(round=rnd, rate=rate)
+                r = run_latency(sim, client, rate, settings.lat_seconds, settings.items, rnd)
                 lat.append(r)
                 print(
                     f"  round {rnd + 1}: {client} latency at {rate:,}/s"
