@@ -102,8 +102,10 @@ async def run_ertcloud(job: Job, transport: str | None) -> dict[str, Any]:
                 start_to_all_refreshed_s=t_all - t_start,
             )
             return out
+        counter.start_stream()
         session.send_generic(login_id, domain=BENCH, elements=job.bench_elements())
         reply = await asyncio.wait_for(replies.get(), job.seconds + 120)
+        counter.end_stream()
     return _result(job, counter, reply, out)
 
 
@@ -112,6 +114,10 @@ def _result(
 ) -> dict[str, Any]:
     out["received"] = counter.count
     out["sent"] = reply.get("Sent", 0)
+    if counter.cpu_s > 0 and counter.count:
+        # everything the process did per message while the stream ran (reads, loop, idle
+        # wake-ups): at a paced rate, what decides whether a client keeps up
+        out["cpu_us_per_msg"] = counter.cpu_s / counter.count * 1e6
     if job.mode == "lat":
         out.update(counter.latencies())
     else:
@@ -154,12 +160,14 @@ async def run_bare(job: Job) -> dict[str, Any]:
                     continue
                 refreshed += 1
                 if refreshed == job.items:
+                    counter.start_stream()
                     generic(job.bench_elements())
             elif type(m) is Generic and m.domain == BENCH:
                 el = dict(m.elements or {})
                 if "Universe" in el:
                     send({"ID": 2, "Key": {"Name": rics}})
                 elif not done.done():
+                    counter.end_stream()
                     done.set_result(el)
             elif type(m) is Ping:
                 send({"Type": "Pong"})

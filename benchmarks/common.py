@@ -139,6 +139,16 @@ class Counter:
     last: Any = None
     marks: list[tuple[float, int]] = field(default_factory=list)
     lat_ns: array[int] = field(default_factory=lambda: array("q"))
+    cpu_s: float = 0.0  # the process's CPU time from start_stream() to end_stream()
+
+    def start_stream(self) -> None:
+        """The measured stream is requested: its CPU time starts."""
+        self.cpu_s = -time.process_time()
+
+    def end_stream(self) -> None:
+        """The stream's end (its reply) came."""
+        if self.cpu_s < 0:
+            self.cpu_s += time.process_time()
 
     def on_update(self, name: str, fields: Any, sim_ts: int | None) -> None:
         self.count += 1

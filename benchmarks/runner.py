@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,6 +177,23 @@ class Worker:
 QUICK_MESSAGES = 16 * 1024
 
 
+def run_latency(
+    sim: Sim,
+    client: str,
+    rate: int,
+    seconds: float,
+    items: int,
+    rnd: int,
+    run: Callable[[Job], dict[str, Any]] = run_job,
+) -> dict[str, Any]:
+    """One latency job: paced, stamped MarketPrice Updates, 1 msg/frame (``run`` runs it:
+    a process of its own, or a ``Worker``'s)."""
+    job = Job(client, "lat", sim.ws_url, sim.token_url, 1, "MarketPrice", rate, seconds, items)
+    r = run(job)
+    r.update(round=rnd, rate=rate)
+    return r
+
+
 def clients(settings: Settings) -> list[str]:
     names = ["ertcloud"]
     if importlib.util.find_spec("picows") is not None:
@@ -246,19 +264,9 @@ def run(settings: Settings, log: Any = sys.stderr) -> dict[str, Any]:
                 parse.append(p)
             floors = [c for c in ("bare", "discard") if c == "discard" or c in names]
             for client, rate in [(c, r) for r in (20_000, 100_000) for c in (main, *floors)]:
-                job = Job(
-                    client,
-                    "lat",
-                    sim.ws_url,
-                    sim.token_url,
-                    1,
-                    "MarketPrice",
-                    rate,
-                    settings.lat_seconds,
-                    settings.items,
+                r = run_latency(
+                    sim, client, rate, settings.lat_seconds, settings.items, rnd, run=run_one
                 )
-                r = run_one(job)
-                r.update(round=rnd, rate=rate)
                 lat.append(r)
                 print(
                     f"  round {rnd + 1}: {client} latency at {rate:,}/s"

@@ -748,13 +748,20 @@ class Session:
                 ws.resume_reading()
 
         def on_frame(data: bytes | memoryview) -> None:
+            # Per frame only what a frame of Updates needs: they were delivered inside
+            # receive(). The core queues output (a Pong, the requests a Login releases) only
+            # with an event; the timer flushes anything else within a second.
             if trace is not None:
                 trace("received", bytes(data))
             events = receive(data, monotonic())
+            if events or blocked:
+                after(events)
+
+        def after(events: list[Event]) -> None:
             if events:
                 dispatch(events)
-            if proto.has_data_to_send:
-                self._kick()
+                if proto.has_data_to_send:
+                    self._kick()
             if blocked and not holding:
                 # Back-pressure: stop reading until every blocking subscription has room.
                 ws.pause_reading()

@@ -15,9 +15,11 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import os
 import ssl
+import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import picows
 
@@ -25,7 +27,10 @@ from ..exceptions import ConfigError, ConnectFailed, LimitExceeded, one_line
 from ..proxy import via
 from .transport import ConnectOptions, FrameHandler
 
-__all__ = ["FrameHandler", "PicowsTransport", "PicowsWebSocket", "connect"]
+if TYPE_CHECKING:
+    from ._picows_listener import CompiledListener
+
+__all__ = ["LISTENER", "FrameHandler", "PicowsTransport", "PicowsWebSocket", "connect"]
 
 log = logging.getLogger("ertcloud.client")
 
@@ -49,7 +54,7 @@ class PicowsWebSocket:
         self._parts: bytearray | None = None
         self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._error: BaseException | None = None
-        self._listener: _Listener | None = None
+        self._listener: _Listener | CompiledListener | None = None
         self._subprotocol: str | None = None
         #: reading is paused (back-pressure from a blocking subscription)
         self.paused = False
@@ -134,7 +139,7 @@ class PicowsWebSocket:
 
     # -- listener side --------------------------------------------------------------------
 
-    def _message(self, transport: picows.WSTransport, payload: memoryview) -> None:
+    def _message(self, transport: picows.WSTransport, payload: bytes | memoryview) -> None:
         h = self._handler
         if h is None:
             self._early.append(bytes(payload))
@@ -160,7 +165,7 @@ class PicowsWebSocket:
             if self._error is not None:
                 return  # aborted: the rest of what was buffered is dropped
             if frame.fin and self._parts is None:
-                self._message(transport, frame.get_payload_as_memoryview())
+                self._message(transport, frame.get_payload_as_bytes())
                 return
             if self._parts is None:
                 self._parts = bytearray()
@@ -195,7 +200,9 @@ class _Listener(picows.WSListener):
         h = self.handler
         if h is not None and frame.fin and frame.msg_type is _TEXT:
             try:
-                h(frame.get_payload_as_memoryview())
+                # bytes: cheaper to make than a memoryview at this size, and what the
+                # compiled reader of Updates takes
+                h(frame.get_payload_as_bytes())
             except Exception as exc:
                 self.ws._fail(transport, exc)
             return
@@ -203,6 +210,34 @@ class _Listener(picows.WSListener):
 
     def on_ws_disconnected(self, transport: picows.WSTransport) -> None:
         self.ws._disconnected()
+
+
+def _compiled_listener() -> type[CompiledListener] | None:
+    """The compiled listener, if it was built against this very picows (it reads picows'
+    objects by their C layout) and extensions are not disabled."""
+    if os.environ.get("ERTCLOUD_NO_EXTENSIONS", "") not in ("", "0"):
+        return None
+    try:
+        with warnings.catch_warnings():
+            # a picows of another layout: Cython warns at import; the version check decides
+            warnings.simplefilter("ignore")
+            from . import _picows_listener
+    except Exception:  # not built (no compiler, or no picows at build time)
+        return None
+    if _picows_listener.PICOWS_VERSION != getattr(picows, "__version__", None):
+        log.debug(
+            "compiled picows listener built for picows %s, not %s: using the pure one",
+            _picows_listener.PICOWS_VERSION,
+            getattr(picows, "__version__", "?"),
+        )
+        return None
+    return _picows_listener.CompiledListener
+
+
+_COMPILED = _compiled_listener()
+_LISTENER_CLASS: type[_Listener] | type[CompiledListener] = _COMPILED or _Listener
+#: "compiled" or "pure": the picows listener connections use
+LISTENER = "compiled" if _COMPILED is not None else "pure"
 
 
 def _context(url: str, ssl_option: ssl.SSLContext | bool | None) -> ssl.SSLContext | None:
@@ -243,8 +278,8 @@ async def connect(
             )
         kwargs["proxy"] = proxy
 
-    def listener() -> _Listener:
-        ws._listener = _Listener(ws)
+    def listener() -> _Listener | CompiledListener:
+        ws._listener = _LISTENER_CLASS(ws)
         return ws._listener
 
     try:
