@@ -80,10 +80,11 @@ def test_readme_worker_group_runs_as_written(nats_port: str, tmp_path: Path) -> 
             shown[what] = lines
             if what == "cluster status":
                 deadline = time.monotonic() + 60
-                while True:  # the workers join and take their leases in a few seconds
+                while True:  # the workers join and share the leases in a few seconds
                     r = sh(command)
                     assert r.returncode == 0, r.stderr
-                    if " 2 worker(s), 3 leases " in r.stdout:
+                    # the first worker up takes every item until it hands the second its share
+                    if " 2 worker(s), 3 leases " in r.stdout and balanced(r.stdout):
                         break
                     assert time.monotonic() < deadline, r.stdout
                     time.sleep(0.5)
@@ -107,6 +108,12 @@ def test_readme_worker_group_runs_as_written(nats_port: str, tmp_path: Path) -> 
     for p, err in zip(background, errors, strict=True):  # the workers stop on Ctrl+C
         assert p.returncode == 0, err
         assert re.search(r"worker w\d stopped: [1-9]\d* messages", err), err
+
+
+def balanced(out: str) -> bool:
+    """Every worker row of a status table holds a lease."""
+    rows = out.splitlines()[1:-1]
+    return bool(rows) and all(int(r.split()[2]) >= 1 for r in rows)
 
 
 def check_status(out: str, readme: list[str]) -> None:

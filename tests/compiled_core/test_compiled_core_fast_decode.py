@@ -67,6 +67,7 @@ def test_the_simulators_update_frames_take_the_fast_path() -> None:
         '[{"Type":"Update","ID":2,"Fields":{"T":"\u21e7","E":"été","Z":"\U0001f600"}}]'.encode(),
         b'[{"Type":"Update","ID":2,"Fields":{"A":0,"B":-0,"C":-0.0,"D":1E5,"E":2.5e-3}}]',
         b'[{"Type":"Update","ID":2,"Fields":{"A":999999999999999999,"B":true,"C":false}}]',
+        b'[{"Type":"Update","ID":2,"SimTs":1765100000123456789,"Fields":{"A":-9223372036854775807}}]',
         b'[{"Type":"Update","ID":2,"Fields":{"A":1,"A":2}}]',  # last wins, as in msgspec
         b'[{"Type":"Update","ID":2,"Fields":{"A":0.1e-400,"B":1.7976931348623157e308}}]',
         '[{"Type":"Update","ID":2,"Fields":{"A":"x"}}]',  # a str frame
@@ -93,7 +94,9 @@ def test_frames_it_reads_give_what_msgspec_gives(frame: bytes | str) -> None:
         b'[{"Type":"Update","ID":2,"Fields":{"A":"a\\"b"}}]',  # an escape
         b'[{"Type":"Update","ID":2,"Fields":{"A\\u0041":1}}]',  # an escape in a name
         b'[{"Type":"Update","ID":2,"Fields":{"A":"caf\xe9"}}]',  # Latin-1
-        b'[{"Type":"Update","ID":2,"Fields":{"A":1234567890123456789}}]',  # 19 digits
+        b'[{"Type":"Update","ID":2,"Fields":{"A":9223372036854775808}}]',  # past 64 bits
+        b'[{"Type":"Update","ID":2,"Fields":{"A":-9223372036854775808}}]',  # left to msgspec
+        b'[{"Type":"Update","ID":2,"Fields":{"A":12345678901234567890}}]',  # 20 digits
         b'[{"Type":"Update","ID":2,"Fields":{"A":1e400}}]',  # out of range
         b'[{"Type":"Update","ID":2,"Fields":{"A":01}}]',  # not JSON
         b'[{"Type":"Update","ID":2,"Fields":{"A":[1]}}]',  # nested
@@ -185,7 +188,7 @@ def test_generated_frames_read_as_msgspec_reads_them(data: st.DataObject) -> Non
 
 def read_generated(data: st.DataObject, messages: st.SearchStrategy[Any]) -> None:
     """A frame of generated messages, spaced out: what the fast path reads is what msgspec
-    reads, and it reads every frame with no escape and no integer beyond 18 digits."""
+    reads, and it reads every frame with no escape and no integer beyond 64 bits."""
     msgs = data.draw(st.lists(messages, min_size=1, max_size=10))
     raw = msgspec.json.encode(msgs if len(msgs) > 1 or data.draw(st.booleans()) else msgs[0])
     raw = _spaced(raw, data.draw(st.lists(st.integers(0, 4), max_size=3)))
@@ -316,14 +319,14 @@ def map_updates(draw: st.DrawFn, ids: list[int]) -> dict[str, Any]:
 
 
 def _plain(v: Any) -> bool:
-    """No escape needed and no integer beyond 18 digits anywhere in ``v``."""
+    """No escape needed and no integer beyond 64 bits (signed) anywhere in ``v``."""
     if isinstance(v, dict):
         return all(_plain(k) and _plain(x) for k, x in v.items())
     if isinstance(v, list):
         return all(_plain(x) for x in v)
     if isinstance(v, str):
         return b"\\" not in msgspec.json.encode(v)
-    return not isinstance(v, int) or isinstance(v, bool) or abs(v) < 10**18
+    return not isinstance(v, int) or isinstance(v, bool) or abs(v) < 2**63
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))

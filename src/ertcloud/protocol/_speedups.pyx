@@ -547,7 +547,7 @@ cdef list _dispatch(object msgs, object lookup, object on_other):
 # bytes that are not UTF-8, a duplicate key, another message Type, malformed JSON.
 
 from libc.math cimport isfinite
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport INT64_MAX, int64_t, uint64_t
 from libc.string cimport memcmp, memcpy
 from .messages import Key as _KeyType
 
@@ -703,14 +703,14 @@ for _i in range(1, 23):
 
 
 cdef int _number_c(_Cur* c, _Val* out) except -2:
-    """A JSON number at the cursor into ``out``: _T_INT (up to 18 digits) or _T_FLOAT (finite),
-    else -1."""
+    """A JSON number at the cursor into ``out``: _T_INT (an integer that fits 64 bits, as the
+    19-digit nanosecond stamps do) or _T_FLOAT (finite), else -1."""
     cdef const unsigned char* start = c.p
     cdef const unsigned char* p = c.p
     cdef const unsigned char* end = c.end
     cdef bint neg = False, real = False, exact = True
     cdef int digits = 0, scale = 0
-    cdef int64_t v = 0
+    cdef uint64_t v = 0  # 19 digits fit; the sign is applied at the end
     cdef char buf[64]
     cdef double d
     if p < end and p[0] == 45:  # '-'
@@ -754,9 +754,9 @@ cdef int _number_c(_Cur* c, _Val* out) except -2:
         return -1
     c.p = p
     if not real:
-        if digits > 18:
+        if digits > 19 or v > <uint64_t>INT64_MAX:  # INT64_MIN too: the general path
             return -1
-        out.i = -v if neg else v
+        out.i = -<int64_t>v if neg else <int64_t>v
         return _T_INT
     if exact and digits <= 15 and scale <= 22:
         # Clinger's fast path: an integer below 2**53 divided by an exact power of ten is
@@ -776,7 +776,7 @@ cdef int _number_c(_Cur* c, _Val* out) except -2:
 
 
 cdef object _number(_Cur* c):
-    """A JSON number at the cursor: int (up to 18 digits) or a finite float, else None."""
+    """A JSON number at the cursor: an int that fits 64 bits or a finite float, else None."""
     cdef _Val v
     cdef int t = _number_c(c, &v)
     if t == _T_INT:
