@@ -1,4 +1,4 @@
-"""Three workers share a few thousand simulated items over a three-node NATS JetStream
+"""Three workers share a thousand simulated items over a three-node NATS JetStream
 cluster (R3 stream and buckets); then a fourth joins, one is killed with SIGKILL, a
 consumer started late catches up and follows live, and a NATS node is killed with SIGKILL.
 
