@@ -408,6 +408,11 @@ def test_both_cores_agree_on_map_updates_of_every_stream(body: str) -> None:
         '"Entries":[{"Action":"Add\u00e9","Key":1}],"\u00e9":1'.encode(),
         b'"Entries":[{"Action":"Add\xff","Key":1}]',  # not UTF-8: the general decoder's error
         b'"\xff":1,"Entries":[{"Action":"Add","Key":1}]',
+        # a missing comma in each object the loop reads into the frame
+        b'"Entries":[{"Action":"Add","Key":1},{"Action":"Add""Key":2}]',
+        b'"Entries":[{"Action":"Add","Key":1}{"Action":"Add","Key":2}]',
+        b'"Summary":{"Fields":{"A":1}"X":1},"Entries":[]',
+        b'"Summary":null"Entries":[{"Action":"Add","Key":1}]',
         b"",
     ],
 )

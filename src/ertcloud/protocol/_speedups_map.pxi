@@ -153,10 +153,15 @@ cdef inline int _ignored(_Cur* c) except -1:
     return 0
 
 
+cdef enum:
+    _MORE = 2  # not _FALLBACK, not 0
+
+
 cdef int _next(_Cur* c, unsigned char close) except -1:
-    """After a member: 1 at ',' (another follows), 0 at ``close`` (the last), _FALLBACK else."""
+    """After a member: _MORE at ',' (another follows), 0 at ``close`` (the last), _FALLBACK
+    else."""
     if _eat(c, 44):
-        return 1
+        return _MORE
     return 0 if _eat(c, close) else _FALLBACK
 
 
@@ -201,7 +206,7 @@ cdef int _map_into(_Cur* c, Frame fr, _Rec* r) except -1:
             return _FALLBACK
         seen |= bit
         more = _next(c, 125)
-        if more <= 0:
+        if more != _MORE:
             return more
 
 
@@ -231,7 +236,7 @@ cdef int _summary_into(_Cur* c, Frame fr, _Rec* r) except -1:
         elif _ignored(c):
             return _FALLBACK
         more = _next(c, 125)
-        if more <= 0:
+        if more != _MORE:
             return more
 
 
@@ -249,7 +254,7 @@ cdef int _entries_into(_Cur* c, Frame fr, _Rec* r) except -1:
         if _entry_into(c, fr, fr._push_ent()):
             return _FALLBACK
         more = _next(c, 93)
-        if more <= 0:
+        if more != _MORE:
             return more
 
 
@@ -309,7 +314,7 @@ cdef int _entry_into(_Cur* c, Frame fr, _Ent* e) except -1:
             return _FALLBACK
         seen |= bit
         more = _next(c, 125)
-        if more <= 0:
+        if more != _MORE:
             return more
 
 
