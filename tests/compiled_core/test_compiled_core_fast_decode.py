@@ -376,3 +376,50 @@ def test_both_cores_agree_on_map_updates_of_every_stream(body: str) -> None:
     for sid in twins.ids:
         twins.feed(f'[{{"Type":"Update","ID":{sid},"SeqNumber":5,"Map":{{{body}}}}}]'.encode())
         twins.feed(f'{{"Type":"Update","ID":{sid},"DoNotCache":true,"Map":{{{body}}}}}'.encode())
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # the shapes the loop applies from the frame, and each way out of it to the Map's dict
+        b'"KeyType":"Buffer","CountHint":3,"Summary":{"Fields":{"A":1,"A":2.5}},"Entries":['
+        b'{"Key":"k1","Action":"Add","Fields":{"P":1,"P":"x","Q":null}},'
+        b'{"Fields":{"Q":true},"Action":"Update","Key":"k1","Note":"n"},{},'
+        b'{"Action":"Clear","Key":"k1","Fields":{}},{"Action":null,"Key":"k1"},'
+        b'{"Action":"Update","Key":2.5,"Fields":null},{"Action":"Delete","Key":true}]',
+        b' "Summary" : null , "Entries" : [ { "Action" : "Add" , "Key" : -1 } ] ',
+        b'"Summary":{"Fields":null,"Name":"s"},"Entries":null',
+        b'"Summary":{"Fields":{"A":1},"Fields":null},"Entries":[{"Action":"Add","Key":1}]',
+        b'"Summary":{"Fields":null,"Fields":{"A":1}}',
+        b'"Summary":{"Fields":{"A":{"B":1}}}',  # a container in the summary's fields
+        b'"Summary":{"Fields":{"A":1},"More":{}}',
+        b'"Summary":5,"Entries":"x"',
+        b'"Entries":[{"Action":"Add","Key":1}],"Entries":[{"Action":"Add","Key":2}]',
+        b'"Summary":{"Fields":{"A":1}},"Summary":{"Fields":{"B":1}}',
+        b'"Entries":[{"Action":"Add","Key":1,"Key":2,"Fields":{"A":1}}]',
+        b'"Entries":[{"Action":"Add","Action":"Delete","Key":1}]',
+        b'"Entries":[{"Action":"Add","Key":1,"Fields":{"A":1},"Fields":{"B":2}}]',
+        b'"Entries":[{"Action":"Add","Key":1,"Fields":null,"Elements":{"B":2}}]',
+        b'"Entries":[{"Action":3,"Key":1},{"Action":true,"Key":2}]',
+        b'"Entries":[{"Action":"Add","Key":{"a":1},"Fields":{"A":1}}]',
+        b'"Entries":[{"Action":"Add","Key":1,"Extra":[1]}],"Other":{"x":1}',
+        b'"Entries":[5,{"Action":"Add","Key":1}]',
+        '"Entries":[{"Action":"Add","Key":"\u00e9\u00e8","Fields":{"A":"\u00e9"}}]'.encode(),
+        '"Entries":[{"Action":"Add\u00e9","Key":1}],"\u00e9":1'.encode(),
+        b'"Entries":[{"Action":"Add\xff","Key":1}]',  # not UTF-8: the general decoder's error
+        b'"\xff":1,"Entries":[{"Action":"Add","Key":1}]',
+        # a missing comma in each object the loop reads into the frame
+        b'"Entries":[{"Action":"Add","Key":1},{"Action":"Add""Key":2}]',
+        b'"Entries":[{"Action":"Add","Key":1}{"Action":"Add","Key":2}]',
+        b'"Summary":{"Fields":{"A":1}"X":1},"Entries":[]',
+        b'"Summary":null"Entries":[{"Action":"Add","Key":1}]',
+        b"",
+    ],
+)
+def test_both_cores_agree_on_map_shapes_the_loop_reads_from_the_frame(body: bytes) -> None:
+    twins = Twins()
+    for sid in twins.ids:
+        head = f'{{"Type":"Update","ID":{sid},"Map":{{'.encode()
+        then = f'{{"Type":"Update","ID":{sid},"Map":{{"Entries":[{{"Action":"Delete","Key":1}}]}}}}'
+        twins.feed(b"[" + head + body + b"}}," + then.encode() + b"]")
+        twins.feed(head + body + b'},"Fields":{}}')

@@ -46,6 +46,9 @@ SEEDS = [
     b'{"ORDER_PRC":1.5,"ORDER_SIDE":"BID"}},{"Action":"Delete","Key":"OTkuOTlC"}]}}]',
     b'{"Type":"Update","ID":9,"Map":{"Entries":[{"Action":"Update","Key":[1],"Elements":'
     b'{"A":1,"B":2}},{"Action":"Add","Key":2},{"Action":"Add","Key":3},{"Action":"Add"}]}}',
+    b'[{"Type":"Update","ID":8,"Map":{"CountHint":3,"Summary":{"Fields":{"A":1,"A":2.5}},'
+    b'"Entries":[{"Key":"k1","Action":"Add","Fields":{"P":1,"Q":null}},{"Fields":{"Q":true},'
+    b'"Action":"Update","Key":"k1","Note":"n"},{},{"Action":"Delete","Key":"k1"}]}}]',
     # Refreshes the compiled reader of Refreshes and its apply take (_speedups_refresh.pxi)
     b'[{"Type":"Refresh","ID":2,"Key":{"Service":"ELEKTRON_DD","Name":"WHOLE.L"},"State":'
     b'{"Stream":"Open","Data":"Ok","Text":"All is well"},"Qos":{"Timeliness":"Realtime",'

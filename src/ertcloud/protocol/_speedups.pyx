@@ -911,6 +911,14 @@ cdef inline bint _kind_ok(object v, int kind):
     return type(v) is bool
 
 
+cdef struct _Ent:
+    # one entry of a Map read from the frame (see ``_read_map``)
+    PyObject* key  # a new reference (NULL: absent or null)
+    Py_ssize_t f0, nf  # its Fields: the frame's fields f0 .. f0 + nf - 1
+    int action  # _A_NONE, _A_DELETE, _A_ADD or _A_UPDATE
+    bint has_fields
+
+
 cdef struct _Rec:
     # one Update of a frame, read (see ``Frame``)
     Py_ssize_t start, end  # its object's bytes in the frame
@@ -918,6 +926,9 @@ cdef struct _Rec:
     PyObject* key_name  # the Key's (new references; NULL: absent or null)
     PyObject* key_service
     PyObject* map  # the Map, as a dict (a new reference; NULL: absent or null)
+    bint raw_map  # the Map read into the frame instead (see ``_read_map``), its value at map_at
+    bint has_summary  # its Summary's Fields: the frame's fields sf0 .. sf0 + snf - 1
+    Py_ssize_t map_at, sf0, snf, e0, ne  # its entries: the frame's entries e0 .. e0 + ne - 1
     Py_ssize_t f0, nf  # its Fields: the frame's fields f0 .. f0 + nf - 1
     bint has_key, has_fields  # Key, Fields present and not null
 
@@ -975,11 +986,15 @@ cdef class Frame:
     cdef Py_ssize_t n, rcap
     cdef _Field* fs
     cdef Py_ssize_t nfs, fcap
+    cdef _Ent* ents  # the entries of Maps read into the frame
+    cdef Py_ssize_t nents, ecap
+    cdef bint raw_maps  # read Maps into the frame rather than into dicts
 
     def __dealloc__(self):
         self._release()
         PyMem_Free(self.recs)
         PyMem_Free(self.fs)
+        PyMem_Free(self.ents)
 
     cdef void _release(self) noexcept:
         """Drop what was read (the buffers stay, for the next frame)."""
@@ -990,7 +1005,9 @@ cdef class Frame:
             Py_XDECREF(self.fs[k].name)
             if self.fs[k].tag == _T_OBJ:
                 Py_XDECREF(self.fs[k].v.o)
-        self.n = self.nfs = 0
+        for k in range(self.nents):
+            Py_XDECREF(self.ents[k].key)
+        self.n = self.nfs = self.nents = 0
         self.data = None
 
     cdef _Rec* _push_rec(self) except NULL:
@@ -1011,6 +1028,14 @@ cdef class Frame:
         self.nfs += 1
         return f
 
+    cdef _Ent* _push_ent(self) except NULL:
+        if self.nents == self.ecap:
+            self.ents = <_Ent*>_grown(self.ents, &self.ecap, sizeof(_Ent), 16)
+        cdef _Ent* e = &self.ents[self.nents]
+        memset(e, 0, sizeof(_Ent))
+        self.nents += 1
+        return e
+
     cdef object _build(self, Py_ssize_t k):
         """Update ``k`` as msgspec gives it."""
         cdef _Rec* r = &self.recs[k]
@@ -1029,6 +1054,8 @@ cdef class Frame:
             _set_slot(msg, M_FIELDS, fields)
         if r.map is not NULL:
             _set_slot(msg, M_MAP, <object>r.map)
+        elif r.raw_map:
+            _set_slot(msg, M_MAP, _map_again(self, r))
         return msg
 
     def __len__(self):
@@ -1125,14 +1152,20 @@ cdef int _field_value(_Cur* c, _Field* f) except -1:
 cdef int _read_fields(_Cur* c, Frame fr, _Rec* r) except -1:
     """A Fields object of scalars, into the frame's fields (``r``'s); _FALLBACK for anything
     else."""
+    r.has_fields = True
+    return _fields_into(c, fr, &r.f0, &r.nf)
+
+
+cdef int _fields_into(_Cur* c, Frame fr, Py_ssize_t* f0, Py_ssize_t* nf) except -1:
+    """A Fields object of scalars, into the frame's fields ``f0[0] .. f0[0] + nf[0] - 1``;
+    _FALLBACK for anything else."""
     cdef _Field* f
     cdef _Slot* cs
     cdef object k
     if not _eat(c, 123):  # '{'
         return _FALLBACK
-    r.has_fields = True
-    r.f0 = fr.nfs
-    r.nf = 0
+    f0[0] = fr.nfs
+    nf[0] = 0
     if _eat(c, 125):  # '}'
         return 0
     while True:
@@ -1144,7 +1177,7 @@ cdef int _read_fields(_Cur* c, Frame fr, _Rec* r) except -1:
         Py_INCREF(k)
         f.name = <PyObject*>k
         f.cs = cs
-        r.nf += 1
+        nf[0] += 1
         if _field_value(c, f):
             return _FALLBACK
         if _eat(c, 44):  # ','
@@ -1180,12 +1213,9 @@ cdef int _read_msg(_Cur* c, Frame fr) except -1:
                 return _FALLBACK
             bit = 1
         elif _is(p, n, "Map", 3):  # _speedups_map.pxi
-            v = _map(c)
-            if v is None:
+            if _read_map(c, fr, r):
                 return _FALLBACK
             bit = 8 << _N_SCALARS
-            if v is not _NONE_SEEN:
-                _hold(&r.map, v)
         elif _is(p, n, "Fields", 6) or _is(p, n, "Key", 3):
             bit = 2 if n == 6 else 4
             if c.p < c.end and c.p[0] == 110:  # null
@@ -1289,6 +1319,7 @@ def decode_updates(data):
     ``_speedups_refresh.pxi``), decoded straight from its bytes (or str) into the structs
     msgspec would give; None when the frame needs the general decoder."""
     cdef Frame fr = _frame(0)
+    fr.raw_maps = False
     try:
         if _read_frame(fr, data) == 0:
             return [fr._build(k) for k in range(fr.n)]
@@ -1312,6 +1343,7 @@ def read_frame(data):
     Updates, a list of those structs (``_speedups_refresh.pxi``); None when the frame needs
     the general decoder."""
     cdef Frame fr = _frame(0)
+    fr.raw_maps = True
     if _read_frame(fr, data):
         fr._release()
         return _refreshes(data)
@@ -1322,6 +1354,7 @@ cdef object _update(_Cur* c):
     """The Update object at ``c`` as msgspec gives it (for the reader of Refresh frames);
     None for anything else."""
     cdef Frame fr = _frame(1)
+    fr.raw_maps = False
     fr.base = c.p
     try:
         if _read_msg(c, fr):
@@ -1550,10 +1583,13 @@ cdef list _dispatch_frame(Frame fr, object lookup, object on_other):
                     if not lazy:
                         msg = fr._build(k)
                     _apply_fields(s, r, fr.fs + r.f0)
-                elif r.map is not NULL and not r.nf and not _flag(r.vals[_V_NO_CACHE]) and _book_ok(s):
+                elif (
+                    (r.map is not NULL or r.raw_map) and not r.nf and not _flag(r.vals[_V_NO_CACHE])
+                    and _book_ok(s)
+                ):
                     if not lazy:
                         msg = fr._build(k)
-                    _apply_book(s, r)
+                    _apply_book(s, fr, r)
                 else:
                     msg = fr._build(k)
                     _apply_update(s, msg)

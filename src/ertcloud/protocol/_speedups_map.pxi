@@ -8,6 +8,11 @@
 # container, an escape, a number it would not read as msgspec does, malformed JSON) sends the
 # whole frame to the general decoder, as everything ``_update`` does not know.
 #
+# The loop over a Frame reads a Map of the usual shape (``_read_map``) not into dicts but into
+# the frame: its Summary's Fields and each entry's Fields into the frame's fields (C numbers,
+# shared names), each entry's Action and Key into the frame's entries, and applies it from
+# there (``_apply_entries``); the message's dict is read again from the bytes if it is built.
+#
 # The apply: ``_apply_other`` takes what ``_apply_update`` leaves to the pure path. A Map
 # Update of an open stream whose book is an exact ``MapImage`` (plain dicts, no DoNotCache, no
 # Fields) is applied here, step for step as ``MapImage.apply`` and ``ItemStream.apply_update``
@@ -94,6 +99,278 @@ cdef object _map(_Cur* c):
         v = _scalar(c)
         return v if v is _NONE_SEEN else None
     return None
+
+
+cdef enum:
+    _A_NONE = 0
+    _A_DELETE = 1
+    _A_ADD = 2
+    _A_UPDATE = 3
+
+
+cdef int _read_map(_Cur* c, Frame fr, _Rec* r) except -1:
+    """The value of an Update's "Map" into ``r``: into the frame when ``fr.raw_maps`` and
+    ``_map_into`` takes it, else as a dict (``_map``); _FALLBACK for what ``_map`` does not
+    read."""
+    cdef const unsigned char* at
+    _ws(c)
+    at = c.p
+    if fr.raw_maps and c.p < c.end and c.p[0] == 123:
+        if _map_into(c, fr, r) == 0:
+            r.raw_map = True
+            r.map_at = at - fr.base
+            return 0
+        r.has_summary = False
+        r.ne = 0
+        c.p = at  # what it read stays in the frame unused until released
+    v = _map(c)
+    if v is None:
+        return _FALLBACK
+    if v is not _NONE_SEEN:
+        _hold(&r.map, v)
+    return 0
+
+
+cdef object _map_again(Frame fr, _Rec* r):
+    """The dict of a Map that ``_read_map`` read into the frame."""
+    cdef _Cur c
+    c.p = fr.base + r.map_at
+    c.end = fr.base + r.end
+    v = _map(&c)
+    if v is None or v is _NONE_SEEN:
+        raise RuntimeError("a Map no longer reads as it did")
+    return v
+
+
+cdef inline bint _null(_Cur* c):
+    return c.p < c.end and c.p[0] == 110 and _scalar(c) is _NONE_SEEN  # 'n'
+
+
+cdef inline int _ignored(_Cur* c) except -1:
+    """A scalar the apply does not use (validated as ``_map`` would); _FALLBACK for a container."""
+    if c.p >= c.end or c.p[0] == 123 or c.p[0] == 91 or _scalar(c) is None:
+        return _FALLBACK
+    return 0
+
+
+cdef enum:
+    _MORE = 2  # not _FALLBACK, not 0
+
+
+cdef int _next(_Cur* c, unsigned char close) except -1:
+    """After a member: _MORE at ',' (another follows), 0 at ``close`` (the last), _FALLBACK
+    else."""
+    if _eat(c, 44):
+        return _MORE
+    return 0 if _eat(c, close) else _FALLBACK
+
+
+cdef int _map_into(_Cur* c, Frame fr, _Rec* r) except -1:
+    """A Map object whose Summary is null or holds only Fields (of scalars) and whose Entries
+    are null or objects of Action (a string or null), Key (a scalar) and Fields (of scalars),
+    into the frame (``r``'s), besides scalars it ignores; _FALLBACK for anything else (then
+    ``_map`` reads it as a dict)."""
+    cdef const unsigned char* p
+    cdef Py_ssize_t n
+    cdef bint ascii
+    cdef int seen = 0, bit, more
+    c.p += 1  # '{'
+    r.e0 = fr.nents
+    r.ne = 0
+    _ws(c)
+    if _eat(c, 125):
+        return 0
+    while True:
+        _ws(c)
+        if c.p >= c.end or c.p[0] != 34 or _raw_string(c, &p, &n, &ascii) or not ascii or not _eat(c, 58):
+            return _FALLBACK
+        _ws(c)
+        bit = 0
+        if _is(p, n, "Entries", 7):
+            bit = 1
+            if c.p < c.end and c.p[0] == 91:
+                if _entries_into(c, fr, r):
+                    return _FALLBACK
+            elif not _null(c):
+                return _FALLBACK
+        elif _is(p, n, "Summary", 7):
+            bit = 2
+            if c.p < c.end and c.p[0] == 123:
+                if _summary_into(c, fr, r):
+                    return _FALLBACK
+            elif not _null(c):
+                return _FALLBACK
+        elif _ignored(c):
+            return _FALLBACK
+        if seen & bit:
+            return _FALLBACK
+        seen |= bit
+        more = _next(c, 125)
+        if more != _MORE:
+            return more
+
+
+cdef int _summary_into(_Cur* c, Frame fr, _Rec* r) except -1:
+    cdef const unsigned char* p
+    cdef Py_ssize_t n
+    cdef bint ascii
+    cdef int more
+    c.p += 1  # '{'
+    _ws(c)
+    if _eat(c, 125):
+        return 0
+    while True:
+        _ws(c)
+        if c.p >= c.end or c.p[0] != 34 or _raw_string(c, &p, &n, &ascii) or not ascii or not _eat(c, 58):
+            return _FALLBACK
+        _ws(c)
+        if _is(p, n, "Fields", 6):
+            if r.has_summary:
+                return _FALLBACK
+            if c.p < c.end and c.p[0] == 123:
+                r.has_summary = True
+                if _fields_into(c, fr, &r.sf0, &r.snf):
+                    return _FALLBACK
+            elif not _null(c):
+                return _FALLBACK
+        elif _ignored(c):
+            return _FALLBACK
+        more = _next(c, 125)
+        if more != _MORE:
+            return more
+
+
+cdef int _entries_into(_Cur* c, Frame fr, _Rec* r) except -1:
+    cdef int more
+    c.p += 1  # '['
+    _ws(c)
+    if _eat(c, 93):
+        return 0
+    while True:
+        _ws(c)
+        if c.p >= c.end or c.p[0] != 123:
+            return _FALLBACK
+        r.ne += 1
+        if _entry_into(c, fr, fr._push_ent()):
+            return _FALLBACK
+        more = _next(c, 93)
+        if more != _MORE:
+            return more
+
+
+cdef int _entry_into(_Cur* c, Frame fr, _Ent* e) except -1:
+    cdef const unsigned char* p
+    cdef const unsigned char* ap
+    cdef Py_ssize_t n, an
+    cdef bint ascii
+    cdef int seen = 0, bit, more
+    cdef object v
+    c.p += 1  # '{'
+    _ws(c)
+    if _eat(c, 125):
+        return 0
+    while True:
+        _ws(c)
+        if c.p >= c.end or c.p[0] != 34 or _raw_string(c, &p, &n, &ascii) or not ascii or not _eat(c, 58):
+            return _FALLBACK
+        _ws(c)
+        if _is(p, n, "Fields", 6):
+            bit = 1
+            if c.p < c.end and c.p[0] == 123:
+                e.has_fields = True
+                if _fields_into(c, fr, &e.f0, &e.nf):
+                    return _FALLBACK
+            elif not _null(c):
+                return _FALLBACK
+        elif _is(p, n, "Action", 6):
+            bit = 2
+            if c.p < c.end and c.p[0] == 34:
+                if _raw_string(c, &ap, &an, &ascii) or not ascii:  # else _map may not read it
+                    return _FALLBACK
+                if _is(ap, an, "Update", 6):
+                    e.action = _A_UPDATE
+                elif _is(ap, an, "Add", 3):
+                    e.action = _A_ADD
+                elif _is(ap, an, "Delete", 6):
+                    e.action = _A_DELETE
+            elif not _null(c):  # a JSON value that is no string equals no action
+                return _FALLBACK
+        elif _is(p, n, "Key", 3):
+            bit = 4
+            if c.p >= c.end or c.p[0] == 123 or c.p[0] == 91:
+                return _FALLBACK
+            v = _scalar(c)
+            if v is None:
+                return _FALLBACK
+            if v is not _NONE_SEEN:
+                _hold(&e.key, v)
+        elif _is(p, n, "Elements", 8):
+            return _FALLBACK
+        else:
+            bit = 0
+            if _ignored(c):
+                return _FALLBACK
+        if seen & bit:
+            return _FALLBACK
+        seen |= bit
+        more = _next(c, 125)
+        if more != _MORE:
+            return more
+
+
+cdef inline int _put_fields(dict d, _Field* fs, Py_ssize_t n) except -1:
+    cdef Py_ssize_t j
+    for j in range(n):
+        PyDict_SetItem(d, <object>fs[j].name, _box(&fs[j]))
+    return 0
+
+
+cdef int _apply_entries(object book, Frame fr, _Rec* r) except -1:
+    """``_apply_map`` for a Map that ``_read_map`` read into the frame (``r``'s)."""
+    cdef dict summary = <dict>_slot(book, I_SUMMARY)
+    cdef dict entries = <dict>_slot(book, I_ENTRIES)
+    cdef object max_fields = <object>_slot(book, I_MAX_FIELDS)
+    cdef object max_entries = <object>_slot(book, I_MAX_ENTRIES)
+    cdef _Ent* e
+    cdef object key, row
+    cdef dict data
+    cdef PyObject* cur
+    cdef Py_ssize_t k
+    if r.has_summary:
+        _put_fields(summary, fr.fs + r.sf0, r.snf)
+        if len(summary) > max_fields:
+            raise _too_many("fields in a map summary", len(summary), max_fields)
+    for k in range(r.e0, r.e0 + r.ne):
+        e = &fr.ents[k]
+        key = <object>e.key if e.key is not NULL else None
+        if e.action == _A_DELETE:
+            entries.pop(key, None)
+        elif e.action == _A_ADD:
+            row = {}
+            if e.has_fields:
+                _put_fields(<dict>row, fr.fs + e.f0, e.nf)
+            PyDict_SetItem(entries, key, row)
+            if len(<dict>row) > max_fields:
+                raise _too_many("fields in a map entry", len(<dict>row), max_fields)
+        elif e.action == _A_UPDATE:
+            cur = PyDict_GetItem(entries, key)
+            if cur is NULL:
+                row = {}
+                PyDict_SetItem(entries, key, row)
+            else:
+                row = <object>cur
+            if e.has_fields:
+                if type(row) is dict:
+                    _put_fields(<dict>row, fr.fs + e.f0, e.nf)
+                else:
+                    data = {}
+                    _put_fields(data, fr.fs + e.f0, e.nf)
+                    row.update(data)
+                if len(row) > max_fields:
+                    raise _too_many("fields in a map entry", len(row), max_fields)
+        if len(entries) > max_entries:
+            raise _too_many("entries in a map", len(entries), max_entries)
+    return 0
 
 
 cdef inline bint _plain_dict(PyObject* o):
@@ -196,11 +473,15 @@ cdef int _apply_other(object s, object msg) except -1:
     return _count(s, _slot(msg, M_SEQ))
 
 
-cdef int _apply_book(object s, _Rec* r) except -1:
-    """``_apply_other`` for a Map Update read into ``r`` (its Map is the record's own), whose
-    stream ``_book_ok`` takes."""
-    cdef dict m = <dict>r.map
-    _apply_map(<object>_slot(s, S_MAP), m, Py_REFCNT(m) == 2)  # the record's and m
+cdef int _apply_book(object s, Frame fr, _Rec* r) except -1:
+    """``_apply_other`` for a Map Update read into ``r`` (into the frame, or a dict that is
+    the record's own), whose stream ``_book_ok`` takes."""
+    cdef dict m
+    if r.raw_map:
+        _apply_entries(<object>_slot(s, S_MAP), fr, r)
+    else:
+        m = <dict>r.map
+        _apply_map(<object>_slot(s, S_MAP), m, Py_REFCNT(m) == 2)  # the record's and m
     return _count(s, r.vals[1])
 
 
