@@ -1573,5 +1573,59 @@ cdef list _dispatch_frame(Frame fr, object lookup, object on_other):
     return events
 
 
+# -- ClientProtocol.receive ----------------------------------------------------------------------
+
+from cpython.object cimport Py_TYPE, PyTypeObject
+
+cdef extern from "Python.h":
+    PyObject* _PyType_Lookup(PyTypeObject* t, object name)
+    object PyObject_GenericGetDict(object o, void* context)
+
+cdef object _RECEIVE = None  # the Python ClientProtocol.receive: everything but the common case
+cdef object _DISPATCH_SM = None  # the class's staticmethods of this core's dispatch and reader
+cdef object _FAST_SM = None
+
+
+def receiver(cls):
+    """This core's ``receive`` for ``cls`` (ClientProtocol), to put in its place: a frame made
+    of Updates (or of Refreshes and Updates) read and dispatched in one call while ``cls``'s
+    ``dispatch`` and ``fast_decode`` are this core's (on the instance too); any other frame,
+    or any other set-up, goes to the Python ``receive`` it replaces."""
+    global _RECEIVE, _DISPATCH_SM, _FAST_SM
+    _RECEIVE = cls.__dict__["receive"]
+    _DISPATCH_SM = cls.__dict__["dispatch"]
+    _FAST_SM = cls.__dict__["fast_decode"]
+    if _DISPATCH_SM.__func__ is not dispatch or _FAST_SM.__func__ is not read_frame:
+        raise TypeError(f"{cls.__name__} does not use this core")
+    receive.__doc__ = _RECEIVE.__doc__
+    return receive
+
+
+def receive(self, data, now):
+    cdef PyTypeObject* t = Py_TYPE(self)
+    cdef dict d
+    cdef Frame fr
+    cdef object msgs, lookup
+    if (
+        _PyType_Lookup(t, "dispatch") != <PyObject*>_DISPATCH_SM
+        or _PyType_Lookup(t, "fast_decode") != <PyObject*>_FAST_SM
+    ):
+        return _RECEIVE(self, data, now)
+    d = PyObject_GenericGetDict(self, NULL)
+    if PyDict_GetItem(d, "dispatch") is not NULL or PyDict_GetItem(d, "fast_decode") is not NULL:
+        return _RECEIVE(self, data, now)
+    d["last_received"] = now
+    fr = _frame(0)
+    if _read_frame(fr, data) == 0:
+        d["messages_received"] = d["messages_received"] + fr.n
+        return _dispatch_frame(fr, self.streams.lookup, None)
+    fr._release()
+    msgs = _refreshes(data)
+    if msgs is None:  # the general decoder (which tries these readers again first)
+        return _RECEIVE(self, data, now)
+    d["messages_received"] = d["messages_received"] + len(msgs)
+    return _dispatch(msgs, self.streams.lookup, self._on_other)
+
+
 include "_speedups_map.pxi"
 include "_speedups_refresh.pxi"
