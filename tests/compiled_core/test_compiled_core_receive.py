@@ -109,3 +109,14 @@ def test_no_extensions_keeps_the_python_method() -> None:
     code = "from ertcloud.protocol import ClientProtocol as C; print(type(C.receive).__name__)"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.strip() == "function", out.stderr
+
+
+def test_ripple_pairs_follow_the_layout_and_the_rules() -> None:
+    """The slot pairs a name's moves are kept as are those of the image at hand: streams of
+    whole chains and of a view missing links, in turn, ripple as the pure core does."""
+    twins = Twins()
+    ids = {s.name: s.id for s in twins.protos[0].streams}
+    for i in range(6):
+        for name in ("WHOLE.L", "VIEW.L", "WHOLE.L", "PLAIN.L"):
+            fields = {"TRDPRC_1": float(i), "BID": i + 0.5, "ASK": i + 1}
+            twins.feed(codec.encode([Update(id=ids[name], fields=fields)]))

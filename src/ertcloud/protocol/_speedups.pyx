@@ -564,6 +564,7 @@ cdef enum:
     _CACHE_SLOTS = 4096  # a power of two
     _CACHE_LEN = 32  # strings up to this many bytes are shared through the cache
     _FALLBACK = 1
+    _MAX_PAIRS = 8  # ripple moves per name kept as slot pairs
 
 
 cdef struct _Slot:  # 64 bytes: one cache line
@@ -581,6 +582,11 @@ cdef struct _Memo:
     PyObject* rules
     unsigned long long group  # its ripple group's bit, or 0
     bint rippled  # has ripple moves
+    # its ripple moves in those rules as slot pairs of the layout ``pindex`` (a new reference,
+    # NULL: none taken yet): _ripple_at; npairs -1 when not all of them are in that layout
+    PyObject* pindex
+    int npairs
+    unsigned short pairs[2 * _MAX_PAIRS]
 
 
 # Field names and short repeated values (codes, ticks, times) decoded once: a small table
@@ -645,7 +651,8 @@ cdef object _make_str(const unsigned char* p, Py_ssize_t n, bint ascii):
 cdef void _forget(_Memo* m) noexcept:
     Py_XDECREF(m.index)
     Py_XDECREF(m.rules)
-    m.index = m.rules = NULL
+    Py_XDECREF(m.pindex)
+    m.index = m.rules = m.pindex = NULL
 
 
 cdef object _string(_Cur* c):
@@ -1473,7 +1480,7 @@ cdef int _apply_fields(object s, _Rec* r, _Field* fs) except -1:
     elif hits:
         for j in range(r.nf):
             if _ripple_info(&fs[j], <object>rules, table, group, &bit):
-                _ripple(img, table, <object>fs[j].name, whole)
+                _ripple_at(img, table, &fs[j], whole)
     for j in range(r.nf):
         img._put(&fs[j])
     return _finish(s, img, r.vals[1])
@@ -1496,9 +1503,41 @@ cdef bint _ripple_info(_Field* f, object rules, dict table, dict group, unsigned
             bit[0] = <unsigned long long>(<object>g)
     if m is not NULL:
         _hold(&m.rules, rules)
+        Py_XDECREF(m.pindex)  # its pairs were of other rules
+        m.pindex = NULL
         m.group = bit[0]
         m.rippled = rippled
     return rippled
+
+
+cdef int _ripple_at(CompactImage img, dict table, _Field* f, object whole) except -1:
+    """``_ripple`` of field ``f``, which ``_ripple_info`` just found in the rules of
+    ``table``: by the slot pairs of its moves in ``img``'s layout, kept in its memo, when all
+    of them are in that layout (then the moves do not depend on ``whole``)."""
+    cdef _Memo* m = _memo_of(f)
+    cdef tuple moves, mv
+    cdef Py_ssize_t d, src
+    cdef int i
+    if m is NULL:
+        return _ripple(img, table, <object>f.name, whole)
+    if m.pindex != <PyObject*>img.index:
+        _hold(&m.pindex, img.index)
+        moves = <tuple>PyDict_GetItem(table, <object>f.name)
+        m.npairs = len(moves) if len(moves) <= _MAX_PAIRS else -1
+        for i in range(m.npairs):
+            mv = <tuple>moves[i]
+            d = img._slot(mv[0])
+            src = img._slot(mv[1])
+            if d < 0 or src < 0 or d > 65535 or src > 65535:
+                m.npairs = -1
+                break
+            m.pairs[2 * i] = <unsigned short>d
+            m.pairs[2 * i + 1] = <unsigned short>src
+    if m.npairs < 0:
+        return _ripple(img, table, <object>f.name, whole)
+    for i in range(m.npairs):
+        img._move(m.pairs[2 * i], m.pairs[2 * i + 1])
+    return 0
 
 
 cdef inline _Memo* _memo_of(_Field* f) noexcept:

@@ -474,7 +474,7 @@ class ClientProtocol:
 
 if CORE == "compiled" and _compiled_receiver is not None:
     # one compiled call per frame of Updates (or Refreshes); the method above for the rest
-    ClientProtocol.receive = _compiled_receiver(ClientProtocol)  # type: ignore[method-assign]
+    ClientProtocol.receive = _compiled_receiver(ClientProtocol)  # type: ignore[method-assign,assignment]
 
 
 def _domain_name(domain: str | int | None) -> str:
