@@ -564,6 +564,7 @@ cdef enum:
     _CACHE_SLOTS = 4096  # a power of two
     _CACHE_LEN = 32  # strings up to this many bytes are shared through the cache
     _FALLBACK = 1
+    _MAX_PAIRS = 8  # ripple moves per name kept as slot pairs
 
 
 cdef struct _Slot:  # 64 bytes: one cache line
@@ -581,6 +582,11 @@ cdef struct _Memo:
     PyObject* rules
     unsigned long long group  # its ripple group's bit, or 0
     bint rippled  # has ripple moves
+    # its ripple moves in those rules as slot pairs of the layout ``pindex`` (a new reference,
+    # NULL: none taken yet): _ripple_at; npairs -1 when not all of them are in that layout
+    PyObject* pindex
+    int npairs
+    unsigned short pairs[2 * _MAX_PAIRS]
 
 
 # Field names and short repeated values (codes, ticks, times) decoded once: a small table
@@ -645,7 +651,8 @@ cdef object _make_str(const unsigned char* p, Py_ssize_t n, bint ascii):
 cdef void _forget(_Memo* m) noexcept:
     Py_XDECREF(m.index)
     Py_XDECREF(m.rules)
-    m.index = m.rules = NULL
+    Py_XDECREF(m.pindex)
+    m.index = m.rules = m.pindex = NULL
 
 
 cdef object _string(_Cur* c):
@@ -1506,7 +1513,7 @@ cdef int _apply_fields(object s, _Rec* r, _Field* fs) except -1:
     elif hits:
         for j in range(r.nf):
             if _ripple_info(&fs[j], <object>rules, table, group, &bit):
-                _ripple(img, table, <object>fs[j].name, whole)
+                _ripple_at(img, table, &fs[j], whole)
     for j in range(r.nf):
         img._put(&fs[j])
     return _finish(s, img, r.vals[1])
@@ -1529,9 +1536,41 @@ cdef bint _ripple_info(_Field* f, object rules, dict table, dict group, unsigned
             bit[0] = <unsigned long long>(<object>g)
     if m is not NULL:
         _hold(&m.rules, rules)
+        Py_XDECREF(m.pindex)  # its pairs were of other rules
+        m.pindex = NULL
         m.group = bit[0]
         m.rippled = rippled
     return rippled
+
+
+cdef int _ripple_at(CompactImage img, dict table, _Field* f, object whole) except -1:
+    """``_ripple`` of field ``f``, which ``_ripple_info`` just found in the rules of
+    ``table``: by the slot pairs of its moves in ``img``'s layout, kept in its memo, when all
+    of them are in that layout (then the moves do not depend on ``whole``)."""
+    cdef _Memo* m = _memo_of(f)
+    cdef tuple moves, mv
+    cdef Py_ssize_t d, src
+    cdef int i
+    if m is NULL:
+        return _ripple(img, table, <object>f.name, whole)
+    if m.pindex != <PyObject*>img.index:
+        _hold(&m.pindex, img.index)
+        moves = <tuple>PyDict_GetItem(table, <object>f.name)
+        m.npairs = len(moves) if len(moves) <= _MAX_PAIRS else -1
+        for i in range(m.npairs):
+            mv = <tuple>moves[i]
+            d = img._slot(mv[0])
+            src = img._slot(mv[1])
+            if d < 0 or src < 0 or d > 65535 or src > 65535:
+                m.npairs = -1
+                break
+            m.pairs[2 * i] = <unsigned short>d
+            m.pairs[2 * i + 1] = <unsigned short>src
+    if m.npairs < 0:
+        return _ripple(img, table, <object>f.name, whole)
+    for i in range(m.npairs):
+        img._move(m.pairs[2 * i], m.pairs[2 * i + 1])
+    return 0
 
 
 cdef inline _Memo* _memo_of(_Field* f) noexcept:
@@ -1607,6 +1646,60 @@ cdef list _dispatch_frame(Frame fr, object lookup, object on_other):
     finally:
         fr._release()
     return events
+
+
+# -- ClientProtocol.receive ----------------------------------------------------------------------
+
+from cpython.object cimport Py_TYPE, PyTypeObject
+
+cdef extern from "Python.h":
+    PyObject* _PyType_Lookup(PyTypeObject* t, object name)
+    object PyObject_GenericGetDict(object o, void* context)
+
+cdef object _RECEIVE = None  # the Python ClientProtocol.receive: everything but the common case
+cdef object _DISPATCH_SM = None  # the class's staticmethods of this core's dispatch and reader
+cdef object _FAST_SM = None
+
+
+def receiver(cls):
+    """This core's ``receive`` for ``cls`` (ClientProtocol), to put in its place: a frame made
+    of Updates (or of Refreshes and Updates) read and dispatched in one call while ``cls``'s
+    ``dispatch`` and ``fast_decode`` are this core's (on the instance too); any other frame,
+    or any other set-up, goes to the Python ``receive`` it replaces."""
+    global _RECEIVE, _DISPATCH_SM, _FAST_SM
+    _RECEIVE = cls.__dict__["receive"]
+    _DISPATCH_SM = cls.__dict__["dispatch"]
+    _FAST_SM = cls.__dict__["fast_decode"]
+    if _DISPATCH_SM.__func__ is not dispatch or _FAST_SM.__func__ is not read_frame:
+        raise TypeError(f"{cls.__name__} does not use this core")
+    receive.__doc__ = _RECEIVE.__doc__
+    return receive
+
+
+def receive(self, data, now):
+    cdef PyTypeObject* t = Py_TYPE(self)
+    cdef dict d
+    cdef Frame fr
+    cdef object msgs, lookup
+    if (
+        _PyType_Lookup(t, "dispatch") != <PyObject*>_DISPATCH_SM
+        or _PyType_Lookup(t, "fast_decode") != <PyObject*>_FAST_SM
+    ):
+        return _RECEIVE(self, data, now)
+    d = PyObject_GenericGetDict(self, NULL)
+    if PyDict_GetItem(d, "dispatch") is not NULL or PyDict_GetItem(d, "fast_decode") is not NULL:
+        return _RECEIVE(self, data, now)
+    d["last_received"] = now
+    fr = _frame(0)
+    if _read_frame(fr, data) == 0:
+        d["messages_received"] = d["messages_received"] + fr.n
+        return _dispatch_frame(fr, self.streams.lookup, None)
+    fr._release()
+    msgs = _refreshes(data)
+    if msgs is None:  # the general decoder (which tries these readers again first)
+        return _RECEIVE(self, data, now)
+    d["messages_received"] = d["messages_received"] + len(msgs)
+    return _dispatch(msgs, self.streams.lookup, self._on_other)
 
 
 include "_speedups_map.pxi"

@@ -44,7 +44,8 @@ import msgspec
 
 from . import codec
 from .codec import DecodeError, Malformed
-from .core import FastDecode
+from .core import CORE, FastDecode
+from .core import compiled_receiver as _compiled_receiver
 from .core import compiled_refresh as _compiled_refresh
 from .core import dispatch as _dispatch
 from .core import fast_decode as _fast_decode
@@ -469,6 +470,11 @@ class ClientProtocol:
         if now - self.last_sent >= pt / 3:
             self._out.append(_PING)
         return []
+
+
+if CORE == "compiled" and _compiled_receiver is not None:
+    # one compiled call per frame of Updates (or Refreshes); the method above for the rest
+    ClientProtocol.receive = _compiled_receiver(ClientProtocol)  # type: ignore[method-assign,assignment]
 
 
 def _domain_name(domain: str | int | None) -> str:

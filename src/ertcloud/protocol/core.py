@@ -29,6 +29,7 @@ __all__ = [
     "compiled_fast_decode",
     "compiled_image",
     "compiled_read_frame",
+    "compiled_receiver",
     "compiled_refresh",
     "dispatch",
     "fast_decode",
@@ -58,21 +59,26 @@ compiled_read_frame: FastDecode | None
 compiled_image: CompactFactory | None
 #: the compiled core's apply of a Refresh to a stream with compact images, or None
 compiled_refresh: RefreshApply | None
+#: ``receiver(ClientProtocol)``: the compiled ``receive`` to put in place of the Python one
+#: (which it calls for all it does not take itself), or None
+compiled_receiver: Callable[[type[Any]], Callable[[Any, Any, float], list[Event]]] | None
 try:
     from ._speedups import apply_refresh as _compiled_refresh
     from ._speedups import compact_image as _compiled_image
     from ._speedups import decode_updates as _compiled_fast
     from ._speedups import dispatch as _compiled
     from ._speedups import read_frame as _compiled_read
+    from ._speedups import receiver as _compiled_receiver
 except Exception:  # not built, or built against layouts it no longer finds (TypeError)
     compiled_dispatch = compiled_fast_decode = compiled_read_frame = compiled_image = None
-    compiled_refresh = None
+    compiled_refresh = compiled_receiver = None
 else:
     compiled_dispatch = _compiled
     compiled_fast_decode = _compiled_fast
     compiled_read_frame = _compiled_read
     compiled_image = _compiled_image
     compiled_refresh = _compiled_refresh
+    compiled_receiver = _compiled_receiver
 
 _forced_pure = os.environ.get("ERTCLOUD_NO_EXTENSIONS", "") not in ("", "0")
 
