@@ -102,8 +102,9 @@ def test_password_grant_example_renews_on_the_live_stream(
 def test_discovery_example_runs_hot_standby_and_reconnects(
     sim_process: Any, private_ca: dict[str, str], program: Any
 ) -> None:
-    # expires_in 3 s: each session reissues at int(2.7) = 2 s
-    sim = tls_sim(sim_process, private_ca, "--endpoints", "2", "--token-ttl", "3", "--rate", "5")
+    # expires_in 5 s: each session reissues at int(4.5) = 4 s (with 3 s tokens, once in a
+    # fresh-clone run, session1's new image was not in the output when the program stopped)
+    sim = tls_sim(sim_process, private_ca, "--endpoints", "2", "--token-ttl", "5", "--rate", "5")
     p = program(
         "market_price_rto_service_discovery.py",
         "--auth_url", sim.info["token_url"], "--discovery_url", sim.info["discovery_url"],
