@@ -74,7 +74,7 @@ async def test_a_nonsense_first_lifetime_is_a_one_line_error_not_a_loop(
     async with HostileServer(quiet) as server:
         with pytest.raises(AuthenticationError) as exc:
             await Session(server.url, tokens=tokens_for(gw)).start()
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(0.5)  # a loop on a 0 s lifetime would have logged in by now
         assert server.logins == 0
     text = str(exc.value)
     assert "expires_in" in text and "\n" not in text and "AT1" not in text
@@ -93,14 +93,14 @@ async def test_a_nonsense_renewed_lifetime_does_not_hammer(
         Session(server.url, tokens=tokens_for(gw)) as session,
     ):
         session.subscribe("HOSTILE.N", queue=False, on_refresh=lambda ev: None)
-        await asyncio.sleep(4.0)
+        await asyncio.sleep(2.5)
         assert not session.closed_by_itself
         reissues = server.logins - 1
         grants = len(gw.grants)
     # Renewal starts at 1 s (0.9 s, but not sooner than MIN_RENEW_INTERVAL after the
-    # grant): 3 s of renewals, about one attempt a second at the very most.
-    assert 2 <= grants <= 9, gw.grants
-    assert reissues <= 4, reissues
+    # grant): 1.5 s of renewals, about one attempt a second at the very most.
+    assert 2 <= grants <= 6, gw.grants
+    assert reissues <= 3, reissues
     if later != "0.01":
         assert reissues == 0  # no refused token was handed to the server
 
