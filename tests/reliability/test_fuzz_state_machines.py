@@ -136,7 +136,7 @@ def _logged_in_client(names: list[str]) -> tuple[ClientProtocol, list[int]]:
     return c, [s.id for s in streams]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_client_core_survives_hostile_frames(data: st.DataObject) -> None:
     c, ids = _logged_in_client(["TRI.N", "IBM.N", "0#BOOK"])
@@ -234,7 +234,7 @@ def _server() -> tuple[StreamingServer, str]:
     return StreamingServer(Market(42), gw, ServerConfig()), str(body["access_token"])
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.lists(hostile_message([1, 2, 3, 5]), min_size=1, max_size=4), max_size=5))
 def test_server_session_answers_hostile_messages(frames: list[list[Any]]) -> None:
     async def run() -> None:
