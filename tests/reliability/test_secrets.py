@@ -31,7 +31,7 @@ NEW_PASSWORD = "np-Bv9cJm2sUa"
 @pytest.fixture
 def sim() -> Iterator[SimServer]:
     with SimThread(
-        users={"alice": PASSWORD}, clients={"svc": CLIENT_SECRET}, token_ttl=3
+        users={"alice": PASSWORD}, clients={"svc": CLIENT_SECRET}, token_ttl=2
     ) as server:
         yield server
 
@@ -44,7 +44,7 @@ def secrets_of(sim: SimServer) -> list[str]:
     return [PASSWORD, CLIENT_SECRET, *tokens]
 
 
-def mp_args(sim: SimServer, *extra: str, duration: float = 1.5) -> list[str]:
+def mp_args(sim: SimServer, *extra: str, duration: float = 1.0) -> list[str]:
     return [
         "market-price",
         "--hostname",
@@ -92,8 +92,8 @@ def test_no_secret_in_any_output_or_log(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     runs: list[tuple[list[str], int]] = [
-        # long enough for a token renewal (TTL 3 s) and its reissue on the login stream
-        (mp_args(sim, "--user", "alice", "--password", PASSWORD, duration=4.5), 0),
+        # long enough for a token renewal (TTL 2 s) and its reissue on the login stream
+        (mp_args(sim, "--user", "alice", "--password", PASSWORD, duration=3.0), 0),
         (mp_args(sim, "--user", "alice", "--password", "wrong"), 1),
         (
             mp_args(
