@@ -397,6 +397,30 @@ def start(args: list[str], env: dict[str, str]) -> ForkedProcess | None:
         return None
 
 
+def start_with(
+    args: list[str], env: dict[str, str], stderr: int, stdout: int | None = None
+) -> ForkedProcess | None:
+    """``ertcloud ARGS`` started through the fork server with stdin from /dev/null, its
+    stderr on the file descriptor ``stderr`` and its stdout on ``stdout`` (None: on a
+    pipe), or None where the server does not apply."""
+    s = server()
+    if s is None or not s.serves(env):
+        return None
+    out_r, out_w = os.pipe() if stdout is None else (None, stdout)
+    stdin = os.open(os.devnull, os.O_RDONLY)
+    try:
+        conn, pid = s._request(args, env, [stdin, out_w, stderr])
+    except ServerTrouble:
+        if out_r is not None:
+            os.close(out_r)
+        return None
+    finally:
+        os.close(stdin)
+        if out_r is not None:
+            os.close(out_w)
+    return ForkedProcess(args, conn, pid, out_r, None)
+
+
 def shim(env: dict[str, str]) -> str | None:
     """The text of an executable ``ertcloud`` for shells run with ``env``: it runs each
     command through this process's fork server (a process of its own, its exit code and

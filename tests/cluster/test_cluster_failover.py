@@ -21,11 +21,12 @@ from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
+import cli_forkserver
 import pytest
 from epoch_check import epoch_faults, last_seq, stored
 from nats.errors import TimeoutError as NatsTimeout
 from nats_cluster import NatsCluster
-from support import SimProcess, cli_env, ertcloud_cmd
+from support import SimProcess, cli_env, ertcloud_cmd, run_cli
 
 from ertcloud.cluster import consume, parse_cluster_url
 from ertcloud.cluster.connect import connect_nats
@@ -57,10 +58,10 @@ class Setup:
         # one machine ID per worker, as the service's exclusive sign-on requires
         users = self.tmp / "users.txt"
         users.write_text("".join(f"w{i}:pw{i}\n" for i in range(1, 6)))
-        proc = subprocess.Popen(
-            ertcloud_cmd("sim", "--port", "0", "--rate", str(RATE), "--rics", ",".join(RICS),
-                         "--users-file", str(users)),
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=cli_env(),
+        proc = start(
+            ["sim", "--port", "0", "--rate", str(RATE), "--rics", ",".join(RICS),
+             "--users-file", str(users)],
+            subprocess.DEVNULL,
         )  # fmt: skip
         assert proc.stdout is not None
         import json
@@ -72,16 +73,13 @@ class Setup:
 
     def start_worker(self, name: str) -> None:
         assert self.sim is not None
-        log = open(self.tmp / f"{name}.log", "w")
-        self.workers[name] = subprocess.Popen(
-            ertcloud_cmd(
-                "record", "--cluster", self.url, "--worker-name", name,
-                "--items-file", str(self.items_file), "--progress-interval", "0",
-                *self.sim.client_args(), "--user", name, "--password", f"pw{name[1:]}",
-            ),
-            stdout=log, stderr=subprocess.STDOUT, text=True, env=cli_env(),
-        )  # fmt: skip
-        log.close()
+        with open(self.tmp / f"{name}.log", "w") as log:
+            self.workers[name] = start(
+                ["record", "--cluster", self.url, "--worker-name", name,
+                 "--items-file", str(self.items_file), "--progress-interval", "0",
+                 *self.sim.client_args(), "--user", name, "--password", f"pw{name[1:]}"],
+                log.fileno(), log.fileno(),
+            )  # fmt: skip
 
     def kill_worker(self, name: str) -> None:
         p = self.workers[name]
@@ -115,6 +113,17 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         yield s
     finally:
         s.stop()
+
+
+def start(args: list[str], stderr: int, stdout: int | None = None) -> subprocess.Popen[str]:
+    """``ertcloud ARGS`` forked from the fork server (a fresh interpreter where it does not
+    apply), stdout on a pipe unless given."""
+    env = cli_env()
+    proc = cli_forkserver.start_with(args, env, stderr, stdout)
+    if proc is not None:
+        return proc
+    out = subprocess.PIPE if stdout is None else stdout
+    return subprocess.Popen(ertcloud_cmd(*args), stdout=out, stderr=stderr, text=True, env=env)
 
 
 def run(coro: Any) -> Any:
@@ -273,10 +282,9 @@ def test_late_consumer_catches_up_then_follows_live(setup: Setup) -> None:
         raise AssertionError(f"consumer stalled: {progress}, stream now {now}\n{logs}") from None
     assert n >= last and prev > last
 
-    out = subprocess.run(
-        ertcloud_cmd("subscribe", "--from", setup.url, "*", "--start", "all", "--count", "5"),
-        capture_output=True, text=True, timeout=60, env=cli_env(),
-    )  # fmt: skip
+    out = run_cli(
+        "subscribe", "--from", setup.url, "*", "--start", "all", "--count", "5", timeout=60
+    )
     assert out.returncode == 0, out.stderr
     import json
 

@@ -58,21 +58,7 @@ def start_sim(*args: str, nofile: int | None = None, stderr: Path | None = None)
 def _forked(args: list[str], stderr: int) -> subprocess.Popen[str] | None:
     """``ertcloud ARGS`` forked from the fork server with its stdout on a pipe and its
     stderr on ``stderr``; None where the fork server does not apply."""
-    server = cli_forkserver.server()
-    env = cli_env()
-    if server is None or not server.serves(env):
-        return None
-    out_r, out_w = os.pipe()
-    stdin = os.open(os.devnull, os.O_RDONLY)
-    try:
-        conn, pid = server._request(args, env, [stdin, out_w, stderr])
-    except cli_forkserver.ServerTrouble:
-        os.close(out_r)
-        return None
-    finally:
-        os.close(stdin)
-        os.close(out_w)
-    return cli_forkserver.ForkedProcess(args, conn, pid, out_r, None)
+    return cli_forkserver.start_with(args, cli_env(), stderr)
 
 
 def stop_sim(sp: SimProcess) -> None:
