@@ -402,14 +402,15 @@ def start_with(
 ) -> ForkedProcess | None:
     """``ertcloud ARGS`` started through the fork server with stdin from /dev/null, its
     stderr on the file descriptor ``stderr`` and its stdout on ``stdout`` (None: on a
-    pipe), or None where the server does not apply."""
+    pipe; ``subprocess.DEVNULL``: none), or None where the server does not apply."""
     s = server()
     if s is None or not s.serves(env):
         return None
     out_r, out_w = os.pipe() if stdout is None else (None, stdout)
-    stdin = os.open(os.devnull, os.O_RDONLY)
+    stdin = os.open(os.devnull, os.O_RDWR)
     try:
-        conn, pid = s._request(args, env, [stdin, out_w, stderr])
+        fds = [stdin, *(stdin if fd == subprocess.DEVNULL else fd for fd in (out_w, stderr))]
+        conn, pid = s._request(args, env, fds)
     except ServerTrouble:
         if out_r is not None:
             os.close(out_r)

@@ -107,6 +107,21 @@ def start_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen
     )
 
 
+def start_cli_to(
+    args: list[str], stderr: int, stdout: int | None = None, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """``start_cli`` with stderr on the file descriptor ``stderr`` (``subprocess.DEVNULL``
+    for none) and stdout on ``stdout`` (None: on a pipe)."""
+    import cli_forkserver
+
+    env = env or cli_env()
+    forked = cli_forkserver.start_with(args, env, stderr, stdout)
+    if forked is not None:
+        return forked
+    out = subprocess.PIPE if stdout is None else stdout
+    return subprocess.Popen(ertcloud_cmd(*args), stdout=out, stderr=stderr, text=True, env=env)
+
+
 def wait_for_output(proc: subprocess.Popen[str], needle: str, timeout: float = 20) -> str:
     """Read the process's stdout until ``needle`` appears; returns what was read (the rest
     is left for ``communicate()``)."""

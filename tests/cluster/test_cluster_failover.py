@@ -21,12 +21,11 @@ from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
-import cli_forkserver
 import pytest
 from epoch_check import epoch_faults, last_seq, stored
 from nats.errors import TimeoutError as NatsTimeout
 from nats_cluster import NatsCluster
-from support import SimProcess, cli_env, ertcloud_cmd, run_cli
+from support import SimProcess, run_cli, start_cli_to
 
 from ertcloud.cluster import consume, parse_cluster_url
 from ertcloud.cluster.connect import connect_nats
@@ -58,7 +57,7 @@ class Setup:
         # one machine ID per worker, as the service's exclusive sign-on requires
         users = self.tmp / "users.txt"
         users.write_text("".join(f"w{i}:pw{i}\n" for i in range(1, 6)))
-        proc = start(
+        proc = start_cli_to(
             ["sim", "--port", "0", "--rate", str(RATE), "--rics", ",".join(RICS),
              "--users-file", str(users)],
             subprocess.DEVNULL,
@@ -74,7 +73,7 @@ class Setup:
     def start_worker(self, name: str) -> None:
         assert self.sim is not None
         with open(self.tmp / f"{name}.log", "w") as log:
-            self.workers[name] = start(
+            self.workers[name] = start_cli_to(
                 ["record", "--cluster", self.url, "--worker-name", name,
                  "--items-file", str(self.items_file), "--progress-interval", "0",
                  *self.sim.client_args(), "--user", name, "--password", f"pw{name[1:]}"],
@@ -113,17 +112,6 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         yield s
     finally:
         s.stop()
-
-
-def start(args: list[str], stderr: int, stdout: int | None = None) -> subprocess.Popen[str]:
-    """``ertcloud ARGS`` forked from the fork server (a fresh interpreter where it does not
-    apply), stdout on a pipe unless given."""
-    env = cli_env()
-    proc = cli_forkserver.start_with(args, env, stderr, stdout)
-    if proc is not None:
-        return proc
-    out = subprocess.PIPE if stdout is None else stdout
-    return subprocess.Popen(ertcloud_cmd(*args), stdout=out, stderr=stderr, text=True, env=env)
 
 
 def run(coro: Any) -> Any:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from epoch_check import epoch_faults, stored
-from support import cli_env, ertcloud_cmd, own_names
+from support import own_names, start_cli_to
 
 from ertcloud import PasswordCredentials, TokenClient, TokenManager
 from ertcloud.client.standby import HotStandby, StandbySubscription
@@ -49,10 +49,10 @@ def test_a_dropped_session_loses_no_update(nats_url: str, tmp_path: Path) -> Non
     url = f"{nats_url}?{own_names('hot')}&ttl=5"
     users = tmp_path / "users.txt"  # a user each: a login takes exclusive sign-on control
     users.write_text("hw:pw1\nwitness:pw2\n")
-    sim = subprocess.Popen(
-        ertcloud_cmd("sim", "--port", "0", "--endpoints", "2", "--rate", str(RATE),
-                     "--rics", ",".join(RICS), "--users-file", str(users)),
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=cli_env(),
+    sim = start_cli_to(
+        ["sim", "--port", "0", "--endpoints", "2", "--rate", str(RATE),
+         "--rics", ",".join(RICS), "--users-file", str(users)],
+        subprocess.DEVNULL,
     )  # fmt: skip
     worker: subprocess.Popen[str] | None = None
     witness: subprocess.Popen[str] | None = None
@@ -69,20 +69,18 @@ def test_a_dropped_session_loses_no_update(nats_url: str, tmp_path: Path) -> Non
 
         # the simulator moves only items someone subscribes to: a witness on the second
         # endpoint keeps them moving whatever happens to the worker's sessions
-        witness = subprocess.Popen(
-            ertcloud_cmd("subscribe", *RICS, "--url", f"ws://127.0.0.1:{ports[1]}/WebSocket",
-                         "--auth_url", info["token_url"], "--user", "witness", "--password",
-                         "pw2", "--clientid", "witness"),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True, env=cli_env(),
+        witness = start_cli_to(
+            ["subscribe", *RICS, "--url", f"ws://127.0.0.1:{ports[1]}/WebSocket",
+             "--auth_url", info["token_url"], "--user", "witness", "--password",
+             "pw2", "--clientid", "witness"],
+            subprocess.DEVNULL, subprocess.DEVNULL,
         )  # fmt: skip
         with open(log, "w") as out:
-            worker = subprocess.Popen(
-                ertcloud_cmd(
-                    "record", "--cluster", url, "--worker-name", "hw", *RICS,
-                    "--progress-interval", "0", "--hotstandby", *login(ports[0], "hw", "pw1"),
-                    "--standby-hostname", "127.0.0.1", "--standby-port", ports[1],
-                ),
-                stdout=out, stderr=subprocess.STDOUT, text=True, env=cli_env(),
+            worker = start_cli_to(
+                ["record", "--cluster", url, "--worker-name", "hw", *RICS,
+                 "--progress-interval", "0", "--hotstandby", *login(ports[0], "hw", "pw1"),
+                 "--standby-hostname", "127.0.0.1", "--standby-port", ports[1]],
+                out.fileno(), out.fileno(),
             )  # fmt: skip
 
         def health() -> dict[str, Any]:
