@@ -4,10 +4,9 @@ bodies with one-line errors; a scenario file nested too deeply is one line of er
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
-from support import cli_env, ertcloud_cmd
+from support import run_cli
 
 from .sim_hardening_support import http_json, start_sim, stop_sim
 
@@ -69,13 +68,7 @@ def test_fault_api_bad_bodies_get_one_line_errors() -> None:
 def test_deeply_nested_scenario_file_is_one_line_of_error(tmp_path: Path) -> None:
     path = tmp_path / "deep.toml"
     path.write_text("step = " + "[" * 100_000 + "]" * 100_000 + "\n")
-    proc = subprocess.run(
-        ertcloud_cmd("sim", "--port", "0", "--scenario", str(path)),
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-        timeout=60,
-    )
+    proc = run_cli("sim", "--port", "0", "--scenario", str(path), timeout=60)
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "nested too deeply" in lines[0], proc.stderr[-500:]
