@@ -51,7 +51,7 @@ async def test_a_client_that_stops_reading_does_not_slow_the_others(tmp_path: Pa
         "--send-queue",
         "16384",
         "--drain-timeout",
-        "5",  # past the 3 s measured while the stalled client is conflated
+        "4",  # past the 3 s measured while the stalled client is conflated
         "--ping-timeout",
         "300",
     )
