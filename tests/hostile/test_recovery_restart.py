@@ -186,8 +186,8 @@ async def test_library_streams_flow_within_3s_of_a_restart_and_the_token_is_repl
     watch = Watch()
     times: list[float] = []
     session = _session(sim, transport, watch)
-    # up 1 s (not the default 3 s) counts as healthy: the same rule, three outages sooner
-    session.reconnect_delays.healthy_after = 1.0
+    # up 0.5 s (not the default 3 s) counts as healthy: the same rule, three outages sooner
+    session.reconnect_delays.healthy_after = 0.5
     async with session:
         sub = session.subscribe(RICS, on_refresh=lambda e: None, on_update=lambda e: None)
         for run in range(3):
