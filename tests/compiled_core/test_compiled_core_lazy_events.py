@@ -31,11 +31,13 @@ def _ids(name: str) -> dict[str, int]:
     return {s.name: s.id for s in core_protocol(name).streams}
 
 
-def _received(frames: list[bytes | str]) -> tuple[list[Any], list[Any]]:
+def _received(
+    frames: list[bytes | str], cores: tuple[str, str] = ("pure", "compiled")
+) -> tuple[list[Any], list[Any]]:
     """The events each core gives for ``frames`` (delivered or returned), none read yet;
     the exception that ended the run last if one did."""
     out = []
-    for name in ("pure", "compiled"):
+    for name in cores:
         proto = core_protocol(name)
         got: list[Any] = []
         for s in proto.streams:
@@ -50,8 +52,12 @@ def _received(frames: list[bytes | str]) -> tuple[list[Any], list[Any]]:
 
 
 def _seen(evs: list[Any]) -> list[Any]:
-    """Events as (stream id, their message), anything else as its repr."""
-    return [(e.stream.id, repr(e.message)) if hasattr(e, "stream") else repr(e) for e in evs]
+    """Item events as (type, stream id, their message or state), anything else as its repr."""
+    return [
+        (type(e).__name__, e.stream.id, repr(getattr(e, "message", None) or e.state))
+        if hasattr(e, "stream") else repr(e)
+        for e in evs
+    ]  # fmt: skip
 
 
 def _frame(sid: int, seq: int, fields: str) -> bytes:

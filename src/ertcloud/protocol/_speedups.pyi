@@ -48,6 +48,18 @@ class ItemUpdated:
     def seq_number(self) -> int | None: ...
     def __init__(self, stream: ItemStream, message: Update) -> None: ...
 
+class ItemRefreshed:
+    """The compiled ``events.ItemRefreshed`` (its ``message`` read from the frame on access
+    where the compiled core built the image from the frame)."""
+
+    __struct_fields__: ClassVar[tuple[str, ...]]
+    __match_args__: ClassVar[tuple[str, ...]]
+    @property
+    def stream(self) -> ItemStream: ...
+    @property
+    def message(self) -> Refresh: ...
+    def __init__(self, stream: ItemStream, message: Refresh) -> None: ...
+
 class CompactImage(Mapping[str, Any]):
     def _apply(
         self, changed: dict[str, Any], rules: RippleRules, whole: frozenset[str], ripple: bool
@@ -69,6 +81,7 @@ __all__ = [
     "CompactImage",
     "FieldImage",
     "Frame",
+    "ItemRefreshed",
     "ItemUpdated",
     "apply_refresh",
     "compact_image",
