@@ -86,7 +86,10 @@ def test_the_event_holds_the_frame_until_its_message_is_read() -> None:
     held = sys.getrefcount(frame)
     (ev,) = proto.receive(frame, 0.0)
     assert sys.getrefcount(frame) == held + 1
+    assert (ev.seq_number, ev.state) == (3, State("Open", "Ok"))  # not read for these
+    assert sys.getrefcount(frame) == held + 1
     assert ev.message == _msgs(frame)[0]
+    assert (ev.seq_number, ev.state) == (3, State("Open", "Ok"))
     assert sys.getrefcount(frame) == held
     assert ev.message is ev.message  # read once, kept
 
@@ -148,6 +151,7 @@ def test_the_event_behaves_as_the_pure_cores_struct() -> None:
     (ev,) = _refreshed([frame])[1]
     (msg,) = _msgs(frame)
     eager = events.ItemRefreshed(ev.stream, msg)
+    assert (ev.seq_number, ev.state) == (eager.seq_number, eager.state) == (4, msg.state)
     assert ev == eager and not ev != eager and ev != object()
     assert ev == events.ItemRefreshed(stream=ev.stream, message=msg)
     assert repr(ev) == repr(eager)

@@ -11,7 +11,7 @@ from typing import Any, ClassVar, overload
 
 from .events import Event
 from .image import FieldImage, Layout
-from .messages import Refresh, Update
+from .messages import Refresh, State, Update
 from .ripples import RippleRules
 from .streams import ItemStream
 
@@ -58,6 +58,10 @@ class ItemRefreshed:
     def stream(self) -> ItemStream: ...
     @property
     def message(self) -> Refresh: ...
+    @property
+    def seq_number(self) -> int | None: ...
+    @property
+    def state(self) -> State | None: ...
     def __init__(self, stream: ItemStream, message: Refresh) -> None: ...
 
 class CompactImage(Mapping[str, Any]):

@@ -575,6 +575,7 @@ cdef class ItemRefreshed:
     cdef object _message
     cdef object _data  # the payload holding the message while it is not read yet
     cdef Py_ssize_t _start, _end
+    cdef object _seq, _state  # its SeqNumber and State meanwhile
 
     __struct_fields__ = ("stream", "message")
     __match_args__ = ("stream", "message")
@@ -590,6 +591,20 @@ cdef class ItemRefreshed:
             self._message = _refresh_at(self._data, self._start, self._end)
             self._data = None
         return self._message
+
+    @property
+    def seq_number(self):
+        """``message.seq_number``, without reading the message."""
+        if self._data is not None:
+            return self._seq
+        return self._message.seq_number
+
+    @property
+    def state(self):
+        """``message.state``, without reading the message."""
+        if self._data is not None:
+            return self._state
+        return self._message.state
 
     def __eq__(self, other):
         if type(other) is not ItemRefreshed:
@@ -645,5 +660,7 @@ cdef bint _refresh_event(object msg, Frame fr, _Rec* r, object lookup, object lo
     ev._data = fr.data
     ev._start = r.start
     ev._end = r.end
+    ev._seq = <object>_slot(msg, RF_SEQ)
+    ev._state = <object>_slot(msg, RF_STATE)
     events.append(ev)
     return True

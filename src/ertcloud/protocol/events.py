@@ -59,6 +59,16 @@ class ItemRefreshed(_Event, frozen=True):
     stream: ItemStream
     message: Refresh
 
+    @property
+    def seq_number(self) -> int | None:
+        """``message.seq_number``, which the compiled core gives without reading the message."""
+        return self.message.seq_number
+
+    @property
+    def state(self) -> State | None:
+        """``message.state``, which the compiled core gives without reading the message."""
+        return self.message.state
+
 
 class ItemUpdated(_Event, frozen=True):
     """An Update applied to its stream's image (``stream.fields``) or book (``stream.map``).
