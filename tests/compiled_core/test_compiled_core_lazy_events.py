@@ -74,16 +74,18 @@ def test_the_compiled_core_gives_its_own_event_type() -> None:
     assert type(pure[0]) is type(compiled[0]) is events.ItemUpdated
 
 
-def test_no_extensions_keeps_the_msgspec_event() -> None:
+def test_no_extensions_keeps_the_msgspec_events() -> None:
     code = (
         "import msgspec; from ertcloud.protocol import events, messages; "
         "ev = events.ItemUpdated(None, messages.Update(id=2, seq_number=5)); "
-        "print(issubclass(events.ItemUpdated, msgspec.Struct), ev.seq_number)"
+        "rf = events.ItemRefreshed(None, messages.Refresh(id=2, seq_number=6)); "
+        "print(issubclass(events.ItemUpdated, msgspec.Struct), ev.seq_number, "
+        "issubclass(events.ItemRefreshed, msgspec.Struct), rf.seq_number, rf.state)"
     )
     env = {**os.environ, "ERTCLOUD_NO_EXTENSIONS": "1"}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "True 5"
+    assert r.stdout.strip() == "True 5 True 6 None"
 
 
 def test_a_message_read_later_is_the_one_of_its_frame() -> None:

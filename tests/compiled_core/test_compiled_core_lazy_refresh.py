@@ -3,12 +3,11 @@ straight from the frame's fields, its ``message`` read from the frame's bytes on
 accessed. With the pure core as the oracle: the same events whenever their messages are read
 (after later Refreshes and Updates changed the image, after the caller dropped the frame), for
 odd and hostile frames, multi-part refreshes and views; the same equality, ``repr``, pickling and
-matching as the msgspec struct; ``ERTCLOUD_NO_EXTENSIONS`` keeps the msgspec one."""
+matching as the msgspec struct (``ERTCLOUD_NO_EXTENSIONS`` keeps that one: see
+test_compiled_core_lazy_events.py)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from typing import Any
 
@@ -64,18 +63,6 @@ def test_the_compiled_core_gives_its_own_refresh_event() -> None:
     pure, compiled = _refreshed([frame])
     assert type(pure[0]) is type(compiled[0]) is events.ItemRefreshed
     assert [e.message for e in compiled] == [e.message for e in pure] == _msgs(frame)
-
-
-def test_no_extensions_keeps_the_msgspec_refresh_event() -> None:
-    code = (
-        "import msgspec; from ertcloud.protocol import events, messages; "
-        "ev = events.ItemRefreshed(None, messages.Refresh(id=2)); "
-        "print(issubclass(events.ItemRefreshed, msgspec.Struct), ev.message.id)"
-    )
-    env = {**os.environ, "ERTCLOUD_NO_EXTENSIONS": "1"}
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "True 2"
 
 
 def test_the_event_holds_the_frame_until_its_message_is_read() -> None:
