@@ -126,6 +126,12 @@ def test_messages_read_after_later_frames_changed_the_image() -> None:
         b"[" + _refresh(2, '"A":1') + b',{"Type":"Ping"}]',
         b"[" + _refresh(2, '"A":1') + b"," + _refresh(3, '"A":1')[:-3] + b"]",  # truncated
         b"[" + _refresh(3, '"A":1,"B":2') + b"," + _refresh(2, '"B":2,"A":1') + b"]",
+        # an Update whose Fields come before its Type: first read as a Refresh, given up
+        b"["
+        + _refresh(2, '"A":1')
+        + b',{"ID":2,"Fields":{"A":7,"B":"x"},"Type":"Update"},'
+        + _refresh(3, '"B":2')
+        + b"]",
     ],
 )
 def test_refreshes_the_lazy_path_leaves_or_falls_back_on_agree(frame: bytes) -> None:
