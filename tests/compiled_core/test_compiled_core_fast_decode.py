@@ -233,14 +233,18 @@ def feed_generated(
     twins = Twins()
     for _ in range(data.draw(st.integers(1, frames))):
         msgs = data.draw(st.lists(make(twins.ids), min_size=1, max_size=6))
-        raw = msgspec.json.encode(msgs)
-        cut = data.draw(st.integers(0, 3))
-        if cut == 0:
-            raw = raw[: data.draw(st.integers(0, len(raw)))]
-        elif cut == 1:
-            i = data.draw(st.integers(0, len(raw) - 1))
-            raw = raw[:i] + bytes([raw[i] ^ data.draw(st.integers(1, 255))]) + raw[i + 1 :]
-        twins.feed(raw)
+        twins.feed(mangled(data, msgspec.json.encode(msgs), 3))
+
+
+def mangled(data: st.DataObject, raw: bytes, odds: int) -> bytes:
+    """``raw``, or (one chance in ``odds + 1`` each) truncated or with a byte flipped."""
+    how = data.draw(st.integers(0, odds))
+    if how == 0:
+        return raw[: data.draw(st.integers(0, len(raw)))]
+    if how == 1:
+        i = data.draw(st.integers(0, len(raw) - 1))
+        return raw[:i] + bytes([raw[i] ^ data.draw(st.integers(1, 255))]) + raw[i + 1 :]
+    return raw
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from ertcloud.exceptions import LimitExceeded
 from ertcloud.protocol import core, events
 from ertcloud.protocol.client import _FRAME_DECODER
-from ertcloud.protocol.messages import Update
+from ertcloud.protocol.messages import Refresh, Update
 
 pytestmark = pytest.mark.skipif(
     core.compiled_read_frame is None, reason="the compiled core is not built"
@@ -31,11 +31,13 @@ def _ids(name: str) -> dict[str, int]:
     return {s.name: s.id for s in core_protocol(name).streams}
 
 
-def _received(frames: list[bytes | str]) -> tuple[list[Any], list[Any]]:
+def _received(
+    frames: list[bytes | str], cores: tuple[str, str] = ("pure", "compiled")
+) -> tuple[list[Any], list[Any]]:
     """The events each core gives for ``frames`` (delivered or returned), none read yet;
     the exception that ended the run last if one did."""
     out = []
-    for name in ("pure", "compiled"):
+    for name in cores:
         proto = core_protocol(name)
         got: list[Any] = []
         for s in proto.streams:
@@ -50,8 +52,12 @@ def _received(frames: list[bytes | str]) -> tuple[list[Any], list[Any]]:
 
 
 def _seen(evs: list[Any]) -> list[Any]:
-    """Events as (stream id, their message), anything else as its repr."""
-    return [(e.stream.id, repr(e.message)) if hasattr(e, "stream") else repr(e) for e in evs]
+    """Item events as (type, stream id, their message or state), anything else as its repr."""
+    return [
+        (type(e).__name__, e.stream.id, repr(getattr(e, "message", None) or e.state))
+        if hasattr(e, "stream") else repr(e)
+        for e in evs
+    ]  # fmt: skip
 
 
 def _frame(sid: int, seq: int, fields: str) -> bytes:
@@ -68,16 +74,18 @@ def test_the_compiled_core_gives_its_own_event_type() -> None:
     assert type(pure[0]) is type(compiled[0]) is events.ItemUpdated
 
 
-def test_no_extensions_keeps_the_msgspec_event() -> None:
+def test_no_extensions_keeps_the_msgspec_events() -> None:
     code = (
         "import msgspec; from ertcloud.protocol import events, messages; "
         "ev = events.ItemUpdated(None, messages.Update(id=2, seq_number=5)); "
-        "print(issubclass(events.ItemUpdated, msgspec.Struct), ev.seq_number)"
+        "rf = events.ItemRefreshed(None, messages.Refresh(id=2, seq_number=6)); "
+        "print(issubclass(events.ItemUpdated, msgspec.Struct), ev.seq_number, "
+        "issubclass(events.ItemRefreshed, msgspec.Struct), rf.seq_number, rf.state)"
     )
     env = {**os.environ, "ERTCLOUD_NO_EXTENSIONS": "1"}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "True 5"
+    assert r.stdout.strip() == "True 5 True 6 None"
 
 
 def test_a_message_read_later_is_the_one_of_its_frame() -> None:
@@ -104,32 +112,42 @@ def _msgs(frame: bytes | str) -> list[Update]:
     return out if isinstance(out, list) else [out]
 
 
+def behaves_as_struct(ev: Any, msg: Any, lone: Any) -> None:
+    """``ev``, a compiled event of ``msg`` whose ``BID`` is 1.5, behaves as the msgspec
+    struct of its class; so does ``lone`` (of no stream) through pickling."""
+    cls = type(ev)
+    name = cls.__name__
+    eager = cls(ev.stream, msg)
+    assert ev == eager and not ev != eager and ev != object()
+    assert ev == cls(stream=ev.stream, message=msg)
+    assert ev.seq_number == eager.seq_number == msg.seq_number
+    assert repr(ev) == repr(eager)
+    assert repr(ev).startswith(f"{name}(stream=ItemStream(")
+    assert ev.__struct_fields__ == ("stream", "message")
+    with pytest.raises(AttributeError):
+        ev.message = msg
+    with pytest.raises(TypeError):
+        hash(ev)  # its message is not hashable, as with the frozen struct
+    match ev:
+        case events.ItemUpdated(stream=s, message=Update(fields={"BID": bid})) | (
+            events.ItemRefreshed(stream=s, message=Refresh(fields={"BID": bid}))
+        ):
+            assert s is ev.stream and bid == 1.5
+        case _:
+            pytest.fail("no match")
+    assert ev.__reduce__() == (cls, (ev.stream, msg))
+    copied = pickle.loads(pickle.dumps(lone))
+    assert copied == lone and copied.message == lone.message and copied.stream is None
+
+
 def test_the_event_behaves_as_the_pure_cores_struct() -> None:
     whole = _ids("compiled")["WHOLE.L"]
     frame = _frame(whole, 7, '"BID":1.5,"ASK":2.5')
     (ev,) = _received([frame])[1]
     assert ev.seq_number == 7  # before the message is read, and after
     (msg,) = _msgs(frame)
-    eager = events.ItemUpdated(ev.stream, msg)
-    assert ev == eager and not ev != eager and ev != object()
-    assert ev.seq_number == eager.seq_number == 7
-    assert ev == events.ItemUpdated(stream=ev.stream, message=msg)
-    assert repr(ev) == repr(eager)
-    assert repr(ev).startswith("ItemUpdated(stream=ItemStream(")
-    assert ev.__struct_fields__ == ("stream", "message")
-    with pytest.raises(AttributeError):
-        ev.message = msg  # type: ignore[misc]
-    with pytest.raises(TypeError):
-        hash(ev)  # its Update is not hashable, as with the frozen struct
-    match ev:
-        case events.ItemUpdated(stream=s, message=Update(fields={"BID": bid})):
-            assert s is ev.stream and bid == 1.5
-        case _:
-            pytest.fail("no match")
-    cls, args = ev.__reduce__()
-    assert cls is events.ItemUpdated and args == (ev.stream, msg)
-    copied = pickle.loads(pickle.dumps(events.ItemUpdated(None, msg)))  # type: ignore[arg-type]
-    assert copied.message == msg and copied.stream is None
+    behaves_as_struct(ev, msg, events.ItemUpdated(None, msg))  # type: ignore[arg-type]
+    assert ev.seq_number == 7
 
 
 def test_an_order_book_keeps_no_part_of_the_events_message() -> None:

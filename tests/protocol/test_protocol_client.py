@@ -249,6 +249,34 @@ def test_batch_request_reserves_ids() -> None:
     assert nxt.id > n + 3
 
 
+def test_batch_members_hold_one_request_and_read_their_own() -> None:
+    """The members of a batch share one request object (memory per item), yet each reads,
+    re-sends, changes and pickles its own single-item request."""
+    import pickle
+
+    from ertcloud.protocol import streams
+
+    c = logged_in()
+    a, b = c.request(["A.N", "B.N"], service="SVC", view=["BID"])
+    held = streams._REQUEST_SLOT.__get__
+    assert type(held(a)) is streams.SharedRequest and held(a) is held(b)
+    assert type(a.request) is Request
+    key = Key(name="B.N", service="SVC")
+    assert a.request == Request(id=a.id, key=Key(name="A.N", service="SVC"), view=["BID"])
+    c.reissue(b, pause=True)
+    assert b.request == Request(id=b.id, key=key, view=["BID"], pause=True)
+    assert type(held(b)) is Request
+    assert a.request.pause is None  # the other member's is unchanged
+    copied = pickle.loads(pickle.dumps(a))
+    assert copied.request == a.request and copied.name == "A.N"
+    sent(c)
+    c.connection_lost()
+    c.connection_made(5.0)
+    c.start_login("t")
+    c.receive(login_refresh(), 5.0)
+    assert [m for m in sent(c) if isinstance(m, Request) and m.id > 1] == [a.request, b.request]
+
+
 def test_batch_status_is_acknowledged_once() -> None:
     c = logged_in()
     members = c.request(["TRI.N", "BAD.RIC", "IBM.N"])

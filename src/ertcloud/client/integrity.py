@@ -212,10 +212,13 @@ class IntegrityMonitor:
             if h.stale and h.stale_reason == "silent":
                 self._fresh(stream, h)
             return
-        msg = event.message  # type: ignore[union-attr]
-        if isinstance(msg, Refresh) and msg.seq_number is not None:
-            h.last_seq = msg.seq_number
-        state = msg.state if isinstance(msg, (Refresh, Status)) else None
+        if t is ItemRefreshed:  # without reading a message the compiled core left unread
+            seq, state = event.seq_number, event.state  # type: ignore[union-attr]
+            if seq is not None:
+                h.last_seq = seq
+        else:
+            msg = event.message  # type: ignore[union-attr]
+            state = msg.state if isinstance(msg, (Refresh, Status)) else None
         if state is None:
             return
         if state.data == "Suspect":

@@ -829,7 +829,7 @@ class Session:
             elif t is LoginAccepted:
                 self._logged_in.set()
             elif t is LoginDenied or t is LoginClosed:
-                st = ev.state  # type: ignore[union-attr]
+                st: Any = ev.state  # type: ignore[union-attr]
                 text = st.text or f"{st.stream}/{st.data}"
                 self._login_failure = LoginRejected(
                     f"login rejected by the server: {text}", code=st.code

@@ -11,7 +11,7 @@ from typing import Any, ClassVar, overload
 
 from .events import Event
 from .image import FieldImage, Layout
-from .messages import Refresh, Update
+from .messages import Refresh, State, Update
 from .ripples import RippleRules
 from .streams import ItemStream
 
@@ -48,6 +48,22 @@ class ItemUpdated:
     def seq_number(self) -> int | None: ...
     def __init__(self, stream: ItemStream, message: Update) -> None: ...
 
+class ItemRefreshed:
+    """The compiled ``events.ItemRefreshed`` (its ``message`` read from the frame on access
+    where the compiled core built the image from the frame)."""
+
+    __struct_fields__: ClassVar[tuple[str, ...]]
+    __match_args__: ClassVar[tuple[str, ...]]
+    @property
+    def stream(self) -> ItemStream: ...
+    @property
+    def message(self) -> Refresh: ...
+    @property
+    def seq_number(self) -> int | None: ...
+    @property
+    def state(self) -> State | None: ...
+    def __init__(self, stream: ItemStream, message: Refresh) -> None: ...
+
 class CompactImage(Mapping[str, Any]):
     def _apply(
         self, changed: dict[str, Any], rules: RippleRules, whole: frozenset[str], ripple: bool
@@ -69,6 +85,7 @@ __all__ = [
     "CompactImage",
     "FieldImage",
     "Frame",
+    "ItemRefreshed",
     "ItemUpdated",
     "apply_refresh",
     "compact_image",

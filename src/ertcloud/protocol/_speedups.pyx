@@ -508,14 +508,26 @@ def dispatch(msgs, lookup, on_other):
     (``read_frame``): its Updates are applied from what was read, and consumed."""
     if type(msgs) is Frame:
         return _dispatch_frame(<Frame>msgs, lookup, on_other)
-    return _dispatch(msgs, lookup, on_other)
+    return _dispatch(msgs, lookup, on_other, None, None)
 
 
-cdef list _dispatch(object msgs, object lookup, object on_other):
+cdef list _dispatch(object msgs, object lookup, object on_other, Frame fr, object login_id):
+    """With ``fr``: ``msgs`` are those ``_messages`` read into it, each Refresh's Fields
+    left there (``_speedups_refresh.pxi``): one the compiled apply takes is applied from the
+    frame, with an event that reads its message later; any other gets its Fields first."""
     cdef list events = []
     cdef object msg, s, deliver, ev
     cdef PyObject* d
+    cdef _Rec* r
+    cdef Py_ssize_t k = 0
     for msg in msgs:
+        if fr is not None and type(msg) is _REFRESH:
+            r = &fr.recs[k]
+            k += 1
+            if _refresh_event(msg, fr, r, lookup, login_id, events):
+                continue
+            if r.has_fields:
+                _set_fields(msg, fr, r)
         if type(msg) is _UPDATE:
             s = lookup(<object>_slot(msg, M_ID))
             if s is None:
@@ -819,30 +831,6 @@ cdef object _scalar(_Cur* c):
     return None
 
 
-cdef dict _fields(_Cur* c):
-    """A Fields object of scalars, or None to fall back."""
-    cdef dict out = {}
-    cdef object k, v
-    if not _eat(c, 123):  # '{'
-        return None
-    if _eat(c, 125):  # '}'
-        return out
-    while True:
-        _ws(c)
-        k = _string(c)
-        if k is None or not _eat(c, 58):  # ':'
-            return None
-        v = _scalar(c)
-        if v is None:
-            return None
-        PyDict_SetItem(out, k, None if v is _NONE_SEEN else v)
-        if _eat(c, 44):  # ','
-            continue
-        if _eat(c, 125):
-            return out
-        return None
-
-
 cdef inline bint _is(const unsigned char* p, Py_ssize_t n, const char* name, Py_ssize_t m) noexcept nogil:
     return n == m and memcmp(p, name, m) == 0
 
@@ -1006,16 +994,22 @@ cdef class Frame:
     cdef void _release(self) noexcept:
         """Drop what was read (the buffers stay, for the next frame)."""
         cdef Py_ssize_t k
-        for k in range(self.n):
-            _rec_release(&self.recs[k])
-        for k in range(self.nfs):
-            Py_XDECREF(self.fs[k].name)
-            if self.fs[k].tag == _T_OBJ:
-                Py_XDECREF(self.fs[k].v.o)
+        self._rewind(0, 0)
         for k in range(self.nents):
             Py_XDECREF(self.ents[k].key)
-        self.n = self.nfs = self.nents = 0
+        self.nents = 0
         self.data = None
+
+    cdef void _rewind(self, Py_ssize_t n, Py_ssize_t nfs) noexcept:
+        """Drop the records read from the ``n``-th on and the fields from the ``nfs``-th."""
+        while self.n > n:
+            self.n -= 1
+            _rec_release(&self.recs[self.n])
+        while self.nfs > nfs:
+            self.nfs -= 1
+            Py_XDECREF(self.fs[self.nfs].name)
+            if self.fs[self.nfs].tag == _T_OBJ:
+                Py_XDECREF(self.fs[self.nfs].v.o)
 
     cdef _Rec* _push_rec(self) except NULL:
         if self.n == self.rcap:
@@ -1341,7 +1335,7 @@ cdef object _refreshes(object data):
     cdef Py_ssize_t size
     if _buffer(data, &buf, &size):
         return None
-    return _messages(buf, size)
+    return _messages(buf, size, None)
 
 
 def read_frame(data):
@@ -1681,6 +1675,8 @@ def receive(self, data, now):
     cdef dict d
     cdef Frame fr
     cdef object msgs, lookup
+    cdef const unsigned char* buf
+    cdef Py_ssize_t size
     if (
         _PyType_Lookup(t, "dispatch") != <PyObject*>_DISPATCH_SM
         or _PyType_Lookup(t, "fast_decode") != <PyObject*>_FAST_SM
@@ -1695,11 +1691,19 @@ def receive(self, data, now):
         d["messages_received"] = d["messages_received"] + fr.n
         return _dispatch_frame(fr, self.streams.lookup, None)
     fr._release()
-    msgs = _refreshes(data)
+    if _buffer(data, &buf, &size):
+        return _RECEIVE(self, data, now)
+    fr.data = data  # the Refreshes' events read their messages from it
+    fr.base = buf
+    msgs = _messages(buf, size, fr)
     if msgs is None:  # the general decoder (which tries these readers again first)
+        fr._release()
         return _RECEIVE(self, data, now)
     d["messages_received"] = d["messages_received"] + len(msgs)
-    return _dispatch(msgs, self.streams.lookup, self._on_other)
+    try:
+        return _dispatch(msgs, self.streams.lookup, self._on_other, fr, self.login.id)
+    finally:
+        fr._release()
 
 
 include "_speedups_map.pxi"

@@ -188,6 +188,31 @@ cdef object _state(_Cur* c):
 
 cdef object _refresh(_Cur* c):
     """One message object that is a Refresh of known keys, as a ``Refresh``; else None."""
+    cdef Frame fr = _frame(1)
+    cdef _Rec* r
+    cdef object msg
+    fr.base = c.p
+    try:
+        r = fr._push_rec()
+        msg = _refresh_read(c, fr, r)
+        if msg is not None and r.has_fields:
+            _set_fields(msg, fr, r)
+        return msg
+    finally:
+        fr._release()
+
+
+cdef int _set_fields(object msg, Frame fr, _Rec* r) except -1:
+    """The Refresh's Fields, read into ``fr``, set on ``msg`` as the dict msgspec gives."""
+    cdef dict fields = {}
+    _put_fields(fields, fr.fs + r.f0, r.nf)
+    _set_slot(msg, RF_FIELDS, fields)
+    return 0
+
+
+cdef object _refresh_read(_Cur* c, Frame fr, _Rec* r):
+    """``_refresh`` with its Fields read into ``fr`` (``r``: their place, ``has_fields``, and
+    the object's bytes ``start`` and ``end``) and not set on the struct."""
     cdef object msg = _copy(_REFRESH_TEMPLATE)
     cdef const unsigned char* p
     cdef const unsigned char* tp
@@ -196,6 +221,8 @@ cdef object _refresh(_Cur* c):
     cdef int seen = 0, bit, i
     cdef Py_ssize_t slot
     cdef object v
+    _ws(c)
+    r.start = c.p - fr.base
     if not _eat(c, 123):
         return None
     while True:
@@ -228,7 +255,9 @@ cdef object _refresh(_Cur* c):
                 if v is not _NONE_SEEN:
                     return None
             elif bit == 2:
-                v = _fields(c)
+                if _read_fields(c, fr, r):
+                    return None
+                v, slot = _NONE_SEEN, -1
             elif bit == 8:
                 v = _state(c)
             elif bit == 16:
@@ -255,11 +284,23 @@ cdef object _refresh(_Cur* c):
         return None
     if (seen & 65) != 65:  # Type and ID are required
         return None
+    r.end = c.p - fr.base
     return msg
 
 
-cdef list _messages(const unsigned char* data, Py_ssize_t size):
-    """Every message of a frame of Refreshes and Updates, or None to fall back."""
+cdef object _refresh_in(_Cur* c, Frame fr):
+    """``_refresh_read`` into a new record of ``fr`` (none left when it gives None)."""
+    cdef Py_ssize_t n = fr.n, nfs = fr.nfs
+    cdef object msg = _refresh_read(c, fr, fr._push_rec())
+    if msg is None:
+        fr._rewind(n, nfs)
+    return msg
+
+
+cdef list _messages(const unsigned char* data, Py_ssize_t size, Frame fr):
+    """Every message of a frame of Refreshes and Updates, or None to fall back. With ``fr``
+    (whose ``base`` is ``data``), each Refresh's Fields are read into it, one record per
+    Refresh in their order, and left off the struct (see ``_dispatch``)."""
     cdef _Cur c
     cdef list out = []
     cdef object m
@@ -278,7 +319,7 @@ cdef list _messages(const unsigned char* data, Py_ssize_t size):
     while True:
         _ws(&c)
         start = c.p
-        m = _refresh(&c)
+        m = _refresh(&c) if fr is None else _refresh_in(&c, fr)
         if m is None:  # an Update, or something the general decoder reads
             c.p = start
             m = _update(&c)
@@ -375,6 +416,36 @@ cdef bint _apply_refresh(object s, object msg) except -1:
     if type(s) is not _STREAM or type(msg) is not _REFRESH:
         return False
     cdef PyObject* f = _slot(msg, RF_FIELDS)
+    if f is NULL or type(<object>f) is not dict:
+        return False
+    cdef dict fields = <dict>f
+    next_phase = _takes(s, msg, len(fields))
+    if next_phase is None:
+        return False
+    layout = _match(<object>_slot(s.interner, N_LAYOUTS), fields)
+    if layout is None:
+        return False
+    _refreshed(s, msg, _image_in_order(layout, fields), layout, next_phase)
+    return True
+
+
+cdef bint _apply_refresh_in(object s, object msg, Frame fr, _Rec* r) except -1:
+    """``_apply_refresh`` of a Refresh whose Fields ``_refresh_read`` left in ``fr``."""
+    if type(s) is not _STREAM or not r.has_fields:
+        return False
+    next_phase = _takes(s, msg, r.nf)
+    if next_phase is None:
+        return False
+    layout = _match_in(<object>_slot(s.interner, N_LAYOUTS), fr.fs + r.f0, r.nf)
+    if layout is None:
+        return False
+    _refreshed(s, msg, _image_of(layout, fr.fs + r.f0), layout, next_phase)
+    return True
+
+
+cdef object _takes(object s, object msg, Py_ssize_t nfields):
+    """The phase stream ``s`` goes to when the compiled apply takes Refresh ``msg`` (with
+    ``nfields`` fields), or None when it leaves it to ``ItemStream.apply_refresh``."""
     cdef PyObject* st = _slot(msg, RF_STATE)
     cdef PyObject* clear = _slot(msg, RF_CLEAR)
     cdef PyObject* mp = _slot(msg, RF_MAP)
@@ -383,7 +454,7 @@ cdef bint _apply_refresh(object s, object msg) except -1:
     cdef PyObject* rules = _slot(s, S_RIPPLES)
     cdef PyObject* limit = _slot(s, S_MAX_FIELDS)
     if (
-        f is NULL or type(<object>f) is not dict or not <dict>f
+        nfields == 0
         or st is NULL or type(<object>st) is not _STATE
         or clear is NULL or <object>clear is False
         or mp is NULL or <object>mp is not None
@@ -391,24 +462,68 @@ cdef bint _apply_refresh(object s, object msg) except -1:
         or interner is NULL or type(<object>interner) is not _INTERNER
         or _slot(<object>interner, N_COMPACT) != <PyObject*>_TRUE
         or rules is NULL or type(<object>rules) is not _RULES
-        or limit is NULL or not (len(<dict>f) <= <object>limit)
+        or limit is NULL or not (nfields <= <object>limit)
         or (<object>st).stream in _FINAL_STATES
     ):
-        return False
+        return None
     what = "part" if <object>_slot(msg, RF_COMPLETE) is False else "refresh"
     cdef object phase = <object>_slot(s, S_PHASE)
-    cdef object next_phase = None
     for pair in (<tuple>_NEXT_PART if what == "part" else <tuple>_NEXT_REFRESH):
         if (<tuple>pair)[0] is phase:
-            next_phase = (<tuple>pair)[1]
-    if next_phase is None:  # no such transition (a closed stream): the pure path's KeyError
-        return False
-    cdef dict fields = <dict>f
-    layout = _match(<object>_slot(<object>interner, N_LAYOUTS), fields)
-    if layout is None:
-        return False
-    cdef CompactImage img = _image_in_order(layout, fields)
-    # ItemStream.apply_refresh, step for step
+            return (<tuple>pair)[1]
+    return None  # no such transition (a closed stream): the pure path's KeyError
+
+
+cdef object _match_in(object layouts, _Field* fs, Py_ssize_t n):
+    """``_match`` for fields read into a frame: None also when a name comes twice (the dict
+    of the fields would hold fewer)."""
+    cdef object last = layouts.last
+    cdef tuple names
+    cdef Py_ssize_t i
+    if last is not None and type(last) is _LAYOUT:
+        names = <tuple>last.names
+        if len(names) == n:
+            for i in range(n):
+                if fs[i].name != PyTuple_GET_ITEM(names, i) and not _same_str(
+                    <object>fs[i].name, <object>PyTuple_GET_ITEM(names, i)
+                ):
+                    break
+            else:
+                return last
+    names = tuple([<object>fs[i].name for i in range(n)])
+    if len(dict.fromkeys(names)) != n:
+        return None
+    layout = layouts.get(names)
+    if layout is not None:
+        layouts.last = layout
+    return layout
+
+
+cdef CompactImage _image_of(object layout, _Field* fs):
+    """``_image_in_order`` of fields read into a frame (numbers stored as they were read)."""
+    cdef CompactImage img = CompactImage.__new__(CompactImage)
+    cdef tuple names = layout.names
+    cdef Py_ssize_t i, n = len(names)
+    img.index = layout.index
+    img.names = names
+    img.vals = <_Val*>PyMem_Malloc(n * sizeof(_Val) + (n + 3) // 4)
+    if img.vals is NULL:
+        raise MemoryError()
+    memset(img.vals + n, 0xAA, (n + 3) // 4)  # every tag _T_INT: nothing to release yet
+    img.n = n
+    for i in range(n):
+        if fs[i].tag == _T_OBJ:
+            img._store(i, _share(<object>fs[i].v.o))
+        else:
+            img.vals[i] = fs[i].v
+            img._set_tag(i, fs[i].tag)
+    return img
+
+
+cdef int _refreshed(object s, object msg, CompactImage img, object layout, object next_phase) except -1:
+    """The rest of ``ItemStream.apply_refresh``, step for step, with the image built."""
+    cdef PyObject* interner = _slot(s, S_INTERNER)
+    cdef PyObject* rules = _slot(s, S_RIPPLES)
     _set_slot(s, S_MAP, None)
     _set_slot(s, S_FIELDS, img)
     chains = layout.chains
@@ -421,7 +536,7 @@ cdef bint _apply_refresh(object s, object msg) except -1:
     cdef PyObject* seq = _slot(msg, RF_SEQ)
     if seq is not NULL and <object>seq is not None:
         _set_slot(s, S_SEQ, <object>seq)
-    _set_slot(s, S_STATE, (<object>interner).state(<object>st))
+    _set_slot(s, S_STATE, (<object>interner).state(<object>_slot(msg, RF_STATE)))
     key = <object>_slot(msg, RF_KEY)
     if key is not None:
         service = key.service
@@ -429,4 +544,123 @@ cdef bint _apply_refresh(object s, object msg) except -1:
             _set_slot(s, S_SERVICE, (<object>interner).sharer()(service, service))
     _set_slot(s, S_REFRESHES, <object>_slot(s, S_REFRESHES) + 1)
     _set_slot(s, S_PHASE, next_phase)
+    return 0
+
+
+# -- the lazy event --------------------------------------------------------------------------
+
+cdef object _refresh_at(object data, Py_ssize_t start, Py_ssize_t end):
+    """The Refresh at bytes ``start:end`` of a payload that ``_messages`` read."""
+    cdef _Cur c
+    cdef Py_ssize_t size
+    _buffer(data, &c.p, &size)
+    c.end = c.p + end
+    c.p += start
+    msg = _refresh(&c)
+    if msg is None or c.p != c.end:
+        raise RuntimeError("an ItemRefreshed's frame no longer reads as it did")
+    return msg
+
+
+@cython.final
+@cython.freelist(64)
+cdef class ItemRefreshed:
+    """A Refresh applied to its stream: :class:`ertcloud.protocol.events.ItemRefreshed` where
+    the compiled core is built (the same fields, equality, ``repr`` and pickling as the pure
+    core's frozen struct). One whose image the compiled core built from the frame reads
+    ``message`` (the ``Refresh`` as msgspec decodes it) from the frame's bytes when it is
+    first accessed."""
+
+    cdef readonly object stream
+    cdef object _message
+    cdef object _data  # the payload holding the message while it is not read yet
+    cdef Py_ssize_t _start, _end
+    cdef object _seq, _state  # its SeqNumber and State meanwhile
+
+    __struct_fields__ = ("stream", "message")
+    __match_args__ = ("stream", "message")
+
+    def __init__(self, stream, message):
+        self.stream = stream
+        self._message = message
+
+    @property
+    def message(self):
+        """The Refresh (``message.fields``: its fields, a dict as decoded)."""
+        if self._data is not None:
+            self._message = _refresh_at(self._data, self._start, self._end)
+            self._data = None
+        return self._message
+
+    @property
+    def seq_number(self):
+        """``message.seq_number``, without reading the message."""
+        if self._data is not None:
+            return self._seq
+        return self._message.seq_number
+
+    @property
+    def state(self):
+        """``message.state``, without reading the message."""
+        if self._data is not None:
+            return self._state
+        return self._message.state
+
+    def __eq__(self, other):
+        if type(other) is not ItemRefreshed:
+            return NotImplemented
+        return self.stream == (<ItemRefreshed>other).stream and self.message == other.message
+
+    def __ne__(self, other):
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    def __hash__(self):
+        return hash((self.stream, self.message))
+
+    def __repr__(self):
+        return f"ItemRefreshed(stream={self.stream!r}, message={self.message!r})"
+
+    def __rich_repr__(self):
+        yield "stream", self.stream
+        yield "message", self.message
+
+    def __copy__(self):
+        return self
+
+    def __reduce__(self):
+        return (ItemRefreshed, (self.stream, self.message))
+
+
+cdef object _ITEM_REFRESHED = None  # events.ItemRefreshed: see _refreshed_type
+
+
+cdef inline object _refreshed_type():
+    """``events.ItemRefreshed``, looked up once, as ``_event_type``."""
+    global _ITEM_REFRESHED
+    if _ITEM_REFRESHED is None:
+        from .events import ItemRefreshed as cls
+        _ITEM_REFRESHED = cls
+    return _ITEM_REFRESHED
+
+
+cdef bint _refresh_event(object msg, Frame fr, _Rec* r, object lookup, object login_id, list events) except -1:
+    """Refresh ``msg`` (its Fields in ``fr`` at ``r``) applied by the compiled apply from the
+    frame, with an event that reads its message later; False (nothing done) when
+    ``ClientProtocol._on_other`` is to take it: the login's, a stream it does not find or
+    does not take, or the msgspec event in use."""
+    cdef object sid = <object>_slot(msg, RF_ID)
+    if _refreshed_type() is not ItemRefreshed or sid == login_id:
+        return False
+    s = lookup(sid)
+    if s is None or not _apply_refresh_in(s, msg, fr, r):
+        return False
+    cdef ItemRefreshed ev = ItemRefreshed.__new__(ItemRefreshed)
+    ev.stream = s
+    ev._data = fr.data
+    ev._start = r.start
+    ev._end = r.end
+    ev._seq = <object>_slot(msg, RF_SEQ)
+    ev._state = <object>_slot(msg, RF_STATE)
+    events.append(ev)
     return True

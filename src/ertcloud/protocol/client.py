@@ -89,7 +89,7 @@ from .messages import (
     Request,
     Status,
 )
-from .streams import ItemStream, Phase, StreamOwner, StreamTable
+from .streams import ItemStream, Phase, SharedRequest, StreamOwner, StreamTable
 
 __all__ = ["DEFAULT_MAX_MSG_SIZE", "DEFAULT_PING_TIMEOUT", "ClientProtocol"]
 
@@ -240,10 +240,14 @@ class ClientProtocol:
             return [stream]
         batch_id = self.streams.allocate(len(names) + 1)
         members: list[ItemStream] = []
+        # one request held for all members (each one's is built from it when read)
+        shared = SharedRequest(msgspec.structs.replace(template, key=Key(service=service)))
         for n, name in enumerate(names, start=1):
             sid = batch_id + n
-            req = msgspec.structs.replace(template, id=sid, key=Key(name=name, service=service))
-            s = ItemStream(sid, req, name, domain, service, batch_id=batch_id, owner=user)
+            s = ItemStream(
+                sid, shared.template, name, domain, service, batch_id=batch_id, owner=user
+            )
+            shared.attach(s)
             self.streams.add(s)
             members.append(s)
         if self.login.is_open:
@@ -448,9 +452,10 @@ class ClientProtocol:
         for s in self.streams:
             if not s.sent and s.phase is not Phase.CLOSED:
                 s.phase = Phase.PENDING
-                if s.request.refresh is False:  # a new stream on this connection needs its image
-                    s.request = msgspec.structs.replace(s.request, refresh=None)
-                self._out.append(s.request)
+                req = s.request
+                if req.refresh is False:  # a new stream on this connection needs its image
+                    s.request = req = msgspec.structs.replace(req, refresh=None)
+                self._out.append(req)
                 s.sent = True
 
     # -- time -------------------------------------------------------------------------------

@@ -50,8 +50,24 @@ class LoginStateChanged(_Event, frozen=True):
 
 
 class ItemRefreshed(_Event, frozen=True):
+    """A Refresh applied to its stream's image (``stream.fields``) or book (``stream.map``).
+
+    Where the compiled core is built this name is its twin (same fields, equality, ``repr``
+    and pickling; not a msgspec Struct); where that core built the image straight from the
+    frame, it reads ``message`` from the frame's bytes only when it is first accessed."""
+
     stream: ItemStream
     message: Refresh
+
+    @property
+    def seq_number(self) -> int | None:
+        """``message.seq_number``, which the compiled core gives without reading the message."""
+        return self.message.seq_number
+
+    @property
+    def state(self) -> State | None:
+        """``message.state``, which the compiled core gives without reading the message."""
+        return self.message.state
 
 
 class ItemUpdated(_Event, frozen=True):
@@ -131,11 +147,11 @@ class ConnectionDead(_Event, frozen=True):
     silence: float
 
 
-# the compiled core's twin of ItemUpdated, imported once every event class is defined (the
-# compiled module may import them)
+# the compiled core's twins of ItemUpdated and ItemRefreshed, imported once every event class
+# is defined (the compiled module may import them)
 if not TYPE_CHECKING and os.environ.get("ERTCLOUD_NO_EXTENSIONS", "") in ("", "0"):
     try:
-        from ._speedups import ItemUpdated
+        from ._speedups import ItemRefreshed, ItemUpdated
     except Exception:  # not built, or built against layouts it no longer finds
         pass
 

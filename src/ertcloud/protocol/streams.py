@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol
 
+import msgspec
+
 if TYPE_CHECKING:
     from .events import ItemRefreshed, ItemStatus, ItemUpdated, StreamClosed
 
@@ -27,7 +29,7 @@ from ..exceptions import LimitExceeded
 from .enums import FINAL_STREAM_STATES
 from .fields import DATE, ENUM, FIELDS, TIME
 from .image import FieldImage, Layout, Layouts
-from .messages import Refresh, Request, State, Status, Update
+from .messages import Key, Refresh, Request, State, Status, Update
 from .ripples import BUILTIN_RIPPLES, RippleRules
 
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "MapImage",
     "Phase",
     "SequenceCheck",
+    "SharedRequest",
     "StreamOwner",
     "StreamTable",
     "UpdateSink",
@@ -486,6 +489,43 @@ class ItemStream:
 
     def mark_closed(self) -> None:
         self._step("close")
+
+
+_REQUEST_SLOT: Any = ItemStream.__dict__["request"]  # the slot that holds ItemStream.request
+
+
+class SharedRequest:
+    """The request of every member of one batch, held once for the batch instead of one
+    per member stream: a member's own :attr:`ItemStream.request` (its id, its name in the
+    Key) is built from ``template`` each time it is read, until one is set on the stream."""
+
+    __slots__ = ("template",)
+
+    def __init__(self, template: Request) -> None:
+        self.template = template
+
+    def attach(self, stream: ItemStream) -> None:
+        """Make this the request of ``stream`` (whose id and name it then takes)."""
+        _REQUEST_SLOT.__set__(stream, self)
+
+    def of(self, stream: ItemStream) -> Request:
+        """The request of the member ``stream``."""
+        t = self.template
+        key = Key(name=stream.name) if t.key is None else t.key
+        return msgspec.structs.replace(
+            t, id=stream.id, key=msgspec.structs.replace(key, name=stream.name)
+        )
+
+
+def _request(stream: ItemStream) -> Request:
+    r = _REQUEST_SLOT.__get__(stream, ItemStream)
+    return r.of(stream) if type(r) is SharedRequest else r
+
+
+# ``request`` read through the slot: the request set on the stream, else its batch's (setattr:
+# mypy refuses an assignment over a slot)
+_doc = "The request that opened the stream (re-sent after a reconnect)."
+setattr(ItemStream, "request", property(_request, _REQUEST_SLOT.__set__, doc=_doc))  # noqa: B010
 
 
 class StreamTable:
