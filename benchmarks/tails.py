@@ -15,6 +15,12 @@ reading other messages (a queue: which frames and how many), other loop callback
 tasks: by name), the collector, and time in none of them (the process not running, or loop
 overhead). The sums over the late messages go to the job's result (``tails``) and the raw
 trace to ``DIR``.
+
+``python -m benchmarks.tails`` is the in-process half: the CPU time of each frame of the bench
+pool through the client's path (the compiled core's ``receive``, the subscription's delivery
+with its sequence check, the latency job's callback), the minimum over passes, so that a cost
+some frames always pay (a slow path) stands out of the machine's noise; the frames whose
+sequence check took the slow path (``IntegrityMonitor.observe``) beside the others.
 """
 
 from __future__ import annotations
@@ -295,3 +301,93 @@ def dump(job_name: str) -> dict[str, Any]:
         name = f"{job_name}-{os.getpid()}.json"
         (path / name).write_text(json.dumps(raw))
     return out
+
+
+def frame_costs(items: int = 500, passes: int = 20) -> dict[str, Any]:
+    """Per-frame CPU microseconds of the client's path, minimum over ``passes`` (see the
+    module): percentiles, and the frames with the sequence check's slow path apart."""
+    import statistics
+    import types
+
+    from benchmarks.common import Counter
+    from benchmarks.hot_path import refreshed_protocol, update_frames
+    from ertcloud.client.integrity import IntegrityMonitor
+    from ertcloud.client.subscription import Subscription
+
+    proto, market = refreshed_protocol(items)
+    frames = [f[:-2] + b',"SimTs":1765000000123456789}]' for f in update_frames(proto, market, 1)]
+    monitor = IntegrityMonitor()
+    slow = [0]
+    observe = monitor.observe
+
+    def counted(ev: Any) -> None:
+        slow[0] += 1
+        observe(ev)
+
+    monitor.observe = counted  # type: ignore[method-assign]
+    counter = Counter(latency=True)
+
+    def callback(ev: Any) -> None:  # the latency job's, with the stamp the frame gave
+        counter.on_update(ev.stream.name, ev.stream.fields, 1765000000123456789)
+
+    sub = types.SimpleNamespace(  # what Subscription.deliver_update reads of its subscription
+        _session=types.SimpleNamespace(integrity=monitor, on_event=None),
+        paused_locally=False,
+        on_update=callback,
+        _queue=None,
+        _open=1,
+        _wakeup=None,
+    )
+    deliver = Subscription.deliver_update
+    for s in proto.streams:
+        s.deliver = lambda ev, _sub=sub: deliver(_sub, ev)  # type: ignore[arg-type]
+        monitor._track(s)
+    clock = time.thread_time_ns
+    best = [1 << 62] * len(frames)
+    took_slow = [False] * len(frames)
+    receive = proto.receive
+    for _ in range(passes):
+        for i, f in enumerate(frames):
+            s0 = slow[0]
+            t0 = clock()
+            receive(f, 0.0)
+            best[i] = min(best[i], clock() - t0)
+            took_slow[i] = slow[0] > s0
+    n = len(best)
+    b = sorted(best)
+    slow_us = [best[i] / 1000 for i in range(n) if took_slow[i]]
+    fast_us = [best[i] / 1000 for i in range(n) if not took_slow[i]]
+    return {
+        "frames": n,
+        "passes": passes,
+        "us": {
+            "p50": b[n // 2] / 1000,
+            "p90": b[int(0.9 * n)] / 1000,
+            "p99": b[int(0.99 * n)] / 1000,
+        },
+        "mean_us": sum(b) / n / 1000,
+        "slow_path": {"frames": len(slow_us), "median_us": statistics.median(slow_us or [0])},
+        "others": {"frames": len(fast_us), "median_us": statistics.median(fast_us or [0])},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m benchmarks.tails", description=__doc__)
+    p.add_argument("--items", type=int, default=500)
+    p.add_argument("--passes", type=int, default=20)
+    a = p.parse_args(argv)
+    r = frame_costs(a.items, a.passes)
+    u = r["us"]
+    print(
+        f"{r['frames']} frames, CPU us per frame (min of {r['passes']} passes):"
+        f" p50 {u['p50']:.2f} p90 {u['p90']:.2f} p99 {u['p99']:.2f} mean {r['mean_us']:.2f};"
+        f" sequence slow path {r['slow_path']['frames']} frames, median"
+        f" {r['slow_path']['median_us']:.2f}; others {r['others']['median_us']:.2f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

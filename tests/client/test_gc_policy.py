@@ -1,5 +1,6 @@
-"""The session's collector policy (``Session(gc_freeze=...)``, ertcloud.client.gc_policy):
-the heap frozen once a burst of images is over, given back at the session's end."""
+"""What keeps a session's latency tails short: the collector policy (``Session(gc_freeze=...)``,
+ertcloud.client.gc_policy: the heap frozen once a burst of images is over, given back at the
+session's end), and no per-frame slow path that builds the Update a second time."""
 
 from __future__ import annotations
 
@@ -12,7 +13,12 @@ from support import until
 
 from ertcloud import PasswordCredentials, Session, TokenClient, TokenManager
 from ertcloud.client.gc_policy import DEFAULT_MIN_IMAGES, HeapFreezer
+from ertcloud.client.integrity import IntegrityMonitor
 from ertcloud.exceptions import ConfigError
+from ertcloud.protocol import codec
+from ertcloud.protocol.client import ClientProtocol
+from ertcloud.protocol.events import ItemUpdated
+from ertcloud.protocol.messages import Key, Refresh, State
 from ertcloud.sim.server import SimServer
 
 
@@ -109,3 +115,48 @@ async def test_a_session_freezes_after_its_images_and_releases_at_its_end(sim: S
         async for _ in sub:  # Updates keep flowing into the frozen images
             break
     assert gc.get_freeze_count() == 0
+
+
+_LOGIN = (
+    b'{"ID":1,"Type":"Refresh","Domain":"Login","Key":{"Name":"u"},'
+    b'"State":{"Stream":"Open","Data":"Ok"},"Elements":{"PingTimeout":30}}'
+)
+
+
+def _update(sid: int, seq: int) -> bytes:
+    return b'[{"Type":"Update","ID":%d,"SeqNumber":%d,"Fields":{"BID":%d.5}}]' % (sid, seq, seq)
+
+
+def _holds_its_frame(ev: object) -> bool:
+    return any(type(x) is bytes for x in gc.get_referents(ev))
+
+
+def test_the_sequence_checks_slow_path_leaves_the_message_unread(receive_core: str) -> None:
+    """The session's gap check takes ``IntegrityMonitor.observe`` whenever an Update's
+    sequence number is not the expected next one (a bench pool's numbers go back at each
+    wrap: one Update in eight). It reads ``event.seq_number``: the compiled core's event
+    then never builds the Update from the frame (a second decode of it)."""
+    proto = ClientProtocol()
+    proto.connection_made(0.0)
+    proto.start_login("t")
+    proto.receive(_LOGIN, 0.0)
+    proto.request(["A.N"])
+    proto.data_to_send(0.0)
+    (stream,) = proto.streams
+    fields = {"BID": 1.0}
+    refresh = Refresh(id=stream.id, key=Key(name="A.N"), state=State("Open", "Ok"), fields=fields)
+    proto.receive(codec.encode([refresh]), 0.0)
+    got: list[ItemUpdated] = []
+    stream.deliver = got.append  # as a subscription's stream: the compiled loop's events
+    monitor = IntegrityMonitor()
+    for seq in (10, 20, 30, 5):  # the last goes back: the slow path
+        proto.receive(_update(stream.id, seq), 0.0)
+    for ev in got[:3]:
+        monitor.observe(ev)
+    ev = got[3]
+    lazy = _holds_its_frame(ev)
+    assert lazy == (receive_core == "compiled")
+    monitor.observe(ev)
+    assert monitor.out_of_order == 1
+    assert _holds_its_frame(ev) == lazy  # the message was not read
+    assert ev.message.seq_number == 5 and ev.stream.fields["BID"] == 5.5
