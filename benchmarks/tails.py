@@ -4,17 +4,19 @@
 installed in its client process (``ERTCLOUD_BENCH_TAILS=DIR``). It records, on the same clock
 as the simulator's stamps (``time.time_ns``):
 
-* every event-loop callback (``asyncio.Handle._run``): start, end and what it ran, and how
-  many messages reached the callback of the job within it;
+* every event-loop callback (``asyncio.Handle._run``): start, end, the thread's CPU time,
+  what it ran, and how many messages reached the callback of the job within it;
 * every wait of the loop in ``select`` (idle);
 * every run of the cyclic garbage collector (``gc.callbacks``): generation and duration.
 
 At the end of the stream :func:`analyse` takes each message over the stream's p99 and splits
-the time from its stamp to its callback into: the client idle in ``select`` (the wake-up),
-reading other messages (a queue: which frames and how many), other loop callbacks (timers,
-tasks: by name), the collector, and time in none of them (the process not running, or loop
-overhead). The sums over the late messages go to the job's result (``tails``) and the raw
-trace to ``DIR``.
+the time from its stamp to its callback into: the client in ``select`` (idle, or woken but
+not yet running), reading frames (its own and those queued before it), other loop callbacks
+(timers, tasks: by name), the collector, the part of callbacks' wall time beyond their CPU
+time (the process preempted), and time in none of them (the loop between callbacks). The
+sums over the late messages go to the job's result (``tails``), the raw trace to ``DIR``.
+The trace costs about a microsecond per callback: use it to see where tails come from, and
+the untraced jobs for the figures.
 
 ``python -m benchmarks.tails`` is the in-process half: the CPU time of each frame of the bench
 pool through the client's path (the compiled core's ``receive``, the subscription's delivery
@@ -35,8 +37,10 @@ from pathlib import Path
 from typing import Any
 
 ENV = "ERTCLOUD_BENCH_TAILS"
+OFF_CPU = "within callbacks, not running (preempted)"
 
 _now = time.time_ns
+_cpu = time.thread_time_ns
 
 
 class Trace:
@@ -47,6 +51,7 @@ class Trace:
         self.h_end = array("q")
         self.h_kind = array("i")
         self.h_msgs = array("i")
+        self.h_cpu = array("q")  # the thread's CPU time within each callback
         self.kinds: dict[str, int] = {}
         self.s_start = array("q")
         self.s_end = array("q")
@@ -130,9 +135,11 @@ def install() -> None:
             handle_run(self)
             return
         n0 = t.count
+        c0 = _cpu()
         t0 = _now()
         handle_run(self)
         t.h_end.append(_now())
+        t.h_cpu.append(_cpu() - c0)
         t.h_start.append(t0)
         t.h_kind.append(t.kind(self))
         t.h_msgs.append(t.count - n0)
@@ -223,6 +230,12 @@ def analyse(lat_ns: array[int], reader_kind: str | None = None) -> dict[str, Any
                 if kinds is not None:
                     k = kinds[j]
                     key = "reading frames" if k in reader else names[k]
+                    # the callback's wall time beyond its CPU time: the process not running
+                    wall = ends[j] - starts[j]
+                    off = d * max(0, wall - t.h_cpu[j]) // max(1, wall)
+                    parts[OFF_CPU] = parts.get(OFF_CPU, 0) + off
+                    d -= off
+                    covered += off
                 else:
                     key = name
                 parts[key] = parts.get(key, 0) + d
@@ -230,10 +243,11 @@ def analyse(lat_ns: array[int], reader_kind: str | None = None) -> dict[str, Any
         # the collector runs inside a callback: take it out of that callback's share
         gcd = parts.pop("_gc_in_handles", 0)
         if gcd:
-            biggest = max((k for k in parts if not k.startswith("gc")), key=parts.get, default=None)
+            inside = [k for k in parts if not k.startswith(("gc", "select")) and k != OFF_CPU]
+            biggest = max(inside, key=parts.__getitem__, default=None)
             if biggest is not None:
                 parts[biggest] -= gcd
-        parts["none (not running, loop overhead)"] = max(0, lat - covered)
+        parts["between callbacks (loop, or not running)"] = max(0, lat - covered)
         for k, d in parts.items():
             split[k] = split.get(k, 0.0) + d / 1000.0
         if i - prev_late > 1:
@@ -294,7 +308,13 @@ def dump(job_name: str) -> dict[str, Any]:
             "kinds": t.kinds,
             "lat_ns": list(lat_ns),
             "sim_ts": list(t.sim_ts),
-            "handles": [list(t.h_start), list(t.h_end), list(t.h_kind), list(t.h_msgs)],
+            "handles": [
+                list(t.h_start),
+                list(t.h_end),
+                list(t.h_kind),
+                list(t.h_msgs),
+                list(t.h_cpu),
+            ],
             "select": [list(t.s_start), list(t.s_end)],
             "gc": [list(t.g_start), list(t.g_end), list(t.g_gen)],
         }
