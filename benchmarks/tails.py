@@ -63,6 +63,7 @@ class Trace:
         self.count = 0
         self._gc_t0 = 0
         self.on = False
+        self.installed = False
         self.lat_ns: array[int] = array("q")  # the job's latencies, at the stream's end
 
     def kind(self, handle: Any) -> int:
@@ -105,6 +106,9 @@ def install() -> None:
     with the stream."""
     from benchmarks.common import Counter
 
+    if TRACE.installed:  # a --serve worker runs job after job
+        return
+    TRACE.installed = True
     handle_run = asyncio.events.Handle._run
     t = TRACE
     on_update, start_stream, end_stream = (
@@ -119,7 +123,8 @@ def install() -> None:
 
     def traced_start(self: Counter) -> None:
         start_stream(self)
-        t.on = True
+        Trace.__init__(t)  # this job's trace only
+        t.installed = t.on = True
 
     def traced_end(self: Counter) -> None:
         end_stream(self)
