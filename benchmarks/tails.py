@@ -210,7 +210,7 @@ def analyse(lat_ns: array[int], reader_kind: str | None = None) -> dict[str, Any
     first_cause: dict[str, int] = {}
     for i in range(skip, n):
         lat = lat_ns[i]
-        if lat < p99:
+        if lat <= p99:
             continue
         late += 1
         if i - prev_late > 1:
