@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 from typing import Any
 
+from benchmarks import tails
 from benchmarks.runner import CLIENT_CPUS, Settings, Sim, clients, pin, run_latency
 
 
@@ -30,6 +32,8 @@ def measure(
                 for client in names:
                     r = run_latency(sim, client, rate, seconds, items, rnd)
                     out.append(r)
+                    if "tails" in r:
+                        print(f"    tails: {json.dumps(_brief(r['tails']))}", file=log)
                     print(
                         f"  round {rnd + 1}: {client} at {rate:,}/s: p50 {r['p50_us']:.0f} us"
                         f" p99 {r['p99_us']:.0f} us ({r['received']:,} of {r['sent']:,};"
@@ -38,6 +42,17 @@ def measure(
                     )
     finally:
         sim.stop()
+    return out
+
+
+def _brief(t: dict[str, Any]) -> dict[str, Any]:
+    """The trace's analysis without its long lists."""
+    out = {k: v for k, v in t.items() if k not in ("gc_runs", "callbacks")}
+    gcs = t.get("gc_runs", [])
+    out["gc"] = {}
+    for g in (0, 1, 2):
+        us = [x["us"] for x in gcs if x["gen"] == g]
+        out["gc"][f"gen{g}"] = [len(us), round(max(us, default=0))]
     return out
 
 
@@ -72,7 +87,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rates", default="20000,100000", help="comma-separated msgs/s")
     p.add_argument("--clients", default="", help="default: the main client, bare, discard")
     p.add_argument("--json", default="", help="write the raw results and summary here")
+    p.add_argument(
+        "--tails",
+        default="",
+        metavar="DIR",
+        help="trace each client process (benchmarks.tails): what its late messages waited on",
+    )
     a = p.parse_args(argv)
+    if a.tails:
+        os.environ[tails.ENV] = os.path.abspath(a.tails)
     names = [c for c in a.clients.split(",") if c]
     if not names:
         names = [clients(Settings(lseg=False))[0], "bare", "discard"]

@@ -206,7 +206,8 @@ class IntegrityMonitor:
             h = self._track(stream)
         h.last_message = self.clock()
         if t is ItemUpdated:
-            seq = event.message.seq_number  # type: ignore[union-attr]
+            # not ``message.seq_number``: the compiled core's event would build the message
+            seq = event.seq_number  # type: ignore[union-attr]
             if seq is not None:
                 self._sequence(stream, h, seq)
             if h.stale and h.stale_reason == "silent":

@@ -61,6 +61,7 @@ from ..proxy import ProxySetting, resolve_proxy
 from ..tracing import Trace
 from .deadline import within
 from .dictionary import DictionarySource, SessionDictionary
+from .gc_policy import DEFAULT_MIN_IMAGES, HeapFreezer
 from .integrity import (
     Difference,
     IntegrityEvent,
@@ -113,7 +114,11 @@ class Session:
 
     ``proxy``: the HTTP proxy of the WebSocket and (unless its client has its own) of the
     token endpoint: a URL, ``False`` for none, or None for the process default / the
-    environment (see :mod:`ertcloud.proxy`)."""
+    environment (see :mod:`ertcloud.proxy`).
+
+    ``gc_freeze``: after a burst of at least this many images, move the heap out of the
+    cyclic collector's reach (:func:`gc.freeze`), so that no full collection walks it while
+    Updates stream (see :mod:`ertcloud.client.gc_policy`); None: leave the collector alone."""
 
     def __init__(
         self,
@@ -142,6 +147,7 @@ class Session:
         dictionary: DictionarySource | None = None,
         dictionary_cache: str | os.PathLike[str] | None = None,
         proxy: ProxySetting = None,
+        gc_freeze: int | None = DEFAULT_MIN_IMAGES,
     ) -> None:
         hooks = _hooks(
             event_hooks,
@@ -238,6 +244,8 @@ class Session:
         self.on_disconnected = on_disconnected
         #: the delays between reconnect attempts (fast at first, then growing)
         self.reconnect_delays = ReconnectDelays()
+        #: the collector policy (None: ``gc_freeze=None``)
+        self.gc = HeapFreezer(gc_freeze) if gc_freeze is not None else None
         self._up_since: float | None = None  # when the current connection logged in
         #: the field dictionary: downloaded at login ("download", the default unless
         #: $ERTCLOUD_DICTIONARY says otherwise), "builtin", or a file
@@ -304,6 +312,8 @@ class Session:
     async def _shutdown(self) -> None:
         self._closing = True
         self._shut_down = True
+        if self.gc is not None:
+            self.gc.release()
         current = asyncio.current_task()
         pending = [t for t in (*self._tasks, *self._background) if t is not current]
         for t in pending:
@@ -793,6 +803,8 @@ class Session:
             # At most 1 s: the deadline moves when the Login Refresh sets PingTimeout.
             await asyncio.sleep(min(1.0, max(0.05, delay)))
             events = proto.tick(time.monotonic())
+            if self.gc is not None:
+                self.gc.tick()
             for ev in events:
                 if isinstance(ev, ConnectionDead):
                     log.warning("no traffic for %.1f s: connection presumed dead", ev.silence)
@@ -813,6 +825,8 @@ class Session:
                     continue
                 self.integrity.observe(ev)  # type: ignore[arg-type]
             elif t is ItemRefreshed or t is ItemStatus or t is StreamClosed:
+                if t is ItemRefreshed and self.gc is not None:
+                    self.gc.images += 1
                 sub = ev.stream.owner  # type: ignore[union-attr]
                 if sub is not None:
                     sub.deliver(ev)  # type: ignore[arg-type]
