@@ -237,7 +237,9 @@ async def test_a09_already_pending_login_backs_off_then_recovers(make_sim: Any) 
 
         tokens = TokenManager(TokenClient(sim.token_url), PasswordCredentials("demo", "demo", "a"))
         async with Session(sim.websocket_url, tokens=tokens, trace=trace) as session:
-            session.throttled_delay = 2.0
+            # jittered to 1.5-3 s: the second try comes after the 1.5 s window, never into
+            # it (a refused try would double the wait)
+            session.throttled_delay = 3.0
             sub = session.subscribe("TRI.N")
             await sub.wait_complete(timeout=5)
             await sim.streaming.drop_all()
