@@ -48,7 +48,7 @@ def test_forked_commands_behave_as_fresh_ones(args: tuple[str, ...]) -> None:
 
 def test_each_command_gets_the_environment_it_is_given(tmp_path: Path) -> None:
     # nothing listens there: with credentials the command retries until its token timeout
-    args = ("token", "--auth_url", "http://127.0.0.1:9/token", "--token-timeout", "2")
+    args = ("token", "--auth_url", "http://127.0.0.1:9/token", "--token-timeout", "1")
     env = {"XDG_CONFIG_HOME": str(tmp_path)}
     without = run_cli(*args, env=cli_env(**env))
     assert without.returncode == 2  # no credentials
@@ -71,7 +71,7 @@ def test_a_command_past_its_timeout_is_killed() -> None:
     start = time.monotonic()
     with pytest.raises(subprocess.TimeoutExpired):
         # listens until stopped: a simulator on a free port
-        cli_forkserver.run(["sim", "--port", "0"], cli_env(), 3)
+        cli_forkserver.run(["sim", "--port", "0"], cli_env(), 1)
     assert time.monotonic() - start < 20
 
 

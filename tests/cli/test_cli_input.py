@@ -264,12 +264,12 @@ def test_bad_values_exit_2_before_any_network(argv: list[str], message: str) -> 
 
 
 def test_hot_standby_prints_every_update_once_per_session(sim_process: Any) -> None:
-    sim: SimProcess = sim_process("--endpoints", "3")
+    sim: SimProcess = sim_process("--endpoints", "3", "--rate", "10")
     r = run_cli(
         "market-price", "--auth_url", sim.info["token_url"],
         "--discovery_url", sim.info["discovery_url"], "--user", "demo", "--password", "demo",
         "--clientid", "app", "--tls", "off", "--region", "eu-west-1", "--hotstandby",
-        "--duration", "3",
+        "--duration", "1.5",
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     ports = {
@@ -363,7 +363,7 @@ def test_record_reads_the_credentials_from_the_environment(
     )
     r = run_cli(
         "record", "TRI.N", "--hostname", "127.0.0.1", "--port", str(sim.port), "--tls", "off",
-        "--to", f"jsonl:{out}", "--duration", "2", "--progress-interval", "0", env=env,
+        "--to", f"jsonl:{out}", "--duration", "1", "--progress-interval", "0", env=env,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "SIMULATED" not in r.stderr

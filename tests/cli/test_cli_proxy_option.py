@@ -39,7 +39,7 @@ async def test_market_price_discovery_flow_goes_through_the_proxy(
         code, out, err = await run(
             "market-price", *account(sim, private_ca),
             "--discovery-url", sim.info["discovery_url"], "--ric", "TRI.N",
-            "--proxy", proxy.url, "--duration", "3",
+            "--proxy", proxy.url, "--duration", "1",
         )  # fmt: skip
         assert code == 0, err
         assert '"Type":"Refresh"' in out.replace(" ", "") or '"Refresh"' in out

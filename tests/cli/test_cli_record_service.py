@@ -61,7 +61,7 @@ def test_environment_credentials_with_url_from_environment(
     sim: SimProcess = sim_process()
     env = _creds_env(tmp_path, sim, ERTCLOUD_URL=sim.info["websocket_url"])
     out = tmp_path / "t.jsonl"
-    r = run_cli("record", "TRI.N", "--to", f"jsonl:{out}", "--duration", "2", env=env)
+    r = run_cli("record", "TRI.N", "--to", f"jsonl:{out}", "--duration", "1", env=env)
     assert r.returncode == 0, r.stderr
     assert SIMULATED not in r.stderr
     assert any(row.get("ric") == "TRI.N" for row in _rows(out))
@@ -72,7 +72,7 @@ def test_discovery_and_region(sim_process: Any, tmp_path: Path, spelling: str) -
     sim: SimProcess = sim_process("--endpoints", "2")
     out = tmp_path / "t.jsonl"
     r = run_cli(
-        "record", "TRI.N", "--to", f"jsonl:{out}", "--duration", "2", "--tls", "off",
+        "record", "TRI.N", "--to", f"jsonl:{out}", "--duration", "1", "--tls", "off",
         spelling, sim.info["discovery_url"], "--region", "us-east-1",
         env=_creds_env(tmp_path, sim),
     )  # fmt: skip
@@ -85,7 +85,7 @@ def test_hot_standby_from_discovery(sim_process: Any, tmp_path: Path) -> None:
     sim: SimProcess = sim_process("--endpoints", "2")
     out = tmp_path / "t.jsonl"
     r = run_cli(
-        "record", "TRI.N", "--to", f"jsonl:{out}", "--duration", "2", "--tls", "off",
+        "record", "TRI.N", "--to", f"jsonl:{out}", "--duration", "1", "--tls", "off",
         "--discovery-url", sim.info["discovery_url"], "--hotstandby",
         env=_creds_env(tmp_path, sim),
     )  # fmt: skip
@@ -103,7 +103,7 @@ def test_config_credentials_and_url(sim_process: Any, tmp_path: Path) -> None:
         f'to = ["jsonl:{out}"]\n'
     )
     cfg.chmod(0o600)
-    r = run_cli("record", "--config", str(cfg), "--duration", "2", env=_env(tmp_path))
+    r = run_cli("record", "--config", str(cfg), "--duration", "1", env=_env(tmp_path))
     assert r.returncode == 0, r.stderr
     assert SIMULATED not in r.stderr
     assert any(row.get("ric") == "TRI.N" for row in _rows(out))

@@ -43,12 +43,12 @@ def test_embedded_hot_standby_shows_each_update_once() -> None:
 
 
 def test_hot_standby_goes_on_when_one_endpoint_drops(sim_process: Any) -> None:
-    sim: SimProcess = sim_process("--endpoints", "2", "--rate", "10")
+    sim: SimProcess = sim_process("--endpoints", "2", "--rate", "20")
     first, second = sim.info["websocket_urls"]
     proc = start_cli(
         "subscribe", "TRI.N", "--url", first, "--standby-url", second,
         "--auth_url", sim.info["token_url"], "--user", "demo", "--password", "demo",
-        "--clientid", "test-app", "--format", "jsonl", "--duration", "6",
+        "--clientid", "test-app", "--format", "jsonl", "--duration", "3.5",
     )  # fmt: skip
     try:
         before = wait_for_output(proc, '"event":"update"', 15)

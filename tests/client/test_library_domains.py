@@ -123,7 +123,7 @@ async def test_pause_resume_and_view_change(make_sim: Any) -> None:
         sub.pause()
         await asyncio.sleep(0.3)  # in-flight updates drain
         n = s.updates
-        await asyncio.sleep(0.8)
+        await asyncio.sleep(0.4)  # some 12 updates at 30 a second, were it not paused
         assert s.updates == n
         sub.resume()
         await asyncio.wait_for(_until(lambda: s.refreshes >= 2 and s.updates > n), 5)
@@ -143,7 +143,7 @@ async def test_pause_is_emulated_when_the_server_cannot_pause(sim: SimServer) ->
         await asyncio.wait_for(_until(lambda: len(delivered) >= 3), 5)
         sub.pause()
         n, cached = len(delivered), s.updates
-        await asyncio.sleep(0.8)
+        await asyncio.sleep(0.4)  # some 12 updates at 30 a second
         assert len(delivered) == n and s.updates > cached  # cache follows, delivery held
         sub.resume()
         await asyncio.wait_for(_until(lambda: s.refreshes >= 2 and len(delivered) > n), 5)

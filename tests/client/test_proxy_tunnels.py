@@ -4,6 +4,7 @@ password never shows."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import AsyncIterator, Iterator
 
@@ -43,9 +44,18 @@ def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     proxy_mod.use_proxy(None)
 
 
-def session_for(sim: SimServer, ctx: ssl.SSLContext | None, **kw: object) -> Session:
+async def _no_wait(_: float) -> None:
+    await asyncio.sleep(0)
+
+
+def session_for(
+    sim: SimServer, ctx: ssl.SSLContext | None, retry_at_once: bool = False, **kw: object
+) -> Session:
     tokens = TokenManager(
-        TokenClient(sim.token_url, ssl_context=ctx), PasswordCredentials("demo", "demo", "app")
+        TokenClient(sim.token_url, ssl_context=ctx),
+        PasswordCredentials("demo", "demo", "app"),
+        # every attempt still made, without the seconds of back-off between them
+        sleep=_no_wait if retry_at_once else asyncio.sleep,
     )
     return Session(sim.websocket_url, tokens=tokens, ssl_context=ctx, **kw)  # type: ignore[arg-type]
 
@@ -149,7 +159,7 @@ async def test_a_proxy_that_refuses_connections_is_one_clear_error(
 ) -> None:
     async with ConnectProxy() as proxy:
         port = proxy.port
-    s = session_for(tls_sim, ca, proxy=f"http://me:hidden@127.0.0.1:{port}")
+    s = session_for(tls_sim, ca, retry_at_once=True, proxy=f"http://me:hidden@127.0.0.1:{port}")
     with pytest.raises(AuthenticationError) as info:
         await s.start()
     text = str(info.value)

@@ -64,11 +64,16 @@ async def scenario(steps: list[tuple[Any, ...]]) -> None:
             for sub in subs:
                 if not sub.closed:
                     await sub.wait_complete(timeout=5)
-            # Quiesce: stop the market, let in-flight frames arrive.
+            # Quiesce: stop the market, let in-flight frames arrive (until the views agree,
+            # for at most 3 s; the assertions below then say where they differ).
             sim.streaming.config.rate = 0
-            await asyncio.sleep(0.3)
-            served = {s.id: s for lst in sim.streaming.subs.values() for cs, s in lst}
-            mine = {s.id: s for s in session.protocol.streams}
+            deadline = asyncio.get_running_loop().time() + 3
+            while True:
+                await asyncio.sleep(0.02)
+                served = {s.id: s for lst in sim.streaming.subs.values() for cs, s in lst}
+                mine = {s.id: s for s in session.protocol.streams}
+                if _agree(served, mine) or asyncio.get_running_loop().time() > deadline:
+                    break
             assert set(served) == set(mine)
             for sid, stream in mine.items():
                 assert stream.streaming and stream.state is not None
@@ -82,6 +87,19 @@ async def scenario(steps: list[tuple[Any, ...]]) -> None:
                     if s.name == "BAD.RIC" and not sub.closed:
                         assert not s.is_open and s.state is not None
                         assert s.state.code == "NotFound"
+
+
+def _agree(served: dict[int, Any], mine: dict[int, Any]) -> bool:
+    """The simulator serves this connection exactly the library's open streams, with the
+    library's records equal to the simulator's images."""
+    if set(served) != set(mine):
+        return False
+    for sid, stream in mine.items():
+        image, view = served[sid].instrument.image, served[sid].view
+        expected = dict(image) if view is None else {k: image.get(k) for k in view}
+        if stream.fields != expected:
+            return False
+    return True
 
 
 @settings(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -11,7 +12,16 @@ import pytest
 from ertcloud import LoginRejected, PasswordCredentials, Session, TokenClient, TokenManager
 from ertcloud.exceptions import ConnectError, InvalidCredentials
 from ertcloud.protocol.events import ItemRefreshed, ItemStatus, ItemUpdated, StreamClosed
-from ertcloud.sim.server import SimServer
+from ertcloud.sim.ads import ServerConfig
+from ertcloud.sim.server import SimOptions, SimServer
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SimServer]:
+    """The simulator in this process at 20 updates a second per item (not 2): the tests
+    that wait for a few updates wait a tenth as long."""
+    async with SimServer(SimOptions(port=0, server=ServerConfig(rate=20))) as s:
+        yield s
 
 
 def session_for(sim: SimServer, **kw: Any) -> Session:
@@ -117,7 +127,12 @@ async def test_reconnects_and_resubscribes_after_a_drop(sim: SimServer) -> None:
 
 async def test_token_reissue_keeps_the_session(make_sim: Any) -> None:
     async with make_sim(token_ttl=2) as sim:
-        async with session_for(sim) as session:
+        tokens = TokenManager(
+            TokenClient(sim.token_url),
+            PasswordCredentials("demo", "demo", "app"),
+            renew_fraction=0.5,  # at 1 s (the shortest interval): a second to spare
+        )
+        async with Session(sim.websocket_url, tokens=tokens) as session:
             sub = session.subscribe("TRI.N")
             await asyncio.wait_for(_until(lambda: session.tokens.renewals >= 2), 10)  # type: ignore[union-attr]
             assert session.reconnects == 0
@@ -222,7 +237,9 @@ async def test_a09_already_pending_login_backs_off_then_recovers(make_sim: Any) 
 
         tokens = TokenManager(TokenClient(sim.token_url), PasswordCredentials("demo", "demo", "a"))
         async with Session(sim.websocket_url, tokens=tokens, trace=trace) as session:
-            session.throttled_delay = 2.0
+            # jittered to 1.5-3 s: the second try comes after the 1.5 s window, never into
+            # it (a refused try would double the wait)
+            session.throttled_delay = 3.0
             sub = session.subscribe("TRI.N")
             await sub.wait_complete(timeout=5)
             await sim.streaming.drop_all()

@@ -13,6 +13,7 @@ from ertcloud import PasswordCredentials, TokenClient, TokenManager
 from ertcloud.client.standby import HotStandby
 from ertcloud.exceptions import InvalidCredentials
 from ertcloud.protocol.events import ItemUpdated
+from ertcloud.sim.ads import ServerConfig
 from ertcloud.sim.server import SimOptions, SimServer
 
 
@@ -26,7 +27,9 @@ async def until(cond: Callable[[], object], timeout: float = 10) -> None:
 
 @pytest.fixture
 async def sim2() -> AsyncIterator[SimServer]:
-    async with SimServer(SimOptions(port=0, endpoints=2, token_ttl=4)) as s:
+    # 10 updates a second per item (not 2): the tests that wait for a few updates wait less
+    opts = SimOptions(port=0, endpoints=2, token_ttl=4, server=ServerConfig(rate=10))
+    async with SimServer(opts) as s:
         yield s
 
 
@@ -72,7 +75,7 @@ async def test_a_failing_callback_does_not_stop_delivery(sim2: SimServer) -> Non
 
 
 async def test_renewal_refused_ends_iteration_with_the_error(sim2: SimServer) -> None:
-    async with standby_for(sim2, renew_fraction=0.5) as hs:
+    async with standby_for(sim2, renew_fraction=0.25) as hs:  # renewed after 1 s
         sub = hs.subscribe("TRI.N")
         await sub.wait_complete(5)
         sim2.gateway.reject_refresh = True

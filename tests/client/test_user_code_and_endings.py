@@ -34,6 +34,7 @@ async def consume(sub: Any, out: list[Any]) -> None:
 
 
 async def test_iteration_ends_when_the_session_is_closed(sim: SimServer) -> None:
+    sim.streaming.config.rate = 20  # the first updates come at once
     session = session_for(sim)
     await session.start()
     sub = session.subscribe("TRI.N")
@@ -46,6 +47,7 @@ async def test_iteration_ends_when_the_session_is_closed(sim: SimServer) -> None
 
 
 async def test_iteration_and_waits_end_when_the_session_ends_by_itself(sim: SimServer) -> None:
+    sim.streaming.config.rate = 20  # the first updates come at once
     session = session_for(sim, reconnect=False)
     await session.start()
     sub = session.subscribe("TRI.N")
@@ -89,6 +91,7 @@ async def test_a_failing_event_callback_does_not_drop_the_connection(
         raise RuntimeError("bug in user code")
 
     kw = {"on_event": bad} if hook == "on_event" else {}
+    sim.streaming.config.rate = 20  # the three updates waited for below come in 0.15 s
     async with session_for(sim, **kw) as session:
         if hook == "on_generic":
             session.on_generic = bad
@@ -117,20 +120,24 @@ async def test_post_fails_with_one_line_errors_when_the_connection_goes(sim: Sim
 
 
 async def test_token_renewal_survives_a_gateway_error() -> None:
-    async with SimServer(SimOptions(port=0, token_ttl=6)) as sim:
+    async with SimServer(SimOptions(port=0, token_ttl=4)) as sim:
         tokens = TokenManager(
             TokenClient(sim.token_url),
             PasswordCredentials("demo", "demo", "app"),
-            renew_fraction=0.5,  # renew at 3 s: time to retry before the token expires at 6
+            renew_fraction=0.25,  # renew at 1 s: time to retry before the token expires at 4
         )
         async with Session(sim.websocket_url, tokens=tokens) as session:
             sub = session.subscribe("TRI.N")
             await sub.wait_complete(5)
             await sim.faults.apply("gateway_error", status=403)
+            (conn,) = sim.streaming.sessions
+            first_expiry = conn.token_expires_at
+            assert first_expiry is not None
             await until(lambda: sim.gateway.refused >= 1, 5)
             await sim.faults.clear("gateway_error")
             await until(lambda: tokens.renewals >= 1, 5)
-            await asyncio.sleep(4)  # past the first token's expiry
+            # past the first token's expiry, and the simulator's expiry check ran after it
+            await until(lambda: sim.gateway.clock() > first_expiry + 0.5, 10)
             # renewed on the same login: no reconnect, and the renewal task lives on
             assert session.reconnects == 0 and session.fatal is None
             assert sub.streams[0].updates > 0 and not session._tasks[1].done()

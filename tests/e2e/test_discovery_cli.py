@@ -34,7 +34,7 @@ def v1_args(sim: SimProcess, *extra: str) -> list[str]:
 
 def test_discovery_picks_the_two_zone_endpoint(sim_process: Any) -> None:
     sim: SimProcess = sim_process("--endpoints", "3")
-    r = run_cli(*v1_args(sim, "--duration", "2"))
+    r = run_cli(*v1_args(sim, "--duration", "1"))
     assert r.returncode == 0, r.stderr
     out = r.stdout
     assert (
@@ -59,7 +59,7 @@ def test_discovery_with_an_unknown_region_exits_1(sim_process: Any) -> None:
 
 def test_hot_standby_two_sessions_labelled_like_the_vendor(sim_process: Any) -> None:
     sim: SimProcess = sim_process("--endpoints", "3")
-    r = run_cli(*v1_args(sim, "--hotstandby", "--region", "eu-west-1", "--duration", "2.5"))
+    r = run_cli(*v1_args(sim, "--hotstandby", "--region", "eu-west-1", "--duration", "1"))
     assert r.returncode == 0, r.stderr
     out = r.stdout
     urls = sim.info["websocket_urls"]
@@ -85,7 +85,7 @@ def test_standby_hostname_without_discovery(sim_process: Any) -> None:
     p0, p1 = sim.info["ports"]
     args = [
         a
-        for a in v1_args(sim, "--hotstandby", "--duration", "2")
+        for a in v1_args(sim, "--hotstandby", "--duration", "1")
         if a not in ("--discovery_url", sim.info["discovery_url"])
     ]
     args += ["--hostname", "127.0.0.1", "--port", str(p0)]
@@ -108,7 +108,7 @@ def v2_args(sim: SimProcess, *extra: str) -> list[str]:
         "--tls",
         "off",
         "--duration",
-        "1.5",
+        "1",
         *extra,
     ]
 

@@ -17,8 +17,8 @@ TOKEN_REPLY = r"LSEG Delivery Platform Authentication succeeded\. RECEIVED:"
 
 
 def test_happy_path_prints_like_the_vendor_examples(sim_process: Any) -> None:
-    sim: SimProcess = sim_process()
-    r = run_cli("market-price", *sim.client_args("--tls", "off", "--duration", "3"))
+    sim: SimProcess = sim_process("--rate", "10")  # updates within a second
+    r = run_cli("market-price", *sim.client_args("--tls", "off", "--duration", "1.5"))
     assert r.returncode == 0, r.stderr
     out = r.stdout
     assert f"Sending authentication request with password to {sim.info['token_url']} ..." in out
@@ -75,7 +75,7 @@ def test_several_rics_open_several_streams(sim_process: Any) -> None:
     r = run_cli(
         "market-price",
         *sim.client_args(
-            "--tls", "off", "--duration", "2", "--ric", "TRI.N,IBM.N", "--ric", "EUR="
+            "--tls", "off", "--duration", "1", "--ric", "TRI.N,IBM.N", "--ric", "EUR="
         ),
     )
     assert r.returncode == 0, r.stderr
@@ -117,8 +117,10 @@ def test_token_renewal_reissues_login_on_the_wire(sim_process: Any) -> None:
 
 
 def test_ping_is_answered_with_pong(sim_process: Any) -> None:
-    sim: SimProcess = sim_process("--ping-timeout", "3", "--rate", "0")
-    r = run_cli("market-price", *sim.client_args("--tls", "off", "--duration", "5"))
+    # the duration outlasts a Ping (after 2/3 s of silence) and the drop it would bring
+    # 2 s later if unanswered
+    sim: SimProcess = sim_process("--ping-timeout", "2", "--rate", "0")
+    r = run_cli("market-price", *sim.client_args("--tls", "off", "--duration", "3.5"))
     assert r.returncode == 0, r.stderr
     received = messages(r.stdout, "RECEIVED: ")
     sent = messages(r.stdout, "SENT:")
@@ -152,7 +154,7 @@ def test_missing_required_options_exit_2() -> None:
 def test_unknown_ric_gets_closed_status(sim_process: Any) -> None:
     sim: SimProcess = sim_process()
     r = run_cli(
-        "market-price", *sim.client_args("--tls", "off", "--duration", "2", "--ric", "BAD.RIC")
+        "market-price", *sim.client_args("--tls", "off", "--duration", "1", "--ric", "BAD.RIC")
     )
     assert r.returncode == 0, r.stderr
     status = [m for m in messages(r.stdout, "RECEIVED: ") if m["Type"] == "Status"]
@@ -191,7 +193,7 @@ def test_rejected_login_is_a_one_line_error(sim_process: Any) -> None:
 
 
 def test_ctrl_c_sends_close_and_exits_0(sim_process: Any) -> None:
-    sim: SimProcess = sim_process()
+    sim: SimProcess = sim_process("--rate", "10")
     proc = start_cli("market-price", *sim.client_args("--tls", "off"))
     try:
         head = wait_for_output(proc, '"Type":"Update"')
@@ -210,9 +212,10 @@ def test_ctrl_c_sends_close_and_exits_0(sim_process: Any) -> None:
 
 
 def test_tls_with_a_private_ca(sim_process: Any, private_ca: dict[str, str]) -> None:
-    sim: SimProcess = sim_process("--tls-cert", private_ca["cert"], "--tls-key", private_ca["key"])
+    tls = ("--tls-cert", private_ca["cert"], "--tls-key", private_ca["key"])
+    sim: SimProcess = sim_process(*tls, "--rate", "10")
     assert sim.info["websocket_url"].startswith("wss://")
-    r = run_cli("market-price", *sim.client_args("--ca-file", private_ca["ca"], "--duration", "2"))
+    r = run_cli("market-price", *sim.client_args("--ca-file", private_ca["ca"], "--duration", "1"))
     assert r.returncode == 0, r.stderr
     assert f"Connecting to WebSocket wss://127.0.0.1:{sim.port}/WebSocket ..." in r.stdout
     assert any(m["Type"] == "Update" for m in messages(r.stdout, "RECEIVED: "))
@@ -228,7 +231,7 @@ def test_tls_untrusted_certificate_is_refused(sim_process: Any, private_ca: dict
 
 def test_tls_insecure_opt_out(sim_process: Any) -> None:
     sim: SimProcess = sim_process("--tls-self-signed")
-    r = run_cli("market-price", *sim.client_args("--insecure", "--duration", "1.5"))
+    r = run_cli("market-price", *sim.client_args("--insecure", "--duration", "1"))
     assert r.returncode == 0, r.stderr
     assert "WebSocket successfully connected!" in r.stdout
 

@@ -230,9 +230,9 @@ async def test_marketprice_bid_ask_equal_mbp_and_mbo_best_levels(make_sim: Any) 
             apply_map(mbp, p["Map"])
         for p in await read_image(raw, 4):
             apply_map(mbo, p["Map"])
-        await asyncio.sleep(1.5)  # let the books move
+        await asyncio.sleep(0.5)  # let the books move (some 20 steps of each item)
         sim.streaming.config.rate = 0
-        await raw.drain(quiet=0.7)
+        await raw.drain(quiet=0.3)
         quotes = 0
         for m in raw.received:
             if m.get("Type") != "Update":
@@ -380,7 +380,8 @@ async def test_yield_curve_vectors(raw: Raw) -> None:
 # -- View on the other domains ------------------------------------------------------------
 
 
-async def test_view_on_a_yield_curve_selects_its_top_level_fields(raw: Raw) -> None:
+async def test_view_on_a_yield_curve_selects_its_top_level_fields(raw: Raw, sim: SimServer) -> None:
+    sim.streaming.config.rate = 20  # the three updates awaited come in 0.15 s
     # names (a curve's fields are matched as written), a FID (5 = TIMACT), an unknown name
     view = ["CRV_NAME", "CASH_RATES", 5, "NOPE"]
     await raw.send({"ID": 6, "Domain": "YieldCurve", "Key": {"Name": "USD.SWAP"}, "View": view})
@@ -510,14 +511,15 @@ async def test_b09_batch_view_snapshot(raw: Raw) -> None:
         assert set(m["Fields"]) == {"BID", "ASK"}
 
 
-async def test_b10_close_stops_updates(raw: Raw) -> None:
+async def test_b10_close_stops_updates(raw: Raw, sim: SimServer) -> None:
+    sim.streaming.config.rate = 20  # an open stream would update within 0.05 s
     await raw.send({"ID": 2, "Key": {"Name": "TRI.N"}})
     await raw.next(on(2, "Refresh"))
     await raw.next(on(2, "Update"))
     await raw.send({"ID": 2, "Type": "Close"})
     await asyncio.sleep(0.3)
     raw.received.clear()
-    await raw.drain(quiet=1.2)
+    await raw.drain(quiet=0.4)
     assert not [m for m in raw.received if m.get("ID") == 2]
 
 
@@ -538,7 +540,7 @@ async def test_b12_pause_resume_when_supported(make_sim: Any) -> None:
         await raw.collect(0.1)
         seen = max(m["SeqNumber"] for f in raw.frames for m in f if m.get("ID") == 2)
         raw.received.clear()
-        await raw.collect(1.2)
+        await raw.collect(0.5)  # some 10 updates of each open stream
         # nothing on the paused stream (not even a reply to the pause), while the other
         # stream of the same connection keeps updating: the market did move
         assert not [m for m in raw.received if m.get("ID") == 2]
@@ -568,7 +570,7 @@ async def test_b13_pause_ignored_by_default(make_sim: Any) -> None:
         await raw.send({"Type": "Ping"})
         await raw.next(lambda m: m.get("Type") == "Pong")
         raw.received.clear()
-        await raw.collect(1.2)
+        await raw.collect(0.5)  # some 10 updates
         mine = [m for m in raw.received if m.get("ID") == 2]
         assert mine and all(m["Type"] == "Update" for m in mine)  # no reply to the pause
         assert len(mine) >= 3

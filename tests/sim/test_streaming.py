@@ -13,7 +13,15 @@ import pytest
 from rawclient import Raw, token
 
 from ertcloud.sim.ads import ServerConfig
-from ertcloud.sim.server import SimServer
+from ertcloud.sim.server import SimOptions, SimServer
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SimServer]:
+    """The simulator in this process at 20 updates a second per item (not 2): the tests
+    that wait for a few updates, or for none, wait a tenth as long."""
+    async with SimServer(SimOptions(port=0, server=ServerConfig(rate=20))) as s:
+        yield s
 
 
 @pytest.fixture
@@ -114,7 +122,7 @@ async def test_snapshot_is_non_streaming(raw: Raw) -> None:
     await raw.send({"ID": 6, "Key": {"Name": "TRI.N"}, "Streaming": False})
     m = await raw.next(lambda m: m.get("ID") == 6)
     assert m["State"]["Stream"] == "NonStreaming"
-    await asyncio.sleep(1.2)
+    await asyncio.sleep(0.3)  # six ticks of a streaming item at 20 updates a second
     await raw.send({"Type": "Ping"})
     await raw.next(lambda m: m.get("Type") == "Pong")
     assert not [x for x in raw.received if x.get("ID") == 6]
@@ -305,7 +313,7 @@ async def test_client_that_never_pongs_is_dropped(make_sim: Any) -> None:
 
 async def test_client_that_pongs_stays(make_sim: Any) -> None:
     async with (
-        make_sim(server={"ping_timeout": 2, "rate": 0}) as sim,
+        make_sim(server={"ping_timeout": 1, "rate": 0}) as sim,
         aiohttp.ClientSession() as http,
     ):
         t = await token(sim, http)
@@ -526,12 +534,12 @@ async def test_h05_client_that_pings_every_third_of_ping_timeout_passes_both_mod
     make_sim: Any, mode: str
 ) -> None:
     async with (
-        make_sim(server={"ping_timeout": 2, "rate": 20, "ping_mode": mode}) as sim,
+        make_sim(server={"ping_timeout": 1, "rate": 20, "ping_mode": mode}) as sim,
         aiohttp.ClientSession() as http,
     ):
         r = await _busy(sim, http)
-        for _ in range(8):  # 5 s: more than twice PingTimeout
-            await r.collect(0.6)
+        for _ in range(8):  # 2.4 s: more than twice PingTimeout
+            await r.collect(0.3)
             await r.send({"Type": "Ping"})
         await r.next(lambda m: m.get("Type") == "Pong")
         assert len(sim.streaming.sessions) == 1
@@ -563,7 +571,7 @@ async def test_rssl_mode_pings_on_its_own_silence_and_a_pong_keeps_the_client(
     make_sim: Any,
 ) -> None:
     async with (
-        make_sim(server={"ping_timeout": 3, "rate": 0, "ping_mode": "rssl"}) as sim,
+        make_sim(server={"ping_timeout": 2, "rate": 0, "ping_mode": "rssl"}) as sim,
         aiohttp.ClientSession() as http,
     ):
         t = await token(sim, http)
@@ -573,12 +581,12 @@ async def test_rssl_mode_pings_on_its_own_silence_and_a_pong_keeps_the_client(
         for _ in range(4):  # a Ping every PingTimeout/3 of server silence, answered
             assert await r.next(timeout=3) == {"Type": "Ping"}
             await r.send({"Type": "Pong"})
-        assert 3.0 < time.monotonic() - t0 < 6.0
+        assert 2.0 < time.monotonic() - t0 < 4.0  # 4 x 2/3 s
         assert len(sim.streaming.sessions) == 1
         # a client that keeps sending (Pings of its own) still gets the server's Pings,
         # because in rssl mode they depend on what the server sent, not on what it got
         r.received.clear()
-        for _ in range(6):
+        for _ in range(4):  # 2 s: three Pings due
             await r.send({"Type": "Pong"})
             await r.collect(0.5)
         assert len([m for m in r.received if m.get("Type") == "Ping"]) >= 2

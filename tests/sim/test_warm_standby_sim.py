@@ -136,8 +136,13 @@ def test_mode_parsing_of_the_reference_message() -> None:
         st.none(),
         st.integers(),
         st.text(max_size=5),
-        st.lists(st.dictionaries(st.text(max_size=8), st.integers() | st.text(max_size=4))),
-        st.dictionaries(st.text(max_size=8), st.integers() | st.none()),
+        # small collections: the parser looks at each entry alone, and generating big
+        # nested ones took seconds
+        st.lists(
+            st.dictionaries(st.text(max_size=8), st.integers() | st.text(max_size=4), max_size=4),
+            max_size=4,
+        ),
+        st.dictionaries(st.text(max_size=8), st.integers() | st.none(), max_size=4),
     )
 )
 def test_mode_parsing_never_fails_and_only_accepts_0_or_1(payload: Any) -> None:
