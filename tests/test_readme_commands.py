@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cli_forkserver
 import pytest
 from support import ROOT, cli_env
 
@@ -61,6 +62,11 @@ def test_getting_the_data_out_runs_as_written(tmp_path: Path, shell_env: dict[st
     record, replay = [line for line in commands.splitlines() if line.strip()]
     assert record.startswith("ertcloud record ") and replay.startswith("ertcloud sim --replay ")
     load_block, sync_block = _blocks("python")
+    # each ``ertcloud`` forked from the tests' fork server where it applies (a process of its
+    # own all the same, with its exit code, signals, stdout and folder)
+    forked = cli_forkserver.shim(shell_env)
+    if forked is not None:
+        (tmp_path / "bin" / "ertcloud").write_text(forked)
 
     # 1. record (the embedded simulator: no host, no credentials)
     r = subprocess.run(
