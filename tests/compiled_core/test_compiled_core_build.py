@@ -83,8 +83,8 @@ def test_wheel_holds_the_compiled_core(build_venv: tuple[Path, Path], tmp_path: 
     # checked is what the wheel holds and that it runs (make test's install builds with -O3)
     # -x: the venv holds the build requirements just installed from pyproject.toml; checking
     # them again would load setup.py (and Cython) once more in a subprocess of its own
-    build = [str(python), "-m", "build", "--wheel", "--no-isolation", "-x", "-o", str(out), str(src)]
-    _run(build, env={**os.environ, "CFLAGS": "-O0"})
+    build = [str(python), "-m", "build", "--wheel", "--no-isolation", "-x"]
+    _run([*build, "-o", str(out), str(src)], env={**os.environ, "CFLAGS": "-O0"})
     (wheel,) = out.glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert any(n.startswith("ertcloud/protocol/_speedups.") and n.endswith(".so") for n in names)
@@ -113,8 +113,9 @@ def test_install_without_a_compiler_gives_the_pure_core(
 ) -> None:
     python, tree = build_venv
     src = shutil.copytree(tree, tmp_path / "src")
+    install = ["install", "-v", "--no-deps", "--no-build-isolation", "--no-compile", str(src)]
     r = _run(
-        [*_pip(python), "install", "-v", "--no-deps", "--no-build-isolation", "--no-compile", str(src)],
+        [*_pip(python), *install],
         env={**os.environ, "CC": "/bin/false"},
         cwd=tmp_path,
     )
