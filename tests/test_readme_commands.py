@@ -84,15 +84,15 @@ def test_getting_the_data_out_runs_as_written(tmp_path: Path, shell_env: dict[st
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
+        # 3. load (while the simulator starts: it reads the files only)
+        out = _python(load_block, work, shell_env)
+        assert "TRI.N" in out and "EUR=" in out and "bid" in out
+
         assert sim.stdout is not None
         line = sim.stdout.readline()
         assert line, sim.communicate(timeout=10)[1]
         info = json.loads(line)
         assert info["port"] != 0
-
-        # 3. load
-        out = _python(load_block, work, shell_env)
-        assert "TRI.N" in out and "EUR=" in out and "bid" in out
 
         # 4. sync, against the replaying simulator
         env = dict(
