@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cli_forkserver
 import pytest
 from support import ROOT, cli_env
 
@@ -61,6 +62,11 @@ def test_getting_the_data_out_runs_as_written(tmp_path: Path, shell_env: dict[st
     record, replay = [line for line in commands.splitlines() if line.strip()]
     assert record.startswith("ertcloud record ") and replay.startswith("ertcloud sim --replay ")
     load_block, sync_block = _blocks("python")
+    # each ``ertcloud`` forked from the tests' fork server where it applies (a process of its
+    # own all the same, with its exit code, signals, stdout and folder)
+    forked = cli_forkserver.shim(shell_env)
+    if forked is not None:
+        (tmp_path / "bin" / "ertcloud").write_text(forked)
 
     # 1. record (the embedded simulator: no host, no credentials)
     r = subprocess.run(
@@ -78,15 +84,15 @@ def test_getting_the_data_out_runs_as_written(tmp_path: Path, shell_env: dict[st
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
+        # 3. load (while the simulator starts: it reads the files only)
+        out = _python(load_block, work, shell_env)
+        assert "TRI.N" in out and "EUR=" in out and "bid" in out
+
         assert sim.stdout is not None
         line = sim.stdout.readline()
         assert line, sim.communicate(timeout=10)[1]
         info = json.loads(line)
         assert info["port"] != 0
-
-        # 3. load
-        out = _python(load_block, work, shell_env)
-        assert "TRI.N" in out and "EUR=" in out and "bid" in out
 
         # 4. sync, against the replaying simulator
         env = dict(

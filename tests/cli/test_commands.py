@@ -32,6 +32,14 @@ def test_subscribe_table_counts_events() -> None:
     assert len(lines) == 4 and "REFRESH" in lines[1] and "UPDATE" in lines[2]
 
 
+def test_subscribe_count_stops_within_a_frame() -> None:
+    """Five Refreshes that come in one frame: ``--count 1`` prints the first only."""
+    r = run_cli("subscribe", "TRI.N", "IBM.N", "EUR=", "JPY=", "T.N", "--count", "1",
+                "--format", "jsonl")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.splitlines()) == 1, r.stdout
+
+
 def test_subscribe_pretty_against_a_sim_process(sim_process: Any) -> None:
     sim: SimProcess = sim_process()
     r = run_cli(

@@ -2,8 +2,8 @@
 same ``Update`` structs whenever it reads a frame, and None (the general path) for anything it
 does not know. Also: the two cores agree through that path (generated and mutated frames).
 
-The property tests draw 100-200 examples each (hypothesis's default is 100): their time is
-spent generating the frames, not reading them, and every run of the suite draws new ones."""
+The property tests draw hypothesis's default 100 examples each: their time is spent
+generating the frames, not reading them, and every run of the suite draws new ones."""
 
 from __future__ import annotations
 
@@ -180,7 +180,7 @@ def _spaced(raw: bytes, spaces: list[int]) -> bytes:
     return bytes(out)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.data())
 def test_generated_frames_read_as_msgspec_reads_them(data: st.DataObject) -> None:
     read_generated(data, updates([2, 3, 4]))
@@ -199,7 +199,7 @@ def read_generated(data: st.DataObject, messages: st.SearchStrategy[Any]) -> Non
         assert repr(got) == repr(reference(raw))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     st.from_regex(r"\A-?(0|[1-9][0-9]{0,25})(\.[0-9]{1,25})?([eE][+-]?[0-9]{1,3})?\Z"),
 )

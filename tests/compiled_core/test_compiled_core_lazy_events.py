@@ -234,7 +234,7 @@ def updates(draw: st.DrawFn, ids: list[int]) -> dict[str, Any]:
     return msg
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.data())
 def test_messages_read_after_all_frames_agree(data: st.DataObject) -> None:
     """Generated frames through both cores, every event read only at the end (after the

@@ -182,13 +182,13 @@ def messages(draw: st.DrawFn, ids: list[int]) -> dict[str, Any]:
     return status
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.data())
 def test_generated_refresh_frames_read_as_msgspec_reads_them(data: st.DataObject) -> None:
     read_generated(data, refreshes([2, 3, 4], unusual=False))
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.data())
 def test_both_cores_agree_on_refreshes(data: st.DataObject) -> None:
     feed_generated(data, messages, frames=6)

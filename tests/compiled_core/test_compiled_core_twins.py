@@ -63,7 +63,7 @@ def mutate(data: bytes, how: int, at: int) -> bytes | str:
 
 
 @needs_compiled
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_both_cores_give_the_same_events_and_images(data: st.DataObject) -> None:
     twins = Twins()

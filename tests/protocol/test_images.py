@@ -51,7 +51,7 @@ def _same_as_dict(img: Mapping[str, Any], d: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("make", MAKERS)
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(d=images)
 def test_an_image_reads_like_the_dict_it_holds(
     make: Callable[[dict[str, Any]], Mapping[str, Any]], d: dict[str, Any]
@@ -70,7 +70,7 @@ def test_an_image_reads_like_the_dict_it_holds(
 
 
 @pytest.mark.parametrize("make", MAKERS)
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(d=images, changes=st.lists(st.dictionaries(names, values, max_size=4), max_size=4))
 def test_updates_ripple_and_merge_as_in_a_dict(
     make: Callable[[dict[str, Any]], Mapping[str, Any]],

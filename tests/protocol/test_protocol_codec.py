@@ -27,7 +27,7 @@ from ertcloud.protocol.messages import (
     Update,
 )
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # -- plain cases ---------------------------------------------------------------------------
 

@@ -418,7 +418,7 @@ map_actions = st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(map_actions, max_size=4))
 def test_map_image_matches_model(batches: list[list[tuple[str, str, dict[str, int]]]]) -> None:
     m = MapImage()
@@ -513,7 +513,7 @@ def test_batches_pop_and_clear() -> None:
     assert not t.is_batch(20)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["alloc", "free"]), st.integers(1, 5)), max_size=30))
 def test_allocated_ranges_never_overlap_live_ids(ops: list[tuple[str, int]]) -> None:
     t = StreamTable()

@@ -252,7 +252,7 @@ def test_post_message_must_be_object() -> None:
     assert "Expected 'OBJECT' for key 'Message'" in err.text
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.text(max_size=120))
 def test_never_raises_on_text(text: str) -> None:
     out = read_client_frame(text)
@@ -279,7 +279,7 @@ client_like = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(client_like | values, max_size=5))
 def test_every_member_gets_a_message_or_an_error(frame: list[Any]) -> None:
     out = read_client_frame(json.dumps(frame))

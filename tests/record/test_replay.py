@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ertcloud.sinks import make_sink
 
 from .cli import record_until, run_cli
@@ -41,6 +43,20 @@ def _record_from(sim: Any, out: Path, seconds: float) -> None:
     assert r.returncode == 0, r.stderr
 
 
+@pytest.fixture(scope="module")
+def recorded() -> dict[str, Path]:
+    """The live recording the module's tests replay, made once (by the first that needs it)."""
+    return {}
+
+
+def _live(recorded: dict[str, Path], sim_process: Any, tmp_path: Path) -> Path:
+    """``SECONDS`` of the simulator at ``--rate 4``, recorded."""
+    if "live" not in recorded:
+        _record_from(sim_process("--rate", "4"), tmp_path / "live.jsonl", SECONDS)
+        recorded["live"] = tmp_path / "live.jsonl"
+    return recorded["live"]
+
+
 def _per_item(msgs: list[tuple[str, str, float]]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for ric, raw, _ in msgs:
@@ -48,9 +64,10 @@ def _per_item(msgs: list[tuple[str, str, float]]) -> dict[str, list[str]]:
     return out
 
 
-def test_replay_gives_identical_payloads_in_order(tmp_path: Path, sim_process: Any) -> None:
-    live, replayed = tmp_path / "live.jsonl", tmp_path / "replay.jsonl"
-    _record_from(sim_process("--rate", "4"), live, SECONDS)
+def test_replay_gives_identical_payloads_in_order(
+    tmp_path: Path, sim_process: Any, recorded: dict[str, Path]
+) -> None:
+    live, replayed = _live(recorded, sim_process, tmp_path), tmp_path / "replay.jsonl"
     original = _messages(live)
     assert sum(1 for m in original if '"Type":"Update"' in m[1]) >= 3 * SECONDS
 
@@ -67,12 +84,14 @@ def test_replay_gives_identical_payloads_in_order(tmp_path: Path, sim_process: A
     assert replay_span >= 0.6 * span
 
 
-def test_replay_speed_and_unknown_items(tmp_path: Path, sim_process: Any) -> None:
-    live, fast = tmp_path / "live.jsonl", tmp_path / "fast.jsonl"
-    _record_from(sim_process("--rate", "4"), live, 3)
+def test_replay_speed_and_unknown_items(
+    tmp_path: Path, sim_process: Any, recorded: dict[str, Path]
+) -> None:
+    live, fast = _live(recorded, sim_process, tmp_path), tmp_path / "fast.jsonl"
     sim = sim_process("--replay", str(live), "--speed", "10")
+    seconds = max(1.5, SECONDS / 2)  # five times what the recording takes at ten times
     r = run_cli(
-        "record", "TRI.N", "NOT.THERE", "--to", f"jsonl:{fast}", "--duration", "1.5",
+        "record", "TRI.N", "NOT.THERE", "--to", f"jsonl:{fast}", "--duration", str(seconds),
         *sim.client_args("--tls", "off"),
     )  # fmt: skip
     assert r.returncode == 0, r.stderr

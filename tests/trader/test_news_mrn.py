@@ -62,7 +62,7 @@ def test_in_order_reassembly_gives_the_story() -> None:
     assert asm.pending == 0
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.data())
 def test_any_permutation_with_duplicates_gives_the_story_once(data: st.DataObject) -> None:
     docs = [story(n, body_size=data.draw(st.integers(10, 4000))) for n in (1, 2)]

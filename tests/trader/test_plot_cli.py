@@ -101,14 +101,15 @@ def test_a_bad_interval_is_one_line(args: list[str], tmp_path: Path) -> None:
 def test_record_bars_and_news_then_plot(tmp_path: Path) -> None:
     db = tmp_path / "ticks.db"
     news = tmp_path / "news.db"
-    # the news recording runs meanwhile: two 6 s recordings in 6 s
+    # the news recording runs meanwhile: two 4 s recordings in 4 s (the seeded market trades
+    # TRI.N twice in its first 2 s)
     news_proc = start_cli(
         "record", "MRN_STORY", "--domain", "NewsTextAnalytics", "--to", str(news),
-        "--duration", "6", "--progress-interval", "0",
+        "--duration", "4", "--progress-interval", "0",
     )  # fmt: skip
     try:
         r = run_cli(
-            "record", "TRI.N", "--to", str(db), "--bars", "1s", "--duration", "6",
+            "record", "TRI.N", "--to", str(db), "--bars", "1s", "--duration", "4",
             "--progress-interval", "0",
         )  # fmt: skip
         _, news_err = news_proc.communicate(timeout=60)

@@ -318,6 +318,8 @@ async def run(a: argparse.Namespace) -> int:
 
     def emit(ev: Event) -> None:
         nonlocal count
+        if a.count is not None and count >= a.count:
+            return  # --count reached: the rest of the frame at hand is not printed
         if isinstance(ev, StreamClosed):
             if ev.state.stream not in ("NonStreaming", "ClosedRecover"):
                 fail(ev.stream.name, ev.stream.refreshes > 0, _reason(ev.state.text, ev.state.code))
