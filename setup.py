@@ -33,6 +33,12 @@ def _notice(why: object, name: str = "ertcloud.protocol._speedups") -> None:
 class OptionalBuildExt(build_ext):
     """build_ext that turns any compile error into the pure-Python install."""
 
+    def finalize_options(self) -> None:
+        super().finalize_options()
+        # the two extensions compile side by side (`-j`/`parallel` given still wins)
+        if self.parallel is None:
+            self.parallel = os.cpu_count() or 1
+
     def run(self) -> None:
         try:
             super().run()
@@ -40,6 +46,11 @@ class OptionalBuildExt(build_ext):
             _notice(exc)
 
     def build_extension(self, ext: Any) -> None:
+        # No debug info unless CFLAGS asks for it: the same machine code (Python's -O3 stays),
+        # a quarter less compile time for the core's 2 MB of generated C.
+        cflags = os.environ.get("CFLAGS", "").split()
+        if self.compiler.compiler_type == "unix" and not any(f.startswith("-g") for f in cflags):
+            ext.extra_compile_args = [*ext.extra_compile_args, "-g0"]
         try:
             super().build_extension(ext)
         except Exception as exc:
