@@ -72,8 +72,15 @@ async def run_ertcloud(job: Job, transport: str | None) -> dict[str, Any]:
         if refreshed == job.items:
             all_refreshed.set()
 
-    def on_update(ev: Any) -> None:
-        counter.on_update(ev.stream.name, ev.stream.fields, ev.message.sim_ts)
+    if job.mode == "lat":
+
+        def on_update(ev: Any) -> None:
+            counter.on_update(ev.stream.name, ev.stream.fields, ev.message.sim_ts)
+
+    else:  # no stamps in the frames: the event's message (read lazily) is not needed
+
+        def on_update(ev: Any) -> None:
+            counter.on_update(ev.stream.name, ev.stream.fields, None)
 
     async with session:
         login_id = session.protocol.login.id

@@ -206,7 +206,7 @@ class IntegrityMonitor:
             h = self._track(stream)
         h.last_message = self.clock()
         if t is ItemUpdated:
-            seq = event.message.seq_number  # type: ignore[union-attr]
+            seq = event.seq_number  # type: ignore[union-attr]  # (the message stays unread)
             if seq is not None:
                 self._sequence(stream, h, seq)
             if h.stale and h.stale_reason == "silent":
