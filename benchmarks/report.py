@@ -16,7 +16,23 @@ TARGETS = [
     ("mem_mp", "<= 1.5 KB per subscribed MarketPrice instrument (10k items)"),
     ("sim_3x", "simulator >= 3x the client's rate (every frame size and domain)"),
     ("refresh_10k", "10k items fully refreshed in < 3 s"),
+    # issue 25 (the compiled receive core)
+    ("i25_hot_k1", "full path >= 1.0x msgspec parse-only, 1 msg/frame (in process)"),
+    ("i25_hot_k10", "full path >= 1.0x msgspec parse-only, 10 msgs/frame (in process)"),
+    ("i25_x_baseline_k1", "client >= 50x the vendor-example baseline, 1 msg/frame"),
+    ("i25_x_lseg_k1", "client >= 30x lseg-data, 1 msg/frame (when lseg-data is installed)"),
+    ("i25_mbp", "MarketByPrice full path >= 0.6x parse-only, 1 msg/frame (in process)"),
+    ("i25_image", "<= 1.0 KB per full 80-field MarketPrice image at 100k items"),
+    ("i25_refresh_100k", "100k items fully refreshed in < 1.5 s (in process)"),
+    ("i25_p99_20k", "p99 at 20k msgs/s within 50 us of the bare stack's"),
+    ("i25_p99_100k", "p99 at 100k msgs/s paced within 2x of the bare stack's"),
+    ("i25_pure", "pure core >= 0.95x of before (of parse-only, in process)"),
 ]
+
+#: The pure core's receive as a fraction of parse-only (MarketPrice, by msgs/frame) in the
+#: full run on main at the start of issue 25's last round (1408d03): the "before" of
+#: ``i25_pure``, a ratio to parse-only measured in the same run, so comparable across runs.
+PURE_BEFORE = {1: 0.25, 10: 0.30}
 
 
 def _tput(summary: dict[str, Any], client: str, domain: str, k: int) -> dict[str, Any] | None:
@@ -80,7 +96,70 @@ def check_targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
     ref = next((r for r in summary["memory"] if r["items"] == 10_000), None)
     v = ref["all_refreshed_s"] if ref else None
     add("refresh_10k", v, None if v is None else v < 3, f"{v:.2f} s" if v is not None else "n/a")
+    _issue25(summary, add)
     return out
+
+
+def _issue25(summary: dict[str, Any], add: Any) -> None:
+    """Issue 25's targets, from the same run's figures (``summary["in_process"]``: the
+    in-process rows, when they ran)."""
+    main = summary["main"]
+    inproc = summary.get("in_process") or {}
+    hot = {r["per_frame"]: r["us_per_msg"] for r in inproc.get("hot_path", [])}
+    for k in (1, 10):
+        u = hot.get(k)
+        v = u["of parse-only"]["median"] if u else None
+        shown = f"{v:.2f}x ({u['receive']['median']:.2f} us/msg)" if u and v else "n/a"
+        add(f"i25_hot_k{k}", v, None if v is None else v >= 1.0, shown)
+    mp1 = _tput(summary, main, "MarketPrice", 1) or {}
+    bare = _tput(summary, "bare", "MarketPrice", 1) or {}
+    for name, key, goal, missing in (
+        ("i25_x_baseline_k1", "x_baseline", 50, "n/a"),
+        ("i25_x_lseg_k1", "x_lseg", 30, "not installed"),
+    ):
+        v = mp1.get(key)
+        shown = _times(v, goal) if v else missing
+        if v and bare.get(key):
+            shown += f" (the bare stack: {bare[key]:.1f}x)"
+        add(name, v, None if v is None else v >= goal, shown)
+    mbp = inproc.get("hot_path_mbp")
+    v = mbp["us_per_msg"]["of parse-only"]["median"] if mbp else None
+    add("i25_mbp", v, None if v is None else v >= 0.6, f"{v:.2f}x" if v else "n/a")
+    imgs = {r["core"]: r for r in inproc.get("images", [])}
+    img = imgs.get("compiled") or imgs.get("pure")
+    v = img["bytes_per_image"] if img and img["items"] >= 100_000 else None
+    shown = "n/a"
+    if img and v is not None:
+        shown = f"{v:,.0f} B ({img['core']} core; {img['bytes_per_item']:,.0f} B with its stream)"
+    add("i25_image", v, None if v is None else v <= 1024, shown)
+    v = img["refresh_s"] if img and img["items"] >= 100_000 else None
+    shown = "n/a"
+    if img and v is not None:
+        shown = f"{v:.2f} s, CPU {img['refresh_cpu_s']:.2f} s ({img['core']} core)"
+    sock = next((r for r in summary["memory"] if r["items"] == 100_000), None)
+    if v is not None and sock is not None:
+        shown += f"; over the socket {sock['all_refreshed_s']:.2f} s"
+    add("i25_refresh_100k", v, None if v is None else v < 1.5, shown)
+    for rate, name, ok in (
+        (20_000, "i25_p99_20k", lambda c, b: c - b <= 50),
+        (100_000, "i25_p99_100k", lambda c, b: c <= 2 * b),
+    ):
+        lat = {r["client"]: r["p99_us"] for r in summary["latency"] if r["rate"] == rate}
+        c, b = lat.get(main), lat.get("bare")
+        if c is None or b is None:
+            add(name, None, None, "n/a")
+            continue
+        v = c - b if rate == 20_000 else c / b
+        shown = f"{c:.0f} us against {b:.0f} us"
+        add(name, v, ok(c, b), shown)
+    pure = [
+        (k, u["of parse-only, pure"]["median"] / PURE_BEFORE[k])
+        for k, u in sorted(hot.items())
+        if "of parse-only, pure" in u and k in PURE_BEFORE
+    ]
+    v = min(x for _, x in pure) if pure else None
+    shown = ", ".join(f"{x:.2f}x at {k} msg/frame" for k, x in pure) or "n/a"
+    add("i25_pure", v, None if v is None else v >= 0.95, shown)
 
 
 def _rate(v: float) -> str:

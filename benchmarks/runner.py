@@ -334,6 +334,14 @@ def _in_process(settings: Settings, log: Any) -> dict[str, Any]:
             f" {u['receive']['median']:.2f} us/msg, {u['of parse-only']['median']:.2f}x parse-only",
             file=log,
         )
+    mbp = hot_path.measure(
+        settings.items, 1, settings.rounds, min(0.3, settings.seconds / 4), "cpu", "MarketByPrice"
+    )
+    print(
+        f"  in process, MarketByPrice 1 msg/frame: receive"
+        f" {mbp['us_per_msg']['of parse-only']['median']:.2f}x parse-only",
+        file=log,
+    )
     n = max(settings.mem_items)
     cores = ["compiled", "pure"] if core.compiled_dispatch is not None else ["pure"]
     imgs = []
@@ -345,7 +353,7 @@ def _in_process(settings: Settings, log: Any) -> dict[str, Any]:
             f" {r['bytes_per_image']:,.0f} B/image",
             file=log,
         )
-    return {"hot_path": hot, "images": imgs}
+    return {"hot_path": hot, "hot_path_mbp": mbp, "images": imgs}
 
 
 def _import_chart() -> None:
@@ -408,6 +416,7 @@ def summarise(doc: dict[str, Any]) -> dict[str, Any]:
             row[key + "_min"] = min(vals)
             row[key + "_max"] = max(vals)
         out["latency"].append(row)
+    out["in_process"] = raw.get("in_process") or {}  # for the targets of issue 25
     out["memory"] = [
         {
             k: r[k]
