@@ -169,14 +169,22 @@ class Program:
 
     def wait_for(self, pattern: str, count: int = 1, timeout: float = 20) -> None:
         """Read output until ``pattern`` (a regex) has appeared ``count`` times."""
+
+        def seen(out: str) -> bool:
+            return len(re.findall(pattern, out, re.M)) >= count
+
+        self.wait_until(seen, f"{pattern!r} x{count}", timeout)
+
+    def wait_until(self, done: Callable[[str], bool], what: str, timeout: float = 20) -> None:
+        """Read output until ``done(output)`` holds (``what`` names it in the failure)."""
         assert self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
         deadline = time.monotonic() + timeout
-        while len(re.findall(pattern, self.out, re.M)) < count:
+        while not done(self.out):
             left = deadline - time.monotonic()
             ended = self.proc.poll() is not None and not select.select([fd], [], [], 0)[0]
             if left <= 0 or ended:
-                raise AssertionError(f"{pattern!r} x{count} not seen:\n{self.out[-4000:]}")
+                raise AssertionError(f"{what} not seen:\n{self.out[-4000:]}")
             if select.select([fd], [], [], min(left, 0.2))[0]:
                 chunk = os.read(fd, 65536)
                 self.out += chunk.decode()
