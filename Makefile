@@ -50,20 +50,20 @@ test: $(TEST_STAMP) services
 	@[ -n "$$ERTCLOUD_NO_EXTENSIONS" ] || $(BIN)/python -c 'import sys; from ertcloud.protocol \
 		import core; sys.exit(core.compiled_dispatch is None and "the compiled core is not built: \
 		see the notice of pip install -e . (or set ERTCLOUD_NO_EXTENSIONS=1)")'
-	@# timing-sensitive tests (marked serial) alone first, then the rest in parallel; exit 5
-	@# (none selected) is fine only for the first, where PYTEST_ARGS may leave none of them
-	$(BIN)/python -m pytest -q -m 'serial and not cluster' $(PYTEST_ARGS) || [ $$? -eq 5 ]
 	@# the wheel tests (build a wheel; install into a fresh venv with no compiler) and the
-	@# 3-node NATS failover tier (marker cluster, one file per xdist worker) run here; so do
-	@# tests/client, tests/protocol and tests/compiled_core on both receive cores, the pure
-	@# one and the compiled one (tests/receive_cores.py swaps the core per module)
-	@# mypy --strict (one core for 20-40 s with a cold cache) runs beside them, since they leave
-	@# CPU idle; its report follows theirs, and a type error fails the run as a test does
+	@# 3-node NATS failover tier (marker cluster, one file per xdist worker) run in parallel
+	@# with the rest; so do tests/client, tests/protocol and tests/compiled_core on both
+	@# receive cores, the pure one and the compiled one (tests/receive_cores.py swaps the core
+	@# per module). mypy --strict (one core for 20-40 s with a cold cache) runs beside them,
+	@# since they leave CPU idle. Then the timing-sensitive tests (marked serial) run alone,
+	@# with the test modules' bytecode written by then; exit 5 (none selected) is fine for
+	@# them only, where PYTEST_ARGS may leave none. Every part runs; any failure fails the run.
 	$(BIN)/mypy > $(VENV)/mypy.out 2>&1 & mypy=$$!; \
 	ERTCLOUD_WHEEL_TEST=1 $(PYTEST) -m 'not serial' $(PYTEST_ARGS); tests=$$?; \
 	wait $$mypy; typed=$$?; cat $(VENV)/mypy.out; \
-	[ $$typed -eq 0 ] || { echo 'make test: mypy --strict found errors (above)' >&2; exit 1; }; \
-	exit $$tests
+	$(BIN)/python -m pytest -q -m 'serial and not cluster' $(PYTEST_ARGS); serial=$$?; \
+	[ $$typed -eq 0 ] || echo 'make test: mypy --strict found errors (above)' >&2; \
+	[ $$typed -eq 0 ] && [ $$tests -eq 0 ] && { [ $$serial -eq 0 ] || [ $$serial -eq 5 ]; }
 
 # The 3-node NATS failover tier (tests/cluster/test_cluster_failover.py and
 # test_cluster_gapless_epochs.py) alone; make test runs it too, beside the rest.
