@@ -131,10 +131,12 @@ async def test_paced_stream_sends_frames_one_by_one_not_in_bursts(sim: SimServer
             ["TRI.N"], queue=False, on_update=lambda e: stamps.append(e.message.sim_ts)
         )
         await asyncio.wait_for(_until(lambda: all(s.refreshes for s in sub.streams)), 10)
-        elements = {"Rate": 2000, "Messages": 400, "Stamp": True}
+        # one second: a stall of the machine makes the sender catch up with frames back to
+        # back (two per ms of stall), which a 0.2 s stream could not tell from bursts
+        elements = {"Rate": 2000, "Messages": 2000, "Stamp": True}
         session.send_generic(session.protocol.login.id, domain=BENCH_DOMAIN, elements=elements)
-        assert (await asyncio.wait_for(replies.get(), 30))["Sent"] == 400
-        await asyncio.wait_for(_until(lambda: len(stamps) == 400), 10)
+        assert (await asyncio.wait_for(replies.get(), 30))["Sent"] == 2000
+        await asyncio.wait_for(_until(lambda: len(stamps) == 2000), 10)
     gaps = sorted(b - a for a, b in itertools.pairwise(stamps))
     # 2000/s is one frame every 500 us; a millisecond pacing tick would send pairs
     # (half the gaps near zero).
