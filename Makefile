@@ -9,10 +9,10 @@ HASH := $(shell cksum < pyproject.toml | cut -d' ' -f1)
 RUN_STAMP := $(VENV)/.installed-run-$(HASH)
 TEST_STAMP := $(VENV)/.installed-test-$(HASH)
 # pytest-xdist workers; each test file runs whole on one of them (a file's tests may share a
-# module fixture or a resource), files run in parallel. Four per core, at most 16: most
+# module fixture or a resource), files run in parallel. Three per core, at most 12: most
 # tests wait on sockets, servers and subprocesses (on 2 cores the parallel tier used 130 % of
-# them with 4 workers and took 4 min; 178 % with 6, 3 min 15 s; 188 % with 8, 2 min 56 s).
-JOBS ?= $(shell n=$$(( $$(nproc 2>/dev/null || echo 1) * 4 )); echo $$(( n > 16 ? 16 : n )))
+# them with 4 workers and took 4 min; 178 % with 6, 3 min 15 s).
+JOBS ?= $(shell n=$$(( $$(nproc 2>/dev/null || echo 1) * 3 )); echo $$(( n > 12 ? 12 : n )))
 PYTEST := $(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile --no-loadscope-reorder
 
 .PHONY: test-cluster demo test check services lint typecheck clean
