@@ -35,31 +35,29 @@ class Frame(Sequence[Update]):
     @overload
     def __getitem__(self, k: slice) -> Sequence[Update]: ...
 
-class ItemUpdated:
-    """The compiled ``events.ItemUpdated`` (its ``message`` read from the frame on access)."""
+class _LazyEvent:
+    """What the compiled events share (``message`` read from the frame on first access)."""
 
     __struct_fields__: ClassVar[tuple[str, ...]]
     __match_args__: ClassVar[tuple[str, ...]]
     @property
     def stream(self) -> ItemStream: ...
     @property
-    def message(self) -> Update: ...
-    @property
     def seq_number(self) -> int | None: ...
+
+class ItemUpdated(_LazyEvent):
+    """The compiled ``events.ItemUpdated`` (its ``message`` read from the frame on access)."""
+
+    @property
+    def message(self) -> Update: ...
     def __init__(self, stream: ItemStream, message: Update) -> None: ...
 
-class ItemRefreshed:
+class ItemRefreshed(_LazyEvent):
     """The compiled ``events.ItemRefreshed`` (its ``message`` read from the frame on access
     where the compiled core built the image from the frame)."""
 
-    __struct_fields__: ClassVar[tuple[str, ...]]
-    __match_args__: ClassVar[tuple[str, ...]]
-    @property
-    def stream(self) -> ItemStream: ...
     @property
     def message(self) -> Refresh: ...
-    @property
-    def seq_number(self) -> int | None: ...
     @property
     def state(self) -> State | None: ...
     def __init__(self, stream: ItemStream, message: Refresh) -> None: ...

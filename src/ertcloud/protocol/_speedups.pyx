@@ -1380,19 +1380,17 @@ cdef object _message_at(object data, Py_ssize_t start, Py_ssize_t end):
 
 # -- events ------------------------------------------------------------------------------------
 
-@cython.final
 @cython.freelist(64)
-cdef class ItemUpdated:
-    """An Update applied to its stream's image: :class:`ertcloud.protocol.events.ItemUpdated`
-    where the compiled core is built (the same fields, equality, ``repr`` and pickling as the
-    pure core's frozen struct). The compiled loop gives one that reads ``message`` (the
-    ``Update`` as msgspec decodes it) from the frame's bytes when it is first accessed."""
+cdef class _LazyEvent:
+    """What the compiled :class:`ItemUpdated` and :class:`ItemRefreshed` share: ``stream``,
+    a ``message`` read from the frame's bytes (``_read``) when it is first accessed, and the
+    pure core's frozen structs' fields, equality, ``repr`` and pickling."""
 
     cdef readonly object stream
     cdef object _message
     cdef object _data  # the payload holding the message while it is not read yet
     cdef Py_ssize_t _start, _end
-    cdef object _seq  # its SeqNumber meanwhile
+    cdef object _seq, _state  # its SeqNumber (and a Refresh's State) meanwhile
 
     __struct_fields__ = ("stream", "message")
     __match_args__ = ("stream", "message")
@@ -1401,11 +1399,14 @@ cdef class ItemUpdated:
         self.stream = stream
         self._message = message
 
+    cdef object _read(self):
+        raise NotImplementedError
+
     @property
     def message(self):
-        """The Update (``message.fields``: its fields, a dict as decoded)."""
+        """The message (``message.fields``: its fields, a dict as decoded)."""
         if self._data is not None:
-            self._message = _message_at(self._data, self._start, self._end)
+            self._message = self._read()
             self._data = None
         return self._message
 
@@ -1417,9 +1418,9 @@ cdef class ItemUpdated:
         return self._message.seq_number
 
     def __eq__(self, other):
-        if type(other) is not ItemUpdated:
+        if type(other) is not type(self):
             return NotImplemented
-        return self.stream == (<ItemUpdated>other).stream and self.message == other.message
+        return self.stream == (<_LazyEvent>other).stream and self.message == other.message
 
     def __ne__(self, other):
         eq = self.__eq__(other)
@@ -1429,7 +1430,7 @@ cdef class ItemUpdated:
         return hash((self.stream, self.message))
 
     def __repr__(self):
-        return f"ItemUpdated(stream={self.stream!r}, message={self.message!r})"
+        return f"{type(self).__name__}(stream={self.stream!r}, message={self.message!r})"
 
     def __rich_repr__(self):
         yield "stream", self.stream
@@ -1439,7 +1440,18 @@ cdef class ItemUpdated:
         return self
 
     def __reduce__(self):
-        return (ItemUpdated, (self.stream, self.message))
+        return (type(self), (self.stream, self.message))
+
+
+@cython.final
+cdef class ItemUpdated(_LazyEvent):
+    """An Update applied to its stream's image: :class:`ertcloud.protocol.events.ItemUpdated`
+    where the compiled core is built (the same fields, equality, ``repr`` and pickling as the
+    pure core's frozen struct). The compiled loop gives one that reads ``message`` (the
+    ``Update`` as msgspec decodes it) from the frame's bytes when it is first accessed."""
+
+    cdef object _read(self):
+        return _message_at(self._data, self._start, self._end)
 
 
 cdef inline object _event_type():

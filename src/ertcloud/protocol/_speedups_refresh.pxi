@@ -563,41 +563,15 @@ cdef object _refresh_at(object data, Py_ssize_t start, Py_ssize_t end):
 
 
 @cython.final
-@cython.freelist(64)
-cdef class ItemRefreshed:
+cdef class ItemRefreshed(_LazyEvent):
     """A Refresh applied to its stream: :class:`ertcloud.protocol.events.ItemRefreshed` where
     the compiled core is built (the same fields, equality, ``repr`` and pickling as the pure
     core's frozen struct). One whose image the compiled core built from the frame reads
     ``message`` (the ``Refresh`` as msgspec decodes it) from the frame's bytes when it is
     first accessed."""
 
-    cdef readonly object stream
-    cdef object _message
-    cdef object _data  # the payload holding the message while it is not read yet
-    cdef Py_ssize_t _start, _end
-    cdef object _seq, _state  # its SeqNumber and State meanwhile
-
-    __struct_fields__ = ("stream", "message")
-    __match_args__ = ("stream", "message")
-
-    def __init__(self, stream, message):
-        self.stream = stream
-        self._message = message
-
-    @property
-    def message(self):
-        """The Refresh (``message.fields``: its fields, a dict as decoded)."""
-        if self._data is not None:
-            self._message = _refresh_at(self._data, self._start, self._end)
-            self._data = None
-        return self._message
-
-    @property
-    def seq_number(self):
-        """``message.seq_number``, without reading the message."""
-        if self._data is not None:
-            return self._seq
-        return self._message.seq_number
+    cdef object _read(self):
+        return _refresh_at(self._data, self._start, self._end)
 
     @property
     def state(self):
@@ -605,31 +579,6 @@ cdef class ItemRefreshed:
         if self._data is not None:
             return self._state
         return self._message.state
-
-    def __eq__(self, other):
-        if type(other) is not ItemRefreshed:
-            return NotImplemented
-        return self.stream == (<ItemRefreshed>other).stream and self.message == other.message
-
-    def __ne__(self, other):
-        eq = self.__eq__(other)
-        return eq if eq is NotImplemented else not eq
-
-    def __hash__(self):
-        return hash((self.stream, self.message))
-
-    def __repr__(self):
-        return f"ItemRefreshed(stream={self.stream!r}, message={self.message!r})"
-
-    def __rich_repr__(self):
-        yield "stream", self.stream
-        yield "message", self.message
-
-    def __copy__(self):
-        return self
-
-    def __reduce__(self):
-        return (ItemRefreshed, (self.stream, self.message))
 
 
 cdef object _ITEM_REFRESHED = None  # events.ItemRefreshed: see _refreshed_type
