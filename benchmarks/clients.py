@@ -139,6 +139,8 @@ def _result(
         # everything the process did per message while the stream ran (reads, loop, idle
         # wake-ups): at a paced rate, what decides whether a client keeps up
         out["cpu_us_per_msg"] = counter.cpu_s / counter.count * 1e6
+    if counter.diag:
+        out["diag"] = counter.diag
     if job.mode == "lat":
         out.update(counter.latencies())
     else:
@@ -263,6 +265,7 @@ def run_baseline(job: Job) -> dict[str, Any]:
             cache[m["ID"]] = dict(m.get("Fields") or {})
             refreshed += 1
             if refreshed == job.items:
+                counter.start_stream()
                 send(
                     ws,
                     {"ID": 1, "Type": "Generic", "Domain": BENCH, "Elements": job.bench_elements()},
@@ -278,6 +281,7 @@ def run_baseline(job: Job) -> dict[str, Any]:
                     req["View"] = job.view
                 send(ws, req)
             else:
+                counter.end_stream()
                 reply.update(el)
                 done.set()
         elif t == "Ping":
@@ -298,6 +302,7 @@ def run_baseline(job: Job) -> dict[str, Any]:
     th.start()
     if job.stop_after > 0:
         counter.sample_until(done, job.stop_after)
+        counter.end_stream()
         app.close(timeout=0)  # not read what is still queued for a close frame
     else:
         done.wait(job.seconds + 120)
@@ -339,8 +344,10 @@ def run_lseg(job: Job) -> dict[str, Any]:
     control = _Control(job)  # creates the universe before the stream opens
     stream.open(with_updates=True)
     refreshed.wait(120)
+    counter.start_stream()
     reply = control.start({**job.bench_elements(), "Scope": "others"})
     time.sleep(0.5)  # the library's dispatch thread may lag behind the socket
+    counter.end_stream()
     stream.close()
     session.close()
     return _result(job, counter, reply, {})
@@ -378,17 +385,21 @@ def run_discard(job: Job) -> dict[str, Any]:
     )
     _read_until(sock, b'"Universe"')
     _ws_send(sock, {"ID": 2, "Key": {"Name": [bench_ric(i) for i in range(job.items)]}})
+    counter = Counter(latency=job.mode == "lat")
+    counter.start_stream()
     _ws_send(sock, {"ID": 1, "Type": "Generic", "Domain": BENCH, "Elements": job.bench_elements()})
     if job.mode == "lat":
-        counter = Counter(latency=True)
         reply = _stamps_until_reply(sock, counter)
+        counter.end_stream()
         sock.close()
         return _result(job, counter, reply, {})
     reply = _reply_of(_read_until(sock, b'"Sent"', discard=False))
+    counter.end_stream()
     sock.close()
     secs = float(reply.get("Seconds") or 0)
     rate = reply.get("Sent", 0) / secs if secs > 0 else 0.0
-    return {"sent": reply.get("Sent", 0), "bytes": reply.get("Bytes", 0), "msgs_per_s": rate}
+    out = {"sent": reply.get("Sent", 0), "bytes": reply.get("Bytes", 0), "msgs_per_s": rate}
+    return {**out, "diag": counter.diag}
 
 
 _STAMP = re.compile(rb'"SimTs":(\d+)\}')

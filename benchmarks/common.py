@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import math
 import os
+import resource
 import sys
 import threading
 import time
@@ -20,11 +22,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "PERF_ENV",
     "Counter",
     "Job",
+    "Probe",
     "emit",
     "fetch_token",
     "percentiles",
+    "pooled",
     "rss_bytes",
 ]
 
@@ -32,6 +37,82 @@ __all__ = [
 STREAM_ITEMS = 500
 #: Seconds of a throughput stream left out of its rate (the client warming up).
 WARMUP = 0.3
+#: ``ctl,ack`` FIFOs of a ``perf stat --control`` the runner wraps the client process in:
+#: the :class:`Probe` enables its counters for the measured stream only.
+PERF_ENV = "ERTCLOUD_BENCH_PERF_CTL"
+
+
+def _cpu_ticks() -> list[list[int]]:
+    """Per-CPU /proc/stat counters (user nice system idle iowait irq softirq steal)."""
+    try:
+        with open("/proc/stat") as f:
+            return [
+                [int(x) for x in line.split()[1:9]]
+                for line in f
+                if line.startswith("cpu") and line[3].isdigit()
+            ]
+    except OSError:  # not Linux
+        return []
+
+
+class Probe:
+    """What the process and the machine did during the measured stream: the process's
+    voluntary context switches (it waited, with nothing to read) and involuntary ones (it
+    was preempted), and for each CPU its busy and stolen share (the hypervisor running
+    another guest); with ``$ERTCLOUD_BENCH_PERF_CTL``, the ``perf stat`` counters too
+    (the runner reads them: the reads and waits per message)."""
+
+    def __init__(self) -> None:
+        self._ru = resource.getrusage(resource.RUSAGE_SELF)
+        self._ticks = _cpu_ticks()
+        self._perf = _perf_fifos()
+        self._perf_cmd("enable")
+
+    def stop(self) -> dict[str, Any]:
+        """The figures since the probe was made."""
+        self._perf_cmd("disable")
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        cpus = {}
+        for n, (a, b) in enumerate(zip(self._ticks, _cpu_ticks(), strict=False)):
+            d = [y - x for x, y in zip(a, b, strict=True)]
+            total = sum(d) or 1
+            cpus[str(n)] = {
+                "busy": round((total - d[3] - d[4] - d[7]) / total, 3),
+                "steal": round(d[7] / total, 3),
+            }
+        try:
+            mine = sorted(os.sched_getaffinity(0))
+        except AttributeError:
+            mine = []
+        return {
+            "voluntary_cs": ru.ru_nvcsw - self._ru.ru_nvcsw,
+            "involuntary_cs": ru.ru_nivcsw - self._ru.ru_nivcsw,
+            "cpus": cpus,
+            "own_cpus": mine,
+            "loadavg": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        }
+
+    def _perf_cmd(self, cmd: str) -> None:
+        if self._perf is None:
+            return
+        ctl, ack = self._perf
+        try:
+            fd = os.open(ctl, os.O_WRONLY | os.O_NONBLOCK)  # no reader: no perf, no wait
+        except OSError:
+            self._perf = None
+            return
+        try:
+            os.write(fd, f"{cmd}\n".encode())
+        finally:
+            os.close(fd)
+        with open(ack, "rb") as f:  # the counters are on (off) when perf says so
+            f.readline()
+
+
+def _perf_fifos() -> tuple[str, str] | None:
+    v = os.environ.get(PERF_ENV, "")
+    ctl, _, ack = v.partition(",")
+    return (ctl, ack) if ctl and ack else None
 
 
 @dataclass
@@ -140,15 +221,21 @@ class Counter:
     marks: list[tuple[float, int]] = field(default_factory=list)
     lat_ns: array[int] = field(default_factory=lambda: array("q"))
     cpu_s: float = 0.0  # the process's CPU time from start_stream() to end_stream()
+    probe: Probe | None = None
+    diag: dict[str, Any] = field(default_factory=dict)  # the probe's figures
 
     def start_stream(self) -> None:
         """The measured stream is requested: its CPU time starts."""
+        self.probe = Probe()
         self.cpu_s = -time.process_time()
 
     def end_stream(self) -> None:
         """The stream's end (its reply) came."""
         if self.cpu_s < 0:
             self.cpu_s += time.process_time()
+        if self.probe is not None:
+            self.diag = self.probe.stop()
+            self.probe = None
 
     def on_update(self, name: str, fields: Any, sim_ts: int | None) -> None:
         self.count += 1
@@ -190,9 +277,66 @@ class Counter:
                 break
         self.marks = sorted(self.marks + samples)
 
-    def latencies(self) -> dict[str, float]:
-        vals = sorted(self.lat_ns[len(self.lat_ns) // 5 :])  # drop the first 20 %
-        return percentiles(vals)
+    def latencies(self) -> dict[str, Any]:
+        """Percentiles of the stream after its first 20 % (warm-up), the p99 of each fifth
+        of what is left (sub-windows: one stall of the machine moves one of them), and a
+        histogram of the samples (:func:`hist_bin`) that rounds can be pooled by."""
+        kept = self.lat_ns[len(self.lat_ns) // 5 :]
+        out: dict[str, Any] = percentiles(sorted(kept))
+        n = len(kept) // WINDOWS
+        if n >= 100:
+            out["p99_windows_us"] = [
+                percentiles(sorted(kept[i * n : (i + 1) * n]))["p99_us"] for i in range(WINDOWS)
+            ]
+        hist: dict[int, int] = {}
+        for x in kept:
+            b = hist_bin(x)
+            hist[b] = hist.get(b, 0) + 1
+        out["hist"] = hist
+        return out
+
+
+#: Sub-windows of a latency stream (after its warm-up) with a p99 each.
+WINDOWS = 5
+
+
+def hist_bin(ns: int) -> int:
+    """The histogram bin of a latency: 1 us wide up to 1 ms, then 1 % wide."""
+    if ns < 1_000_000:
+        return max(0, ns // 1000)
+    return 1000 + int(math.log(ns / 1e6) / _LOG_STEP)
+
+
+def bin_us(b: int) -> float:
+    """The lower edge of bin ``b``, in microseconds."""
+    return float(b) if b < 1000 else 1000.0 * math.exp((b - 1000) * _LOG_STEP)
+
+
+_LOG_STEP = math.log(1.01)
+
+
+def pooled(hists: list[dict[Any, int]]) -> dict[str, float]:
+    """p50/p99/p99.9/max (us) of the samples of several histograms together (JSON turns
+    their bins into strings)."""
+    total: dict[int, int] = {}
+    for h in hists:
+        for b, c in h.items():
+            total[int(b)] = total.get(int(b), 0) + c
+    n = sum(total.values())
+    out: dict[str, float] = {"samples": n}
+    if not n:
+        return {"p50_us": 0.0, "p99_us": 0.0, "p999_us": 0.0, "max_us": 0.0, "samples": 0}
+    bins = sorted(total)
+    for key, q in (("p50_us", 0.5), ("p99_us", 0.99), ("p999_us", 0.999)):
+        rank = min(n - 1, int(q * n))  # as percentiles(): the sample at that rank
+        seen = 0
+        for b in bins:
+            seen += total[b]
+            if seen > rank:
+                out[key] = bin_us(b)
+                break
+    out["max_us"] = bin_us(bins[-1])
+    return out
 
 
 def percentiles(sorted_ns: list[int]) -> dict[str, float]:

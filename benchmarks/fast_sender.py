@@ -9,17 +9,29 @@ starts ``ertcloud sim``), removes what the measurement would otherwise see of th
   the transport (the cost per message is the kernel's copy);
 * paced streams (``Rate``) send each frame when it is due: a wait under 2 ms is a short
   blocking sleep (the event loop cannot sleep less than a millisecond) and the thread asks
-  Linux for 1 us of timer slack instead of the default 50 us (``prctl``).
+  Linux for 1 us of timer slack instead of the default 50 us (``prctl``). A sender that fell
+  behind by more than :data:`MAX_CATCH_UP` (the simulator preempted) does not catch up with
+  a burst of frames, which would queue every client behind it and make the slower one's tail
+  the sender's: it sends on from where it is, and counts the slip.
+
+Each stream's figures (:class:`SenderStats`: the rate achieved, how long an unpaced stream
+waited for the client to read, how late paced frames left and how often the schedule
+slipped, the simulator's CPU time) go as one JSON line to the file named by
+``$ERTCLOUD_BENCH_SENDER_STATS``, where the runner reads them beside the client's result.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ctypes
+import json
+import os
 import struct
 import sys
 import time
-from typing import TYPE_CHECKING
+from array import array
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from ertcloud.sim import bench
 from ertcloud.sim.bench import BenchSpec, Progress, frame_size
@@ -27,11 +39,78 @@ from ertcloud.sim.bench import BenchSpec, Progress, frame_size
 if TYPE_CHECKING:
     from ertcloud.sim.ads import ClientSession
 
-__all__ = ["fine_timers", "install", "send_fast", "ws_frame"]
+__all__ = [
+    "MAX_CATCH_UP",
+    "STATS_ENV",
+    "SenderStats",
+    "fine_timers",
+    "install",
+    "send_fast",
+    "ws_frame",
+]
 
 _HIGH_WATER = 4 * 1024 * 1024
 _CHUNK = 256 * 1024
 _PR_SET_TIMERSLACK = 29
+#: The environment variable naming the file that receives each stream's :class:`SenderStats`.
+STATS_ENV = "ERTCLOUD_BENCH_SENDER_STATS"
+#: How far (s) a paced sender may fall behind its schedule and still catch up (frames back
+#: to back); further behind, it slips the schedule instead of sending a burst.
+MAX_CATCH_UP = 0.0002
+
+
+@dataclass
+class SenderStats:
+    """What the sender did during one bench stream (see the module)."""
+
+    rate: float
+    per_frame: int
+    sent: int = 0
+    seconds: float = 0.0
+    cpu_s: float = 0.0
+    #: unpaced: seconds spent waiting for the client to read (the write buffer full)
+    blocked_s: float = 0.0
+    writes: int = 0
+    max_burst: int = 0  # the most frames in one write (paced)
+    slips: int = 0
+    slipped_s: float = 0.0
+    lag_ns: array[int] = field(default_factory=lambda: array("q"))  # paced, per write
+
+    def summary(self) -> dict[str, Any]:
+        """The figures as JSON (lateness in us: percentiles over writes)."""
+        out: dict[str, Any] = {
+            "rate": self.rate,
+            "per_frame": self.per_frame,
+            "sent": self.sent,
+            "seconds": round(self.seconds, 6),
+            "achieved_rate": self.sent / self.seconds if self.seconds > 0 else 0.0,
+            "cpu_s": round(self.cpu_s, 4),
+        }
+        if self.rate <= 0:
+            out["blocked_share"] = self.blocked_s / self.seconds if self.seconds > 0 else 0.0
+            return out
+        lag = sorted(self.lag_ns)
+        n = len(lag)
+        out.update(
+            writes=self.writes,
+            max_burst=self.max_burst,
+            slips=self.slips,
+            slipped_ms=round(self.slipped_s * 1000, 3),
+            late_50us=sum(1 for x in lag if x > 50_000),
+            lag_us={
+                "p50": lag[n // 2] / 1000 if n else 0.0,
+                "p99": lag[min(n - 1, int(0.99 * n))] / 1000 if n else 0.0,
+                "max": lag[-1] / 1000 if n else 0.0,
+            },
+        )
+        return out
+
+
+def _write_stats(stats: SenderStats) -> None:
+    path = os.environ.get(STATS_ENV)
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps(stats.summary()) + "\n")
 
 
 def install() -> None:
@@ -89,11 +168,12 @@ def _frame_cuts(msgs: list[bytes], k: int, chunk: int) -> list[tuple[int, int, i
 class _Writer:
     """Writes whole frames to the connection: raw transport when available, else ``send``."""
 
-    def __init__(self, cs: ClientSession, progress: Progress) -> None:
+    def __init__(self, cs: ClientSession, progress: Progress, stats: SenderStats) -> None:
         self.cs = cs
         t = cs.transport
         self.transport = t if isinstance(t, asyncio.WriteTransport) else None
         self.progress = progress
+        self.stats = stats
 
     async def write(
         self, frames: bytes | memoryview, messages: int, payloads: list[bytes] | None = None
@@ -102,10 +182,13 @@ class _Writer:
         if t is not None:
             if t.is_closing():
                 raise ConnectionError("connection closed")
-            while t.get_write_buffer_size() > _HIGH_WATER:
-                await asyncio.sleep(0.0005)
-                if t.is_closing():
-                    raise ConnectionError("connection closed")
+            if t.get_write_buffer_size() > _HIGH_WATER:
+                t0 = time.monotonic()
+                while t.get_write_buffer_size() > _HIGH_WATER:
+                    await asyncio.sleep(0.0005)
+                    if t.is_closing():
+                        raise ConnectionError("connection closed")
+                self.stats.blocked_s += time.monotonic() - t0
             t.write(frames)
         else:
             for p in payloads or ():
@@ -118,7 +201,19 @@ async def send_fast(
     cs: ClientSession, spec: BenchSpec, msgs: list[bytes], progress: Progress
 ) -> None:
     """A :data:`ertcloud.sim.bench.BenchSender` for measurements (see the module)."""
-    w = _Writer(cs, progress)
+    stats = SenderStats(spec.rate, spec.per_frame)
+    t0, c0 = time.monotonic(), time.process_time()
+    try:
+        await _send(cs, spec, msgs, _Writer(cs, progress, stats))
+    finally:
+        stats.sent = progress.sent
+        stats.seconds = time.monotonic() - t0
+        stats.cpu_s = time.process_time() - c0
+        _write_stats(stats)
+
+
+async def _send(cs: ClientSession, spec: BenchSpec, msgs: list[bytes], w: _Writer) -> None:
+    progress = w.progress
     limit = spec.messages or 1 << 62
     deadline = time.monotonic() + spec.seconds if spec.seconds > 0 else float("inf")
     if spec.rate <= 0 and not spec.stamp and w.transport is not None:
@@ -160,6 +255,13 @@ async def _paced(
         now = time.monotonic()
         if now >= deadline:
             break
+        late = now - (start + (sent + k) / rate)  # how late the next frame is
+        if spec.rate > 0 and late > MAX_CATCH_UP:
+            # Behind by more than a few frames (the process was not running): slip the
+            # schedule so that the next frame is due now, rather than a burst.
+            start += late
+            w.stats.slips += 1
+            w.stats.slipped_s += late
         due = min(int((now - start) * rate) - sent, 4096)
         due = limit - sent if due >= limit - sent else due - due % k  # whole frames
         if due <= 0:
@@ -190,6 +292,10 @@ async def _paced(
             frames.append(ws_frame(payload))
             payloads.append(payload)
         if frames:
+            if spec.rate > 0:
+                w.stats.lag_ns.append(int(late * 1e9))
+                w.stats.max_burst = max(w.stats.max_burst, len(frames))
+                w.stats.writes += 1
             await w.write(b"".join(frames), batch, payloads)
             sent += batch
         await asyncio.sleep(0)

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import WARMUP, Job
+from benchmarks.common import PERF_ENV, WARMUP, Job, pooled
+from benchmarks.fast_sender import STATS_ENV
 from benchmarks.report import TARGETS, check_targets, render, write_chart
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +32,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass
 class Settings:
-    rounds: int = 3
+    #: rounds run at most; after ``min_rounds``, a round starts only while the rounds so far
+    #: took less than ``minutes`` (and one more, by the slowest so far, would fit)
+    rounds: int = 7
+    min_rounds: int = 3
+    minutes: float = 5.5
     seconds: float = 2.0
     lat_seconds: float = 3.0
     items: int = 500
@@ -43,6 +48,8 @@ class Settings:
     #: the smoke run: throughput and latency jobs in one long-lived client process, and the
     #: baseline stopped once it has its figure (see :class:`Worker`)
     quick: bool = False
+    #: count each client's reads, waits and switches with ``perf stat`` (when usable)
+    perf: bool = True
 
 
 class Sim:
@@ -52,6 +59,10 @@ class Sim:
         self._tmp = tempfile.TemporaryDirectory(prefix="ertcloud-bench-")
         users = Path(self._tmp.name) / "users.json"
         users.write_text(json.dumps({"demo": "demo", "control": "control"}))
+        self._stats = Path(self._tmp.name) / "sender.jsonl"
+        self._stats_seen = 0
+        env = _env()
+        env[STATS_ENV] = str(self._stats)
         self.proc = subprocess.Popen(
             [
                 *(sys.executable, "-m", "benchmarks.simulator", "--port", "0", "--rate", "0"),
@@ -60,7 +71,7 @@ class Sim:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
-            env=_env(),
+            env=env,
         )
         pin(self.proc.pid, SIM_CPU)
         assert self.proc.stdout is not None
@@ -70,6 +81,16 @@ class Sim:
         info = json.loads(line)
         self.ws_url: str = info["websocket_url"]
         self.token_url: str = info["token_url"]
+
+    def sender_stats(self) -> list[dict[str, Any]]:
+        """The fast sender's figures of the streams sent since the last call, in order."""
+        try:
+            lines = self._stats.read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        new = lines[self._stats_seen :]
+        self._stats_seen = len(lines)
+        return [json.loads(x) for x in new if x.strip()]
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -112,21 +133,80 @@ def _env() -> dict[str, str]:
     return env
 
 
-def run_job(job: Job, timeout: float = 600) -> dict[str, Any]:
-    """One client process; its last stdout line is the result."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.clients", *job.args()],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=_env(),
-        cwd=ROOT,
-    )
-    lines = [x for x in proc.stdout.splitlines() if x.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        err = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise RuntimeError(f"{job.client} {job.mode} failed: {err}")
-    out: dict[str, Any] = json.loads(lines[-1])
+#: What ``perf stat`` counts in a client process during its measured stream (``--perf``):
+#: the reads of the socket, the waits for it, the context switches and migrations.
+PERF_EVENTS = (
+    "syscalls:sys_enter_recvfrom",
+    "syscalls:sys_enter_read",
+    "syscalls:sys_enter_epoll_wait",
+    "syscalls:sys_enter_poll",
+    "syscalls:sys_enter_select",
+    "context-switches",
+    "cpu-migrations",
+)
+
+
+def perf_usable() -> bool:
+    """Whether ``perf stat`` can count this machine's syscall tracepoints (root, or a
+    permissive ``perf_event_paranoid``)."""
+    try:
+        p = subprocess.run(
+            ["perf", "stat", "-x,", "-e", ",".join(PERF_EVENTS), "--", sys.executable, "-c", ""],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return p.returncode == 0 and "<not supported>" not in p.stderr and "syscalls" in p.stderr
+
+
+def parse_perf(text: str, messages: int) -> dict[str, Any]:
+    """``perf stat -x,`` output as reads, waits and switches, with messages per read."""
+    got: dict[str, float] = {}
+    for line in text.splitlines():
+        f = line.split(",")
+        if len(f) > 2 and f[0].replace(".", "", 1).isdigit():
+            got[f[2].rsplit(":", 1)[-1].removeprefix("sys_enter_")] = float(f[0])
+    reads = got.get("recvfrom", 0) + got.get("read", 0)
+    out: dict[str, Any] = {
+        "reads": int(reads),
+        "waits": int(got.get("epoll_wait", 0) + got.get("poll", 0) + got.get("select", 0)),
+        "context_switches": int(got.get("context-switches", 0)),
+        "migrations": int(got.get("cpu-migrations", 0)),
+    }
+    if reads and messages:
+        out["msgs_per_read"] = round(messages / reads, 2)
+    return out
+
+
+def run_job(job: Job, timeout: float = 600, perf: bool = False) -> dict[str, Any]:
+    """One client process; its last stdout line is the result. ``perf``: under ``perf
+    stat``, counting during the measured stream only (``diag["perf"]`` of the result)."""
+    cmd = [sys.executable, "-m", "benchmarks.clients", *job.args()]
+    env = _env()
+    with tempfile.TemporaryDirectory(prefix="ertcloud-bench-perf-") as tmp:
+        if perf:
+            ctl, ack, report = (os.path.join(tmp, x) for x in ("ctl", "ack", "perf.txt"))
+            os.mkfifo(ctl)
+            os.mkfifo(ack)
+            env[PERF_ENV] = f"{ctl},{ack}"
+            cmd = [
+                *("perf", "stat", "-x,", "-o", report, "-D", "-1"),
+                *(f"--control=fifo:{ctl},{ack}", "-e", ",".join(PERF_EVENTS), "--", *cmd),
+            ]
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT
+        )
+        lines = [x for x in proc.stdout.splitlines() if x.startswith("{")]
+        if proc.returncode != 0 or not lines:
+            err = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            raise RuntimeError(f"{job.client} {job.mode} failed: {err}")
+        out: dict[str, Any] = json.loads(lines[-1])
+        if perf and os.path.exists(report):
+            with open(report) as f:
+                counted = parse_perf(f.read(), out.get("received") or out.get("sent") or 0)
+            out.setdefault("diag", {})["perf"] = counted
     return out
 
 
@@ -233,9 +313,11 @@ def run(settings: Settings, log: Any = sys.stderr) -> dict[str, Any]:
     names = clients(settings)
     main = names[0]
 
+    perf = settings.perf and not settings.quick and perf_usable()
+
     def run_one(job: Job) -> dict[str, Any]:
         if worker is None or job.client == "lseg-data":  # lseg-data's threads: a process
-            return run_job(job)
+            return run_job(job, perf=perf)
         return worker.run(job)
 
     try:
@@ -244,35 +326,53 @@ def run(settings: Settings, log: Any = sys.stderr) -> dict[str, Any]:
         def tput_job(client: str, k: int, d: str) -> Job:
             job = Job(client, "tput", sim.ws_url, sim.token_url, k, d, 0.0, settings.seconds)
             job.items = settings.items
-            if settings.quick and client == "baseline":  # its figure is in after a window
+            if client == "baseline":
+                # Its rate is in once its window is over: stop there rather than read at
+                # its pace the megabytes queued for it (seconds of a round, no figure).
                 job.stop_after = WARMUP + settings.seconds
             elif settings.quick:  # a burst the client reads at its own pace (none queued)
                 job.messages = QUICK_MESSAGES
             return job
 
+        floors = [c for c in ("bare", "discard") if c == "discard" or c in names]
+        rounds_started = time.monotonic()
+        slowest = 0.0
         for rnd in range(settings.rounds):
-            jobs = [tput_job(c, k, d) for c in (*names, "discard") for k, d in combos]
-            random.shuffle(jobs)
-            for job in jobs:
-                r = run_one(job)
-                r["round"] = rnd
-                (ceiling if job.client == "discard" else tput).append(r)
-                print(f"  round {rnd + 1}: {_label(r)} {r['msgs_per_s']:,.0f} msg/s", file=log)
-            for k, d in combos:
-                p = parse_only(k, d, seconds=min(1.0, settings.seconds / 2))
-                p["round"] = rnd
-                parse.append(p)
-            floors = [c for c in ("bare", "discard") if c == "discard" or c in names]
-            for client, rate in [(c, r) for r in (20_000, 100_000) for c in (main, *floors)]:
-                r = run_latency(
-                    sim, client, rate, settings.lat_seconds, settings.items, rnd, run=run_one
-                )
-                lat.append(r)
-                print(
-                    f"  round {rnd + 1}: {client} latency at {rate:,}/s"
-                    f" p50 {r['p50_us']:.0f} us p99 {r['p99_us']:.0f} us",
-                    file=log,
-                )
+            spent = time.monotonic() - rounds_started
+            if rnd >= settings.min_rounds and spent + slowest > settings.minutes * 60:
+                break
+            t_round = time.monotonic()
+            # Blocks: each frame size and domain in turn, every client of it back to back in
+            # a new random order (parse-only among them), so that a same-round ratio compares
+            # jobs seconds apart, not minutes: a machine whose speed drifts (other guests,
+            # other processes) moves both sides of the ratio alike.
+            for k, d in random.sample(combos, len(combos)):
+                block = [*names, "discard", "parse-only"]
+                for client in random.sample(block, len(block)):
+                    if client == "parse-only":
+                        p = parse_only(k, d, seconds=min(1.0, settings.seconds / 2))
+                        p["round"] = rnd
+                        parse.append(p)
+                        continue
+                    r = run_one(tput_job(client, k, d))
+                    _with_sender(r, sim)
+                    r["round"] = rnd
+                    (ceiling if client == "discard" else tput).append(r)
+                    print(f"  round {rnd + 1}: {_label(r)} {r['msgs_per_s']:,.0f} msg/s", file=log)
+            for rate in (20_000, 100_000):
+                block = [main, *floors]
+                for client in random.sample(block, len(block)):
+                    r = run_latency(
+                        sim, client, rate, settings.lat_seconds, settings.items, rnd, run=run_one
+                    )
+                    _with_sender(r, sim)
+                    lat.append(r)
+                    print(
+                        f"  round {rnd + 1}: {client} latency at {rate:,}/s"
+                        f" p50 {r['p50_us']:.0f} us p99 {r['p99_us']:.0f} us",
+                        file=log,
+                    )
+            slowest = max(slowest, time.monotonic() - t_round)
         in_process = _in_process(settings, log)
         for n in settings.mem_items:
             for client, view in ((main, None), (main, ["BID", "ASK", "TRDPRC_1", "ACVOL_1"])):
@@ -295,7 +395,7 @@ def run(settings: Settings, log: Any = sys.stderr) -> dict[str, Any]:
         "started": started,
         "seconds": round(time.time() - started, 1),
         "settings": {
-            "rounds": settings.rounds,
+            "rounds": len({r["round"] for r in tput}),
             "seconds": settings.seconds,
             "items": settings.items,
             "mem_items": list(settings.mem_items),
@@ -321,10 +421,9 @@ def _in_process(settings: Settings, log: Any) -> dict[str, Any]:
     from benchmarks import hot_path, images
     from ertcloud.protocol import core
 
+    rounds = min(settings.rounds, settings.min_rounds)  # in process, 3 rounds are steady
     hot = [
-        hot_path.measure(
-            settings.items, k, settings.rounds, min(0.3, settings.seconds / 4), clock="cpu"
-        )
+        hot_path.measure(settings.items, k, rounds, min(0.3, settings.seconds / 4), clock="cpu")
         for k in (1, 10)
     ]
     for r in hot:
@@ -335,7 +434,7 @@ def _in_process(settings: Settings, log: Any) -> dict[str, Any]:
             file=log,
         )
     mbp = hot_path.measure(
-        settings.items, 1, settings.rounds, min(0.3, settings.seconds / 4), "cpu", "MarketByPrice"
+        settings.items, 1, rounds, min(0.3, settings.seconds / 4), "cpu", "MarketByPrice"
     )
     print(
         f"  in process, MarketByPrice 1 msg/frame: receive"
@@ -354,6 +453,13 @@ def _in_process(settings: Settings, log: Any) -> dict[str, Any]:
             file=log,
         )
     return {"hot_path": hot, "hot_path_mbp": mbp, "images": imgs}
+
+
+def _with_sender(r: dict[str, Any], sim: Sim) -> None:
+    """Put the sender's figures of the job's stream (its last) into its result."""
+    got = sim.sender_stats()
+    if got:
+        r["sender"] = got[-1]
 
 
 def _import_chart() -> None:
@@ -410,12 +516,26 @@ def summarise(doc: dict[str, Any]) -> dict[str, Any]:
     for client, rate in sorted({(r["client"], r["rate"]) for r in raw["latency"]}):
         rows = [r for r in raw["latency"] if (r["client"], r["rate"]) == (client, rate)]
         row: dict[str, Any] = {"client": client, "rate": rate, "rounds": len(rows)}
+        # The rounds' samples pooled (when every job gave its histogram): a tail from every
+        # round's stalls together, rather than the median of rounds that had one or not.
+        hists = [r["hist"] for r in rows if r.get("hist")]
+        whole = pooled(hists) if len(hists) == len(rows) else {}
         for key in ("p50_us", "p99_us", "p999_us", "max_us"):
             vals = [r[key] for r in rows]
-            row[key] = statistics.median(vals)
+            row[key] = whole.get(key, statistics.median(vals))
             row[key + "_min"] = min(vals)
             row[key + "_max"] = max(vals)
+        windows = [w for r in rows for w in r.get("p99_windows_us", [])]
+        if windows:  # the typical sub-window's p99: what the client does between stalls
+            row["p99_windows_median"] = statistics.median(windows)
+        senders = [r["sender"] for r in rows if "sender" in r]
+        if senders:
+            row["sender_slips"] = sum(x.get("slips", 0) for x in senders)
+            row["sender_slipped_ms"] = sum(x.get("slipped_ms", 0.0) for x in senders)
+            row["sender_lag_p99_us"] = max(x.get("lag_us", {}).get("p99", 0.0) for x in senders)
+            row["sender_rate_min"] = min(x.get("achieved_rate", 0.0) for x in senders)
         out["latency"].append(row)
+    out["diagnostics"] = diagnostics(raw)
     out["in_process"] = raw.get("in_process") or {}  # for the targets of issue 25
     out["memory"] = [
         {
@@ -433,6 +553,45 @@ def summarise(doc: dict[str, Any]) -> dict[str, Any]:
         }
         for r in raw["memory"]
     ]
+    return out
+
+
+def diagnostics(raw: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per job of MarketPrice at 1 msg/frame and of the latency runs (the targets' jobs),
+    what the client and the machine did during its stream (:class:`benchmarks.common.Probe`,
+    ``perf stat``) and what the sender did: a reader can see why a round's figure differs."""
+    out = []
+    jobs = [
+        r
+        for r in raw["tput"] + raw["ceiling"]
+        if (r["domain"], r["per_frame"]) == ("MarketPrice", 1)
+    ]
+    for r in jobs + raw["latency"]:
+        d = r.get("diag") or {}
+        snd = r.get("sender") or {}
+        cpus = d.get("cpus") or {}
+        perf = d.get("perf") or {}
+        n = r.get("received") or r.get("sent") or 0
+        row: dict[str, Any] = {
+            "round": r["round"],
+            "client": r["client"],
+            "rate": r.get("rate") or 0,
+            "figure": r.get("msgs_per_s") or r.get("p99_us") or 0.0,
+            "cpu_us_per_msg": r.get("cpu_us_per_msg"),
+            "msgs_per_read": perf.get("msgs_per_read"),
+            "waits_per_1k": 1000 * perf["waits"] / n if n and "waits" in perf else None,
+            "preempted_per_1k": 1000 * d["involuntary_cs"] / n
+            if n and "involuntary_cs" in d
+            else None,
+            "steal_max": max((c["steal"] for c in cpus.values()), default=None),
+            "busy_min": min((c["busy"] for c in cpus.values()), default=None),
+            "loadavg": d.get("loadavg"),
+            "sender_rate": snd.get("achieved_rate"),
+            "sender_blocked": snd.get("blocked_share"),
+            "sender_slips": snd.get("slips"),
+            "sender_lag_p99_us": (snd.get("lag_us") or {}).get("p99"),
+        }
+        out.append(row)
     return out
 
 
@@ -460,7 +619,18 @@ def _version() -> str:
 
 def add_options(p: argparse.ArgumentParser) -> None:
     """The options of ``python -m benchmarks`` (and ``ertcloud bench``)."""
-    p.add_argument("--rounds", type=int, default=3, help="rounds of every throughput job")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=Settings.rounds,
+        help="rounds at most (of every throughput and latency job; at least 3, or this)",
+    )
+    p.add_argument(
+        "--minutes",
+        type=float,
+        default=Settings.minutes,
+        help="no new round after the first 3 once the rounds took this long",
+    )
     p.add_argument("--seconds", type=float, default=2.0, help="seconds of each stream")
     p.add_argument("--items", type=int, default=500, help="items streamed in throughput runs")
     p.add_argument("--mem-items", default="10000,100000", help="item counts of memory runs")
@@ -469,6 +639,9 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-chart", action="store_true", help="do not draw the PNG chart")
     p.add_argument("--quick", action="store_true", help="one short round (smoke test)")
     p.add_argument("--check", action="store_true", help="exit 1 when a target is not met")
+    p.add_argument(
+        "--no-perf", action="store_true", help="do not count reads and switches with perf stat"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -489,8 +662,13 @@ def run_args(a: argparse.Namespace, error: Any) -> int:
         error("--mem-items takes comma-separated integers")
     if a.rounds < 1 or a.seconds <= 0 or a.items < 1 or any(n < 1 for n in mem_items):
         error("--rounds, --seconds, --items and --mem-items must be positive")
+    if a.minutes <= 0:
+        error("--minutes must be positive")
     s = Settings(
         rounds=a.rounds,
+        min_rounds=min(a.rounds, Settings.min_rounds),
+        minutes=a.minutes,
+        perf=not a.no_perf,
         seconds=a.seconds,
         items=a.items,
         mem_items=mem_items,
@@ -500,7 +678,7 @@ def run_args(a: argparse.Namespace, error: Any) -> int:
         quick=a.quick,
     )
     if a.quick:
-        s.rounds, s.seconds, s.lat_seconds, s.items = 1, 0.3, 0.3, 25
+        s.rounds, s.min_rounds, s.seconds, s.lat_seconds, s.items = 1, 1, 0.3, 0.3, 25
         s.mem_items = (1000,)
     doc = run(s)
     s.out.mkdir(parents=True, exist_ok=True)
