@@ -315,6 +315,10 @@ def bin_us(b: int) -> float:
 _LOG_STEP = math.log(1.01)
 
 
+def _mid_us(b: int) -> float:
+    return b + 0.5 if b < 1000 else bin_us(b) * 1.005
+
+
 def pooled(hists: list[dict[Any, int]]) -> dict[str, float]:
     """p50/p99/p99.9/max (us) of the samples of several histograms together (JSON turns
     their bins into strings)."""
@@ -333,9 +337,9 @@ def pooled(hists: list[dict[Any, int]]) -> dict[str, float]:
         for b in bins:
             seen += total[b]
             if seen > rank:
-                out[key] = bin_us(b)
+                out[key] = _mid_us(b)
                 break
-    out["max_us"] = bin_us(bins[-1])
+    out["max_us"] = _mid_us(bins[-1])
     return out
 
 

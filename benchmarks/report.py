@@ -217,18 +217,25 @@ def render(doc: dict[str, Any]) -> str:
         "",
         "End-to-end latency, 1 msg/frame (simulator send stamp -> callback), us;",
         "discard: the floor, a raw socket read with the stamps found in its bytes;",
-        "bare: picows + msgspec alone, no record cache (the floor of the stack)",
+        "bare: picows + msgspec alone, no record cache (the floor of the stack);",
+        "percentiles of every round's samples pooled (rounds' own: min-max); p99 typical:",
+        "median p99 of 1/5 sub-windows; sender: schedule slips (total ms), p99 lateness",
     ]
-    head = ["client", "rate msg/s", "p50", "p99", "p99.9", "max"]
+    head = ["client", "rate msg/s", "p50", "p99", "p99.9", "max", "p99 typical", "sender"]
     rows = [
         [r["client"], f"{r['rate']:,}"]
         + [
             f"{r[k]:.0f} ({r[k + '_min']:.0f}-{r[k + '_max']:.0f})"
             for k in ("p50_us", "p99_us", "p999_us", "max_us")
         ]
+        + [
+            f"{r['p99_windows_median']:.0f}" if "p99_windows_median" in r else "-",
+            _sender(r),
+        ]
         for r in s["latency"]
     ]
     lines += _table(head, rows)
+    lines += _diagnostics(s.get("diagnostics") or [])
     lines += ["", "Memory and initial images (batch requests, MarketPrice)"]
     head = [
         "items",
@@ -258,6 +265,55 @@ def render(doc: dict[str, Any]) -> str:
     ]
     lines += _table(["", "target", "measured"], rows)
     return "\n".join(lines)
+
+
+def _sender(r: dict[str, Any]) -> str:
+    if "sender_slips" not in r:
+        return "-"
+    return f"{r['sender_slips']} ({r['sender_slipped_ms']:.1f} ms), {r['sender_lag_p99_us']:.0f} us"
+
+
+def _diagnostics(diag: list[dict[str, Any]]) -> list[str]:
+    """Per job of the targets' measurements, what the client and the machine did."""
+    if not diag:
+        return []
+    lines = [
+        "",
+        "Per job, MarketPrice 1 msg/frame and latency (what moved a round's figure): figure",
+        "msgs/s or p99 us; CPU us/msg; msgs/read, waits (epoll/poll) and preemptions per 1k",
+        "msgs; the CPUs' largest stolen and smallest busy share; the sender's msgs/s, its share",
+        "of the stream spent waiting for the client (unpaced) or slips and p99 lateness (paced)",
+    ]
+    head = ["rnd", "client", "rate", "figure", "CPU", "msg/read", "waits", "preempt", "steal"]
+    head += ["busy", "load", "sender/s", "sender"]
+
+    def f(v: Any, fmt: str) -> str:
+        return "-" if v is None else format(v, fmt)
+
+    rows = []
+    for r in sorted(diag, key=lambda r: (r["rate"], r["client"], r["round"])):
+        if r["rate"]:
+            snd = f"{f(r['sender_slips'], 'd')} slips, {f(r['sender_lag_p99_us'], '.0f')} us"
+        else:
+            snd = f"waited {f(r['sender_blocked'], '.0%')}"
+        rows.append(
+            [
+                str(r["round"] + 1),
+                r["client"],
+                f"{r['rate']:,}" if r["rate"] else "max",
+                f"{r['figure']:,.0f}",
+                f(r["cpu_us_per_msg"], ".2f"),
+                f(r["msgs_per_read"], ".1f"),
+                f(r["waits_per_1k"], ".1f"),
+                f(r["preempted_per_1k"], ".2f"),
+                f(r["steal_max"], ".1%"),
+                f(r["busy_min"], ".0%"),
+                f(r["loadavg"], ".1f"),
+                f(r["sender_rate"], ",.0f"),
+                snd,
+            ]
+        )
+    return lines + _table(head, rows)
 
 
 def _table(head: list[str], rows: list[list[str]]) -> list[str]:
