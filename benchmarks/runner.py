@@ -457,8 +457,12 @@ def _in_process(settings: Settings, log: Any) -> dict[str, Any]:
 
 def _with_sender(r: dict[str, Any], sim: Sim) -> None:
     """Put the sender's figures of the job's stream (its last) into its result."""
-    got = sim.sender_stats()
-    if got:
+    got = [
+        x
+        for x in sim.sender_stats()
+        if x["per_frame"] == r.get("per_frame", 1) and x["rate"] == r.get("rate", 0.0)
+    ]
+    if got:  # (a stream that ended after its client stopped reading is left out)
         r["sender"] = got[-1]
 
 
