@@ -1,0 +1,193 @@
+"""How ``python -m benchmarks`` measures: pooled latency histograms, sub-window tails, the
+per-job diagnostics, and a paced sender that slips its schedule rather than burst."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import types
+from array import array
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from benchmarks import fast_sender
+from benchmarks.common import WINDOWS, Counter, Probe, hist_bin, percentiles, pooled
+from benchmarks.runner import diagnostics, parse_perf, summarise
+from ertcloud.sim.bench import BenchSpec, Progress
+
+latencies = st.lists(st.integers(1_000, 50_000_000), min_size=1, max_size=400)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(latencies, min_size=1, max_size=4))
+def test_pooled_histograms_give_the_merged_samples_percentiles(rounds: list[list[int]]) -> None:
+    hists = []
+    for samples in rounds:
+        h: dict[str, int] = {}
+        for x in samples:  # as a result's JSON holds them: bins as strings
+            h[str(hist_bin(x))] = h.get(str(hist_bin(x)), 0) + 1
+        hists.append(h)
+    got = pooled(hists)
+    want = percentiles(sorted(x for s in rounds for x in s))
+    assert got["samples"] == sum(map(len, rounds))
+    for key in ("p50_us", "p99_us", "p999_us", "max_us"):
+        # 1 us bins below 1 ms, 1 % above
+        assert abs(got[key] - want[key]) <= max(1.0, 0.011 * want[key]), key
+
+
+def test_latencies_drop_the_warm_up_and_give_sub_window_tails() -> None:
+    c = Counter(latency=True)
+    # a quiet stream with one stall in its third fifth (after the first 20 %)
+    c.lat_ns = array("q", [50_000] * 2_000 + [40_000] * 8_000)
+    stall = 2_000 + 2 * 1_600 + 100
+    for i in range(stall, stall + 100):
+        c.lat_ns[i] = 5_000_000
+    got = c.latencies()
+    assert got["samples"] == 8_000
+    assert len(got["p99_windows_us"]) == WINDOWS
+    assert sorted(got["p99_windows_us"]) == [40.0] * (WINDOWS - 1) + [5000.0]
+    assert sum(got["hist"].values()) == 8_000
+    assert got["p50_us"] == 40.0 and got["max_us"] == 5000.0
+
+
+def test_the_probe_sees_this_process_wait() -> None:
+    p = Probe()
+    time.sleep(0.01)
+    got = p.stop()
+    assert got["voluntary_cs"] >= 1
+    assert got["cpus"] and all(
+        0 <= c["steal"] <= 1 and 0 <= c["busy"] <= 1 for c in got["cpus"].values()
+    )
+
+
+def test_perf_stat_output_is_read_as_reads_and_waits_per_message() -> None:
+    text = (
+        "# started on Mon Dec  7 18:48:47 2026\n\n"
+        "1200,,syscalls:sys_enter_recvfrom,895694868,100.00,,\n"
+        "30,,syscalls:sys_enter_read,895694868,100.00,,\n"
+        "400,,syscalls:sys_enter_epoll_wait,895694868,100.00,,\n"
+        "<not counted>,,syscalls:sys_enter_poll,0,100.00,,\n"
+        "206,,context-switches,895694868,100.00,,\n"
+        "8,,cpu-migrations,895694868,100.00,,\n"
+    )
+    got = parse_perf(text, 12_300)
+    assert got == {
+        "reads": 1230,
+        "waits": 400,
+        "context_switches": 206,
+        "migrations": 8,
+        "msgs_per_read": 10.0,
+    }
+
+
+class _Transport(asyncio.WriteTransport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+
+    def write(self, data: Any) -> None:
+        self.writes.append(bytes(data))
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def is_closing(self) -> bool:
+        return False
+
+
+class _Clock:
+    """time as the sender sees it: each reading 1 us on, sleeps advance it, and one
+    reading 20 ms late (the simulator preempted)."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+        self.reads = 0
+
+    def monotonic(self) -> float:
+        self.reads += 1
+        self.t += 1e-6
+        if self.reads == 500:
+            self.t += 0.02
+        return self.t
+
+    def sleep(self, s: float) -> None:
+        self.t += s
+
+    def time_ns(self) -> int:
+        return int(self.t * 1e9)
+
+
+async def test_a_preempted_paced_sender_slips_rather_than_bursts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = _Clock()
+    fake = types.SimpleNamespace(
+        monotonic=clock.monotonic,
+        sleep=clock.sleep,
+        time_ns=clock.time_ns,
+        process_time=time.process_time,
+    )
+    monkeypatch.setattr(fast_sender, "time", fake)
+    monkeypatch.setattr(fast_sender, "fine_timers", lambda: None)
+    transport = _Transport()
+    cs = types.SimpleNamespace(transport=transport, closed=False)
+    spec = BenchSpec.from_elements({"Rate": 100_000, "Messages": 3_000, "Stamp": True})
+    stats = fast_sender.SenderStats(spec.rate, 1)
+    msgs = [b'{"ID":3,"Type":"Update","Fields":{"BID":%d}}' % i for i in range(64)]
+    w = fast_sender._Writer(cs, Progress(), stats)  # type: ignore[arg-type]
+    await fast_sender._paced(cs, spec, msgs, w, 3_000, float("inf"))  # type: ignore[arg-type]
+    frames = sum(x.count(b'"SimTs":') for x in transport.writes)
+    assert frames == w.progress.sent == 3_000
+    # 20 ms behind would have been 2,000 frames in one write; the most in one is what
+    # MAX_CATCH_UP allows (0.2 ms at 100k/s: 20 frames, and one for rounding)
+    assert stats.max_burst <= fast_sender.MAX_CATCH_UP * spec.rate + 1
+    assert stats.slips >= 1 and stats.slipped_s > 0.019
+    s = stats.summary()
+    assert s["lag_us"]["max"] > 19_000 and s["slipped_ms"] > 19
+    assert s["writes"] == stats.writes and s["max_burst"] == stats.max_burst
+
+
+def test_unpaced_sender_figures_say_how_long_it_waited_for_the_client() -> None:
+    s = fast_sender.SenderStats(0.0, 10, sent=1_000_000, seconds=2.0, blocked_s=1.9)
+    got = s.summary()
+    assert got["achieved_rate"] == 500_000
+    assert got["blocked_share"] == pytest.approx(0.95)
+    assert "lag_us" not in got
+
+
+def _lat(client: str, rnd: int, samples: list[int], slips: int) -> dict[str, Any]:
+    c = Counter(latency=True)
+    c.lat_ns = array("q", samples)
+    r = {"client": client, "rate": 100_000, "round": rnd, "received": len(samples)}
+    r.update(c.latencies())
+    r["sender"] = {"slips": slips, "slipped_ms": 1.5 * slips, "achieved_rate": 99_000.0}
+    r["sender"]["lag_us"] = {"p99": 30.0}
+    r["diag"] = {"voluntary_cs": 10, "involuntary_cs": 5, "cpus": {"0": {"busy": 1, "steal": 0}}}
+    return r
+
+
+def test_summary_pools_latency_rounds_and_lists_each_jobs_diagnostics() -> None:
+    quiet = [30_000] * 1_000
+    stalled = [30_000] * 950 + [3_000_000] * 50  # a round with a stall: its p99 is the stall
+    raw = {
+        "tput": [],
+        "ceiling": [],
+        "parse": [],
+        "memory": [],
+        "latency": [_lat("bare", 0, quiet, 0), _lat("bare", 1, stalled, 2)],
+    }
+    doc = {"raw": raw, "clients": ["ertcloud-picows"]}
+    s = summarise(doc)
+    (row,) = s["latency"]
+    assert row["rounds"] == 2
+    assert row["p99_us_min"] == 30.0 and row["p99_us_max"] == 3000.0
+    # pooled: 40 of 1,600 samples kept are the stall's, 2.5 %: the p99 is in it
+    assert row["p99_us"] == pytest.approx(3000, rel=0.011)
+    assert row["p50_us"] == pytest.approx(30.5)
+    assert row["sender_slips"] == 2 and row["sender_rate_min"] == 99_000.0
+    assert len(diagnostics(raw)) == 2
+    d = s["diagnostics"][1]
+    assert d["round"] == 1 and d["sender_slips"] == 2 and d["preempted_per_1k"] == 5.0
