@@ -11,33 +11,41 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import sys
 from typing import Any
 
 from benchmarks import tails
-from benchmarks.runner import CLIENT_CPUS, Settings, Sim, clients, pin, run_latency
+from benchmarks.common import pooled
+from benchmarks.runner import CLIENT_CPUS, Settings, Sim, attach_sender, clients, pin, run_latency
 
 
 def measure(
     names: list[str], rates: list[int], rounds: int, seconds: float, items: int, log: Any
 ) -> list[dict[str, Any]]:
-    """Every (client, rate) job once per round, in the order given; the raw results."""
+    """Every (client, rate) job once per round, the clients of a rate in a new random order
+    each round; the raw results, each with its sender's figures."""
     sim = Sim()
     pin(0, CLIENT_CPUS)
     out: list[dict[str, Any]] = []
     try:
         for rnd in range(rounds):
             for rate in rates:
-                for client in names:
+                for client in random.sample(names, len(names)):  # no fixed order
                     r = run_latency(sim, client, rate, seconds, items, rnd)
+                    attach_sender(r, sim)
                     out.append(r)
                     if "tails" in r:
                         print(f"    tails: {json.dumps(_brief(r['tails']))}", file=log)
+                    snd = r.get("sender", {})
                     print(
                         f"  round {rnd + 1}: {client} at {rate:,}/s: p50 {r['p50_us']:.0f} us"
                         f" p99 {r['p99_us']:.0f} us ({r['received']:,} of {r['sent']:,};"
-                        f" {r.get('cpu_us_per_msg', 0):.1f} us CPU/msg)",
+                        f" {r.get('cpu_us_per_msg', 0):.1f} us CPU/msg); sender"
+                        f" {snd.get('achieved_rate', 0):,.0f}/s, {snd.get('slips', 0)} slips"
+                        f" ({snd.get('slipped_ms', 0):.1f} ms), p99 late"
+                        f" {snd.get('lag_us', {}).get('p99', 0):.0f} us",
                         file=log,
                     )
     finally:
@@ -67,6 +75,8 @@ def summary(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
             vals = [r[key] for r in rs if key in r]
             if vals:
                 row[key] = statistics.median(vals)
+        if all(r.get("hist") for r in rs):  # every round's samples together
+            row["pooled"] = pooled([r["hist"] for r in rs])
         over = [
             (r["p99_us"] / bare[rate, r["round"]], r["p99_us"] - bare[rate, r["round"]])
             for r in rs
@@ -110,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['client']:>16} {row['rate']:>7,}/s  p50 {row['p50_us']:>9.0f} us"
             f"  p99 {row['p99_us']:>9.0f} us  p99.9 {row['p999_us']:>9.0f} us"
             f"  CPU {row.get('cpu_us_per_msg', 0):5.1f} us/msg{extra}"
+            + (f"  pooled p99 {row['pooled']['p99_us']:.0f} us" if "pooled" in row else "")
         )
     if a.json:
         with open(a.json, "w") as f:

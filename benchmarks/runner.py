@@ -355,7 +355,7 @@ def run(settings: Settings, log: Any = sys.stderr) -> dict[str, Any]:
                         parse.append(p)
                         continue
                     r = run_one(tput_job(client, k, d))
-                    _with_sender(r, sim)
+                    attach_sender(r, sim)
                     r["round"] = rnd
                     (ceiling if client == "discard" else tput).append(r)
                     print(f"  round {rnd + 1}: {_label(r)} {r['msgs_per_s']:,.0f} msg/s", file=log)
@@ -365,7 +365,7 @@ def run(settings: Settings, log: Any = sys.stderr) -> dict[str, Any]:
                     r = run_latency(
                         sim, client, rate, settings.lat_seconds, settings.items, rnd, run=run_one
                     )
-                    _with_sender(r, sim)
+                    attach_sender(r, sim)
                     lat.append(r)
                     print(
                         f"  round {rnd + 1}: {client} latency at {rate:,}/s"
@@ -455,7 +455,7 @@ def _in_process(settings: Settings, log: Any) -> dict[str, Any]:
     return {"hot_path": hot, "hot_path_mbp": mbp, "images": imgs}
 
 
-def _with_sender(r: dict[str, Any], sim: Sim) -> None:
+def attach_sender(r: dict[str, Any], sim: Sim) -> None:
     """Put the sender's figures of the job's stream (its last) into its result."""
     got = [
         x
