@@ -515,6 +515,16 @@ def summarise(doc: dict[str, Any]) -> dict[str, Any]:
                 "of_parse_only": _ratio(rows, by_round, "parse-only", domain, k),
                 "of_bare": _ratio(rows, by_round, "bare", domain, k),
                 "x_main": _ratio(rows, by_round, main, domain, k),
+                # the least share of a stream the sender spent waiting for this client to
+                # read: near 1, the client set the pace; low, the sender did
+                "sender_waited_min": min(
+                    (
+                        r["sender"]["blocked_share"]
+                        for r in rows
+                        if "blocked_share" in r.get("sender", {})
+                    ),
+                    default=None,
+                ),
             }
         )
     for client, rate in sorted({(r["client"], r["rate"]) for r in raw["latency"]}):
