@@ -194,8 +194,10 @@ def render(doc: dict[str, Any]) -> str:
     """The whole result as text tables."""
     s = doc["summary"]
     rounds = doc["settings"]["rounds"]
+    full = doc["settings"].get("full_rounds", rounds)
+    extra = f" ({full} of every job, then the targets' jobs)" if rounds > full else ""
     lines = [
-        f"ertcloud {doc['version']} on Python {doc['python']}: {rounds} round(s), "
+        f"ertcloud {doc['version']} on Python {doc['python']}: {rounds} round(s){extra}, "
         f"{doc['seconds']:.0f} s",
         "",
         "Throughput, msgs/s: median (min-max); ratios are medians of same-round ratios",
