@@ -4,6 +4,7 @@ per-job diagnostics, and a paced sender that slips its schedule rather than burs
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 import types
 from array import array
@@ -191,3 +192,97 @@ def test_summary_pools_latency_rounds_and_lists_each_jobs_diagnostics() -> None:
     assert len(diagnostics(raw)) == 2
     d = s["diagnostics"][1]
     assert d["round"] == 1 and d["sender_slips"] == 2 and d["preempted_per_1k"] == 5.0
+
+
+class _FakeSim:
+    ws_url = "ws://127.0.0.1:1/WebSocket"
+    token_url = "http://127.0.0.1:1/token"
+
+    def sender_stats(self) -> list[dict[str, Any]]:
+        return []
+
+    def stop(self) -> None:
+        pass
+
+
+def _fake_run(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, int]]:
+    """``runner.run`` with the jobs recorded instead of run: (client, domain, k), and
+    ("latency", ...) for a latency job."""
+    from benchmarks import parse_only, runner
+
+    seen: list[tuple[str, str, int]] = []
+
+    def job(j: Any, timeout: float = 600, perf: bool = False) -> dict[str, Any]:
+        seen.append((j.client if j.mode == "tput" else "latency", j.domain, j.per_frame))
+        out = {"client": j.client, "domain": j.domain, "per_frame": j.per_frame}
+        if j.mode == "lat":
+            return {**out, "p50_us": 10.0, "p99_us": 20.0, "p999_us": 30.0, "max_us": 40.0}
+        return {**out, "msgs_per_s": 1000.0, "sent": 1}
+
+    def parse(k: int, d: str, seconds: float = 1.0) -> dict[str, Any]:
+        seen.append(("parse-only", d, k))
+        return {"client": "parse-only", "domain": d, "per_frame": k, "msgs_per_s": 5000.0}
+
+    monkeypatch.setattr(runner, "Sim", _FakeSim)
+    monkeypatch.setattr(runner, "run_job", job)
+    monkeypatch.setattr(parse_only, "parse_only", parse)
+    monkeypatch.setattr(runner, "_in_process", lambda s, log: {})
+    monkeypatch.setattr(runner, "pin", lambda pid, cpus: None)
+    monkeypatch.setattr(runner, "clients", lambda s: ["ertcloud-picows", "baseline", "bare"])
+    return seen
+
+
+def test_rounds_run_each_frame_size_as_one_block_then_the_targets_jobs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from benchmarks import runner
+
+    seen = _fake_run(monkeypatch)
+    s = runner.Settings(rounds=5, min_rounds=2, minutes=60, mem_items=(), perf=False)
+    doc = runner.run(s, log=io.StringIO())
+    rounds: list[list[tuple[str, str, int]]] = [[]]  # a round ends with its latency jobs
+    for i, x in enumerate(seen):
+        if x[0] != "latency":
+            rounds[-1].append(x)
+        elif i + 1 < len(seen) and seen[i + 1][0] != "latency":
+            rounds.append([])
+    assert len(rounds) == 5
+    combos = {(d, k) for d in ("MarketPrice", "MarketByPrice") for k in (1, 10)}
+    clients = sorted(["ertcloud-picows", "baseline", "bare", "discard", "parse-only"])
+    for n, jobs in enumerate(rounds):
+        blocks = [(d, k) for i, (_, d, k) in enumerate(jobs) if i == 0 or jobs[i - 1][1:] != (d, k)]
+        # two full rounds, each frame size once, its clients back to back; then the targets'
+        assert sorted(blocks) == (sorted(combos) if n < 2 else [("MarketPrice", 1)])
+        for d, k in blocks:
+            assert sorted(c for c, dd, kk in jobs if (dd, kk) == (d, k)) == clients
+    assert doc["settings"]["rounds"] == 5 and doc["settings"]["full_rounds"] == 2
+    rows = {(r["client"], r["domain"], r["per_frame"]): r for r in doc["summary"]["throughput"]}
+    assert rows["baseline", "MarketPrice", 1]["rounds"] == 5
+    assert rows["baseline", "MarketByPrice", 10]["rounds"] == 2
+    assert rows["parse-only", "MarketPrice", 1]["rounds"] == 5
+
+
+def test_no_round_past_the_full_ones_once_the_time_cap_is_spent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from benchmarks import runner
+
+    _fake_run(monkeypatch)
+    s = runner.Settings(rounds=5, min_rounds=2, minutes=1e-9, mem_items=(), perf=False)
+    doc = runner.run(s, log=io.StringIO())
+    assert doc["settings"]["rounds"] == 2
+
+
+def test_a_latency_target_is_not_settled_when_the_sender_fell_short() -> None:
+    from benchmarks.report import check_targets
+
+    def row(client: str, p99: float, sender_rate: float) -> dict[str, Any]:
+        return {"client": client, "rate": 100_000, "p99_us": p99, "sender_rate_min": sender_rate}
+
+    summary: dict[str, Any] = {"main": "ertcloud-picows", "throughput": [], "memory": []}
+    summary["latency"] = [row("ertcloud-picows", 150, 99_000), row("bare", 100, 99_500)]
+    (t,) = [t for t in check_targets(summary) if t["target"] == "i25_p99_100k"]
+    assert t["met"] is True
+    summary["latency"][1]["sender_rate_min"] = 60_000
+    (t,) = [t for t in check_targets(summary) if t["target"] == "i25_p99_100k"]
+    assert t["met"] is None and "60,000" in t["shown"]
