@@ -582,9 +582,9 @@ def diagnostics(raw: dict[str, Any]) -> list[dict[str, Any]]:
     what the client and the machine did during its stream (:class:`benchmarks.common.Probe`,
     ``perf stat``) and what the sender did: a reader can see why a round's figure differs."""
     out = []
-    jobs = [
+    jobs = [  # parse-only among them: the machine's own speed in that block
         r
-        for r in raw["tput"] + raw["ceiling"]
+        for r in raw["tput"] + raw["ceiling"] + raw["parse"]
         if (r["domain"], r["per_frame"]) == ("MarketPrice", 1)
     ]
     for r in jobs + raw["latency"]:
