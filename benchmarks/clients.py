@@ -145,6 +145,7 @@ def _result(
         out.update(counter.latencies())
     else:
         out["msgs_per_s"] = counter.rate()
+        out["rate_windows"] = counter.rate_windows()
     return out
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import json
 import math
 import os
@@ -37,6 +38,8 @@ __all__ = [
 STREAM_ITEMS = 500
 #: Seconds of a throughput stream left out of its rate (the client warming up).
 WARMUP = 0.3
+#: Sub-windows of a stream (after its warm-up), with a rate or a p99 each.
+WINDOWS = 5
 #: ``ctl,ack`` FIFOs of a ``perf stat --control`` the runner wraps the client process in:
 #: the :class:`Probe` enables its counters for the measured stream only.
 PERF_ENV = "ERTCLOUD_BENCH_PERF_CTL"
@@ -247,15 +250,33 @@ class Counter:
 
     def rate(self, warmup: float = WARMUP) -> float:
         """Messages per second over the saturated window (after ``warmup`` s)."""
+        m = self._window(warmup)
+        if len(m) < 2 or m[-1][0] <= m[0][0]:
+            return 0.0
+        return (m[-1][1] - m[0][1]) / (m[-1][0] - m[0][0])
+
+    def rate_windows(self, warmup: float = WARMUP) -> list[float]:
+        """The rate of each fifth of :meth:`rate`'s window: even, the client ran at one speed
+        throughout; one low, a stall; all low, a slower machine (or client) all along."""
+        m = self._window(warmup)
+        if len(m) < 2 * WINDOWS or m[-1][0] <= m[0][0]:
+            return []
+        t0, t1 = m[0][0], m[-1][0]
+        cuts = [t0 + (t1 - t0) * i / WINDOWS for i in range(WINDOWS + 1)]
+        out = []
+        for a, b in itertools.pairwise(cuts):
+            first = next((x for x in m if x[0] >= a), m[-1])
+            last = max((x for x in m if x[0] <= b), default=first)
+            out.append((last[1] - first[1]) / (last[0] - first[0]) if last[0] > first[0] else 0.0)
+        return out
+
+    def _window(self, warmup: float) -> list[tuple[float, int]]:
         m = self.marks
         if len(m) < 3:
-            return 0.0
+            return []
         t0 = m[0][0] + warmup
         start = next((x for x in m[:-1] if x[0] >= t0), m[len(m) // 4])
-        end = m[-1]
-        if end[0] <= start[0]:
-            return 0.0
-        return (end[1] - start[1]) / (end[0] - start[0])
+        return [x for x in m if x[0] >= start[0]]
 
     def sample_until(self, done: threading.Event, seconds: float) -> None:
         """Wait until ``done``, or ``seconds`` after the first update once :meth:`rate` has
@@ -294,10 +315,6 @@ class Counter:
             hist[b] = hist.get(b, 0) + 1
         out["hist"] = hist
         return out
-
-
-#: Sub-windows of a latency stream (after its warm-up) with a p99 each.
-WINDOWS = 5
 
 
 def hist_bin(ns: int) -> int:

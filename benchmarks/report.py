@@ -307,12 +307,14 @@ def _diagnostics(diag: list[dict[str, Any]]) -> list[str]:
     lines = [
         "",
         "Per job, MarketPrice 1 msg/frame and latency (what moved a round's figure): figure",
-        "msgs/s or p99 us; CPU us/msg; msgs/read, waits (epoll/poll) and preemptions per 1k",
-        "msgs; the CPUs' largest stolen and smallest busy share; the sender's msgs/s, its share",
-        "of the stream spent waiting for the client (unpaced) or slips and p99 lateness (paced)",
+        "msgs/s or p99 us; fifths: the slowest and fastest fifth of the window over its rate",
+        "(one low: a stall; all even: the speed all along); CPU us/msg; msgs/read, waits",
+        "(epoll/poll) and preemptions per 1k msgs; the CPUs' largest stolen and smallest busy",
+        "share; the sender's msgs/s, its share of the stream spent waiting for the client",
+        "(unpaced) or slips and p99 lateness (paced)",
     ]
-    head = ["rnd", "client", "rate", "figure", "CPU", "msg/read", "waits", "preempt", "steal"]
-    head += ["busy", "load", "sender/s", "sender"]
+    head = ["rnd", "client", "rate", "figure", "fifths", "CPU", "msg/read", "waits", "preempt"]
+    head += ["steal", "busy", "load", "sender/s", "sender"]
 
     def f(v: Any, fmt: str) -> str:
         return "-" if v is None else format(v, fmt)
@@ -329,6 +331,7 @@ def _diagnostics(diag: list[dict[str, Any]]) -> list[str]:
                 r["client"],
                 f"{r['rate']:,}" if r["rate"] else "max",
                 f"{r['figure']:,.0f}",
+                f"{r['windows'][0]:.2f}-{r['windows'][1]:.2f}" if r.get("windows") else "-",
                 f(r["cpu_us_per_msg"], ".2f"),
                 f(r["msgs_per_read"], ".1f"),
                 f(r["waits_per_1k"], ".1f"),

@@ -598,6 +598,10 @@ def diagnostics(raw: dict[str, Any]) -> list[dict[str, Any]]:
             "client": r["client"],
             "rate": r.get("rate") or 0,
             "figure": r.get("msgs_per_s") or r.get("p99_us") or 0.0,
+            # the slowest and fastest fifth of the window, over the whole window's rate
+            "windows": [min(w) / r["msgs_per_s"], max(w) / r["msgs_per_s"]]
+            if (w := r.get("rate_windows")) and r.get("msgs_per_s")
+            else None,
             "cpu_us_per_msg": r.get("cpu_us_per_msg"),
             "msgs_per_read": perf.get("msgs_per_read"),
             "waits_per_1k": 1000 * perf["waits"] / n if n and "waits" in perf else None,

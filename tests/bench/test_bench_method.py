@@ -286,3 +286,20 @@ def test_a_latency_target_is_not_settled_when_the_sender_fell_short() -> None:
     summary["latency"][1]["sender_rate_min"] = 60_000
     (t,) = [t for t in check_targets(summary) if t["target"] == "i25_p99_100k"]
     assert t["met"] is None and "60,000" in t["shown"]
+
+
+def test_throughput_fifths_show_a_stall_apart_from_a_slow_run() -> None:
+    c = Counter()
+    # 10k msgs/s for 2.3 s (marks every 1,024 messages), with a 0.2 s stall at 1.3 s
+    t, n = 0.0, 0
+    while t < 2.3:
+        n += 1024
+        t += 1024 / 10_000
+        if 1.3 <= t < 1.3 + 1024 / 10_000:
+            t += 0.2
+        c.marks.append((t, n))
+    fifths = c.rate_windows()
+    assert len(fifths) == WINDOWS
+    assert sum(1 for r in fifths if r < 7_000) == 1  # the stall's fifth alone
+    assert all(r == pytest.approx(10_000, rel=0.05) for r in fifths if r >= 7_000)
+    assert c.rate() < 10_000
