@@ -648,7 +648,7 @@ def add_options(p: argparse.ArgumentParser) -> None:
         "--rounds",
         type=int,
         default=Settings.rounds,
-        help="rounds at most (of every throughput and latency job; at least 3, or this)",
+        help="rounds at most: the first 3 of every job, later ones of the targets' jobs",
     )
     p.add_argument(
         "--minutes",
