@@ -144,6 +144,11 @@ def _result(
     if job.mode == "lat":
         out.update(counter.latencies())
     else:
+        # the sender's stream, on this process's clock (a client stopped before the reply:
+        # the stream's Seconds, which a stream without a Messages limit runs for)
+        secs = float(reply.get("Seconds") or (0 if job.messages else job.seconds))
+        if counter.requested and secs > 0:
+            counter.until = counter.requested + secs
         out["msgs_per_s"] = counter.rate()
         out["rate_windows"] = counter.rate_windows()
     return out

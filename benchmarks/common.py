@@ -224,6 +224,9 @@ class Counter:
     marks: list[tuple[float, int]] = field(default_factory=list)
     lat_ns: array[int] = field(default_factory=lambda: array("q"))
     cpu_s: float = 0.0  # the process's CPU time from start_stream() to end_stream()
+    requested: float = 0.0  # when start_stream() was called (perf_counter)
+    #: > 0: the rate's window ends here (perf_counter): when the sender stopped sending
+    until: float = 0.0
     probe: Probe | None = None
     diag: dict[str, Any] = field(default_factory=dict)  # the probe's figures
 
@@ -231,6 +234,7 @@ class Counter:
         """The measured stream is requested: its CPU time starts."""
         self.probe = Probe()
         self.cpu_s = -time.process_time()
+        self.requested = time.perf_counter()
 
     def end_stream(self) -> None:
         """The stream's end (its reply) came."""
@@ -276,7 +280,11 @@ class Counter:
             return []
         t0 = m[0][0] + warmup
         start = next((x for x in m[:-1] if x[0] >= t0), m[len(m) // 4])
-        return [x for x in m if x[0] >= start[0]]
+        out = [x for x in m if x[0] >= start[0]]
+        # Not the drain after the sender stopped: a client reads faster once the sender is
+        # idle, and the drain is a larger share of a slower client's window.
+        sending = [x for x in out if x[0] <= self.until] if self.until > 0 else out
+        return sending if len(sending) >= 3 else out
 
     def sample_until(self, done: threading.Event, seconds: float) -> None:
         """Wait until ``done``, or ``seconds`` after the first update once :meth:`rate` has

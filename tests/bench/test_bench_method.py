@@ -303,3 +303,17 @@ def test_throughput_fifths_show_a_stall_apart_from_a_slow_run() -> None:
     assert sum(1 for r in fifths if r < 7_000) == 1  # the stall's fifth alone
     assert all(r == pytest.approx(10_000, rel=0.05) for r in fifths if r >= 7_000)
     assert c.rate() < 10_000
+
+
+def test_the_rate_leaves_out_the_drain_after_the_sender_stopped() -> None:
+    c = Counter()
+    c.requested = 0.0
+    t, n = 0.0, 0
+    while t < 2.6:  # 10k msgs/s while the sender sends (2 s), 25k/s draining what is queued
+        n += 1024
+        t += 1024 / (10_000 if t < 2.0 else 25_000)
+        c.marks.append((t, n))
+    assert c.rate() > 11_000  # the whole window
+    c.until = c.requested + 2.0
+    assert c.rate() == pytest.approx(10_000, rel=0.01)
+    assert all(r == pytest.approx(10_000, rel=0.05) for r in c.rate_windows())
