@@ -46,8 +46,8 @@ class Settings:
     out: Path = Path("bench-results")
     chart: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
-    #: the smoke run: throughput and latency jobs in one long-lived client process, and the
-    #: baseline stopped once it has its figure (see :class:`Worker`)
+    #: the smoke run: throughput and latency jobs in one long-lived client process (see
+    #: :class:`Worker`)
     quick: bool = False
     #: count each client's reads, waits and switches with ``perf stat`` (when usable)
     perf: bool = True
