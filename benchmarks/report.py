@@ -323,8 +323,10 @@ def _diagnostics(diag: list[dict[str, Any]]) -> list[str]:
     for r in sorted(diag, key=lambda r: (r["rate"], r["client"], r["round"])):
         if r["rate"]:
             snd = f"{f(r['sender_slips'], 'd')} slips, {f(r['sender_lag_p99_us'], '.0f')} us"
+        elif r["sender_blocked"] is not None:
+            snd = f"waited {r['sender_blocked']:.0%}"
         else:
-            snd = f"waited {f(r['sender_blocked'], '.0%')}"
+            snd = "-"
         rows.append(
             [
                 str(r["round"] + 1),
