@@ -264,6 +264,9 @@ def analyse(lat_ns: array[int], reader_kind: str | None = None) -> dict[str, Any
         for j in range(len(t.g_gen))
     ]
     # the simulator's pacing: how far each stamp is behind the schedule set by the first
+    # (a sender that slipped its schedule, benchmarks.fast_sender, stays behind it after the
+    # slip: its own figures in the job's "sender" say how often; "sim_bunched" is the share
+    # of frames stamped within a tenth of a period of the one before, sent back to back)
     ts = t.sim_ts[:n]
     span = (ts[-1] - ts[0]) or 1
     period = span / max(1, n - 1)
@@ -291,6 +294,11 @@ def analyse(lat_ns: array[int], reader_kind: str | None = None) -> dict[str, Any
             "mean": round(sum(reads) / max(1, len(reads)), 2),
             "max": max(reads, default=0),
         },
+        "sim_bunched": round(
+            sum(1 for i in range(max(1, skip), n) if ts[i] - ts[i - 1] < period / 10)
+            / max(1, n - max(1, skip)),
+            3,
+        ),
         "sim_lag_us": {
             "p50": sim_lag[len(sim_lag) // 2] / 1000,
             "p99": sim_lag[int(0.99 * len(sim_lag))] / 1000,
