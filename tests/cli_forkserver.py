@@ -44,6 +44,11 @@ PRELOAD = (
     "ertcloud.sinks.recorder",
     "ertcloud.sinks.runner",
     "ertcloud.sinks.spec",
+    # imported by most commands as they run (options checked, host names encoded)
+    "ertcloud.cli.checks",
+    "ertcloud.client.api",
+    "encodings.idna",
+    "resource",
 )
 
 _SERVER = r"""
