@@ -67,6 +67,20 @@ def test_a_different_import_environment_starts_a_fresh_interpreter() -> None:
     assert s.serves(cli_env(ERTCLOUD_USER="someone"))
 
 
+def test_a_private_ca_gets_a_server_of_its_own(private_ca: dict[str, str]) -> None:
+    env = cli_env(SSL_CERT_FILE=private_ca["ca"])
+    own = cli_forkserver.server(env)
+    assert own is not None and own is not cli_forkserver.server()
+    assert own.serves(env) and not own.serves(cli_env())
+    assert own is cli_forkserver.server(env)  # one per CA, kept
+    # (that its commands trust the CA: tests/cli/test_cli_vendor_lines.py)
+    args = ("sim", "--tls-cert", "/nonexistent/cert.pem")
+    forked = cli_forkserver.run(list(args), env, 60)
+    assert forked is not None
+    want = subprocess.run(ertcloud_cmd(*args), capture_output=True, text=True, timeout=60, env=env)
+    assert (forked.returncode, forked.stderr) == (want.returncode, want.stderr)
+
+
 def test_a_command_past_its_timeout_is_killed() -> None:
     start = time.monotonic()
     with pytest.raises(subprocess.TimeoutExpired):

@@ -1,6 +1,7 @@
 """Ctrl+C and SIGTERM end a command at once while it waits for the service (a token,
 discovery, the WebSocket connection, the Login), with exit code 130 / 143; the waits have
-timeouts; a line on the terminal says what is awaited after 2 s.
+timeouts; a line on the terminal says what is awaited after 2 s (``ERTCLOUD_NOTICE_AFTER``:
+here 0.2 s, but for one test that keeps the default).
 
 The commands run on a pseudo-terminal that is their controlling terminal, so Ctrl+C is a
 real ``\\x03`` typed at it. The "service" is an aiohttp server in this process whose token
@@ -26,11 +27,15 @@ import pytest
 from aiohttp import web
 from support import cli_env, ertcloud_cmd, run_cli
 
+from ertcloud.cli.interrupt import NOTICE_AFTER
+
 pytestmark = pytest.mark.timeout(120)
 
 CREDS = ("--user", "u", "--password", "p", "--client-id", "c")
 #: a clean exit after a signal must come well within this (the process tree included)
 PROMPT_EXIT = 3.0
+#: the wait notice, which the tests wait for before they interrupt, sooner than by default
+SOON = "0.2"
 
 
 @dataclass
@@ -106,15 +111,16 @@ class OnTerminal:
     """``ertcloud ARGS`` on a pseudo-terminal of its own (its own session; forked as
     ``run_cli``'s commands are)."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, notice_after: str | None = SOON) -> None:
         self.master, slave = os.openpty()
-        forked = cli_forkserver.start_on_terminal(list(args), cli_env(), slave)
+        env = cli_env() if notice_after is None else cli_env(ERTCLOUD_NOTICE_AFTER=notice_after)
+        forked = cli_forkserver.start_on_terminal(list(args), env, slave)
         if forked is not None:
             self.proc: subprocess.Popen[str] = forked
         else:
             self.proc = subprocess.Popen(
                 [sys.executable, "-c", _ON_TTY, *ertcloud_cmd(*args)[1:]],
-                stdin=slave, stdout=slave, stderr=slave, env=cli_env(), start_new_session=True,
+                stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True,
                 text=True,
             )  # fmt: skip
         os.close(slave)
@@ -161,8 +167,8 @@ class OnTerminal:
 
 
 @contextlib.contextmanager
-def on_terminal(*args: str) -> Iterator[OnTerminal]:
-    t = OnTerminal(*args)
+def on_terminal(*args: str, notice_after: str | None = SOON) -> Iterator[OnTerminal]:
+    t = OnTerminal(*args, notice_after=notice_after)
     try:
         yield t
     finally:
@@ -221,8 +227,12 @@ def test_ctrl_c_while_connecting_to_a_silent_websocket_exits_130_at_once(
 
 def test_ctrl_c_during_service_discovery_exits_130(silent: Silent) -> None:
     args = ["market-price", "--discovery-url", silent.hanging_discovery, "--auth-url"]
-    with on_terminal(*args, silent.token, *CREDS) as t:
-        code, took = _interrupt(t, f"service discovery at {silent.hanging_discovery}")
+    start = time.monotonic()
+    with on_terminal(*args, silent.token, *CREDS, notice_after=None) as t:
+        what = f"service discovery at {silent.hanging_discovery}"
+        t.read_until(f"waiting for {what}")
+        assert time.monotonic() - start >= NOTICE_AFTER  # the default when the variable is unset
+        code, took = _interrupt(t, what)
         assert code == 130, t.text
         assert took < PROMPT_EXIT
 
@@ -266,6 +276,16 @@ def test_default_timeouts_are_at_most_15_seconds() -> None:
             m = re.search(rf"{option} SECONDS give up [^(]*\(default (\d+)\)", flat)
             assert m is not None, (command, option)
             assert 0 < int(m.group(1)) <= 15
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "nan"])
+def test_bad_notice_delay_is_a_usage_error(value: str) -> None:
+    r = run_cli("token", "--auth-url", "http://127.0.0.1:9/token", *CREDS,
+                env=cli_env(ERTCLOUD_NOTICE_AFTER=value))  # fmt: skip
+    assert r.returncode == 2
+    assert r.stderr.strip() == (
+        f"ertcloud: error: ERTCLOUD_NOTICE_AFTER must be from 0 to 3600 seconds, got {value!r}"
+    )
 
 
 def test_bad_timeout_is_a_usage_error() -> None:

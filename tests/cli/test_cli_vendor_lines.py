@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import SimProcess, cli_env, ertcloud_cmd
+from support import SimProcess, cli_env, start_cli
 
 from ertcloud.auth.grants import PasswordCredentials, TokenRequest
 from ertcloud.auth.jwt import generate_jwk
@@ -66,10 +66,7 @@ def vendor_run(private_ca: dict[str, str]) -> Iterator[Callable[..., str]]:
     def run(*args: str, expect: str = '"Name":"TRI.N"') -> str:
         env = cli_env(SSL_CERT_FILE=private_ca["ca"])
         env.pop("SSL_CERT_DIR", None)
-        proc = subprocess.Popen(
-            ertcloud_cmd("market-price", *args),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        )  # fmt: skip
+        proc = start_cli("market-price", *args, env=env)
         procs.append(proc)
         seen = _until_item_refresh(proc, expect)
         proc.send_signal(signal.SIGINT)

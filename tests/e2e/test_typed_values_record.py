@@ -9,7 +9,6 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 from support import run_cli
 
@@ -22,6 +21,8 @@ from ertcloud.sinks.rows import row_from_message
 
 
 def test_recorded_quotes_have_typed_columns(tmp_path: Path) -> None:
+    import duckdb  # here, not at collection: each test process collects every module
+
     db = tmp_path / "ticks.db"
     r = run_cli("record", "TRI.N", "--ric", "IBM.N", "--to", str(db), "--duration", "3")
     assert r.returncode == 0, r.stderr
@@ -62,6 +63,8 @@ def test_recorded_quotes_have_typed_columns(tmp_path: Path) -> None:
 
 
 def test_an_old_database_gets_the_typed_columns(tmp_path: Path) -> None:
+    import duckdb
+
     db = tmp_path / "old.db"
     con = duckdb.connect(str(db))
     con.execute(

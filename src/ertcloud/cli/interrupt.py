@@ -6,8 +6,9 @@ exit code 130 (SIGINT) or 143 (SIGTERM). Once it streams, a command takes the si
 its normal end (:func:`on_stop`): it closes its streams and exits 0. A second signal
 always ends the process at once.
 
-:func:`wait_for` bounds each wait and, after :data:`NOTICE_AFTER` seconds, says on stderr
-(when it is a terminal) what the command is waiting for.
+:func:`wait_for` bounds each wait and, after :data:`NOTICE_AFTER` seconds (or
+``ERTCLOUD_NOTICE_AFTER`` from the environment), says on stderr (when it is a terminal) what
+the command is waiting for.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from ..exceptions import ErtcloudError
+from ..exceptions import ConfigError, ErtcloudError
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_TOKEN_TIMEOUT",
     "NOTICE_AFTER",
+    "notice_after",
     "on_stop",
     "run",
     "wait_for",
@@ -34,8 +36,9 @@ __all__ = [
 
 T = TypeVar("T")
 
-#: seconds before a wait is announced on stderr
+#: seconds before a wait is announced on stderr (``ERTCLOUD_NOTICE_AFTER`` overrides it)
 NOTICE_AFTER = 2.0
+NOTICE_AFTER_ENV = "ERTCLOUD_NOTICE_AFTER"
 DEFAULT_TOKEN_TIMEOUT = 15.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 #: seconds the clean-up after an interrupted wait may take before the process just ends
@@ -46,8 +49,9 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 class _Runner:
     """The signal dispatch of one command run."""
 
-    def __init__(self, task: asyncio.Future[int]) -> None:
+    def __init__(self, task: asyncio.Future[int], notice_after: float) -> None:
         self.task = task
+        self.notice_after = notice_after
         self.stops: list[Callable[[], None]] = []
         self.waits: list[str] = []
         self.signum: int | None = None  # the signal that cancelled the command
@@ -91,14 +95,33 @@ _current: _Runner | None = None
 def run(main: Coroutine[Any, Any, int]) -> int:
     """Run a command's coroutine; returns its exit code (128 + the signal if a signal
     ended it while it was waiting)."""
-    return asyncio.run(_run(main))
+    try:
+        after = notice_after()
+    except ConfigError:
+        main.close()
+        raise
+    return asyncio.run(_run(main, after))
 
 
-async def _run(main: Coroutine[Any, Any, int]) -> int:
+def notice_after() -> float:
+    """Seconds before a wait is announced: ``ERTCLOUD_NOTICE_AFTER`` or :data:`NOTICE_AFTER`."""
+    value = os.environ.get(NOTICE_AFTER_ENV, "").strip()
+    if not value:
+        return NOTICE_AFTER
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 3600:
+        raise ConfigError(f"{NOTICE_AFTER_ENV} must be from 0 to 3600 seconds, got {value!r}")
+    return seconds
+
+
+async def _run(main: Coroutine[Any, Any, int], after: float) -> int:
     global _current
     loop = asyncio.get_running_loop()
     task = asyncio.ensure_future(main)
-    runner = _Runner(task)
+    runner = _Runner(task, after)
     installed: list[int] = []
     for sig in SIGNALS:
         try:
@@ -134,13 +157,13 @@ def on_stop(callback: Callable[[], None]) -> bool:
 @contextmanager
 def waiting(what: str) -> Iterator[None]:
     """Mark a wait for ``what``: a signal during it ends the command at once, and a line
-    on stderr names it after :data:`NOTICE_AFTER` seconds."""
+    on stderr names it after :func:`notice_after` seconds."""
     runner = _current
     if runner is None:
         yield
         return
     runner.waits.append(what)
-    handle = asyncio.get_running_loop().call_later(NOTICE_AFTER, runner.notice, what)
+    handle = asyncio.get_running_loop().call_later(runner.notice_after, runner.notice, what)
     try:
         yield
     finally:
