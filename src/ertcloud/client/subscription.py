@@ -40,10 +40,17 @@ from ..protocol.events import ItemRefreshed, ItemStatus, ItemUpdated, StreamClos
 from ..protocol.messages import Priority
 from ..protocol.streams import ItemStream
 from .deadline import within
+from .integrity import StreamHealth
 from .subscription_base import NO_QUEUE, BaseSubscription, Callback
 
 if TYPE_CHECKING:
     from .session import Session
+
+_fast_delivery: Any
+try:
+    from ..protocol._speedups import fast_delivery as _fast_delivery
+except ImportError:  # the compiled core is not built
+    _fast_delivery = None
 
 __all__ = ["OVERFLOW_POLICIES", "ItemEvent", "Overflow", "Subscription"]
 
@@ -374,3 +381,8 @@ class Subscription(BaseSubscription):
 
     async def __aenter__(self) -> Subscription:
         return self
+
+
+if _fast_delivery is not None:
+    # deliver_update's common case then runs in the compiled core, as it would here
+    _fast_delivery(Subscription.deliver_update, StreamHealth)
