@@ -46,11 +46,13 @@ from .subscription_base import NO_QUEUE, BaseSubscription, Callback
 if TYPE_CHECKING:
     from .session import Session
 
-_fast_delivery: Any
+_fast_delivery: Any = None
 try:
-    from ..protocol._speedups import fast_delivery as _fast_delivery
+    from ..protocol import _speedups
 except ImportError:  # the compiled core is not built
-    _fast_delivery = None
+    pass
+else:
+    _fast_delivery = _speedups.fast_delivery
 
 __all__ = ["OVERFLOW_POLICIES", "ItemEvent", "Overflow", "Subscription"]
 
