@@ -130,6 +130,9 @@ async def scenario(transport: str, caplog: pytest.LogCaptureFixture) -> dict[str
         seen.append(("cb", *summary(ev)))
         if ev.seq_number == 80:
             raise ValueError(f"user bug at {ev.stream.name}")
+        if ev.stream.name == "A.N" and ev.seq_number in (96, 112):
+            # set within the callback: on_event gets this very update too
+            session.on_event = on_event if ev.seq_number == 96 else None
 
     def on_event(ev: Any) -> None:
         if hasattr(ev, "message"):
@@ -222,6 +225,8 @@ async def test_every_core_and_transport_delivers_as_the_pure_core(
         pytest.importorskip("picows")
     # the script exercised what it is meant to
     assert ("on_event", "ItemUpdated", "A.N", 16 * 14, {"BID": 1.4}) in oracle["seen"]
+    assert ("on_event", "ItemUpdated", "A.N", 96, {"BID": 0.6}) in oracle["seen"]
+    assert ("on_event", "ItemUpdated", "A.N", 112, {"BID": 0.7}) not in oracle["seen"]
     assert [i[:2] for i in oracle["integrity"]].count(("SequenceGap", "A.N")) == 1
     assert [r[2] for r in oracle["logged"]].count(
         "subscription callback failed on ItemUpdated"

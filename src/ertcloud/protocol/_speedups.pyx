@@ -1704,15 +1704,16 @@ cdef bint _delivered(object deliver, object s, object ev, PyObject* seq) except 
     and ``ev`` has been delivered here; False: the caller calls ``deliver(ev)``."""
     cdef PyObject* p
     cdef PyObject* q
-    cdef object sub, h, nxt, step, cb
-    cdef dict d
+    cdef object sub, session, h, nxt, step, cb, on_event
+    cdef dict d, sd
     if type(deliver) is not _METHOD or PyMethod_GET_FUNCTION(deliver) != <PyObject*>_SUB_DELIVER:
         return False
     if seq is NULL or type(<object>seq) is not _INT_TYPE:
         return False
-    h = <object>_slot(s, S_HEALTH)
-    if type(h) is not _HEALTH:
+    p = _slot(s, S_HEALTH)
+    if p is NULL or type(<object>p) is not _HEALTH:
         return False
+    h = <object>p
     p = _slot(h, H_NEXT)
     if p is NULL or type(<object>p) is not _INT_TYPE or not PyObject_RichCompareBool(<object>seq, <object>p, Py_EQ):
         return False
@@ -1730,7 +1731,9 @@ cdef bint _delivered(object deliver, object s, object ev, PyObject* seq) except 
     p = _dget(d, "_session")
     if p is NULL:
         return False
-    q = _dget(PyObject_GenericGetDict(<object>p, NULL), "on_event")
+    session = <object>p
+    sd = PyObject_GenericGetDict(session, NULL)
+    q = _dget(sd, "on_event")
     if q is NULL or q != <PyObject*>None:
         return False
     p = _dget(d, "on_update")
@@ -1742,12 +1745,24 @@ cdef bint _delivered(object deliver, object s, object ev, PyObject* seq) except 
     nxt = <object>seq + (step or 0)
     _set_slot(h, H_LAST, <object>seq)
     _set_slot(h, H_NEXT, nxt)
-    if cb is not None:
+    if cb is None:
+        return True
+    try:
+        cb(ev)
+    except Exception:
+        # A bug in user code must not take the connection (and every stream) down.
+        _LOG.exception("subscription callback failed on ItemUpdated")
+    # What the callback may have changed that the method reads after it
+    p = _dget(d, "_open")
+    if (<object>p if p is not NULL else sub._open) <= 0:
+        sub._wakeup.set()
+    q = _dget(sd, "on_event")
+    on_event = <object>q if q is not NULL else session.on_event
+    if on_event is not None:
         try:
-            cb(ev)
+            on_event(ev)
         except Exception:
-            # A bug in user code must not take the connection (and every stream) down.
-            _LOG.exception("subscription callback failed on ItemUpdated")
+            _LOG.exception("on_event callback failed on ItemUpdated")
     return True
 
 
