@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from aiohttp import WSMsgType, web
-from support import until
+from support import until, websocket_server
 
 from ertcloud import Session
 from ertcloud.client.subscription import Subscription
@@ -39,17 +39,13 @@ class ScriptedServer:
     def __init__(self) -> None:
         self.ids: dict[str, int] = {}
         self.ws: web.WebSocketResponse | None = None
-        self.runner: web.AppRunner | None = None
-        self.url = ""
 
     async def handler(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(protocols=("tr_json2",))
         await ws.prepare(request)
         self.ws = ws
         async for msg in ws:
-            if msg.type is not WSMsgType.TEXT:
-                continue
-            data = json.loads(msg.data)
+            data = msg.json() if msg.type is WSMsgType.TEXT else []
             for m in data if isinstance(data, list) else [data]:
                 if m.get("Domain") == "Login":
                     login = {"ID": m["ID"], "Type": "Refresh", "Domain": "Login", "State": OK}
@@ -69,20 +65,6 @@ class ScriptedServer:
                 for n, q, b in frame
             ]
             await self.ws.send_str(json.dumps(msgs if len(msgs) > 1 else msgs[0]))
-
-    async def __aenter__(self) -> ScriptedServer:
-        app = web.Application()
-        app.router.add_get("/WebSocket", self.handler)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"ws://127.0.0.1:{self.runner.addresses[0][1]}/WebSocket"
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.runner is not None
-        await self.runner.cleanup()
 
 
 @contextmanager
@@ -143,11 +125,10 @@ async def scenario(transport: str, caplog: pytest.LogCaptureFixture) -> dict[str
         integrity.append((type(ev).__name__, ev.stream.name, *rest))
 
     caplog.clear()
+    server = ScriptedServer()
     async with (
-        ScriptedServer() as server,
-        Session(
-            server.url, transport=transport, reconnect=False, on_integrity=on_integrity
-        ) as session,
+        websocket_server(server.handler) as url,
+        Session(url, transport=transport, reconnect=False, on_integrity=on_integrity) as session,
     ):
         sub = session.subscribe(NAMES[:2], batch=False, queue=False, on_update=on_update)
         queued = session.subscribe(NAMES[2:], batch=False)

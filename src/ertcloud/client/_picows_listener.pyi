@@ -1,11 +1,12 @@
 """Typed interface of the compiled picows listener (``_picows_listener.pyx``)."""
 
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from typing import Any
 
 import picows
 
 from .transport import FrameHandler
+from .transport_picows import After, Receive, Trace
 
 PICOWS_VERSION: str
 
@@ -15,9 +16,5 @@ class CompiledListener(picows.WSListener):
     def ws(self) -> Any: ...
     def __init__(self, ws: Any) -> None: ...
     def receive_directly(
-        self,
-        receive: Callable[[bytes, float], list[Any]],
-        blocked: Collection[Any],
-        after: Callable[[list[Any]], None],
-        trace: Callable[[str, Any], object] | None = None,
+        self, receive: Receive, blocked: Collection[Any], after: After, trace: Trace | None = None
     ) -> None: ...

@@ -42,6 +42,13 @@ PROXY_SUPPORT = "proxy" in inspect.signature(picows.ws_connect).parameters
 DEFAULT_MAX_MESSAGE_SIZE = 10 * 1024 * 1024
 
 
+#: what :meth:`PicowsWebSocket.receive_directly` takes: the protocol's ``receive(data, now)``,
+#: what to call after it with its events, and the session's ``trace``
+Receive = Callable[[bytes, float], list[Any]]
+After = Callable[[list[Any]], None]
+Trace = Callable[[str, Any], object]
+
+
 class PicowsWebSocket:
     """One client WebSocket on picows."""
 
@@ -111,11 +118,7 @@ class PicowsWebSocket:
             self._disconnected()
 
     def receive_directly(
-        self,
-        receive: Callable[[bytes, float], list[Any]],
-        blocked: Collection[Any],
-        after: Callable[[list[Any]], None],
-        trace: Callable[[str, Any], object] | None = None,
+        self, receive: Receive, blocked: Collection[Any], after: After, trace: Trace | None = None
     ) -> None:
         """Let the compiled listener do what ``run``'s handler would do for a whole TEXT
         frame: ``trace("received", data)`` if given, ``events = receive(data,

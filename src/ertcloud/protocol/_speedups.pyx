@@ -1699,6 +1699,11 @@ cdef inline PyObject* _dget(dict d, str name):
     return PyDict_GetItem(d, name)
 
 
+cdef inline bint _holds(dict d, str name, object value):
+    """``d[name] is value`` (False when ``name`` is missing)."""
+    return PyDict_GetItem(d, name) == <PyObject*>value
+
+
 cdef bint _delivered(object deliver, object s, object ev, PyObject* seq) except -1:
     """True when ``deliver`` (a stream's sink) was the registered method in its common case
     and ``ev`` has been delivered here; False: the caller calls ``deliver(ev)``."""
@@ -1719,27 +1724,20 @@ cdef bint _delivered(object deliver, object s, object ev, PyObject* seq) except 
         return False
     sub = <object>PyMethod_GET_SELF(deliver)
     d = PyObject_GenericGetDict(sub, NULL)
-    p = _dget(d, "paused_locally")
-    if p is NULL or p != <PyObject*>_FALSE:
-        return False
-    p = _dget(d, "_queue")
-    if p is NULL or p != <PyObject*>None:
+    if not _holds(d, "paused_locally", _FALSE) or not _holds(d, "_queue", None):
         return False
     p = _dget(d, "_open")
     if p is NULL or type(<object>p) is not _INT_TYPE or <object>p <= 0:
         return False
     p = _dget(d, "_session")
-    if p is NULL:
+    q = _dget(d, "on_update")
+    if p is NULL or q is NULL:
         return False
     session = <object>p
+    cb = <object>q
     sd = PyObject_GenericGetDict(session, NULL)
-    q = _dget(sd, "on_event")
-    if q is NULL or q != <PyObject*>None:
+    if not _holds(sd, "on_event", None):
         return False
-    p = _dget(d, "on_update")
-    if p is NULL:
-        return False
-    cb = <object>p
     q = _slot(h, H_STEP)
     step = <object>q if q is not NULL else None
     nxt = <object>seq + (step or 0)
