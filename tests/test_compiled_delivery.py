@@ -223,3 +223,10 @@ async def test_every_core_and_transport_delivers_as_the_pure_core(
     if name == "compiled":
         # the common case went through the core's delivery, the rest through Python
         assert 0 < python <= updates - 8, python
+    if transport == "picows" and core.compiled_dispatch is not None:
+        from ertcloud.client import transport_picows as tp
+
+        if tp._COMPILED is not None:
+            from ertcloud.client import _picows_listener
+
+            assert _picows_listener.CORE_RECEIVE  # the listener calls the core as a C function

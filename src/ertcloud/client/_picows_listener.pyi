@@ -9,6 +9,7 @@ from .transport import FrameHandler
 from .transport_picows import After, Receive, Trace
 
 PICOWS_VERSION: str
+CORE_RECEIVE: bool
 
 class CompiledListener(picows.WSListener):
     handler: FrameHandler | None

@@ -30,14 +30,14 @@ ctypedef object (*_receive_t)(object, object, object)
 cdef _receive_t _RECEIVE_C = NULL  # the compiled core's receive as a C function
 cdef object _COMPILED_RECEIVE = None  # and as the Python function it is behind
 try:
-    from ertcloud.protocol import _speedups
-except ImportError:  # the compiled core is not built: receive is called as a method
+    from ertcloud.protocol._speedups import RECEIVE_C as _capsule, receive as _receive
+except ImportError:  # the compiled core is not built (or is older): receive is called as a method
     pass
 else:
-    _RECEIVE_C = <_receive_t>PyCapsule_GetPointer(
-        _speedups.RECEIVE_C, "ertcloud.protocol._speedups.RECEIVE_C"
-    )
-    _COMPILED_RECEIVE = _speedups.receive
+    _RECEIVE_C = <_receive_t>PyCapsule_GetPointer(_capsule, "ertcloud.protocol._speedups.RECEIVE_C")
+    _COMPILED_RECEIVE = _receive
+#: True when the compiled core's ``receive`` is called as a C function (``receive_directly``)
+CORE_RECEIVE = _RECEIVE_C != NULL
 
 
 cdef inline object _monotonic():

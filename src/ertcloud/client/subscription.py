@@ -51,8 +51,8 @@ try:
     from ..protocol import _speedups
 except ImportError:  # the compiled core is not built
     pass
-else:
-    _fast_delivery = _speedups.fast_delivery
+else:  # (a core built from older sources has none)
+    _fast_delivery = getattr(_speedups, "fast_delivery", None)
 
 __all__ = ["OVERFLOW_POLICIES", "ItemEvent", "Overflow", "Subscription"]
 
