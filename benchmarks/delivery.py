@@ -33,7 +33,7 @@ import picows
 from benchmarks.hot_path import refreshed_protocol, update_frames
 from ertcloud.client import transport_picows as tp
 from ertcloud.client.integrity import IntegrityMonitor, StreamHealth
-from ertcloud.client.subscription import Subscription
+from ertcloud.client.subscription import Subscription, _failed
 from ertcloud.protocol import _speedups
 from ertcloud.protocol.messages import AnyMessage, Update
 
@@ -114,7 +114,7 @@ def measure(items: int = 500, rounds: int = 7, seconds: float = 0.5) -> dict[str
                 li.receive_directly(receive, set(), after)
         python = variant.endswith("Python delivery")
         _speedups.fast_delivery(
-            _python_delivery_only if python else Subscription.deliver_update, StreamHealth
+            _python_delivery_only if python else Subscription.deliver_update, StreamHealth, _failed
         )
         return li
 
@@ -137,7 +137,7 @@ def measure(items: int = 500, rounds: int = 7, seconds: float = 0.5) -> dict[str
                     assert count[0] == len(frames), (variant, count[0])
                 out[variant].append(spent / n * 1e6)
     finally:
-        _speedups.fast_delivery(Subscription.deliver_update, StreamHealth)
+        _speedups.fast_delivery(Subscription.deliver_update, StreamHealth, _failed)
     return out
 
 

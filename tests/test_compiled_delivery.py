@@ -172,7 +172,7 @@ async def scenario(transport: str, caplog: pytest.LogCaptureFixture) -> dict[str
         ]
         images = [dict(s.fields) for s in (a, b, c)]
     logged = [
-        (r.name, r.levelname, r.getMessage(), r.exc_info and repr(r.exc_info[1]))
+        (r.name, r.levelname, r.getMessage(), r.exc_info and repr(r.exc_info[1]), r.lineno)
         for r in caplog.records
         if r.name == "ertcloud.client" and r.levelno >= logging.WARNING
     ]

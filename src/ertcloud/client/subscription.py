@@ -63,6 +63,12 @@ Overflow = Literal["conflate", "block", "drop_oldest"]
 OVERFLOW_POLICIES: tuple[str, ...] = ("conflate", "block", "drop_oldest")
 
 
+def _failed(message: str) -> None:
+    """Log the exception being handled (a user callback's) with ``message``: the one place
+    that logs it for an Update, whether the compiled core or ``deliver_update`` called it."""
+    log.exception(message)
+
+
 class _Slot:
     """A queued event; an update slot may absorb later updates of its item."""
 
@@ -167,7 +173,7 @@ class Subscription(BaseSubscription):
                     cb(event)
                 except Exception:
                     # A bug in user code must not take the connection (and every stream) down.
-                    log.exception("subscription callback failed on ItemUpdated")
+                    _failed("subscription callback failed on ItemUpdated")
             if self._queue is not None:
                 self._enqueue(event, ItemUpdated)
             elif self._open <= 0:
@@ -177,7 +183,7 @@ class Subscription(BaseSubscription):
             try:
                 on_event(event)
             except Exception:
-                log.exception("on_event callback failed on ItemUpdated")
+                _failed("on_event callback failed on ItemUpdated")
 
     @property
     def books(self) -> dict[str, OrderBook]:
@@ -387,4 +393,4 @@ class Subscription(BaseSubscription):
 
 if _fast_delivery is not None:
     # deliver_update's common case then runs in the compiled core, as it would here
-    _fast_delivery(Subscription.deliver_update, StreamHealth)
+    _fast_delivery(Subscription.deliver_update, StreamHealth, _failed)

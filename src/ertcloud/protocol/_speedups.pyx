@@ -1675,22 +1675,22 @@ cdef object _HEALTH = None  # the registered StreamHealth class
 cdef Py_ssize_t S_HEALTH = _offset(ItemStream, "health")
 cdef Py_ssize_t H_NEXT, H_LAST, H_STEP
 cdef object _METHOD = None  # types.MethodType once fast_delivery has run
-cdef object _LOG = None
+cdef object _FAILED = None  # logs a callback's exception (subscription._failed)
 cdef object _FALSE = False
 cdef object _INT_TYPE = int
 
 
-def fast_delivery(function, health):
-    """Register ``Subscription.deliver_update`` (``function``) and the class of the streams'
-    health (``health``, slotted): its common case then runs here."""
-    global _SUB_DELIVER, _HEALTH, H_NEXT, H_LAST, H_STEP, _METHOD, _LOG
-    import logging
+def fast_delivery(function, health, failed):
+    """Register ``Subscription.deliver_update`` (``function``), the class of the streams'
+    health (``health``, slotted) and what logs a callback's exception (``failed(message)``,
+    called while it is handled, as the method does): its common case then runs here."""
+    global _SUB_DELIVER, _HEALTH, H_NEXT, H_LAST, H_STEP, _METHOD, _FAILED
     import types
     H_NEXT = _offset(health, "next_seq")
     H_LAST = _offset(health, "last_seq")
     H_STEP = _offset(health, "step")
     _METHOD = types.MethodType
-    _LOG = logging.getLogger("ertcloud.client")
+    _FAILED = failed
     _HEALTH = health
     _SUB_DELIVER = function
 
@@ -1749,7 +1749,7 @@ cdef bint _delivered(object deliver, object s, object ev, PyObject* seq) except 
         cb(ev)
     except Exception:
         # A bug in user code must not take the connection (and every stream) down.
-        _LOG.exception("subscription callback failed on ItemUpdated")
+        _FAILED("subscription callback failed on ItemUpdated")
     # What the callback may have changed that the method reads after it
     p = _dget(d, "_open")
     if (<object>p if p is not NULL else sub._open) <= 0:
@@ -1760,7 +1760,7 @@ cdef bint _delivered(object deliver, object s, object ev, PyObject* seq) except 
         try:
             on_event(ev)
         except Exception:
-            _LOG.exception("on_event callback failed on ItemUpdated")
+            _FAILED("on_event callback failed on ItemUpdated")
     return True
 
 
