@@ -393,4 +393,7 @@ class Subscription(BaseSubscription):
 
 if _fast_delivery is not None:
     # deliver_update's common case then runs in the compiled core, as it would here
-    _fast_delivery(Subscription.deliver_update, StreamHealth, _failed)
+    try:
+        _fast_delivery(Subscription.deliver_update, StreamHealth, _failed)
+    except TypeError:  # the health is not slotted as the core reads it: all stays here
+        pass

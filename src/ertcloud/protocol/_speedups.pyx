@@ -1672,8 +1672,7 @@ cdef extern from "Python.h":
 
 cdef object _SUB_DELIVER = None  # the registered Subscription.deliver_update function
 cdef object _HEALTH = None  # the registered StreamHealth class
-cdef Py_ssize_t S_HEALTH = _offset(ItemStream, "health")
-cdef Py_ssize_t H_NEXT, H_LAST, H_STEP
+cdef Py_ssize_t S_HEALTH, H_NEXT, H_LAST, H_STEP
 cdef object _METHOD = None  # types.MethodType once fast_delivery has run
 cdef object _FAILED = None  # logs a callback's exception (subscription._failed)
 cdef object _FALSE = False
@@ -1683,9 +1682,12 @@ cdef object _INT_TYPE = int
 def fast_delivery(function, health, failed):
     """Register ``Subscription.deliver_update`` (``function``), the class of the streams'
     health (``health``, slotted) and what logs a callback's exception (``failed(message)``,
-    called while it is handled, as the method does): its common case then runs here."""
-    global _SUB_DELIVER, _HEALTH, H_NEXT, H_LAST, H_STEP, _METHOD, _FAILED
+    called while it is handled, as the method does): its common case then runs here.
+    TypeError (and nothing registered) where a stream's health or those counters are not
+    slots."""
+    global _SUB_DELIVER, _HEALTH, S_HEALTH, H_NEXT, H_LAST, H_STEP, _METHOD, _FAILED
     import types
+    S_HEALTH = _offset(ItemStream, "health")
     H_NEXT = _offset(health, "next_seq")
     H_LAST = _offset(health, "last_seq")
     H_STEP = _offset(health, "step")
