@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -11,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -263,3 +264,19 @@ def own_names(group: str) -> str:
     own on the suite's shared NATS server (two streams may not share subjects)."""
     name = group.replace("-", "")
     return f"group={group}&stream={name.upper()}&prefix={name}&latest={name}_latest"
+
+
+@contextlib.asynccontextmanager
+async def websocket_server(handler: Callable[[Any], Awaitable[Any]]) -> AsyncIterator[str]:
+    """An aiohttp app serving ``handler`` at ``/WebSocket`` on a free loopback port: its URL."""
+    from aiohttp import web
+
+    app = web.Application()
+    app.router.add_get("/WebSocket", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield f"ws://127.0.0.1:{runner.addresses[0][1]}/WebSocket"
+    finally:
+        await runner.cleanup()

@@ -11,7 +11,40 @@ same picows version (:data:`PICOWS_VERSION`) and falls back to the pure listener
 """
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.float cimport PyFloat_FromDouble
+from cpython.pycapsule cimport PyCapsule_GetPointer
 from picows.picows cimport WSFrame, WSListener, WSMsgType, WSTransport
+
+from types import MethodType
+
+cdef extern from "<time.h>" nogil:
+    ctypedef long time_t
+    struct timespec:
+        time_t tv_sec
+        long tv_nsec
+    int clock_gettime(int clk_id, timespec* tp)
+    int CLOCK_MONOTONIC
+
+ctypedef object (*_receive_t)(object, object, object)
+
+cdef _receive_t _RECEIVE_C = NULL  # the compiled core's receive as a C function
+cdef object _COMPILED_RECEIVE = None  # and as the Python function it is behind
+try:
+    from ertcloud.protocol._speedups import RECEIVE_C as _capsule, receive as _receive
+except ImportError:  # the compiled core is not built (or is older): receive is called as a method
+    pass
+else:
+    _RECEIVE_C = <_receive_t>PyCapsule_GetPointer(_capsule, "ertcloud.protocol._speedups.RECEIVE_C")
+    _COMPILED_RECEIVE = _receive
+#: True when the compiled core's ``receive`` is called as a C function (``receive_directly``)
+CORE_RECEIVE = _RECEIVE_C != NULL
+
+
+cdef inline object _monotonic():
+    """``time.monotonic()`` (the same clock)."""
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return PyFloat_FromDouble(<double>ts.tv_sec + <double>ts.tv_nsec * 1e-9)
 
 cdef extern from *:
     """
@@ -31,10 +64,29 @@ cdef class CompiledListener(WSListener):
 
     cdef public object handler
     cdef readonly object ws
+    # receive_directly(): what the handler would do per frame, done here
+    cdef object _receive, _protocol, _blocked, _after, _trace
 
     def __init__(self, ws):
         self.ws = ws
         self.handler = None
+
+    def receive_directly(self, receive, blocked, after, trace=None):
+        """While ``handler`` is set, do for each whole TEXT frame what a session's handler
+        does, without it: ``trace("received", data)`` if ``trace`` is given, ``events =
+        receive(data, time.monotonic())``, then ``after(events)`` if there are events or
+        ``blocked`` is not empty."""
+        self._receive = receive
+        self._protocol = None
+        if (
+            _COMPILED_RECEIVE is not None
+            and type(receive) is MethodType
+            and receive.__func__ is _COMPILED_RECEIVE
+        ):
+            self._protocol = receive.__self__  # called as the C function
+        self._blocked = blocked
+        self._after = after
+        self._trace = trace
 
     cpdef on_ws_frame(self, WSTransport transport, WSFrame frame):
         # A TEXT frame cannot arrive in the middle of a fragmented message.
@@ -42,7 +94,17 @@ cdef class CompiledListener(WSListener):
         if h is not None and frame.fin and frame.msg_type == WSMsgType.TEXT:
             data = PyBytes_FromStringAndSize(frame.payload_ptr, frame.payload_size)
             try:
-                h(data)
+                if self._after is None:
+                    h(data)
+                else:
+                    if self._trace is not None:
+                        self._trace("received", data)
+                    if self._protocol is not None:
+                        events = _RECEIVE_C(self._protocol, data, _monotonic())
+                    else:
+                        events = self._receive(data, _monotonic())
+                    if events or self._blocked:
+                        self._after(events)
             except Exception as exc:
                 self.ws._fail(transport, exc)
             return

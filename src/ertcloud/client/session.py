@@ -777,6 +777,9 @@ class Session:
                 ws.pause_reading()
                 holding.append(asyncio.ensure_future(hold()))
 
+        direct = getattr(ws, "receive_directly", None)
+        if direct is not None:
+            direct(receive, blocked, after, trace)  # on_frame's steps, by a compiled listener
         timer = asyncio.create_task(self._timer(ws))
         try:
             await ws.run(on_frame)

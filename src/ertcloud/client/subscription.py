@@ -40,10 +40,19 @@ from ..protocol.events import ItemRefreshed, ItemStatus, ItemUpdated, StreamClos
 from ..protocol.messages import Priority
 from ..protocol.streams import ItemStream
 from .deadline import within
+from .integrity import StreamHealth
 from .subscription_base import NO_QUEUE, BaseSubscription, Callback
 
 if TYPE_CHECKING:
     from .session import Session
+
+_fast_delivery: Any = None
+try:
+    from ..protocol import _speedups
+except ImportError:  # the compiled core is not built
+    pass
+else:  # (a core built from older sources has none)
+    _fast_delivery = getattr(_speedups, "fast_delivery", None)
 
 __all__ = ["OVERFLOW_POLICIES", "ItemEvent", "Overflow", "Subscription"]
 
@@ -52,6 +61,12 @@ log = logging.getLogger("ertcloud.client")
 ItemEvent = ItemRefreshed | ItemUpdated | ItemStatus | StreamClosed
 Overflow = Literal["conflate", "block", "drop_oldest"]
 OVERFLOW_POLICIES: tuple[str, ...] = ("conflate", "block", "drop_oldest")
+
+
+def _failed(message: str) -> None:
+    """Log the exception being handled (a user callback's) with ``message``: the one place
+    that logs it for an Update, whether the compiled core or ``deliver_update`` called it."""
+    log.exception(message)
 
 
 class _Slot:
@@ -158,7 +173,7 @@ class Subscription(BaseSubscription):
                     cb(event)
                 except Exception:
                     # A bug in user code must not take the connection (and every stream) down.
-                    log.exception("subscription callback failed on ItemUpdated")
+                    _failed("subscription callback failed on ItemUpdated")
             if self._queue is not None:
                 self._enqueue(event, ItemUpdated)
             elif self._open <= 0:
@@ -168,7 +183,7 @@ class Subscription(BaseSubscription):
             try:
                 on_event(event)
             except Exception:
-                log.exception("on_event callback failed on ItemUpdated")
+                _failed("on_event callback failed on ItemUpdated")
 
     @property
     def books(self) -> dict[str, OrderBook]:
@@ -374,3 +389,11 @@ class Subscription(BaseSubscription):
 
     async def __aenter__(self) -> Subscription:
         return self
+
+
+if _fast_delivery is not None:
+    # deliver_update's common case then runs in the compiled core, as it would here
+    try:
+        _fast_delivery(Subscription.deliver_update, StreamHealth, _failed)
+    except TypeError:  # the health is not slotted as the core reads it: all stays here
+        pass

@@ -18,7 +18,7 @@ import logging
 import os
 import ssl
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 import picows
@@ -42,6 +42,13 @@ PROXY_SUPPORT = "proxy" in inspect.signature(picows.ws_connect).parameters
 DEFAULT_MAX_MESSAGE_SIZE = 10 * 1024 * 1024
 
 
+#: what :meth:`PicowsWebSocket.receive_directly` takes: the protocol's ``receive(data, now)``,
+#: what to call after it with its events, and the session's ``trace``
+Receive = Callable[[bytes, float], list[Any]]
+After = Callable[[list[Any]], None]
+Trace = Callable[[str, Any], object]
+
+
 class PicowsWebSocket:
     """One client WebSocket on picows."""
 
@@ -56,6 +63,7 @@ class PicowsWebSocket:
         self._error: BaseException | None = None
         self._listener: _Listener | CompiledListener | None = None
         self._subprotocol: str | None = None
+        self._direct: tuple[Any, Any, Any, Any] | None = None
         #: reading is paused (back-pressure from a blocking subscription)
         self.paused = False
 
@@ -109,6 +117,16 @@ class PicowsWebSocket:
         finally:
             self._disconnected()
 
+    def receive_directly(
+        self, receive: Receive, blocked: Collection[Any], after: After, trace: Trace | None = None
+    ) -> None:
+        """Let the compiled listener do what ``run``'s handler would do for a whole TEXT
+        frame: ``trace("received", data)`` if given, ``events = receive(data,
+        time.monotonic())``, then ``after(events)`` when there are events or ``blocked`` is
+        not empty (no Python call in between). Given before :meth:`run`; the pure listener
+        ignores it (the handler is called)."""
+        self._direct = (receive, blocked, after, trace)
+
     async def run(self, handler: FrameHandler) -> None:
         """Push every message to ``handler`` until the connection ends; re-raises what the
         handler raised (the connection is dropped then)."""
@@ -116,8 +134,11 @@ class PicowsWebSocket:
         early, self._early = self._early, []
         for data in early:
             handler(memoryview(data))
-        if self._listener is not None:
-            self._listener.handler = handler
+        listener = self._listener
+        if listener is not None:
+            if self._direct is not None and not isinstance(listener, _Listener):
+                listener.receive_directly(*self._direct)
+            listener.handler = handler
         await asyncio.shield(self._done)
         if self._error is None and self._transport is not None:
             try:

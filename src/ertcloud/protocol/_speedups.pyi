@@ -25,6 +25,12 @@ def read_frame(data: Any) -> Frame | list[Update | Refresh] | None: ...
 def apply_refresh(s: ItemStream, msg: Refresh) -> bool: ...
 def receive(self: Any, data: Any, now: float) -> list[Event]: ...
 def receiver(cls: type[Any]) -> Callable[[Any, Any, float], list[Event]]: ...
+def fast_delivery(
+    function: Callable[..., None], health: type[Any], failed: Callable[[str], None]
+) -> None: ...
+
+#: ``receive`` as a C function, for the compiled picows listener (a PyCapsule)
+RECEIVE_C: object
 
 class Frame(Sequence[Update]):
     """Updates read from a frame's bytes for ``dispatch`` (which consumes them)."""
@@ -89,6 +95,7 @@ __all__ = [
     "compact_image",
     "decode_updates",
     "dispatch",
+    "fast_delivery",
     "read_frame",
     "receive",
     "receiver",

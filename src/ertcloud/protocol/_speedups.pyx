@@ -1646,12 +1646,124 @@ cdef list _dispatch_frame(Frame fr, object lookup, object on_other):
                 deliver = s.deliver
             ev = _lazy_event(s, fr.data, r) if msg is None else _ITEM_UPDATED(s, msg)
             if deliver is not None and not events:
-                deliver(ev)
+                if not _delivered(deliver, s, ev, r.vals[1]):
+                    deliver(ev)
             else:
                 events.append(ev)
     finally:
         fr._release()
     return events
+
+
+# -- a subscription's common case of an Update, delivered here ---------------------------------
+#
+# ``Subscription.deliver_update`` (registered by ``fast_delivery``) does, for an Update with
+# the sequence number its stream's health expects, on a subscription that is not paused, has
+# no queue and is still open, in a session without ``on_event``: the health's two counters,
+# then ``on_update``. ``_delivered`` does exactly that from the subscription's and the
+# session's attributes as they are at that moment (nothing to keep in sync); anything else
+# (a gap, a pause, a queue, ``on_event``, a subclass) goes to the Python method.
+
+from cpython.object cimport PyObject_RichCompareBool, Py_EQ
+
+cdef extern from "Python.h":
+    PyObject* PyMethod_GET_FUNCTION(object m)
+    PyObject* PyMethod_GET_SELF(object m)
+
+cdef object _SUB_DELIVER = None  # the registered Subscription.deliver_update function
+cdef object _HEALTH = None  # the registered StreamHealth class
+cdef Py_ssize_t S_HEALTH, H_NEXT, H_LAST, H_STEP
+cdef object _METHOD = None  # types.MethodType once fast_delivery has run
+cdef object _FAILED = None  # logs a callback's exception (subscription._failed)
+cdef object _FALSE = False
+cdef object _INT_TYPE = int
+
+
+def fast_delivery(function, health, failed):
+    """Register ``Subscription.deliver_update`` (``function``), the class of the streams'
+    health (``health``, slotted) and what logs a callback's exception (``failed(message)``,
+    called while it is handled, as the method does): its common case then runs here.
+    TypeError (and nothing registered) where a stream's health or those counters are not
+    slots."""
+    global _SUB_DELIVER, _HEALTH, S_HEALTH, H_NEXT, H_LAST, H_STEP, _METHOD, _FAILED
+    import types
+    S_HEALTH = _offset(ItemStream, "health")
+    H_NEXT = _offset(health, "next_seq")
+    H_LAST = _offset(health, "last_seq")
+    H_STEP = _offset(health, "step")
+    _METHOD = types.MethodType
+    _FAILED = failed
+    _HEALTH = health
+    _SUB_DELIVER = function
+
+
+cdef inline PyObject* _dget(dict d, str name):
+    return PyDict_GetItem(d, name)
+
+
+cdef inline bint _holds(dict d, str name, object value):
+    """``d[name] is value`` (False when ``name`` is missing)."""
+    return PyDict_GetItem(d, name) == <PyObject*>value
+
+
+cdef bint _delivered(object deliver, object s, object ev, PyObject* seq) except -1:
+    """True when ``deliver`` (a stream's sink) was the registered method in its common case
+    and ``ev`` has been delivered here; False: the caller calls ``deliver(ev)``."""
+    cdef PyObject* p
+    cdef PyObject* q
+    cdef object sub, session, h, nxt, step, cb, on_event
+    cdef dict d, sd
+    if type(deliver) is not _METHOD or PyMethod_GET_FUNCTION(deliver) != <PyObject*>_SUB_DELIVER:
+        return False
+    if seq is NULL or type(<object>seq) is not _INT_TYPE:
+        return False
+    p = _slot(s, S_HEALTH)
+    if p is NULL or type(<object>p) is not _HEALTH:
+        return False
+    h = <object>p
+    p = _slot(h, H_NEXT)
+    if p is NULL or type(<object>p) is not _INT_TYPE or not PyObject_RichCompareBool(<object>seq, <object>p, Py_EQ):
+        return False
+    sub = <object>PyMethod_GET_SELF(deliver)
+    d = PyObject_GenericGetDict(sub, NULL)
+    if not _holds(d, "paused_locally", _FALSE) or not _holds(d, "_queue", None):
+        return False
+    p = _dget(d, "_open")
+    if p is NULL or type(<object>p) is not _INT_TYPE or <object>p <= 0:
+        return False
+    p = _dget(d, "_session")
+    q = _dget(d, "on_update")
+    if p is NULL or q is NULL:
+        return False
+    session = <object>p
+    cb = <object>q
+    sd = PyObject_GenericGetDict(session, NULL)
+    if not _holds(sd, "on_event", None):
+        return False
+    q = _slot(h, H_STEP)
+    step = <object>q if q is not NULL else None
+    nxt = <object>seq + (step or 0)
+    _set_slot(h, H_LAST, <object>seq)
+    _set_slot(h, H_NEXT, nxt)
+    if cb is None:
+        return True
+    try:
+        cb(ev)
+    except Exception:
+        # A bug in user code must not take the connection (and every stream) down.
+        _FAILED("subscription callback failed on ItemUpdated")
+    # What the callback may have changed that the method reads after it
+    p = _dget(d, "_open")
+    if (<object>p if p is not NULL else sub._open) <= 0:
+        sub._wakeup.set()
+    q = _dget(sd, "on_event")
+    on_event = <object>q if q is not NULL else session.on_event
+    if on_event is not None:
+        try:
+            on_event(ev)
+        except Exception:
+            _FAILED("on_event callback failed on ItemUpdated")
+    return True
 
 
 # -- ClientProtocol.receive ----------------------------------------------------------------------
@@ -1683,6 +1795,11 @@ def receiver(cls):
 
 
 def receive(self, data, now):
+    return _receive(self, data, now)
+
+
+cdef object _receive(object self, object data, object now):
+    """``receive``, for C callers too (``RECEIVE_C``)."""
     cdef PyTypeObject* t = Py_TYPE(self)
     cdef dict d
     cdef Frame fr
@@ -1716,6 +1833,14 @@ def receive(self, data, now):
         return _dispatch(msgs, self.streams.lookup, self._on_other, fr, self.login.id)
     finally:
         fr._release()
+
+
+from cpython.pycapsule cimport PyCapsule_New
+
+ctypedef object (*_receive_t)(object, object, object)
+#: ``receive(protocol, data, now)`` as a C function (``object (*)(object, object, object)``)
+#: for the compiled picows listener
+RECEIVE_C = PyCapsule_New(<void*><_receive_t>_receive, "ertcloud.protocol._speedups.RECEIVE_C", NULL)
 
 
 include "_speedups_map.pxi"
