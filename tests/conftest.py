@@ -15,7 +15,7 @@ import pytest
 import trustme
 from local_servers import NatsServer, PostgresServer, ServerError
 from support import SimProcess, start_cli
-from warm_bytecode import warm_bytecode
+from warm_bytecode import warm_bytecode, warm_hypothesis
 
 import ertcloud
 from ertcloud.sim.server import SimOptions, SimServer
@@ -41,12 +41,11 @@ UNIT_PATHS = (
 SERIAL_PATHS: tuple[str, ...] = ()
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist starts its workers
-def pytest_sessionstart(session: pytest.Session) -> None:
-    config = session.config
-    if config.pluginmanager.hasplugin("dsession"):  # the xdist controller
-        module_dirs = [*config.getini("pythonpath"), *map(Path, ertcloud.__path__)]
-        warm_bytecode(config, TESTS, [d for d in module_dirs if d.resolve() != TESTS])
+def pytest_xdist_setupnodes(config: pytest.Config) -> None:
+    """The xdist controller, before it starts the workers: the caches they share."""
+    module_dirs = [*config.getini("pythonpath"), *map(Path, ertcloud.__path__)]
+    warm_bytecode(config, TESTS, [d for d in module_dirs if d.resolve() != TESTS])
+    warm_hypothesis()
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects
