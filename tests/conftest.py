@@ -41,6 +41,7 @@ UNIT_PATHS = (
 SERIAL_PATHS: tuple[str, ...] = ()
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist
 def pytest_xdist_setupnodes(config: pytest.Config) -> None:
     """The xdist controller, before it starts the workers: the caches they share."""
     module_dirs = [*config.getini("pythonpath"), *map(Path, ertcloud.__path__)]
