@@ -19,6 +19,7 @@ PYTEST := $(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile --no-loadscope-r
 
 # The test runs keep bytecode even where PYTHONDONTWRITEBYTECODE is set: without it every pytest
 # process (each xdist worker) rewrites the asserts of all test modules again, 15-20 s apiece.
+# The xdist controller writes those caches once before it starts the workers (tests/conftest.py).
 test test-cluster check: export PYTHONDONTWRITEBYTECODE :=
 
 # editable installs of a pyproject-only package need pip 21.3+; only upgrade an old one

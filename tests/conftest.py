@@ -15,7 +15,9 @@ import pytest
 import trustme
 from local_servers import NatsServer, PostgresServer, ServerError
 from support import SimProcess, start_cli
+from warm_bytecode import warm_bytecode, warm_hypothesis
 
+import ertcloud
 from ertcloud.sim.server import SimOptions, SimServer
 
 TESTS = Path(__file__).resolve().parent
@@ -37,6 +39,14 @@ UNIT_PATHS = (
 # tests marked `serial` alone, before the rest runs in parallel. Mark more with
 # `@pytest.mark.serial` (or `pytestmark`) rather than listing them here.
 SERIAL_PATHS: tuple[str, ...] = ()
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist
+def pytest_xdist_setupnodes(config: pytest.Config) -> None:
+    """The xdist controller, before it starts the workers: the caches they share."""
+    module_dirs = [*config.getini("pythonpath"), *map(Path, ertcloud.__path__)]
+    warm_bytecode(config, TESTS, [d for d in module_dirs if d.resolve() != TESTS])
+    warm_hypothesis()
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects
