@@ -13,6 +13,8 @@ TEST_STAMP := $(VENV)/.installed-test-$(HASH)
 # tests wait on sockets, servers and subprocesses (on 2 cores the parallel tier used 130 % of
 # them with 4 workers and took 4 min; 178 % with 6, 3 min 15 s).
 JOBS ?= $(shell n=$$(( $$(nproc 2>/dev/null || echo 1) * 3 )); echo $$(( n > 12 ? 12 : n )))
+# the test files that mark a test `serial` (the markers are the only way to make one serial)
+SERIAL_FILES = $(shell grep -rlE --include='test_*.py' 'mark\.serial' tests)
 PYTEST := $(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile --no-loadscope-reorder
 
 .PHONY: test-cluster demo test check services lint typecheck clean
@@ -58,11 +60,13 @@ test: $(TEST_STAMP) services
 	@# per module). mypy --strict (one core for 20-40 s with a cold cache) runs beside them,
 	@# since they leave CPU idle. Then the timing-sensitive tests (marked serial) run alone,
 	@# with the test modules' bytecode written by then; exit 5 (none selected) is fine for
-	@# them only, where PYTEST_ARGS may leave none. Every part runs; any failure fails the run.
+	@# them only, where PYTEST_ARGS may leave none. With no PYTEST_ARGS the serial tier collects
+	@# only the files that mark a test serial (collecting all 2,000+ tests costs 5 s).
+	@# Every part runs; any failure fails the run.
 	$(BIN)/mypy > $(VENV)/mypy.out 2>&1 & mypy=$$!; \
 	ERTCLOUD_WHEEL_TEST=1 $(PYTEST) -m 'not serial' $(PYTEST_ARGS); tests=$$?; \
 	wait $$mypy; typed=$$?; cat $(VENV)/mypy.out; \
-	$(BIN)/python -m pytest -q -m 'serial and not cluster' $(PYTEST_ARGS); serial=$$?; \
+	$(BIN)/python -m pytest -q -m 'serial and not cluster' $(or $(PYTEST_ARGS),$(SERIAL_FILES)); serial=$$?; \
 	[ $$typed -eq 0 ] || echo 'make test: mypy --strict found errors (above)' >&2; \
 	[ $$typed -eq 0 ] && [ $$tests -eq 0 ] && { [ $$serial -eq 0 ] || [ $$serial -eq 5 ]; }
 

@@ -35,12 +35,6 @@ UNIT_PATHS = (
     "reliability/test_fuzz_state_machines.py",
 )
 
-# Timing-sensitive tests that fail when another test competes for the CPU: `make test` runs the
-# tests marked `serial` alone, before the rest runs in parallel. Mark more with
-# `@pytest.mark.serial` (or `pytestmark`) rather than listing them here.
-SERIAL_PATHS: tuple[str, ...] = ()
-
-
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist
 def pytest_xdist_setupnodes(config: pytest.Config) -> None:
     """The xdist controller, before it starts the workers: the caches they share."""
@@ -58,8 +52,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             continue
         if rel.startswith(UNIT_PATHS):
             item.add_marker(pytest.mark.unit)
-        if rel.startswith(SERIAL_PATHS):
-            item.add_marker(pytest.mark.serial)
     # Files that start processes, servers or real-time waits first, the files of in-process unit
     # tests last: xdist (`--dist loadfile --no-loadscope-reorder`) hands out files in this
     # order, so the long ones start early and the many short ones fill the gaps at the end.
