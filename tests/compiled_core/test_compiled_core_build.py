@@ -31,6 +31,8 @@ else:
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [
     pytest.mark.wheel,
+    # a build, not a hang: the module's venv and Cython run take minutes on a loaded machine
+    pytest.mark.timeout(600),
     pytest.mark.skipif(
         os.environ.get("ERTCLOUD_WHEEL_TEST") != "1", reason="set ERTCLOUD_WHEEL_TEST=1 (slow)"
     ),
