@@ -25,6 +25,9 @@ from .streams import ItemStream, Phase, _too_many
 
 
 cdef extern from "Python.h":
+    bint PyUnicode_IS_COMPACT_ASCII(object o)
+    Py_ssize_t PyUnicode_GET_LENGTH(object o)
+    object PyUnicode_DecodeASCII(const char* s, Py_ssize_t size, const char* errors)
     ctypedef struct PyMemberDef:
         Py_ssize_t offset
     ctypedef struct PyMemberDescrObject:
@@ -84,20 +87,29 @@ cdef object _RULES = RippleRules
 # -- the compact image -------------------------------------------------------------------------
 #
 # One Layout (field name -> slot, shared by every image of one shape) and, per image, one block
-# of 8-byte values with a tag byte each: a float or an integer that fits 64 bits is stored as a
-# C value (no object per field), anything else (strings, None, booleans, containers, larger
-# integers) as an object reference. Fields the layout does not have go to ``extra``.
+# of 8-byte values with a 2-bit tag each: a float or an integer that fits 64 bits is stored as a
+# C value (no object per field), an ASCII string of the Refresh that no other image shares
+# (an ISIN, a name) as its bytes after the tags, anything else (shared strings, None,
+# booleans, containers, larger integers) as an object reference. Fields the layout does not
+# have go to ``extra``.
+
+cdef struct _Str:  # an ASCII string in the image's own bytes
+    unsigned int at  # its offset in the bytes after the tags
+    unsigned int n  # its length
+
 
 cdef union _Val:
     double d
     long long i
     PyObject* o
+    _Str s
 
 
 cdef enum:
     _T_OBJ = 0
     _T_FLOAT = 1
     _T_INT = 2
+    _T_STR = 3  # only in an image: built at its Refresh, never from an Update
 
 
 cdef struct _Slot  # the reader's cache entry of a short string (below)
@@ -167,7 +179,12 @@ cdef class CompactImage:
             return PyFloat_FromDouble(self.vals[i].d)
         if tag == _T_INT:
             return PyLong_FromLongLong(self.vals[i].i)
+        if tag == _T_STR:
+            return PyUnicode_DecodeASCII(self._bytes() + self.vals[i].s.at, self.vals[i].s.n, NULL)
         return <object>self.vals[i].o
+
+    cdef inline const char* _bytes(self) noexcept:
+        return (<const char*>(self.vals + self.n)) + (self.n + 3) // 4
 
     cdef inline int _store(self, Py_ssize_t i, object v) except -1:
         cdef PyObject* old = self.vals[i].o if self._tag(i) == _T_OBJ else NULL
@@ -377,23 +394,124 @@ cdef inline object _share(object v):
     return v
 
 
+# At a Refresh, an ASCII string that misses the table above is copied into the image's own
+# bytes (and put in the table, so that the next image with the same value shares it): the
+# strings only one item has (its name, ISIN, CUSIP, trade id) cost their length, not an object
+# each. A string given twice in one image is copied once (the table's entry remembers the
+# offset it got in the image being built).
+cdef unsigned long long _build_gen = 0
+cdef unsigned long long _shared_gen[_SHARE_SLOTS]
+cdef unsigned int _shared_at[_SHARE_SLOTS]
+cdef Py_ssize_t _plan_cap = 0
+cdef Py_ssize_t* _plan = NULL  # per slot: the offset of its string in the image's bytes, or -1
+cdef enum:
+    _OWN_MAX = 0xFFFF  # longer strings stay objects
+
+
+cdef CompactImage _image_from(object layout, PyObject** objs, _Field* fs):
+    """A :class:`CompactImage` in ``layout`` of its values in slot order: ``objs[i]``, or
+    ``fs[i]`` (numbers as read) when ``objs`` is NULL."""
+    cdef CompactImage img = CompactImage.__new__(CompactImage)
+    cdef tuple names = layout.names
+    cdef Py_ssize_t i, n = len(names), area = 0, at, ln
+    cdef size_t h
+    cdef PyObject* v
+    cdef PyObject** slot
+    cdef Py_ssize_t* plan
+    cdef char* own
+    global _build_gen, _plan, _plan_cap
+    img.index = layout.index
+    img.names = names
+    if n == 0:
+        return img
+    if n > _plan_cap:
+        _plan = <Py_ssize_t*>_grown(_plan, &_plan_cap, sizeof(Py_ssize_t), n)
+    plan = _plan
+    _build_gen += 1
+    for i in range(n):
+        plan[i] = -1
+        if objs is not NULL:
+            v = objs[i]
+        elif fs[i].tag == _T_OBJ:
+            v = fs[i].v.o
+        else:
+            continue
+        if type(<object>v) is not str or not PyUnicode_IS_COMPACT_ASCII(<object>v):
+            continue
+        ln = PyUnicode_GET_LENGTH(<object>v)
+        if ln > _SHARE_LEN:
+            if ln <= _OWN_MAX:
+                plan[i] = area
+                area += ln
+            continue
+        h = <size_t>hash(<object>v) & (_SHARE_SLOTS - 1)
+        slot = &_shared[h]
+        if slot[0] is not NULL and (slot[0] == v or <str>slot[0] == <str>v):
+            if _shared_gen[h] == _build_gen:  # given earlier in this image: its bytes
+                plan[i] = _shared_at[h]
+            continue  # else the table's copy
+        Py_INCREF(<object>v)
+        Py_XDECREF(slot[0])
+        slot[0] = v
+        _shared_gen[h] = _build_gen
+        _shared_at[h] = <unsigned int>area
+        plan[i] = area
+        area += ln
+    img.vals = <_Val*>PyMem_Malloc(n * sizeof(_Val) + (n + 3) // 4 + area)
+    if img.vals is NULL:
+        raise MemoryError()
+    memset(img.vals + n, 0xAA, (n + 3) // 4)  # every tag _T_INT: nothing to release yet
+    img.n = n
+    own = <char*>img._bytes()
+    for i in range(n):
+        at = plan[i]
+        if at >= 0:
+            v = objs[i] if objs is not NULL else fs[i].v.o
+            ln = PyUnicode_GET_LENGTH(<object>v)
+            memcpy(own + at, PyUnicode_DATA(<object>v), ln)
+            img.vals[i].s.at = <unsigned int>at
+            img.vals[i].s.n = <unsigned int>ln
+            img._set_tag(i, _T_STR)
+        elif objs is not NULL:
+            img._store(i, _share(<object>objs[i]))
+        elif fs[i].tag == _T_OBJ:
+            img._store(i, _share(<object>fs[i].v.o))
+        else:
+            img.vals[i] = fs[i].v
+            img._set_tag(i, fs[i].tag)
+    return img
+
+
+cdef Py_ssize_t _objs_cap = 0
+cdef PyObject** _objs = NULL
+
+
+cdef PyObject** _values_of(tuple names, dict fields, bint in_order) except NULL:
+    """The values of ``fields`` in the order of ``names`` (borrowed: ``fields`` holds them):
+    by name, or in the dict's order when ``in_order`` (its keys are ``names``)."""
+    global _objs, _objs_cap
+    cdef Py_ssize_t i = 0, pos = 0, n = len(names)
+    cdef PyObject* k
+    cdef PyObject* v
+    if n + 1 > _objs_cap:
+        _objs = <PyObject**>_grown(_objs, &_objs_cap, sizeof(PyObject*), n + 1)
+    if in_order:
+        while PyDict_Next(fields, &pos, &k, &v):
+            _objs[i] = v
+            i += 1
+    else:
+        for i in range(n):
+            v = PyDict_GetItemWithError(fields, names[i])
+            if v is NULL:
+                raise KeyError(names[i])
+            _objs[i] = v
+    return _objs
+
+
 def compact_image(layout, dict fields):
     """A :class:`CompactImage` of ``fields`` in ``layout`` (whose names are exactly the
     keys of ``fields``, in their order)."""
-    cdef CompactImage img = CompactImage.__new__(CompactImage)
-    cdef tuple names = layout.names
-    cdef Py_ssize_t i, n = len(names)
-    img.index = layout.index
-    img.names = names
-    if n:
-        img.vals = <_Val*>PyMem_Malloc(n * sizeof(_Val) + (n + 3) // 4)
-        if img.vals is NULL:
-            raise MemoryError()
-        memset(img.vals + n, 0xAA, (n + 3) // 4)  # every tag _T_INT: nothing to release yet
-        img.n = n
-        for i in range(n):
-            img._store(i, _share(fields[names[i]]))
-    return img
+    return _image_from(layout, _values_of(layout.names, fields, False), NULL)
 
 
 cdef inline int _ripple(CompactImage img, dict table, object name, object whole) except -1:
