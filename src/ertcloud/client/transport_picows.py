@@ -53,11 +53,11 @@ class _ChunkedReads(asyncio.BufferedProtocol):
 
     def __init__(self, proto: Any) -> None:
         self._get_buffer = proto.get_buffer
-        self.buffer_updated = proto.buffer_updated
-        self.eof_received = proto.eof_received
-        self.connection_lost = proto.connection_lost
-        self.pause_writing = proto.pause_writing
-        self.resume_writing = proto.resume_writing
+        self.buffer_updated = proto.buffer_updated  # type: ignore[method-assign]
+        self.eof_received = proto.eof_received  # type: ignore[method-assign]
+        self.connection_lost = proto.connection_lost  # type: ignore[method-assign]
+        self.pause_writing = proto.pause_writing  # type: ignore[method-assign]
+        self.resume_writing = proto.resume_writing  # type: ignore[method-assign]
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._get_buffer(sizehint)[:READ_CHUNK]  # type: ignore[no-any-return]
