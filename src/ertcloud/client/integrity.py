@@ -155,6 +155,7 @@ class IntegrityMonitor:
         # a stream's record is its ``health`` (no table of them: one entry per item); the
         # streams stale now, in the order they became so
         self._stale: dict[ItemStream, None] = {}
+        self._last_now = -math.inf
         #: totals over every stream
         self.gaps = 0
         self.missing = 0
@@ -172,9 +173,19 @@ class IntegrityMonitor:
         return h if type(h) is StreamHealth else self._track(stream)
 
     def _track(self, stream: ItemStream) -> StreamHealth:
-        h = StreamHealth(last_message=self.clock(), seen=stream.updates + stream.refreshes)
+        h = StreamHealth(last_message=self._now(), seen=stream.updates + stream.refreshes)
         stream.health = h
         return h
+
+    def _now(self) -> float:
+        """The clock, as one float object for the events of a burst: a reading within a
+        millisecond of the last one gives that one again (a float less per item refreshed)."""
+        t = self.clock()
+        last = self._last_now
+        if 0.0 <= t - last < 0.001:
+            return last
+        self._last_now = t
+        return t
 
     @property
     def stale(self) -> list[ItemStream]:
@@ -204,7 +215,7 @@ class IntegrityMonitor:
         h = stream.health
         if type(h) is not StreamHealth:
             h = self._track(stream)
-        h.last_message = self.clock()
+        h.last_message = self._now()
         if t is ItemUpdated:
             # not ``message.seq_number``: the compiled core's event would build the message
             seq = event.seq_number  # type: ignore[union-attr]
