@@ -25,6 +25,8 @@ from .streams import ItemStream, Phase, _too_many
 
 
 cdef extern from "Python.h":
+    char* PyBytes_AS_STRING(object o)
+    object PyBytes_FromStringAndSize(const char* v, Py_ssize_t n)
     bint PyUnicode_IS_COMPACT_ASCII(object o)
     Py_ssize_t PyUnicode_GET_LENGTH(object o)
     object PyUnicode_DecodeASCII(const char* s, Py_ssize_t size, const char* errors)
@@ -137,6 +139,77 @@ cdef object _INT = int
 cdef object _FIELD_IMAGE = FieldImage
 
 
+# A layout may also give its numbers 4 bytes instead of 8 (``Layout.widths``, fixed by the first
+# image of the layout: each field whose value there fits): an integer of 32 bits, a decimal of
+# up to 27 bits and 9 places (m / 10**e, which gives the double back exactly, as the reader's
+# own exact division does), or None. An image whose values fit the narrow slots is built with
+# them; a value that does not fit (at the Refresh or in a later Update) makes the image wide
+# (every slot 8 bytes) from then on.
+cdef double _P10[10]
+_P10[:] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9]
+cdef enum:
+    _DEC_PLACES = 10
+cdef double _DEC_MAX = 134217728.0  # 2**27
+
+
+cdef inline bint _dec_at(double d, unsigned int e, unsigned int* out) noexcept:
+    cdef double x = d * _P10[e]
+    cdef long long m
+    if not (-_DEC_MAX < x < _DEC_MAX):  # NaN too
+        return False
+    m = llrint(x)
+    if <double>m / _P10[e] != d or (m == 0 and signbit(d)):
+        return False
+    out[0] = ((<unsigned int>(<int>m)) << 4) | e
+    return True
+
+
+cdef inline bint _dec(double d, unsigned int hint, unsigned int* out) noexcept:
+    """``d`` as a narrow decimal (the places of ``hint`` tried first), if it fits."""
+    cdef unsigned int e
+    if _dec_at(d, hint, out):
+        return True
+    for e in range(_DEC_PLACES):
+        if e != hint and _dec_at(d, e, out):
+            return True
+        if not (-_DEC_MAX < d * _P10[e] < _DEC_MAX):
+            return False
+    return False
+
+
+cdef inline double _undec(unsigned int u) noexcept:
+    return (<int>u >> 4) / _P10[u & 15]
+
+
+cdef inline int _narrow_of(PyObject* v, _Field* f, unsigned int hint, unsigned int* out) noexcept:
+    """The tag of a value (``v``, or ``f`` when ``v`` is NULL) in a narrow slot, with its
+    4 bytes in ``out``; -1 when it does not fit one."""
+    cdef int overflow = 0
+    cdef long long x
+    if v is NULL:
+        if f.tag == _T_FLOAT:
+            return _T_FLOAT if _dec(f.v.d, hint, out) else -1
+        if f.tag == _T_INT:
+            x = f.v.i
+        else:
+            v = f.v.o
+    if v is not NULL:
+        if v == <PyObject*>None:
+            out[0] = 0
+            return _T_OBJ
+        if type(<object>v) is _FLOAT:
+            return _T_FLOAT if _dec(PyFloat_AS_DOUBLE(<object>v), hint, out) else -1
+        if type(<object>v) is not _INT:
+            return -1
+        x = PyLong_AsLongLongAndOverflow(<object>v, &overflow)
+        if overflow:
+            return -1
+    if not (-2147483648 <= x <= 2147483647):
+        return -1
+    out[0] = <unsigned int>(<int>x)
+    return _T_INT
+
+
 @cython.final
 @cython.no_gc  # its values come from decoded JSON: they never refer back to an image
 cdef class CompactImage:
@@ -146,8 +219,11 @@ cdef class CompactImage:
     cdef dict index  # the layout's name -> slot
     cdef tuple names  # the layout's names, in slot order
     cdef Py_ssize_t n
-    cdef _Val* vals  # n values, then their tags (2 bits each)
+    cdef _Val* vals  # n values, then their tags (2 bits each), then the image's own strings
     cdef dict extra  # fields the layout does not have (None while there are none)
+    # None: every value in 8 bytes, slot i at vals[i]; else the layout's widths: the byte
+    # offset of each slot, then the size of the values, then where the 4-byte slots start
+    cdef bytes offs
 
     def __cinit__(self):
         self.n = 0
@@ -157,15 +233,37 @@ cdef class CompactImage:
         cdef Py_ssize_t i
         if self.vals is not NULL:
             for i in range(self.n):
-                if self._tag(i) == _T_OBJ:
-                    Py_XDECREF(self.vals[i].o)
+                if self._tag(i) == _T_OBJ and not self._small(i):
+                    Py_XDECREF(self._w(i).o)
             PyMem_Free(self.vals)
 
+    cdef inline const unsigned int* _o(self) noexcept:
+        return <const unsigned int*>PyBytes_AS_STRING(self.offs)
+
+    cdef inline bint _small(self, Py_ssize_t i) noexcept:
+        """Whether slot ``i`` holds 4 bytes."""
+        return self.offs is not None and self._o()[i] >= self._o()[self.n + 1]
+
+    cdef inline _Val* _w(self, Py_ssize_t i) noexcept:
+        """Slot ``i`` of 8 bytes."""
+        if self.offs is None:
+            return self.vals + i
+        return <_Val*>((<char*>self.vals) + self._o()[i])
+
+    cdef inline unsigned int* _u(self, Py_ssize_t i) noexcept:
+        """Slot ``i`` of 4 bytes."""
+        return <unsigned int*>((<char*>self.vals) + self._o()[i])
+
+    cdef inline unsigned char* _tags(self) noexcept:
+        if self.offs is None:
+            return <unsigned char*>(self.vals + self.n)
+        return (<unsigned char*>self.vals) + self._o()[self.n]
+
     cdef inline unsigned char _tag(self, Py_ssize_t i) noexcept:
-        return ((<unsigned char*>(self.vals + self.n))[i >> 2] >> ((i & 3) << 1)) & 3
+        return (self._tags()[i >> 2] >> ((i & 3) << 1)) & 3
 
     cdef inline void _set_tag(self, Py_ssize_t i, unsigned char tag) noexcept:
-        cdef unsigned char* b = (<unsigned char*>(self.vals + self.n)) + (i >> 2)
+        cdef unsigned char* b = self._tags() + (i >> 2)
         cdef int shift = (i & 3) << 1
         b[0] = (b[0] & ~(3 << shift)) | (tag << shift)
 
@@ -175,36 +273,93 @@ cdef class CompactImage:
 
     cdef inline object _load(self, Py_ssize_t i):
         cdef unsigned char tag = self._tag(i)
+        cdef unsigned int u
+        cdef _Val* v
+        if self._small(i):
+            u = self._u(i)[0]
+            if tag == _T_FLOAT:
+                return PyFloat_FromDouble(_undec(u))
+            if tag == _T_INT:
+                return PyLong_FromLongLong(<int>u)
+            return None
+        v = self._w(i)
         if tag == _T_FLOAT:
-            return PyFloat_FromDouble(self.vals[i].d)
+            return PyFloat_FromDouble(v.d)
         if tag == _T_INT:
-            return PyLong_FromLongLong(self.vals[i].i)
+            return PyLong_FromLongLong(v.i)
         if tag == _T_STR:
-            return PyUnicode_DecodeASCII(self._bytes() + self.vals[i].s.at, self.vals[i].s.n, NULL)
-        return <object>self.vals[i].o
+            return PyUnicode_DecodeASCII(self._bytes() + v.s.at, v.s.n, NULL)
+        return <object>v.o
 
     cdef inline const char* _bytes(self) noexcept:
-        return (<const char*>(self.vals + self.n)) + (self.n + 3) // 4
+        return (<const char*>self._tags()) + (self.n + 3) // 4
+
+    cdef inline unsigned int _hint(self, Py_ssize_t i) noexcept:
+        """The places of the decimal in narrow slot ``i`` (2 if it holds none)."""
+        return self._u(i)[0] & 15 if self._tag(i) == _T_FLOAT else 2
+
+    cdef int _widen(self) except -1:
+        """Every slot 8 bytes from now on (a value did not fit a narrow one)."""
+        cdef Py_ssize_t i, n = self.n, area = 0, tb = (n + 3) // 4
+        cdef unsigned char tag
+        cdef unsigned int u
+        cdef _Val* v
+        cdef _Val* new
+        for i in range(n):
+            if self._tag(i) == _T_STR:
+                v = self._w(i)
+                area = max(area, <Py_ssize_t>(v.s.at + v.s.n))
+        new = <_Val*>PyMem_Malloc(n * sizeof(_Val) + tb + area)
+        if new is NULL:
+            raise MemoryError()
+        for i in range(n):
+            tag = self._tag(i)
+            if self._small(i):
+                u = self._u(i)[0]
+                if tag == _T_FLOAT:
+                    new[i].d = _undec(u)
+                elif tag == _T_INT:
+                    new[i].i = <int>u
+                else:
+                    Py_INCREF(None)
+                    new[i].o = <PyObject*>None
+            else:
+                new[i] = self._w(i)[0]  # its reference moves over
+        memcpy(new + n, self._tags(), tb + area)
+        PyMem_Free(self.vals)
+        self.vals = new
+        self.offs = None
+        return 0
 
     cdef inline int _store(self, Py_ssize_t i, object v) except -1:
-        cdef PyObject* old = self.vals[i].o if self._tag(i) == _T_OBJ else NULL
+        cdef unsigned int u
+        cdef int tag
+        if self._small(i):
+            tag = _narrow_of(<PyObject*>v, NULL, self._hint(i), &u)
+            if tag >= 0:
+                self._u(i)[0] = u
+                self._set_tag(i, tag)
+                return 0
+            self._widen()
+        cdef _Val* w = self._w(i)
+        cdef PyObject* old = w.o if self._tag(i) == _T_OBJ else NULL
         cdef int overflow = 0
         cdef long long x
         cdef object t = type(v)
         if t is _FLOAT:
-            self.vals[i].d = PyFloat_AS_DOUBLE(v)
+            w.d = PyFloat_AS_DOUBLE(v)
             self._set_tag(i, _T_FLOAT)
             Py_XDECREF(old)
             return 0
         if t is _INT:
             x = PyLong_AsLongLongAndOverflow(v, &overflow)
             if not overflow:
-                self.vals[i].i = x
+                w.i = x
                 self._set_tag(i, _T_INT)
                 Py_XDECREF(old)
                 return 0
         Py_INCREF(v)
-        self.vals[i].o = <PyObject*>v
+        w.o = <PyObject*>v
         self._set_tag(i, _T_OBJ)
         Py_XDECREF(old)
         return 0
@@ -215,10 +370,20 @@ cdef class CompactImage:
     cdef inline int _move(self, Py_ssize_t dst, Py_ssize_t src) except -1:
         """Slot ``dst`` takes the value of slot ``src``, as it is stored."""
         cdef unsigned char tag = self._tag(src)
-        cdef PyObject* old = self.vals[dst].o if self._tag(dst) == _T_OBJ else NULL
+        cdef bint small = self._small(src)
+        cdef PyObject* old
+        cdef _Val* w
+        if small != self._small(dst):
+            return self._store(dst, self._load(src))
+        if small:
+            self._u(dst)[0] = self._u(src)[0]
+            self._set_tag(dst, tag)
+            return 0
+        w = self._w(dst)
+        old = w.o if self._tag(dst) == _T_OBJ else NULL
         if tag == _T_OBJ:
-            Py_INCREF(<object>self.vals[src].o)
-        self.vals[dst] = self.vals[src]
+            Py_INCREF(<object>self._w(src).o)
+        w[0] = self._w(src)[0]
         self._set_tag(dst, tag)
         Py_XDECREF(old)
         return 0
@@ -229,6 +394,9 @@ cdef class CompactImage:
         cdef PyObject* p
         cdef Py_ssize_t i
         cdef PyObject* old
+        cdef unsigned int u
+        cdef int tag
+        cdef _Val* w
         if m is not NULL and m.index == <PyObject*>self.index:
             i = m.at
         else:
@@ -244,8 +412,16 @@ cdef class CompactImage:
             return 0
         if f.tag == _T_OBJ:
             return self._store(i, <object>f.v.o)
-        old = self.vals[i].o if self._tag(i) == _T_OBJ else NULL
-        self.vals[i] = f.v
+        if self._small(i):
+            tag = _narrow_of(NULL, f, self._hint(i), &u)
+            if tag >= 0:
+                self._u(i)[0] = u
+                self._set_tag(i, tag)
+                return 0
+            self._widen()
+        w = self._w(i)
+        old = w.o if self._tag(i) == _T_OBJ else NULL
+        w[0] = f.v
         self._set_tag(i, f.tag)
         Py_XDECREF(old)
         return 0
@@ -402,10 +578,45 @@ cdef inline object _share(object v):
 cdef unsigned long long _build_gen = 0
 cdef unsigned long long _shared_gen[_SHARE_SLOTS]
 cdef unsigned int _shared_at[_SHARE_SLOTS]
+cdef struct _Plan:  # what ``_image_from`` found of one value before it allocates the image
+    Py_ssize_t at  # the offset of its string in the image's bytes, or -1
+    unsigned int u  # its 4 bytes in a narrow slot
+    int tag  # its tag there
+
 cdef Py_ssize_t _plan_cap = 0
-cdef Py_ssize_t* _plan = NULL  # per slot: the offset of its string in the image's bytes, or -1
+cdef _Plan* _plan = NULL
 cdef enum:
     _OWN_MAX = 0xFFFF  # longer strings stay objects
+
+
+cdef bytes _widths_of(Py_ssize_t n, PyObject** objs, _Field* fs):
+    """A layout's slot offsets (see ``CompactImage.offs``) from its first image's values:
+    4 bytes for each number that fits them, after the slots of 8; b"" if none fits."""
+    cdef Py_ssize_t i, wide = 0, small = 0
+    cdef unsigned int u
+    cdef unsigned int* o
+    cdef list is_small = [False] * n
+    for i in range(n):
+        if _narrow_of(objs[i] if objs is not NULL else NULL, fs + i if objs is NULL else NULL, 2, &u) > _T_OBJ:
+            is_small[i] = True
+            small += 1
+        else:
+            wide += 1
+    if small == 0:
+        return b""
+    out = PyBytes_FromStringAndSize(NULL, (n + 2) * sizeof(unsigned int))
+    o = <unsigned int*>PyBytes_AS_STRING(out)
+    o[n + 1] = <unsigned int>(wide * 8)
+    o[n] = <unsigned int>(wide * 8 + small * 4)
+    wide = small = 0
+    for i in range(n):
+        if is_small[i]:
+            o[i] = o[n + 1] + <unsigned int>(4 * small)
+            small += 1
+        else:
+            o[i] = <unsigned int>(8 * wide)
+            wide += 1
+    return out
 
 
 cdef CompactImage _image_from(object layout, PyObject** objs, _Field* fs):
@@ -417,19 +628,35 @@ cdef CompactImage _image_from(object layout, PyObject** objs, _Field* fs):
     cdef size_t h
     cdef PyObject* v
     cdef PyObject** slot
-    cdef Py_ssize_t* plan
+    cdef _Plan* plan
     cdef char* own
+    cdef bytes widths
+    cdef const unsigned int* o = NULL
+    cdef bint narrow
+    cdef _Val* w
     global _build_gen, _plan, _plan_cap
     img.index = layout.index
     img.names = names
     if n == 0:
         return img
     if n > _plan_cap:
-        _plan = <Py_ssize_t*>_grown(_plan, &_plan_cap, sizeof(Py_ssize_t), n)
+        _plan = <_Plan*>_grown(_plan, &_plan_cap, sizeof(_Plan), n)
     plan = _plan
+    widths = layout.widths
+    if widths is None:
+        widths = _widths_of(n, objs, fs)
+        layout.widths = widths
+    narrow = len(widths) > 0
+    if narrow:
+        o = <const unsigned int*>PyBytes_AS_STRING(widths)
     _build_gen += 1
     for i in range(n):
-        plan[i] = -1
+        plan[i].at = -1
+        if narrow and o[i] >= o[n + 1]:
+            plan[i].tag = _narrow_of(objs[i] if objs is not NULL else NULL, fs + i if objs is NULL else NULL, 2, &plan[i].u)
+            if plan[i].tag >= 0:
+                continue
+            narrow = False  # the image is wide
         if objs is not NULL:
             v = objs[i]
         elif fs[i].tag == _T_OBJ:
@@ -441,43 +668,49 @@ cdef CompactImage _image_from(object layout, PyObject** objs, _Field* fs):
         ln = PyUnicode_GET_LENGTH(<object>v)
         if ln > _SHARE_LEN:
             if ln <= _OWN_MAX:
-                plan[i] = area
+                plan[i].at = area
                 area += ln
             continue
         h = <size_t>hash(<object>v) & (_SHARE_SLOTS - 1)
         slot = &_shared[h]
         if slot[0] is not NULL and (slot[0] == v or <str>slot[0] == <str>v):
             if _shared_gen[h] == _build_gen:  # given earlier in this image: its bytes
-                plan[i] = _shared_at[h]
+                plan[i].at = _shared_at[h]
             continue  # else the table's copy
         Py_INCREF(<object>v)
         Py_XDECREF(slot[0])
         slot[0] = v
         _shared_gen[h] = _build_gen
         _shared_at[h] = <unsigned int>area
-        plan[i] = area
+        plan[i].at = area
         area += ln
-    img.vals = <_Val*>PyMem_Malloc(n * sizeof(_Val) + (n + 3) // 4 + area)
+    if narrow:
+        img.offs = widths
+    img.vals = <_Val*>PyMem_Malloc((o[n] if narrow else n * sizeof(_Val)) + (n + 3) // 4 + area)
     if img.vals is NULL:
         raise MemoryError()
-    memset(img.vals + n, 0xAA, (n + 3) // 4)  # every tag _T_INT: nothing to release yet
     img.n = n
+    memset(img._tags(), 0xAA, (n + 3) // 4)  # every tag _T_INT: nothing to release yet
     own = <char*>img._bytes()
     for i in range(n):
-        at = plan[i]
-        if at >= 0:
+        at = plan[i].at
+        if narrow and img._small(i):
+            img._u(i)[0] = plan[i].u
+            img._set_tag(i, plan[i].tag)
+        elif at >= 0:
             v = objs[i] if objs is not NULL else fs[i].v.o
             ln = PyUnicode_GET_LENGTH(<object>v)
             memcpy(own + at, PyUnicode_DATA(<object>v), ln)
-            img.vals[i].s.at = <unsigned int>at
-            img.vals[i].s.n = <unsigned int>ln
+            w = img._w(i)
+            w.s.at = <unsigned int>at
+            w.s.n = <unsigned int>ln
             img._set_tag(i, _T_STR)
         elif objs is not NULL:
             img._store(i, _share(<object>objs[i]))
         elif fs[i].tag == _T_OBJ:
             img._store(i, _share(<object>fs[i].v.o))
         else:
-            img.vals[i] = fs[i].v
+            img._w(i)[0] = fs[i].v
             img._set_tag(i, fs[i].tag)
     return img
 
@@ -676,7 +909,7 @@ cdef list _dispatch(object msgs, object lookup, object on_other, Frame fr, objec
 # does not handle, a nested value in Fields, a number it would not parse exactly as msgspec does,
 # bytes that are not UTF-8, a duplicate key, another message Type, malformed JSON.
 
-from libc.math cimport isfinite
+from libc.math cimport isfinite, llrint, signbit
 from libc.stdint cimport INT64_MAX, int64_t, uint64_t
 from libc.string cimport memcmp, memcpy
 from .messages import Key as _KeyType
