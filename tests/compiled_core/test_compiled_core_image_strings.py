@@ -78,3 +78,46 @@ def test_a_strings_own_bytes_cost_less_than_an_object() -> None:
     # the image's bytes (75), the image object (56), the accented string (an object of 80):
     # about 280 with the table's share; each of the three strings as an object took 50-100
     assert per_image < 330, per_image
+
+
+def _opened(core_name: str) -> tuple[ClientProtocol, object]:
+    proto = ClientProtocol()
+    if core_name != "class":  # the class's own: the compiled per-frame receive
+        proto.dispatch, proto.fast_decode = core.select(core_name)  # type: ignore[method-assign,assignment]
+    proto.connection_made(0.0)
+    (s,) = proto.request(["A.N"])
+    proto.data_to_send(0.0)
+    return proto, s
+
+
+FIRST = {
+    "BID": 86.78,
+    "BID_1": 86.7,
+    "ASK": 86.79,
+    "ACVOL_1": 1756100,
+    "PCTCHNG": -0.57,
+    "TURNOVER": 304618901.13,
+    "UPLIMIT": None,
+    "TRADE_ID": "848989",
+}
+# values a 4-byte slot cannot hold, one Update each: every one makes the image wide
+ODD = [1 / 3, 2**40, "R", True, -0.0, float("nan"), 1e300, 134217728.0, 0.1234567891, None]
+
+
+@pytest.mark.parametrize("odd", ODD, ids=repr)
+def test_numbers_in_narrow_slots_follow_the_pure_core(odd: object) -> None:
+    images = []
+    for name in ("pure", "compiled", "class"):
+        proto, s = _opened(name)
+        frames = [
+            Refresh(id=s.id, key=Key(name="A.N"), state=State("Open", "Ok"), fields=FIRST),  # type: ignore[attr-defined]
+            Update(id=s.id, fields={"BID": 86.8, "ACVOL_1": 1756200, "PCTCHNG": 0.0}),  # type: ignore[attr-defined]
+            Update(id=s.id, fields={"BID": odd, "ASK": 12.5}),  # type: ignore[attr-defined]
+            Update(id=s.id, fields={"BID": 87.0, "ACVOL_1": odd}),  # type: ignore[attr-defined]
+        ]
+        seen = []
+        for f in frames:
+            proto.receive(codec.encode([f]), 0.0)
+            seen.append(repr(dict(s.fields)))  # type: ignore[attr-defined]
+        images.append(seen)
+    assert images[0] == images[1] == images[2]
