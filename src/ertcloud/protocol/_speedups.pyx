@@ -369,16 +369,19 @@ cdef class CompactImage:
 
     cdef inline int _move(self, Py_ssize_t dst, Py_ssize_t src) except -1:
         """Slot ``dst`` takes the value of slot ``src``, as it is stored."""
-        cdef unsigned char tag = self._tag(src)
-        cdef bint small = self._small(src)
+        cdef unsigned char tag
+        cdef const unsigned int* o
         cdef PyObject* old
         cdef _Val* w
-        if small != self._small(dst):
-            return self._store(dst, self._load(src))
-        if small:
-            self._u(dst)[0] = self._u(src)[0]
-            self._set_tag(dst, tag)
-            return 0
+        if self.offs is not None:
+            o = self._o()
+            if (o[src] >= o[self.n + 1]) != (o[dst] >= o[self.n + 1]):
+                return self._store(dst, self._load(src))
+            if o[src] >= o[self.n + 1]:  # both narrow
+                (<unsigned int*>((<char*>self.vals) + o[dst]))[0] = (<unsigned int*>((<char*>self.vals) + o[src]))[0]
+                self._set_tag(dst, self._tag(src))
+                return 0
+        tag = self._tag(src)
         w = self._w(dst)
         old = w.o if self._tag(dst) == _T_OBJ else NULL
         if tag == _T_OBJ:
@@ -395,7 +398,10 @@ cdef class CompactImage:
         cdef Py_ssize_t i
         cdef PyObject* old
         cdef unsigned int u
-        cdef int tag
+        cdef unsigned int* up
+        cdef unsigned char* tb
+        cdef const unsigned int* o
+        cdef int shift
         cdef _Val* w
         if m is not NULL and m.index == <PyObject*>self.index:
             i = m.at
@@ -412,13 +418,22 @@ cdef class CompactImage:
             return 0
         if f.tag == _T_OBJ:
             return self._store(i, <object>f.v.o)
-        if self._small(i):
-            tag = _narrow_of(NULL, f, self._hint(i), &u)
-            if tag >= 0:
-                self._u(i)[0] = u
-                self._set_tag(i, tag)
-                return 0
-            self._widen()
+        if self.offs is not None:
+            o = self._o()
+            if o[i] >= o[self.n + 1]:  # a narrow slot: its 4 bytes and its tag, at hand
+                up = <unsigned int*>((<char*>self.vals) + o[i])
+                tb = (<unsigned char*>self.vals) + o[self.n] + (i >> 2)
+                shift = (i & 3) << 1
+                if f.tag == _T_FLOAT:
+                    if _dec(f.v.d, up[0] & 15 if ((tb[0] >> shift) & 3) == _T_FLOAT else 2, &u):
+                        up[0] = u
+                        tb[0] = (tb[0] & ~(3 << shift)) | (_T_FLOAT << shift)
+                        return 0
+                elif -2147483648 <= f.v.i <= 2147483647:  # _T_INT
+                    up[0] = <unsigned int>(<int>f.v.i)
+                    tb[0] = (tb[0] & ~(3 << shift)) | (_T_INT << shift)
+                    return 0
+                self._widen()
         w = self._w(i)
         old = w.o if self._tag(i) == _T_OBJ else NULL
         w[0] = f.v
