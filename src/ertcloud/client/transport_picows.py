@@ -325,13 +325,15 @@ async def connect(
             raise ConnectFailed(f"cannot connect to {url}: {via(exc, proxy)}") from None
         raise
     ws._transport = transport
-    raw = transport.underlying_transport
-    raw.set_protocol(_ChunkedReads(raw.get_protocol()))
     response = transport.response
     if response is None or transport.is_disconnected:
         # picows returns, rather than raises, when the peer hangs up mid-handshake.
         await ws.close()
         raise ConnectFailed(f"{url} closed the connection during the WebSocket handshake")
+    raw = transport.underlying_transport
+    picows_protocol = raw.get_protocol()
+    if picows_protocol is not None:  # None: the connection is already lost
+        raw.set_protocol(_ChunkedReads(picows_protocol))
     ws._subprotocol = response.headers.get("Sec-WebSocket-Protocol")
     return ws
 
