@@ -121,3 +121,67 @@ def test_numbers_in_narrow_slots_follow_the_pure_core(odd: object) -> None:
             seen.append(repr(dict(s.fields)))  # type: ignore[attr-defined]
         images.append(seen)
     assert images[0] == images[1] == images[2]
+
+
+DATED = {
+    "BID": 86.78,
+    "QUOTE_DATE": "2026-12-07",
+    "QUOTIM": "19:48:38",
+    "HSTCLSDATE": "0000-00-00",
+    "SALTIM": "99:99:99",
+    "CODE": "USD",
+}
+# strings a packed date or time slot cannot hold, one Update each: every one makes the image wide
+ODD_DATES = [
+    "2026-12-7",
+    "19:48:38.5",
+    "",
+    "19-48-38",
+    "2026:12:07",
+    "2026-1a-07",
+    "\u00b99:48:38",  # a superscript one: not ASCII
+    None,
+    20261207,
+]
+
+
+@pytest.mark.parametrize("odd", ODD_DATES, ids=repr)
+def test_dates_and_times_in_narrow_slots_follow_the_pure_core(odd: object) -> None:
+    images = []
+    for name in ("pure", "compiled", "class"):
+        proto, s = _opened(name)
+        frames = [
+            Refresh(id=s.id, key=Key(name="A.N"), state=State("Open", "Ok"), fields=DATED),  # type: ignore[attr-defined]
+            Update(id=s.id, fields={"QUOTE_DATE": "9999-01-31", "QUOTIM": "00:00:00", "BID": 86.8}),  # type: ignore[attr-defined]
+            Update(id=s.id, fields={"QUOTIM": odd, "SALTIM": "23:59:59"}),  # type: ignore[attr-defined]
+            Update(id=s.id, fields={"QUOTE_DATE": odd, "QUOTIM": "12:00:01"}),  # type: ignore[attr-defined]
+        ]
+        seen = []
+        for f in frames:
+            proto.receive(codec.encode([f]), 0.0)
+            seen.append(repr(dict(s.fields)))  # type: ignore[attr-defined]
+            assert all(type(v) is type(s.fields[k]) for k, v in dict(s.fields).items())  # type: ignore[attr-defined]
+        images.append(seen)
+    assert images[0] == images[1] == images[2]
+    assert "'QUOTE_DATE': '9999-01-31'" in images[1][1] and "'SALTIM': '23:59:59'" in images[1][2]
+
+
+def test_a_date_or_time_packed_costs_half_a_slot() -> None:
+    assert make is not None
+    names = tuple(f"D{i}" for i in range(8))
+    dated = {n: ("2026-12-07" if i % 2 else "19:48:38") for i, n in enumerate(names)}
+    coded = {n: ("USD" if i % 2 else "NYS") for i, n in enumerate(names)}  # shared, 8 bytes each
+    per_image = []
+    for fields in (dated, coded):
+        layout = Layout(names)
+        n = 5_000
+        gc.collect()
+        tracemalloc.start()
+        try:
+            images = [make(layout, dict(fields)) for _ in range(n)]
+            gc.collect()
+            per_image.append(tracemalloc.get_traced_memory()[0] / n)
+        finally:
+            tracemalloc.stop()
+        assert all(dict(img) == fields for img in images[:10])
+    assert per_image[1] - per_image[0] >= 8 * 4 - 2, per_image

@@ -11,7 +11,7 @@ cimport cython
 from cpython.dict cimport PyDict_GetItem, PyDict_GetItemWithError, PyDict_Next, PyDict_SetItem, PyDict_Update
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_FromDouble
 from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_AsSsize_t, PyLong_FromLongLong
-from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_RawFree, PyMem_RawMalloc, PyMem_Realloc
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_REFCNT, Py_XDECREF
 from libc.string cimport memset
@@ -111,7 +111,9 @@ cdef enum:
     _T_OBJ = 0
     _T_FLOAT = 1
     _T_INT = 2
-    _T_STR = 3  # only in an image: built at its Refresh, never from an Update
+    # only in an image: in a slot of 8, a string of its own bytes (built at its Refresh); in a
+    # narrow slot, a date or a time packed in 4 bytes (see ``_pack_dt``)
+    _T_STR = 3
 
 
 cdef struct _Slot  # the reader's cache entry of a short string (below)
@@ -181,9 +183,80 @@ cdef inline double _undec(unsigned int u) noexcept:
     return (<int>u >> 4) / _P10[u & 15]
 
 
+# A date "YYYY-MM-DD" or a time "HH:MM:SS" (digits only; the codes of the feed's date and time
+# fields) fits a narrow slot too: its digits as one decimal number, the top bit set for a date.
+# Any other string in that slot makes the image wide, as a number that does not fit does.
+cdef enum:
+    _DT_DATE = 0x80000000
+
+
+cdef inline int _digits(const unsigned char* c, Py_ssize_t k) noexcept:
+    """The number of the 2 or 4 ASCII digits at ``c`` (``k`` of them), -1 if any is not one."""
+    cdef int x = 0
+    cdef Py_ssize_t j
+    for j in range(k):
+        if not (48 <= c[j] <= 57):
+            return -1
+        x = x * 10 + (c[j] - 48)
+    return x
+
+
+cdef inline bint _pack_dt(object s, unsigned int* out) noexcept:
+    cdef Py_ssize_t ln
+    cdef const unsigned char* c
+    cdef int a, b, d
+    if not PyUnicode_IS_COMPACT_ASCII(s):
+        return False
+    ln = PyUnicode_GET_LENGTH(s)
+    c = <const unsigned char*>PyUnicode_DATA(s)
+    if ln == 10 and c[4] == 45 and c[7] == 45:  # YYYY-MM-DD
+        a, b, d = _digits(c, 4), _digits(c + 5, 2), _digits(c + 8, 2)
+        if a < 0 or b < 0 or d < 0:
+            return False
+        out[0] = _DT_DATE | <unsigned int>(a * 10000 + b * 100 + d)
+        return True
+    if ln == 8 and c[2] == 58 and c[5] == 58:  # HH:MM:SS
+        a, b, d = _digits(c, 2), _digits(c + 3, 2), _digits(c + 6, 2)
+        if a < 0 or b < 0 or d < 0:
+            return False
+        out[0] = <unsigned int>(a * 10000 + b * 100 + d)
+        return True
+    return False
+
+
+cdef inline void _put2(unsigned char* c, unsigned int x) noexcept:
+    c[0] = 48 + x // 10
+    c[1] = 48 + x % 10
+
+
+cdef object _unpack_dt(unsigned int u):
+    """The string ``_pack_dt`` packed into ``u``."""
+    cdef object s
+    cdef unsigned char* c
+    cdef unsigned int x = u & ~(<unsigned int>_DT_DATE)
+    if u & _DT_DATE:
+        s = PyUnicode_New(10, 127)
+        c = <unsigned char*>PyUnicode_DATA(s)
+        _put2(c, x // 1000000)
+        _put2(c + 2, (x // 10000) % 100)
+        c[4] = 45
+        _put2(c + 5, (x // 100) % 100)
+        c[7] = 45
+        _put2(c + 8, x % 100)
+        return s
+    s = PyUnicode_New(8, 127)
+    c = <unsigned char*>PyUnicode_DATA(s)
+    _put2(c, x // 10000)
+    c[2] = 58
+    _put2(c + 3, (x // 100) % 100)
+    c[5] = 58
+    _put2(c + 6, x % 100)
+    return s
+
+
 cdef inline int _narrow_of(PyObject* v, _Field* f, unsigned int hint, unsigned int* out) noexcept:
     """The tag of a value (``v``, or ``f`` when ``v`` is NULL) in a narrow slot, with its
-    4 bytes in ``out``; -1 when it does not fit one."""
+    4 bytes in ``out``; -1 when it does not fit one (a string: -1 unless a date or a time)."""
     cdef int overflow = 0
     cdef long long x
     if v is NULL:
@@ -200,6 +273,8 @@ cdef inline int _narrow_of(PyObject* v, _Field* f, unsigned int hint, unsigned i
         if type(<object>v) is _FLOAT:
             return _T_FLOAT if _dec(PyFloat_AS_DOUBLE(<object>v), hint, out) else -1
         if type(<object>v) is not _INT:
+            if type(<object>v) is str and _pack_dt(<object>v, out):
+                return _T_STR
             return -1
         x = PyLong_AsLongLongAndOverflow(<object>v, &overflow)
         if overflow:
@@ -235,7 +310,7 @@ cdef class CompactImage:
             for i in range(self.n):
                 if self._tag(i) == _T_OBJ and not self._small(i):
                     Py_XDECREF(self._w(i).o)
-            PyMem_Free(self.vals)
+            PyMem_RawFree(self.vals)
 
     cdef inline const unsigned int* _o(self) noexcept:
         return <const unsigned int*>PyBytes_AS_STRING(self.offs)
@@ -281,6 +356,8 @@ cdef class CompactImage:
                 return PyFloat_FromDouble(_undec(u))
             if tag == _T_INT:
                 return PyLong_FromLongLong(<int>u)
+            if tag == _T_STR:
+                return _unpack_dt(u)
             return None
         v = self._w(i)
         if tag == _T_FLOAT:
@@ -305,13 +382,15 @@ cdef class CompactImage:
         cdef unsigned int u
         cdef _Val* v
         cdef _Val* new
+        cdef object s
         for i in range(n):
-            if self._tag(i) == _T_STR:
+            if self._tag(i) == _T_STR and not self._small(i):
                 v = self._w(i)
                 area = max(area, <Py_ssize_t>(v.s.at + v.s.n))
-        new = <_Val*>PyMem_Malloc(n * sizeof(_Val) + tb + area)
+        new = <_Val*>PyMem_RawMalloc(n * sizeof(_Val) + tb + area)
         if new is NULL:
             raise MemoryError()
+        memcpy(new + n, self._tags(), tb + area)
         for i in range(n):
             tag = self._tag(i)
             if self._small(i):
@@ -321,12 +400,16 @@ cdef class CompactImage:
                 elif tag == _T_INT:
                     new[i].i = <int>u
                 else:
-                    Py_INCREF(None)
-                    new[i].o = <PyObject*>None
+                    if tag == _T_STR:  # a packed date or time: an object in a wide slot
+                        s = _unpack_dt(u)
+                        (<unsigned char*>(new + n))[i >> 2] &= ~(3 << ((i & 3) << 1))
+                    else:
+                        s = None
+                    Py_INCREF(s)
+                    new[i].o = <PyObject*>s
             else:
                 new[i] = self._w(i)[0]  # its reference moves over
-        memcpy(new + n, self._tags(), tb + area)
-        PyMem_Free(self.vals)
+        PyMem_RawFree(self.vals)
         self.vals = new
         self.offs = None
         return 0
@@ -701,7 +784,7 @@ cdef CompactImage _image_from(object layout, PyObject** objs, _Field* fs):
         area += ln
     if narrow:
         img.offs = widths
-    img.vals = <_Val*>PyMem_Malloc((o[n] if narrow else n * sizeof(_Val)) + (n + 3) // 4 + area)
+    img.vals = <_Val*>PyMem_RawMalloc((o[n] if narrow else n * sizeof(_Val)) + (n + 3) // 4 + area)
     if img.vals is NULL:
         raise MemoryError()
     img.n = n
