@@ -200,11 +200,12 @@ def test_images_share_repeated_code_date_and_time_values(compact: bool) -> None:
     if compact:
         # every short string has one copy (a fixed table, entries replaced); the first
         # image to give a string may keep it as bytes of its own, read as an equal str
-        for name in ("CURRENCY", "DSPLY_NAME"):
-            assert b.fields[name] is c.fields[name]
-        # a date is packed into the image's 4 bytes instead, read as a new equal str
-        assert b.fields["QUOTE_DATE"] is not c.fields["QUOTE_DATE"]
-        assert type(b.fields["QUOTE_DATE"]) is str and b.fields["QUOTE_DATE"] == "2026-12-04"
+        assert b.fields["DSPLY_NAME"] is c.fields["DSPLY_NAME"]
+        # a date and a code of 4 characters are packed into the image's 4 bytes instead,
+        # each read as a new equal str
+        for name, value in (("QUOTE_DATE", "2026-12-04"), ("CURRENCY", "USD")):
+            assert b.fields[name] is not c.fields[name]
+            assert type(b.fields[name]) is str and b.fields[name] == value
     else:  # codes, dates and times are shared, names are per item
         assert a.fields["CURRENCY"] is b.fields["CURRENCY"]
         assert a.fields["QUOTE_DATE"] is b.fields["QUOTE_DATE"]

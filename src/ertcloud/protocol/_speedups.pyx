@@ -112,7 +112,7 @@ cdef enum:
     _T_FLOAT = 1
     _T_INT = 2
     # only in an image: in a slot of 8, a string of its own bytes (built at its Refresh); in a
-    # narrow slot, a date or a time packed in 4 bytes (see ``_pack_dt``)
+    # narrow slot, a date, a time or a code of 4 characters packed in 4 bytes (see ``_pack_dt``)
     _T_STR = 3
 
 
@@ -184,10 +184,13 @@ cdef inline double _undec(unsigned int u) noexcept:
 
 
 # A date "YYYY-MM-DD" or a time "HH:MM:SS" (digits only; the codes of the feed's date and time
-# fields) fits a narrow slot too: its digits as one decimal number, the top bit set for a date.
-# Any other string in that slot makes the image wide, as a number that does not fit does.
+# fields) fits a narrow slot too: its digits as one decimal number, the top bits 10 for a date
+# (0 for a time); so does an ASCII string of at most 4 characters, none NUL (exchange, currency
+# and condition codes): its characters 7 bits each, the top bits 11. Any other string in that
+# slot makes the image wide, as a number that does not fit does.
 cdef enum:
     _DT_DATE = 0x80000000
+    _DT_CODE = 0xC0000000
 
 
 cdef inline int _digits(const unsigned char* c, Py_ssize_t k) noexcept:
@@ -221,6 +224,13 @@ cdef inline bint _pack_dt(object s, unsigned int* out) noexcept:
             return False
         out[0] = <unsigned int>(a * 10000 + b * 100 + d)
         return True
+    if ln <= 4:
+        out[0] = _DT_CODE
+        for a in range(ln):
+            if c[a] == 0:
+                return False
+            out[0] |= (<unsigned int>c[a]) << (7 * a)
+        return True
     return False
 
 
@@ -234,6 +244,15 @@ cdef object _unpack_dt(unsigned int u):
     cdef object s
     cdef unsigned char* c
     cdef unsigned int x = u & ~(<unsigned int>_DT_DATE)
+    cdef Py_ssize_t j, k = 0
+    if (u & _DT_CODE) == _DT_CODE:
+        while k < 4 and (u >> (7 * k)) & 127:
+            k += 1
+        s = PyUnicode_New(k, 127)
+        c = <unsigned char*>PyUnicode_DATA(s)
+        for j in range(k):
+            c[j] = (u >> (7 * j)) & 127
+        return s
     if u & _DT_DATE:
         s = PyUnicode_New(10, 127)
         c = <unsigned char*>PyUnicode_DATA(s)
