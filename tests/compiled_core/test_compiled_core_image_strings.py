@@ -105,23 +105,34 @@ FIRST = {
 ODD = [1 / 3, 2**40, "R", "ABCDE", True, -0.0, float("nan"), 1e300, 134217728.0, 0.1234567891, None]
 
 
-@pytest.mark.parametrize("odd", ODD, ids=repr)
-def test_numbers_in_narrow_slots_follow_the_pure_core(odd: object) -> None:
+def _images_in_each_core(first: dict[str, object], *updates: dict[str, object]) -> list[list[str]]:
+    """The image after a Refresh of ``first`` and after each Update, in the pure core, the
+    compiled dispatch and the compiled per-frame receive (each value of the same type)."""
     images = []
     for name in ("pure", "compiled", "class"):
         proto, s = _opened(name)
-        frames = [
-            Refresh(id=s.id, key=Key(name="A.N"), state=State("Open", "Ok"), fields=FIRST),  # type: ignore[attr-defined]
-            Update(id=s.id, fields={"BID": 86.8, "ACVOL_1": 1756200, "PCTCHNG": 0.0}),  # type: ignore[attr-defined]
-            Update(id=s.id, fields={"BID": odd, "ASK": 12.5}),  # type: ignore[attr-defined]
-            Update(id=s.id, fields={"BID": 87.0, "ACVOL_1": odd}),  # type: ignore[attr-defined]
-        ]
+        sid = s.id  # type: ignore[attr-defined]
+        frames = [Refresh(id=sid, key=Key(name="A.N"), state=State("Open", "Ok"), fields=first)]
+        frames += [Update(id=sid, fields=u) for u in updates]
         seen = []
         for f in frames:
             proto.receive(codec.encode([f]), 0.0)
-            seen.append(repr(dict(s.fields)))  # type: ignore[attr-defined]
+            image = dict(s.fields)  # type: ignore[attr-defined]
+            assert all(type(v) is type(s.fields[k]) for k, v in image.items())  # type: ignore[attr-defined]
+            seen.append(repr(image))
         images.append(seen)
     assert images[0] == images[1] == images[2]
+    return images[1]
+
+
+@pytest.mark.parametrize("odd", ODD, ids=repr)
+def test_numbers_in_narrow_slots_follow_the_pure_core(odd: object) -> None:
+    _images_in_each_core(
+        FIRST,
+        {"BID": 86.8, "ACVOL_1": 1756200, "PCTCHNG": 0.0},
+        {"BID": odd, "ASK": 12.5},
+        {"BID": 87.0, "ACVOL_1": odd},
+    )
 
 
 DATED = {
@@ -148,23 +159,13 @@ ODD_DATES = [
 
 @pytest.mark.parametrize("odd", ODD_DATES, ids=repr)
 def test_dates_and_times_in_narrow_slots_follow_the_pure_core(odd: object) -> None:
-    images = []
-    for name in ("pure", "compiled", "class"):
-        proto, s = _opened(name)
-        frames = [
-            Refresh(id=s.id, key=Key(name="A.N"), state=State("Open", "Ok"), fields=DATED),  # type: ignore[attr-defined]
-            Update(id=s.id, fields={"QUOTE_DATE": "9999-01-31", "QUOTIM": "00:00:00", "BID": 86.8}),  # type: ignore[attr-defined]
-            Update(id=s.id, fields={"QUOTIM": odd, "SALTIM": "23:59:59"}),  # type: ignore[attr-defined]
-            Update(id=s.id, fields={"QUOTE_DATE": odd, "QUOTIM": "12:00:01"}),  # type: ignore[attr-defined]
-        ]
-        seen = []
-        for f in frames:
-            proto.receive(codec.encode([f]), 0.0)
-            seen.append(repr(dict(s.fields)))  # type: ignore[attr-defined]
-            assert all(type(v) is type(s.fields[k]) for k, v in dict(s.fields).items())  # type: ignore[attr-defined]
-        images.append(seen)
-    assert images[0] == images[1] == images[2]
-    assert "'QUOTE_DATE': '9999-01-31'" in images[1][1] and "'SALTIM': '23:59:59'" in images[1][2]
+    seen = _images_in_each_core(
+        DATED,
+        {"QUOTE_DATE": "9999-01-31", "QUOTIM": "00:00:00", "BID": 86.8},
+        {"QUOTIM": odd, "SALTIM": "23:59:59"},
+        {"QUOTE_DATE": odd, "QUOTIM": "12:00:01"},
+    )
+    assert "'QUOTE_DATE': '9999-01-31'" in seen[1] and "'SALTIM': '23:59:59'" in seen[2]
 
 
 def test_a_date_time_or_short_code_packed_costs_half_a_slot() -> None:
