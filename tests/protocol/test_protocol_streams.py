@@ -187,21 +187,28 @@ def test_images_share_repeated_code_date_and_time_values(compact: bool) -> None:
     if compact and core.compiled_image is None:
         pytest.skip("the compiled core is not built: no compact images")
     a, b = stream(), ItemStream(3, Request(id=3), "Y")
+    c = ItemStream(4, Request(id=4), "Z")
     table = StreamTable()
     table.interner.compact = compact
-    table.add(a)
-    table.add(b)
-    for s in (a, b):
+    for s in (a, b, c):
+        table.add(s)
         fields = {"CURRENCY": "".join(["U", "SD"]), "QUOTE_DATE": "-".join(["2026", "12", "04"])}
         fields["DSPLY_NAME"] = "".join(["ACME ", "CORP"])
         state = State("Open", "Ok", text="All is well")
         s.apply_refresh(Refresh(id=s.id, state=state, fields=fields))
-    assert a.fields == b.fields
-    assert a.fields["CURRENCY"] is b.fields["CURRENCY"]
-    assert a.fields["QUOTE_DATE"] is b.fields["QUOTE_DATE"]
-    if compact:  # every short string has one copy (a fixed table, entries replaced)
-        assert a.fields["DSPLY_NAME"] is b.fields["DSPLY_NAME"]
-    else:  # names are per item
+    assert a.fields == b.fields == c.fields
+    if compact:
+        # every short string has one copy (a fixed table, entries replaced); the first
+        # image to give a string may keep it as bytes of its own, read as an equal str
+        assert b.fields["DSPLY_NAME"] is c.fields["DSPLY_NAME"]
+        # a date and a code of 4 characters are packed into the image's 4 bytes instead,
+        # each read as a new equal str
+        for name, value in (("QUOTE_DATE", "2026-12-04"), ("CURRENCY", "USD")):
+            assert b.fields[name] is not c.fields[name]
+            assert type(b.fields[name]) is str and b.fields[name] == value
+    else:  # codes, dates and times are shared, names are per item
+        assert a.fields["CURRENCY"] is b.fields["CURRENCY"]
+        assert a.fields["QUOTE_DATE"] is b.fields["QUOTE_DATE"]
         assert a.fields["DSPLY_NAME"] is not b.fields["DSPLY_NAME"]
     assert a.state is b.state and a.state == State("Open", "Ok", text="All is well")
     with pytest.raises(AttributeError):  # shared, so immutable

@@ -152,7 +152,10 @@ class IntegrityMonitor:
         self.stale_after = stale_after
         self.on_event = on_event
         self.clock = clock
-        self._health: dict[ItemStream, StreamHealth] = {}
+        # a stream's record is its ``health`` (no table of them: one entry per item); the
+        # streams stale now, in the order they became so
+        self._stale: dict[ItemStream, None] = {}
+        self._last_now = -math.inf
         #: totals over every stream
         self.gaps = 0
         self.missing = 0
@@ -161,25 +164,33 @@ class IntegrityMonitor:
 
     def forget(self, stream: ItemStream) -> None:
         """Stop tracking a stream the user closed."""
-        self._health.pop(stream, None)
+        self._stale.pop(stream, None)
         stream.health = None
 
     def health(self, stream: ItemStream) -> StreamHealth:
         """The health record of ``stream`` (created on first use)."""
-        h = self._health.get(stream)
-        if h is None:
-            h = self._track(stream)
-        return h
+        h = stream.health
+        return h if type(h) is StreamHealth else self._track(stream)
 
     def _track(self, stream: ItemStream) -> StreamHealth:
-        h = StreamHealth(last_message=self.clock(), seen=stream.updates + stream.refreshes)
-        self._health[stream] = stream.health = h
+        h = StreamHealth(last_message=self._now(), seen=stream.updates + stream.refreshes)
+        stream.health = h
         return h
+
+    def _now(self) -> float:
+        """The clock, as one float object for the events of a burst: a reading within a
+        millisecond of the last one gives that one again (a float less per item refreshed)."""
+        t = self.clock()
+        last = self._last_now
+        if 0.0 <= t - last < 0.001:
+            return last
+        self._last_now = t
+        return t
 
     @property
     def stale(self) -> list[ItemStream]:
         """The streams currently stale."""
-        return [s for s, h in self._health.items() if h.stale]
+        return list(self._stale)
 
     def observe(self, event: ItemRefreshed | ItemUpdated | ItemStatus | StreamClosed) -> None:
         """Account for one item event of the session.
@@ -187,8 +198,8 @@ class IntegrityMonitor:
         An Update whose sequence number is ``stream.health.next_seq`` needs no more than
         ``h.last_seq = seq; h.next_seq = seq + h.step`` (what the session does inline)."""
         self._observe(event)
-        h = self._health.get(event.stream)
-        if h is not None:
+        h = event.stream.health
+        if type(h) is StreamHealth:
             step, last = h.step, h.last_seq
             if not h.stale and step and h.learned >= LEARN_DELTAS and last is not None:
                 h.next_seq = last + step
@@ -201,10 +212,10 @@ class IntegrityMonitor:
         if t is StreamClosed:
             self.forget(stream)
             return
-        h = self._health.get(stream)
-        if h is None:
+        h = stream.health
+        if type(h) is not StreamHealth:
             h = self._track(stream)
-        h.last_message = self.clock()
+        h.last_message = self._now()
         if t is ItemUpdated:
             # not ``message.seq_number``: the compiled core's event would build the message
             seq = event.seq_number  # type: ignore[union-attr]
@@ -225,6 +236,7 @@ class IntegrityMonitor:
         if state.data == "Suspect":
             if not (h.stale and h.stale_reason == "suspect"):
                 h.stale, h.stale_reason = True, "suspect"
+                self._stale[stream] = None
                 self._emit(StreamStale(stream, "suspect", state.text or ""))
         elif h.stale and (state.data == "Ok" or h.stale_reason == "silent"):
             self._fresh(stream, h)
@@ -258,6 +270,7 @@ class IntegrityMonitor:
 
     def _fresh(self, stream: ItemStream, h: StreamHealth) -> None:
         h.stale, h.stale_reason = False, ""
+        self._stale.pop(stream, None)
         self._emit(StreamFresh(stream))
 
     def _emit(self, event: IntegrityEvent) -> None:
@@ -285,6 +298,7 @@ class IntegrityMonitor:
                 h.last_message = now
             elif not h.stale and now - h.last_message >= limit:
                 h.stale, h.stale_reason = True, "silent"
+                self._stale[s] = None
                 h.next_seq = -1  # its next update must go through observe() (fresh again)
                 self._emit(StreamStale(s, "silent", f"no message for {now - h.last_message:.1f} s"))
 

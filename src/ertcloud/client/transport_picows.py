@@ -40,6 +40,27 @@ _TEXT = picows.WSMsgType.TEXT
 PROXY_SUPPORT = "proxy" in inspect.signature(picows.ws_connect).parameters
 #: Used when no limit is given (picows' own default frame limit).
 DEFAULT_MAX_MESSAGE_SIZE = 10 * 1024 * 1024
+#: The most one read takes from the socket. picows doubles its read buffer whenever a read
+#: fills nine tenths of it and never shrinks it, so behind a burst (the Refreshes of 100k
+#: items) one read took all the kernel had queued (up to tcp_rmem's maximum) and the buffer
+#: stayed that large, tens of MB, for the life of the connection.
+READ_CHUNK = 256 * 1024
+
+
+class _ChunkedReads(asyncio.BufferedProtocol):
+    """picows' protocol, each read limited to :data:`READ_CHUNK` bytes; every other call
+    goes straight to picows' own bound methods."""
+
+    def __init__(self, proto: Any) -> None:
+        self._get_buffer = proto.get_buffer
+        self.buffer_updated = proto.buffer_updated  # type: ignore[method-assign]
+        self.eof_received = proto.eof_received  # type: ignore[method-assign]
+        self.connection_lost = proto.connection_lost  # type: ignore[method-assign]
+        self.pause_writing = proto.pause_writing  # type: ignore[method-assign]
+        self.resume_writing = proto.resume_writing  # type: ignore[method-assign]
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._get_buffer(sizehint)[:READ_CHUNK]  # type: ignore[no-any-return]
 
 
 #: what :meth:`PicowsWebSocket.receive_directly` takes: the protocol's ``receive(data, now)``,
@@ -330,6 +351,10 @@ async def connect(
         # picows returns, rather than raises, when the peer hangs up mid-handshake.
         await ws.close()
         raise ConnectFailed(f"{url} closed the connection during the WebSocket handshake")
+    raw = transport.underlying_transport
+    picows_protocol = raw.get_protocol()
+    if picows_protocol is not None:  # None: the connection is already lost
+        raw.set_protocol(_ChunkedReads(picows_protocol))
     ws._subprotocol = response.headers.get("Sec-WebSocket-Protocol")
     return ws
 

@@ -11,7 +11,7 @@ cimport cython
 from cpython.dict cimport PyDict_GetItem, PyDict_GetItemWithError, PyDict_Next, PyDict_SetItem, PyDict_Update
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_FromDouble
 from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_AsSsize_t, PyLong_FromLongLong
-from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_RawFree, PyMem_RawMalloc, PyMem_Realloc
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_REFCNT, Py_XDECREF
 from libc.string cimport memset
@@ -25,6 +25,11 @@ from .streams import ItemStream, Phase, _too_many
 
 
 cdef extern from "Python.h":
+    char* PyBytes_AS_STRING(object o)
+    object PyBytes_FromStringAndSize(const char* v, Py_ssize_t n)
+    bint PyUnicode_IS_COMPACT_ASCII(object o)
+    Py_ssize_t PyUnicode_GET_LENGTH(object o)
+    object PyUnicode_DecodeASCII(const char* s, Py_ssize_t size, const char* errors)
     ctypedef struct PyMemberDef:
         Py_ssize_t offset
     ctypedef struct PyMemberDescrObject:
@@ -84,20 +89,31 @@ cdef object _RULES = RippleRules
 # -- the compact image -------------------------------------------------------------------------
 #
 # One Layout (field name -> slot, shared by every image of one shape) and, per image, one block
-# of 8-byte values with a tag byte each: a float or an integer that fits 64 bits is stored as a
-# C value (no object per field), anything else (strings, None, booleans, containers, larger
-# integers) as an object reference. Fields the layout does not have go to ``extra``.
+# of 8-byte values with a 2-bit tag each: a float or an integer that fits 64 bits is stored as a
+# C value (no object per field), an ASCII string of the Refresh that no other image shares
+# (an ISIN, a name) as its bytes after the tags, anything else (shared strings, None,
+# booleans, containers, larger integers) as an object reference. Fields the layout does not
+# have go to ``extra``.
+
+cdef struct _Str:  # an ASCII string in the image's own bytes
+    unsigned int at  # its offset in the bytes after the tags
+    unsigned int n  # its length
+
 
 cdef union _Val:
     double d
     long long i
     PyObject* o
+    _Str s
 
 
 cdef enum:
     _T_OBJ = 0
     _T_FLOAT = 1
     _T_INT = 2
+    # only in an image: in a slot of 8, a string of its own bytes (built at its Refresh); in a
+    # narrow slot, a date, a time or a code of 4 characters packed in 4 bytes (see ``_pack_dt``)
+    _T_STR = 3
 
 
 cdef struct _Slot  # the reader's cache entry of a short string (below)
@@ -125,6 +141,169 @@ cdef object _INT = int
 cdef object _FIELD_IMAGE = FieldImage
 
 
+# A layout may also give its numbers 4 bytes instead of 8 (``Layout.widths``, fixed by the first
+# image of the layout: each field whose value there fits): an integer of 32 bits, a decimal of
+# up to 27 bits and 9 places (m / 10**e, which gives the double back exactly, as the reader's
+# own exact division does), or None. An image whose values fit the narrow slots is built with
+# them; a value that does not fit (at the Refresh or in a later Update) makes the image wide
+# (every slot 8 bytes) from then on.
+cdef double _P10[10]
+_P10[:] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9]
+cdef enum:
+    _DEC_PLACES = 10
+cdef double _DEC_MAX = 134217728.0  # 2**27
+
+
+cdef inline bint _dec_at(double d, unsigned int e, unsigned int* out) noexcept:
+    cdef double x = d * _P10[e]
+    cdef long long m
+    if not (-_DEC_MAX < x < _DEC_MAX):  # NaN too
+        return False
+    m = llrint(x)
+    if <double>m / _P10[e] != d or (m == 0 and signbit(d)):
+        return False
+    out[0] = ((<unsigned int>(<int>m)) << 4) | e
+    return True
+
+
+cdef inline bint _dec(double d, unsigned int hint, unsigned int* out) noexcept:
+    """``d`` as a narrow decimal (the places of ``hint`` tried first), if it fits."""
+    cdef unsigned int e
+    if _dec_at(d, hint, out):
+        return True
+    for e in range(_DEC_PLACES):
+        if e != hint and _dec_at(d, e, out):
+            return True
+        if not (-_DEC_MAX < d * _P10[e] < _DEC_MAX):
+            return False
+    return False
+
+
+cdef inline double _undec(unsigned int u) noexcept:
+    return (<int>u >> 4) / _P10[u & 15]
+
+
+# A date "YYYY-MM-DD" or a time "HH:MM:SS" (digits only; the codes of the feed's date and time
+# fields) fits a narrow slot too: its digits as one decimal number, the top bits 10 for a date
+# (0 for a time); so does an ASCII string of at most 4 characters, none NUL (exchange, currency
+# and condition codes): its characters 7 bits each, the top bits 11. Any other string in that
+# slot makes the image wide, as a number that does not fit does.
+cdef enum:
+    _DT_DATE = 0x80000000
+    _DT_CODE = 0xC0000000
+
+
+cdef inline int _digits(const unsigned char* c, Py_ssize_t k) noexcept:
+    """The number of the 2 or 4 ASCII digits at ``c`` (``k`` of them), -1 if any is not one."""
+    cdef int x = 0
+    cdef Py_ssize_t j
+    for j in range(k):
+        if not (48 <= c[j] <= 57):
+            return -1
+        x = x * 10 + (c[j] - 48)
+    return x
+
+
+cdef inline bint _pack_dt(object s, unsigned int* out) noexcept:
+    cdef Py_ssize_t ln
+    cdef const unsigned char* c
+    cdef int a, b, d
+    if not PyUnicode_IS_COMPACT_ASCII(s):
+        return False
+    ln = PyUnicode_GET_LENGTH(s)
+    c = <const unsigned char*>PyUnicode_DATA(s)
+    if ln == 10 and c[4] == 45 and c[7] == 45:  # YYYY-MM-DD
+        a, b, d = _digits(c, 4), _digits(c + 5, 2), _digits(c + 8, 2)
+        if a < 0 or b < 0 or d < 0:
+            return False
+        out[0] = _DT_DATE | <unsigned int>(a * 10000 + b * 100 + d)
+        return True
+    if ln == 8 and c[2] == 58 and c[5] == 58:  # HH:MM:SS
+        a, b, d = _digits(c, 2), _digits(c + 3, 2), _digits(c + 6, 2)
+        if a < 0 or b < 0 or d < 0:
+            return False
+        out[0] = <unsigned int>(a * 10000 + b * 100 + d)
+        return True
+    if ln <= 4:
+        out[0] = _DT_CODE
+        for a in range(ln):
+            if c[a] == 0:
+                return False
+            out[0] |= (<unsigned int>c[a]) << (7 * a)
+        return True
+    return False
+
+
+cdef inline void _put2(unsigned char* c, unsigned int x) noexcept:
+    c[0] = 48 + x // 10
+    c[1] = 48 + x % 10
+
+
+cdef object _unpack_dt(unsigned int u):
+    """The string ``_pack_dt`` packed into ``u``."""
+    cdef object s
+    cdef unsigned char* c
+    cdef unsigned int x = u & ~(<unsigned int>_DT_DATE)
+    cdef Py_ssize_t j, k = 0
+    if (u & _DT_CODE) == _DT_CODE:
+        while k < 4 and (u >> (7 * k)) & 127:
+            k += 1
+        s = PyUnicode_New(k, 127)
+        c = <unsigned char*>PyUnicode_DATA(s)
+        for j in range(k):
+            c[j] = (u >> (7 * j)) & 127
+        return s
+    if u & _DT_DATE:
+        s = PyUnicode_New(10, 127)
+        c = <unsigned char*>PyUnicode_DATA(s)
+        _put2(c, x // 1000000)
+        _put2(c + 2, (x // 10000) % 100)
+        c[4] = 45
+        _put2(c + 5, (x // 100) % 100)
+        c[7] = 45
+        _put2(c + 8, x % 100)
+        return s
+    s = PyUnicode_New(8, 127)
+    c = <unsigned char*>PyUnicode_DATA(s)
+    _put2(c, x // 10000)
+    c[2] = 58
+    _put2(c + 3, (x // 100) % 100)
+    c[5] = 58
+    _put2(c + 6, x % 100)
+    return s
+
+
+cdef inline int _narrow_of(PyObject* v, _Field* f, unsigned int hint, unsigned int* out) noexcept:
+    """The tag of a value (``v``, or ``f`` when ``v`` is NULL) in a narrow slot, with its
+    4 bytes in ``out``; -1 when it does not fit one (a string: -1 unless a date or a time)."""
+    cdef int overflow = 0
+    cdef long long x
+    if v is NULL:
+        if f.tag == _T_FLOAT:
+            return _T_FLOAT if _dec(f.v.d, hint, out) else -1
+        if f.tag == _T_INT:
+            x = f.v.i
+        else:
+            v = f.v.o
+    if v is not NULL:
+        if v == <PyObject*>None:
+            out[0] = 0
+            return _T_OBJ
+        if type(<object>v) is _FLOAT:
+            return _T_FLOAT if _dec(PyFloat_AS_DOUBLE(<object>v), hint, out) else -1
+        if type(<object>v) is not _INT:
+            if type(<object>v) is str and _pack_dt(<object>v, out):
+                return _T_STR
+            return -1
+        x = PyLong_AsLongLongAndOverflow(<object>v, &overflow)
+        if overflow:
+            return -1
+    if not (-2147483648 <= x <= 2147483647):
+        return -1
+    out[0] = <unsigned int>(<int>x)
+    return _T_INT
+
+
 @cython.final
 @cython.no_gc  # its values come from decoded JSON: they never refer back to an image
 cdef class CompactImage:
@@ -134,8 +313,11 @@ cdef class CompactImage:
     cdef dict index  # the layout's name -> slot
     cdef tuple names  # the layout's names, in slot order
     cdef Py_ssize_t n
-    cdef _Val* vals  # n values, then their tags (2 bits each)
+    cdef _Val* vals  # n values, then their tags (2 bits each), then the image's own strings
     cdef dict extra  # fields the layout does not have (None while there are none)
+    # None: every value in 8 bytes, slot i at vals[i]; else the layout's widths: the byte
+    # offset of each slot, then the size of the values, then where the 4-byte slots start
+    cdef bytes offs
 
     def __cinit__(self):
         self.n = 0
@@ -145,15 +327,37 @@ cdef class CompactImage:
         cdef Py_ssize_t i
         if self.vals is not NULL:
             for i in range(self.n):
-                if self._tag(i) == _T_OBJ:
-                    Py_XDECREF(self.vals[i].o)
-            PyMem_Free(self.vals)
+                if self._tag(i) == _T_OBJ and not self._small(i):
+                    Py_XDECREF(self._w(i).o)
+            PyMem_RawFree(self.vals)
+
+    cdef inline const unsigned int* _o(self) noexcept:
+        return <const unsigned int*>PyBytes_AS_STRING(self.offs)
+
+    cdef inline bint _small(self, Py_ssize_t i) noexcept:
+        """Whether slot ``i`` holds 4 bytes."""
+        return self.offs is not None and self._o()[i] >= self._o()[self.n + 1]
+
+    cdef inline _Val* _w(self, Py_ssize_t i) noexcept:
+        """Slot ``i`` of 8 bytes."""
+        if self.offs is None:
+            return self.vals + i
+        return <_Val*>((<char*>self.vals) + self._o()[i])
+
+    cdef inline unsigned int* _u(self, Py_ssize_t i) noexcept:
+        """Slot ``i`` of 4 bytes."""
+        return <unsigned int*>((<char*>self.vals) + self._o()[i])
+
+    cdef inline unsigned char* _tags(self) noexcept:
+        if self.offs is None:
+            return <unsigned char*>(self.vals + self.n)
+        return (<unsigned char*>self.vals) + self._o()[self.n]
 
     cdef inline unsigned char _tag(self, Py_ssize_t i) noexcept:
-        return ((<unsigned char*>(self.vals + self.n))[i >> 2] >> ((i & 3) << 1)) & 3
+        return (self._tags()[i >> 2] >> ((i & 3) << 1)) & 3
 
     cdef inline void _set_tag(self, Py_ssize_t i, unsigned char tag) noexcept:
-        cdef unsigned char* b = (<unsigned char*>(self.vals + self.n)) + (i >> 2)
+        cdef unsigned char* b = self._tags() + (i >> 2)
         cdef int shift = (i & 3) << 1
         b[0] = (b[0] & ~(3 << shift)) | (tag << shift)
 
@@ -163,31 +367,101 @@ cdef class CompactImage:
 
     cdef inline object _load(self, Py_ssize_t i):
         cdef unsigned char tag = self._tag(i)
+        cdef unsigned int u
+        cdef _Val* v
+        if self._small(i):
+            u = self._u(i)[0]
+            if tag == _T_FLOAT:
+                return PyFloat_FromDouble(_undec(u))
+            if tag == _T_INT:
+                return PyLong_FromLongLong(<int>u)
+            if tag == _T_STR:
+                return _unpack_dt(u)
+            return None
+        v = self._w(i)
         if tag == _T_FLOAT:
-            return PyFloat_FromDouble(self.vals[i].d)
+            return PyFloat_FromDouble(v.d)
         if tag == _T_INT:
-            return PyLong_FromLongLong(self.vals[i].i)
-        return <object>self.vals[i].o
+            return PyLong_FromLongLong(v.i)
+        if tag == _T_STR:
+            return PyUnicode_DecodeASCII(self._bytes() + v.s.at, v.s.n, NULL)
+        return <object>v.o
+
+    cdef inline const char* _bytes(self) noexcept:
+        return (<const char*>self._tags()) + (self.n + 3) // 4
+
+    cdef inline unsigned int _hint(self, Py_ssize_t i) noexcept:
+        """The places of the decimal in narrow slot ``i`` (2 if it holds none)."""
+        return self._u(i)[0] & 15 if self._tag(i) == _T_FLOAT else 2
+
+    cdef int _widen(self) except -1:
+        """Every slot 8 bytes from now on (a value did not fit a narrow one)."""
+        cdef Py_ssize_t i, n = self.n, area = 0, tb = (n + 3) // 4
+        cdef unsigned char tag
+        cdef unsigned int u
+        cdef _Val* v
+        cdef _Val* new
+        cdef object s
+        for i in range(n):
+            if self._tag(i) == _T_STR and not self._small(i):
+                v = self._w(i)
+                area = max(area, <Py_ssize_t>(v.s.at + v.s.n))
+        new = <_Val*>PyMem_RawMalloc(n * sizeof(_Val) + tb + area)
+        if new is NULL:
+            raise MemoryError()
+        memcpy(new + n, self._tags(), tb + area)
+        for i in range(n):
+            tag = self._tag(i)
+            if self._small(i):
+                u = self._u(i)[0]
+                if tag == _T_FLOAT:
+                    new[i].d = _undec(u)
+                elif tag == _T_INT:
+                    new[i].i = <int>u
+                else:
+                    if tag == _T_STR:  # a packed date or time: an object in a wide slot
+                        s = _unpack_dt(u)
+                        (<unsigned char*>(new + n))[i >> 2] &= ~(3 << ((i & 3) << 1))
+                    else:
+                        s = None
+                    Py_INCREF(s)
+                    new[i].o = <PyObject*>s
+            else:
+                new[i] = self._w(i)[0]  # its reference moves over
+        PyMem_RawFree(self.vals)
+        self.vals = new
+        self.offs = None
+        return 0
 
     cdef inline int _store(self, Py_ssize_t i, object v) except -1:
-        cdef PyObject* old = self.vals[i].o if self._tag(i) == _T_OBJ else NULL
+        cdef unsigned int u
+        cdef int tag
+        if self._small(i):
+            tag = _narrow_of(<PyObject*>v, NULL, self._hint(i), &u)
+            if tag >= 0:
+                self._u(i)[0] = u
+                self._set_tag(i, tag)
+                return 0
+            self._widen()
+        cdef _Val* w = self._w(i)
+        cdef PyObject* old = w.o if self._tag(i) == _T_OBJ else NULL
         cdef int overflow = 0
         cdef long long x
         cdef object t = type(v)
         if t is _FLOAT:
-            self.vals[i].d = PyFloat_AS_DOUBLE(v)
+            w.d = PyFloat_AS_DOUBLE(v)
             self._set_tag(i, _T_FLOAT)
             Py_XDECREF(old)
             return 0
         if t is _INT:
             x = PyLong_AsLongLongAndOverflow(v, &overflow)
             if not overflow:
-                self.vals[i].i = x
+                w.i = x
                 self._set_tag(i, _T_INT)
                 Py_XDECREF(old)
                 return 0
         Py_INCREF(v)
-        self.vals[i].o = <PyObject*>v
+        w.o = <PyObject*>v
         self._set_tag(i, _T_OBJ)
         Py_XDECREF(old)
         return 0
@@ -197,11 +471,24 @@ cdef class CompactImage:
 
     cdef inline int _move(self, Py_ssize_t dst, Py_ssize_t src) except -1:
         """Slot ``dst`` takes the value of slot ``src``, as it is stored."""
-        cdef unsigned char tag = self._tag(src)
-        cdef PyObject* old = self.vals[dst].o if self._tag(dst) == _T_OBJ else NULL
+        cdef unsigned char tag
+        cdef const unsigned int* o
+        cdef PyObject* old
+        cdef _Val* w
+        if self.offs is not None:
+            o = self._o()
+            if (o[src] >= o[self.n + 1]) != (o[dst] >= o[self.n + 1]):
+                return self._store(dst, self._load(src))
+            if o[src] >= o[self.n + 1]:  # both narrow
+                (<unsigned int*>((<char*>self.vals) + o[dst]))[0] = (<unsigned int*>((<char*>self.vals) + o[src]))[0]
+                self._set_tag(dst, self._tag(src))
+                return 0
+        tag = self._tag(src)
+        w = self._w(dst)
+        old = w.o if self._tag(dst) == _T_OBJ else NULL
         if tag == _T_OBJ:
-            Py_INCREF(<object>self.vals[src].o)
-        self.vals[dst] = self.vals[src]
+            Py_INCREF(<object>self._w(src).o)
+        w[0] = self._w(src)[0]
         self._set_tag(dst, tag)
         Py_XDECREF(old)
         return 0
@@ -212,6 +499,12 @@ cdef class CompactImage:
         cdef PyObject* p
         cdef Py_ssize_t i
         cdef PyObject* old
+        cdef unsigned int u
+        cdef unsigned int* up
+        cdef unsigned char* tb
+        cdef const unsigned int* o
+        cdef int shift
+        cdef _Val* w
         if m is not NULL and m.index == <PyObject*>self.index:
             i = m.at
         else:
@@ -227,8 +520,25 @@ cdef class CompactImage:
             return 0
         if f.tag == _T_OBJ:
             return self._store(i, <object>f.v.o)
-        old = self.vals[i].o if self._tag(i) == _T_OBJ else NULL
-        self.vals[i] = f.v
+        if self.offs is not None:
+            o = self._o()
+            if o[i] >= o[self.n + 1]:  # a narrow slot: its 4 bytes and its tag, at hand
+                up = <unsigned int*>((<char*>self.vals) + o[i])
+                tb = (<unsigned char*>self.vals) + o[self.n] + (i >> 2)
+                shift = (i & 3) << 1
+                if f.tag == _T_FLOAT:
+                    if _dec(f.v.d, up[0] & 15 if ((tb[0] >> shift) & 3) == _T_FLOAT else 2, &u):
+                        up[0] = u
+                        tb[0] = (tb[0] & ~(3 << shift)) | (_T_FLOAT << shift)
+                        return 0
+                elif -2147483648 <= f.v.i <= 2147483647:  # _T_INT
+                    up[0] = <unsigned int>(<int>f.v.i)
+                    tb[0] = (tb[0] & ~(3 << shift)) | (_T_INT << shift)
+                    return 0
+                self._widen()
+        w = self._w(i)
+        old = w.o if self._tag(i) == _T_OBJ else NULL
+        w[0] = f.v
         self._set_tag(i, f.tag)
         Py_XDECREF(old)
         return 0
@@ -377,23 +687,181 @@ cdef inline object _share(object v):
     return v
 
 
+# At a Refresh, an ASCII string that misses the table above is copied into the image's own
+# bytes (and put in the table, so that the next image with the same value shares it): the
+# strings only one item has (its name, ISIN, CUSIP, trade id) cost their length, not an object
+# each. A string given twice in one image is copied once (the table's entry remembers the
+# offset it got in the image being built).
+cdef unsigned long long _build_gen = 0
+cdef unsigned long long _shared_gen[_SHARE_SLOTS]
+cdef unsigned int _shared_at[_SHARE_SLOTS]
+cdef struct _Plan:  # what ``_image_from`` found of one value before it allocates the image
+    Py_ssize_t at  # the offset of its string in the image's bytes, or -1
+    unsigned int u  # its 4 bytes in a narrow slot
+    int tag  # its tag there
+
+cdef Py_ssize_t _plan_cap = 0
+cdef _Plan* _plan = NULL
+cdef enum:
+    _OWN_MAX = 0xFFFF  # longer strings stay objects
+
+
+cdef bytes _widths_of(Py_ssize_t n, PyObject** objs, _Field* fs):
+    """A layout's slot offsets (see ``CompactImage.offs``) from its first image's values:
+    4 bytes for each number that fits them, after the slots of 8; b"" if none fits."""
+    cdef Py_ssize_t i, wide = 0, small = 0
+    cdef unsigned int u
+    cdef unsigned int* o
+    cdef list is_small = [False] * n
+    for i in range(n):
+        if _narrow_of(objs[i] if objs is not NULL else NULL, fs + i if objs is NULL else NULL, 2, &u) > _T_OBJ:
+            is_small[i] = True
+            small += 1
+        else:
+            wide += 1
+    if small == 0:
+        return b""
+    out = PyBytes_FromStringAndSize(NULL, (n + 2) * sizeof(unsigned int))
+    o = <unsigned int*>PyBytes_AS_STRING(out)
+    o[n + 1] = <unsigned int>(wide * 8)
+    o[n] = <unsigned int>(wide * 8 + small * 4)
+    wide = small = 0
+    for i in range(n):
+        if is_small[i]:
+            o[i] = o[n + 1] + <unsigned int>(4 * small)
+            small += 1
+        else:
+            o[i] = <unsigned int>(8 * wide)
+            wide += 1
+    return out
+
+
+cdef CompactImage _image_from(object layout, PyObject** objs, _Field* fs):
+    """A :class:`CompactImage` in ``layout`` of its values in slot order: ``objs[i]``, or
+    ``fs[i]`` (numbers as read) when ``objs`` is NULL."""
+    cdef CompactImage img = CompactImage.__new__(CompactImage)
+    cdef tuple names = layout.names
+    cdef Py_ssize_t i, n = len(names), area = 0, at, ln
+    cdef size_t h
+    cdef PyObject* v
+    cdef PyObject** slot
+    cdef _Plan* plan
+    cdef char* own
+    cdef bytes widths
+    cdef const unsigned int* o = NULL
+    cdef bint narrow
+    cdef _Val* w
+    global _build_gen, _plan, _plan_cap
+    img.index = layout.index
+    img.names = names
+    if n == 0:
+        return img
+    if n > _plan_cap:
+        _plan = <_Plan*>_grown(_plan, &_plan_cap, sizeof(_Plan), n)
+    plan = _plan
+    widths = layout.widths
+    if widths is None:
+        widths = _widths_of(n, objs, fs)
+        layout.widths = widths
+    narrow = len(widths) > 0
+    if narrow:
+        o = <const unsigned int*>PyBytes_AS_STRING(widths)
+    _build_gen += 1
+    for i in range(n):
+        plan[i].at = -1
+        if narrow and o[i] >= o[n + 1]:
+            plan[i].tag = _narrow_of(objs[i] if objs is not NULL else NULL, fs + i if objs is NULL else NULL, 2, &plan[i].u)
+            if plan[i].tag >= 0:
+                continue
+            narrow = False  # the image is wide
+        if objs is not NULL:
+            v = objs[i]
+        elif fs[i].tag == _T_OBJ:
+            v = fs[i].v.o
+        else:
+            continue
+        if type(<object>v) is not str or not PyUnicode_IS_COMPACT_ASCII(<object>v):
+            continue
+        ln = PyUnicode_GET_LENGTH(<object>v)
+        if ln > _SHARE_LEN:
+            if ln <= _OWN_MAX:
+                plan[i].at = area
+                area += ln
+            continue
+        h = <size_t>hash(<object>v) & (_SHARE_SLOTS - 1)
+        slot = &_shared[h]
+        if slot[0] is not NULL and (slot[0] == v or <str>slot[0] == <str>v):
+            if _shared_gen[h] == _build_gen:  # given earlier in this image: its bytes
+                plan[i].at = _shared_at[h]
+            continue  # else the table's copy
+        Py_INCREF(<object>v)
+        Py_XDECREF(slot[0])
+        slot[0] = v
+        _shared_gen[h] = _build_gen
+        _shared_at[h] = <unsigned int>area
+        plan[i].at = area
+        area += ln
+    if narrow:
+        img.offs = widths
+    img.vals = <_Val*>PyMem_RawMalloc((o[n] if narrow else n * sizeof(_Val)) + (n + 3) // 4 + area)
+    if img.vals is NULL:
+        raise MemoryError()
+    img.n = n
+    memset(img._tags(), 0xAA, (n + 3) // 4)  # every tag _T_INT: nothing to release yet
+    own = <char*>img._bytes()
+    for i in range(n):
+        at = plan[i].at
+        if narrow and img._small(i):
+            img._u(i)[0] = plan[i].u
+            img._set_tag(i, plan[i].tag)
+        elif at >= 0:
+            v = objs[i] if objs is not NULL else fs[i].v.o
+            ln = PyUnicode_GET_LENGTH(<object>v)
+            memcpy(own + at, PyUnicode_DATA(<object>v), ln)
+            w = img._w(i)
+            w.s.at = <unsigned int>at
+            w.s.n = <unsigned int>ln
+            img._set_tag(i, _T_STR)
+        elif objs is not NULL:
+            img._store(i, _share(<object>objs[i]))
+        elif fs[i].tag == _T_OBJ:
+            img._store(i, _share(<object>fs[i].v.o))
+        else:
+            img._w(i)[0] = fs[i].v
+            img._set_tag(i, fs[i].tag)
+    return img
+
+
+cdef Py_ssize_t _objs_cap = 0
+cdef PyObject** _objs = NULL
+
+
+cdef PyObject** _values_of(tuple names, dict fields, bint in_order) except NULL:
+    """The values of ``fields`` in the order of ``names`` (borrowed: ``fields`` holds them):
+    by name, or in the dict's order when ``in_order`` (its keys are ``names``)."""
+    global _objs, _objs_cap
+    cdef Py_ssize_t i = 0, pos = 0, n = len(names)
+    cdef PyObject* k
+    cdef PyObject* v
+    if n + 1 > _objs_cap:
+        _objs = <PyObject**>_grown(_objs, &_objs_cap, sizeof(PyObject*), n + 1)
+    if in_order:
+        while PyDict_Next(fields, &pos, &k, &v):
+            _objs[i] = v
+            i += 1
+    else:
+        for i in range(n):
+            v = PyDict_GetItemWithError(fields, names[i])
+            if v is NULL:
+                raise KeyError(names[i])
+            _objs[i] = v
+    return _objs
+
+
 def compact_image(layout, dict fields):
     """A :class:`CompactImage` of ``fields`` in ``layout`` (whose names are exactly the
     keys of ``fields``, in their order)."""
-    cdef CompactImage img = CompactImage.__new__(CompactImage)
-    cdef tuple names = layout.names
-    cdef Py_ssize_t i, n = len(names)
-    img.index = layout.index
-    img.names = names
-    if n:
-        img.vals = <_Val*>PyMem_Malloc(n * sizeof(_Val) + (n + 3) // 4)
-        if img.vals is NULL:
-            raise MemoryError()
-        memset(img.vals + n, 0xAA, (n + 3) // 4)  # every tag _T_INT: nothing to release yet
-        img.n = n
-        for i in range(n):
-            img._store(i, _share(fields[names[i]]))
-    return img
+    return _image_from(layout, _values_of(layout.names, fields, False), NULL)
 
 
 cdef inline int _ripple(CompactImage img, dict table, object name, object whole) except -1:
@@ -558,7 +1026,7 @@ cdef list _dispatch(object msgs, object lookup, object on_other, Frame fr, objec
 # does not handle, a nested value in Fields, a number it would not parse exactly as msgspec does,
 # bytes that are not UTF-8, a duplicate key, another message Type, malformed JSON.
 
-from libc.math cimport isfinite
+from libc.math cimport isfinite, llrint, signbit
 from libc.stdint cimport INT64_MAX, int64_t, uint64_t
 from libc.string cimport memcmp, memcpy
 from .messages import Key as _KeyType

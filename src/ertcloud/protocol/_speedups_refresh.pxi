@@ -387,23 +387,7 @@ cdef object _match(object layouts, dict fields):
 cdef CompactImage _image_in_order(object layout, dict fields):
     """``compact_image(layout, fields)`` for a layout whose names are the keys of
     ``fields`` in their order: one pass over the values."""
-    cdef CompactImage img = CompactImage.__new__(CompactImage)
-    cdef tuple names = layout.names
-    cdef Py_ssize_t pos = 0, i = 0, n = len(names)
-    cdef PyObject* k
-    cdef PyObject* v
-    img.index = layout.index
-    img.names = names
-    if n:
-        img.vals = <_Val*>PyMem_Malloc(n * sizeof(_Val) + (n + 3) // 4)
-        if img.vals is NULL:
-            raise MemoryError()
-        memset(img.vals + n, 0xAA, (n + 3) // 4)  # every tag _T_INT: nothing to release yet
-        img.n = n
-        while PyDict_Next(fields, &pos, &k, &v):
-            img._store(i, _share(<object>v))
-            i += 1
-    return img
+    return _image_from(layout, _values_of(layout.names, fields, True), NULL)
 
 
 def apply_refresh(s, msg):
@@ -501,23 +485,7 @@ cdef object _match_in(object layouts, _Field* fs, Py_ssize_t n):
 
 cdef CompactImage _image_of(object layout, _Field* fs):
     """``_image_in_order`` of fields read into a frame (numbers stored as they were read)."""
-    cdef CompactImage img = CompactImage.__new__(CompactImage)
-    cdef tuple names = layout.names
-    cdef Py_ssize_t i, n = len(names)
-    img.index = layout.index
-    img.names = names
-    img.vals = <_Val*>PyMem_Malloc(n * sizeof(_Val) + (n + 3) // 4)
-    if img.vals is NULL:
-        raise MemoryError()
-    memset(img.vals + n, 0xAA, (n + 3) // 4)  # every tag _T_INT: nothing to release yet
-    img.n = n
-    for i in range(n):
-        if fs[i].tag == _T_OBJ:
-            img._store(i, _share(<object>fs[i].v.o))
-        else:
-            img.vals[i] = fs[i].v
-            img._set_tag(i, fs[i].tag)
-    return img
+    return _image_from(layout, NULL, fs)
 
 
 cdef int _refreshed(object s, object msg, CompactImage img, object layout, object next_phase) except -1:

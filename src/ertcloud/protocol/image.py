@@ -30,7 +30,7 @@ class Layout:
     """Field name -> slot, shared by every compact image of one shape (the fields of its
     Refresh, in their order)."""
 
-    __slots__ = ("chains", "index", "names")
+    __slots__ = ("chains", "index", "names", "widths")
 
     def __init__(self, names: tuple[str, ...]) -> None:
         self.names = names
@@ -38,6 +38,9 @@ class Layout:
         #: (ripple rules, the whole chains of this shape under them): the compiled Refresh
         #: path's cache of ``RippleRules.whole_chains``
         self.chains: tuple[Any, frozenset[str]] | None = None
+        #: the compiled core's slot offsets of this shape (4 bytes for the numbers of its
+        #: first image that fit them), set at that image; None until then
+        self.widths: bytes | None = None
 
     def __repr__(self) -> str:
         return f"Layout({len(self.names)} fields)"
