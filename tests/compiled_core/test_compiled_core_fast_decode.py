@@ -7,6 +7,7 @@ generating the frames, not reading them, and every run of the suite draws new on
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -148,20 +149,40 @@ scalars = st.one_of(
 )
 
 
+# The strategies the composites below draw from are built once, here: a strategy built inside
+# a composite is built again (and its properties worked out again) at every draw, which cost
+# more than the drawing. The values drawn, and their odds, are the same.
+_booleans = st.booleans()
+_update_fields = st.dictionaries(names, scalars, max_size=8)
+_seq_numbers = st.integers(min_value=0, max_value=2**40)
+_key_names = st.text(max_size=8)
+_update_types = st.sampled_from(["Quote", "Trade", "Unspecified"])
+
+
+@functools.cache
+def _ints(lo: int, hi: int) -> st.SearchStrategy[int]:
+    return st.integers(lo, hi)
+
+
+@functools.cache
+def _ids(ids: tuple[int, ...]) -> st.SearchStrategy[int]:
+    return st.sampled_from([*ids, 999])
+
+
 @st.composite
 def updates(draw: st.DrawFn, ids: list[int]) -> dict[str, Any]:
-    msg: dict[str, Any] = {"Type": "Update", "ID": draw(st.sampled_from([*ids, 999]))}
-    if draw(st.booleans()):
-        msg["Fields"] = draw(st.dictionaries(names, scalars, max_size=8))
-    if draw(st.booleans()):
-        msg["SeqNumber"] = draw(st.integers(min_value=0, max_value=2**40))
-    if draw(st.booleans()):
-        msg["Key"] = {"Name": draw(st.text(max_size=8)), "Service": "ELEKTRON_DD"}
-    if draw(st.booleans()):
-        msg["UpdateType"] = draw(st.sampled_from(["Quote", "Trade", "Unspecified"]))
+    msg: dict[str, Any] = {"Type": "Update", "ID": draw(_ids(tuple(ids)))}
+    if draw(_booleans):
+        msg["Fields"] = draw(_update_fields)
+    if draw(_booleans):
+        msg["SeqNumber"] = draw(_seq_numbers)
+    if draw(_booleans):
+        msg["Key"] = {"Name": draw(_key_names), "Service": "ELEKTRON_DD"}
+    if draw(_booleans):
+        msg["UpdateType"] = draw(_update_types)
     for flag in ("DoNotRipple", "DoNotCache"):
-        if draw(st.integers(0, 6)) == 0:
-            msg[flag] = draw(st.booleans())
+        if draw(_ints(0, 6)) == 0:
+            msg[flag] = draw(_booleans)
     return msg
 
 
@@ -183,15 +204,33 @@ def _spaced(raw: bytes, spaces: list[int]) -> bytes:
 @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.data())
 def test_generated_frames_read_as_msgspec_reads_them(data: st.DataObject) -> None:
-    read_generated(data, updates([2, 3, 4]))
+    read_generated(data, _updates_234)
+
+
+_updates_234 = updates([2, 3, 4])
+
+
+@functools.cache
+def _lists(messages: st.SearchStrategy[Any], max_size: int) -> st.SearchStrategy[list[Any]]:
+    return st.lists(messages, min_size=1, max_size=max_size)
+
+
+@functools.cache
+def _made(
+    make: Callable[[list[int]], st.SearchStrategy[Any]], ids: tuple[int, ...]
+) -> st.SearchStrategy[Any]:
+    return make(list(ids))
+
+
+_spacings = st.lists(st.integers(0, 4), max_size=3)
 
 
 def read_generated(data: st.DataObject, messages: st.SearchStrategy[Any]) -> None:
     """A frame of generated messages, spaced out: what the fast path reads is what msgspec
     reads, and it reads every frame with no escape and no integer beyond 64 bits."""
-    msgs = data.draw(st.lists(messages, min_size=1, max_size=10))
-    raw = msgspec.json.encode(msgs if len(msgs) > 1 or data.draw(st.booleans()) else msgs[0])
-    raw = _spaced(raw, data.draw(st.lists(st.integers(0, 4), max_size=3)))
+    msgs = data.draw(_lists(messages, 10))
+    raw = msgspec.json.encode(msgs if len(msgs) > 1 or data.draw(_booleans) else msgs[0])
+    raw = _spaced(raw, data.draw(_spacings))
     got = fast(raw)
     if _plain(msgs):
         assert got is not None, raw
@@ -231,19 +270,19 @@ def feed_generated(
     """Frames of messages from ``make(ids)`` fed to both cores, some truncated or with a
     flipped byte (both cores fall back alike)."""
     twins = Twins()
-    for _ in range(data.draw(st.integers(1, frames))):
-        msgs = data.draw(st.lists(make(twins.ids), min_size=1, max_size=6))
+    for _ in range(data.draw(_ints(1, frames))):
+        msgs = data.draw(_lists(_made(make, tuple(twins.ids)), 6))
         twins.feed(mangled(data, msgspec.json.encode(msgs), 3))
 
 
 def mangled(data: st.DataObject, raw: bytes, odds: int) -> bytes:
     """``raw``, or (one chance in ``odds + 1`` each) truncated or with a byte flipped."""
-    how = data.draw(st.integers(0, odds))
+    how = data.draw(_ints(0, odds))
     if how == 0:
-        return raw[: data.draw(st.integers(0, len(raw)))]
+        return raw[: data.draw(_ints(0, len(raw)))]
     if how == 1:
-        i = data.draw(st.integers(0, len(raw) - 1))
-        return raw[:i] + bytes([raw[i] ^ data.draw(st.integers(1, 255))]) + raw[i + 1 :]
+        i = data.draw(_ints(0, len(raw) - 1))
+        return raw[:i] + bytes([raw[i] ^ data.draw(_ints(1, 255))]) + raw[i + 1 :]
     return raw
 
 
@@ -280,45 +319,55 @@ row_fields = st.dictionaries(
 ODD = [None, 5, "x", [1], []]  # values of the wrong type where a container is expected
 
 
+_odd = st.sampled_from(ODD)
+_entry_parts = st.permutations(["Action", "Key", "Fields"])
+_actions = st.sampled_from(["Add", "Update", "Delete", "Clear", 3, None])
+_row_names = st.sampled_from(["Fields"] * 4 + ["Elements"])
+
+
 @st.composite
 def map_entries(draw: st.DrawFn) -> Any:
-    if draw(st.integers(0, 15)) == 0:
-        return draw(st.sampled_from(ODD))  # not an object: the apply skips it
+    if draw(_ints(0, 15)) == 0:
+        return draw(_odd)  # not an object: the apply skips it
     e: dict[str, Any] = {}
-    parts = draw(st.permutations(["Action", "Key", "Fields"]))
+    parts = draw(_entry_parts)
     for part in parts:
-        if part == "Action" and draw(st.integers(0, 9)):
-            e["Action"] = draw(st.sampled_from(["Add", "Update", "Delete", "Clear", 3, None]))
-        elif part == "Key" and draw(st.integers(0, 9)):
+        if part == "Action" and draw(_ints(0, 9)):
+            e["Action"] = draw(_actions)
+        elif part == "Key" and draw(_ints(0, 9)):
             e["Key"] = draw(map_keys)
-        elif part == "Fields" and draw(st.integers(0, 3)):
-            name = draw(st.sampled_from(["Fields"] * 4 + ["Elements"]))
-            e[name] = draw(row_fields) if draw(st.integers(0, 7)) else draw(st.sampled_from(ODD))
+        elif part == "Fields" and draw(_ints(0, 3)):
+            name = draw(_row_names)
+            e[name] = draw(row_fields) if draw(_ints(0, 7)) else draw(_odd)
     return e
+
+
+_entry_lists = st.lists(map_entries(), max_size=5)
+_map_fields = st.sampled_from([{}, {"BID": 1.5}])
 
 
 @st.composite
 def map_updates(draw: st.DrawFn, ids: list[int]) -> dict[str, Any]:
-    msg: dict[str, Any] = {"Type": "Update", "ID": draw(st.sampled_from([*ids, 999]))}
-    if draw(st.booleans()):
+    msg: dict[str, Any] = {"Type": "Update", "ID": draw(_ids(tuple(ids)))}
+    if draw(_booleans):
         msg["Domain"] = "MarketByPrice"
     container: dict[str, Any] = {}
-    if draw(st.booleans()):
+    if draw(_booleans):
         container["KeyType"] = "Buffer"
-    if draw(st.booleans()):
+    if draw(_booleans):
         summary = draw(row_fields)
-        container["Summary"] = {"Fields": summary} if draw(st.integers(0, 5)) else summary
-    if draw(st.integers(0, 9)):
-        container["Entries"] = draw(st.lists(map_entries(), max_size=5))
+        container["Summary"] = {"Fields": summary} if draw(_ints(0, 5)) else summary
+    if draw(_ints(0, 9)):
+        container["Entries"] = draw(_entry_lists)
     else:
-        container["Entries"] = draw(st.sampled_from(ODD))
-    msg["Map"] = container if draw(st.integers(0, 15)) else None
-    if draw(st.integers(0, 7)) == 0:
-        msg["Fields"] = draw(st.sampled_from([{}, {"BID": 1.5}]))
-    if draw(st.booleans()):
-        msg["SeqNumber"] = draw(st.integers(min_value=0, max_value=2**40))
-    if draw(st.integers(0, 7)) == 0:
-        msg["DoNotCache"] = draw(st.booleans())
+        container["Entries"] = draw(_odd)
+    msg["Map"] = container if draw(_ints(0, 15)) else None
+    if draw(_ints(0, 7)) == 0:
+        msg["Fields"] = draw(_map_fields)
+    if draw(_booleans):
+        msg["SeqNumber"] = draw(_seq_numbers)
+    if draw(_ints(0, 7)) == 0:
+        msg["DoNotCache"] = draw(_booleans)
     return msg
 
 
@@ -333,10 +382,13 @@ def _plain(v: Any) -> bool:
     return not isinstance(v, int) or isinstance(v, bool) or abs(v) < 2**63
 
 
+_map_updates_289 = map_updates([2, 8, 9])
+
+
 @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.data())
 def test_generated_map_frames_read_as_msgspec_reads_them(data: st.DataObject) -> None:
-    read_generated(data, map_updates([2, 8, 9]))  # the Map reader takes every shape made here
+    read_generated(data, _map_updates_289)  # the Map reader takes every shape made here
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))

@@ -8,6 +8,7 @@ test_compiled_core_lazy_events.py)."""
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import Any
 
@@ -16,7 +17,7 @@ import pytest
 from core_twins import RIPPLE_NAMES, core_protocol
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_compiled_core_fast_decode import mangled
+from test_compiled_core_fast_decode import _ints, mangled
 from test_compiled_core_lazy_events import _received, _seen, behaves_as_struct
 from test_compiled_core_refresh import messages, refreshes
 
@@ -149,6 +150,12 @@ def test_the_event_behaves_as_the_pure_cores_struct() -> None:
     assert ev.state == events.ItemRefreshed(ev.stream, msg).state
 
 
+@functools.cache
+def _message_lists(ids: tuple[int, ...]) -> st.SearchStrategy[list[dict[str, Any]]]:
+    """Built once per ids: a strategy built in the test is rebuilt at every example."""
+    return st.lists(st.one_of(refreshes(list(ids)), messages(list(ids))), min_size=1, max_size=5)
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.data())
 def test_refresh_messages_read_after_all_frames_agree(data: st.DataObject) -> None:
@@ -157,9 +164,9 @@ def test_refresh_messages_read_after_all_frames_agree(data: st.DataObject) -> No
     messages."""
     ids = sorted(_ids().values())
     frames: list[bytes | str] = []
-    for _ in range(data.draw(st.integers(1, 6))):
-        msgs = data.draw(st.lists(st.one_of(refreshes(ids), messages(ids)), min_size=1, max_size=5))
+    for _ in range(data.draw(_ints(1, 6))):
+        msgs = data.draw(_message_lists(tuple(ids)))
         raw = mangled(data, msgspec.json.encode(msgs if len(msgs) > 1 else msgs[0]), 9)
-        frames.append(raw.decode("utf-8", "replace") if data.draw(st.integers(0, 6)) == 0 else raw)
+        frames.append(raw.decode("utf-8", "replace") if data.draw(_ints(0, 6)) == 0 else raw)
     pure, compiled = _refreshed(frames)
     assert _seen(compiled) == _seen(pure)

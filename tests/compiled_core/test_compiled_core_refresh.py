@@ -5,6 +5,7 @@ same events, images, states and phases."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import msgspec
@@ -12,7 +13,16 @@ import pytest
 from core_twins import RIPPLE_NAMES, Twins
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_compiled_core_fast_decode import feed_generated, read_generated, reference, updates
+from test_compiled_core_fast_decode import (
+    _booleans,
+    _ids,
+    _ints,
+    _seq_numbers,
+    feed_generated,
+    read_generated,
+    reference,
+    updates,
+)
 
 from ertcloud.protocol import codec, core
 from ertcloud.protocol.client import ClientProtocol
@@ -144,48 +154,74 @@ field_values = st.one_of(
 field_names = st.sampled_from([*RIPPLE_NAMES, "DSPLY_NAME", "ACVOL_1", "X", "Y"])
 
 
+# Built once: a strategy built inside a composite is rebuilt at every draw (see the fast
+# decode tests); the values drawn and their odds are the same.
+_states = st.sampled_from(STATES)
+_refresh_fields = st.dictionaries(field_names, field_values, max_size=12)
+_key_names = st.text(max_size=6)
+_domains = st.sampled_from(["MarketPrice", "YieldCurve"])
+
+
+@functools.cache
+def _some_ids(ids: tuple[int, ...]) -> st.SearchStrategy[int]:
+    return st.sampled_from(ids)
+
+
+@functools.cache
+def _refreshes(ids: tuple[int, ...]) -> st.SearchStrategy[dict[str, Any]]:
+    return refreshes(list(ids))
+
+
+@functools.cache
+def _updates(ids: tuple[int, ...]) -> st.SearchStrategy[dict[str, Any]]:
+    return updates(list(ids))
+
+
 @st.composite
 def refreshes(draw: st.DrawFn, ids: list[int], unusual: bool = True) -> dict[str, Any]:
-    msg: dict[str, Any] = {"Type": "Refresh", "ID": draw(st.sampled_from([*ids, 999]))}
-    if draw(st.integers(0, 5)):
-        msg["State"] = draw(st.sampled_from(STATES))
-    if draw(st.integers(0, 5)):
-        msg["Fields"] = draw(st.dictionaries(field_names, field_values, max_size=12))
-    if draw(st.booleans()):
-        msg["Key"] = {"Name": draw(st.text(max_size=6)), "Service": "ELEKTRON_DD"}
-    if draw(st.integers(0, 3)) == 0:
-        msg["Complete"] = draw(st.booleans())
-    if draw(st.integers(0, 3)) == 0:
-        msg["ClearCache"] = draw(st.booleans())
-    if draw(st.booleans()):
-        msg["SeqNumber"] = draw(st.integers(min_value=0, max_value=2**40))
-    if draw(st.integers(0, 3)) == 0:
+    msg: dict[str, Any] = {"Type": "Refresh", "ID": draw(_ids(tuple(ids)))}
+    if draw(_ints(0, 5)):
+        msg["State"] = draw(_states)
+    if draw(_ints(0, 5)):
+        msg["Fields"] = draw(_refresh_fields)
+    if draw(_booleans):
+        msg["Key"] = {"Name": draw(_key_names), "Service": "ELEKTRON_DD"}
+    if draw(_ints(0, 3)) == 0:
+        msg["Complete"] = draw(_booleans)
+    if draw(_ints(0, 3)) == 0:
+        msg["ClearCache"] = draw(_booleans)
+    if draw(_booleans):
+        msg["SeqNumber"] = draw(_seq_numbers)
+    if draw(_ints(0, 3)) == 0:
         msg["Qos"] = {"Timeliness": "Realtime", "Rate": "TickByTick"}
-    if draw(st.integers(0, 5)) == 0:
-        msg["Domain"] = draw(st.sampled_from(["MarketPrice", "YieldCurve"]))
-    if unusual and draw(st.integers(0, 7)) == 0:
+    if draw(_ints(0, 5)) == 0:
+        msg["Domain"] = draw(_domains)
+    if unusual and draw(_ints(0, 7)) == 0:
         msg["Elements"] = {"A": 1}  # the general path, the same frame otherwise
     return msg
 
 
 @st.composite
 def messages(draw: st.DrawFn, ids: list[int]) -> dict[str, Any]:
-    kind = draw(st.integers(0, 9))
+    kind = draw(_ints(0, 9))
     if kind < 5:
-        return draw(refreshes(ids))
+        return draw(_refreshes(tuple(ids)))
     if kind < 9:
-        return draw(updates(ids))
-    status: dict[str, Any] = {"Type": "Status", "ID": draw(st.sampled_from(ids))}
-    status["State"] = draw(st.sampled_from(STATES))
-    if draw(st.booleans()):
+        return draw(_updates(tuple(ids)))
+    status: dict[str, Any] = {"Type": "Status", "ID": draw(_some_ids(tuple(ids)))}
+    status["State"] = draw(_states)
+    if draw(_booleans):
         status["ClearCache"] = True
     return status
+
+
+_plain_refreshes_234 = refreshes([2, 3, 4], unusual=False)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.data())
 def test_generated_refresh_frames_read_as_msgspec_reads_them(data: st.DataObject) -> None:
-    read_generated(data, refreshes([2, 3, 4], unusual=False))
+    read_generated(data, _plain_refreshes_234)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))

@@ -3,6 +3,7 @@ same images. Also: which core is active, and that the build made the compiled on
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import shutil
@@ -27,24 +28,47 @@ needs_compiled = pytest.mark.skipif(
 NAMES = [*RIPPLE_NAMES, "DSPLY_NAME", "ACVOL_1", "CRV", "NEW_FIELD", "ÉTÉ", "\u2028", "a\x00b"]
 values = FIELD_VALUES
 
+# Built once: a strategy built inside a composite is rebuilt (and its properties worked out
+# again) at every draw, which cost more than the drawing; the values and their odds are the same.
+_kinds = st.sampled_from(["Update"] * 8 + ["Refresh", "Status", "Ping", None, 6, "Odd"])
+_booleans = st.booleans()
+_fields = st.dictionaries(st.sampled_from(NAMES), values, max_size=6)
+_seq_numbers = st.integers(min_value=-1, max_value=2**64)
+_stream_states = st.sampled_from(["Open", "Closed"])
+
+
+@functools.cache
+def _ints(lo: int, hi: int) -> st.SearchStrategy[int]:
+    return st.integers(lo, hi)
+
+
+@functools.cache
+def _ids(ids: tuple[int, ...]) -> st.SearchStrategy[int]:
+    return st.sampled_from([*ids, 999, 1])
+
+
+@functools.cache
+def _message_lists(ids: tuple[int, ...]) -> st.SearchStrategy[list[dict[str, Any]]]:
+    return st.lists(messages(list(ids)), min_size=1, max_size=5)
+
 
 @st.composite
 def messages(draw: st.DrawFn, ids: list[int]) -> dict[str, Any]:
-    sid = draw(st.sampled_from([*ids, 999, 1]))
-    kind = draw(st.sampled_from(["Update"] * 8 + ["Refresh", "Status", "Ping", None, 6, "Odd"]))
+    sid = draw(_ids(tuple(ids)))
+    kind = draw(_kinds)
     msg: dict[str, Any] = {"ID": sid}
     if kind is not None:
         msg["Type"] = kind
-    if draw(st.booleans()):
-        msg["Fields"] = draw(st.dictionaries(st.sampled_from(NAMES), values, max_size=6))
+    if draw(_booleans):
+        msg["Fields"] = draw(_fields)
     for flag in ("DoNotRipple", "DoNotCache", "ClearCache", "Complete"):
-        if draw(st.integers(0, 5)) == 0:
-            msg[flag] = draw(st.booleans())
-    if draw(st.booleans()):
-        msg["SeqNumber"] = draw(st.integers(min_value=-1, max_value=2**64))
-    if kind in ("Refresh", "Status") and draw(st.booleans()):
-        msg["State"] = {"Stream": draw(st.sampled_from(["Open", "Closed"])), "Data": "Ok"}
-    if draw(st.integers(0, 7)) == 0:
+        if draw(_ints(0, 5)) == 0:
+            msg[flag] = draw(_booleans)
+    if draw(_booleans):
+        msg["SeqNumber"] = draw(_seq_numbers)
+    if kind in ("Refresh", "Status") and draw(_booleans):
+        msg["State"] = {"Stream": draw(_stream_states), "Data": "Ok"}
+    if draw(_ints(0, 7)) == 0:
         msg["Map"] = {"Entries": [{"Key": "1", "Action": "Add", "Fields": {"P": 1}}]}
     return msg
 
@@ -67,10 +91,10 @@ def mutate(data: bytes, how: int, at: int) -> bytes | str:
 @given(st.data())
 def test_both_cores_give_the_same_events_and_images(data: st.DataObject) -> None:
     twins = Twins()
-    for _ in range(data.draw(st.integers(1, 6))):
-        msgs = data.draw(st.lists(messages(twins.ids), min_size=1, max_size=5))
-        raw = msgspec.json.encode(msgs if data.draw(st.booleans()) else msgs[0])
-        frame = mutate(raw, data.draw(st.integers(0, 6)), data.draw(st.integers(0, 10_000)))
+    for _ in range(data.draw(_ints(1, 6))):
+        msgs = data.draw(_message_lists(tuple(twins.ids)))
+        raw = msgspec.json.encode(msgs if data.draw(_booleans) else msgs[0])
+        frame = mutate(raw, data.draw(_ints(0, 6)), data.draw(_ints(0, 10_000)))
         twins.feed(frame)
 
 

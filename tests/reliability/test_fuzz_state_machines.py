@@ -8,6 +8,7 @@ protocol's Error message (or drops that one connection)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from typing import Any
 
@@ -108,17 +109,28 @@ map_values = st.fixed_dictionaries(
 )
 
 
+# Built once: a strategy built inside the composite is rebuilt (and its properties worked
+# out again) at every draw; the values and their odds are the same.
+_booleans = st.booleans()
+_plausible_types = st.sampled_from(["Refresh", "Update", "Status"])
+_key_lists = st.lists(keys, max_size=5, unique=True)
+
+
+@functools.cache
+def _some_ids(ids: tuple[int, ...], plausible: bool) -> st.SearchStrategy[Any]:
+    return st.sampled_from(ids) if plausible else st.sampled_from([*ids, 0, 1, -1, 2**40, "x"])
+
+
 @st.composite
 def hostile_message(draw: st.DrawFn, ids: list[int]) -> Any:
-    plausible = draw(st.booleans())
-    some_id = st.sampled_from(ids) if plausible else st.sampled_from([*ids, 0, 1, -1, 2**40, "x"])
-    msg: dict[str, Any] = {"ID": draw(some_id)}
-    t = draw(st.sampled_from(["Refresh", "Update", "Status"]) if plausible else types)
+    plausible = draw(_booleans)
+    msg: dict[str, Any] = {"ID": draw(_some_ids(tuple(ids), plausible))}
+    t = draw(_plausible_types if plausible else types)
     if t is not None:
         msg["Type"] = t
-    for k in draw(st.lists(keys, max_size=5, unique=True)):
+    for k in draw(_key_lists):
         msg[k] = draw(state_values if k == "State" else map_values if k == "Map" else json_values)
-    if draw(st.booleans()):
+    if draw(_booleans):
         msg["Domain"] = draw(domains)
     return msg
 
@@ -136,16 +148,24 @@ def _logged_in_client(names: list[str]) -> tuple[ClientProtocol, list[int]]:
     return c, [s.id for s in streams]
 
 
+_frame_counts = st.integers(1, 6)
+
+
+@functools.cache
+def _hostile_frames(ids: tuple[int, ...]) -> st.SearchStrategy[list[Any]]:
+    return st.lists(hostile_message(list(ids)), min_size=1, max_size=4)
+
+
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_client_core_survives_hostile_frames(data: st.DataObject) -> None:
     c, ids = _logged_in_client(["TRI.N", "IBM.N", "0#BOOK"])
-    for _ in range(data.draw(st.integers(1, 6))):
-        frame = data.draw(st.lists(hostile_message(ids), min_size=1, max_size=4))
-        raw = json.dumps(frame if data.draw(st.booleans()) else frame[0]).encode(
+    for _ in range(data.draw(_frame_counts)):
+        frame = data.draw(_hostile_frames(tuple(ids)))
+        raw = json.dumps(frame if data.draw(_booleans) else frame[0]).encode(
             "utf-8", "surrogatepass"
         )
-        if data.draw(st.booleans()):
+        if data.draw(_booleans):
             raw = raw.decode("utf-8", "surrogatepass").encode("latin-1", "replace")
         c.receive(raw, 1.0)  # must not raise
     # the client still works: a good refresh and update for a surviving stream apply
