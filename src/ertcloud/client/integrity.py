@@ -135,20 +135,8 @@ class StreamHealth:
     second object made on the first change, so a stream's record stays small."""
 
     __slots__ = ("_rare", "last_message", "last_seq", "learned", "next_seq", "seen", "step")
-    __match_args__ = (
-        "last_seq",
-        "step",
-        "learned",
-        "gaps",
-        "missing",
-        "skipped",
-        "out_of_order",
-        "stale",
-        "stale_reason",
-        "last_message",
-        "seen",
-        "next_seq",
-    )
+    #: the fields in the dataclass's order (set below from :class:`_HealthFields`)
+    __match_args__: tuple[str, ...]
 
     last_seq: int | None
     step: int | None
@@ -230,7 +218,7 @@ class _HealthFields:
     next_seq: int = -1
 
 
-for _name in ("__dataclass_fields__", "__dataclass_params__"):
+for _name in ("__dataclass_fields__", "__dataclass_params__", "__match_args__"):
     setattr(StreamHealth, _name, getattr(_HealthFields, _name))
 
 
