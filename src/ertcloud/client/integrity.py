@@ -29,7 +29,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 from ..exceptions import ConfigError
 from ..protocol.events import ItemRefreshed, ItemStatus, ItemUpdated, StreamClosed
@@ -84,9 +84,125 @@ class StreamFresh:
 IntegrityEvent = SequenceGap | StreamStale | StreamFresh
 
 
-@dataclass(slots=True)
+_T = TypeVar("_T")
+
+
+class _RareHealth:
+    """The counters of a stream's health that stay at zero unless a gap, a reordering or a
+    staleness happens: one object for the few streams that have any."""
+
+    __slots__ = ("gaps", "missing", "out_of_order", "skipped", "stale", "stale_reason")
+
+    def __init__(self) -> None:
+        self.gaps = self.missing = self.skipped = self.out_of_order = 0
+        self.stale = False
+        self.stale_reason = ""
+
+
+class _RareField(Generic[_T]):
+    """A field of :class:`StreamHealth` kept in its :class:`_RareHealth` (the default without)."""
+
+    def __init__(self, default: _T) -> None:
+        self.default = default
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> _RareField[_T]: ...
+    @overload
+    def __get__(self, obj: StreamHealth, owner: type) -> _T: ...
+    def __get__(self, obj: StreamHealth | None, owner: type) -> _RareField[_T] | _T:
+        if obj is None:
+            return self
+        r = obj._rare
+        return self.default if r is None else getattr(r, self.name)
+
+    def __set__(self, obj: StreamHealth, value: _T) -> None:
+        r = obj._rare
+        if r is None:
+            if value == self.default:
+                return
+            r = obj._rare = _RareHealth()
+        setattr(r, self.name, value)
+
+
 class StreamHealth:
-    """What the monitor knows of one stream."""
+    """What the monitor knows of one stream.
+
+    The counters a healthy stream never moves (gaps, reorderings, staleness) live in a
+    second object made on the first change, so a stream's record stays small."""
+
+    __slots__ = ("_rare", "last_message", "last_seq", "learned", "next_seq", "seen", "step")
+    #: the fields in the dataclass's order (set below from :class:`_HealthFields`)
+    __match_args__: tuple[str, ...]
+
+    last_seq: int | None
+    step: int | None
+    learned: int
+    last_message: float
+    seen: int  # messages of the stream counted at the last silence check
+    #: the sequence number the next Update should carry (-1: none expected), for the
+    #: cheap check on the hot path
+    next_seq: int
+    _rare: _RareHealth | None
+
+    #: Sequence gaps seen.
+    gaps: _RareField[int] = _RareField(0)
+    #: Updates missing in those gaps.
+    missing: _RareField[int] = _RareField(0)
+    #: Updates a view or a pause left out.
+    skipped: _RareField[int] = _RareField(0)
+    #: Updates whose number did not advance.
+    out_of_order: _RareField[int] = _RareField(0)
+    #: Whether the stream is stale.
+    stale: _RareField[bool] = _RareField(False)
+    #: Why (``suspect`` or ``silent``).
+    stale_reason: _RareField[str] = _RareField("")
+
+    def __init__(
+        self,
+        last_seq: int | None = None,
+        step: int | None = None,
+        learned: int = 0,
+        gaps: int = 0,
+        missing: int = 0,
+        skipped: int = 0,
+        out_of_order: int = 0,
+        stale: bool = False,
+        stale_reason: str = "",
+        last_message: float = 0.0,
+        seen: int = 0,
+        next_seq: int = -1,
+    ) -> None:
+        self.last_seq, self.step, self.learned = last_seq, step, learned
+        self.last_message, self.seen, self.next_seq = last_message, seen, next_seq
+        self._rare = None
+        self.gaps, self.missing, self.skipped = gaps, missing, skipped
+        self.out_of_order, self.stale, self.stale_reason = out_of_order, stale, stale_reason
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.__match_args__)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        values = ", ".join(
+            f"{n}={v!r}" for n, v in zip(self.__match_args__, self._values(), strict=True)
+        )
+        return f"StreamHealth({values})"
+
+
+@dataclass
+class _HealthFields:
+    """The fields of :class:`StreamHealth` as a dataclass declares them, lent to it so that
+    ``dataclasses.fields``, ``astuple``, ``asdict`` and ``replace`` take a health record."""
 
     last_seq: int | None = None
     step: int | None = None
@@ -98,10 +214,12 @@ class StreamHealth:
     stale: bool = False
     stale_reason: str = ""
     last_message: float = 0.0
-    seen: int = 0  # messages of the stream counted at the last silence check
-    #: the sequence number the next Update should carry (-1: none expected), for the
-    #: cheap check on the hot path
+    seen: int = 0
     next_seq: int = -1
+
+
+for _name in ("__dataclass_fields__", "__dataclass_params__", "__match_args__"):
+    setattr(StreamHealth, _name, getattr(_HealthFields, _name))
 
 
 @dataclass(frozen=True, slots=True)
