@@ -13,7 +13,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from epoch_check import epoch_faults, sim_session, sim_worker, stored
+from epoch_check import epoch_faults, last_seq, sim_session, sim_worker, stored
 from support import run_cli
 
 from ertcloud.cluster import Worker, consume, parse_cluster_url
@@ -72,6 +72,14 @@ async def test_worker_publishes_dedups_and_is_consumed(nats_url: str, tmp_path: 
                 first = await asyncio.to_thread(run_cli, "record", "--from", url, "--to",
                                                 f"jsonl:{copy}", "--duration", "1.5")  # fmt: skip
                 assert first.returncode == 0, first.stderr
+                # the stream goes on past what the sink holds, so there is a rest to catch up
+                # (a quick exit of the command could otherwise leave the worker no time to)
+                copied = json.loads(copy.read_text().splitlines()[-1])["seq"]
+                for _ in range(400):
+                    if await last_seq(cfg) > copied:
+                        break
+                    await asyncio.sleep(0.05)
+                assert await last_seq(cfg) > copied
             finally:
                 stop.set()
                 await task
