@@ -8,6 +8,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from support import websocket_server
 
 from ertcloud import LoginRejected, PasswordCredentials, Session, TokenClient, TokenManager
 from ertcloud.exceptions import ConnectError, InvalidCredentials
@@ -193,19 +194,10 @@ async def test_a01_a_server_that_accepts_no_sub_protocol_is_refused() -> None:
             pass
         return ws
 
-    app = web.Application()
-    app.router.add_get("/WebSocket", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
+    async with websocket_server(handler) as url:
         with pytest.raises(ConnectError, match="did not accept the tr_json2 sub-protocol"):
-            async with Session(f"ws://127.0.0.1:{port}/WebSocket", reconnect=False):
+            async with Session(url, reconnect=False):
                 pass
-    finally:
-        await runner.cleanup()
 
 
 async def test_d06_fragmented_frames_are_reassembled(sim: SimServer) -> None:
