@@ -34,7 +34,7 @@ from typing import Any, Generic, TypeVar, overload
 from ..exceptions import ConfigError
 from ..protocol.events import ItemRefreshed, ItemStatus, ItemUpdated, StreamClosed
 from ..protocol.messages import Refresh, Status
-from ..protocol.streams import ItemStream, Phase
+from ..protocol.streams import ItemStream, Phase, use_health_record
 
 log = logging.getLogger("ertcloud.client")
 
@@ -99,6 +99,55 @@ class _RareHealth:
         self.stale_reason = ""
 
 
+class _Record:
+    """The slots of a health record that belongs to no stream (one made by the user, or by
+    ``dataclasses.replace``): the same names as the stream's (``ItemStream._h_*``)."""
+
+    __slots__ = (
+        "_h_last_message",
+        "_h_last_seq",
+        "_h_learned",
+        "_h_next_seq",
+        "_h_rare",
+        "_h_seen",
+        "_h_step",
+    )
+
+    _h_last_seq: int | None
+    _h_next_seq: int
+    _h_step: int | None
+    _h_learned: int
+    _h_last_message: float | None
+    _h_seen: int
+    _h_rare: _RareHealth | None
+
+
+_Slots = ItemStream | _Record
+
+
+class _Field(Generic[_T]):
+    """A field of :class:`StreamHealth`: the slot ``_h_<name>`` of its record."""
+
+    def __init__(self) -> None:
+        self.slot = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = "_h_" + name
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> _Field[_T]: ...
+    @overload
+    def __get__(self, obj: StreamHealth, owner: type) -> _T: ...
+    def __get__(self, obj: StreamHealth | None, owner: type) -> _Field[_T] | _T:
+        if obj is None:
+            return self
+        value: _T = getattr(obj._r, self.slot)
+        return value
+
+    def __set__(self, obj: StreamHealth, value: _T) -> None:
+        setattr(obj._r, self.slot, value)
+
+
 class _RareField(Generic[_T]):
     """A field of :class:`StreamHealth` kept in its :class:`_RareHealth` (the default without)."""
 
@@ -116,37 +165,51 @@ class _RareField(Generic[_T]):
     def __get__(self, obj: StreamHealth | None, owner: type) -> _RareField[_T] | _T:
         if obj is None:
             return self
-        r = obj._rare
+        r = obj._r._h_rare
         return self.default if r is None else getattr(r, self.name)
 
     def __set__(self, obj: StreamHealth, value: _T) -> None:
-        r = obj._rare
+        rec = obj._r
+        r = rec._h_rare
         if r is None:
             if value == self.default:
                 return
-            r = obj._rare = _RareHealth()
+            r = rec._h_rare = _RareHealth()
         setattr(r, self.name, value)
+
+
+def _rare(stream: ItemStream) -> _RareHealth:
+    """The rare counters of ``stream``'s record (made on first use)."""
+    r: _RareHealth | None = stream._h_rare
+    if r is None:
+        r = stream._h_rare = _RareHealth()
+    return r
 
 
 class StreamHealth:
     """What the monitor knows of one stream.
 
-    The counters a healthy stream never moves (gaps, reorderings, staleness) live in a
-    second object made on the first change, so a stream's record stays small."""
+    ``stream.health`` (and :meth:`IntegrityMonitor.health`) is a view of the record that the
+    stream keeps in slots of its own (no object per item): its fields read and change the
+    stream's. The counters a healthy stream never moves (gaps, reorderings, staleness) live in
+    a second object made on the first change. A record made here (``StreamHealth(...)``)
+    holds its own values until it is set as a stream's ``health``, then it is that stream's."""
 
-    __slots__ = ("_rare", "last_message", "last_seq", "learned", "next_seq", "seen", "step")
+    __slots__ = ("_r",)
     #: the fields in the dataclass's order (set below from :class:`_HealthFields`)
     __match_args__: tuple[str, ...]
 
-    last_seq: int | None
-    step: int | None
-    learned: int
-    last_message: float
-    seen: int  # messages of the stream counted at the last silence check
+    _r: _Slots
+
+    last_seq: _Field[int | None] = _Field()
+    step: _Field[int | None] = _Field()
+    learned: _Field[int] = _Field()
+    last_message: _Field[float] = _Field()
+    #: messages of the stream counted at the last silence check
+    seen: _Field[int] = _Field()
     #: the sequence number the next Update should carry (-1: none expected), for the
     #: cheap check on the hot path
-    next_seq: int
-    _rare: _RareHealth | None
+    next_seq: _Field[int] = _Field()
 
     #: Sequence gaps seen.
     gaps: _RareField[int] = _RareField(0)
@@ -176,11 +239,45 @@ class StreamHealth:
         seen: int = 0,
         next_seq: int = -1,
     ) -> None:
-        self.last_seq, self.step, self.learned = last_seq, step, learned
-        self.last_message, self.seen, self.next_seq = last_message, seen, next_seq
-        self._rare = None
+        self._r = r = _Record()
+        r._h_last_seq, r._h_step, r._h_learned = last_seq, step, learned
+        r._h_last_message, r._h_seen, r._h_next_seq = last_message, seen, next_seq
+        r._h_rare = None
         self.gaps, self.missing, self.skipped = gaps, missing, skipped
         self.out_of_order, self.stale, self.stale_reason = out_of_order, stale, stale_reason
+
+    @property
+    def _rare(self) -> _RareHealth | None:
+        """The rare counters' object (None while they are all at their defaults)."""
+        r: _RareHealth | None = self._r._h_rare
+        return r
+
+    @classmethod
+    def of(cls, stream: ItemStream) -> StreamHealth:
+        """The view of the record ``stream`` keeps."""
+        h = cls.__new__(cls)
+        h._r = stream
+        return h
+
+    @classmethod
+    def attach(cls, stream: ItemStream, record: Any) -> None:
+        """Make ``record``'s values ``stream``'s record (``stream.health = record``); a
+        :class:`StreamHealth` is then a view of the stream's."""
+        if type(record) is not cls:
+            raise TypeError(f"a stream's health is a {cls.__name__}, not {type(record).__name__}")
+        r = record._r
+        if r is stream:
+            return
+        for name in _Record.__slots__:
+            setattr(stream, name, getattr(r, name))
+        rare = r._h_rare
+        if rare is not None:  # its own copy: the record may still be another stream's
+            stream._h_rare = copy = _RareHealth()
+            for name in _RareHealth.__slots__:
+                setattr(copy, name, getattr(rare, name))
+        if stream._h_last_message is None:
+            stream._h_last_message = 0.0
+        record._r = stream
 
     def _values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in self.__match_args__)
@@ -220,6 +317,7 @@ class _HealthFields:
 
 for _name in ("__dataclass_fields__", "__dataclass_params__", "__match_args__"):
     setattr(StreamHealth, _name, getattr(_HealthFields, _name))
+use_health_record(StreamHealth)
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,13 +385,15 @@ class IntegrityMonitor:
 
     def health(self, stream: ItemStream) -> StreamHealth:
         """The health record of ``stream`` (created on first use)."""
-        h = stream.health
-        return h if type(h) is StreamHealth else self._track(stream)
+        if stream._h_last_message is None:
+            self._track(stream)
+        return StreamHealth.of(stream)
 
-    def _track(self, stream: ItemStream) -> StreamHealth:
-        h = StreamHealth(last_message=self._now(), seen=stream.updates + stream.refreshes)
-        stream.health = h
-        return h
+    def _track(self, stream: ItemStream) -> None:
+        """Start the record of ``stream`` (its slots from their defaults)."""
+        stream.health = None
+        stream._h_last_message = self._now()
+        stream._h_seen = stream.updates + stream.refreshes
 
     def _now(self) -> float:
         """The clock, as one float object for the events of a burst: a reading within a
@@ -316,13 +416,14 @@ class IntegrityMonitor:
         An Update whose sequence number is ``stream.health.next_seq`` needs no more than
         ``h.last_seq = seq; h.next_seq = seq + h.step`` (what the session does inline)."""
         self._observe(event)
-        h = event.stream.health
-        if type(h) is StreamHealth:
-            step, last = h.step, h.last_seq
-            if not h.stale and step and h.learned >= LEARN_DELTAS and last is not None:
-                h.next_seq = last + step
+        s = event.stream
+        if s._h_last_message is not None:
+            step, last, rare = s._h_step, s._h_last_seq, s._h_rare
+            stale = rare is not None and rare.stale
+            if not stale and step and s._h_learned >= LEARN_DELTAS and last is not None:
+                s._h_next_seq = last + step
             else:
-                h.next_seq = -1
+                s._h_next_seq = -1
 
     def _observe(self, event: ItemRefreshed | ItemUpdated | ItemStatus | StreamClosed) -> None:
         t = type(event)
@@ -330,64 +431,70 @@ class IntegrityMonitor:
         if t is StreamClosed:
             self.forget(stream)
             return
-        h = stream.health
-        if type(h) is not StreamHealth:
-            h = self._track(stream)
-        h.last_message = self._now()
+        if stream._h_last_message is None:
+            self._track(stream)
+        stream._h_last_message = self._now()
+        rare: _RareHealth | None = stream._h_rare
         if t is ItemUpdated:
             # not ``message.seq_number``: the compiled core's event would build the message
             seq = event.seq_number  # type: ignore[union-attr]
             if seq is not None:
-                self._sequence(stream, h, seq)
-            if h.stale and h.stale_reason == "silent":
-                self._fresh(stream, h)
+                self._sequence(stream, seq)
+            if rare is not None and rare.stale and rare.stale_reason == "silent":
+                self._fresh(stream, rare)
             return
         if t is ItemRefreshed:  # without reading a message the compiled core left unread
             seq, state = event.seq_number, event.state  # type: ignore[union-attr]
             if seq is not None:
-                h.last_seq = seq
+                stream._h_last_seq = seq
         else:
             msg = event.message  # type: ignore[union-attr]
             state = msg.state if isinstance(msg, (Refresh, Status)) else None
         if state is None:
             return
         if state.data == "Suspect":
-            if not (h.stale and h.stale_reason == "suspect"):
-                h.stale, h.stale_reason = True, "suspect"
+            if not (rare is not None and rare.stale and rare.stale_reason == "suspect"):
+                rare = _rare(stream)
+                rare.stale, rare.stale_reason = True, "suspect"
                 self._stale[stream] = None
                 self._emit(StreamStale(stream, "suspect", state.text or ""))
-        elif h.stale and (state.data == "Ok" or h.stale_reason == "silent"):
-            self._fresh(stream, h)
+        elif (
+            rare is not None
+            and rare.stale
+            and (state.data == "Ok" or rare.stale_reason == "silent")
+        ):
+            self._fresh(stream, rare)
 
-    def _sequence(self, stream: ItemStream, h: StreamHealth, seq: int) -> None:
-        last = h.last_seq
-        h.last_seq = seq
+    def _sequence(self, stream: ItemStream, seq: int) -> None:
+        last = stream._h_last_seq
+        stream._h_last_seq = seq
         if last is None:
             return
         delta = seq - last
         if delta <= 0:
-            h.out_of_order += 1
+            _rare(stream).out_of_order += 1
             self.out_of_order += 1
             return
-        step = h.step
-        if h.learned < LEARN_DELTAS or step is None or delta % step:
-            h.step = delta if step is None else math.gcd(step, delta)
-            h.learned += 1
+        step = stream._h_step
+        if stream._h_learned < LEARN_DELTAS or step is None or delta % step:
+            stream._h_step = delta if step is None else math.gcd(step, delta)
+            stream._h_learned += 1
             return
         if delta == step:
             return
         missing = delta // step - 1
         if stream.request.view or stream.request.pause:
-            h.skipped += missing
+            _rare(stream).skipped += missing
             return
-        h.gaps += 1
-        h.missing += missing
+        rare = _rare(stream)
+        rare.gaps += 1
+        rare.missing += missing
         self.gaps += 1
         self.missing += missing
         self._emit(SequenceGap(stream, last + step, seq, missing))
 
-    def _fresh(self, stream: ItemStream, h: StreamHealth) -> None:
-        h.stale, h.stale_reason = False, ""
+    def _fresh(self, stream: ItemStream, rare: _RareHealth) -> None:
+        rare.stale, rare.stale_reason = False, ""
         self._stale.pop(stream, None)
         self._emit(StreamFresh(stream))
 
@@ -409,16 +516,21 @@ class IntegrityMonitor:
         for s in streams:
             if s.phase is not Phase.OPEN or not s.streaming:
                 continue
-            h = self.health(s)
+            if s._h_last_message is None:
+                self._track(s)
             seen = s.updates + s.refreshes
-            if seen != h.seen:  # updates on the fast path do not read the clock
-                h.seen = seen
-                h.last_message = now
-            elif not h.stale and now - h.last_message >= limit:
-                h.stale, h.stale_reason = True, "silent"
+            if seen != s._h_seen:  # updates on the fast path do not read the clock
+                s._h_seen = seen
+                s._h_last_message = now
+                continue
+            rare: _RareHealth | None = s._h_rare
+            last: float = s._h_last_message  # type: ignore[assignment]
+            if not (rare is not None and rare.stale) and now - last >= limit:
+                rare = _rare(s)
+                rare.stale, rare.stale_reason = True, "silent"
                 self._stale[s] = None
-                h.next_seq = -1  # its next update must go through observe() (fresh again)
-                self._emit(StreamStale(s, "silent", f"no message for {now - h.last_message:.1f} s"))
+                s._h_next_seq = -1  # its next update must go through observe() (fresh again)
+                self._emit(StreamStale(s, "silent", f"no message for {now - last:.1f} s"))
 
     async def watch(self, streams: Callable[[], Iterable[ItemStream]]) -> None:
         """Check for silent streams every fraction of ``stale_after``, forever."""

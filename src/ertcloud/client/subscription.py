@@ -40,7 +40,6 @@ from ..protocol.events import ItemRefreshed, ItemStatus, ItemUpdated, StreamClos
 from ..protocol.messages import Priority
 from ..protocol.streams import ItemStream
 from .deadline import within
-from .integrity import StreamHealth
 from .subscription_base import NO_QUEUE, BaseSubscription, Callback
 
 if TYPE_CHECKING:
@@ -159,11 +158,11 @@ class Subscription(BaseSubscription):
 
     def deliver_update(self, event: ItemUpdated) -> None:
         """The hot path: one update, straight from the protocol core (no event list)."""
-        h = event.stream.health
+        s = event.stream  # its health record is in its own slots (see StreamHealth)
         seq = event.seq_number  # the compiled core's event need not read its message for it
-        if h is not None and seq == h.next_seq:  # the expected next message: no gap
-            h.last_seq = seq
-            h.next_seq = seq + (h.step or 0)
+        if seq == s._h_next_seq and s._h_last_message is not None:  # the expected next one
+            s._h_last_seq = seq
+            s._h_next_seq = seq + (s._h_step or 0)
         else:
             self._session.integrity.observe(event)
         if not self.paused_locally:  # paused: the cache still follows, delivery waits
@@ -394,6 +393,6 @@ class Subscription(BaseSubscription):
 if _fast_delivery is not None:
     # deliver_update's common case then runs in the compiled core, as it would here
     try:
-        _fast_delivery(Subscription.deliver_update, StreamHealth, _failed)
-    except TypeError:  # the health is not slotted as the core reads it: all stays here
+        _fast_delivery(Subscription.deliver_update, _failed)
+    except TypeError:  # the stream's record is not slotted as the core reads it: all stays here
         pass

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from .image import FieldImage, image_from_dict
 from .messages import Update
 from .ripples import RippleRules
-from .streams import ItemStream, Phase, _too_many
+from .streams import ItemStream, Phase, StreamSettings, _too_many
 
 
 cdef extern from "Python.h":
@@ -51,7 +51,9 @@ cdef Py_ssize_t S_FIELDS = _offset(ItemStream, "fields")
 cdef Py_ssize_t S_PHASE = _offset(ItemStream, "phase")
 cdef Py_ssize_t S_DOMAIN = _offset(ItemStream, "domain")
 cdef Py_ssize_t S_WHOLE = _offset(ItemStream, "whole_chains")
-cdef Py_ssize_t S_MAX_FIELDS = _offset(ItemStream, "max_fields")
+cdef Py_ssize_t S_SETTINGS = _offset(ItemStream, "_settings")
+cdef Py_ssize_t T_MAX_FIELDS = _offset(StreamSettings, "max_fields")
+cdef Py_ssize_t T_INTERNER = _offset(StreamSettings, "interner")
 cdef Py_ssize_t S_SEQ = _offset(ItemStream, "seq_number")
 cdef Py_ssize_t S_UPDATES = _offset(ItemStream, "updates")
 cdef Py_ssize_t S_DELIVER = _offset(ItemStream, "deliver")
@@ -81,6 +83,17 @@ cdef inline void _set_slot(object o, Py_ssize_t offset, object value):
 cdef object _OPEN = Phase.OPEN
 cdef object _UPDATE = Update
 cdef object _STREAM = ItemStream
+cdef object _SETTINGS = StreamSettings
+
+
+cdef inline object _settings_of(object s):
+    """The table settings of stream ``s`` (an exact ItemStream): its shared ones, or its own
+    (made by the property on first use)."""
+    cdef PyObject* p = _slot(s, S_SETTINGS)
+    if p is NULL or type(<object>p) is not _SETTINGS:
+        s.interner
+        p = _slot(s, S_SETTINGS)
+    return <object>p
 cdef object _ITEM_UPDATED = None  # events.ItemUpdated: see _event_type
 cdef object _MARKET_PRICE = "MarketPrice"
 cdef object _RULES = RippleRules
@@ -956,8 +969,11 @@ cdef int _apply_update(object s, object msg) except -1:
 cdef int _finish(object s, CompactImage img, PyObject* seq) except -1:
     """The end of an Update merged into a compact image: the field limit, the sequence
     number (``seq``: the message's, NULL or None for none), the count."""
-    cdef PyObject* limit_p = _slot(s, S_MAX_FIELDS)
-    cdef object limit = <object>limit_p if limit_p is not NULL else s.max_fields
+    cdef PyObject* t = _slot(s, S_SETTINGS)
+    cdef object limit = (
+        <object>_slot(<object>t, T_MAX_FIELDS)
+        if t is not NULL and type(<object>t) is _SETTINGS else s.max_fields
+    )
     if img._len() > limit:
         raise _too_many(f"fields in the image of {s.name}", img._len(), limit)
     if seq is not NULL and <object>seq is not None:
@@ -2126,11 +2142,12 @@ cdef list _dispatch_frame(Frame fr, object lookup, object on_other):
 # -- a subscription's common case of an Update, delivered here ---------------------------------
 #
 # ``Subscription.deliver_update`` (registered by ``fast_delivery``) does, for an Update with
-# the sequence number its stream's health expects, on a subscription that is not paused, has
-# no queue and is still open, in a session without ``on_event``: the health's two counters,
+# the sequence number its stream's health record expects, on a subscription that is not paused,
+# has no queue and is still open, in a session without ``on_event``: the record's two counters,
 # then ``on_update``. ``_delivered`` does exactly that from the subscription's and the
 # session's attributes as they are at that moment (nothing to keep in sync); anything else
-# (a gap, a pause, a queue, ``on_event``, a subclass) goes to the Python method.
+# (a gap, a pause, a queue, ``on_event``, a subclass) goes to the Python method. The record is
+# in the stream's own slots (``ItemStream._h_*``, read by offset).
 
 from cpython.object cimport PyObject_RichCompareBool, Py_EQ
 
@@ -2139,29 +2156,26 @@ cdef extern from "Python.h":
     PyObject* PyMethod_GET_SELF(object m)
 
 cdef object _SUB_DELIVER = None  # the registered Subscription.deliver_update function
-cdef object _HEALTH = None  # the registered StreamHealth class
-cdef Py_ssize_t S_HEALTH, H_NEXT, H_LAST, H_STEP
+cdef Py_ssize_t H_NEXT, H_LAST, H_STEP, H_SINCE
 cdef object _METHOD = None  # types.MethodType once fast_delivery has run
 cdef object _FAILED = None  # logs a callback's exception (subscription._failed)
 cdef object _FALSE = False
 cdef object _INT_TYPE = int
 
 
-def fast_delivery(function, health, failed):
-    """Register ``Subscription.deliver_update`` (``function``), the class of the streams'
-    health (``health``, slotted) and what logs a callback's exception (``failed(message)``,
-    called while it is handled, as the method does): its common case then runs here.
-    TypeError (and nothing registered) where a stream's health or those counters are not
-    slots."""
-    global _SUB_DELIVER, _HEALTH, S_HEALTH, H_NEXT, H_LAST, H_STEP, _METHOD, _FAILED
+def fast_delivery(function, failed):
+    """Register ``Subscription.deliver_update`` (``function``) and what logs a callback's
+    exception (``failed(message)``, called while it is handled, as the method does): its
+    common case then runs here. TypeError (and nothing registered) where the stream's
+    health record is not in slots of its own."""
+    global _SUB_DELIVER, H_NEXT, H_LAST, H_STEP, H_SINCE, _METHOD, _FAILED
     import types
-    S_HEALTH = _offset(ItemStream, "health")
-    H_NEXT = _offset(health, "next_seq")
-    H_LAST = _offset(health, "last_seq")
-    H_STEP = _offset(health, "step")
+    H_NEXT = _offset(ItemStream, "_h_next_seq")
+    H_LAST = _offset(ItemStream, "_h_last_seq")
+    H_STEP = _offset(ItemStream, "_h_step")
+    H_SINCE = _offset(ItemStream, "_h_last_message")
     _METHOD = types.MethodType
     _FAILED = failed
-    _HEALTH = health
     _SUB_DELIVER = function
 
 
@@ -2179,17 +2193,18 @@ cdef bint _delivered(object deliver, object s, object ev, PyObject* seq) except 
     and ``ev`` has been delivered here; False: the caller calls ``deliver(ev)``."""
     cdef PyObject* p
     cdef PyObject* q
-    cdef object sub, session, h, nxt, step, cb, on_event
+    cdef object sub, session, nxt, step, cb, on_event
     cdef dict d, sd
     if type(deliver) is not _METHOD or PyMethod_GET_FUNCTION(deliver) != <PyObject*>_SUB_DELIVER:
         return False
     if seq is NULL or type(<object>seq) is not _INT_TYPE:
         return False
-    p = _slot(s, S_HEALTH)
-    if p is NULL or type(<object>p) is not _HEALTH:
+    if type(s) is not _STREAM and not isinstance(s, _STREAM):
         return False
-    h = <object>p
-    p = _slot(h, H_NEXT)
+    p = _slot(s, H_SINCE)
+    if p is NULL or p == <PyObject*>None:  # no record
+        return False
+    p = _slot(s, H_NEXT)
     if p is NULL or type(<object>p) is not _INT_TYPE or not PyObject_RichCompareBool(<object>seq, <object>p, Py_EQ):
         return False
     sub = <object>PyMethod_GET_SELF(deliver)
@@ -2208,11 +2223,11 @@ cdef bint _delivered(object deliver, object s, object ev, PyObject* seq) except 
     sd = PyObject_GenericGetDict(session, NULL)
     if not _holds(sd, "on_event", None):
         return False
-    q = _slot(h, H_STEP)
+    q = _slot(s, H_STEP)
     step = <object>q if q is not NULL else None
     nxt = <object>seq + (step or 0)
-    _set_slot(h, H_LAST, <object>seq)
-    _set_slot(h, H_NEXT, nxt)
+    _set_slot(s, H_LAST, <object>seq)
+    _set_slot(s, H_NEXT, nxt)
     if cb is None:
         return True
     try:

@@ -48,7 +48,6 @@ cdef Py_ssize_t RF_CLEAR = _offset(_RefreshType, "clear_cache")
 cdef Py_ssize_t RF_COMPLETE = _offset(_RefreshType, "complete")
 cdef Py_ssize_t RF_SEQ = _offset(_RefreshType, "seq_number")
 cdef Py_ssize_t S_STATE = _offset(ItemStream, "state")
-cdef Py_ssize_t S_INTERNER = _offset(ItemStream, "interner")
 cdef Py_ssize_t S_REFRESHES = _offset(ItemStream, "refreshes")
 cdef Py_ssize_t S_SERVICE = _offset(ItemStream, "service")
 cdef Py_ssize_t N_COMPACT = _offset(_InternerType, "compact")
@@ -406,7 +405,7 @@ cdef bint _apply_refresh(object s, object msg) except -1:
     next_phase = _takes(s, msg, len(fields))
     if next_phase is None:
         return False
-    layout = _match(<object>_slot(s.interner, N_LAYOUTS), fields)
+    layout = _match(<object>_slot(<object>_slot(_settings_of(s), T_INTERNER), N_LAYOUTS), fields)
     if layout is None:
         return False
     _refreshed(s, msg, _image_in_order(layout, fields), layout, next_phase)
@@ -420,7 +419,7 @@ cdef bint _apply_refresh_in(object s, object msg, Frame fr, _Rec* r) except -1:
     next_phase = _takes(s, msg, r.nf)
     if next_phase is None:
         return False
-    layout = _match_in(<object>_slot(s.interner, N_LAYOUTS), fr.fs + r.f0, r.nf)
+    layout = _match_in(<object>_slot(<object>_slot(_settings_of(s), T_INTERNER), N_LAYOUTS), fr.fs + r.f0, r.nf)
     if layout is None:
         return False
     _refreshed(s, msg, _image_of(layout, fr.fs + r.f0), layout, next_phase)
@@ -434,9 +433,10 @@ cdef object _takes(object s, object msg, Py_ssize_t nfields):
     cdef PyObject* clear = _slot(msg, RF_CLEAR)
     cdef PyObject* mp = _slot(msg, RF_MAP)
     cdef PyObject* domain = _slot(s, S_DOMAIN)
-    cdef PyObject* interner = _slot(s, S_INTERNER)
+    cdef object settings = _settings_of(s)
+    cdef PyObject* interner = _slot(settings, T_INTERNER)
     cdef PyObject* rules = _slot(s, S_RIPPLES)
-    cdef PyObject* limit = _slot(s, S_MAX_FIELDS)
+    cdef PyObject* limit = _slot(settings, T_MAX_FIELDS)
     if (
         nfields == 0
         or st is NULL or type(<object>st) is not _STATE
@@ -490,7 +490,7 @@ cdef CompactImage _image_of(object layout, _Field* fs):
 
 cdef int _refreshed(object s, object msg, CompactImage img, object layout, object next_phase) except -1:
     """The rest of ``ItemStream.apply_refresh``, step for step, with the image built."""
-    cdef PyObject* interner = _slot(s, S_INTERNER)
+    cdef PyObject* interner = _slot(_settings_of(s), T_INTERNER)
     cdef PyObject* rules = _slot(s, S_RIPPLES)
     _set_slot(s, S_MAP, None)
     _set_slot(s, S_FIELDS, img)

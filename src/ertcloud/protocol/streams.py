@@ -8,9 +8,11 @@ table ``TRANSITIONS``.
 
 The :class:`StreamTable` owns every stream of a connection and the :class:`Interner` that
 lets images share repeated values (states, codes, dates, ripple shapes, layouts). The layer above
-attaches itself to a stream through three typed slots only: ``owner``
+attaches itself to a stream through three typed attributes only: ``owner``
 (:class:`StreamOwner`), ``deliver`` (:class:`UpdateSink`) and ``health``
-(:class:`SequenceCheck`); see :mod:`ertcloud.protocol.client` for the whole seam.
+(:class:`SequenceCheck`: a view, of the type :func:`use_health_record` sets, of the sequence
+record the stream keeps in slots of its own); see :mod:`ertcloud.protocol.client` for the
+whole seam.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ __all__ = [
     "RIPPLES",
     "TRANSITIONS",
     "FieldImage",
+    "HealthRecord",
     "Interner",
     "ItemStream",
     "MapImage",
@@ -45,11 +48,13 @@ __all__ = [
     "SequenceCheck",
     "SharedRequest",
     "StreamOwner",
+    "StreamSettings",
     "StreamTable",
     "UpdateSink",
     "apply_vector",
     "merge_fields",
     "ripple",
+    "use_health_record",
 ]
 
 
@@ -198,6 +203,30 @@ class Interner:
         return rules.whole_chains(image)
 
 
+class StreamSettings:
+    """The limits and shared values of a stream table, held once for all its streams (each
+    stream refers to it): a change made on one stream gives that stream a copy of its own."""
+
+    __slots__ = ("interner", "max_fields", "max_map_entries")
+
+    def __init__(
+        self,
+        interner: Interner,
+        max_fields: int = MAX_FIELDS_PER_IMAGE,
+        max_map_entries: int = MAX_MAP_ENTRIES,
+    ) -> None:
+        self.interner = interner
+        self.max_fields = max_fields
+        self.max_map_entries = max_map_entries
+
+    def but(self, **changes: Any) -> StreamSettings:
+        """These settings with ``changes`` (these themselves when nothing changes)."""
+        now = {n: getattr(self, n) for n in self.__slots__}
+        if all(now[n] is v or now[n] == v for n, v in changes.items()):
+            return self
+        return StreamSettings(**{**now, **changes})
+
+
 class UpdateSink(Protocol):
     """Takes each :class:`~ertcloud.protocol.events.ItemUpdated` of a stream straight from
     :meth:`~ertcloud.protocol.client.ClientProtocol.receive` (the hot path)."""
@@ -221,6 +250,29 @@ class SequenceCheck(Protocol):
     next_seq: int
     last_seq: int | None
     step: int | None
+
+
+class HealthRecord(Protocol):
+    """The layer above's type of :attr:`ItemStream.health`, a view of the stream's slots."""
+
+    @classmethod
+    def of(cls, stream: ItemStream, /) -> SequenceCheck:
+        """The view of ``stream``'s record."""
+        ...
+
+    @classmethod
+    def attach(cls, stream: ItemStream, record: SequenceCheck, /) -> None:
+        """Make ``record``'s values the record of ``stream``."""
+        ...
+
+
+_health_record: type[HealthRecord] | None = None
+
+
+def use_health_record(record: type[HealthRecord]) -> None:
+    """Set the type :attr:`ItemStream.health` gives (the client's ``StreamHealth``)."""
+    global _health_record
+    _health_record = record
 
 
 def merge_fields(
@@ -353,16 +405,76 @@ class ItemStream:
     #: called with each ItemUpdated instead of returning it from ``receive`` (set by the
     #: layer above to skip a dispatch step on the hot path)
     deliver: UpdateSink | None = None
-    #: the layer above's sequence record of this stream
-    health: SequenceCheck | None = None
     #: ripple fields whose whole chain is in the image (set at each Refresh)
     whole_chains: frozenset[str] = frozenset()
-    max_fields: int = MAX_FIELDS_PER_IMAGE
-    max_map_entries: int = MAX_MAP_ENTRIES
-    #: the shared values of the table the stream belongs to (set by StreamTable.add)
-    interner: Interner = field(default_factory=Interner)
     #: the ripple rules of the table the stream belongs to (set by StreamTable.add)
     ripples: RippleRules = BUILTIN_RIPPLES
+    # The settings of the table the stream belongs to, one object for all its streams (set by
+    # StreamTable.add; None: the defaults and an interner of its own, made on first use).
+    _settings: StreamSettings | None = field(default=None, init=False, repr=False)
+    # The layer above's sequence record of the stream (see ``health``), in the stream's own
+    # slots rather than in an object of its own per item. ``_h_last_message`` None: no record.
+    _h_last_seq: int | None = field(default=None, init=False, repr=False)
+    _h_next_seq: int = field(default=-1, init=False, repr=False)
+    _h_step: int | None = field(default=None, init=False, repr=False)
+    _h_learned: int = field(default=0, init=False, repr=False)
+    _h_last_message: float | None = field(default=None, init=False, repr=False)
+    _h_seen: int = field(default=0, init=False, repr=False)
+    _h_rare: Any = field(default=None, init=False, repr=False)
+
+    def _own_settings(self) -> StreamSettings:
+        s = self._settings
+        if s is None:
+            s = self._settings = StreamSettings(Interner())
+        return s
+
+    @property
+    def max_fields(self) -> int:
+        """At most this many fields in the image (the table's limit)."""
+        s = self._settings
+        return MAX_FIELDS_PER_IMAGE if s is None else s.max_fields
+
+    @max_fields.setter
+    def max_fields(self, value: int) -> None:
+        self._settings = self._own_settings().but(max_fields=value)
+
+    @property
+    def max_map_entries(self) -> int:
+        """At most this many entries in a Map image (the table's limit)."""
+        s = self._settings
+        return MAX_MAP_ENTRIES if s is None else s.max_map_entries
+
+    @max_map_entries.setter
+    def max_map_entries(self, value: int) -> None:
+        self._settings = self._own_settings().but(max_map_entries=value)
+
+    @property
+    def interner(self) -> Interner:
+        """The shared values of the table the stream belongs to."""
+        return self._own_settings().interner
+
+    @interner.setter
+    def interner(self, value: Interner) -> None:
+        self._settings = self._own_settings().but(interner=value)
+
+    @property
+    def health(self) -> SequenceCheck | None:
+        """The layer above's sequence record of this stream (None: it keeps none): a view of
+        the stream's own slots, made on each access (see :func:`use_health_record`)."""
+        if self._h_last_message is None or _health_record is None:
+            return None
+        return _health_record.of(self)
+
+    @health.setter
+    def health(self, value: SequenceCheck | None) -> None:
+        if value is None:
+            self._h_last_seq = self._h_step = self._h_last_message = self._h_rare = None
+            self._h_next_seq = -1
+            self._h_learned = self._h_seen = 0
+        elif _health_record is None:
+            raise TypeError("no health record type is registered")
+        else:
+            _health_record.attach(self, value)
 
     @property
     def user(self) -> StreamOwner | None:
@@ -539,6 +651,8 @@ class StreamTable:
         self.max_map_entries = MAX_MAP_ENTRIES
         #: the values the images of this table share
         self.interner = Interner()
+        # what its streams refer to (a new one when the settings above have changed)
+        self._settings = StreamSettings(self.interner)
         #: the ripple rules of the dictionary in use (see :meth:`use_ripples`)
         self.ripples: RippleRules = BUILTIN_RIPPLES
         self._streams: dict[int, ItemStream] = {}
@@ -574,9 +688,16 @@ class StreamTable:
         return start
 
     def add(self, stream: ItemStream) -> None:
-        stream.max_fields = self.max_fields
-        stream.max_map_entries = self.max_map_entries
-        stream.interner = self.interner
+        shared = self._settings
+        if not (
+            shared.interner is self.interner
+            and shared.max_fields == self.max_fields
+            and shared.max_map_entries == self.max_map_entries
+        ):
+            self._settings = shared = StreamSettings(
+                self.interner, self.max_fields, self.max_map_entries
+            )
+        stream._settings = shared
         stream.ripples = self.ripples
         self._streams[stream.id] = stream
 
