@@ -14,6 +14,7 @@ from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_AsSsize_t, PyLong
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_RawFree, PyMem_RawMalloc, PyMem_Realloc
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_REFCNT, Py_XDECREF
+from cpython.tuple cimport PyTuple_GET_SIZE
 from libc.string cimport memset
 
 from collections.abc import Mapping, Sequence
@@ -29,6 +30,7 @@ cdef extern from "Python.h":
     object PyBytes_FromStringAndSize(const char* v, Py_ssize_t n)
     bint PyUnicode_IS_COMPACT_ASCII(object o)
     Py_ssize_t PyUnicode_GET_LENGTH(object o)
+    Py_UCS4 PyUnicode_READ_CHAR(object o, Py_ssize_t index)
     object PyUnicode_DecodeASCII(const char* s, Py_ssize_t size, const char* errors)
     ctypedef struct PyMemberDef:
         Py_ssize_t offset
@@ -199,11 +201,29 @@ cdef inline double _undec(unsigned int u) noexcept:
 # A date "YYYY-MM-DD" or a time "HH:MM:SS" (digits only; the codes of the feed's date and time
 # fields) fits a narrow slot too: its digits as one decimal number, the top bits 10 for a date
 # (0 for a time); so does an ASCII string of at most 4 characters, none NUL (exchange, currency
-# and condition codes): its characters 7 bits each, the top bits 11. Any other string in that
-# slot makes the image wide, as a number that does not fit does.
+# and condition codes): its characters 7 bits each, the top bits 11; and so does a string of
+# one or two other characters below U+8000 (the tick arrows ⇧ ⇩ of BID_TICK_1 and PRCTCK_1):
+# 15 bits each, the top bits 01. Any other string in that slot makes the image wide, as a
+# number that does not fit does.
 cdef enum:
     _DT_DATE = 0x80000000
     _DT_CODE = 0xC0000000
+    _DT_CHARS = 0x40000000
+
+
+cdef inline bint _pack_chars(object s, unsigned int* out) noexcept:
+    """``_pack_dt`` of a string that is not ASCII: one or two characters below U+8000."""
+    cdef Py_ssize_t ln = PyUnicode_GET_LENGTH(s), j
+    cdef Py_UCS4 ch
+    if ln < 1 or ln > 2:
+        return False
+    out[0] = _DT_CHARS
+    for j in range(ln):
+        ch = PyUnicode_READ_CHAR(s, j)
+        if ch == 0 or ch >= 0x8000:
+            return False
+        out[0] |= (<unsigned int>ch) << (15 * j)
+    return True
 
 
 cdef inline int _digits(const unsigned char* c, Py_ssize_t k) noexcept:
@@ -222,7 +242,7 @@ cdef inline bint _pack_dt(object s, unsigned int* out) noexcept:
     cdef const unsigned char* c
     cdef int a, b, d
     if not PyUnicode_IS_COMPACT_ASCII(s):
-        return False
+        return _pack_chars(s, out)
     ln = PyUnicode_GET_LENGTH(s)
     c = <const unsigned char*>PyUnicode_DATA(s)
     if ln == 10 and c[4] == 45 and c[7] == 45:  # YYYY-MM-DD
@@ -265,6 +285,11 @@ cdef object _unpack_dt(unsigned int u):
         c = <unsigned char*>PyUnicode_DATA(s)
         for j in range(k):
             c[j] = (u >> (7 * j)) & 127
+        return s
+    if (u & _DT_CODE) == _DT_CHARS:
+        s = chr(u & 0x7FFF)
+        if (u >> 15) & 0x7FFF:
+            s += chr((u >> 15) & 0x7FFF)
         return s
     if u & _DT_DATE:
         s = PyUnicode_New(10, 127)
@@ -324,8 +349,7 @@ cdef class CompactImage:
     ``Mapping`` (see :mod:`ertcloud.protocol.image`)."""
 
     cdef dict index  # the layout's name -> slot
-    cdef tuple names  # the layout's names, in slot order
-    cdef Py_ssize_t n
+    cdef tuple names  # the layout's names, in slot order (as many as the image has slots)
     cdef _Val* vals  # n values, then their tags (2 bits each), then the image's own strings
     cdef dict extra  # fields the layout does not have (None while there are none)
     # None: every value in 8 bytes, slot i at vals[i]; else the layout's widths: the byte
@@ -333,23 +357,27 @@ cdef class CompactImage:
     cdef bytes offs
 
     def __cinit__(self):
-        self.n = 0
+        self.names = ()
         self.vals = NULL
 
     def __dealloc__(self):
         cdef Py_ssize_t i
         if self.vals is not NULL:
-            for i in range(self.n):
+            for i in range(self._n()):
                 if self._tag(i) == _T_OBJ and not self._small(i):
                     Py_XDECREF(self._w(i).o)
             PyMem_RawFree(self.vals)
+
+    cdef inline Py_ssize_t _n(self) noexcept:
+        """The number of slots (no field of its own: an image is 16 bytes smaller so)."""
+        return PyTuple_GET_SIZE(self.names)
 
     cdef inline const unsigned int* _o(self) noexcept:
         return <const unsigned int*>PyBytes_AS_STRING(self.offs)
 
     cdef inline bint _small(self, Py_ssize_t i) noexcept:
         """Whether slot ``i`` holds 4 bytes."""
-        return self.offs is not None and self._o()[i] >= self._o()[self.n + 1]
+        return self.offs is not None and self._o()[i] >= self._o()[self._n() + 1]
 
     cdef inline _Val* _w(self, Py_ssize_t i) noexcept:
         """Slot ``i`` of 8 bytes."""
@@ -363,8 +391,8 @@ cdef class CompactImage:
 
     cdef inline unsigned char* _tags(self) noexcept:
         if self.offs is None:
-            return <unsigned char*>(self.vals + self.n)
-        return (<unsigned char*>self.vals) + self._o()[self.n]
+            return <unsigned char*>(self.vals + self._n())
+        return (<unsigned char*>self.vals) + self._o()[self._n()]
 
     cdef inline unsigned char _tag(self, Py_ssize_t i) noexcept:
         return (self._tags()[i >> 2] >> ((i & 3) << 1)) & 3
@@ -401,7 +429,7 @@ cdef class CompactImage:
         return <object>v.o
 
     cdef inline const char* _bytes(self) noexcept:
-        return (<const char*>self._tags()) + (self.n + 3) // 4
+        return (<const char*>self._tags()) + (self._n() + 3) // 4
 
     cdef inline unsigned int _hint(self, Py_ssize_t i) noexcept:
         """The places of the decimal in narrow slot ``i`` (2 if it holds none)."""
@@ -409,7 +437,7 @@ cdef class CompactImage:
 
     cdef int _widen(self) except -1:
         """Every slot 8 bytes from now on (a value did not fit a narrow one)."""
-        cdef Py_ssize_t i, n = self.n, area = 0, tb = (n + 3) // 4
+        cdef Py_ssize_t i, n = self._n(), area = 0, tb = (n + 3) // 4
         cdef unsigned char tag
         cdef unsigned int u
         cdef _Val* v
@@ -480,7 +508,7 @@ cdef class CompactImage:
         return 0
 
     cdef inline Py_ssize_t _len(self):
-        return self.n + (len(self.extra) if self.extra is not None else 0)
+        return self._n() + (len(self.extra) if self.extra is not None else 0)
 
     cdef inline int _move(self, Py_ssize_t dst, Py_ssize_t src) except -1:
         """Slot ``dst`` takes the value of slot ``src``, as it is stored."""
@@ -490,9 +518,9 @@ cdef class CompactImage:
         cdef _Val* w
         if self.offs is not None:
             o = self._o()
-            if (o[src] >= o[self.n + 1]) != (o[dst] >= o[self.n + 1]):
+            if (o[src] >= o[self._n() + 1]) != (o[dst] >= o[self._n() + 1]):
                 return self._store(dst, self._load(src))
-            if o[src] >= o[self.n + 1]:  # both narrow
+            if o[src] >= o[self._n() + 1]:  # both narrow
                 (<unsigned int*>((<char*>self.vals) + o[dst]))[0] = (<unsigned int*>((<char*>self.vals) + o[src]))[0]
                 self._set_tag(dst, self._tag(src))
                 return 0
@@ -535,9 +563,9 @@ cdef class CompactImage:
             return self._store(i, <object>f.v.o)
         if self.offs is not None:
             o = self._o()
-            if o[i] >= o[self.n + 1]:  # a narrow slot: its 4 bytes and its tag, at hand
+            if o[i] >= o[self._n() + 1]:  # a narrow slot: its 4 bytes and its tag, at hand
                 up = <unsigned int*>((<char*>self.vals) + o[i])
-                tb = (<unsigned char*>self.vals) + o[self.n] + (i >> 2)
+                tb = (<unsigned char*>self.vals) + o[self._n()] + (i >> 2)
                 shift = (i & 3) << 1
                 if f.tag == _T_FLOAT:
                     if _dec(f.v.d, up[0] & 15 if ((tb[0] >> shift) & 3) == _T_FLOAT else 2, &u):
@@ -584,7 +612,7 @@ cdef class CompactImage:
     cdef dict _dict(self):
         cdef dict out = {}
         cdef Py_ssize_t i
-        for i in range(self.n):
+        for i in range(self._n()):
             PyDict_SetItem(out, self.names[i], self._load(i))
         if self.extra:
             out.update(self.extra)
@@ -819,7 +847,6 @@ cdef CompactImage _image_from(object layout, PyObject** objs, _Field* fs):
     img.vals = <_Val*>PyMem_RawMalloc((o[n] if narrow else n * sizeof(_Val)) + (n + 3) // 4 + area)
     if img.vals is NULL:
         raise MemoryError()
-    img.n = n
     memset(img._tags(), 0xAA, (n + 3) // 4)  # every tag _T_INT: nothing to release yet
     own = <char*>img._bytes()
     for i in range(n):
