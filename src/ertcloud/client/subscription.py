@@ -40,6 +40,7 @@ from ..protocol.events import ItemRefreshed, ItemStatus, ItemUpdated, StreamClos
 from ..protocol.messages import Priority
 from ..protocol.streams import ItemStream
 from .deadline import within
+from .integrity import StreamHealth
 from .subscription_base import NO_QUEUE, BaseSubscription, Callback
 
 if TYPE_CHECKING:
@@ -393,6 +394,6 @@ class Subscription(BaseSubscription):
 if _fast_delivery is not None:
     # deliver_update's common case then runs in the compiled core, as it would here
     try:
-        _fast_delivery(Subscription.deliver_update, _failed)
-    except TypeError:  # the stream's record is not slotted as the core reads it: all stays here
+        _fast_delivery(Subscription.deliver_update, StreamHealth, _failed)
+    except TypeError:  # the health is not slotted as the core reads it: all stays here
         pass

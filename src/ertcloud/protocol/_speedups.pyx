@@ -2190,13 +2190,17 @@ cdef object _FALSE = False
 cdef object _INT_TYPE = int
 
 
-def fast_delivery(function, failed):
-    """Register ``Subscription.deliver_update`` (``function``) and what logs a callback's
-    exception (``failed(message)``, called while it is handled, as the method does): its
-    common case then runs here. TypeError (and nothing registered) where the stream's
-    health record is not in slots of its own."""
+def fast_delivery(function, health, failed):
+    """Register ``Subscription.deliver_update`` (``function``), the type of the streams'
+    health records (``health``, the view ``stream.health`` gives of the record the stream
+    keeps in its own slots) and what logs a callback's exception (``failed(message)``, called
+    while it is handled, as the method does): its common case then runs here. TypeError (and
+    nothing registered) where ``health`` is not that type or the record is not in slots."""
     global _SUB_DELIVER, H_NEXT, H_LAST, H_STEP, H_SINCE, _METHOD, _FAILED
     import types
+    from . import streams
+    if streams._health_record is not health:
+        raise TypeError(f"{health!r} is not the type of a stream's health")
     H_NEXT = _offset(ItemStream, "_h_next_seq")
     H_LAST = _offset(ItemStream, "_h_last_seq")
     H_STEP = _offset(ItemStream, "_h_step")
