@@ -8,6 +8,8 @@ import pickle
 import tracemalloc
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ertcloud.protocol import ClientProtocol, codec, core
 from ertcloud.protocol.image import FieldImage, Layout
@@ -174,17 +176,53 @@ def test_a_date_time_or_short_code_packed_costs_half_a_slot() -> None:
     dated = {n: ("2026-12-07" if i % 2 else "19:48:38") for i, n in enumerate(names)}
     # "USD.1" a shared object in 8 bytes, "NYSE" packed in 4
     coded = {n: ("USD.1" if i % 2 else "NYSE") for i, n in enumerate(names)}
-    per_image = []
-    for fields in (dated, coded):
-        layout = Layout(names)
-        n = 5_000
-        gc.collect()
-        tracemalloc.start()
-        try:
-            images = [make(layout, dict(fields)) for _ in range(n)]
-            gc.collect()
-            per_image.append(tracemalloc.get_traced_memory()[0] / n)
-        finally:
-            tracemalloc.stop()
-        assert all(dict(img) == fields for img in images[:10])
+    per_image = [_per_image(names, fields) for fields in (dated, coded)]
     assert per_image[1] - per_image[0] >= 4 * 4 - 2, per_image
+
+
+def _per_image(names: tuple[str, ...], fields: dict[str, object], n: int = 5_000) -> float:
+    """The bytes each of ``n`` compact images of ``fields`` (in a new layout) takes."""
+    assert make is not None
+    layout = Layout(names)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        images = [make(layout, dict(fields)) for _ in range(n)]
+        gc.collect()
+        per_image = tracemalloc.get_traced_memory()[0] / n
+    finally:
+        tracemalloc.stop()
+    assert all(dict(img) == fields for img in images[:10])
+    return per_image
+
+
+# A string of one or two characters below U+8000 that are not ASCII (the tick arrows of
+# BID_TICK_1 and PRCTCK_1) is packed in a 4-byte slot as a short code is.
+ARROWS = {"BID": 86.78, "BID_TICK_1": "⇧", "PRCTCK_1": "⇩", "CODE": "USD", "NAME": "éa"}
+# what such a slot holds, and what it does not (each of the latter makes the image wide)
+CHARS = ["⇧", "⇩", "é", "éa", "a\u7fff", "\u0080", "", "R"]
+CHARS += ["\u8000", "⇧⇧⇧", "\U0001f600", None, 1.5]
+
+
+@pytest.mark.parametrize("value", CHARS, ids=repr)
+def test_characters_in_narrow_slots_follow_the_pure_core(value: object) -> None:
+    arrows = {"BID_TICK_1": "⇩", "PRCTCK_1": "⇧", "BID": 86.8}  # packed as the Refresh's
+    updates = [arrows, {"BID_TICK_1": value, "NAME": "\u00e9"}, {"PRCTCK_1": value, "BID": 87.0}]
+    seen = _images_in_each_core(ARROWS, *updates)
+    assert "'BID_TICK_1': '⇩'" in seen[1] and "'NAME': 'é'" in seen[2]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(max_size=3), st.text(max_size=3))
+def test_any_short_string_reads_back_as_given(first: str, then: str) -> None:
+    assert make is not None
+    img = make(Layout(("A", "B")), {"A": first, "B": "⇧"})
+    assert dict(img) == {"A": first, "B": "⇧"}
+    _images_in_each_core({"A": first, "B": "⇧"}, {"A": then, "B": first})
+
+
+def test_an_arrow_packed_costs_half_a_slot() -> None:
+    names = tuple(f"T{i}" for i in range(8))
+    # a shared object in 8 bytes, then packed in 4
+    per_image = [_per_image(names, dict.fromkeys(names, arrow)) for arrow in ("⇧⇧⇧", "⇧")]
+    assert per_image[0] - per_image[1] >= 8 * 4 - 2, per_image

@@ -129,47 +129,41 @@ class _Field(Generic[_T]):
     """A field of :class:`StreamHealth`: the slot ``_h_<name>`` of its record."""
 
     def __init__(self) -> None:
-        self.slot = ""
+        self.name = self.slot = ""
 
     def __set_name__(self, owner: type, name: str) -> None:
-        self.slot = "_h_" + name
+        self.name, self.slot = name, "_h_" + name
 
     @overload
     def __get__(self, obj: None, owner: type) -> _Field[_T]: ...
     @overload
     def __get__(self, obj: StreamHealth, owner: type) -> _T: ...
     def __get__(self, obj: StreamHealth | None, owner: type) -> _Field[_T] | _T:
-        if obj is None:
-            return self
-        value: _T = getattr(obj._r, self.slot)
-        return value
+        return self if obj is None else self._read(obj._r)
 
     def __set__(self, obj: StreamHealth, value: _T) -> None:
-        setattr(obj._r, self.slot, value)
+        self._write(obj._r, value)
+
+    def _read(self, rec: _Slots) -> _T:
+        value: _T = getattr(rec, self.slot)
+        return value
+
+    def _write(self, rec: _Slots, value: _T) -> None:
+        setattr(rec, self.slot, value)
 
 
-class _RareField(Generic[_T]):
+class _RareField(_Field[_T]):
     """A field of :class:`StreamHealth` kept in its :class:`_RareHealth` (the default without)."""
 
     def __init__(self, default: _T) -> None:
+        super().__init__()
         self.default = default
-        self.name = ""
 
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    @overload
-    def __get__(self, obj: None, owner: type) -> _RareField[_T]: ...
-    @overload
-    def __get__(self, obj: StreamHealth, owner: type) -> _T: ...
-    def __get__(self, obj: StreamHealth | None, owner: type) -> _RareField[_T] | _T:
-        if obj is None:
-            return self
-        r = obj._r._h_rare
+    def _read(self, rec: _Slots) -> _T:
+        r = rec._h_rare
         return self.default if r is None else getattr(r, self.name)
 
-    def __set__(self, obj: StreamHealth, value: _T) -> None:
-        rec = obj._r
+    def _write(self, rec: _Slots, value: _T) -> None:
         r = rec._h_rare
         if r is None:
             if value == self.default:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, overload
 
 import msgspec
 
@@ -227,6 +227,34 @@ class StreamSettings:
         return StreamSettings(**{**now, **changes})
 
 
+class _Limit:
+    """A limit of :class:`ItemStream`, read from its :class:`StreamSettings` (set: a copy of
+    those with the new value, the stream's own)."""
+
+    def __init__(self, default: int) -> None:
+        self.default = default
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> _Limit: ...
+    @overload
+    def __get__(self, obj: ItemStream, owner: type) -> int: ...
+    def __get__(self, obj: ItemStream | None, owner: type) -> _Limit | int:
+        if obj is None:
+            return self
+        s = obj._settings
+        if s is None:
+            return self.default
+        value: int = getattr(s, self.name)
+        return value
+
+    def __set__(self, obj: ItemStream, value: int) -> None:
+        obj._settings = obj._own_settings().but(**{self.name: value})
+
+
 class UpdateSink(Protocol):
     """Takes each :class:`~ertcloud.protocol.events.ItemUpdated` of a stream straight from
     :meth:`~ertcloud.protocol.client.ClientProtocol.receive` (the hot path)."""
@@ -428,25 +456,10 @@ class ItemStream:
             s = self._settings = StreamSettings(Interner())
         return s
 
-    @property
-    def max_fields(self) -> int:
-        """At most this many fields in the image (the table's limit)."""
-        s = self._settings
-        return MAX_FIELDS_PER_IMAGE if s is None else s.max_fields
-
-    @max_fields.setter
-    def max_fields(self, value: int) -> None:
-        self._settings = self._own_settings().but(max_fields=value)
-
-    @property
-    def max_map_entries(self) -> int:
-        """At most this many entries in a Map image (the table's limit)."""
-        s = self._settings
-        return MAX_MAP_ENTRIES if s is None else s.max_map_entries
-
-    @max_map_entries.setter
-    def max_map_entries(self, value: int) -> None:
-        self._settings = self._own_settings().but(max_map_entries=value)
+    #: At most this many fields in the image (the table's limit).
+    max_fields = _Limit(MAX_FIELDS_PER_IMAGE)
+    #: At most this many entries in a Map image (the table's limit).
+    max_map_entries = _Limit(MAX_MAP_ENTRIES)
 
     @property
     def interner(self) -> Interner:
