@@ -126,6 +126,11 @@ cdef struct _Field:
     _Val v  # v.o a new reference when tag is _T_OBJ
     int tag
     _Slot* cs  # the reader's cache entry of the name (NULL: none), which remembers its slot
+    # a _T_FLOAT read exactly as m / 10**e (m below 2**27, e up to 9): its narrow slot's 4
+    # bytes, known from the digits (no division to check them); else _NO_DEC
+    unsigned int dec
+    _Memo* memo  # set where an Update is applied: _memo_of(this field)
+    bint rippled  # set there: it has ripple moves
 
 
 cdef inline object _box(_Field* f):
@@ -151,6 +156,7 @@ cdef double _P10[10]
 _P10[:] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9]
 cdef enum:
     _DEC_PLACES = 10
+    _NO_DEC = 15  # places no narrow decimal has: _Field.dec unknown
 cdef double _DEC_MAX = 134217728.0  # 2**27
 
 
@@ -493,9 +499,10 @@ cdef class CompactImage:
         Py_XDECREF(old)
         return 0
 
-    cdef int _put(self, _Field* f) except -1:
-        """Field ``f`` stored as ``_merge`` stores a value (a number as it was read)."""
-        cdef _Memo* m = _memo_of(f)
+    cdef inline int _put(self, _Field* f) except -1:
+        """Field ``f`` stored as ``_merge`` stores a value (a number as it was read); ``f.memo``
+        set (``_apply_fields``)."""
+        cdef _Memo* m = f.memo
         cdef PyObject* p
         cdef Py_ssize_t i
         cdef PyObject* old
@@ -527,6 +534,10 @@ cdef class CompactImage:
                 tb = (<unsigned char*>self.vals) + o[self.n] + (i >> 2)
                 shift = (i & 3) << 1
                 if f.tag == _T_FLOAT:
+                    if f.dec != _NO_DEC:
+                        up[0] = f.dec
+                        tb[0] = (tb[0] & ~(3 << shift)) | (_T_FLOAT << shift)
+                        return 0
                     if _dec(f.v.d, up[0] & 15 if ((tb[0] >> shift) & 3) == _T_FLOAT else 2, &u):
                         up[0] = u
                         tb[0] = (tb[0] & ~(3 << shift)) | (_T_FLOAT << shift)
@@ -1189,9 +1200,10 @@ for _i in range(1, 23):
     _POW10[_i] = _POW10[_i - 1] * 10.0  # exact up to 1e22
 
 
-cdef int _number_c(_Cur* c, _Val* out) except -2:
+cdef int _number_c(_Cur* c, _Val* out, unsigned int* dec) except -2:
     """A JSON number at the cursor into ``out``: _T_INT (an integer that fits 64 bits, as the
-    19-digit nanosecond stamps do) or _T_FLOAT (finite), else -1."""
+    19-digit nanosecond stamps do) or _T_FLOAT (finite), else -1. A float's narrow decimal
+    (``_dec``'s 4 bytes) in ``dec`` when its digits give it, else _NO_DEC (``dec`` may be NULL)."""
     cdef const unsigned char* start = c.p
     cdef const unsigned char* p = c.p
     cdef const unsigned char* end = c.end
@@ -1250,7 +1262,15 @@ cdef int _number_c(_Cur* c, _Val* out) except -2:
         # one correctly rounded division (what a full strtod gives)
         d = <double>v / _POW10[scale]
         out.d = -d if neg else d
+        if dec is not NULL:
+            # m / 10**e is this very division: the narrow slot gives d back (as _dec_at checks)
+            if scale < _DEC_PLACES and v < 134217728 and (v or not neg):
+                dec[0] = ((<unsigned int>(-<int>v if neg else <int>v)) << 4) | <unsigned int>scale
+            else:
+                dec[0] = _NO_DEC
         return _T_FLOAT
+    if dec is not NULL:
+        dec[0] = _NO_DEC
     if p - start >= 63:
         return -1
     memcpy(buf, start, p - start)
@@ -1265,7 +1285,7 @@ cdef int _number_c(_Cur* c, _Val* out) except -2:
 cdef object _number(_Cur* c):
     """A JSON number at the cursor: an int that fits 64 bits or a finite float, else None."""
     cdef _Val v
-    cdef int t = _number_c(c, &v)
+    cdef int t = _number_c(c, &v, NULL)
     if t == _T_INT:
         return PyLong_FromLongLong(v.i)
     if t == _T_FLOAT:
@@ -1487,13 +1507,14 @@ cdef class Frame:
         self.n += 1
         return r
 
-    cdef _Field* _push_field(self) except NULL:
+    cdef inline _Field* _push_field(self) except NULL:
         if self.nfs == self.fcap:
             self.fs = <_Field*>_grown(self.fs, &self.fcap, sizeof(_Field), 32)
         cdef _Field* f = &self.fs[self.nfs]
         f.name = NULL
         f.tag = _T_INT
         f.cs = NULL
+        f.dec = _NO_DEC
         self.nfs += 1
         return f
 
@@ -1602,7 +1623,7 @@ cdef int _field_value(_Cur* c, _Field* f) except -1:
     cdef object v
     _ws(c)
     if c.p < c.end and (c.p[0] == 45 or 48 <= c.p[0] <= 57):
-        t = _number_c(c, &f.v)
+        t = _number_c(c, &f.v, &f.dec)
         if t < 0:
             return _FALLBACK
         f.tag = t
@@ -1972,7 +1993,9 @@ cdef int _apply_fields(object s, _Rec* r, _Field* fs) except -1:
     cdef int hits = 0, overlapping = 0
     cdef unsigned long long seen = 0, bit
     for j in range(r.nf):
-        if _ripple_info(&fs[j], <object>rules, table, group, &bit):
+        fs[j].memo = _memo_of(&fs[j])  # once per field: the passes below read it
+        fs[j].rippled = _ripple_info(&fs[j], <object>rules, table, group, &bit)
+        if fs[j].rippled:
             hits += 1
             if bit:
                 if seen & bit:  # overlapping chains, or a name twice
@@ -1986,17 +2009,54 @@ cdef int _apply_fields(object s, _Rec* r, _Field* fs) except -1:
             _ripple(img, table, name, whole)
     elif hits:
         for j in range(r.nf):
-            if _ripple_info(&fs[j], <object>rules, table, group, &bit):
+            if fs[j].rippled:
                 _ripple_at(img, table, &fs[j], whole)
     for j in range(r.nf):
-        img._put(&fs[j])
+        _put_field(img, &fs[j])
     return _finish(s, img, r.vals[1])
 
 
-cdef bint _ripple_info(_Field* f, object rules, dict table, dict group, unsigned long long* bit) except -1:
+cdef inline int _put_field(CompactImage img, _Field* f) except -1:
+    """``img._put(f)``, the common case here: a number or a packed string into a narrow
+    slot of the layout the name's memo knows."""
+    cdef _Memo* m = f.memo
+    cdef Py_ssize_t i
+    cdef const unsigned int* o
+    cdef unsigned int u
+    cdef unsigned char* tb
+    cdef int shift, tag
+    if m is NULL or m.index != <PyObject*>img.index or m.at < 0 or img.offs is None:
+        return img._put(f)
+    i = m.at
+    o = img._o()
+    if o[i] < o[img.n + 1]:  # a slot of 8
+        return img._put(f)
+    if f.tag == _T_FLOAT:
+        if f.dec == _NO_DEC:
+            return img._put(f)
+        u = f.dec
+        tag = _T_FLOAT
+    elif f.tag == _T_INT:
+        if not (-2147483648 <= f.v.i <= 2147483647):
+            return img._put(f)
+        u = <unsigned int>(<int>f.v.i)
+        tag = _T_INT
+    else:
+        tag = _narrow_of(f.v.o, NULL, 2, &u)
+        if tag < 0:
+            return img._put(f)
+    (<unsigned int*>((<char*>img.vals) + o[i]))[0] = u
+    tb = (<unsigned char*>img.vals) + o[img.n] + (i >> 2)
+    shift = (i & 3) << 1
+    tb[0] = (tb[0] & ~(3 << shift)) | (tag << shift)
+    return 0
+
+
+cdef inline bint _ripple_info(_Field* f, object rules, dict table, dict group, unsigned long long* bit) except -1:
     """Whether field ``f`` has ripple moves in ``rules`` (whose ``table`` and ``group`` these
-    are), and the bit of its group in ``bit`` (0: none); remembered in the name's cache entry."""
-    cdef _Memo* m = _memo_of(f)
+    are), and the bit of its group in ``bit`` (0: none); remembered in the name's cache entry
+    (``f.memo``, set by the caller)."""
+    cdef _Memo* m = f.memo
     cdef PyObject* g
     cdef bint rippled
     if m is not NULL and m.rules == <PyObject*>rules:
@@ -2021,10 +2081,14 @@ cdef int _ripple_at(CompactImage img, dict table, _Field* f, object whole) excep
     """``_ripple`` of field ``f``, which ``_ripple_info`` just found in the rules of
     ``table``: by the slot pairs of its moves in ``img``'s layout, kept in its memo, when all
     of them are in that layout (then the moves do not depend on ``whole``)."""
-    cdef _Memo* m = _memo_of(f)
+    cdef _Memo* m = f.memo
     cdef tuple moves, mv
     cdef Py_ssize_t d, src
     cdef int i
+    cdef const unsigned int* o
+    cdef unsigned int lim
+    cdef unsigned char* tb
+    cdef unsigned char tag
     if m is NULL:
         return _ripple(img, table, <object>f.name, whole)
     if m.pindex != <PyObject*>img.index:
@@ -2042,8 +2106,26 @@ cdef int _ripple_at(CompactImage img, dict table, _Field* f, object whole) excep
             m.pairs[2 * i + 1] = <unsigned short>src
     if m.npairs < 0:
         return _ripple(img, table, <object>f.name, whole)
+    if img.offs is None:
+        for i in range(m.npairs):
+            img._move(m.pairs[2 * i], m.pairs[2 * i + 1])
+        return 0
+    o = img._o()
+    lim = o[img.n + 1]
+    tb = (<unsigned char*>img.vals) + o[img.n]
     for i in range(m.npairs):
-        img._move(m.pairs[2 * i], m.pairs[2 * i + 1])
+        d = m.pairs[2 * i]
+        src = m.pairs[2 * i + 1]
+        if o[d] >= lim and o[src] >= lim:  # both narrow (the common case): 4 bytes and the tag
+            (<unsigned int*>((<char*>img.vals) + o[d]))[0] = (<unsigned int*>((<char*>img.vals) + o[src]))[0]
+            tag = (tb[src >> 2] >> ((src & 3) << 1)) & 3
+            tb[d >> 2] = (tb[d >> 2] & ~(3 << ((d & 3) << 1))) | (tag << ((d & 3) << 1))
+        else:
+            img._move(d, src)
+            if img.offs is None:  # the move widened the image: the rest as wide slots
+                for i in range(i + 1, m.npairs):
+                    img._move(m.pairs[2 * i], m.pairs[2 * i + 1])
+                return 0
     return 0
 
 
