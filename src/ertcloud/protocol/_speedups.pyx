@@ -1094,11 +1094,15 @@ cdef struct _Cur:
 
 
 cdef inline void _ws(_Cur* c) noexcept nogil:
-    while c.p < c.end and (c.p[0] == 32 or c.p[0] == 10 or c.p[0] == 13 or c.p[0] == 9):
+    # one test in the common case (no whitespace: every JSON whitespace byte is <= 32)
+    while c.p < c.end and c.p[0] <= 32 and (c.p[0] == 32 or c.p[0] == 10 or c.p[0] == 13 or c.p[0] == 9):
         c.p += 1
 
 
 cdef inline bint _eat(_Cur* c, unsigned char ch) noexcept nogil:
+    if c.p < c.end and c.p[0] == ch:  # the common case: no whitespace before it
+        c.p += 1
+        return True
     _ws(c)
     if c.p < c.end and c.p[0] == ch:
         c.p += 1
@@ -1106,12 +1110,45 @@ cdef inline bint _eat(_Cur* c, unsigned char ch) noexcept nogil:
     return False
 
 
+cdef extern from *:
+    """
+    #define ERTCLOUD_ONES 0x0101010101010101ULL
+    #define ERTCLOUD_HIGHS 0x8080808080808080ULL
+    """
+    const uint64_t _ONES "ERTCLOUD_ONES"
+    const uint64_t _HIGHS "ERTCLOUD_HIGHS"
+    int _ctz64 "__builtin_ctzll" (unsigned long long x) nogil
+
+
 cdef inline int _raw_string(_Cur* c, const unsigned char** start, Py_ssize_t* n, bint* ascii) noexcept nogil:
     """At an opening quote: the bytes up to the closing one. _FALLBACK on an escape, a
     control character or the end of the frame."""
     cdef const unsigned char* p = c.p + 1
     cdef unsigned char ch, high = 0
+    cdef uint64_t x, q, b, m, hw = 0
+    cdef int k
     start[0] = p
+    # 8 bytes at a time: the first quote, backslash or control byte of a word is its lowest
+    # flagged byte (a flag above it may come from a borrow, never one below)
+    while p + 8 <= c.end:
+        memcpy(&x, p, 8)
+        q = x ^ (_ONES * 34)
+        b = x ^ (_ONES * 92)
+        m = (((q - _ONES) & ~q) | ((b - _ONES) & ~b) | ((x - _ONES * 32) & ~x)) & _HIGHS
+        if m == 0:
+            hw |= x
+            p += 8
+            continue
+        k = _ctz64(m) >> 3
+        if p[k] != 34:
+            return _FALLBACK
+        if k:
+            hw |= x & ((<uint64_t>1 << (8 * k)) - 1)
+        n[0] = p + k - start[0]
+        ascii[0] = (hw & _HIGHS) == 0
+        c.p = p + k + 1
+        return 0
+    high = 0x80 if hw & _HIGHS else 0
     while p < c.end:
         ch = p[0]
         if ch == 34:  # '"'
@@ -2161,7 +2198,7 @@ cdef list _dispatch_frame(Frame fr, object lookup, object on_other):
         for k in range(fr.n):
             r = &fr.recs[k]
             if streams is not None:
-                p = PyDict_GetItem(streams, <object>r.vals[0])
+                p = PyDict_GetItemWithError(streams, <object>r.vals[0])  # an int: no error
                 if p is NULL:
                     continue
                 s = <object>p
@@ -2247,13 +2284,13 @@ def fast_delivery(function, health, failed):
     _SUB_DELIVER = function
 
 
-cdef inline PyObject* _dget(dict d, str name):
-    return PyDict_GetItem(d, name)
+cdef inline PyObject* _dget(dict d, str name) except? NULL:
+    return PyDict_GetItemWithError(d, name)
 
 
-cdef inline bint _holds(dict d, str name, object value):
+cdef inline bint _holds(dict d, str name, object value) except -1:
     """``d[name] is value`` (False when ``name`` is missing)."""
-    return PyDict_GetItem(d, name) == <PyObject*>value
+    return PyDict_GetItemWithError(d, name) == <PyObject*>value
 
 
 cdef bint _delivered(object deliver, object s, object ev, PyObject* seq) except -1:
@@ -2324,6 +2361,18 @@ cdef extern from "Python.h":
     PyObject* _PyType_Lookup(PyTypeObject* t, object name)
     object PyObject_GenericGetDict(object o, void* context)
 
+cdef extern from *:
+    """
+    /* the type's attribute cache tag: it changes whenever the type or a base is modified;
+       0 when it has none */
+    static inline unsigned int ertcloud_type_tag(PyTypeObject* t) {
+        return (t->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) ? t->tp_version_tag : 0;
+    }
+    """
+    unsigned int _type_tag "ertcloud_type_tag" (PyTypeObject* t) noexcept
+
+cdef PyTypeObject* _checked_type = NULL  # a type whose dispatch and fast_decode are this core's,
+cdef unsigned int _checked_tag = 0  # as it was at this tag
 cdef object _RECEIVE = None  # the Python ClientProtocol.receive: everything but the common case
 cdef object _DISPATCH_SM = None  # the class's staticmethods of this core's dispatch and reader
 cdef object _FAST_SM = None
@@ -2356,13 +2405,20 @@ cdef object _receive(object self, object data, object now):
     cdef object msgs, lookup
     cdef const unsigned char* buf
     cdef Py_ssize_t size
-    if (
-        _PyType_Lookup(t, "dispatch") != <PyObject*>_DISPATCH_SM
-        or _PyType_Lookup(t, "fast_decode") != <PyObject*>_FAST_SM
-    ):
-        return _RECEIVE(self, data, now)
+    global _checked_type, _checked_tag
+    if t != _checked_type or _type_tag(t) != _checked_tag or _checked_tag == 0:
+        if (
+            _PyType_Lookup(t, "dispatch") != <PyObject*>_DISPATCH_SM
+            or _PyType_Lookup(t, "fast_decode") != <PyObject*>_FAST_SM
+        ):
+            return _RECEIVE(self, data, now)
+        _checked_type = t  # the lookups gave the type a tag (where it can have one)
+        _checked_tag = _type_tag(t)
     d = PyObject_GenericGetDict(self, NULL)
-    if PyDict_GetItem(d, "dispatch") is not NULL or PyDict_GetItem(d, "fast_decode") is not NULL:
+    if (
+        PyDict_GetItemWithError(d, "dispatch") is not NULL
+        or PyDict_GetItemWithError(d, "fast_decode") is not NULL
+    ):
         return _RECEIVE(self, data, now)
     d["last_received"] = now
     fr = _frame(0)
