@@ -969,7 +969,15 @@ cdef int _finish(object s, CompactImage img, PyObject* seq) except -1:
     number (``seq``: the message's, NULL or None for none), the count."""
     cdef PyObject* limit_p = _slot(s, S_MAX_FIELDS)
     cdef object limit = <object>limit_p if limit_p is not NULL else s.max_fields
-    if img._len() > limit:
+    cdef int overflow = 0
+    cdef long long lim
+    cdef bint over
+    if type(limit) is _INT:  # compared in C (no int object for the length)
+        lim = PyLong_AsLongLongAndOverflow(limit, &overflow)
+        over = overflow < 0 or (overflow == 0 and img._len() > lim)
+    else:
+        over = img._len() > limit
+    if over:
         raise _too_many(f"fields in the image of {s.name}", img._len(), limit)
     if seq is not NULL and <object>seq is not None:
         _set_slot(s, S_SEQ, <object>seq)
@@ -1206,6 +1214,10 @@ cdef object _string_in(_Cur* c, _Slot** where):
     if n >= 8:
         memcpy(&a, p, 8)
         memcpy(&b, p + n - 8, 8)
+    elif p + 8 <= c.end:  # one load, the bytes after the string masked off
+        memcpy(&a, p, 8)
+        a &= (<uint64_t>1 << (8 * n)) - 1
+        b = 0
     else:
         a = b = 0
         memcpy(&a, p, n)
