@@ -141,6 +141,11 @@ cdef struct _Field:
     _Val v  # v.o a new reference when tag is _T_OBJ
     int tag
     _Slot* cs  # the reader's cache entry of the name (NULL: none), which remembers its slot
+    # a _T_FLOAT read exactly as m / 10**e (m below 2**27, e up to 9): its narrow slot's 4
+    # bytes, known from the digits (no division to check them); else _NO_DEC
+    unsigned int dec
+    _Memo* memo  # set where an Update is applied: _memo_of(this field)
+    bint rippled  # set there: it has ripple moves
 
 
 cdef inline object _box(_Field* f):
@@ -166,6 +171,7 @@ cdef double _P10[10]
 _P10[:] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9]
 cdef enum:
     _DEC_PLACES = 10
+    _NO_DEC = 15  # places no narrow decimal has: _Field.dec unknown
 cdef double _DEC_MAX = 134217728.0  # 2**27
 
 
@@ -534,9 +540,10 @@ cdef class CompactImage:
         Py_XDECREF(old)
         return 0
 
-    cdef int _put(self, _Field* f) except -1:
-        """Field ``f`` stored as ``_merge`` stores a value (a number as it was read)."""
-        cdef _Memo* m = _memo_of(f)
+    cdef inline int _put(self, _Field* f) except -1:
+        """Field ``f`` stored as ``_merge`` stores a value (a number as it was read); ``f.memo``
+        set (``_apply_fields``)."""
+        cdef _Memo* m = f.memo
         cdef PyObject* p
         cdef Py_ssize_t i
         cdef PyObject* old
@@ -568,6 +575,10 @@ cdef class CompactImage:
                 tb = (<unsigned char*>self.vals) + o[self._n()] + (i >> 2)
                 shift = (i & 3) << 1
                 if f.tag == _T_FLOAT:
+                    if f.dec != _NO_DEC:
+                        up[0] = f.dec
+                        tb[0] = (tb[0] & ~(3 << shift)) | (_T_FLOAT << shift)
+                        return 0
                     if _dec(f.v.d, up[0] & 15 if ((tb[0] >> shift) & 3) == _T_FLOAT else 2, &u):
                         up[0] = u
                         tb[0] = (tb[0] & ~(3 << shift)) | (_T_FLOAT << shift)
@@ -1001,7 +1012,15 @@ cdef int _finish(object s, CompactImage img, PyObject* seq) except -1:
         <object>_slot(<object>t, T_MAX_FIELDS)
         if t is not NULL and type(<object>t) is _SETTINGS else s.max_fields
     )
-    if img._len() > limit:
+    cdef int overflow = 0
+    cdef long long lim
+    cdef bint over
+    if type(limit) is _INT:  # compared in C (no int object for the length)
+        lim = PyLong_AsLongLongAndOverflow(limit, &overflow)
+        over = overflow < 0 or (overflow == 0 and img._len() > lim)
+    else:
+        over = img._len() > limit
+    if over:
         raise _too_many(f"fields in the image of {s.name}", img._len(), limit)
     if seq is not NULL and <object>seq is not None:
         _set_slot(s, S_SEQ, <object>seq)
@@ -1126,11 +1145,15 @@ cdef struct _Cur:
 
 
 cdef inline void _ws(_Cur* c) noexcept nogil:
-    while c.p < c.end and (c.p[0] == 32 or c.p[0] == 10 or c.p[0] == 13 or c.p[0] == 9):
+    # one test in the common case (no whitespace: every JSON whitespace byte is <= 32)
+    while c.p < c.end and c.p[0] <= 32 and (c.p[0] == 32 or c.p[0] == 10 or c.p[0] == 13 or c.p[0] == 9):
         c.p += 1
 
 
 cdef inline bint _eat(_Cur* c, unsigned char ch) noexcept nogil:
+    if c.p < c.end and c.p[0] == ch:  # the common case: no whitespace before it
+        c.p += 1
+        return True
     _ws(c)
     if c.p < c.end and c.p[0] == ch:
         c.p += 1
@@ -1138,12 +1161,45 @@ cdef inline bint _eat(_Cur* c, unsigned char ch) noexcept nogil:
     return False
 
 
+cdef extern from *:
+    """
+    #define ERTCLOUD_ONES 0x0101010101010101ULL
+    #define ERTCLOUD_HIGHS 0x8080808080808080ULL
+    """
+    const uint64_t _ONES "ERTCLOUD_ONES"
+    const uint64_t _HIGHS "ERTCLOUD_HIGHS"
+    int _ctz64 "__builtin_ctzll" (unsigned long long x) nogil
+
+
 cdef inline int _raw_string(_Cur* c, const unsigned char** start, Py_ssize_t* n, bint* ascii) noexcept nogil:
     """At an opening quote: the bytes up to the closing one. _FALLBACK on an escape, a
     control character or the end of the frame."""
     cdef const unsigned char* p = c.p + 1
     cdef unsigned char ch, high = 0
+    cdef uint64_t x, q, b, m, hw = 0
+    cdef int k
     start[0] = p
+    # 8 bytes at a time: the first quote, backslash or control byte of a word is its lowest
+    # flagged byte (a flag above it may come from a borrow, never one below)
+    while p + 8 <= c.end:
+        memcpy(&x, p, 8)
+        q = x ^ (_ONES * 34)
+        b = x ^ (_ONES * 92)
+        m = (((q - _ONES) & ~q) | ((b - _ONES) & ~b) | ((x - _ONES * 32) & ~x)) & _HIGHS
+        if m == 0:
+            hw |= x
+            p += 8
+            continue
+        k = _ctz64(m) >> 3
+        if p[k] != 34:
+            return _FALLBACK
+        if k:
+            hw |= x & ((<uint64_t>1 << (8 * k)) - 1)
+        n[0] = p + k - start[0]
+        ascii[0] = (hw & _HIGHS) == 0
+        c.p = p + k + 1
+        return 0
+    high = 0x80 if hw & _HIGHS else 0
     while p < c.end:
         ch = p[0]
         if ch == 34:  # '"'
@@ -1201,6 +1257,10 @@ cdef object _string_in(_Cur* c, _Slot** where):
     if n >= 8:
         memcpy(&a, p, 8)
         memcpy(&b, p + n - 8, 8)
+    elif p + 8 <= c.end:  # one load, the bytes after the string masked off
+        memcpy(&a, p, 8)
+        a &= (<uint64_t>1 << (8 * n)) - 1
+        b = 0
     else:
         a = b = 0
         memcpy(&a, p, n)
@@ -1232,9 +1292,10 @@ for _i in range(1, 23):
     _POW10[_i] = _POW10[_i - 1] * 10.0  # exact up to 1e22
 
 
-cdef int _number_c(_Cur* c, _Val* out) except -2:
+cdef int _number_c(_Cur* c, _Val* out, unsigned int* dec) except -2:
     """A JSON number at the cursor into ``out``: _T_INT (an integer that fits 64 bits, as the
-    19-digit nanosecond stamps do) or _T_FLOAT (finite), else -1."""
+    19-digit nanosecond stamps do) or _T_FLOAT (finite), else -1. A float's narrow decimal
+    (``_dec``'s 4 bytes) in ``dec`` when its digits give it, else _NO_DEC (``dec`` may be NULL)."""
     cdef const unsigned char* start = c.p
     cdef const unsigned char* p = c.p
     cdef const unsigned char* end = c.end
@@ -1293,7 +1354,15 @@ cdef int _number_c(_Cur* c, _Val* out) except -2:
         # one correctly rounded division (what a full strtod gives)
         d = <double>v / _POW10[scale]
         out.d = -d if neg else d
+        if dec is not NULL:
+            # m / 10**e is this very division: the narrow slot gives d back (as _dec_at checks)
+            if scale < _DEC_PLACES and v < 134217728 and (v or not neg):
+                dec[0] = ((<unsigned int>(-<int>v if neg else <int>v)) << 4) | <unsigned int>scale
+            else:
+                dec[0] = _NO_DEC
         return _T_FLOAT
+    if dec is not NULL:
+        dec[0] = _NO_DEC
     if p - start >= 63:
         return -1
     memcpy(buf, start, p - start)
@@ -1308,7 +1377,7 @@ cdef int _number_c(_Cur* c, _Val* out) except -2:
 cdef object _number(_Cur* c):
     """A JSON number at the cursor: an int that fits 64 bits or a finite float, else None."""
     cdef _Val v
-    cdef int t = _number_c(c, &v)
+    cdef int t = _number_c(c, &v, NULL)
     if t == _T_INT:
         return PyLong_FromLongLong(v.i)
     if t == _T_FLOAT:
@@ -1530,13 +1599,14 @@ cdef class Frame:
         self.n += 1
         return r
 
-    cdef _Field* _push_field(self) except NULL:
+    cdef inline _Field* _push_field(self) except NULL:
         if self.nfs == self.fcap:
             self.fs = <_Field*>_grown(self.fs, &self.fcap, sizeof(_Field), 32)
         cdef _Field* f = &self.fs[self.nfs]
         f.name = NULL
         f.tag = _T_INT
         f.cs = NULL
+        f.dec = _NO_DEC
         self.nfs += 1
         return f
 
@@ -1645,7 +1715,7 @@ cdef int _field_value(_Cur* c, _Field* f) except -1:
     cdef object v
     _ws(c)
     if c.p < c.end and (c.p[0] == 45 or 48 <= c.p[0] <= 57):
-        t = _number_c(c, &f.v)
+        t = _number_c(c, &f.v, &f.dec)
         if t < 0:
             return _FALLBACK
         f.tag = t
@@ -2015,7 +2085,9 @@ cdef int _apply_fields(object s, _Rec* r, _Field* fs) except -1:
     cdef int hits = 0, overlapping = 0
     cdef unsigned long long seen = 0, bit
     for j in range(r.nf):
-        if _ripple_info(&fs[j], <object>rules, table, group, &bit):
+        fs[j].memo = _memo_of(&fs[j])  # once per field: the passes below read it
+        fs[j].rippled = _ripple_info(&fs[j], <object>rules, table, group, &bit)
+        if fs[j].rippled:
             hits += 1
             if bit:
                 if seen & bit:  # overlapping chains, or a name twice
@@ -2029,17 +2101,54 @@ cdef int _apply_fields(object s, _Rec* r, _Field* fs) except -1:
             _ripple(img, table, name, whole)
     elif hits:
         for j in range(r.nf):
-            if _ripple_info(&fs[j], <object>rules, table, group, &bit):
+            if fs[j].rippled:
                 _ripple_at(img, table, &fs[j], whole)
     for j in range(r.nf):
-        img._put(&fs[j])
+        _put_field(img, &fs[j])
     return _finish(s, img, r.vals[1])
 
 
-cdef bint _ripple_info(_Field* f, object rules, dict table, dict group, unsigned long long* bit) except -1:
+cdef inline int _put_field(CompactImage img, _Field* f) except -1:
+    """``img._put(f)``, the common case here: a number or a packed string into a narrow
+    slot of the layout the name's memo knows."""
+    cdef _Memo* m = f.memo
+    cdef Py_ssize_t i
+    cdef const unsigned int* o
+    cdef unsigned int u
+    cdef unsigned char* tb
+    cdef int shift, tag
+    if m is NULL or m.index != <PyObject*>img.index or m.at < 0 or img.offs is None:
+        return img._put(f)
+    i = m.at
+    o = img._o()
+    if o[i] < o[img.n + 1]:  # a slot of 8
+        return img._put(f)
+    if f.tag == _T_FLOAT:
+        if f.dec == _NO_DEC:
+            return img._put(f)
+        u = f.dec
+        tag = _T_FLOAT
+    elif f.tag == _T_INT:
+        if not (-2147483648 <= f.v.i <= 2147483647):
+            return img._put(f)
+        u = <unsigned int>(<int>f.v.i)
+        tag = _T_INT
+    else:
+        tag = _narrow_of(f.v.o, NULL, 2, &u)
+        if tag < 0:
+            return img._put(f)
+    (<unsigned int*>((<char*>img.vals) + o[i]))[0] = u
+    tb = (<unsigned char*>img.vals) + o[img.n] + (i >> 2)
+    shift = (i & 3) << 1
+    tb[0] = (tb[0] & ~(3 << shift)) | (tag << shift)
+    return 0
+
+
+cdef inline bint _ripple_info(_Field* f, object rules, dict table, dict group, unsigned long long* bit) except -1:
     """Whether field ``f`` has ripple moves in ``rules`` (whose ``table`` and ``group`` these
-    are), and the bit of its group in ``bit`` (0: none); remembered in the name's cache entry."""
-    cdef _Memo* m = _memo_of(f)
+    are), and the bit of its group in ``bit`` (0: none); remembered in the name's cache entry
+    (``f.memo``, set by the caller)."""
+    cdef _Memo* m = f.memo
     cdef PyObject* g
     cdef bint rippled
     if m is not NULL and m.rules == <PyObject*>rules:
@@ -2064,10 +2173,14 @@ cdef int _ripple_at(CompactImage img, dict table, _Field* f, object whole) excep
     """``_ripple`` of field ``f``, which ``_ripple_info`` just found in the rules of
     ``table``: by the slot pairs of its moves in ``img``'s layout, kept in its memo, when all
     of them are in that layout (then the moves do not depend on ``whole``)."""
-    cdef _Memo* m = _memo_of(f)
+    cdef _Memo* m = f.memo
     cdef tuple moves, mv
     cdef Py_ssize_t d, src
     cdef int i
+    cdef const unsigned int* o
+    cdef unsigned int lim
+    cdef unsigned char* tb
+    cdef unsigned char tag
     if m is NULL:
         return _ripple(img, table, <object>f.name, whole)
     if m.pindex != <PyObject*>img.index:
@@ -2085,8 +2198,26 @@ cdef int _ripple_at(CompactImage img, dict table, _Field* f, object whole) excep
             m.pairs[2 * i + 1] = <unsigned short>src
     if m.npairs < 0:
         return _ripple(img, table, <object>f.name, whole)
+    if img.offs is None:
+        for i in range(m.npairs):
+            img._move(m.pairs[2 * i], m.pairs[2 * i + 1])
+        return 0
+    o = img._o()
+    lim = o[img.n + 1]
+    tb = (<unsigned char*>img.vals) + o[img.n]
     for i in range(m.npairs):
-        img._move(m.pairs[2 * i], m.pairs[2 * i + 1])
+        d = m.pairs[2 * i]
+        src = m.pairs[2 * i + 1]
+        if o[d] >= lim and o[src] >= lim:  # both narrow (the common case): 4 bytes and the tag
+            (<unsigned int*>((<char*>img.vals) + o[d]))[0] = (<unsigned int*>((<char*>img.vals) + o[src]))[0]
+            tag = (tb[src >> 2] >> ((src & 3) << 1)) & 3
+            tb[d >> 2] = (tb[d >> 2] & ~(3 << ((d & 3) << 1))) | (tag << ((d & 3) << 1))
+        else:
+            img._move(d, src)
+            if img.offs is None:  # the move widened the image: the rest as wide slots
+                for i in range(i + 1, m.npairs):
+                    img._move(m.pairs[2 * i], m.pairs[2 * i + 1])
+                return 0
     return 0
 
 
@@ -2122,7 +2253,7 @@ cdef list _dispatch_frame(Frame fr, object lookup, object on_other):
         for k in range(fr.n):
             r = &fr.recs[k]
             if streams is not None:
-                p = PyDict_GetItem(streams, <object>r.vals[0])
+                p = PyDict_GetItemWithError(streams, <object>r.vals[0])  # an int: no error
                 if p is NULL:
                     continue
                 s = <object>p
@@ -2210,13 +2341,13 @@ def fast_delivery(function, health, failed):
     _SUB_DELIVER = function
 
 
-cdef inline PyObject* _dget(dict d, str name):
-    return PyDict_GetItem(d, name)
+cdef inline PyObject* _dget(dict d, str name) except? NULL:
+    return PyDict_GetItemWithError(d, name)
 
 
-cdef inline bint _holds(dict d, str name, object value):
+cdef inline bint _holds(dict d, str name, object value) except -1:
     """``d[name] is value`` (False when ``name`` is missing)."""
-    return PyDict_GetItem(d, name) == <PyObject*>value
+    return PyDict_GetItemWithError(d, name) == <PyObject*>value
 
 
 cdef bint _delivered(object deliver, object s, object ev, PyObject* seq) except -1:
@@ -2288,6 +2419,18 @@ cdef extern from "Python.h":
     PyObject* _PyType_Lookup(PyTypeObject* t, object name)
     object PyObject_GenericGetDict(object o, void* context)
 
+cdef extern from *:
+    """
+    /* the type's attribute cache tag: it changes whenever the type or a base is modified;
+       0 when it has none */
+    static inline unsigned int ertcloud_type_tag(PyTypeObject* t) {
+        return (t->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) ? t->tp_version_tag : 0;
+    }
+    """
+    unsigned int _type_tag "ertcloud_type_tag" (PyTypeObject* t) noexcept
+
+cdef PyTypeObject* _checked_type = NULL  # a type whose dispatch and fast_decode are this core's,
+cdef unsigned int _checked_tag = 0  # as it was at this tag
 cdef object _RECEIVE = None  # the Python ClientProtocol.receive: everything but the common case
 cdef object _DISPATCH_SM = None  # the class's staticmethods of this core's dispatch and reader
 cdef object _FAST_SM = None
@@ -2320,13 +2463,20 @@ cdef object _receive(object self, object data, object now):
     cdef object msgs, lookup
     cdef const unsigned char* buf
     cdef Py_ssize_t size
-    if (
-        _PyType_Lookup(t, "dispatch") != <PyObject*>_DISPATCH_SM
-        or _PyType_Lookup(t, "fast_decode") != <PyObject*>_FAST_SM
-    ):
-        return _RECEIVE(self, data, now)
+    global _checked_type, _checked_tag
+    if t != _checked_type or _type_tag(t) != _checked_tag or _checked_tag == 0:
+        if (
+            _PyType_Lookup(t, "dispatch") != <PyObject*>_DISPATCH_SM
+            or _PyType_Lookup(t, "fast_decode") != <PyObject*>_FAST_SM
+        ):
+            return _RECEIVE(self, data, now)
+        _checked_type = t  # the lookups gave the type a tag (where it can have one)
+        _checked_tag = _type_tag(t)
     d = PyObject_GenericGetDict(self, NULL)
-    if PyDict_GetItem(d, "dispatch") is not NULL or PyDict_GetItem(d, "fast_decode") is not NULL:
+    if (
+        PyDict_GetItemWithError(d, "dispatch") is not NULL
+        or PyDict_GetItemWithError(d, "fast_decode") is not NULL
+    ):
         return _RECEIVE(self, data, now)
     d["last_received"] = now
     fr = _frame(0)
