@@ -202,3 +202,22 @@ def test_a_ca_file_is_read_even_where_no_url_uses_tls(tmp_path: Path) -> None:
     # no host: service discovery, over HTTPS, needs the CA bundle
     args.hostname = None
     assert first_urls(args, None)[0].startswith("https://")
+
+
+def test_a_command_is_parsed_by_a_parser_of_its_own_as_by_the_whole() -> None:
+    from ertcloud.cli import COMMANDS
+
+    whole = build_parser()
+    assert [p[0] for p, _ in _subcommands(whole) if len(p) == 1] == list(COMMANDS)
+    for name in COMMANDS:
+        own = build_parser(name)
+        mine = {path: sub.format_help() for path, sub in _subcommands(own)}
+        assert [p[0] for p in mine] == [name] * len(mine)
+        assert mine == {p: s.format_help() for p, s in _subcommands(whole) if p[0] == name}
+    argv = ["market-price", "--hostname", "h", "--ric", "A,B", "-v", "--tls", "off", "-x"]
+
+    def parsed(parser: argparse.ArgumentParser) -> tuple[dict[str, object], list[str]]:
+        ns, extra = parser.parse_known_args(argv)  # the command's function made per parser:
+        return {k: getattr(v, "__qualname__", v) for k, v in vars(ns).items()}, extra
+
+    assert parsed(build_parser("market-price")) == parsed(whole)
