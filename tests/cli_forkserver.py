@@ -78,8 +78,8 @@ import runpy
 for name in sys.argv[3:]:
     try:
         importlib.import_module(name.lstrip("?"))
-    except ImportError:
-        if not name.startswith("?"):  # ?name: where installed
+    except Exception:
+        if not name.startswith("?"):  # ?name: where installed (and importable)
             raise
 # Out of the collector's sight: a command's collections (and the ones at its exit) would
 # otherwise walk every preloaded object, writing to each page of the heap it shares with
