@@ -1,4 +1,4 @@
-"""A fork server for ``run_cli``: one ``python`` per test process imports the ``ertcloud``
+"""A fork server for ``run_cli``: one ``python`` per test run imports the ``ertcloud``
 CLI once, then forks a child per command, which runs ``python -m ertcloud ARGS`` (the
 package's ``__main__``, via :mod:`runpy`) with the test's environment, working directory
 and its own stdout/stderr pipes. Each command is still a process of its own with a real exit
