@@ -1,4 +1,4 @@
-"""A fork server for ``run_cli``: one ``python`` per test process imports the ``ertcloud``
+"""A fork server for ``run_cli``: one ``python`` per test run imports the ``ertcloud``
 CLI once, then forks a child per command, which runs ``python -m ertcloud ARGS`` (the
 package's ``__main__``, via :mod:`runpy`) with the test's environment, working directory
 and its own stdout/stderr pipes. Each command is still a process of its own with a real exit
@@ -7,11 +7,14 @@ teardown of the modules it shares with the server.
 
 Only commands whose import-time environment (``PYTHON*``, ``ERTCLOUD_NO_EXTENSIONS``)
 matches the server's use it; commands given a CA (``SSL_CERT_FILE``, ``SSL_CERT_DIR``) get a
-server of their own per CA. ``ERTCLOUD_TEST_NO_FORKSERVER=1`` turns it off."""
+server of their own per CA. The xdist workers of one run share a server per import-time
+environment and folder: the first to need it starts it, the others find its socket by
+name. ``ERTCLOUD_TEST_NO_FORKSERVER=1`` turns it off."""
 
 from __future__ import annotations
 
 import atexit
+import hashlib
 import json
 import os
 import signal
@@ -21,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 #: Environment read when the package is imported: a command whose values differ starts
@@ -50,13 +54,33 @@ PRELOAD = (
     "encodings.idna",
     "resource",
 )
+#: ... and, by the server for the tests' own environment (not one for a CA), what the
+#: commands that record or read a store import as they run (0.4 s of CPU per command:
+#: pyarrow imports pandas on its first array) and the cluster's, where installed.
+PRELOAD_IF_INSTALLED = (
+    "duckdb",
+    "pyarrow",
+    "pandas",
+    "nats",
+    "nats.js",
+    "ertcloud.sinks.metrics",
+    "ertcloud.sinks.jsonl",
+    "ertcloud.sinks.textfile",
+    "ertcloud.sinks.nats_stream",
+    "ertcloud.cluster.worker",
+    "ertcloud.cluster.metrics",
+)
 
 _SERVER = r"""
 import atexit, gc, importlib, json, os, select, socket, struct, sys, threading
 import runpy
 
-for name in sys.argv[2:]:
-    importlib.import_module(name)
+for name in sys.argv[3:]:
+    try:
+        importlib.import_module(name.lstrip("?"))
+    except Exception:
+        if not name.startswith("?"):  # ?name: where installed (and importable)
+            raise
 # Out of the collector's sight: a command's collections (and the ones at its exit) would
 # otherwise walk every preloaded object, writing to each page of the heap it shares with
 # this process. That was most of a short command's CPU (0.12 s of 0.13 for --version).
@@ -65,6 +89,21 @@ gc.freeze()
 
 parent = os.getppid()
 listener = socket.socket(fileno=int(sys.argv[1]))
+watched = int(sys.argv[2])  # the process whose end is this server's (the test run)
+
+
+def gone():
+    if os.getppid() == parent:
+        return False
+    if watched == parent:
+        return True
+    try:
+        os.kill(watched, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
 sys.stdout.write("ready\n")
 sys.stdout.flush()
 
@@ -94,7 +133,7 @@ def watch(conn, pid, done):
 
 while True:
     if not select.select([listener], [], [], 1.0)[0]:
-        if os.getppid() != parent:  # the test process is gone
+        if gone():  # the test process (or run) is gone
             sys.exit(0)
         continue
     conn, _ = listener.accept()
@@ -197,17 +236,39 @@ class ServerTrouble(Exception):
 
 
 class _Server:
+    """A fork server: started by this process, or (``proc`` None) by another xdist worker
+    of the same run, for the same import-time environment and folder."""
+
     def __init__(self, certs: tuple[tuple[str, str], ...] = ()) -> None:
         self.cwd = os.getcwd()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(CERT_ENV_PREFIX)}
         self.env.update(certs)
         self.env["PYTHONUNBUFFERED"] = "1"
-        self.path = f"\0ertcloud-forkserver-{os.getpid()}-{id(self)}"
+        self.proc: subprocess.Popen[str] | None = None
+        self.broken = False
+        run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+        if run:  # one per run: named by what the server's imports depend on
+            imports = sorted(i for i in self.env.items() if i[0].startswith(IMPORT_ENV_PREFIXES))
+            digest = hashlib.sha256(json.dumps([self.cwd, imports]).encode()).hexdigest()[:24]
+            self.path = f"\0ertcloud-forkserver-{run}-{digest}"
+        else:
+            self.path = f"\0ertcloud-forkserver-{os.getpid()}-{id(self)}"
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(self.path)
-        listener.listen(16)
+        try:
+            listener.bind(self.path)
+        except OSError:
+            listener.close()
+            if not run:
+                raise
+            return  # another worker's server: its socket has the name
+        listener.listen(64)
+        # a shared server lives as long as the run (the workers' parent), not its starter
+        watched = os.getppid() if run else os.getpid()
+        preload = [*PRELOAD]
+        if certs == cert_env(os.environ):
+            preload += [f"?{name}" for name in PRELOAD_IF_INSTALLED]
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", _SERVER, str(listener.fileno()), *PRELOAD],
+            [sys.executable, "-c", _SERVER, str(listener.fileno()), str(watched), *preload],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -221,8 +282,12 @@ class _Server:
             self.proc.wait()
             raise RuntimeError("the CLI fork server did not start")
 
+    def alive(self) -> bool:
+        """Not known to be gone (another worker's server shows that on a request)."""
+        return not self.broken and (self.proc is None or self.proc.poll() is None)
+
     def serves(self, env: dict[str, str]) -> bool:
-        if self.proc.poll() is not None or os.getcwd() != self.cwd:
+        if not self.alive() or os.getcwd() != self.cwd:
             return False
         keys = {k for k in (*env, *self.env) if k.startswith(IMPORT_ENV_PREFIXES)}
         return all(env.get(k) == self.env.get(k) for k in keys)
@@ -260,6 +325,7 @@ class _Server:
         except BaseException as e:
             conn.close()
             if isinstance(e, (OSError, RuntimeError)):  # nothing was started
+                self.broken = self.proc is None  # a shared one: start another next time
                 raise ServerTrouble(str(e)) from e
             raise
         return conn, pid
@@ -277,6 +343,8 @@ class _Server:
         return subprocess.CompletedProcess(proc.args, proc.wait(), out, err)
 
     def stop(self) -> None:
+        if self.proc is None:
+            return
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
@@ -390,19 +458,24 @@ _servers: dict[tuple[tuple[str, str], ...], _Server] = {}
 _lock = threading.Lock()
 
 
+def cert_env(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The ``SSL_CERT_*`` variables of ``env``, which choose a server (see :func:`server`)."""
+    return tuple(sorted((k, v) for k, v in env.items() if k.startswith(CERT_ENV_PREFIX)))
+
+
 def server(env: dict[str, str] | None = None) -> _Server | None:
     """This process's fork server for commands run with ``env`` (the one for its own
     environment; another per ``SSL_CERT_*`` value), started on first use; None where it is
     turned off."""
     if os.environ.get("ERTCLOUD_TEST_NO_FORKSERVER", "") not in ("", "0"):
         return None
-    given = os.environ if env is None else env
-    certs = tuple(sorted((k, v) for k, v in given.items() if k.startswith(CERT_ENV_PREFIX)))
+    certs = cert_env(os.environ if env is None else env)
     with _lock:
         s = _servers.get(certs)
-        if s is None or s.proc.poll() is not None:
+        if s is None or not s.alive():
             s = _servers[certs] = _Server(certs)
-            atexit.register(s.stop)
+            if s.proc is not None and not os.environ.get("PYTEST_XDIST_TESTRUNUID"):
+                atexit.register(s.stop)
         return s
 
 

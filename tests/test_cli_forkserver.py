@@ -10,6 +10,7 @@ import select
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -167,3 +168,35 @@ def test_a_shell_shim_runs_forked_commands_and_takes_them_along(tmp_path: Path) 
                     break
                 assert time.monotonic() < deadline, "the forked simulator outlived its shim"
                 time.sleep(0.1)
+
+
+def test_the_workers_of_a_run_share_a_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first xdist worker to need a server starts it; another finds it by the run's ID,
+    after the first has ended too; it goes with the run (the workers' parent)."""
+    run = f"test-{os.getpid()}-{time.monotonic_ns()}"
+    env = cli_env(PYTEST_XDIST_TESTRUNUID=run)
+    here = str(Path(cli_forkserver.__file__).parent)
+    first = f"import sys; sys.path.insert(0, {here!r}); import cli_forkserver as s; "
+    first += "print(s.server().proc.pid)"
+    # a stand-in for the run: a shell that starts the first worker, then waits for a line
+    the_run = subprocess.Popen(
+        ["sh", "-c", f'"{sys.executable}" -c "$0" && {{ read -r _ || true; }}', first],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    with the_run:
+        assert the_run.stdout is not None and the_run.stdin is not None
+        pid = int(the_run.stdout.readline())
+        monkeypatch.setenv("PYTEST_XDIST_TESTRUNUID", run)
+        other = cli_forkserver._Server(cli_forkserver.cert_env(env))
+        assert other.proc is None  # not started again: the first one's
+        r = other.run(["--version"], env, 60)
+        assert r.returncode == 0 and r.stdout.startswith("ertcloud ")
+        the_run.stdin.close()  # the run ends
+        assert the_run.wait(30) == 0
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{pid}").exists() and " Z" not in Path(f"/proc/{pid}/stat").read_text():
+            assert time.monotonic() < deadline, "the shared server outlived its run"
+            time.sleep(0.1)
+    with pytest.raises(cli_forkserver.ServerTrouble):
+        other.run(["--version"], env, 60)
+    assert not other.alive()  # a new one is started for the next command

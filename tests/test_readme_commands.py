@@ -35,14 +35,17 @@ def shell_env(tmp_path: Path) -> dict[str, str]:
     """An environment with an ``ertcloud`` command that runs this checkout's code."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    shim = bin_dir / "ertcloud"
-    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m ertcloud "$@"\n')
-    shim.chmod(0o755)
     env = cli_env()
     for k in list(env):
         if k.startswith("ERTCLOUD_"):
             del env[k]
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    # each ``ertcloud`` forked from the tests' fork server where it applies (a process of its
+    # own all the same, with its exit code, signals, stdout and folder)
+    shim = bin_dir / "ertcloud"
+    forked = cli_forkserver.shim(env)
+    shim.write_text(forked or f'#!/bin/sh\nexec "{sys.executable}" -m ertcloud "$@"\n')
+    shim.chmod(0o755)
     return env
 
 
@@ -62,11 +65,6 @@ def test_getting_the_data_out_runs_as_written(tmp_path: Path, shell_env: dict[st
     record, replay = [line for line in commands.splitlines() if line.strip()]
     assert record.startswith("ertcloud record ") and replay.startswith("ertcloud sim --replay ")
     load_block, sync_block = _blocks("python")
-    # each ``ertcloud`` forked from the tests' fork server where it applies (a process of its
-    # own all the same, with its exit code, signals, stdout and folder)
-    forked = cli_forkserver.shim(shell_env)
-    if forked is not None:
-        (tmp_path / "bin" / "ertcloud").write_text(forked)
 
     # 1. record (the embedded simulator: no host, no credentials)
     r = subprocess.run(

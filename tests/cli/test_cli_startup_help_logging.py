@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from support import cli_env
@@ -182,3 +183,41 @@ def test_the_tls_context_is_made_once_and_only_for_tls_urls() -> None:
     first = ssl_context(args, "wss://host:443/WebSocket")
     assert first is not None and first is not False
     assert ssl_context(args) is first  # made once per command
+    assert ssl_context(args, "ws://127.0.0.1:1/WebSocket") is None  # made, not for plain ws
+
+
+def test_a_ca_file_is_read_even_where_no_url_uses_tls(tmp_path: Path) -> None:
+    from ertcloud.cli.market_price import first_urls, ssl_context
+    from ertcloud.exceptions import ConfigError
+
+    missing = str(tmp_path / "missing.pem")
+    args = build_parser().parse_args(["market-price", "--ca-file", missing, "--tls", "off"])
+    args.hostname = "127.0.0.1"
+    plain = first_urls(args, "http://127.0.0.1:1/token")
+    assert plain == ["http://127.0.0.1:1/token", "ws://127.0.0.1:443/WebSocket"]
+    with pytest.raises(ConfigError, match="cannot load CA file"):
+        ssl_context(args, *plain)
+    args.ca_file = None
+    assert ssl_context(args, *plain) is None
+    # no host: service discovery, over HTTPS, needs the CA bundle
+    args.hostname = None
+    assert first_urls(args, None)[0].startswith("https://")
+
+
+def test_a_command_is_parsed_by_a_parser_of_its_own_as_by_the_whole() -> None:
+    from ertcloud.cli import COMMANDS
+
+    whole = build_parser()
+    assert [p[0] for p, _ in _subcommands(whole) if len(p) == 1] == list(COMMANDS)
+    for name in COMMANDS:
+        own = build_parser(name)
+        mine = {path: sub.format_help() for path, sub in _subcommands(own)}
+        assert [p[0] for p in mine] == [name] * len(mine)
+        assert mine == {p: s.format_help() for p, s in _subcommands(whole) if p[0] == name}
+    argv = ["market-price", "--hostname", "h", "--ric", "A,B", "-v", "--tls", "off", "-x"]
+
+    def parsed(parser: argparse.ArgumentParser) -> tuple[dict[str, object], list[str]]:
+        ns, extra = parser.parse_known_args(argv)  # the command's function made per parser:
+        return {k: getattr(v, "__qualname__", v) for k, v in vars(ns).items()}, extra
+
+    assert parsed(build_parser("market-price")) == parsed(whole)

@@ -7,12 +7,11 @@ from __future__ import annotations
 import logging
 import os
 import pty
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import cli_env, ertcloud_cmd
+from support import reap, start_cli_to
 
 from ertcloud import PasswordCredentials, Session, TokenClient, TokenManager
 from ertcloud.auth.grants import ClientCredentials, Token, TokenRequest
@@ -256,28 +255,14 @@ def test_password_on_the_command_line_warns_at_a_terminal() -> None:
     with SimThread() as sim:
         master, slave = pty.openpty()
         try:
-            proc = subprocess.run(
-                ertcloud_cmd(
-                    "market-price",
-                    "--user",
-                    "u",
-                    "--password",
-                    PASSWORD,
-                    "--clientid",
-                    "c",
-                    "--hostname",
-                    "127.0.0.1",
-                    "--port",
-                    str(sim.port),
-                    "--auth_url",
-                    sim.token_url,
-                ),
-                stdout=subprocess.PIPE,
-                stderr=slave,
-                stdin=subprocess.DEVNULL,
-                env=cli_env(),
-                timeout=60,
-            )
+            args = ["market-price", "--user", "u", "--password", PASSWORD, "--clientid", "c",
+                    "--hostname", "127.0.0.1", "--port", str(sim.port),
+                    "--auth_url", sim.token_url]  # fmt: skip
+            proc = start_cli_to(args, stderr=slave)  # stderr at the terminal
+            try:
+                proc.communicate(timeout=60)
+            finally:
+                reap(proc)
             os.close(slave)
             slave = -1
             err = b""

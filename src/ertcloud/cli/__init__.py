@@ -6,7 +6,7 @@ import argparse
 import logging
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,32 +23,21 @@ from .plot import add_parser as add_plot
 __all__ = ["main"]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; with ``command`` (one of :data:`COMMANDS`), one that has
+    that command only, as :func:`main` builds for it (its options are what take the time)."""
     p = argparse.ArgumentParser(
         prog="ertcloud",
         description="Client, command line and simulator for LSEG Real-Time in the cloud.",
     )
     p.add_argument("--version", action=_Version, help="show the version and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    demo.add_parser(sub)
-    market_price.add_parser(sub)
-    sim.add_parser(sub)
-    subscribe.add_parser(sub)
-    post.add_parser(sub)
-    token.add_parser(sub)
-    discover.add_parser(sub)
-    record.add_parser(sub)
-    board.add_parser(sub)
-    add_chain(sub)
-    add_news(sub)
-    add_bars(sub)
-    add_plot(sub)
-    dictionary_command.add_parser(sub)
-    cluster.add_parser(sub)
-    _add_bench(sub)
-    for name, command in sub.choices.items():
+    for name, add in COMMANDS.items():
+        if command in (None, name):
+            add(sub)
+    for name, parser in sub.choices.items():
         if name != "bench":  # its options are python -m benchmarks' own
-            _add_logging_everywhere(command)
+            _add_logging_everywhere(parser)
     return p
 
 
@@ -85,6 +74,27 @@ def _add_bench(sub: Any) -> None:
     p.set_defaults(func=_run_bench, bench_args=[])
 
 
+#: each command's name and the function that adds its parser, in the order of the help
+COMMANDS: dict[str, Callable[[Any], None]] = {
+    "demo": demo.add_parser,
+    "market-price": market_price.add_parser,
+    "sim": sim.add_parser,
+    "subscribe": subscribe.add_parser,
+    "post": post.add_parser,
+    "token": token.add_parser,
+    "discover": discover.add_parser,
+    "record": record.add_parser,
+    "board": board.add_parser,
+    "chain": add_chain,
+    "news": add_news,
+    "bars": add_bars,
+    "plot": add_plot,
+    "dictionary": dictionary_command.add_parser,
+    "cluster": cluster.add_parser,
+    "bench": _add_bench,
+}
+
+
 def benchmarks_dir() -> Path | None:
     """``benchmarks/`` of the source checkout the package runs from (None if installed
     without one). Never looked up in the working directory."""
@@ -117,7 +127,10 @@ _UNCHECKED = ("sim", "bench")
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ertcloud`` console script; returns the exit code."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # the top level's options take no value: the first other word is the command
+    first = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(first if first in COMMANDS else None)
     args, extra = parser.parse_known_args(argv)
     if getattr(args, "command", None) == "bench":
         args.bench_args, extra = extra, []  # the options of python -m benchmarks

@@ -137,7 +137,7 @@ async def _service(
     if standby is None:
         yield [url], token_url, tokens, ssl_context(a, url)
     else:
-        yield [url, a.standby_url], token_url, tokens, ssl_context(a)
+        yield [url, a.standby_url], token_url, tokens, ssl_context(a, url, a.standby_url)
 
 
 def _login(a: argparse.Namespace) -> LoginParams:

@@ -60,7 +60,7 @@ async def _discover(a: argparse.Namespace, token_url: str, url: str) -> int:
     from ..discovery import DiscoveryClient, select_endpoints
 
     tm = token_manager(a, token_url)
-    client = DiscoveryClient(url, ssl_context=ssl_context(a))
+    client = DiscoveryClient(url, ssl_context=ssl_context(a, url))
     try:
         await first_token(tm, token_url, a)
         endpoints = await interrupt.wait_for(

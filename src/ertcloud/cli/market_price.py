@@ -252,19 +252,38 @@ def default_position() -> str:
 
 def ssl_context(args: argparse.Namespace, *urls: str) -> ssl.SSLContext | bool | None:
     """The TLS context of the options, made once per command (loading the CA bundle takes
-    tens of milliseconds), and not at all when ``urls`` are given and none uses TLS."""
-    if urls and not any(u.startswith(("https:", "wss:")) for u in urls):
-        return None
+    tens of milliseconds), and not at all when ``urls`` are given and none uses TLS; a
+    ``--ca-file`` is read all the same, so that one that cannot be is an error at once."""
+    tls = not urls or any(u.startswith(("https:", "wss:")) for u in urls)
     if args.insecure:
-        return False
+        return False if tls else None
     made = getattr(args, "_ssl_context", None)
-    if made is not None:
-        return made  # type: ignore[no-any-return]
-    try:
-        args._ssl_context = ssl.create_default_context(cafile=args.ca_file)
-        return args._ssl_context  # type: ignore[no-any-return]
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"cannot load CA file {args.ca_file}: {exc.strerror or exc}") from None
+    if made is None:
+        if not tls and not args.ca_file:
+            return None
+        try:
+            made = args._ssl_context = ssl.create_default_context(cafile=args.ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            msg = f"cannot load CA file {args.ca_file}: {exc.strerror or exc}"
+            raise ConfigError(msg) from None
+    return made if tls else None
+
+
+def token_url_for(args: argparse.Namespace, v2: bool) -> str:
+    """The token endpoint of a login with a client secret or key (``v2``) or a password."""
+    if v2 and not args.auth_url and not args.auth_hostname:
+        return DEFAULT_AUTH_URL_V2
+    return token_url_of(args)
+
+
+def first_urls(args: argparse.Namespace, auth_url: str | None) -> list[str]:
+    """The first URLs a command connects to, which decide whether it needs TLS: the token
+    endpoint (if any), then the WebSocket (``--url``, ``--hostname``) or service discovery."""
+    if args.hostname or option_value(args, "url"):
+        first = websocket_url_of(args, auth_url)
+    else:
+        first = _discovery_url(args)
+    return [auth_url, first] if auth_url else [first]
 
 
 def _rics(args: argparse.Namespace) -> list[str]:
@@ -507,7 +526,7 @@ async def run(
     pr = printer or Printer(show_secrets=args.show_secrets)
     if banner:
         pr.line(banner)
-    sslctx = ssl_context(args)
+    sslctx = ssl_context(args, *first_urls(args, None if by_user else token_url_for(args, v2)))
     rics = _rics(args)
     if by_user:
         position = args.position or _ads_position()
@@ -626,10 +645,7 @@ async def _token_and_endpoints(
     from ..auth.client import TokenClient
     from ..auth.manager import TokenManager
 
-    auth_url = token_url_of(args)
-    if v2 and not args.auth_url and not args.auth_hostname:
-        auth_url = DEFAULT_AUTH_URL_V2
-
+    auth_url = token_url_for(args, v2)
     auth_trace = _gateway_trace(
         pr, _auth_request_line, "Authentication succeeded", "authentication HTTP code"
     )

@@ -260,10 +260,11 @@ async def connection_target(
             True,
         )  # fmt: skip
     auth_url = token_url_of(args)
+    ws_url = websocket_url_of(args, auth_url)
     return Target(
         auth_url,
-        websocket_url_of(args, auth_url),
-        ssl_context(args),
+        ws_url,
+        ssl_context(args, auth_url, ws_url),
         args.user,
         args.password,
         args.clientid,

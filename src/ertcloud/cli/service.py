@@ -22,16 +22,16 @@ from typing import TYPE_CHECKING, Any
 from ..auth.grants import PasswordCredentials
 from ..config import ENV_VARS, default_credentials_file
 from ..exceptions import DiscoveryError
-from .market_price import DEFAULT_AUTH_URL_V2 as _V2_URL
 from .market_price import (
     check_required,
     default_position,
     fill_credentials,
     first_token,
+    first_urls,
     grant_credentials,
     option_value,
     ssl_context,
-    token_url_of,
+    token_url_for,
     websocket_endpoints,
 )
 
@@ -120,10 +120,8 @@ async def open_connection(
     fill_credentials(args)
     v2 = bool(option_value(args, "clientsecret") or option_value(args, "jwk_file"))
     check_required(args, v2)
-    auth_url = token_url_of(args)
-    if v2 and not args.auth_url and not args.auth_hostname:
-        auth_url = _V2_URL
-    sslctx = ssl_context(args)
+    auth_url = token_url_for(args, v2)
+    sslctx = ssl_context(args, *first_urls(args, auth_url))
     client = TokenClient(auth_url, ssl_context=sslctx)
     stack.push_async_callback(client.close)
     tokens = TokenManager(client, grant_credentials(args, v2))
