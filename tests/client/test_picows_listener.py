@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = pytest.mark.both_cores  # on each receive core (tests/receive_cores.py)
+
 picows = pytest.importorskip("picows")
 
 from ertcloud import PasswordCredentials, Session, TokenClient, TokenManager  # noqa: E402
