@@ -15,6 +15,8 @@ from typing import Any
 import msgspec
 import pytest
 from core_twins import RIPPLE_NAMES, Twins, core_protocol
+from core_twins import ints as _ints
+from core_twins import stream_ids as _update_ids
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -225,16 +227,6 @@ _booleans = st.booleans()
 _update_fields = st.dictionaries(names, values, max_size=6)
 _seq_numbers = st.integers(min_value=0, max_value=2**40)
 _key_names = st.text(max_size=5)
-
-
-@functools.cache
-def _ints(lo: int, hi: int) -> st.SearchStrategy[int]:
-    return st.integers(lo, hi)
-
-
-@functools.cache
-def _update_ids(ids: tuple[int, ...]) -> st.SearchStrategy[int]:
-    return st.sampled_from([*ids, 999])
 
 
 @st.composite
