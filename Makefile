@@ -61,9 +61,10 @@ test: $(TEST_STAMP) services
 		see the notice of pip install -e . (or set ERTCLOUD_NO_EXTENSIONS=1)")'
 	@# the wheel tests (build a wheel; install into a fresh venv with no compiler) and the
 	@# 3-node NATS failover tier (marker cluster, one file per xdist worker) run in parallel
-	@# with the rest; so do tests/client, tests/protocol and tests/compiled_core on both
-	@# receive cores, the pure one and the compiled one (tests/receive_cores.py swaps the core
-	@# per module). mypy --strict (one core for 20-40 s with a cold cache) runs beside them,
+	@# with the rest; so do tests/compiled_core and the tests of tests/client and
+	@# tests/protocol that exercise the receive core, on both cores, the pure one and the
+	@# compiled one (tests/receive_cores.py swaps the core per module). mypy --strict (one
+	@# core for 20-40 s with a cold cache) runs beside them,
 	@# since they leave CPU idle. Then the timing-sensitive tests (marked serial) run alone,
 	@# with the test modules' bytecode written by then; exit 5 (none selected) is fine for
 	@# them only, where PYTEST_ARGS may leave none. With no PYTEST_ARGS the serial tier collects

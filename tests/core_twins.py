@@ -5,6 +5,7 @@ the coverage-guided fuzz target (fuzzing/fuzz_core_twins.py)."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from hypothesis import strategies as st
@@ -33,6 +34,22 @@ FIELD_VALUES = st.one_of(
 )
 #: keys of the order books' entries (the frames of the tests address these and others)
 MAP_KEYS = ["MTAwLjAxQQ==", "OTkuOTlC", "k1"]
+
+
+# Strategies the property tests draw from in composites and loops, built once per argument:
+# one built there is built again, and its properties worked out again, at every draw.
+@functools.cache
+def ints(lo: int, hi: int) -> st.SearchStrategy[int]:
+    """``st.integers(lo, hi)``."""
+    return st.integers(lo, hi)
+
+
+@functools.cache
+def stream_ids(ids: tuple[int, ...]) -> st.SearchStrategy[int]:
+    """One of ``ids``, or 999 (a stream the table does not hold)."""
+    return st.sampled_from([*ids, 999])
+
+
 MAP_ENTRIES: list[dict[str, Any]] = [
     {"Action": "Add", "Key": k, "Fields": {"ORDER_PRC": 100.0 + i, "ORDER_SIDE": "BID"}}
     for i, k in enumerate(MAP_KEYS[:2])

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from rich.text import Text
-from textual.widgets import DataTable, Static
 
 from ertcloud.auth.client import TokenClient
 from ertcloud.auth.grants import PasswordCredentials
 from ertcloud.auth.manager import TokenManager
 from ertcloud.client.session import Session
 from ertcloud.sim.server import SimServer
-from ertcloud.tui.board import QuoteBoard
 from ertcloud.tui.model import BoardItem, sparkline
+
+if TYPE_CHECKING:
+    from textual.widgets import DataTable
+
+# Textual (and the board) are imported in the tests that drive it: every xdist worker
+# collects this module, one runs it.
 
 RICS = ["TRI.N", "IBM.N", "EUR=", "JPY=", ".DJI", "NO.SUCH"]
 
@@ -38,6 +42,10 @@ def _cell(table: DataTable[Any], ric: str, col: str) -> Text:
 
 
 async def test_board_shows_live_prices_ticks_and_states(make_sim: Any, tmp_path: Path) -> None:
+    from textual.widgets import DataTable, Static
+
+    from ertcloud.tui.board import QuoteBoard
+
     async with make_sim(server={"rate": 20.0}) as sim:
         app = QuoteBoard(_factory(sim), RICS, refresh_interval=0.1)
         async with app.run_test(size=(170, 14)) as pilot:
@@ -76,6 +84,8 @@ async def test_board_shows_live_prices_ticks_and_states(make_sim: Any, tmp_path:
 
 
 async def test_board_reports_a_failed_login(sim: SimServer) -> None:
+    from ertcloud.tui.board import QuoteBoard
+
     app = QuoteBoard(_factory(sim, password="wrong"), ["TRI.N"])
     async with app.run_test() as pilot:
         for _ in range(100):

@@ -10,20 +10,26 @@ import html
 import itertools
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from rich.text import Text
-from textual.pilot import Pilot
-from textual.widgets import DataTable
 
 from ertcloud.auth.client import TokenClient
 from ertcloud.auth.grants import PasswordCredentials
 from ertcloud.auth.manager import TokenManager
 from ertcloud.client.session import Session
 from ertcloud.sim.server import SimServer
-from ertcloud.tui.board import COLUMNS, QuoteBoard, fit_columns
 from ertcloud.tui.model import BoardItem, decimals_of
+
+if TYPE_CHECKING:
+    from textual.pilot import Pilot
+    from textual.widgets import DataTable
+
+    from ertcloud.tui.board import QuoteBoard
+
+# Textual (and the board) are imported in the tests that use it: every xdist worker collects
+# this module, one runs it.
 
 RICS = ["TRI.N", "EUR=", "JPY=", "NO.SUCH"]
 
@@ -59,6 +65,8 @@ async def _until(pilot: Pilot[Any], ok: Callable[[], bool], what: str, timeout: 
 
 
 def test_columns_are_dropped_least_useful_first() -> None:
+    from ertcloud.tui.board import COLUMNS, fit_columns
+
     keys = [[c.key for c in fit_columns(w)] for w in (40, 80, 120, 200)]
     assert keys[0][:2] == ["ric", "bid"]
     for narrow, wide in itertools.pairwise(keys):
@@ -84,6 +92,10 @@ def test_columns_are_dropped_least_useful_first() -> None:
 async def test_board_at_80_and_120_columns(
     make_sim: Any, size: tuple[int, int], present: list[str], absent: list[str]
 ) -> None:
+    from textual.widgets import DataTable
+
+    from ertcloud.tui.board import QuoteBoard
+
     async with make_sim(server={"rate": 10.0}) as sim:
         app = QuoteBoard(_factory(sim), RICS, banner="SIMULATED data", refresh_interval=0.1)
         async with app.run_test(size=size) as pilot:
@@ -122,6 +134,10 @@ async def test_board_at_80_and_120_columns(
 
 
 async def test_rows_go_stale_while_the_connection_is_lost(make_sim: Any) -> None:
+    from textual.widgets import DataTable
+
+    from ertcloud.tui.board import QuoteBoard
+
     async with make_sim(server={"rate": 10.0}) as sim:
         app = QuoteBoard(_factory(sim), RICS[:2], refresh_interval=0.05)
         async with app.run_test(size=(120, 24)) as pilot:

@@ -17,6 +17,8 @@ from ertcloud.protocol.dictionary import Dictionary, FieldInfo, builtin
 from ertcloud.protocol.events import ItemRefreshed
 from ertcloud.protocol.fields import post_problem
 
+pytestmark = pytest.mark.both_cores  # on each receive core (tests/receive_cores.py)
+
 CUSTOM = FieldInfo("MY_SPREAD", 30001, "REAL", description="a field of this server only")
 
 

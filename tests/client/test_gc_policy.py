@@ -98,6 +98,7 @@ def test_the_default_and_the_way_out() -> None:
     assert Session("ws://127.0.0.1:1/WebSocket", gc_freeze=None).gc is None
 
 
+@pytest.mark.both_cores
 async def test_a_session_freezes_after_its_images_and_releases_at_its_end(sim: SimServer) -> None:
     tokens = TokenManager(TokenClient(sim.token_url), PasswordCredentials("demo", "demo", "app"))
     names = ["TRI.N", "IBM.N", "T.N", "MSFT.O", "AAPL.O"]

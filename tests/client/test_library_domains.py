@@ -13,6 +13,8 @@ from ertcloud import PasswordCredentials, PostRejected, Session, TokenClient, To
 from ertcloud.protocol.book import OrderBook, symbols
 from ertcloud.sim.server import SimServer
 
+pytestmark = pytest.mark.both_cores  # on each receive core (tests/receive_cores.py)
+
 
 def session_for(sim: SimServer) -> Session:
     tokens = TokenManager(TokenClient(sim.token_url), PasswordCredentials("demo", "demo", "app"))

@@ -125,6 +125,7 @@ async def until(cond: Callable[[], bool], timeout: float = 15.0) -> None:
     await asyncio.wait_for(poll(), timeout)
 
 
+@pytest.mark.both_cores
 async def test_images_follow_the_server_through_either_listener(
     listener: str, sim: SimServer
 ) -> None:
@@ -143,6 +144,7 @@ async def test_images_follow_the_server_through_either_listener(
         assert session.reconnects == 0
 
 
+@pytest.mark.both_cores
 async def test_a_failing_frame_drops_the_connection_through_either_listener(
     listener: str, sim: SimServer
 ) -> None:

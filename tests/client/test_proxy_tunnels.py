@@ -66,6 +66,7 @@ async def first_refresh(session: Session) -> None:
     assert sub.streams[0].fields.get("BID") is not None
 
 
+@pytest.mark.both_cores
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_token_and_websocket_are_tunnelled(
     tls_sim: SimServer, ca: ssl.SSLContext, transport: str
@@ -94,6 +95,7 @@ async def test_discovery_is_tunnelled(tls_sim: SimServer, ca: ssl.SSLContext) ->
         assert endpoints and len(proxy.tunnels) == 2
 
 
+@pytest.mark.both_cores
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_the_environment_is_honoured(
     tls_sim: SimServer, ca: ssl.SSLContext, transport: str, monkeypatch: pytest.MonkeyPatch
@@ -112,6 +114,7 @@ async def test_the_environment_is_honoured(
         assert len(proxy.tunnels) == 4  # an explicit proxy is used whatever NO_PROXY says
 
 
+@pytest.mark.both_cores
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_plain_ws_through_the_proxy(sim: SimServer, transport: str) -> None:
     async with ConnectProxy("u", "pw") as proxy:

@@ -7,11 +7,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ertcloud import PasswordCredentials, Session, TokenClient, TokenManager
 from ertcloud.sim.server import SimOptions, SimServer
+
+pytestmark = pytest.mark.both_cores  # on each receive core (tests/receive_cores.py)
 
 RICS = ["TRI.N", "IBM.N", "EUR=", ".SPX", "VOD.L", "JPY=", "BAD.RIC"]
 VIEWS = [None, ["BID", "ASK"], ["TRDPRC_1", "BID", "ACVOL_1"], [22, 25]]

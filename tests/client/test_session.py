@@ -16,6 +16,8 @@ from ertcloud.protocol.events import ItemRefreshed, ItemStatus, ItemUpdated, Str
 from ertcloud.sim.ads import ServerConfig
 from ertcloud.sim.server import SimOptions, SimServer
 
+pytestmark = pytest.mark.both_cores  # on each receive core (tests/receive_cores.py)
+
 
 @pytest.fixture
 async def sim() -> AsyncIterator[SimServer]:

@@ -16,6 +16,8 @@ from ertcloud.protocol.events import ItemUpdated
 from ertcloud.sim.ads import ServerConfig
 from ertcloud.sim.server import SimOptions, SimServer
 
+pytestmark = pytest.mark.both_cores  # on each receive core (tests/receive_cores.py)
+
 
 async def until(cond: Callable[[], object], timeout: float = 10) -> None:
     async def wait() -> None:

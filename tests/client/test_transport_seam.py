@@ -50,6 +50,7 @@ def test_the_adapters_meet_the_interface() -> None:
         assert callable(getattr(AiohttpConnection, name))
 
 
+@pytest.mark.both_cores
 async def test_session_logs_in_and_gets_images_over_the_memory_transport() -> None:
     _, transport = sim_transport()
     async with Session(
@@ -64,6 +65,7 @@ async def test_session_logs_in_and_gets_images_over_the_memory_transport() -> No
     assert transport.connections[0].closed
 
 
+@pytest.mark.both_cores
 async def test_a_lost_memory_connection_is_recovered_with_every_stream() -> None:
     _, transport = sim_transport()
     disconnected: list[str] = []
@@ -81,6 +83,7 @@ async def test_a_lost_memory_connection_is_recovered_with_every_stream() -> None
         assert len(transport.connections) == 2 and disconnected
 
 
+@pytest.mark.both_cores
 async def test_an_oversized_message_is_a_limit_breach_on_the_memory_transport() -> None:
     _, transport = sim_transport()
     events: list[Event] = []
@@ -132,6 +135,7 @@ def test_bad_options_are_config_errors_and_value_errors() -> None:
         Session("ws://x", transport="carrier-pigeon")
 
 
+@pytest.mark.both_cores
 async def test_event_hooks_by_kind_and_the_shorthand_keywords_both_fire() -> None:
     _, transport = sim_transport()
     seen: list[str] = []
@@ -158,6 +162,7 @@ async def test_event_hooks_by_kind_and_the_shorthand_keywords_both_fire() -> Non
         Session("ws://x", event_hooks={"connectd": []})
 
 
+@pytest.mark.both_cores
 async def test_unsubscribe_is_public_on_session_and_subscription() -> None:
     _, transport = sim_transport()
     async with Session(

@@ -14,6 +14,8 @@ from ertcloud import PasswordCredentials, Session, TokenClient, TokenManager
 from ertcloud.exceptions import ConnectError, ErtcloudError
 from ertcloud.sim.server import SimOptions, SimServer
 
+pytestmark = pytest.mark.both_cores  # on each receive core (tests/receive_cores.py)
+
 
 def session_for(sim: SimServer, **kw: Any) -> Session:
     tokens = TokenManager(TokenClient(sim.token_url), PasswordCredentials("demo", "demo", "app"))

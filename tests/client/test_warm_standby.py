@@ -17,6 +17,8 @@ from ertcloud.exceptions import ConfigError
 from ertcloud.protocol.events import ItemRefreshed, ItemUpdated
 from ertcloud.sim.server import SimOptions, SimServer
 
+pytestmark = pytest.mark.both_cores  # on each receive core (tests/receive_cores.py)
+
 #: the bound on a failover in these tests (it takes well under a second here)
 FAILOVER_BOUND = 10.0
 

@@ -15,6 +15,8 @@ from typing import Any
 import msgspec
 import pytest
 from core_twins import MAP_KEYS, RIPPLE_NAMES, Twins
+from core_twins import ints as _ints
+from core_twins import stream_ids as _ids
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -157,16 +159,6 @@ _update_fields = st.dictionaries(names, scalars, max_size=8)
 _seq_numbers = st.integers(min_value=0, max_value=2**40)
 _key_names = st.text(max_size=8)
 _update_types = st.sampled_from(["Quote", "Trade", "Unspecified"])
-
-
-@functools.cache
-def _ints(lo: int, hi: int) -> st.SearchStrategy[int]:
-    return st.integers(lo, hi)
-
-
-@functools.cache
-def _ids(ids: tuple[int, ...]) -> st.SearchStrategy[int]:
-    return st.sampled_from([*ids, 999])
 
 
 @st.composite

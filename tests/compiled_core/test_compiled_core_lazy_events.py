@@ -5,6 +5,7 @@ equality, ``repr``, pickling and matching; ``ERTCLOUD_NO_EXTENSIONS`` keeps the 
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import subprocess
@@ -14,6 +15,8 @@ from typing import Any
 import msgspec
 import pytest
 from core_twins import RIPPLE_NAMES, Twins, core_protocol
+from core_twins import ints as _ints
+from core_twins import stream_ids as _update_ids
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -217,21 +220,35 @@ values = st.one_of(
 )
 
 
+# The strategies the composite and the test draw from are built once, here: a strategy built
+# inside a composite is built again (and its properties worked out again) at every draw. The
+# values drawn, and their odds, are the same.
+_booleans = st.booleans()
+_update_fields = st.dictionaries(names, values, max_size=6)
+_seq_numbers = st.integers(min_value=0, max_value=2**40)
+_key_names = st.text(max_size=5)
+
+
 @st.composite
 def updates(draw: st.DrawFn, ids: list[int]) -> dict[str, Any]:
-    msg: dict[str, Any] = {"Type": "Update", "ID": draw(st.sampled_from([*ids, 999]))}
-    if draw(st.integers(0, 5)):
-        msg["Fields"] = draw(st.dictionaries(names, values, max_size=6))
-    if draw(st.booleans()):
-        msg["SeqNumber"] = draw(st.integers(min_value=0, max_value=2**40))
-    if draw(st.booleans()):
-        msg["Key"] = {"Name": draw(st.text(max_size=5))}
-    if draw(st.integers(0, 5)) == 0:
+    msg: dict[str, Any] = {"Type": "Update", "ID": draw(_update_ids(tuple(ids)))}
+    if draw(_ints(0, 5)):
+        msg["Fields"] = draw(_update_fields)
+    if draw(_booleans):
+        msg["SeqNumber"] = draw(_seq_numbers)
+    if draw(_booleans):
+        msg["Key"] = {"Name": draw(_key_names)}
+    if draw(_ints(0, 5)) == 0:
         msg["Map"] = {"Entries": [{"Action": "Add", "Key": "k1", "Fields": {"P": 1}}]}
     for flag in ("DoNotRipple", "DoNotCache"):
-        if draw(st.integers(0, 6)) == 0:
-            msg[flag] = draw(st.booleans())
+        if draw(_ints(0, 6)) == 0:
+            msg[flag] = draw(_booleans)
     return msg
+
+
+@functools.cache
+def _frames_of(ids: tuple[int, ...]) -> st.SearchStrategy[list[dict[str, Any]]]:
+    return st.lists(updates(list(ids)), min_size=1, max_size=5)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
@@ -241,9 +258,9 @@ def test_messages_read_after_all_frames_agree(data: st.DataObject) -> None:
     reader's buffers served the later frames): the same events, messages and images."""
     ids = Twins().ids
     frames: list[bytes | str] = []
-    for _ in range(data.draw(st.integers(1, 6))):
-        msgs = data.draw(st.lists(updates(ids), min_size=1, max_size=5))
+    for _ in range(data.draw(_ints(1, 6))):
+        msgs = data.draw(_frames_of(tuple(ids)))
         raw = msgspec.json.encode(msgs if len(msgs) > 1 else msgs[0])
-        frames.append(raw.decode() if data.draw(st.integers(0, 5)) == 0 else raw)
+        frames.append(raw.decode() if data.draw(_ints(0, 5)) == 0 else raw)
     pure, compiled = _received(frames)
     assert _seen(compiled) == _seen(pure)

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 import pytest
 from core_twins import FIELD_VALUES, RIPPLE_NAMES, Twins
+from core_twins import ints as _ints
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -35,11 +36,6 @@ _booleans = st.booleans()
 _fields = st.dictionaries(st.sampled_from(NAMES), values, max_size=6)
 _seq_numbers = st.integers(min_value=-1, max_value=2**64)
 _stream_states = st.sampled_from(["Open", "Closed"])
-
-
-@functools.cache
-def _ints(lo: int, hi: int) -> st.SearchStrategy[int]:
-    return st.integers(lo, hi)
 
 
 @functools.cache

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from ertcloud.protocol.client import ClientProtocol
 from ertcloud.protocol.messages import Message
 from ertcloud.protocol.standby import STANDBY, connection_status
+
+pytestmark = pytest.mark.both_cores  # on each receive core (tests/receive_cores.py)
 
 LOGIN_REFRESH = json.dumps(
     [

@@ -27,6 +27,8 @@ from ertcloud.protocol.messages import (
 )
 from ertcloud.protocol.streams import Phase
 
+pytestmark = pytest.mark.both_cores  # on each receive core (tests/receive_cores.py)
+
 OK = State(stream="Open", data="Ok")
 
 

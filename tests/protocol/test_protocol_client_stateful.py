@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from hypothesis import HealthCheck, settings
@@ -36,6 +37,20 @@ field_updates = st.dictionaries(
 TRDPRC_CHAIN = ["TRDPRC_1", "TRDPRC_2", "TRDPRC_3", "TRDPRC_4", "TRDPRC_5"]
 clear_caches = st.sampled_from([None, True, False])
 rarely = st.sampled_from([False, False, False, True])
+# The strategies the rules draw from are built once (the same ones for the same ids): a
+# strategy built in a rule is built again, and its properties worked out again, at every draw.
+finals = st.sampled_from(FINAL)
+one_in_five = st.integers(0, 4)
+
+
+@functools.cache
+def _one_of(ids: tuple[int, ...]) -> st.SearchStrategy[int]:
+    return st.sampled_from(ids)
+
+
+@functools.cache
+def _some_of(ids: tuple[int, ...]) -> st.SearchStrategy[list[int]]:
+    return st.lists(st.sampled_from(ids), min_size=1, max_size=3, unique=True)
 
 
 class ClientMachine(RuleBasedStateMachine):
@@ -130,9 +145,7 @@ class ClientMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.images)
     @rule(data=st.data())
     def close(self, data: st.DataObject) -> None:
-        ids = data.draw(
-            st.lists(st.sampled_from(sorted(self.images)), min_size=1, max_size=3, unique=True)
-        )
+        ids = data.draw(_some_of(tuple(sorted(self.images))))
         expected = {i for i in ids if i in self.requested} if self.login_open else set()
         before = set(self.requested)
         for i in ids:
@@ -147,10 +160,9 @@ class ClientMachine(RuleBasedStateMachine):
                 self.requested.discard(i)
 
     def target(self, data: st.DataObject) -> int:
-        unknown = st.sampled_from([*sorted(self.closed), UNKNOWN_ID])
-        if not self.images or data.draw(st.integers(0, 4)) == 0:
-            return data.draw(unknown)
-        return data.draw(st.sampled_from(sorted(self.images)))
+        if not self.images or data.draw(one_in_five) == 0:
+            return data.draw(_one_of((*sorted(self.closed), UNKNOWN_ID)))
+        return data.draw(_one_of(tuple(sorted(self.images))))
 
     @rule(
         data=st.data(),
@@ -168,7 +180,7 @@ class ClientMachine(RuleBasedStateMachine):
         complete: bool,
     ) -> None:
         sid = self.target(data)
-        state = State(stream=data.draw(st.sampled_from(FINAL)) if final else "Open", data="Ok")
+        state = State(stream=data.draw(finals) if final else "Open", data="Ok")
         evs = self.receive(
             Refresh(
                 id=sid,
@@ -212,7 +224,7 @@ class ClientMachine(RuleBasedStateMachine):
     @rule(data=st.data(), final=rarely, clear=clear_caches)
     def server_status(self, data: st.DataObject, final: bool, clear: bool | None) -> None:
         sid = self.target(data)
-        stream = data.draw(st.sampled_from(FINAL)) if final else "Open"
+        stream = data.draw(finals) if final else "Open"
         evs = self.receive(
             Status(id=sid, state=State(stream=stream, data="Suspect"), clear_cache=clear)
         )
@@ -233,7 +245,7 @@ class ClientMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.batches)
     @rule(data=st.data())
     def batch_status(self, data: st.DataObject) -> None:
-        bid = data.draw(st.sampled_from(sorted(self.batches)))
+        bid = data.draw(_one_of(tuple(sorted(self.batches))))
         st_ = Status(id=bid, state=State(stream="Closed", data="Ok", text="Processed"))
         evs = self.receive(st_)
         assert evs == [events.BatchAcknowledged(st_)]

@@ -41,6 +41,7 @@ def test_new_stream_is_pending() -> None:
     assert not stream(streaming=False).streaming
 
 
+@pytest.mark.both_cores
 def test_complete_refresh_opens_and_replaces_image() -> None:
     s = stream()
     s.fields = {"OLD": 1}
@@ -61,6 +62,7 @@ def test_complete_refresh_opens_and_replaces_image() -> None:
     assert s.refreshes == 1
 
 
+@pytest.mark.both_cores
 def test_explicit_clear_cache_true_replaces_image() -> None:
     s = stream()
     s.apply_refresh(Refresh(id=2, state=OK, fields={"A": 1}))
@@ -68,6 +70,7 @@ def test_explicit_clear_cache_true_replaces_image() -> None:
     assert s.fields == {"B": 2}
 
 
+@pytest.mark.both_cores
 def test_clear_cache_false_merges() -> None:
     s = stream()
     s.apply_refresh(Refresh(id=2, state=OK, fields={"A": 1, "B": 1}))
@@ -75,6 +78,7 @@ def test_clear_cache_false_merges() -> None:
     assert s.fields == {"A": 1, "B": 2, "C": 3}
 
 
+@pytest.mark.both_cores
 def test_unsolicited_refresh_replaces_cache() -> None:
     s = stream()
     s.apply_refresh(Refresh(id=2, state=OK, fields={"A": 1, "B": 1}))
@@ -86,6 +90,7 @@ def test_unsolicited_refresh_replaces_cache() -> None:
     assert s.phase is Phase.OPEN
 
 
+@pytest.mark.both_cores
 def test_multi_part_refresh_accumulates_until_complete() -> None:
     s = stream()
     s.apply_refresh(Refresh(id=2, state=OK, complete=False, part_number=0, fields={"A": 1}))
@@ -104,6 +109,7 @@ def test_multi_part_refresh_accumulates_until_complete() -> None:
     assert s.refreshes == 3
 
 
+@pytest.mark.both_cores
 def test_incomplete_refresh_on_open_stream_goes_back_to_refreshing() -> None:
     s = stream()
     s.apply_refresh(Refresh(id=2, state=OK, fields={"A": 1}))
@@ -112,6 +118,7 @@ def test_incomplete_refresh_on_open_stream_goes_back_to_refreshing() -> None:
     assert s.fields == {"B": 1}
 
 
+@pytest.mark.both_cores
 def test_updates_merge_fields_and_count() -> None:
     s = stream()
     s.apply_refresh(Refresh(id=2, state=OK, fields={"BID": 1, "ASK": 2}))
@@ -123,6 +130,7 @@ def test_updates_merge_fields_and_count() -> None:
     assert s.phase is Phase.OPEN
 
 
+@pytest.mark.both_cores
 def test_update_ripples_trade_price_unless_do_not_ripple() -> None:
     s = stream()
     s.apply_refresh(Refresh(id=2, state=OK, fields={"TRDPRC_1": 3, "TRDPRC_2": 2, "TRDPRC_3": 1}))
@@ -132,6 +140,7 @@ def test_update_ripples_trade_price_unless_do_not_ripple() -> None:
     assert s.fields == {"TRDPRC_1": 5, "TRDPRC_2": 3, "TRDPRC_3": 2}
 
 
+@pytest.mark.both_cores
 def test_ripple_only_touches_fields_in_the_image() -> None:
     s = stream()
     s.apply_refresh(Refresh(id=2, state=OK, fields={"TRDPRC_1": 3, "BID": 1}))
@@ -155,6 +164,7 @@ def _reference_ripple(image: dict[str, Any], changed: dict[str, Any]) -> dict[st
     return out
 
 
+@pytest.mark.both_cores
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(st.sampled_from([*CHAIN, "ACVOL_1"]), unique=True),
@@ -182,6 +192,7 @@ def test_ripple_matches_the_plain_rule_for_any_image_shape(
         assert s.fields == expected
 
 
+@pytest.mark.both_cores
 @pytest.mark.parametrize("compact", [False, True], ids=["field-image", "compact-image"])
 def test_images_share_repeated_code_date_and_time_values(compact: bool) -> None:
     if compact and core.compiled_image is None:
@@ -222,6 +233,7 @@ def test_update_before_refresh_keeps_pending() -> None:
     assert s.fields == {"A": 1}
 
 
+@pytest.mark.both_cores
 def test_do_not_cache_update_is_not_cached() -> None:
     s = stream()
     s.apply_refresh(Refresh(id=2, state=OK, fields={"A": 1}))
@@ -243,6 +255,7 @@ def test_do_not_cache_map_update_is_not_cached() -> None:
     assert s.map.entries == {"k": {"P": 1}}
 
 
+@pytest.mark.both_cores
 def test_status_keeps_image_unless_clear_cache() -> None:
     s = stream()
     s.apply_refresh(Refresh(id=2, state=OK, fields={"A": 1}))
@@ -274,6 +287,7 @@ def test_final_status_closes_from_every_live_phase(final: str) -> None:
         assert not s.is_open
 
 
+@pytest.mark.both_cores
 @pytest.mark.parametrize("final", FINAL_STATES)
 def test_final_complete_refresh_closes(final: str) -> None:
     s = stream()
@@ -282,6 +296,7 @@ def test_final_complete_refresh_closes(final: str) -> None:
     assert s.fields == {"A": 1}
 
 
+@pytest.mark.both_cores
 def test_multi_part_snapshot_closes_only_on_last_part() -> None:
     s = stream(streaming=False)
     ns = State(stream="NonStreaming", data="Ok")

@@ -7,6 +7,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ertcloud import Session
 from ertcloud.protocol import core
 from ertcloud.protocol.dictionary import Dictionary, builtin
@@ -61,6 +63,7 @@ def test_cores_agree_on_another_dictionary(receive_core: str) -> None:
     assert run_core(name, rules, updates) == run_core("pure", rules, updates)
 
 
+@pytest.mark.both_cores
 def test_open_streams_take_new_rules() -> None:
     table = StreamTable()
     s = ItemStream(2, Request(id=2, key=Key(name="TRI.N")), "TRI.N")

@@ -10,7 +10,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import duckdb
 import requests
 
 from ertcloud.sinks import make_sink
@@ -63,6 +62,8 @@ def test_records_the_embedded_simulator_to_two_sinks(tmp_path: Path) -> None:
     assert [x["seq"] for x in a] == list(range(1, len(a) + 1))
     assert sum(1 for x in a if x["kind"] == "Refresh") == 3
     assert sum(1 for x in a if x["kind"] == "Update") >= 3
+    import duckdb  # here: every xdist worker collects this module, few run it
+
     con = duckdb.connect(str(db), read_only=True)
     quotes = con.execute("SELECT count(*) FROM quotes").fetchone()
     con.close()

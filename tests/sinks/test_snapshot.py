@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pandas as pd
-import polars as pl
 import pytest
 
 from ertcloud.auth.client import TokenClient
@@ -17,6 +15,9 @@ from ertcloud.sim.server import SimServer
 
 
 async def test_snapshot_as_pandas_and_polars(sim: SimServer) -> None:
+    import pandas as pd  # here: every xdist worker collects this module, few run it
+    import polars as pl
+
     tokens = TokenManager(TokenClient(sim.token_url), PasswordCredentials("demo", "demo", "c"))
     async with Session(sim.websocket_url, tokens=tokens) as session:
         sub = session.subscribe(["TRI.N", "EUR="])

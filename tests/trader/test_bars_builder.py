@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 
-import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -154,6 +153,8 @@ def test_in_any_arrival_order_volume_is_kept_or_counted_late(
 
 
 def test_bars_of_a_recording_table() -> None:
+    import pandas as pd  # here: every xdist worker collects this module, few run it
+
     df = pd.DataFrame(
         {
             "seq": [1, 2, 3, 4, 5],
@@ -173,5 +174,7 @@ def test_bars_of_a_recording_table() -> None:
 
 
 def test_bars_of_a_table_without_prices_is_a_clear_error() -> None:
+    import pandas as pd
+
     with pytest.raises(ValueError, match="trades, quotes or messages"):
         sink_bars(pd.DataFrame({"x": [1]}), "1m")
