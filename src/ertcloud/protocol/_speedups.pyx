@@ -2121,7 +2121,7 @@ cdef inline int _put_field(CompactImage img, _Field* f) except -1:
         return img._put(f)
     i = m.at
     o = img._o()
-    if o[i] < o[img.n + 1]:  # a slot of 8
+    if o[i] < o[img._n() + 1]:  # a slot of 8
         return img._put(f)
     if f.tag == _T_FLOAT:
         if f.dec == _NO_DEC:
@@ -2138,7 +2138,7 @@ cdef inline int _put_field(CompactImage img, _Field* f) except -1:
         if tag < 0:
             return img._put(f)
     (<unsigned int*>((<char*>img.vals) + o[i]))[0] = u
-    tb = (<unsigned char*>img.vals) + o[img.n] + (i >> 2)
+    tb = (<unsigned char*>img.vals) + o[img._n()] + (i >> 2)
     shift = (i & 3) << 1
     tb[0] = (tb[0] & ~(3 << shift)) | (tag << shift)
     return 0
@@ -2203,8 +2203,8 @@ cdef int _ripple_at(CompactImage img, dict table, _Field* f, object whole) excep
             img._move(m.pairs[2 * i], m.pairs[2 * i + 1])
         return 0
     o = img._o()
-    lim = o[img.n + 1]
-    tb = (<unsigned char*>img.vals) + o[img.n]
+    lim = o[img._n() + 1]
+    tb = (<unsigned char*>img.vals) + o[img._n()]
     for i in range(m.npairs):
         d = m.pairs[2 * i]
         src = m.pairs[2 * i + 1]
