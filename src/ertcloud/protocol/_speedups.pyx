@@ -1918,8 +1918,17 @@ cdef class ItemUpdated(_LazyEvent):
     pure core's frozen struct). The compiled loop gives one that reads ``message`` (the
     ``Update`` as msgspec decodes it) from the frame's bytes when it is first accessed."""
 
+    cdef object _ts  # its SimTs while the message is not read
+
     cdef object _read(self):
         return _message_at(self._data, self._start, self._end)
+
+    @property
+    def sim_ts(self):
+        """``message.sim_ts``, without reading the message."""
+        if self._data is not None:
+            return self._ts
+        return self._message.sim_ts
 
 
 cdef inline object _event_type():
@@ -1940,6 +1949,7 @@ cdef inline object _lazy_event(object s, object data, _Rec* r):
     ev._start = r.start
     ev._end = r.end
     ev._seq = <object>r.vals[1] if r.vals[1] is not NULL else None
+    ev._ts = <object>r.vals[4] if r.vals[4] is not NULL else None
     return ev
 
 
