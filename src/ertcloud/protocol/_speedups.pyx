@@ -2176,12 +2176,14 @@ def fast_delivery(function, health, failed):
 
 
 cdef inline PyObject* _dget(dict d, str name):
-    return PyDict_GetItem(d, name)
+    # not PyDict_GetItem, which saves and restores the error state (3.11): a str key's
+    # lookup cannot fail
+    return PyDict_GetItemWithError(d, name)
 
 
 cdef inline bint _holds(dict d, str name, object value):
     """``d[name] is value`` (False when ``name`` is missing)."""
-    return PyDict_GetItem(d, name) == <PyObject*>value
+    return _dget(d, name) == <PyObject*>value
 
 
 cdef bint _delivered(object deliver, object s, object ev, PyObject* seq) except -1:
@@ -2290,7 +2292,7 @@ cdef object _receive(object self, object data, object now):
     ):
         return _RECEIVE(self, data, now)
     d = PyObject_GenericGetDict(self, NULL)
-    if PyDict_GetItem(d, "dispatch") is not NULL or PyDict_GetItem(d, "fast_decode") is not NULL:
+    if _dget(d, "dispatch") is not NULL or _dget(d, "fast_decode") is not NULL:
         return _RECEIVE(self, data, now)
     d["last_received"] = now
     fr = _frame(0)
