@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 from array import array
 from collections.abc import Iterator
 
 import pytest
 
 from benchmarks import tails
+from benchmarks.common import Probe
 from benchmarks.hot_path import refreshed_protocol, update_frames
 
 
@@ -75,3 +77,13 @@ def test_a_late_messages_wait_is_split_by_what_the_process_did(trace: tails.Trac
     assert out["largest_share_at_cluster_start"] == {"task Session._timer": 1}
     assert out["gc_runs"] == [{"gen": 2, "us": 50.0, "collected": 0}]
     assert out["msgs_per_read"] == {"reads": 1000, "mean": 1.0, "max": 1}
+
+
+def test_the_probe_counts_the_collections_of_the_stream_only() -> None:
+    probe = Probe()
+    gc.collect(0)
+    gc.collect(2)
+    g = probe.stop()["gc"]
+    assert g["runs"][0] >= 1 and g["runs"][2] >= 1
+    assert 0 < g["max_ms"] <= g["total_ms"]
+    assert probe._on_gc not in gc.callbacks  # nothing counted, or kept, after the stream
