@@ -52,9 +52,6 @@ async def run_ertcloud(job: Job, transport: str | None) -> dict[str, Any]:
         TokenClient(job.token_url), PasswordCredentials("demo", "demo", client_id="bench")
     )
     kw: dict[str, Any] = {"transport": transport} if transport else {}
-    stamp = [0]
-    if job.mode == "lat":
-        kw["trace"] = _frame_stamps(stamp)
     session = Session(job.ws_url, tokens=tokens, **kw)
     replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
@@ -77,9 +74,13 @@ async def run_ertcloud(job: Job, transport: str | None) -> dict[str, Any]:
             all_refreshed.set()
 
     def on_update(ev: Any) -> None:
-        # The stamp comes from the frame (see _frame_stamps): ``ev.message`` would make the
-        # compiled core build the whole Update, a second decode the bare stack does not pay.
-        counter.on_update(ev.stream.name, ev.stream.fields, stamp[0])
+        counter.on_update(ev.stream.name, ev.stream.fields, None)
+
+    def on_stamped_update(ev: Any) -> None:
+        # ``ev.sim_ts``, not ``ev.message.sim_ts``: the compiled core read the stamp with the
+        # frame, and would build the whole Update for ``message`` (a second decode the bare
+        # stack does not pay)
+        counter.on_update(ev.stream.name, ev.stream.fields, ev.sim_ts)
 
     async with session:
         login_id = session.protocol.login.id
@@ -91,7 +92,7 @@ async def run_ertcloud(job: Job, transport: str | None) -> dict[str, Any]:
             [bench_ric(i) for i in range(job.items)],
             fields=job.view,
             on_refresh=on_refresh,
-            on_update=on_update,
+            on_update=on_stamped_update if job.mode == "lat" else on_update,
             queue=False,
         )
         await asyncio.wait_for(all_refreshed.wait(), 300)
@@ -113,21 +114,6 @@ async def run_ertcloud(job: Job, transport: str | None) -> dict[str, Any]:
         reply = await asyncio.wait_for(replies.get(), job.seconds + 120)
         counter.end_stream()
     return _result(job, counter, reply, out)
-
-
-def _frame_stamps(stamp: list[int]) -> Any:
-    """A session ``trace`` hook that keeps the ``SimTs`` of each frame received in
-    ``stamp[0]``, read before the session decodes the frame. The simulator stamps every
-    message of a frame alike, and a stamped frame ends with ``"SimTs":<19 digits>}]``."""
-
-    def trace(kind: str, detail: Any) -> None:
-        if kind == "received":
-            try:
-                stamp[0] = int(detail[-21:-2])
-            except ValueError:  # not a frame of stamped Updates
-                pass
-
-    return trace
 
 
 def _result(

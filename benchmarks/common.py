@@ -62,18 +62,35 @@ class Probe:
     """What the process and the machine did during the measured stream: the process's
     voluntary context switches (it waited, with nothing to read) and involuntary ones (it
     was preempted), and for each CPU its busy and stolen share (the hypervisor running
-    another guest); with ``$ERTCLOUD_BENCH_PERF_CTL``, the ``perf stat`` counters too
-    (the runner reads them: the reads and waits per message)."""
+    another guest); the cyclic collector's runs (how many, and the longest and total
+    pause: a client's own stall, where the others are the machine's); with
+    ``$ERTCLOUD_BENCH_PERF_CTL``, the ``perf stat`` counters too (the runner reads them:
+    the reads and waits per message)."""
 
     def __init__(self) -> None:
         self._ru = resource.getrusage(resource.RUSAGE_SELF)
         self._ticks = _cpu_ticks()
+        self._gc_runs = [0, 0, 0]
+        self._gc_ns = [0, 0]  # total, longest
+        self._gc_start = 0
+        gc.callbacks.append(self._on_gc)
         self._perf = _perf_fifos()
         self._perf_cmd("enable")
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter_ns()
+            return
+        ns = time.perf_counter_ns() - self._gc_start
+        self._gc_runs[info["generation"]] += 1
+        self._gc_ns[0] += ns
+        self._gc_ns[1] = max(self._gc_ns[1], ns)
 
     def stop(self) -> dict[str, Any]:
         """The figures since the probe was made."""
         self._perf_cmd("disable")
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
         ru = resource.getrusage(resource.RUSAGE_SELF)
         cpus = {}
         for n, (a, b) in enumerate(zip(self._ticks, _cpu_ticks(), strict=False)):
@@ -93,6 +110,11 @@ class Probe:
             "cpus": cpus,
             "own_cpus": mine,
             "loadavg": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+            "gc": {
+                "runs": list(self._gc_runs),  # by generation
+                "total_ms": self._gc_ns[0] / 1e6,
+                "max_ms": self._gc_ns[1] / 1e6,
+            },
         }
 
     def _perf_cmd(self, cmd: str) -> None:

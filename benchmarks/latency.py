@@ -39,10 +39,13 @@ def measure(
                     if "tails" in r:
                         print(f"    tails: {json.dumps(_brief(r['tails']))}", file=log)
                     snd = r.get("sender", {})
+                    gcs = (r.get("diag") or {}).get("gc") or {}
                     print(
                         f"  round {rnd + 1}: {client} at {rate:,}/s: p50 {r['p50_us']:.0f} us"
                         f" p99 {r['p99_us']:.0f} us ({r['received']:,} of {r['sent']:,};"
-                        f" {r.get('cpu_us_per_msg', 0):.1f} us CPU/msg); sender"
+                        f" {r.get('cpu_us_per_msg', 0):.1f} us CPU/msg;"
+                        f" {sum(gcs.get('runs', []))} collections,"
+                        f" longest {gcs.get('max_ms', 0):.1f} ms); sender"
                         f" {snd.get('achieved_rate', 0):,.0f}/s, {snd.get('slips', 0)} slips"
                         f" ({snd.get('slipped_ms', 0):.1f} ms), p99 late"
                         f" {snd.get('lag_us', {}).get('p99', 0):.0f} us",

@@ -300,6 +300,14 @@ def _sender(r: dict[str, Any]) -> str:
     return f"{r['sender_slips']} ({r['sender_slipped_ms']:.1f} ms), {r['sender_lag_p99_us']:.0f} us"
 
 
+def _gc(g: dict[str, Any] | None) -> str:
+    """The collections of a stream: none, or how many and the longest."""
+    if not g:
+        return "-"
+    n = sum(g["runs"])
+    return f"{n}, {g['max_ms']:.1f} ms" if n else "0"
+
+
 def _diagnostics(diag: list[dict[str, Any]]) -> list[str]:
     """Per job of the targets' measurements, what the client and the machine did."""
     if not diag:
@@ -310,11 +318,12 @@ def _diagnostics(diag: list[dict[str, Any]]) -> list[str]:
         "msgs/s or p99 us; fifths: the slowest and fastest fifth of the window over its rate",
         "(one low: a stall; all even: the speed all along); CPU us/msg; msgs/read, waits",
         "(epoll/poll) and preemptions per 1k msgs; the CPUs' largest stolen and smallest busy",
-        "share; the sender's msgs/s, its share of the stream spent waiting for the client",
-        "(unpaced) or slips and p99 lateness (paced)",
+        "share; the client's cyclic collections (count, longest); the sender's msgs/s, its",
+        "share of the stream spent waiting for the client (unpaced) or slips and p99",
+        "lateness (paced)",
     ]
     head = ["rnd", "client", "rate", "figure", "fifths", "CPU", "msg/read", "waits", "preempt"]
-    head += ["steal", "busy", "load", "sender/s", "sender"]
+    head += ["steal", "busy", "load", "gc", "sender/s", "sender"]
 
     def f(v: Any, fmt: str) -> str:
         return "-" if v is None else format(v, fmt)
@@ -341,6 +350,7 @@ def _diagnostics(diag: list[dict[str, Any]]) -> list[str]:
                 f(r["steal_max"], ".1%"),
                 f(r["busy_min"], ".0%"),
                 f(r["loadavg"], ".1f"),
+                _gc(r.get("gc")),
                 f(r["sender_rate"], ",.0f"),
                 snd,
             ]

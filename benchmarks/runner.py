@@ -614,6 +614,7 @@ def diagnostics(raw: dict[str, Any]) -> list[dict[str, Any]]:
             "steal_max": max((c["steal"] for c in cpus.values()), default=None),
             "busy_min": min((c["busy"] for c in cpus.values()), default=None),
             "loadavg": d.get("loadavg"),
+            "gc": d.get("gc"),
             "sender_rate": snd.get("achieved_rate"),
             "sender_blocked": snd.get("blocked_share"),
             "sender_slips": snd.get("slips"),

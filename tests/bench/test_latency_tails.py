@@ -1,27 +1,30 @@
-"""The latency jobs' stamp reading and the tails trace's accounting (benchmarks.tails)."""
+"""The latency jobs' stamp (``ItemUpdated.sim_ts``) and the tails trace's accounting."""
 
 from __future__ import annotations
 
+import gc
 from array import array
 from collections.abc import Iterator
 
 import pytest
 
 from benchmarks import tails
-from benchmarks.clients import _frame_stamps
+from benchmarks.common import Probe
+from benchmarks.hot_path import refreshed_protocol, update_frames
 
 
-def test_the_stamp_is_read_from_the_frame_end() -> None:
-    stamp = [0]
-    trace = _frame_stamps(stamp)
-    frame = b'[{"Type":"Update","ID":3,"Fields":{"BID":1.5},"SimTs":1765000000123456789}]'
-    trace("received", frame)
-    assert stamp == [1765000000123456789]
-    trace("received", frame.decode().replace("123456789", "987654321"))  # aiohttp: a str
-    assert stamp == [1765000000987654321]
-    trace("received", b'[{"Type":"Ping"}]')  # not stamped: the last stamp stays
-    trace("sent", b"anything")
-    assert stamp == [1765000000987654321]
+@pytest.mark.parametrize("core_name", ["compiled", "pure"])
+def test_the_stamp_is_the_events_own_before_its_message_is_read(core_name: str) -> None:
+    # what the latency jobs' callback reads: ``event.sim_ts``, not ``event.message.sim_ts``
+    proto, market = refreshed_protocol(3, core_name=core_name)
+    plain, other = update_frames(proto, market, 1)[:2]
+    stamped = plain[:-2] + b',"SimTs":1765000000123456789}]'  # as the simulator ends it
+    [ev] = proto.receive(stamped, 0.0)
+    assert ev.sim_ts == 1765000000123456789
+    assert ev.message.sim_ts == ev.sim_ts  # the message, read after, agrees
+    assert ev.sim_ts == 1765000000123456789
+    [ev] = proto.receive(other, 0.0)  # an unstamped frame
+    assert ev.sim_ts is None and ev.message.sim_ts is None
 
 
 @pytest.fixture
@@ -74,3 +77,13 @@ def test_a_late_messages_wait_is_split_by_what_the_process_did(trace: tails.Trac
     assert out["largest_share_at_cluster_start"] == {"task Session._timer": 1}
     assert out["gc_runs"] == [{"gen": 2, "us": 50.0, "collected": 0}]
     assert out["msgs_per_read"] == {"reads": 1000, "mean": 1.0, "max": 1}
+
+
+def test_the_probe_counts_the_collections_of_the_stream_only() -> None:
+    probe = Probe()
+    gc.collect(0)
+    gc.collect(2)
+    g = probe.stop()["gc"]
+    assert g["runs"][0] >= 1 and g["runs"][2] >= 1
+    assert 0 < g["max_ms"] <= g["total_ms"]
+    assert probe._on_gc not in gc.callbacks  # nothing counted, or kept, after the stream

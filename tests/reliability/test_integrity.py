@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from ertcloud.client.integrity import (
+    SILENCE_SLICE,
     Difference,
     IntegrityMonitor,
     SequenceGap,
@@ -16,7 +17,7 @@ from ertcloud.client.integrity import (
 from ertcloud.protocol.events import ItemRefreshed, ItemUpdated
 from ertcloud.protocol.image import FieldImage
 from ertcloud.protocol.messages import Refresh, Request, State, Update
-from ertcloud.protocol.streams import ItemStream
+from ertcloud.protocol.streams import ItemStream, Phase
 
 from .helpers import eventually, session_for
 
@@ -31,6 +32,30 @@ def _feed(mon: IntegrityMonitor, s: ItemStream, seqs: list[int]) -> None:
     mon.observe(ItemRefreshed(s, Refresh(id=2, seq_number=seqs[0], state=State("Open", "Ok"))))
     for q in seqs[1:]:
         mon.observe(ItemUpdated(s, Update(id=2, seq_number=q)))
+
+
+async def test_the_silence_sweep_lets_the_loop_run_between_slices() -> None:
+    # 100k streams in one sweep would hold the loop (and the frames) for a long callback
+    streams = [ItemStream(3 + i, Request(id=3 + i), f"X{i}") for i in range(2 * SILENCE_SLICE + 7)]
+    for s in streams:
+        s.phase = Phase.OPEN
+    turns = [0]  # iterations of another task: what the loop did meanwhile
+    went_stale: list[int] = []
+    mon = IntegrityMonitor(stale_after=0.2, on_event=lambda ev: went_stale.append(turns[0]))
+
+    async def other() -> None:
+        while True:
+            turns[0] += 1
+            await asyncio.sleep(0)
+
+    tasks = [asyncio.create_task(other()), asyncio.create_task(mon.watch(lambda: streams))]
+    try:
+        await eventually(lambda: len(went_stale) == len(streams), what="every stream stale")
+    finally:
+        for t in tasks:
+            t.cancel()
+    assert all(mon.health(s).stale for s in streams)
+    assert len(set(went_stale)) == 3  # three slices, the other task ran between them
 
 
 def test_gap_needs_a_learned_step() -> None:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from ertcloud.client import transport_picows
-from ertcloud.client.transport_picows import READ_CHUNK, _ChunkedReads
+from ertcloud.client.transport_picows import READ_CHUNK, _chunked_reads, _ChunkedReads
 
 from .helpers import session_for
 
@@ -35,13 +37,29 @@ class _Picows(asyncio.BufferedProtocol):
         self.calls.append(("connection_lost", exc))
 
 
-def test_a_read_gets_at_most_a_chunk_and_everything_else_goes_to_picows() -> None:
+def _wrappers() -> list[Any]:
+    out: list[Any] = [_ChunkedReads]
+    if transport_picows._COMPILED is not None:  # and the compiled one, where built
+        from ertcloud.client._picows_listener import ChunkedReads
+
+        out.append(lambda inner: ChunkedReads(inner, READ_CHUNK))
+    return out
+
+
+@pytest.mark.parametrize("wrap", _wrappers())
+def test_a_read_gets_at_most_a_chunk_and_everything_else_goes_to_picows(wrap: Any) -> None:
     inner = _Picows()
-    outer = _ChunkedReads(inner)
+    outer = wrap(inner)
+    assert isinstance(outer, asyncio.BufferedProtocol)  # what transports test
     view = outer.get_buffer(-1)
     assert len(view) == READ_CHUNK < len(inner.buf)
     view[:3] = b"abc"  # the slice is picows' own buffer
     assert inner.buf[:3] == b"abc"
+    view.release()
+    del inner.buf[READ_CHUNK // 2 :]  # a buffer under a chunk is given as it is
+    small = outer.get_buffer(-1)
+    assert len(small) == READ_CHUNK // 2 and bytes(small[:3]) == b"abc"
+    small.release()
     outer.buffer_updated(3)
     assert outer.eof_received() is True
     err = ConnectionResetError()
@@ -55,7 +73,7 @@ async def test_a_picows_connection_reads_in_chunks(make_sim: Any) -> None:
         assert isinstance(ws, transport_picows.PicowsWebSocket)
         raw = ws._transport.underlying_transport  # type: ignore[union-attr]
         proto = raw.get_protocol()
-        assert type(proto) is _ChunkedReads
+        assert type(proto) is type(_chunked_reads(proto))
         assert len(proto.get_buffer(-1)) <= READ_CHUNK
         sub = session.subscribe(RICS)
         await sub.wait_complete(timeout=20)

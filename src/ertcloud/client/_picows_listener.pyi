@@ -1,6 +1,7 @@
 """Typed interface of the compiled picows listener (``_picows_listener.pyx``)."""
 
-from collections.abc import Collection
+import asyncio
+from collections.abc import Callable, Collection
 from typing import Any
 
 import picows
@@ -19,3 +20,12 @@ class CompiledListener(picows.WSListener):
     def receive_directly(
         self, receive: Receive, blocked: Collection[Any], after: After, trace: Trace | None = None
     ) -> None: ...
+
+class ChunkedReads(asyncio.BufferedProtocol):
+    buffer_updated: Callable[[int], None]  # type: ignore[assignment]
+    eof_received: Callable[[], bool | None]
+    connection_lost: Callable[[BaseException | None], None]  # type: ignore[assignment]
+    pause_writing: Callable[[], None]
+    resume_writing: Callable[[], None]
+    def __init__(self, proto: Any, chunk: int) -> None: ...
+    def get_buffer(self, sizehint: int) -> memoryview: ...

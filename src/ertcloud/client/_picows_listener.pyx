@@ -10,12 +10,18 @@ it was built against, so :mod:`~ertcloud.client.transport_picows` uses it only u
 same picows version (:data:`PICOWS_VERSION`) and falls back to the pure listener otherwise.
 """
 
+from cpython.buffer cimport PyBUF_WRITE
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.float cimport PyFloat_FromDouble
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from picows.picows cimport WSFrame, WSListener, WSMsgType, WSTransport
 
+import asyncio
 from types import MethodType
+
+cdef extern from "Python.h":
+    object PyMemoryView_FromMemory(char* mem, Py_ssize_t size, int flags)
+    Py_buffer* PyMemoryView_GET_BUFFER(object mview)
 
 cdef extern from "<time.h>" nogil:
     ctypedef long time_t
@@ -112,3 +118,38 @@ cdef class CompiledListener(WSListener):
 
     cpdef on_ws_disconnected(self, WSTransport transport):
         self.ws._disconnected()
+
+
+cdef class _Reads:
+    """What :class:`ChunkedReads` does, in C."""
+
+    cdef object _get_buffer
+    cdef Py_ssize_t _chunk
+    cdef public object buffer_updated, eof_received, connection_lost
+    cdef public object pause_writing, resume_writing
+
+    def __init__(self, proto, Py_ssize_t chunk):
+        self._get_buffer = proto.get_buffer
+        self._chunk = chunk
+        self.buffer_updated = proto.buffer_updated
+        self.eof_received = proto.eof_received
+        self.connection_lost = proto.connection_lost
+        self.pause_writing = proto.pause_writing
+        self.resume_writing = proto.resume_writing
+
+    def get_buffer(self, Py_ssize_t sizehint):
+        buf = self._get_buffer(sizehint)
+        cdef Py_buffer* b = PyMemoryView_GET_BUFFER(buf)
+        if b.len <= self._chunk:  # the common case: picows' buffer as it is
+            return buf
+        # picows' own view has no owner either: the buffer lives as long as its protocol
+        return PyMemoryView_FromMemory(<char*>b.buf, self._chunk, PyBUF_WRITE)
+
+
+class ChunkedReads(_Reads, asyncio.BufferedProtocol):
+    """picows' protocol (``proto``) with each read limited to ``chunk`` bytes; every other
+    call goes straight to picows' own bound methods. What the transport's ``_ChunkedReads``
+    does, without a Python frame (and, while picows' buffer is no larger than ``chunk``,
+    without a second memoryview) per read."""
+
+    __slots__ = ()

@@ -278,6 +278,18 @@ def _compiled_listener() -> type[CompiledListener] | None:
 
 _COMPILED = _compiled_listener()
 _LISTENER_CLASS: type[_Listener] | type[CompiledListener] = _COMPILED or _Listener
+
+
+def _chunked_reads(proto: Any) -> asyncio.BufferedProtocol:
+    """picows' protocol with its reads capped at :data:`READ_CHUNK`: compiled with the
+    listener (no Python frame per read), else :class:`_ChunkedReads`."""
+    if _COMPILED is not None:
+        from ._picows_listener import ChunkedReads
+
+        return ChunkedReads(proto, READ_CHUNK)
+    return _ChunkedReads(proto)
+
+
 #: "compiled" or "pure": the picows listener connections use
 LISTENER = "compiled" if _COMPILED is not None else "pure"
 
@@ -354,7 +366,7 @@ async def connect(
     raw = transport.underlying_transport
     picows_protocol = raw.get_protocol()
     if picows_protocol is not None:  # None: the connection is already lost
-        raw.set_protocol(_ChunkedReads(picows_protocol))
+        raw.set_protocol(_chunked_reads(picows_protocol))
     ws._subprotocol = response.headers.get("Sec-WebSocket-Protocol")
     return ws
 

@@ -2031,8 +2031,17 @@ cdef class ItemUpdated(_LazyEvent):
     pure core's frozen struct). The compiled loop gives one that reads ``message`` (the
     ``Update`` as msgspec decodes it) from the frame's bytes when it is first accessed."""
 
+    cdef object _ts  # its SimTs while the message is not read
+
     cdef object _read(self):
         return _message_at(self._data, self._start, self._end)
+
+    @property
+    def sim_ts(self):
+        """``message.sim_ts``, without reading the message."""
+        if self._data is not None:
+            return self._ts
+        return self._message.sim_ts
 
 
 cdef inline object _event_type():
@@ -2053,6 +2062,7 @@ cdef inline object _lazy_event(object s, object data, _Rec* r):
     ev._start = r.start
     ev._end = r.end
     ev._seq = <object>r.vals[1] if r.vals[1] is not NULL else None
+    ev._ts = <object>r.vals[4] if r.vals[4] is not NULL else None
     return ev
 
 
@@ -2342,12 +2352,14 @@ def fast_delivery(function, health, failed):
 
 
 cdef inline PyObject* _dget(dict d, str name) except? NULL:
+    # not PyDict_GetItem, which saves and restores the error state (3.11): a str key's
+    # lookup cannot fail
     return PyDict_GetItemWithError(d, name)
 
 
 cdef inline bint _holds(dict d, str name, object value) except -1:
     """``d[name] is value`` (False when ``name`` is missing)."""
-    return PyDict_GetItemWithError(d, name) == <PyObject*>value
+    return _dget(d, name) == <PyObject*>value
 
 
 cdef bint _delivered(object deliver, object s, object ev, PyObject* seq) except -1:
@@ -2473,10 +2485,7 @@ cdef object _receive(object self, object data, object now):
         _checked_type = t  # the lookups gave the type a tag (where it can have one)
         _checked_tag = _type_tag(t)
     d = PyObject_GenericGetDict(self, NULL)
-    if (
-        PyDict_GetItemWithError(d, "dispatch") is not NULL
-        or PyDict_GetItemWithError(d, "fast_decode") is not NULL
-    ):
+    if _dget(d, "dispatch") is not NULL or _dget(d, "fast_decode") is not NULL:
         return _RECEIVE(self, data, now)
     d["last_received"] = now
     fr = _frame(0)

@@ -85,6 +85,11 @@ class ItemUpdated(_Event, frozen=True):
         """``message.seq_number``, which the compiled core gives without reading the message."""
         return self.message.seq_number
 
+    @property
+    def sim_ts(self) -> int | None:
+        """``message.sim_ts``, which the compiled core gives without reading the message."""
+        return self.message.sim_ts
+
 
 class ItemStatus(_Event, frozen=True):
     stream: ItemStream
