@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -342,6 +343,15 @@ class _Server:
             raise
         return subprocess.CompletedProcess(proc.args, proc.wait(), out, err)
 
+    def leave(self) -> None:
+        """The starter's exit, leaving a shared server running for the other workers: it
+        exits with the run, so its Popen's "still running" warning is expected here."""
+        if self.proc is not None and self.proc.stdout is not None:
+            self.proc.stdout.close()
+        warnings.filterwarnings(
+            "ignore", r"subprocess \d+ is still running", ResourceWarning, "subprocess"
+        )
+
     def stop(self) -> None:
         if self.proc is None:
             return
@@ -474,8 +484,9 @@ def server(env: dict[str, str] | None = None) -> _Server | None:
         s = _servers.get(certs)
         if s is None or not s.alive():
             s = _servers[certs] = _Server(certs)
-            if s.proc is not None and not os.environ.get("PYTEST_XDIST_TESTRUNUID"):
-                atexit.register(s.stop)
+            if s.proc is not None:
+                shared = bool(os.environ.get("PYTEST_XDIST_TESTRUNUID"))
+                atexit.register(s.leave if shared else s.stop)
         return s
 
 
