@@ -199,9 +199,11 @@ def test_a_ca_file_is_read_even_where_no_url_uses_tls(tmp_path: Path) -> None:
         ssl_context(args, *plain)
     args.ca_file = None
     assert ssl_context(args, *plain) is None
-    # no host: service discovery, over HTTPS, needs the CA bundle
+    # no host: service discovery chooses the WebSocket, which may use TLS: the CA bundle
     args.hostname = None
-    assert first_urls(args, None)[0].startswith("https://")
+    assert first_urls(args, "http://127.0.0.1:1/token") == []
+    context = ssl_context(args, *first_urls(args, "http://127.0.0.1:1/token"))
+    assert context is not None and context is not False
 
 
 def test_a_command_is_parsed_by_a_parser_of_its_own_as_by_the_whole() -> None:

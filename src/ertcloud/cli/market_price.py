@@ -277,12 +277,12 @@ def token_url_for(args: argparse.Namespace, v2: bool) -> str:
 
 
 def first_urls(args: argparse.Namespace, auth_url: str | None) -> list[str]:
-    """The first URLs a command connects to, which decide whether it needs TLS: the token
-    endpoint (if any), then the WebSocket (``--url``, ``--hostname``) or service discovery."""
-    if args.hostname or option_value(args, "url"):
-        first = websocket_url_of(args, auth_url)
-    else:
-        first = _discovery_url(args)
+    """The URLs a command connects to, which decide whether it needs TLS: the token endpoint
+    (if any) and the WebSocket (``--url``, ``--hostname``); none where service discovery
+    chooses the WebSocket (its endpoints may use TLS whatever discovery's own URL does)."""
+    if not (args.hostname or option_value(args, "url")):
+        return []
+    first = websocket_url_of(args, auth_url)
     return [auth_url, first] if auth_url else [first]
 
 
