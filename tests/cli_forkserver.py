@@ -24,7 +24,6 @@ import subprocess
 import sys
 import threading
 import time
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -344,13 +343,12 @@ class _Server:
         return subprocess.CompletedProcess(proc.args, proc.wait(), out, err)
 
     def leave(self) -> None:
-        """The starter's exit, leaving a shared server running for the other workers: it
-        exits with the run, so its Popen's "still running" warning is expected here."""
-        if self.proc is not None and self.proc.stdout is not None:
-            self.proc.stdout.close()
-        warnings.filterwarnings(
-            "ignore", r"subprocess \d+ is still running", ResourceWarning, "subprocess"
-        )
+        """The starter's exit, leaving a shared server running for the other workers (it
+        exits with the run): its Popen neither reaps it nor warns that it still runs."""
+        if self.proc is not None:
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
+            self.proc._child_created = False  # type: ignore[attr-defined]
 
     def stop(self) -> None:
         if self.proc is None:
