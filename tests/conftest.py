@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -19,6 +20,12 @@ from warm_bytecode import warm_bytecode, warm_hypothesis
 
 import ertcloud
 from ertcloud.sim.server import SimOptions, SimServer
+
+# A run started where Ctrl+C is ignored (a background job of a non-interactive shell) passes
+# that on to every program it starts, and the tests stop programs with Ctrl+C as a user at a
+# terminal would: the programs must get it, so the run takes Python's default back.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 TESTS = Path(__file__).resolve().parent
 
