@@ -159,7 +159,11 @@ def test_a_shell_shim_runs_forked_commands_and_takes_them_along(tmp_path: Path) 
             assert proc.stdout is not None
             info = json.loads(proc.stdout.readline())
             proc.send_signal(stop)
-            assert proc.wait(30) == (0 if stop == signal.SIGINT else -signal.SIGKILL)
+            try:
+                assert proc.wait(30) == (0 if stop == signal.SIGINT else -signal.SIGKILL)
+            finally:  # a shim still running after a failure: its command goes with it
+                if proc.poll() is None:
+                    proc.kill()
             deadline = time.monotonic() + 30
             while True:  # the simulator has stopped listening
                 try:
