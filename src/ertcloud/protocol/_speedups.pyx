@@ -350,6 +350,12 @@ cdef inline int _narrow_of(PyObject* v, _Field* f, unsigned int hint, unsigned i
 
 @cython.final
 @cython.no_gc  # its values come from decoded JSON: they never refer back to an image
+cdef inline void _tag_at(unsigned char* tags, Py_ssize_t i, unsigned char tag) noexcept:
+    """Set the 2-bit tag of slot ``i`` in the tag bytes ``tags``."""
+    cdef int shift = (i & 3) << 1
+    tags[i >> 2] = (tags[i >> 2] & ~(3 << shift)) | (tag << shift)
+
+
 cdef class CompactImage:
     """A field image in a shared layout, its numbers stored natively; a read-only
     ``Mapping`` (see :mod:`ertcloud.protocol.image`)."""
@@ -404,9 +410,7 @@ cdef class CompactImage:
         return (self._tags()[i >> 2] >> ((i & 3) << 1)) & 3
 
     cdef inline void _set_tag(self, Py_ssize_t i, unsigned char tag) noexcept:
-        cdef unsigned char* b = self._tags() + (i >> 2)
-        cdef int shift = (i & 3) << 1
-        b[0] = (b[0] & ~(3 << shift)) | (tag << shift)
+        _tag_at(self._tags(), i, tag)
 
     cdef inline Py_ssize_t _slot(self, object name):
         cdef PyObject* p = PyDict_GetItem(self.index, name)
@@ -468,7 +472,7 @@ cdef class CompactImage:
                 else:
                     if tag == _T_STR:  # a packed date or time: an object in a wide slot
                         s = _unpack_dt(u)
-                        (<unsigned char*>(new + n))[i >> 2] &= ~(3 << ((i & 3) << 1))
+                        _tag_at(<unsigned char*>(new + n), i, _T_OBJ)
                     else:
                         s = None
                     Py_INCREF(s)
@@ -551,7 +555,6 @@ cdef class CompactImage:
         cdef unsigned int* up
         cdef unsigned char* tb
         cdef const unsigned int* o
-        cdef int shift
         cdef _Val* w
         if m is not NULL and m.index == <PyObject*>self.index:
             i = m.at
@@ -572,20 +575,19 @@ cdef class CompactImage:
             o = self._o()
             if o[i] >= o[self._n() + 1]:  # a narrow slot: its 4 bytes and its tag, at hand
                 up = <unsigned int*>((<char*>self.vals) + o[i])
-                tb = (<unsigned char*>self.vals) + o[self._n()] + (i >> 2)
-                shift = (i & 3) << 1
+                tb = (<unsigned char*>self.vals) + o[self._n()]
                 if f.tag == _T_FLOAT:
                     if f.dec != _NO_DEC:
                         up[0] = f.dec
-                        tb[0] = (tb[0] & ~(3 << shift)) | (_T_FLOAT << shift)
+                        _tag_at(tb, i, _T_FLOAT)
                         return 0
-                    if _dec(f.v.d, up[0] & 15 if ((tb[0] >> shift) & 3) == _T_FLOAT else 2, &u):
+                    if _dec(f.v.d, up[0] & 15 if self._tag(i) == _T_FLOAT else 2, &u):
                         up[0] = u
-                        tb[0] = (tb[0] & ~(3 << shift)) | (_T_FLOAT << shift)
+                        _tag_at(tb, i, _T_FLOAT)
                         return 0
                 elif -2147483648 <= f.v.i <= 2147483647:  # _T_INT
                     up[0] = <unsigned int>(<int>f.v.i)
-                    tb[0] = (tb[0] & ~(3 << shift)) | (_T_INT << shift)
+                    _tag_at(tb, i, _T_INT)
                     return 0
                 self._widen()
         w = self._w(i)
@@ -2125,8 +2127,7 @@ cdef inline int _put_field(CompactImage img, _Field* f) except -1:
     cdef Py_ssize_t i
     cdef const unsigned int* o
     cdef unsigned int u
-    cdef unsigned char* tb
-    cdef int shift, tag
+    cdef int tag
     if m is NULL or m.index != <PyObject*>img.index or m.at < 0 or img.offs is None:
         return img._put(f)
     i = m.at
@@ -2148,9 +2149,7 @@ cdef inline int _put_field(CompactImage img, _Field* f) except -1:
         if tag < 0:
             return img._put(f)
     (<unsigned int*>((<char*>img.vals) + o[i]))[0] = u
-    tb = (<unsigned char*>img.vals) + o[img._n()] + (i >> 2)
-    shift = (i & 3) << 1
-    tb[0] = (tb[0] & ~(3 << shift)) | (tag << shift)
+    _tag_at((<unsigned char*>img.vals) + o[img._n()], i, tag)
     return 0
 
 
@@ -2190,7 +2189,6 @@ cdef int _ripple_at(CompactImage img, dict table, _Field* f, object whole) excep
     cdef const unsigned int* o
     cdef unsigned int lim
     cdef unsigned char* tb
-    cdef unsigned char tag
     if m is NULL:
         return _ripple(img, table, <object>f.name, whole)
     if m.pindex != <PyObject*>img.index:
@@ -2220,8 +2218,7 @@ cdef int _ripple_at(CompactImage img, dict table, _Field* f, object whole) excep
         src = m.pairs[2 * i + 1]
         if o[d] >= lim and o[src] >= lim:  # both narrow (the common case): 4 bytes and the tag
             (<unsigned int*>((<char*>img.vals) + o[d]))[0] = (<unsigned int*>((<char*>img.vals) + o[src]))[0]
-            tag = (tb[src >> 2] >> ((src & 3) << 1)) & 3
-            tb[d >> 2] = (tb[d >> 2] & ~(3 << ((d & 3) << 1))) | (tag << ((d & 3) << 1))
+            _tag_at(tb, d, (tb[src >> 2] >> ((src & 3) << 1)) & 3)
         else:
             img._move(d, src)
             if img.offs is None:  # the move widened the image: the rest as wide slots
