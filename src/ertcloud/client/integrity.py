@@ -183,6 +183,12 @@ def _rare(stream: ItemStream) -> _RareHealth:
     return r
 
 
+def _stale_reason(stream: ItemStream) -> str | None:
+    """Why ``stream`` is stale (``suspect`` or ``silent``); None while it is not."""
+    r: _RareHealth | None = stream._h_rare
+    return r.stale_reason if r is not None and r.stale else None
+
+
 class StreamHealth:
     """What the monitor knows of one stream.
 
@@ -415,8 +421,7 @@ class IntegrityMonitor:
         self._observe(event)
         s = event.stream
         if s._h_last_message is not None:
-            step, last, rare = s._h_step, s._h_last_seq, s._h_rare
-            stale = rare is not None and rare.stale
+            step, last, stale = s._h_step, s._h_last_seq, _stale_reason(s) is not None
             if not stale and step and s._h_learned >= LEARN_DELTAS and last is not None:
                 s._h_next_seq = last + step
             else:
@@ -431,14 +436,13 @@ class IntegrityMonitor:
         if stream._h_last_message is None:
             self._track(stream)
         stream._h_last_message = self._now()
-        rare: _RareHealth | None = stream._h_rare
         if t is ItemUpdated:
             # not ``message.seq_number``: the compiled core's event would build the message
             seq = event.seq_number  # type: ignore[union-attr]
             if seq is not None:
                 self._sequence(stream, seq)
-            if rare is not None and rare.stale and rare.stale_reason == "silent":
-                self._fresh(stream, rare)
+            if _stale_reason(stream) == "silent":
+                self._fresh(stream)
             return
         if t is ItemRefreshed:  # without reading a message the compiled core left unread
             seq, state = event.seq_number, event.state  # type: ignore[union-attr]
@@ -450,17 +454,15 @@ class IntegrityMonitor:
         if state is None:
             return
         if state.data == "Suspect":
-            if not (rare is not None and rare.stale and rare.stale_reason == "suspect"):
+            if _stale_reason(stream) != "suspect":
                 rare = _rare(stream)
                 rare.stale, rare.stale_reason = True, "suspect"
                 self._stale[stream] = None
                 self._emit(StreamStale(stream, "suspect", state.text or ""))
-        elif (
-            rare is not None
-            and rare.stale
-            and (state.data == "Ok" or rare.stale_reason == "silent")
+        elif (reason := _stale_reason(stream)) is not None and (
+            state.data == "Ok" or reason == "silent"
         ):
-            self._fresh(stream, rare)
+            self._fresh(stream)
 
     def _sequence(self, stream: ItemStream, seq: int) -> None:
         last = stream._h_last_seq
@@ -490,7 +492,8 @@ class IntegrityMonitor:
         self.missing += missing
         self._emit(SequenceGap(stream, last + step, seq, missing))
 
-    def _fresh(self, stream: ItemStream, rare: _RareHealth) -> None:
+    def _fresh(self, stream: ItemStream) -> None:
+        rare = _rare(stream)
         rare.stale, rare.stale_reason = False, ""
         self._stale.pop(stream, None)
         self._emit(StreamFresh(stream))
@@ -520,9 +523,8 @@ class IntegrityMonitor:
                 s._h_seen = seen
                 s._h_last_message = now
                 continue
-            rare: _RareHealth | None = s._h_rare
             last: float = s._h_last_message  # type: ignore[assignment]
-            if not (rare is not None and rare.stale) and now - last >= limit:
+            if _stale_reason(s) is None and now - last >= limit:
                 rare = _rare(s)
                 rare.stale, rare.stale_reason = True, "silent"
                 self._stale[s] = None
