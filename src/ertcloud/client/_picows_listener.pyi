@@ -6,8 +6,9 @@ from typing import Any
 
 import picows
 
+from ..tracing import Trace
 from .transport import FrameHandler
-from .transport_picows import After, Receive, Trace
+from .transport_picows import After, Receive
 
 PICOWS_VERSION: str
 CORE_RECEIVE: bool

@@ -25,6 +25,7 @@ import picows
 
 from ..exceptions import ConfigError, ConnectFailed, LimitExceeded, one_line
 from ..proxy import via
+from ..tracing import Trace
 from .transport import ConnectOptions, FrameHandler
 
 if TYPE_CHECKING:
@@ -63,11 +64,10 @@ class _ChunkedReads(asyncio.BufferedProtocol):
         return self._get_buffer(sizehint)[:READ_CHUNK]  # type: ignore[no-any-return]
 
 
-#: what :meth:`PicowsWebSocket.receive_directly` takes: the protocol's ``receive(data, now)``,
-#: what to call after it with its events, and the session's ``trace``
+#: what :meth:`PicowsWebSocket.receive_directly` takes: the protocol's ``receive(data, now)``
+#: and what to call after it with its events (with the session's :data:`~ertcloud.tracing.Trace`)
 Receive = Callable[[bytes, float], list[Any]]
 After = Callable[[list[Any]], None]
-Trace = Callable[[str, Any], object]
 
 
 class PicowsWebSocket:
