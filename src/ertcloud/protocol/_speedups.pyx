@@ -348,14 +348,14 @@ cdef inline int _narrow_of(PyObject* v, _Field* f, unsigned int hint, unsigned i
     return _T_INT
 
 
-@cython.final
-@cython.no_gc  # its values come from decoded JSON: they never refer back to an image
 cdef inline void _tag_at(unsigned char* tags, Py_ssize_t i, unsigned char tag) noexcept:
     """Set the 2-bit tag of slot ``i`` in the tag bytes ``tags``."""
     cdef int shift = (i & 3) << 1
     tags[i >> 2] = (tags[i >> 2] & ~(3 << shift)) | (tag << shift)
 
 
+@cython.final
+@cython.no_gc  # its values come from decoded JSON: they never refer back to an image
 cdef class CompactImage:
     """A field image in a shared layout, its numbers stored natively; a read-only
     ``Mapping`` (see :mod:`ertcloud.protocol.image`)."""
