@@ -18,6 +18,7 @@ from support import cli_env
 
 from ertcloud.cli import build_parser, main
 from ertcloud.cli.options import log_level
+from ertcloud.client.transport import pick_transport
 
 #: what a command imports only when it runs
 HEAVY = (
@@ -71,13 +72,17 @@ def test_import_of_the_package_and_the_command_line_loads_no_heavy_library() -> 
     assert _heavy(set(json.loads(r.stdout))) == []
 
 
-def test_version_is_printed_on_stdout_with_the_core() -> None:
+def test_version_is_printed_on_stdout_with_the_transport_and_the_core() -> None:
     r = subprocess.run(
         [sys.executable, "-m", "ertcloud", "--version"],
         capture_output=True, text=True, timeout=120, env=cli_env(),
     )  # fmt: skip
     assert r.returncode == 0 and r.stderr == ""
-    assert re.fullmatch(r"ertcloud \S+ \(core: (pure|compiled)\)\n", r.stdout), r.stdout
+    m = re.fullmatch(
+        r"ertcloud \S+ \(transport: (picows|aiohttp)\) \(core: (pure|compiled)\)\n", r.stdout
+    )
+    assert m is not None, r.stdout
+    assert m[1] == pick_transport("auto")  # what a Session picks by default
 
 
 def test_version_and_help_load_no_heavy_library() -> None:

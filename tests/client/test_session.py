@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from support import websocket_server
+from support import TRANSPORTS, websocket_server
 
 from ertcloud import LoginRejected, PasswordCredentials, Session, TokenClient, TokenManager
 from ertcloud.exceptions import ConnectError, InvalidCredentials
@@ -110,14 +110,16 @@ async def test_login_rejected_for_unknown_token(make_sim: Any) -> None:
                 pass
 
 
-async def test_dead_server_is_connect_error() -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_dead_server_is_connect_error(transport: str) -> None:
     with pytest.raises(ConnectError):
-        async with Session("ws://127.0.0.1:1/WebSocket", connect_timeout=3):
+        async with Session("ws://127.0.0.1:1/WebSocket", connect_timeout=3, transport=transport):
             pass
 
 
-async def test_reconnects_and_resubscribes_after_a_drop(sim: SimServer) -> None:
-    async with session_for(sim) as session:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_reconnects_and_resubscribes_after_a_drop(sim: SimServer, transport: str) -> None:
+    async with session_for(sim, transport=transport) as session:
         sub = session.subscribe(["TRI.N", "IBM.N"], fields=["BID", "ASK"])
         await sub.wait_complete(timeout=5)
         await sim.streaming.drop_all()
@@ -128,14 +130,15 @@ async def test_reconnects_and_resubscribes_after_a_drop(sim: SimServer) -> None:
         assert len(sim.streaming.subs) == 2
 
 
-async def test_token_reissue_keeps_the_session(make_sim: Any) -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_token_reissue_keeps_the_session(make_sim: Any, transport: str) -> None:
     async with make_sim(token_ttl=2) as sim:
         tokens = TokenManager(
             TokenClient(sim.token_url),
             PasswordCredentials("demo", "demo", "app"),
             renew_fraction=0.5,  # at 1 s (the shortest interval): a second to spare
         )
-        async with Session(sim.websocket_url, tokens=tokens) as session:
+        async with Session(sim.websocket_url, tokens=tokens, transport=transport) as session:
             sub = session.subscribe("TRI.N")
             await asyncio.wait_for(_until(lambda: session.tokens.renewals >= 2), 10)  # type: ignore[union-attr]
             assert session.reconnects == 0
@@ -162,13 +165,16 @@ async def _until(cond: Any) -> None:
 
 
 async def test_permessage_deflate_is_negotiated_when_offered(sim: SimServer) -> None:
+    """Only aiohttp offers permessage-deflate: asking for it makes the default transport
+    ("auto") aiohttp."""
     tokens = TokenManager(TokenClient(sim.token_url), PasswordCredentials("demo", "demo", "app"))
     async with Session(sim.websocket_url, tokens=tokens, compression=True) as session:
+        assert session.transport_name == "aiohttp"
         assert session._ws is not None and session._ws.compress == 15  # type: ignore[union-attr]
         sub = session.subscribe("TRI.N")
         await sub.wait_complete(timeout=5)
         await asyncio.wait_for(_until(lambda: sub.streams[0].updates >= 2), 10)
-    async with session_for(sim) as plain:
+    async with session_for(sim, transport="aiohttp") as plain:
         assert plain._ws is not None and plain._ws.compress == 0  # type: ignore[union-attr]
 
 
@@ -186,7 +192,8 @@ async def test_a_failing_callback_does_not_drop_the_connection(sim: SimServer) -
         assert sub.streams[0].updates >= 3
 
 
-async def test_a01_a_server_that_accepts_no_sub_protocol_is_refused() -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a01_a_server_that_accepts_no_sub_protocol_is_refused(transport: str) -> None:
     from aiohttp import web
 
     async def handler(request: web.Request) -> web.WebSocketResponse:
@@ -198,15 +205,16 @@ async def test_a01_a_server_that_accepts_no_sub_protocol_is_refused() -> None:
 
     async with websocket_server(handler) as url:
         with pytest.raises(ConnectError, match="did not accept the tr_json2 sub-protocol"):
-            async with Session(url, reconnect=False):
+            async with Session(url, reconnect=False, transport=transport):
                 pass
 
 
-async def test_d06_fragmented_frames_are_reassembled(sim: SimServer) -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_d06_fragmented_frames_are_reassembled(sim: SimServer, transport: str) -> None:
     from ertcloud.sim.server import fragmented
 
     assert fragmented(b"abcdefg", 3) == b"\x01\x03abc\x00\x03def\x80\x01g"
-    async with session_for(sim) as session:
+    async with session_for(sim, transport=transport) as session:
         await sim.faults.apply("fragment", parts=4)
         sub = session.subscribe(["TRI.N", "IBM.N"])
         await sub.wait_complete(timeout=5)

@@ -51,15 +51,21 @@ def _add_logging_everywhere(parser: argparse.ArgumentParser) -> None:
 
 
 class _Version(argparse.Action):
-    """``--version``: the version and the receive core, imported only when asked for."""
+    """``--version``: the version, the transport a session picks by default (as
+    ``transport="auto"`` does, without importing it) and the receive core (imported only when
+    asked for)."""
 
     def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
 
     def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from importlib.util import find_spec
+
         from ..protocol.core import CORE
 
-        sys.stdout.write(f"ertcloud {__version__} (core: {CORE})\n")  # as argparse's version
+        transport = "picows" if find_spec("picows") is not None else "aiohttp"
+        # on stdout, as argparse's version; the core last, as before the transport was shown
+        sys.stdout.write(f"ertcloud {__version__} (transport: {transport}) (core: {CORE})\n")
         parser.exit()
 
 

@@ -77,9 +77,10 @@ def add_transport_option(p: argparse.ArgumentParser) -> None:
     """``--transport``: the WebSocket library of the streaming session."""
     p.add_argument(
         "--transport",
-        choices=("aiohttp", "picows", "auto"),
-        default="aiohttp",
-        help="WebSocket library (picows: the faster optional extra; default aiohttp)",
+        choices=("auto", "picows", "aiohttp"),
+        default="auto",
+        help="WebSocket library (default auto: picows, the faster data path, where it is "
+        "installed, else aiohttp)",
     )
 
 
@@ -161,7 +162,7 @@ async def open_session(a: argparse.Namespace) -> AsyncIterator[Session]:
 
 
 def _transport(a: argparse.Namespace) -> str:
-    return str(getattr(a, "transport", None) or "aiohttp")
+    return str(getattr(a, "transport", None) or "auto")
 
 
 @asynccontextmanager

@@ -1,10 +1,10 @@
 """The asyncio session: one WebSocket to the streaming service, kept alive.
 
 It drives :class:`ertcloud.protocol.client.ClientProtocol` over a
-:class:`~ertcloud.client.transport.Transport` (aiohttp by default): authenticates
-through a :class:`~ertcloud.auth.manager.TokenManager`, connects, logs in, reissues the
-token on the open login stream before it expires, answers Pings, and on any loss of the
-connection reconnects at once, then with bounded jittered back-off (rotating through the
+:class:`~ertcloud.client.transport.Transport` (picows where it is installed, else aiohttp):
+authenticates through a :class:`~ertcloud.auth.manager.TokenManager`, connects, logs in,
+reissues the token on the open login stream before it expires, answers Pings, and on any loss
+of the connection reconnects at once, then with bounded jittered back-off (rotating through the
 endpoints it was given; see :mod:`ertcloud.client.reconnect`), logs in again and re-opens
 every stream with its original request.
 """
@@ -73,7 +73,7 @@ from .limits import DEFAULT_MAX_STREAMS, BreachPenalty, message_size_limit
 from .reconnect import ReconnectDelays
 from .subscription import Overflow, Subscription
 from .subscription_base import Callback
-from .transport import Connection, ConnectOptions, Transport
+from .transport import Connection, ConnectOptions, Transport, pick_transport
 from .transport_aiohttp import AiohttpTransport
 
 __all__ = ["HOOK_KINDS", "SUBPROTOCOLS", "Session", "Trace"]
@@ -112,6 +112,11 @@ class Session:
     login=LoginParams(user="root", position="10.0.0.7"))`` (``LoginParams.user`` is the
     DACS user name; ``ertcloud.connect(url, user=...)`` with no token URL does the same).
 
+    ``transport``: the WebSocket library, "auto" (the default: picows, the faster data path,
+    where it is installed, else aiohttp; aiohttp also when ``compression`` or ``http`` is
+    given, which only it uses), "picows", "aiohttp", or a
+    :class:`~ertcloud.client.transport.Transport` object. ``transport_name`` says which.
+
     ``proxy``: the HTTP proxy of the WebSocket and (unless its client has its own) of the
     token endpoint: a URL, ``False`` for none, or None for the process default / the
     environment (see :mod:`ertcloud.proxy`).
@@ -135,7 +140,7 @@ class Session:
         on_recovered: Callable[[Session], None] | None = None,
         stale_after: float | None = None,
         on_integrity: Callable[[IntegrityEvent], None] | None = None,
-        transport: str | Transport = "aiohttp",
+        transport: str | Transport = "auto",
         compression: bool = False,
         max_message_size: int | None = None,
         max_fields_per_image: int = MAX_FIELDS_PER_IMAGE,
@@ -165,12 +170,15 @@ class Session:
         on_disconnected = _fan_out(hooks["disconnected"])
         on_integrity = _fan_out(hooks["integrity"])
         self.urls = [urls] if isinstance(urls, str) else list(urls)
-        #: "aiohttp", or "picows" (faster data path, optional extra); "auto" picks picows
-        #: when it is installed. Any :class:`~ertcloud.client.transport.Transport` object
-        #: may be given instead (its class name is the name then).
+        #: "picows" or "aiohttp": what ``transport`` picked ("auto", the default: picows
+        #: when it is installed, unless ``compression`` or ``http`` asks for aiohttp; see
+        #: :func:`~ertcloud.client.transport.pick_transport`). Any
+        #: :class:`~ertcloud.client.transport.Transport` object may be given instead (its
+        #: class name is the name then).
         self._transport: Transport | None = None
         if isinstance(transport, str):
-            self.transport_name = _pick_transport(transport)
+            only = _aiohttp_only(compression, http)
+            self.transport_name = pick_transport(transport, aiohttp_only=only)
         else:
             self.transport_name = type(transport).__name__
             self._transport = transport
@@ -1095,15 +1103,10 @@ def _fan_out(callbacks: list[Callable[..., Any]]) -> Callable[..., Any] | None:
     return each
 
 
-def _pick_transport(name: str) -> str:
-    if name not in ("aiohttp", "picows", "auto"):
-        raise ConfigError(f"unknown transport {name!r}: use aiohttp, picows or auto")
-    if name == "aiohttp":
-        return name
-    try:
-        import picows  # noqa: F401
-    except ImportError:
-        if name == "picows":
-            raise ConfigError("transport='picows' needs: pip install 'ertcloud[picows]'") from None
-        return "aiohttp"
-    return "picows"
+def _aiohttp_only(compression: bool, http: aiohttp.ClientSession | None) -> str | None:
+    """What the session asks for that only the aiohttp transport does, if anything."""
+    if compression:
+        return "permessage-deflate (compression=True)"
+    if http is not None:
+        return "the given aiohttp.ClientSession (http=...)"
+    return None

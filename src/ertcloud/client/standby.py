@@ -175,7 +175,7 @@ class StandbyBase:
         trace: StandbyTrace | None = None,
         names: tuple[str, str] = ("session1", "session2"),
         proxy: ProxySetting = None,
-        transport: str = "aiohttp",
+        transport: str = "auto",
     ) -> None:
         if len(urls) < 2:
             raise ConfigError(f"{self.kind} needs two endpoints")

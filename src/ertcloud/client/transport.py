@@ -4,11 +4,14 @@ A :class:`Transport` opens connections; a :class:`Connection` is one open WebSoc
 pushes every complete message to a synchronous handler (:meth:`Connection.run`). The
 session has one read path for all of them. The adapters of this package:
 
-* :class:`~ertcloud.client.transport_aiohttp.AiohttpTransport` (the default),
-* :class:`~ertcloud.client.transport_picows.PicowsTransport` (the ``picows`` extra),
+* :class:`~ertcloud.client.transport_picows.PicowsTransport` (the data path: the default
+  wherever picows is installed, a dependency on CPython x86_64 and aarch64),
+* :class:`~ertcloud.client.transport_aiohttp.AiohttpTransport` (the fallback, and what
+  permessage-deflate or a caller's own ``aiohttp.ClientSession`` needs),
 * :class:`~ertcloud.client.transport_memory.MemoryTransport` (no sockets: tests).
 
-Any object with the same methods can be passed as ``Session(transport=...)``.
+``Session(transport=...)`` takes "auto" (the default: see :func:`pick_transport`),
+"picows", "aiohttp", or any object with the methods of :class:`Transport`.
 
 What every adapter guarantees:
 
@@ -28,7 +31,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-__all__ = ["ConnectOptions", "Connection", "FrameHandler", "Transport"]
+from ..exceptions import ConfigError
+
+__all__ = ["NAMES", "ConnectOptions", "Connection", "FrameHandler", "Transport", "pick_transport"]
+
+#: the transports a session can be asked for by name
+NAMES = ("auto", "picows", "aiohttp")
 
 #: Called with each complete TEXT/BINARY message; a view is valid only during the call.
 FrameHandler = Callable[[bytes | memoryview], None]
@@ -84,3 +92,22 @@ class Transport(Protocol):
 
     async def aclose(self) -> None:
         """Release what the transport holds (called once, when the session ends)."""
+
+
+def pick_transport(name: str = "auto", *, aiohttp_only: str | None = None) -> str:
+    """The built-in transport ``name`` stands for: "picows" or "aiohttp". "auto" is picows
+    when it can be imported, else aiohttp; with ``aiohttp_only`` (what the caller asked for
+    that only aiohttp does, e.g. "permessage-deflate"), "auto" is aiohttp. Raises
+    :class:`~ertcloud.exceptions.ConfigError` for an unknown name, or for "picows" when it
+    is not installed."""
+    if name not in NAMES:
+        raise ConfigError(f"unknown transport {name!r}: use auto, picows or aiohttp")
+    if name == "aiohttp" or (name == "auto" and aiohttp_only is not None):
+        return "aiohttp"
+    try:
+        import picows  # noqa: F401
+    except ImportError:
+        if name == "picows":
+            raise ConfigError("transport='picows' needs: pip install 'ertcloud[picows]'") from None
+        return "aiohttp"
+    return "picows"
