@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+#: the built-in WebSocket transports: the tests of what a session does over a real socket
+#: (reconnect, token reissue, pings, hostile frames) run on both, not only on the default
+TRANSPORTS = ("aiohttp", "picows")
 
 
 def cli_env(**extra: str) -> dict[str, str]:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from support import TRANSPORTS
 
 from benchmarks.fast_sender import fine_timers, install
 from ertcloud import PasswordCredentials, Session, TokenClient, TokenManager
@@ -31,7 +32,8 @@ def _fast_bench_sender() -> Iterator[None]:
 
 def session_for(sim: SimServer, **kw: Any) -> Session:
     tokens = TokenManager(TokenClient(sim.token_url), PasswordCredentials("demo", "demo", "app"))
-    return Session(sim.websocket_url, tokens=tokens, transport="picows", **kw)
+    kw.setdefault("transport", "picows")
+    return Session(sim.websocket_url, tokens=tokens, **kw)
 
 
 async def _until(cond: Callable[[], bool]) -> None:
@@ -67,9 +69,10 @@ async def test_reconnects_and_resubscribes(sim: SimServer) -> None:
 
 
 @pytest.mark.serial  # a Pong late by a second is a drop
-async def test_answers_server_pings(make_sim: Any) -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_answers_server_pings(make_sim: Any, transport: str) -> None:
     async with make_sim(server={"ping_timeout": 1, "rate": 0}) as sim:
-        async with session_for(sim) as session:
+        async with session_for(sim, transport=transport) as session:
             await asyncio.sleep(2.5)  # the server pings after 1/3 s of silence, drops at 1 s
             assert session.reconnects == 0
             assert not session._ws.closed  # type: ignore[union-attr]

@@ -210,6 +210,22 @@ async def test_a01_a_server_that_accepts_no_sub_protocol_is_refused(transport: s
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_refused_handshake_says_the_http_status_alike_on_each_transport(
+    transport: str,
+) -> None:
+    from aiohttp import web
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(status=503, text="busy")
+
+    async with websocket_server(handler) as url:
+        with pytest.raises(ConnectError) as info:
+            async with Session(url, reconnect=False, transport=transport):
+                pass
+    assert str(info.value) == f"WebSocket handshake with {url} failed: HTTP 503 Service Unavailable"
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_d06_fragmented_frames_are_reassembled(sim: SimServer, transport: str) -> None:
     from ertcloud.sim.server import fragmented
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from support import TRANSPORTS
 
 from ertcloud import PasswordCredentials, Session, TokenClient, TokenManager
 from ertcloud.exceptions import ConnectError, ErtcloudError
@@ -48,9 +49,12 @@ async def test_iteration_ends_when_the_session_is_closed(sim: SimServer) -> None
     assert task.exception() is None
 
 
-async def test_iteration_and_waits_end_when_the_session_ends_by_itself(sim: SimServer) -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_iteration_and_waits_end_when_the_session_ends_by_itself(
+    sim: SimServer, transport: str
+) -> None:
     sim.streaming.config.rate = 20  # the first updates come at once
-    session = session_for(sim, reconnect=False)
+    session = session_for(sim, reconnect=False, transport=transport)
     await session.start()
     sub = session.subscribe("TRI.N")
     out: list[Any] = []
@@ -106,8 +110,11 @@ async def test_a_failing_event_callback_does_not_drop_the_connection(
         assert session.connects == 1 and session.reconnects == 0
 
 
-async def test_post_fails_with_one_line_errors_when_the_connection_goes(sim: SimServer) -> None:
-    async with session_for(sim) as session:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_post_fails_with_one_line_errors_when_the_connection_goes(
+    sim: SimServer, transport: str
+) -> None:
+    async with session_for(sim, transport=transport) as session:
         sub = session.subscribe("TRI.N")
         await sub.wait_complete(5)
         sim.streaming.config.answer_pings = True

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import SimProcess, run_cli
+from support import TRANSPORTS, SimProcess, run_cli
 
 from ertcloud.auth.client import TokenClient
 from ertcloud.auth.grants import PasswordCredentials
@@ -155,12 +155,16 @@ async def test_exclusive_sign_on_closes_the_first_sessions_login() -> None:
             assert "exclusive sign-on" in (closed[0].state.text or "")
 
 
-async def test_session_rotates_endpoints_and_reports_recovery() -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_session_rotates_endpoints_and_reports_recovery(transport: str) -> None:
     async with SimServer(SimOptions(port=0, endpoints=3)) as sim:
         recovered: list[str | None] = []
         urls = sim.websocket_urls
         session = Session(
-            urls, tokens=tokens_for(sim), on_recovered=lambda s: recovered.append(s.url)
+            urls,
+            tokens=tokens_for(sim),
+            on_recovered=lambda s: recovered.append(s.url),
+            transport=transport,
         )
         async with session:
             sub = session.subscribe(["TRI.N", "EUR="])

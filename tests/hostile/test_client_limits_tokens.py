@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from support import TRANSPORTS
 
 from ertcloud import AuthenticationError, PasswordCredentials, Session, TokenClient, TokenManager
 from ertcloud.auth.grants import MAX_TOKEN_LIFETIME, parse_token
@@ -143,11 +144,12 @@ def test_advertised_ping_timeout_is_clamped(advertised: Any, used: float | None)
     assert login_with(advertised).ping_timeout == used
 
 
-async def test_a_silent_server_advertising_a_huge_ping_timeout_is_detected() -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_silent_server_advertising_a_huge_ping_timeout_is_detected(transport: str) -> None:
     """PingTimeout 1e9 and then silence (our Pings unanswered): the clamped timeout
     (lowered here from 300 s so that the test is quick) drops the connection."""
     async with HostileServer(quiet, ping_timeout=1e9, answer_pings=False) as server:
-        session = Session(server.url)
+        session = Session(server.url, transport=transport)
         session.protocol.login.max_ping_timeout = 1.5
         async with session:
             assert session.protocol.ping_timeout == 1.5

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from aiohttp import WSMsgType, web
+from support import TRANSPORTS
 
 from ertcloud import Session
 from ertcloud.client.integrity import SequenceGap, StreamFresh, StreamStale
@@ -166,12 +167,14 @@ async def hostile() -> AsyncIterator[HostileServer]:
         yield server
 
 
-async def test_session_survives_a_hostile_server(hostile: HostileServer) -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_session_survives_a_hostile_server(hostile: HostileServer, transport: str) -> None:
     events: list[Event] = []
     integrity: list[Any] = []
     async with Session(
         hostile.url,
         reconnect=False,
+        transport=transport,
         on_event=events.append,
         on_integrity=integrity.append,
         max_message_size=8 << 20,  # the 5 MB frame is over the 4 MiB default

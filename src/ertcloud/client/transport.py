@@ -29,11 +29,20 @@ from __future__ import annotations
 import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Protocol
 
 from ..exceptions import ConfigError
 
-__all__ = ["NAMES", "ConnectOptions", "Connection", "FrameHandler", "Transport", "pick_transport"]
+__all__ = [
+    "NAMES",
+    "ConnectOptions",
+    "Connection",
+    "FrameHandler",
+    "Transport",
+    "http_status",
+    "pick_transport",
+]
 
 #: the transports a session can be asked for by name
 NAMES = ("auto", "picows", "aiohttp")
@@ -111,3 +120,13 @@ def pick_transport(name: str = "auto", *, aiohttp_only: str | None = None) -> st
             raise ConfigError("transport='picows' needs: pip install 'ertcloud[picows]'") from None
         return "aiohttp"
     return "picows"
+
+
+def http_status(status: int, text: str = "") -> str:
+    """``HTTP 503 Service Unavailable``: how every adapter words a refused WebSocket
+    handshake (``text`` when the status has no standard reason phrase)."""
+    try:
+        text = HTTPStatus(status).phrase
+    except ValueError:
+        pass
+    return f"HTTP {status} {text}".rstrip()

@@ -10,7 +10,7 @@ import aiohttp
 
 from ..exceptions import ConnectFailed, LimitExceeded, one_line
 from ..proxy import redact, via
-from .transport import ConnectOptions, FrameHandler
+from .transport import ConnectOptions, FrameHandler, http_status
 
 __all__ = ["AiohttpConnection", "AiohttpTransport"]
 
@@ -107,7 +107,7 @@ class AiohttpTransport:
             )
         except aiohttp.WSServerHandshakeError as exc:
             raise ConnectFailed(
-                f"WebSocket handshake with {url} failed: HTTP {exc.status} {exc.message}"
+                f"WebSocket handshake with {url} failed: {http_status(exc.status, exc.message)}"
                 + (f" (through proxy {redact(proxy)})" if proxy else "")
             ) from None
         except (aiohttp.ClientSSLError, ssl.SSLError) as exc:

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 import picows
 
 from ..exceptions import ConfigError, ConnectFailed, LimitExceeded, one_line
-from ..proxy import via
+from ..proxy import redact, via
 from ..tracing import Trace
-from .transport import ConnectOptions, FrameHandler
+from .transport import ConnectOptions, FrameHandler, http_status
 
 if TYPE_CHECKING:
     from ._picows_listener import CompiledListener
@@ -348,7 +348,8 @@ async def connect(
             **kwargs,
         )
     except picows.WSHandshakeError as exc:
-        raise ConnectFailed(f"WebSocket handshake with {url} failed: {via(exc, proxy)}") from None
+        why = _refusal(exc, proxy)
+        raise ConnectFailed(f"WebSocket handshake with {url} failed: {why}") from None
     except ssl.SSLError as exc:
         raise ConnectFailed(f"TLS failure with {url}: {via(exc, proxy)}") from None
     except (OSError, asyncio.TimeoutError, picows.WSError) as exc:
@@ -369,6 +370,17 @@ async def connect(
         raw.set_protocol(_chunked_reads(picows_protocol))
     ws._subprotocol = response.headers.get("Sec-WebSocket-Protocol")
     return ws
+
+
+def _refusal(exc: picows.WSHandshakeError, proxy: str | None) -> str:
+    """Why the server refused the handshake: its HTTP status as the aiohttp adapter words it
+    (picows says "expected upgrade response with status 101 ..."), else picows' words."""
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status", None)
+    if not isinstance(status, int) or status == 101:
+        return via(exc, proxy)
+    text = http_status(status)
+    return f"{text} (through proxy {redact(proxy)})" if proxy else text
 
 
 class PicowsTransport:
