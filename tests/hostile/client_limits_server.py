@@ -53,6 +53,8 @@ class Conn:
         self.writer = writer
         self.messages: list[dict[str, Any]] = []  # every JSON message received
         self.bytes_sent = 0
+        #: the status code of the client's CLOSE frame (0: one without a code), None: none came
+        self.close_code: int | None = None
 
     @property
     def closed(self) -> bool:
@@ -192,6 +194,7 @@ class HostileServer:
         while True:
             opcode, data = await self._read_frame(conn)
             if opcode == 0x8:
+                conn.close_code = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else 0
                 return
             if opcode != TEXT:
                 continue

@@ -2,7 +2,8 @@
 transports: the message is refused once past the size limit (a 200 MB frame from its
 header, a 600 MB fragmented message as soon as the fragments pass the limit), a
 ProtocolViolation carrying the limit is reported, and the session reconnects and
-requests its item again. The client runs in a child process whose peak RSS is read."""
+requests its item again. The client runs in a child process whose peak RSS is read. And
+the server is told why, with a CLOSE of code 1009."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ from typing import Any
 
 import pytest
 
-from .client_limits_server import Conn, HostileServer, filler
+from ertcloud import Session
+from ertcloud.protocol.events import Event, ProtocolViolation
+
+from .client_limits_server import CONTINUATION, TEXT, Conn, HostileServer, filler
 
 PROBE = Path(__file__).with_name("client_limits_probe.py")
 MB = 1024 * 1024
@@ -73,3 +77,29 @@ async def test_enormous_message_costs_bounded_memory_then_reconnects(
     assert result["recoveries"] >= 1 and result["refreshes"] >= 2 and result["open"], result
     names = [m.get("Key", {}).get("Name") for m in second.messages]
     assert "HOSTILE.N" in names
+
+
+async def fragments_past_the_limit(conn: Conn, ids: list[int]) -> None:
+    """64 KiB fragments of one message, to just past 256 KiB, then nothing: the client has
+    read all there is when it refuses the message."""
+    if conn.number == 1:
+        for n in range(5):
+            await conn.stream_frame(64 * 1024, filler(), TEXT if n == 0 else CONTINUATION, False)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_fragments_past_the_limit_are_refused_with_close_code_1009(transport: str) -> None:
+    """The server learns why: a CLOSE with 1009 (message too big) on either transport."""
+    events: list[Event] = []
+    async with HostileServer(fragments_past_the_limit) as server:
+        async with Session(
+            server.url, transport=transport, max_message_size=256 * 1024, on_event=events.append
+        ) as session:
+            session.subscribe("HOSTILE.N", queue=False)
+            for _ in range(400):
+                if len(server.conns) >= 2:
+                    break
+                await asyncio.sleep(0.025)
+        first = server.conns[0]
+    assert any(isinstance(e, ProtocolViolation) and e.limit == 256 * 1024 for e in events)
+    assert first.close_code == 1009

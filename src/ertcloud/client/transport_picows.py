@@ -214,7 +214,10 @@ class PicowsWebSocket:
             payload = frame.get_payload_as_memoryview()
             size = len(self._parts) + len(payload)
             if size > self.max_message_size:
-                # Abort at once: neither buffer the rest nor wait for a close handshake.
+                # Say why (1009, as the aiohttp adapter does), then abort at once: neither
+                # buffer the rest nor wait for the close handshake.
+                if not transport.is_close_frame_sent:
+                    transport.send_close(picows.WSCloseCode.MESSAGE_TOO_BIG)
                 self._fail(transport, self._too_big(f"{size} bytes of fragments so far"))
                 return
             self._parts += payload
