@@ -145,6 +145,31 @@ async def test_new_field_names_stop_at_the_cap_then_the_session_resubscribes(
     assert "HOSTILE.N" in names
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_breach_found_by_the_session_closes_with_1000_on_either_transport(
+    transport: str,
+) -> None:
+    """The session's handler refuses the image (over ``max_fields_per_image``): the
+    connection ends with a CLOSE frame of code 1000 on both transports (picows aborts
+    right after it, aiohttp waits for the server's CLOSE)."""
+
+    async def wide(conn: Conn, ids: list[int]) -> None:
+        if conn.number == 1:
+            await conn.send_frame(refresh_frame(ids[0], 20))
+
+    events: list[Event] = []
+    async with (
+        HostileServer(wide) as server,
+        Session(
+            server.url, transport=transport, max_fields_per_image=10, on_event=events.append
+        ) as session,
+    ):
+        session.subscribe("HOSTILE.N", queue=False, on_refresh=lambda ev: None)
+        await wait_for(lambda: len(server.conns) >= 2)
+    assert [e.limit for e in events if isinstance(e, ProtocolViolation)] == [10]
+    assert server.conns[0].close_code == 1000
+
+
 def refresh_frame(sid: int, n_fields: int) -> bytes:
     fields = ",".join(f'"F{i}":{i}' for i in range(n_fields))
     return (

@@ -191,14 +191,23 @@ class PicowsWebSocket:
         except Exception as exc:
             self._fail(transport, exc)
 
-    def _fail(self, transport: picows.WSTransport, exc: Exception) -> None:
-        """End the connection for ``exc`` (re-raised by run()); frames already buffered
-        are dropped."""
+    def _fail(
+        self,
+        transport: picows.WSTransport,
+        exc: Exception,
+        code: picows.WSCloseCode = picows.WSCloseCode.OK,
+    ) -> None:
+        """End the connection for ``exc`` (re-raised by run()): a CLOSE frame with ``code``
+        (as the aiohttp adapter's close after the session's handler raised: 1000), then
+        at once, without waiting for the server's CLOSE; frames already buffered are
+        dropped."""
         if self._error is None:
             self._error = exc
         self._parts = None
         if self._listener is not None:
             self._listener.handler = None  # what is still buffered goes to _frame: dropped
+        if not transport.is_close_frame_sent and not transport.is_disconnected:
+            transport.send_close(code)
         transport.disconnect(graceful=False)
 
     def _frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
@@ -214,11 +223,10 @@ class PicowsWebSocket:
             payload = frame.get_payload_as_memoryview()
             size = len(self._parts) + len(payload)
             if size > self.max_message_size:
-                # Say why (1009, as the aiohttp adapter does), then abort at once: neither
-                # buffer the rest nor wait for the close handshake.
-                if not transport.is_close_frame_sent:
-                    transport.send_close(picows.WSCloseCode.MESSAGE_TOO_BIG)
-                self._fail(transport, self._too_big(f"{size} bytes of fragments so far"))
+                # Say why (1009, as aiohttp does), then abort at once: neither buffer the
+                # rest nor wait for the close handshake.
+                too_big = self._too_big(f"{size} bytes of fragments so far")
+                self._fail(transport, too_big, picows.WSCloseCode.MESSAGE_TOO_BIG)
                 return
             self._parts += payload
             if frame.fin:
