@@ -1,4 +1,5 @@
-"""The default WebSocket transport, on aiohttp (see :mod:`ertcloud.client.transport`)."""
+"""The WebSocket transport on aiohttp: the fallback where picows is not installed, and what
+permessage-deflate needs (see :mod:`ertcloud.client.transport`)."""
 
 from __future__ import annotations
 

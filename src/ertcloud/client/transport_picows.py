@@ -1,4 +1,6 @@
-"""Optional WebSocket transport on picows (``pip install ertcloud[picows]``).
+"""The WebSocket transport on picows: the default (``transport="auto"``) wherever picows is
+installed (a dependency on CPython x86_64 and aarch64; elsewhere ``pip install
+ertcloud[picows]`` where it builds).
 
 aiohttp hands every frame to an ``async for`` loop: a few microseconds of future and
 coroutine work per frame. picows (Cython) calls a listener synchronously for each frame
