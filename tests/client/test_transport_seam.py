@@ -4,12 +4,14 @@ the simulator's per-connection session, and the guarantees every adapter gives."
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import sys
 from collections.abc import Callable
 
 import pytest
 
 from ertcloud import ConfigError, ConnectFailed, Session, TransportError
-from ertcloud.client.transport import Connection, ConnectOptions, Transport
+from ertcloud.client.transport import Connection, ConnectOptions, Transport, pick_transport
 from ertcloud.client.transport_memory import Close, MemoryPeer, MemoryTransport, Send
 from ertcloud.protocol.events import Event, ProtocolViolation
 from ertcloud.protocol.login import LoginParams
@@ -39,15 +41,16 @@ async def until(cond: Callable[[], bool], what: str, timeout: float = 10.0) -> N
 
 def test_the_adapters_meet_the_interface() -> None:
     from ertcloud.client.transport_aiohttp import AiohttpConnection, AiohttpTransport
+    from ertcloud.client.transport_picows import PicowsTransport, PicowsWebSocket
 
-    transports: list[type[Transport]] = [AiohttpTransport, MemoryTransport]
-    connections: list[type[Connection]] = [AiohttpConnection]
+    transports: list[type[Transport]] = [AiohttpTransport, PicowsTransport, MemoryTransport]
+    connections: list[type[Connection]] = [AiohttpConnection, PicowsWebSocket]
     for cls in (*transports, *connections):
         assert cls.__doc__
     for name in ("connect", "aclose"):
         assert all(callable(getattr(t, name)) for t in transports)
     for name in ("send", "close", "pause_reading", "resume_reading", "run"):
-        assert callable(getattr(AiohttpConnection, name))
+        assert all(callable(getattr(c, name)) for c in connections)
 
 
 @pytest.mark.both_cores
@@ -126,6 +129,31 @@ async def test_a_transport_without_the_subprotocol_is_refused() -> None:
     session = Session("memory://sim", transport=Wrong(transport.accept))
     with pytest.raises(ConnectFailed, match="did not accept the tr_json2"):
         await session.start()
+
+
+def test_auto_is_the_default_and_picks_picows_unless_only_aiohttp_will_do(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ertcloud.cli import build_parser
+    from ertcloud.client.standby import HotStandby
+
+    installed = importlib.util.find_spec("picows") is not None  # a dependency, but not everywhere
+    assert Session("ws://x").transport_name == ("picows" if installed else "aiohttp")
+    assert HotStandby(["ws://a", "ws://b"]).transport == "auto"
+    args = build_parser("subscribe").parse_args(["subscribe", "TRI.N"])
+    assert args.transport == "auto"
+    assert Session("ws://x", transport="aiohttp").transport_name == "aiohttp"
+    # what only aiohttp does: permessage-deflate, a caller's own aiohttp.ClientSession
+    assert Session("ws://x", compression=True).transport_name == "aiohttp"
+    assert Session("ws://x", http=object()).transport_name == "aiohttp"  # type: ignore[arg-type]
+    if installed:  # named, picows is used (it offers no compression)
+        assert Session("ws://x", transport="picows", compression=True).transport_name == "picows"
+    # picows missing: auto falls back, picows by name is a configuration error
+    monkeypatch.setitem(sys.modules, "picows", None)
+    assert pick_transport("auto") == "aiohttp"
+    assert Session("ws://x").transport_name == "aiohttp"
+    with pytest.raises(ConfigError, match="picows"):
+        Session("ws://x", transport="picows")
 
 
 def test_bad_options_are_config_errors_and_value_errors() -> None:
