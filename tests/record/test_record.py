@@ -10,8 +10,10 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
+from ertcloud.client.transport import pick_transport
 from ertcloud.sinks import make_sink
 
 from .cli import cli_env, run_cli, start_cli
@@ -68,6 +70,19 @@ def test_records_the_embedded_simulator_to_two_sinks(tmp_path: Path) -> None:
     quotes = con.execute("SELECT count(*) FROM quotes").fetchone()
     con.close()
     assert quotes is not None and quotes[0] >= 3
+
+
+@pytest.mark.parametrize("transport", ["auto", "aiohttp"])
+def test_transport_option_picks_the_websocket_library(tmp_path: Path, transport: str) -> None:
+    """``--transport`` (default auto: picows where installed) names what the session uses,
+    said at INFO level on connecting."""
+    jl = tmp_path / "ticks.jsonl"
+    args = ["record", "TRI.N", "--to", f"jsonl:{jl}", "--duration", "1", "-v"]
+    r = run_cli(*args, *(("--transport", transport) if transport != "auto" else ()))
+    assert r.returncode == 0, r.stderr
+    used = pick_transport(transport)
+    assert re.search(rf"connected to ws://\S+ over {used}$", r.stderr, re.M), r.stderr
+    assert _rows(f"jsonl:{jl}")
 
 
 def test_rerun_appends_with_increasing_seq(tmp_path: Path) -> None:

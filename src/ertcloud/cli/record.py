@@ -34,6 +34,7 @@ from ..bars import parse_interval
 from ..config import MAX_SILENCE
 from ..exceptions import ConfigError, ErtcloudError
 from . import cluster, interrupt
+from .common import add_transport_option
 from .longrun import say, serve_metrics, stop_on_signals
 from .market_price import (
     add_options,
@@ -95,6 +96,7 @@ def add_parser(sub: Any) -> None:
         help="progress line on stderr every N s (5; 0: none)",
     )
     add_options(p, command="record")
+    add_transport_option(p)
     cluster.add_record_options(p)
     p.set_defaults(func=lambda a: interrupt.run(run(a, p)))
 
@@ -355,7 +357,9 @@ async def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
             if rec is not None:
                 rec.on_trace(kind, detail)
 
-        session = conn.session(args, connect_timeout=args.connect_timeout, trace=trace)
+        session = conn.session(
+            args, connect_timeout=args.connect_timeout, trace=trace, transport=args.transport
+        )
         rec = Recorder(
             session,
             sinks,

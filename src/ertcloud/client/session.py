@@ -661,6 +661,7 @@ class Session:
         for n in range(len(self.urls)):
             try:
                 await self._connect_and_login()
+                log.info("connected to %s over %s", self.url, self.transport_name)
                 return
             except (ConnectFailed, asyncio.TimeoutError) as exc:
                 if n == len(self.urls) - 1:
