@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import cli_forkserver
 import pytest
 from aiohttp import web
-from support import cli_env, ertcloud_cmd, run_cli
+from support import TRANSPORTS, cli_env, ertcloud_cmd, run_cli
 
 from ertcloud.cli.interrupt import NOTICE_AFTER
 
@@ -210,15 +210,18 @@ def test_ctrl_c_while_waiting_for_a_token_exits_130_at_once(silent: Silent, comm
         assert t.text.count("Sending authentication request") <= 1  # not re-sent
 
 
-@pytest.mark.parametrize("command", ["market-price", "subscribe", "record"])
+@pytest.mark.parametrize("command", ["market-price", "subscribe", "subscribe-aiohttp", "record"])
 def test_ctrl_c_while_connecting_to_a_silent_websocket_exits_130_at_once(
     silent: Silent, command: str
 ) -> None:
+    """On the default transport (picows where installed), and on aiohttp."""
     args = {
         "market-price": ["market-price", "--url", silent.websocket],
         "subscribe": ["subscribe", "TRI.N", "--url", silent.websocket],
+        "subscribe-aiohttp": ["subscribe", "TRI.N", "--url", silent.websocket,
+                              "--transport", "aiohttp"],
         "record": ["record", "TRI.N", "--to", "jsonl:/dev/null", "--url", silent.websocket],
-    }[command]
+    }[command]  # fmt: skip
     with on_terminal(*args, "--auth-url", silent.token, *CREDS) as t:
         code, took = _interrupt(t, f"the connection to {silent.websocket}")
         assert code == 130, t.text
@@ -296,8 +299,9 @@ def test_bad_timeout_is_a_usage_error() -> None:
     )
 
 
-def test_ctrl_c_while_streaming_is_a_clean_stop_exit_0() -> None:
-    with on_terminal("subscribe", "TRI.N", "--format", "jsonl") as t:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_ctrl_c_while_streaming_is_a_clean_stop_exit_0(transport: str) -> None:
+    with on_terminal("subscribe", "TRI.N", "--format", "jsonl", "--transport", transport) as t:
         t.read_until('"event":"refresh"')
         start = time.monotonic()
         os.write(t.master, b"\x03")
