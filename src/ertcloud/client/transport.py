@@ -26,6 +26,7 @@ What every adapter guarantees:
 
 from __future__ import annotations
 
+import logging
 import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ __all__ = [
     "http_status",
     "pick_transport",
 ]
+
+log = logging.getLogger("ertcloud.client")
 
 #: the transports a session can be asked for by name
 NAMES = ("auto", "picows", "aiohttp")
@@ -111,7 +114,10 @@ def pick_transport(name: str = "auto", *, aiohttp_only: str | None = None) -> st
     is not installed."""
     if name not in NAMES:
         raise ConfigError(f"unknown transport {name!r}: use auto, picows or aiohttp")
-    if name == "aiohttp" or (name == "auto" and aiohttp_only is not None):
+    if name == "aiohttp":
+        return name
+    if name == "auto" and aiohttp_only is not None:
+        log.debug("transport auto: aiohttp, for %s", aiohttp_only)
         return "aiohttp"
     try:
         import picows  # noqa: F401

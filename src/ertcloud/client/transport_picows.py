@@ -200,9 +200,9 @@ class PicowsWebSocket:
         code: picows.WSCloseCode = picows.WSCloseCode.OK,
     ) -> None:
         """End the connection for ``exc`` (re-raised by run()): a CLOSE frame with ``code``
-        (as the aiohttp adapter's close after the session's handler raised: 1000), then
-        at once, without waiting for the server's CLOSE; frames already buffered are
-        dropped."""
+        (1000 by default, as the aiohttp adapter's close after the session's handler raised),
+        then the socket closes at once, with no wait for the server's CLOSE; frames already
+        buffered are dropped."""
         if self._error is None:
             self._error = exc
         self._parts = None
