@@ -144,7 +144,7 @@ cdef struct _Field:
     # a _T_FLOAT read exactly as m / 10**e (m below 2**27, e up to 9): its narrow slot's 4
     # bytes, known from the digits (no division to check them); else _NO_DEC
     unsigned int dec
-    _Memo* memo  # set where an Update is applied: _memo_of(this field)
+    _Slot* memo  # set where an Update is applied: _memo_of(this field)
     bint rippled  # set there: it has ripple moves
 
 
@@ -547,7 +547,7 @@ cdef class CompactImage:
     cdef inline int _put(self, _Field* f) except -1:
         """Field ``f`` stored as ``_merge`` stores a value (a number as it was read); ``f.memo``
         set (``_apply_fields``)."""
-        cdef _Memo* m = f.memo
+        cdef _Slot* m = f.memo
         cdef PyObject* p
         cdef Py_ssize_t i
         cdef PyObject* old
@@ -1111,23 +1111,25 @@ cdef enum:
     _MAX_PAIRS = 8  # ripple moves per name kept as slot pairs
 
 
-cdef struct _Slot:  # 64 bytes: one cache line
-    Py_ssize_t n
-    PyObject* s
+cdef struct _Slot:  # 64 bytes: one cache line (the table is aligned to 64 by the compiler)
+    PyObject* s  # the string (a reference of the cache; NULL: none)
     uint64_t a, b  # the first and the last 8 bytes (all of them up to 16)
-    char bytes[_CACHE_LEN]
-
-
-cdef struct _Memo:
-    # what a field named as the _Slot of the same index is in the layout and the ripple rules
-    # seen last (new references to them; NULL: none yet): CompactImage._put, _ripple_info
+    unsigned int n  # its length in bytes
+    # what a field of this name is in the layout and the ripple rules seen last (new
+    # references to them; NULL: none yet), beside the string so that the Update path reads
+    # one cache line per field name: CompactImage._put, _ripple_info
+    int at  # its slot in that layout, or -1
     PyObject* index
-    Py_ssize_t at  # its slot in that layout, or -1
     PyObject* rules
     unsigned long long group  # its ripple group's bit, or 0
     bint rippled  # has ripple moves
-    # its ripple moves in those rules as slot pairs of the layout ``pindex`` (a new reference,
-    # NULL: none taken yet): _ripple_at; npairs -1 when not all of them are in that layout
+
+
+cdef struct _Memo:
+    # the rest of what the name of the _Slot of the same index remembers, read only for a
+    # field with ripple moves: those moves in the slot's rules as slot pairs of the layout
+    # ``pindex`` (a new reference, NULL: none taken yet): _ripple_at; npairs -1 when not all
+    # of them are in that layout
     PyObject* pindex
     int npairs
     unsigned short pairs[2 * _MAX_PAIRS]
@@ -1135,8 +1137,10 @@ cdef struct _Memo:
 
 # Field names and short repeated values (codes, ticks, times) decoded once: a small table
 # keyed by the bytes, an entry replaced on collision (strings are immutable, sharing is safe).
+# The bytes of a string longer than 16 (which ``a`` and ``b`` do not cover) are in ``_long``.
 cdef _Slot _cache[_CACHE_SLOTS]
 cdef _Memo _memo[_CACHE_SLOTS]
+cdef char _long[_CACHE_SLOTS][_CACHE_LEN]
 cdef uint64_t _FNV_OFFSET = 14695981039346656037ULL
 cdef uint64_t _FNV_PRIME = 1099511628211ULL
 
@@ -1229,11 +1233,13 @@ cdef object _make_str(const unsigned char* p, Py_ssize_t n, bint ascii):
         return None
 
 
-cdef void _forget(_Memo* m) noexcept:
+cdef void _forget(_Slot* m) noexcept:
+    """Drop what the slot's name remembered (the slot now holds another string)."""
+    cdef _Memo* r = &_memo[m - _cache]
     Py_XDECREF(m.index)
     Py_XDECREF(m.rules)
-    Py_XDECREF(m.pindex)
-    m.index = m.rules = m.pindex = NULL
+    Py_XDECREF(r.pindex)
+    m.index = m.rules = r.pindex = NULL
 
 
 cdef object _string(_Cur* c):
@@ -1270,7 +1276,7 @@ cdef object _string_in(_Cur* c, _Slot** where):
     slot = &_cache[(h ^ (h >> 32) ^ (h >> 17)) & (_CACHE_SLOTS - 1)]
     if (
         slot.s is not NULL and slot.n == n and slot.a == a and slot.b == b
-        and (n <= 16 or memcmp(slot.bytes, p, n) == 0)
+        and (n <= 16 or memcmp(_long[slot - _cache], p, n) == 0)
     ):
         where[0] = slot
         return <object>slot.s
@@ -1279,11 +1285,12 @@ cdef object _string_in(_Cur* c, _Slot** where):
         Py_XDECREF(slot.s)
         Py_INCREF(s)
         slot.s = <PyObject*>s
-        slot.n = n
+        slot.n = <unsigned int>n
         slot.a = a
         slot.b = b
-        memcpy(slot.bytes, p, n)
-        _forget(&_memo[slot - _cache])  # it was another name's
+        if n > 16:
+            memcpy(_long[slot - _cache], p, n)
+        _forget(slot)  # it was another name's
         where[0] = slot
     return s
 
@@ -2123,7 +2130,7 @@ cdef int _apply_fields(object s, _Rec* r, _Field* fs) except -1:
 cdef inline int _put_field(CompactImage img, _Field* f) except -1:
     """``img._put(f)``, the common case here: a number or a packed string into a narrow
     slot of the layout the name's memo knows."""
-    cdef _Memo* m = f.memo
+    cdef _Slot* m = f.memo
     cdef Py_ssize_t i
     cdef const unsigned int* o
     cdef unsigned int u
@@ -2157,9 +2164,10 @@ cdef inline bint _ripple_info(_Field* f, object rules, dict table, dict group, u
     """Whether field ``f`` has ripple moves in ``rules`` (whose ``table`` and ``group`` these
     are), and the bit of its group in ``bit`` (0: none); remembered in the name's cache entry
     (``f.memo``, set by the caller)."""
-    cdef _Memo* m = f.memo
+    cdef _Slot* m = f.memo
     cdef PyObject* g
     cdef bint rippled
+    cdef _Memo* r
     if m is not NULL and m.rules == <PyObject*>rules:
         bit[0] = m.group
         return m.rippled
@@ -2171,8 +2179,9 @@ cdef inline bint _ripple_info(_Field* f, object rules, dict table, dict group, u
             bit[0] = <unsigned long long>(<object>g)
     if m is not NULL:
         _hold(&m.rules, rules)
-        Py_XDECREF(m.pindex)  # its pairs were of other rules
-        m.pindex = NULL
+        r = &_memo[m - _cache]
+        Py_XDECREF(r.pindex)  # its pairs were of other rules
+        r.pindex = NULL
         m.group = bit[0]
         m.rippled = rippled
     return rippled
@@ -2182,15 +2191,16 @@ cdef int _ripple_at(CompactImage img, dict table, _Field* f, object whole) excep
     """``_ripple`` of field ``f``, which ``_ripple_info`` just found in the rules of
     ``table``: by the slot pairs of its moves in ``img``'s layout, kept in its memo, when all
     of them are in that layout (then the moves do not depend on ``whole``)."""
-    cdef _Memo* m = f.memo
+    cdef _Memo* m
     cdef tuple moves, mv
     cdef Py_ssize_t d, src
     cdef int i
     cdef const unsigned int* o
     cdef unsigned int lim
     cdef unsigned char* tb
-    if m is NULL:
+    if f.memo is NULL:
         return _ripple(img, table, <object>f.name, whole)
+    m = &_memo[f.memo - _cache]
     if m.pindex != <PyObject*>img.index:
         _hold(&m.pindex, img.index)
         moves = <tuple>PyDict_GetItem(table, <object>f.name)
@@ -2228,10 +2238,10 @@ cdef int _ripple_at(CompactImage img, dict table, _Field* f, object whole) excep
     return 0
 
 
-cdef inline _Memo* _memo_of(_Field* f) noexcept:
-    """The memo of ``f``'s name: NULL when it has none (a long name, or its cache entry now
-    holds another string)."""
-    return &_memo[f.cs - _cache] if f.cs is not NULL and f.cs.s == f.name else NULL
+cdef inline _Slot* _memo_of(_Field* f) noexcept:
+    """The cache entry of ``f``'s name, which remembers its slot and ripple group: NULL when
+    it has none (a long name, or its entry now holds another string)."""
+    return f.cs if f.cs is not NULL and f.cs.s == f.name else NULL
 
 
 cdef object _TRUE = True
