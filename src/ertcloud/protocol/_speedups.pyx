@@ -1245,11 +1245,24 @@ cdef void _forget(_Slot* m) noexcept:
 cdef object _string(_Cur* c):
     """A JSON string at the cursor as a str (shared when short), or None to fall back."""
     cdef _Slot* slot
-    return _string_in(c, &slot)
+    return _string_in(c, &slot, True)
 
 
-cdef object _string_in(_Cur* c, _Slot** where):
-    """``_string``, and the cache entry that holds it in ``where`` (NULL: none)."""
+cdef inline bint _is_id(const unsigned char* p, Py_ssize_t n) noexcept nogil:
+    """Whether the ``n`` bytes at ``p`` look like an identifier: 5 digits or more."""
+    cdef Py_ssize_t j
+    if n < 5:
+        return False
+    for j in range(n):
+        if not (48 <= p[j] <= 57):
+            return False
+    return True
+
+
+cdef object _string_in(_Cur* c, _Slot** where, bint value):
+    """``_string``, and the cache entry that holds it in ``where`` (NULL: none). A ``value``
+    that looks like an identifier (a trade or an order id: ``_is_id``) is not shared: each
+    one comes once, and through the cache it would only cost a cold entry (or evict a name's)."""
     cdef const unsigned char* p
     cdef Py_ssize_t n
     cdef bint ascii
@@ -1259,7 +1272,7 @@ cdef object _string_in(_Cur* c, _Slot** where):
     where[0] = NULL
     if c.p >= c.end or c.p[0] != 34 or _raw_string(c, &p, &n, &ascii):
         return None
-    if n > _CACHE_LEN:
+    if n > _CACHE_LEN or (value and _is_id(p, n)):
         return _make_str(p, n, ascii)
     # the length and the first and last 8 bytes pick the slot (memcmp decides a hit)
     if n >= 8:
@@ -1761,7 +1774,7 @@ cdef int _fields_into(_Cur* c, Frame fr, Py_ssize_t* f0, Py_ssize_t* nf) except 
         return 0
     while True:
         _ws(c)
-        k = _string_in(c, &cs)
+        k = _string_in(c, &cs, False)
         if k is None or not _eat(c, 58):  # ':'
             return _FALLBACK
         f = fr._push_field()
