@@ -1122,7 +1122,10 @@ cdef struct _Slot:  # 64 bytes: one cache line (the table is aligned to 64 by th
     PyObject* index
     PyObject* rules
     unsigned long long group  # its ripple group's bit, or 0
-    bint rippled  # has ripple moves
+    unsigned short rippled  # has ripple moves
+    # the entry of the field name that came after this one last time (fields come in much
+    # the same order in every Update): _fields_into tries it first (_is_at)
+    unsigned short next
 
 
 cdef struct _Memo:
@@ -1141,6 +1144,7 @@ cdef struct _Memo:
 cdef _Slot _cache[_CACHE_SLOTS]
 cdef _Memo _memo[_CACHE_SLOTS]
 cdef char _long[_CACHE_SLOTS][_CACHE_LEN]
+cdef unsigned short _first_name = 0  # the entry of the first field name of the last Fields read
 cdef uint64_t _FNV_OFFSET = 14695981039346656037ULL
 cdef uint64_t _FNV_PRIME = 1099511628211ULL
 
@@ -1240,6 +1244,29 @@ cdef void _forget(_Slot* m) noexcept:
     Py_XDECREF(m.rules)
     Py_XDECREF(r.pindex)
     m.index = m.rules = r.pindex = NULL
+
+
+cdef inline bint _is_at(_Cur* c, _Slot* slot) noexcept nogil:
+    """Whether the JSON string at the cursor is the string of cache entry ``slot`` (then the
+    cursor moves past it): its bytes (which hold no quote, backslash or control character)
+    between the quotes, compared without the scan for the closing quote or the hash, and
+    read from an entry whose address does not depend on the bytes at the cursor."""
+    cdef const unsigned char* p = c.p + 1
+    cdef Py_ssize_t n = slot.n
+    cdef uint64_t a, b
+    if slot.s is NULL or c.p >= c.end or c.p[0] != 34 or c.end - p < (n + 1 if n >= 8 else 8):
+        return False
+    if p[n] != 34:
+        return False
+    memcpy(&a, p, 8)
+    if n >= 8:
+        memcpy(&b, p + n - 8, 8)
+        if a != slot.a or b != slot.b or (n > 16 and memcmp(_long[slot - _cache], p, n) != 0):
+            return False
+    elif (a & ((<uint64_t>1 << (8 * n)) - 1)) != slot.a:
+        return False
+    c.p = p + n + 1
+    return True
 
 
 cdef object _string(_Cur* c):
@@ -1765,7 +1792,11 @@ cdef int _fields_into(_Cur* c, Frame fr, Py_ssize_t* f0, Py_ssize_t* nf) except 
     _FALLBACK for anything else."""
     cdef _Field* f
     cdef _Slot* cs
+    cdef _Slot* prev = NULL
+    cdef _Slot* guess = &_cache[_first_name]
+    cdef unsigned short at
     cdef object k
+    global _first_name
     if not _eat(c, 123):  # '{'
         return _FALLBACK
     f0[0] = fr.nfs
@@ -1774,9 +1805,22 @@ cdef int _fields_into(_Cur* c, Frame fr, Py_ssize_t* f0, Py_ssize_t* nf) except 
         return 0
     while True:
         _ws(c)
-        k = _string_in(c, &cs, False)
+        if _is_at(c, guess):  # the name that followed the previous one last time
+            cs = guess
+            k = <object>cs.s
+        else:
+            k = _string_in(c, &cs, False)
         if k is None or not _eat(c, 58):  # ':'
             return _FALLBACK
+        if cs is not NULL:
+            at = <unsigned short>(cs - _cache)
+            if prev is NULL:
+                if _first_name != at:
+                    _first_name = at
+            elif prev.next != at:
+                prev.next = at
+            prev = cs
+            guess = &_cache[cs.next]
         f = fr._push_field()
         Py_INCREF(k)
         f.name = <PyObject*>k
