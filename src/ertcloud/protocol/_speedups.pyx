@@ -1114,18 +1114,19 @@ cdef enum:
 cdef struct _Slot:  # 64 bytes: one cache line (the table is aligned to 64 by the compiler)
     PyObject* s  # the string (a reference of the cache; NULL: none)
     uint64_t a, b  # the first and the last 8 bytes (all of them up to 16)
-    unsigned int n  # its length in bytes
     # what a field of this name is in the layout and the ripple rules seen last (new
     # references to them; NULL: none yet), beside the string so that the Update path reads
     # one cache line per field name: CompactImage._put, _ripple_info
-    int at  # its slot in that layout, or -1
     PyObject* index
     PyObject* rules
     unsigned long long group  # its ripple group's bit, or 0
-    unsigned short rippled  # has ripple moves
-    # the entry of the field name that came after this one last time (fields come in much
-    # the same order in every Update): _fields_into tries it first (_is_at)
-    unsigned short next
+    int at  # its slot in that layout, or -1
+    unsigned short n  # the string's length in bytes
+    # the entries of the field name that came after this one last time (fields come in much
+    # the same order in every Update) and of this field's last string value: _fields_into
+    # and _field_value try them first (_is_at)
+    unsigned short next, value
+    unsigned char rippled  # has ripple moves
 
 
 cdef struct _Memo:
@@ -1325,7 +1326,7 @@ cdef object _string_in(_Cur* c, _Slot** where, bint value):
         Py_XDECREF(slot.s)
         Py_INCREF(s)
         slot.s = <PyObject*>s
-        slot.n = <unsigned int>n
+        slot.n = <unsigned short>n
         slot.a = a
         slot.b = b
         if n > 16:
@@ -1758,10 +1759,13 @@ cdef object _key(_Cur* c):
         _rec_release(&r)
 
 
-cdef int _field_value(_Cur* c, _Field* f) except -1:
-    """What ``_scalar`` reads, into ``f`` (a number as a C value); _FALLBACK for anything else."""
+cdef int _field_value(_Cur* c, _Field* f, _Slot* name) except -1:
+    """What ``_scalar`` reads, into ``f`` (a number as a C value); _FALLBACK for anything else.
+    ``name``: the cache entry of the field's name (NULL: none)."""
     cdef int t
     cdef object v
+    cdef _Slot* vs
+    cdef unsigned short at
     _ws(c)
     if c.p < c.end and (c.p[0] == 45 or 48 <= c.p[0] <= 57):
         t = _number_c(c, &f.v, &f.dec)
@@ -1769,7 +1773,18 @@ cdef int _field_value(_Cur* c, _Field* f) except -1:
             return _FALLBACK
         f.tag = t
         return 0
-    v = _scalar(c)
+    if name is not NULL and c.p < c.end and c.p[0] == 34:
+        vs = &_cache[name.value]
+        if _is_at(c, vs):  # the string this field had last time
+            v = <object>vs.s
+        else:
+            v = _string_in(c, &vs, True)
+            if vs is not NULL:
+                at = <unsigned short>(vs - _cache)
+                if name.value != at:
+                    name.value = at
+    else:
+        v = _scalar(c)
     if v is None:
         return _FALLBACK
     if v is _NONE_SEEN:
@@ -1826,7 +1841,7 @@ cdef int _fields_into(_Cur* c, Frame fr, Py_ssize_t* f0, Py_ssize_t* nf) except 
         f.name = <PyObject*>k
         f.cs = cs
         nf[0] += 1
-        if _field_value(c, f):
+        if _field_value(c, f, cs):
             return _FALLBACK
         if _eat(c, 44):  # ','
             continue
