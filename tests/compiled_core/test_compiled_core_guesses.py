@@ -107,3 +107,32 @@ def test_guessed_entries_replaced_meanwhile() -> None:
         twins.feed(frame)
     image = twins.protos[-1].streams.get(ids["WHOLE.L"])
     assert image is not None and image.fields["X"] == "v2999x"
+
+
+def test_few_names_share_a_string_cache_entry() -> None:
+    """The field names of the built-in dictionary and of the simulator's images spread over
+    the reader's string cache about as randomly placed ones would (an entry holds one string:
+    names sharing one replace each other at every read; the images' names, read in every
+    Refresh, next to none), and no two names of a ripple chain (which differ in their last
+    byte) share one."""
+    from collections import Counter
+
+    from ertcloud.protocol import _speedups
+    from ertcloud.protocol.dictionary import builtin
+    from ertcloud.sim.bench import ensure_universe
+    from ertcloud.sim.market import Market
+
+    market = Market(42)
+    ensure_universe(market, 50)
+    images = {n for inst in market.instruments.values() for n in inst.image}
+    names = set(builtin().fields) | images
+    entries = {n: _speedups.cache_entry(n) for n in names}
+    per_entry = Counter(e for e in entries.values() if e is not None)
+    sharing = sum(k for k in per_entry.values() if k > 1)
+    # placed at random in 4096 entries, about 64 of these 530-odd names would share one
+    assert len(names) > 500 and sharing < 100, sharing
+    of_images = [entries[n] for n in images if entries[n] is not None]
+    assert len(of_images) - len(set(of_images)) <= 5  # at random: about 2 of these ~130
+    for stem in ("TRDPRC_", "BID_", "ASK_", "BIDSIZE_", "ASKSIZE_"):
+        chain = [entries[stem + str(i)] for i in range(1, 6) if stem + str(i) in names]
+        assert len(chain) == len(set(chain)), stem

@@ -1146,8 +1146,13 @@ cdef _Slot _cache[_CACHE_SLOTS]
 cdef _Memo _memo[_CACHE_SLOTS]
 cdef char _long[_CACHE_SLOTS][_CACHE_LEN]
 cdef unsigned short _first_name = 0  # the entry of the first field name of the last Fields read
-cdef uint64_t _FNV_OFFSET = 14695981039346656037ULL
-cdef uint64_t _FNV_PRIME = 1099511628211ULL
+# the entry of a string: the top bits of a product that each bit of its length and of its first
+# and last 8 bytes reach (the low bits of a product only see the low bits of its factor: with
+# them, names that differ in their last byte, as TRDPRC_1 to TRDPRC_5 do, shared one entry)
+cdef uint64_t _MIX_A = 0x9E3779B97F4A7C15ULL
+cdef uint64_t _MIX_H = 0xC2B2AE3D27D4EB4FULL
+cdef enum:
+    _CACHE_BITS = 12  # _CACHE_SLOTS is 1 << _CACHE_BITS
 
 
 cdef struct _Cur:
@@ -1270,6 +1275,28 @@ cdef inline bint _is_at(_Cur* c, _Slot* slot) noexcept nogil:
     return True
 
 
+cdef inline Py_ssize_t _entry(uint64_t a, uint64_t b, Py_ssize_t n) noexcept nogil:
+    """The cache entry of a string of ``n`` bytes whose first and last 8 are ``a`` and
+    ``b`` (``b`` 0 and ``a`` only its bytes under 8)."""
+    return <Py_ssize_t>((((a * _MIX_A) ^ (b + <uint64_t>n)) * _MIX_H) >> (64 - _CACHE_BITS))
+
+
+def cache_entry(str s):
+    """The reader's string cache entry a string would take (None: longer than it keeps), for
+    the tests that count names sharing one."""
+    cdef Py_ssize_t n
+    cdef const unsigned char* p = <const unsigned char*>PyUnicode_AsUTF8AndSize(s, &n)
+    cdef uint64_t a = 0, b = 0
+    if n > _CACHE_LEN:
+        return None
+    if n >= 8:
+        memcpy(&a, p, 8)
+        memcpy(&b, p + n - 8, 8)
+    else:
+        memcpy(&a, p, n)
+    return _entry(a, b, n)
+
+
 cdef object _string(_Cur* c):
     """A JSON string at the cursor as a str (shared when short), or None to fall back."""
     cdef _Slot* slot
@@ -1313,8 +1340,7 @@ cdef object _string_in(_Cur* c, _Slot** where, bint value):
     else:
         a = b = 0
         memcpy(&a, p, n)
-    h = (a * _FNV_PRIME) ^ (b + <uint64_t>n) * _FNV_OFFSET
-    slot = &_cache[(h ^ (h >> 32) ^ (h >> 17)) & (_CACHE_SLOTS - 1)]
+    slot = &_cache[_entry(a, b, n)]
     if (
         slot.s is not NULL and slot.n == n and slot.a == a and slot.b == b
         and (n <= 16 or memcmp(_long[slot - _cache], p, n) == 0)
