@@ -86,6 +86,7 @@ class CompactImage(Mapping[str, Any]):
     def __reduce__(self) -> tuple[Any, ...]: ...
 
 def compact_image(layout: Layout, fields: dict[str, Any]) -> CompactImage: ...
+def cache_entry(s: str) -> int | None: ...
 
 __all__ = [
     "CompactImage",
@@ -94,6 +95,7 @@ __all__ = [
     "ItemRefreshed",
     "ItemUpdated",
     "apply_refresh",
+    "cache_entry",
     "compact_image",
     "decode_updates",
     "dispatch",

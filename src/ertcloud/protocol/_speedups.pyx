@@ -144,7 +144,7 @@ cdef struct _Field:
     # a _T_FLOAT read exactly as m / 10**e (m below 2**27, e up to 9): its narrow slot's 4
     # bytes, known from the digits (no division to check them); else _NO_DEC
     unsigned int dec
-    _Memo* memo  # set where an Update is applied: _memo_of(this field)
+    _Slot* memo  # set where an Update is applied: _memo_of(this field)
     bint rippled  # set there: it has ripple moves
 
 
@@ -547,7 +547,7 @@ cdef class CompactImage:
     cdef inline int _put(self, _Field* f) except -1:
         """Field ``f`` stored as ``_merge`` stores a value (a number as it was read); ``f.memo``
         set (``_apply_fields``)."""
-        cdef _Memo* m = f.memo
+        cdef _Slot* m = f.memo
         cdef PyObject* p
         cdef Py_ssize_t i
         cdef PyObject* old
@@ -1111,23 +1111,29 @@ cdef enum:
     _MAX_PAIRS = 8  # ripple moves per name kept as slot pairs
 
 
-cdef struct _Slot:  # 64 bytes: one cache line
-    Py_ssize_t n
-    PyObject* s
+cdef struct _Slot:  # 64 bytes: one cache line (the table is aligned to 64 by the compiler)
+    PyObject* s  # the string (a reference of the cache; NULL: none)
     uint64_t a, b  # the first and the last 8 bytes (all of them up to 16)
-    char bytes[_CACHE_LEN]
+    # what a field of this name is in the layout and the ripple rules seen last (new
+    # references to them; NULL: none yet), beside the string so that the Update path reads
+    # one cache line per field name: CompactImage._put, _ripple_info
+    PyObject* index
+    PyObject* rules
+    unsigned long long group  # its ripple group's bit, or 0
+    int at  # its slot in that layout, or -1
+    unsigned short n  # the string's length in bytes
+    # the entries of the field name that came after this one last time (fields come in much
+    # the same order in every Update) and of this field's last string value: _fields_into
+    # and _field_value try them first (_is_at)
+    unsigned short next, value
+    unsigned char rippled  # has ripple moves
 
 
 cdef struct _Memo:
-    # what a field named as the _Slot of the same index is in the layout and the ripple rules
-    # seen last (new references to them; NULL: none yet): CompactImage._put, _ripple_info
-    PyObject* index
-    Py_ssize_t at  # its slot in that layout, or -1
-    PyObject* rules
-    unsigned long long group  # its ripple group's bit, or 0
-    bint rippled  # has ripple moves
-    # its ripple moves in those rules as slot pairs of the layout ``pindex`` (a new reference,
-    # NULL: none taken yet): _ripple_at; npairs -1 when not all of them are in that layout
+    # the rest of what the name of the _Slot of the same index remembers, read only for a
+    # field with ripple moves: those moves in the slot's rules as slot pairs of the layout
+    # ``pindex`` (a new reference, NULL: none taken yet): _ripple_at; npairs -1 when not all
+    # of them are in that layout
     PyObject* pindex
     int npairs
     unsigned short pairs[2 * _MAX_PAIRS]
@@ -1135,10 +1141,18 @@ cdef struct _Memo:
 
 # Field names and short repeated values (codes, ticks, times) decoded once: a small table
 # keyed by the bytes, an entry replaced on collision (strings are immutable, sharing is safe).
+# The bytes of a string longer than 16 (which ``a`` and ``b`` do not cover) are in ``_long``.
 cdef _Slot _cache[_CACHE_SLOTS]
 cdef _Memo _memo[_CACHE_SLOTS]
-cdef uint64_t _FNV_OFFSET = 14695981039346656037ULL
-cdef uint64_t _FNV_PRIME = 1099511628211ULL
+cdef char _long[_CACHE_SLOTS][_CACHE_LEN]
+cdef unsigned short _first_name = 0  # the entry of the first field name of the last Fields read
+# the entry of a string: the top bits of a product that each bit of its length and of its first
+# and last 8 bytes reach (the low bits of a product only see the low bits of its factor: with
+# them, names that differ in their last byte, as TRDPRC_1 to TRDPRC_5 do, shared one entry)
+cdef uint64_t _MIX_A = 0x9E3779B97F4A7C15ULL
+cdef uint64_t _MIX_H = 0xC2B2AE3D27D4EB4FULL
+cdef enum:
+    _CACHE_BITS = 12  # _CACHE_SLOTS is 1 << _CACHE_BITS
 
 
 cdef struct _Cur:
@@ -1229,21 +1243,81 @@ cdef object _make_str(const unsigned char* p, Py_ssize_t n, bint ascii):
         return None
 
 
-cdef void _forget(_Memo* m) noexcept:
+cdef void _forget(_Slot* m) noexcept:
+    """Drop what the slot's name remembered (the slot now holds another string)."""
+    cdef _Memo* r = &_memo[m - _cache]
     Py_XDECREF(m.index)
     Py_XDECREF(m.rules)
-    Py_XDECREF(m.pindex)
-    m.index = m.rules = m.pindex = NULL
+    Py_XDECREF(r.pindex)
+    m.index = m.rules = r.pindex = NULL
+
+
+cdef inline bint _is_at(_Cur* c, _Slot* slot) noexcept nogil:
+    """Whether the JSON string at the cursor is the string of cache entry ``slot`` (then the
+    cursor moves past it): its bytes (which hold no quote, backslash or control character)
+    between the quotes, compared without the scan for the closing quote or the hash, and
+    read from an entry whose address does not depend on the bytes at the cursor."""
+    cdef const unsigned char* p = c.p + 1
+    cdef Py_ssize_t n = slot.n
+    cdef uint64_t a, b
+    if slot.s is NULL or c.p >= c.end or c.p[0] != 34 or c.end - p < (n + 1 if n >= 8 else 8):
+        return False
+    if p[n] != 34:
+        return False
+    memcpy(&a, p, 8)
+    if n >= 8:
+        memcpy(&b, p + n - 8, 8)
+        if a != slot.a or b != slot.b or (n > 16 and memcmp(_long[slot - _cache], p, n) != 0):
+            return False
+    elif (a & ((<uint64_t>1 << (8 * n)) - 1)) != slot.a:
+        return False
+    c.p = p + n + 1
+    return True
+
+
+cdef inline Py_ssize_t _entry(uint64_t a, uint64_t b, Py_ssize_t n) noexcept nogil:
+    """The cache entry of a string of ``n`` bytes whose first and last 8 are ``a`` and
+    ``b`` (``b`` 0 and ``a`` only its bytes under 8)."""
+    return <Py_ssize_t>((((a * _MIX_A) ^ (b + <uint64_t>n)) * _MIX_H) >> (64 - _CACHE_BITS))
+
+
+def cache_entry(str s):
+    """The reader's string cache entry a string would take (None: longer than it keeps), for
+    the tests that count names sharing one."""
+    cdef Py_ssize_t n
+    cdef const unsigned char* p = <const unsigned char*>PyUnicode_AsUTF8AndSize(s, &n)
+    cdef uint64_t a = 0, b = 0
+    if n > _CACHE_LEN:
+        return None
+    if n >= 8:
+        memcpy(&a, p, 8)
+        memcpy(&b, p + n - 8, 8)
+    else:
+        memcpy(&a, p, n)
+    return _entry(a, b, n)
 
 
 cdef object _string(_Cur* c):
     """A JSON string at the cursor as a str (shared when short), or None to fall back."""
     cdef _Slot* slot
-    return _string_in(c, &slot)
+    return _string_in(c, &slot, True)
 
 
-cdef object _string_in(_Cur* c, _Slot** where):
-    """``_string``, and the cache entry that holds it in ``where`` (NULL: none)."""
+cdef inline bint _is_id(const unsigned char* p, Py_ssize_t n) noexcept nogil:
+    """Whether the ``n`` bytes at ``p`` look like an identifier: 5 digits or more."""
+    cdef Py_ssize_t j
+    if n < 5:
+        return False
+    for j in range(n):
+        if not (48 <= p[j] <= 57):
+            return False
+    return True
+
+
+cdef object _string_in(_Cur* c, _Slot** where, bint value):
+    """``_string``, and the cache entry that holds it in ``where`` (NULL: none). A ``value``
+    that looks like an identifier (a trade or an order id: ``_is_id``) is not shared: each
+    one comes once, and through the cache it would only cost a cold entry (or evict a name's)."""
     cdef const unsigned char* p
     cdef Py_ssize_t n
     cdef bint ascii
@@ -1253,7 +1327,7 @@ cdef object _string_in(_Cur* c, _Slot** where):
     where[0] = NULL
     if c.p >= c.end or c.p[0] != 34 or _raw_string(c, &p, &n, &ascii):
         return None
-    if n > _CACHE_LEN:
+    if n > _CACHE_LEN or (value and _is_id(p, n)):
         return _make_str(p, n, ascii)
     # the length and the first and last 8 bytes pick the slot (memcmp decides a hit)
     if n >= 8:
@@ -1266,11 +1340,10 @@ cdef object _string_in(_Cur* c, _Slot** where):
     else:
         a = b = 0
         memcpy(&a, p, n)
-    h = (a * _FNV_PRIME) ^ (b + <uint64_t>n) * _FNV_OFFSET
-    slot = &_cache[(h ^ (h >> 32) ^ (h >> 17)) & (_CACHE_SLOTS - 1)]
+    slot = &_cache[_entry(a, b, n)]
     if (
         slot.s is not NULL and slot.n == n and slot.a == a and slot.b == b
-        and (n <= 16 or memcmp(slot.bytes, p, n) == 0)
+        and (n <= 16 or memcmp(_long[slot - _cache], p, n) == 0)
     ):
         where[0] = slot
         return <object>slot.s
@@ -1279,11 +1352,12 @@ cdef object _string_in(_Cur* c, _Slot** where):
         Py_XDECREF(slot.s)
         Py_INCREF(s)
         slot.s = <PyObject*>s
-        slot.n = n
+        slot.n = <unsigned short>n
         slot.a = a
         slot.b = b
-        memcpy(slot.bytes, p, n)
-        _forget(&_memo[slot - _cache])  # it was another name's
+        if n > 16:
+            memcpy(_long[slot - _cache], p, n)
+        _forget(slot)  # it was another name's
         where[0] = slot
     return s
 
@@ -1711,10 +1785,13 @@ cdef object _key(_Cur* c):
         _rec_release(&r)
 
 
-cdef int _field_value(_Cur* c, _Field* f) except -1:
-    """What ``_scalar`` reads, into ``f`` (a number as a C value); _FALLBACK for anything else."""
+cdef int _field_value(_Cur* c, _Field* f, _Slot* name) except -1:
+    """What ``_scalar`` reads, into ``f`` (a number as a C value); _FALLBACK for anything else.
+    ``name``: the cache entry of the field's name (NULL: none)."""
     cdef int t
     cdef object v
+    cdef _Slot* vs
+    cdef unsigned short at
     _ws(c)
     if c.p < c.end and (c.p[0] == 45 or 48 <= c.p[0] <= 57):
         t = _number_c(c, &f.v, &f.dec)
@@ -1722,7 +1799,18 @@ cdef int _field_value(_Cur* c, _Field* f) except -1:
             return _FALLBACK
         f.tag = t
         return 0
-    v = _scalar(c)
+    if name is not NULL and c.p < c.end and c.p[0] == 34:
+        vs = &_cache[name.value]
+        if _is_at(c, vs):  # the string this field had last time
+            v = <object>vs.s
+        else:
+            v = _string_in(c, &vs, True)
+            if vs is not NULL:
+                at = <unsigned short>(vs - _cache)
+                if name.value != at:
+                    name.value = at
+    else:
+        v = _scalar(c)
     if v is None:
         return _FALLBACK
     if v is _NONE_SEEN:
@@ -1745,7 +1833,11 @@ cdef int _fields_into(_Cur* c, Frame fr, Py_ssize_t* f0, Py_ssize_t* nf) except 
     _FALLBACK for anything else."""
     cdef _Field* f
     cdef _Slot* cs
+    cdef _Slot* prev = NULL
+    cdef _Slot* guess = &_cache[_first_name]
+    cdef unsigned short at
     cdef object k
+    global _first_name
     if not _eat(c, 123):  # '{'
         return _FALLBACK
     f0[0] = fr.nfs
@@ -1754,15 +1846,28 @@ cdef int _fields_into(_Cur* c, Frame fr, Py_ssize_t* f0, Py_ssize_t* nf) except 
         return 0
     while True:
         _ws(c)
-        k = _string_in(c, &cs)
+        if _is_at(c, guess):  # the name that followed the previous one last time
+            cs = guess
+            k = <object>cs.s
+        else:
+            k = _string_in(c, &cs, False)
         if k is None or not _eat(c, 58):  # ':'
             return _FALLBACK
+        if cs is not NULL:
+            at = <unsigned short>(cs - _cache)
+            if prev is NULL:
+                if _first_name != at:
+                    _first_name = at
+            elif prev.next != at:
+                prev.next = at
+            prev = cs
+            guess = &_cache[cs.next]
         f = fr._push_field()
         Py_INCREF(k)
         f.name = <PyObject*>k
         f.cs = cs
         nf[0] += 1
-        if _field_value(c, f):
+        if _field_value(c, f, cs):
             return _FALLBACK
         if _eat(c, 44):  # ','
             continue
@@ -2123,7 +2228,7 @@ cdef int _apply_fields(object s, _Rec* r, _Field* fs) except -1:
 cdef inline int _put_field(CompactImage img, _Field* f) except -1:
     """``img._put(f)``, the common case here: a number or a packed string into a narrow
     slot of the layout the name's memo knows."""
-    cdef _Memo* m = f.memo
+    cdef _Slot* m = f.memo
     cdef Py_ssize_t i
     cdef const unsigned int* o
     cdef unsigned int u
@@ -2157,9 +2262,10 @@ cdef inline bint _ripple_info(_Field* f, object rules, dict table, dict group, u
     """Whether field ``f`` has ripple moves in ``rules`` (whose ``table`` and ``group`` these
     are), and the bit of its group in ``bit`` (0: none); remembered in the name's cache entry
     (``f.memo``, set by the caller)."""
-    cdef _Memo* m = f.memo
+    cdef _Slot* m = f.memo
     cdef PyObject* g
     cdef bint rippled
+    cdef _Memo* r
     if m is not NULL and m.rules == <PyObject*>rules:
         bit[0] = m.group
         return m.rippled
@@ -2171,8 +2277,9 @@ cdef inline bint _ripple_info(_Field* f, object rules, dict table, dict group, u
             bit[0] = <unsigned long long>(<object>g)
     if m is not NULL:
         _hold(&m.rules, rules)
-        Py_XDECREF(m.pindex)  # its pairs were of other rules
-        m.pindex = NULL
+        r = &_memo[m - _cache]
+        Py_XDECREF(r.pindex)  # its pairs were of other rules
+        r.pindex = NULL
         m.group = bit[0]
         m.rippled = rippled
     return rippled
@@ -2182,15 +2289,16 @@ cdef int _ripple_at(CompactImage img, dict table, _Field* f, object whole) excep
     """``_ripple`` of field ``f``, which ``_ripple_info`` just found in the rules of
     ``table``: by the slot pairs of its moves in ``img``'s layout, kept in its memo, when all
     of them are in that layout (then the moves do not depend on ``whole``)."""
-    cdef _Memo* m = f.memo
+    cdef _Memo* m
     cdef tuple moves, mv
     cdef Py_ssize_t d, src
     cdef int i
     cdef const unsigned int* o
     cdef unsigned int lim
     cdef unsigned char* tb
-    if m is NULL:
+    if f.memo is NULL:
         return _ripple(img, table, <object>f.name, whole)
+    m = &_memo[f.memo - _cache]
     if m.pindex != <PyObject*>img.index:
         _hold(&m.pindex, img.index)
         moves = <tuple>PyDict_GetItem(table, <object>f.name)
@@ -2228,10 +2336,10 @@ cdef int _ripple_at(CompactImage img, dict table, _Field* f, object whole) excep
     return 0
 
 
-cdef inline _Memo* _memo_of(_Field* f) noexcept:
-    """The memo of ``f``'s name: NULL when it has none (a long name, or its cache entry now
-    holds another string)."""
-    return &_memo[f.cs - _cache] if f.cs is not NULL and f.cs.s == f.name else NULL
+cdef inline _Slot* _memo_of(_Field* f) noexcept:
+    """The cache entry of ``f``'s name, which remembers its slot and ripple group: NULL when
+    it has none (a long name, or its entry now holds another string)."""
+    return f.cs if f.cs is not NULL and f.cs.s == f.name else NULL
 
 
 cdef object _TRUE = True
