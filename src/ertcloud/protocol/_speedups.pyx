@@ -2467,6 +2467,32 @@ cdef inline bint _holds(dict d, str name, object value) except -1:
     return _dget(d, name) == <PyObject*>value
 
 
+cdef extern from *:
+    """
+    /* A dict's version (3.10, 3.11): a process-wide counter's value, new whenever any dict is
+       made or changed, so two reads that give the same non-zero value saw the same dict
+       holding the same items. 0 (nothing remembered) where the field is deprecated. */
+    #if PY_VERSION_HEX < 0x030C0000
+    static inline unsigned long long ertcloud_dict_version(PyObject* d) {
+        return (unsigned long long)((PyDictObject*)d)->ma_version_tag;
+    }
+    #else
+    static inline unsigned long long ertcloud_dict_version(PyObject* d) { (void)d; return 0; }
+    #endif
+    """
+    unsigned long long _dict_version "ertcloud_dict_version" (object d) noexcept
+
+# What ``_delivered`` found in the last subscription's and session's ``__dict__`` (read there
+# again whenever a dict's version is not the one remembered): the subscription's dict at
+# version ``_seen_sub`` delivers (not paused, no queue, open) with that ``_session`` and
+# ``on_update`` (borrowed: that dict, unchanged, still holds them); a session's dict at version
+# ``_seen_session`` has no ``on_event``.
+cdef unsigned long long _seen_sub = 0
+cdef unsigned long long _seen_session = 0
+cdef PyObject* _seen_owner = NULL
+cdef PyObject* _seen_cb = NULL
+
+
 cdef bint _delivered(object deliver, object s, object ev, PyObject* seq) except -1:
     """True when ``deliver`` (a stream's sink) was the registered method in its common case
     and ``ev`` has been delivered here; False: the caller calls ``deliver(ev)``."""
@@ -2474,6 +2500,8 @@ cdef bint _delivered(object deliver, object s, object ev, PyObject* seq) except 
     cdef PyObject* q
     cdef object sub, session, nxt, step, cb, on_event
     cdef dict d, sd
+    cdef unsigned long long dv, sv
+    global _seen_sub, _seen_session, _seen_owner, _seen_cb
     if type(deliver) is not _METHOD or PyMethod_GET_FUNCTION(deliver) != <PyObject*>_SUB_DELIVER:
         return False
     if seq is NULL or type(<object>seq) is not _INT_TYPE:
@@ -2488,20 +2516,32 @@ cdef bint _delivered(object deliver, object s, object ev, PyObject* seq) except 
         return False
     sub = <object>PyMethod_GET_SELF(deliver)
     d = PyObject_GenericGetDict(sub, NULL)
-    if not _holds(d, "paused_locally", _FALSE) or not _holds(d, "_queue", None):
-        return False
-    p = _dget(d, "_open")
-    if p is NULL or type(<object>p) is not _INT_TYPE or <object>p <= 0:
-        return False
-    p = _dget(d, "_session")
-    q = _dget(d, "on_update")
-    if p is NULL or q is NULL:
-        return False
-    session = <object>p
-    cb = <object>q
+    dv = _dict_version(d)
+    if dv != 0 and dv == _seen_sub:
+        session = <object>_seen_owner
+        cb = <object>_seen_cb
+    else:
+        _seen_sub = 0
+        if not _holds(d, "paused_locally", _FALSE) or not _holds(d, "_queue", None):
+            return False
+        p = _dget(d, "_open")
+        if p is NULL or type(<object>p) is not _INT_TYPE or <object>p <= 0:
+            return False
+        p = _dget(d, "_session")
+        q = _dget(d, "on_update")
+        if p is NULL or q is NULL:
+            return False
+        session = <object>p
+        cb = <object>q
+        _seen_owner = p
+        _seen_cb = q
+        _seen_sub = dv
     sd = PyObject_GenericGetDict(session, NULL)
-    if not _holds(sd, "on_event", None):
-        return False
+    sv = _dict_version(sd)
+    if sv == 0 or sv != _seen_session:
+        if not _holds(sd, "on_event", None):
+            return False
+        _seen_session = sv
     q = _slot(s, H_STEP)
     step = <object>q if q is not NULL else None
     nxt = <object>seq + (step or 0)
@@ -2514,17 +2554,20 @@ cdef bint _delivered(object deliver, object s, object ev, PyObject* seq) except 
     except Exception:
         # A bug in user code must not take the connection (and every stream) down.
         _FAILED("subscription callback failed on ItemUpdated")
-    # What the callback may have changed that the method reads after it
-    p = _dget(d, "_open")
-    if (<object>p if p is not NULL else sub._open) <= 0:
-        sub._wakeup.set()
-    q = _dget(sd, "on_event")
-    on_event = <object>q if q is not NULL else session.on_event
-    if on_event is not None:
-        try:
-            on_event(ev)
-        except Exception:
-            _FAILED("on_event callback failed on ItemUpdated")
+    # What the callback may have changed that the method reads after it (nothing, when
+    # neither dict has a new version)
+    if dv == 0 or _dict_version(d) != dv:
+        p = _dget(d, "_open")
+        if (<object>p if p is not NULL else sub._open) <= 0:
+            sub._wakeup.set()
+    if sv == 0 or _dict_version(sd) != sv:
+        q = _dget(sd, "on_event")
+        on_event = <object>q if q is not NULL else session.on_event
+        if on_event is not None:
+            try:
+                on_event(ev)
+            except Exception:
+                _FAILED("on_event callback failed on ItemUpdated")
     return True
 
 
