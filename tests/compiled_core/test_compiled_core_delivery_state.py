@@ -207,3 +207,67 @@ def test_an_event_kept_by_the_callback_stays_as_it_was(core: str) -> None:
         assert ev.seq_number == first + 16 * k
         assert ev.message.fields == {"BID": float(k)}
         assert ev.message.seq_number == first + 16 * k
+
+
+def push_seq(rig: Rig, seq: int, bid: float) -> None:
+    """An Update of item 0 with sequence number ``seq`` (in a frame of its own)."""
+    msg = {"Type": "Update", "ID": rig.streams[0].id, "SeqNumber": seq, "Fields": {"BID": bid}}
+    for ev in rig.proto.receive(json.dumps(msg).encode(), 0.0):
+        assert isinstance(ev, ItemUpdated) and ev.stream.owner is not None
+        ev.stream.owner.deliver_update(ev)
+
+
+@pytest.mark.parametrize("core", CORES)
+def test_an_update_going_back_is_counted_and_delivered(core: str) -> None:
+    """A reordering (the core delivers it too where the session's monitor is the library's
+    own) counts as IntegrityMonitor.observe counts it; the next in-order Update after it
+    is expected from it again."""
+    rig = Rig(core)
+    s = rig.streams[0]
+    top = rig.seq[0]
+    code = Subscription.deliver_update.__code__
+    calls = [0]
+
+    def profile(frame: FrameType, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code is code:
+            calls[0] += 1
+
+    sys.setprofile(profile)
+    try:
+        push_seq(rig, top - 32, 1.0)  # back
+        push_seq(rig, top - 16, 2.0)  # in order after it
+        push_seq(rig, top - 16, 3.0)  # a repeat
+        push_seq(rig, top, 4.0)
+    finally:
+        sys.setprofile(None)
+    assert [(w, q, b) for w, _, q, b in rig.seen] == [
+        ("cb", top - 32, 1.0),
+        ("cb", top - 16, 2.0),
+        ("cb", top - 16, 3.0),
+        ("cb", top, 4.0),
+    ]
+    health = rig.integrity.health(s)
+    assert (health.last_seq, health.next_seq, health.step) == (top, top + 16, 16)
+    assert health.out_of_order == 2 and rig.integrity.out_of_order == 2
+    assert health.gaps == 0 and not health.stale
+    assert calls[0] == (0 if core == "compiled" else 4)
+
+
+@pytest.mark.parametrize("core", CORES)
+def test_an_update_going_back_on_a_stale_stream_is_left_to_the_method(core: str) -> None:
+    rig = Rig(core)
+    s = rig.streams[0]
+    fresh: list[Any] = []
+    rig.integrity.on_event = fresh.append
+    rig.integrity.stale_after = 1.0
+    now = [100.0]
+    rig.integrity.clock = lambda: now[0]
+    rig.integrity.check_silence([s])  # seen since the last check: not stale yet
+    now[0] = 200.0
+    rig.integrity.check_silence([s])
+    assert rig.integrity.health(s).stale
+    push_seq(rig, rig.seq[0] - 16, 1.0)
+    health = rig.integrity.health(s)
+    assert not health.stale and health.out_of_order == 1
+    assert [type(e).__name__ for e in fresh] == ["StreamStale", "StreamFresh"]
+    assert [b for _, _, _, b in rig.seen] == [1.0]

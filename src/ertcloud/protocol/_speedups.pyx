@@ -2456,6 +2456,32 @@ def fast_delivery(function, health, failed):
     _SUB_DELIVER = function
 
 
+# An Update whose sequence number goes back (a reordering) on a stream whose record is not
+# stale: what ``IntegrityMonitor.observe`` does then (``fast_reordering``), done here.
+cdef object _MONITOR = None  # the IntegrityMonitor class (exactly: a subclass may override)
+cdef object _RARE = None  # the class of a record's rare counters
+cdef Py_ssize_t _LEARN = 0  # the deltas a record learns its step from
+cdef Py_ssize_t H_LEARNED, H_RARE
+
+
+def fast_reordering(monitor, rare, Py_ssize_t learn):
+    """Register the session's integrity monitor class (``monitor``), the class of a stream's
+    rare health counters (``rare``) and ``LEARN_DELTAS`` (``learn``): an in-order-looking
+    case the core then also delivers itself is an Update whose sequence number is not above
+    the last one, on a stream that is not stale, in a session whose ``integrity`` is exactly
+    ``monitor`` (as ``observe`` would count it: ``out_of_order`` of the record and of the
+    monitor, the record's clock reading and its next expected number). After
+    ``fast_delivery`` only."""
+    global _MONITOR, _RARE, _LEARN, H_LEARNED, H_RARE
+    if _SUB_DELIVER is None:
+        raise TypeError("fast_delivery is not registered")
+    H_LEARNED = _offset(ItemStream, "_h_learned")
+    H_RARE = _offset(ItemStream, "_h_rare")
+    _RARE = rare
+    _LEARN = learn
+    _MONITOR = monitor
+
+
 cdef inline PyObject* _dget(dict d, str name) except? NULL:
     # not PyDict_GetItem, which saves and restores the error state (3.11): a str key's
     # lookup cannot fail
@@ -2498,9 +2524,10 @@ cdef bint _delivered(object deliver, object s, object ev, PyObject* seq) except 
     and ``ev`` has been delivered here; False: the caller calls ``deliver(ev)``."""
     cdef PyObject* p
     cdef PyObject* q
-    cdef object sub, session, nxt, step, cb, on_event
+    cdef object sub, session, nxt, step, cb, on_event, monitor, rare
     cdef dict d, sd
     cdef unsigned long long dv, sv
+    cdef bint back
     global _seen_sub, _seen_session, _seen_owner, _seen_cb
     if type(deliver) is not _METHOD or PyMethod_GET_FUNCTION(deliver) != <PyObject*>_SUB_DELIVER:
         return False
@@ -2512,8 +2539,18 @@ cdef bint _delivered(object deliver, object s, object ev, PyObject* seq) except 
     if p is NULL or p == <PyObject*>None:  # no record
         return False
     p = _slot(s, H_NEXT)
-    if p is NULL or type(<object>p) is not _INT_TYPE or not PyObject_RichCompareBool(<object>seq, <object>p, Py_EQ):
+    if p is NULL or type(<object>p) is not _INT_TYPE:
         return False
+    back = not PyObject_RichCompareBool(<object>seq, <object>p, Py_EQ)
+    if back:  # only a reordering on a stream that is not stale (anything else: the method)
+        if _MONITOR is None:
+            return False
+        p = _slot(s, H_LAST)
+        if p is NULL or type(<object>p) is not _INT_TYPE or <object>seq > <object>p:
+            return False
+        p = _slot(s, H_RARE)
+        if p is not NULL and p != <PyObject*>None and (<object>p).stale:
+            return False
     sub = <object>PyMethod_GET_SELF(deliver)
     d = PyObject_GenericGetDict(sub, NULL)
     dv = _dict_version(d)
@@ -2544,9 +2581,31 @@ cdef bint _delivered(object deliver, object s, object ev, PyObject* seq) except 
         _seen_session = sv
     q = _slot(s, H_STEP)
     step = <object>q if q is not NULL else None
-    nxt = <object>seq + (step or 0)
-    _set_slot(s, H_LAST, <object>seq)
-    _set_slot(s, H_NEXT, nxt)
+    if back:
+        p = _dget(sd, "integrity")
+        if p is NULL or type(<object>p) is not _MONITOR:
+            return False
+        monitor = <object>p
+        _set_slot(s, H_SINCE, monitor._now())
+        _set_slot(s, H_LAST, <object>seq)
+        p = _slot(s, H_RARE)
+        if p is NULL or p == <PyObject*>None:
+            rare = _RARE()
+            _set_slot(s, H_RARE, rare)
+        else:
+            rare = <object>p
+        rare.out_of_order += 1
+        monitor.out_of_order += 1
+        p = _slot(s, H_LEARNED)
+        if step and p is not NULL and <object>p >= _LEARN:
+            nxt = <object>seq + step
+        else:
+            nxt = -1
+        _set_slot(s, H_NEXT, nxt)
+    else:
+        nxt = <object>seq + (step or 0)
+        _set_slot(s, H_LAST, <object>seq)
+        _set_slot(s, H_NEXT, nxt)
     if cb is None:
         return True
     try:
