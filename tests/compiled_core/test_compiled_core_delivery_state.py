@@ -18,6 +18,7 @@ from ertcloud.protocol import ClientProtocol, codec
 from ertcloud.protocol.core import compiled_dispatch, select
 from ertcloud.protocol.events import ItemUpdated
 from ertcloud.protocol.messages import Key, Refresh, State
+from ertcloud.protocol.streams import ItemStream, StreamTable
 
 OK = State(stream="Open", data="Ok")
 
@@ -271,3 +272,23 @@ def test_an_update_going_back_on_a_stale_stream_is_left_to_the_method(core: str)
     assert not health.stale and health.out_of_order == 1
     assert [type(e).__name__ for e in fresh] == ["StreamStale", "StreamFresh"]
     assert [b for _, _, _, b in rig.seen] == [1.0]
+
+
+@pytest.mark.parametrize("core", CORES)
+def test_the_streams_lookup_is_read_again_when_it_changes(core: str) -> None:
+    """``receive`` remembers the table's ``lookup`` while the table is unchanged: one set
+    in its place, or another table, is used from the next frame on."""
+    rig = Rig(core)
+    table = rig.proto.streams
+    rig.push(bid=1.0)
+    nothing: dict[int, ItemStream] = {}
+    table.lookup = nothing.get  # no stream known: the Update is dropped
+    rig.push(bid=2.0)
+    table.lookup = table._streams.get
+    rig.push(bid=3.0)
+    rig.proto.streams = StreamTable()  # another table, empty
+    rig.push(bid=4.0)
+    rig.proto.streams = table
+    rig.push(bid=5.0)
+    assert [b for _, _, _, b in rig.seen] == [1.0, 3.0, 5.0]
+    assert rig.streams[0].fields["BID"] == 5.0

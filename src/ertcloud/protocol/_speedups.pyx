@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from .image import FieldImage, image_from_dict
 from .messages import Update
 from .ripples import RippleRules
-from .streams import ItemStream, Phase, StreamSettings, _too_many
+from .streams import ItemStream, Phase, StreamSettings, StreamTable, _too_many
 
 
 cdef extern from "Python.h":
@@ -2674,6 +2674,35 @@ def receive(self, data, now):
     return _receive(self, data, now)
 
 
+# ``streams.lookup`` of the last protocol's table, while the table's ``__dict__`` is at
+# version ``_seen_table`` (see ``_dict_version``): that dict, unchanged, still holds it
+cdef unsigned long long _seen_table = 0
+cdef PyObject* _seen_lookup = NULL
+cdef object _TABLE = StreamTable
+
+
+cdef inline object _lookup_of(object self, dict d):
+    """``self.streams.lookup``; read from the table's ``__dict__`` (whose version says when
+    it is the one read last time) where ``streams`` is an instance attribute of ``self``
+    (the type has none: checked with ``dispatch``) holding a plain StreamTable."""
+    global _seen_table, _seen_lookup
+    cdef PyObject* p = _dget(d, "streams")
+    cdef dict td
+    cdef unsigned long long v
+    if p is NULL or type(<object>p) is not _TABLE:
+        return self.streams.lookup
+    td = PyObject_GenericGetDict(<object>p, NULL)
+    v = _dict_version(td)
+    if v != 0 and v == _seen_table:
+        return <object>_seen_lookup
+    p = _dget(td, "lookup")
+    if p is NULL:
+        return self.streams.lookup
+    _seen_table = v
+    _seen_lookup = p
+    return <object>p
+
+
 cdef object _receive(object self, object data, object now):
     """``receive``, for C callers too (``RECEIVE_C``)."""
     cdef PyTypeObject* t = Py_TYPE(self)
@@ -2687,6 +2716,7 @@ cdef object _receive(object self, object data, object now):
         if (
             _PyType_Lookup(t, "dispatch") != <PyObject*>_DISPATCH_SM
             or _PyType_Lookup(t, "fast_decode") != <PyObject*>_FAST_SM
+            or _PyType_Lookup(t, "streams") is not NULL  # read from the instance's dict
         ):
             return _RECEIVE(self, data, now)
         _checked_type = t  # the lookups gave the type a tag (where it can have one)
@@ -2698,7 +2728,7 @@ cdef object _receive(object self, object data, object now):
     fr = _frame(0)
     if _read_frame(fr, data) == 0:
         d["messages_received"] = d["messages_received"] + fr.n
-        return _dispatch_frame(fr, self.streams.lookup, None)
+        return _dispatch_frame(fr, _lookup_of(self, d), None)
     fr._release()
     if _buffer(data, &buf, &size):
         return _RECEIVE(self, data, now)
