@@ -52,6 +52,11 @@ cdef inline object _monotonic():
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return PyFloat_FromDouble(<double>ts.tv_sec + <double>ts.tv_nsec * 1e-9)
 
+# ``time.monotonic()`` when the read being processed was made (set by ChunkedReads around
+# picows' handling of a read, None otherwise): the frames of one read share one clock read
+cdef object _read_now = None
+
+
 cdef extern from *:
     """
     #ifndef ERTCLOUD_PICOWS_VERSION
@@ -97,6 +102,7 @@ cdef class CompiledListener(WSListener):
     cpdef on_ws_frame(self, WSTransport transport, WSFrame frame):
         # A TEXT frame cannot arrive in the middle of a fragmented message.
         cdef object h = self.handler
+        cdef object now
         if h is not None and frame.fin and frame.msg_type == WSMsgType.TEXT:
             data = PyBytes_FromStringAndSize(frame.payload_ptr, frame.payload_size)
             try:
@@ -105,10 +111,11 @@ cdef class CompiledListener(WSListener):
                 else:
                     if self._trace is not None:
                         self._trace("received", data)
+                    now = _read_now if _read_now is not None else _monotonic()
                     if self._protocol is not None:
-                        events = _RECEIVE_C(self._protocol, data, _monotonic())
+                        events = _RECEIVE_C(self._protocol, data, now)
                     else:
-                        events = self._receive(data, _monotonic())
+                        events = self._receive(data, now)
                     if events or self._blocked:
                         self._after(events)
             except Exception as exc:
@@ -123,15 +130,15 @@ cdef class CompiledListener(WSListener):
 cdef class _Reads:
     """What :class:`ChunkedReads` does, in C."""
 
-    cdef object _get_buffer
+    cdef object _get_buffer, _buffer_updated
     cdef Py_ssize_t _chunk
-    cdef public object buffer_updated, eof_received, connection_lost
+    cdef public object eof_received, connection_lost
     cdef public object pause_writing, resume_writing
 
     def __init__(self, proto, Py_ssize_t chunk):
         self._get_buffer = proto.get_buffer
         self._chunk = chunk
-        self.buffer_updated = proto.buffer_updated
+        self._buffer_updated = proto.buffer_updated
         self.eof_received = proto.eof_received
         self.connection_lost = proto.connection_lost
         self.pause_writing = proto.pause_writing
@@ -144,6 +151,16 @@ cdef class _Reads:
             return buf
         # picows' own view has no owner either: the buffer lives as long as its protocol
         return PyMemoryView_FromMemory(<char*>b.buf, self._chunk, PyBUF_WRITE)
+
+    def buffer_updated(self, nbytes):
+        """picows' ``buffer_updated``, the clock read once for all the frames of the read
+        (the time the compiled listener gives as the frames' receipt time)."""
+        global _read_now
+        _read_now = _monotonic()
+        try:
+            self._buffer_updated(nbytes)
+        finally:
+            _read_now = None
 
 
 class ChunkedReads(_Reads, asyncio.BufferedProtocol):

@@ -40,7 +40,7 @@ from ..protocol.events import ItemRefreshed, ItemStatus, ItemUpdated, StreamClos
 from ..protocol.messages import Priority
 from ..protocol.streams import ItemStream
 from .deadline import within
-from .integrity import StreamHealth
+from .integrity import LEARN_DELTAS, IntegrityMonitor, StreamHealth, _RareHealth
 from .subscription_base import NO_QUEUE, BaseSubscription, Callback
 
 if TYPE_CHECKING:
@@ -397,3 +397,8 @@ if _fast_delivery is not None:
         _fast_delivery(Subscription.deliver_update, StreamHealth, _failed)
     except TypeError:  # the health is not slotted as the core reads it: all stays here
         pass
+    else:
+        # and an Update that goes back in sequence, counted as IntegrityMonitor.observe does
+        _fast_reordering = getattr(_speedups, "fast_reordering", None)
+        if _fast_reordering is not None:
+            _fast_reordering(IntegrityMonitor, _RareHealth, LEARN_DELTAS)

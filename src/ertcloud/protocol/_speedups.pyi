@@ -28,6 +28,7 @@ def receiver(cls: type[Any]) -> Callable[[Any, Any, float], list[Event]]: ...
 def fast_delivery(
     function: Callable[..., None], health: type[Any], failed: Callable[[str], None]
 ) -> None: ...
+def fast_reordering(monitor: type[Any], rare: type[Any], learn: int) -> None: ...
 
 #: ``receive`` as a C function, for the compiled picows listener (a PyCapsule)
 RECEIVE_C: object
@@ -100,6 +101,7 @@ __all__ = [
     "decode_updates",
     "dispatch",
     "fast_delivery",
+    "fast_reordering",
     "read_frame",
     "receive",
     "receiver",

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from .image import FieldImage, image_from_dict
 from .messages import Update
 from .ripples import RippleRules
-from .streams import ItemStream, Phase, StreamSettings, _too_many
+from .streams import ItemStream, Phase, StreamSettings, StreamTable, _too_many
 
 
 cdef extern from "Python.h":
@@ -2456,6 +2456,32 @@ def fast_delivery(function, health, failed):
     _SUB_DELIVER = function
 
 
+# An Update whose sequence number goes back (a reordering) on a stream whose record is not
+# stale: what ``IntegrityMonitor.observe`` does then (``fast_reordering``), done here.
+cdef object _MONITOR = None  # the IntegrityMonitor class (exactly: a subclass may override)
+cdef object _RARE = None  # the class of a record's rare counters
+cdef Py_ssize_t _LEARN = 0  # the deltas a record learns its step from
+cdef Py_ssize_t H_LEARNED, H_RARE
+
+
+def fast_reordering(monitor, rare, Py_ssize_t learn):
+    """Register the session's integrity monitor class (``monitor``), the class of a stream's
+    rare health counters (``rare``) and ``LEARN_DELTAS`` (``learn``): an in-order-looking
+    case the core then also delivers itself is an Update whose sequence number is not above
+    the last one, on a stream that is not stale, in a session whose ``integrity`` is exactly
+    ``monitor`` (as ``observe`` would count it: ``out_of_order`` of the record and of the
+    monitor, the record's clock reading and its next expected number). After
+    ``fast_delivery`` only."""
+    global _MONITOR, _RARE, _LEARN, H_LEARNED, H_RARE
+    if _SUB_DELIVER is None:
+        raise TypeError("fast_delivery is not registered")
+    H_LEARNED = _offset(ItemStream, "_h_learned")
+    H_RARE = _offset(ItemStream, "_h_rare")
+    _RARE = rare
+    _LEARN = learn
+    _MONITOR = monitor
+
+
 cdef inline PyObject* _dget(dict d, str name) except? NULL:
     # not PyDict_GetItem, which saves and restores the error state (3.11): a str key's
     # lookup cannot fail
@@ -2467,13 +2493,42 @@ cdef inline bint _holds(dict d, str name, object value) except -1:
     return _dget(d, name) == <PyObject*>value
 
 
+cdef extern from *:
+    """
+    /* A dict's version (3.10, 3.11): a process-wide counter's value, new whenever any dict is
+       made or changed, so two reads that give the same non-zero value saw the same dict
+       holding the same items. 0 (nothing remembered) where the field is deprecated. */
+    #if PY_VERSION_HEX < 0x030C0000
+    static inline unsigned long long ertcloud_dict_version(PyObject* d) {
+        return (unsigned long long)((PyDictObject*)d)->ma_version_tag;
+    }
+    #else
+    static inline unsigned long long ertcloud_dict_version(PyObject* d) { (void)d; return 0; }
+    #endif
+    """
+    unsigned long long _dict_version "ertcloud_dict_version" (object d) noexcept
+
+# What ``_delivered`` found in the last subscription's and session's ``__dict__`` (read there
+# again whenever a dict's version is not the one remembered): the subscription's dict at
+# version ``_seen_sub`` delivers (not paused, no queue, open) with that ``_session`` and
+# ``on_update`` (borrowed: that dict, unchanged, still holds them); a session's dict at version
+# ``_seen_session`` has no ``on_event``.
+cdef unsigned long long _seen_sub = 0
+cdef unsigned long long _seen_session = 0
+cdef PyObject* _seen_owner = NULL
+cdef PyObject* _seen_cb = NULL
+
+
 cdef bint _delivered(object deliver, object s, object ev, PyObject* seq) except -1:
     """True when ``deliver`` (a stream's sink) was the registered method in its common case
     and ``ev`` has been delivered here; False: the caller calls ``deliver(ev)``."""
     cdef PyObject* p
     cdef PyObject* q
-    cdef object sub, session, nxt, step, cb, on_event
+    cdef object sub, session, nxt, step, cb, on_event, monitor, rare
     cdef dict d, sd
+    cdef unsigned long long dv, sv
+    cdef bint back
+    global _seen_sub, _seen_session, _seen_owner, _seen_cb
     if type(deliver) is not _METHOD or PyMethod_GET_FUNCTION(deliver) != <PyObject*>_SUB_DELIVER:
         return False
     if seq is NULL or type(<object>seq) is not _INT_TYPE:
@@ -2484,29 +2539,73 @@ cdef bint _delivered(object deliver, object s, object ev, PyObject* seq) except 
     if p is NULL or p == <PyObject*>None:  # no record
         return False
     p = _slot(s, H_NEXT)
-    if p is NULL or type(<object>p) is not _INT_TYPE or not PyObject_RichCompareBool(<object>seq, <object>p, Py_EQ):
+    if p is NULL or type(<object>p) is not _INT_TYPE:
         return False
+    back = not PyObject_RichCompareBool(<object>seq, <object>p, Py_EQ)
+    if back:  # only a reordering on a stream that is not stale (anything else: the method)
+        if _MONITOR is None:
+            return False
+        p = _slot(s, H_LAST)
+        if p is NULL or type(<object>p) is not _INT_TYPE or <object>seq > <object>p:
+            return False
+        p = _slot(s, H_RARE)
+        if p is not NULL and p != <PyObject*>None and (<object>p).stale:
+            return False
     sub = <object>PyMethod_GET_SELF(deliver)
     d = PyObject_GenericGetDict(sub, NULL)
-    if not _holds(d, "paused_locally", _FALSE) or not _holds(d, "_queue", None):
-        return False
-    p = _dget(d, "_open")
-    if p is NULL or type(<object>p) is not _INT_TYPE or <object>p <= 0:
-        return False
-    p = _dget(d, "_session")
-    q = _dget(d, "on_update")
-    if p is NULL or q is NULL:
-        return False
-    session = <object>p
-    cb = <object>q
+    dv = _dict_version(d)
+    if dv != 0 and dv == _seen_sub:
+        session = <object>_seen_owner
+        cb = <object>_seen_cb
+    else:
+        _seen_sub = 0
+        if not _holds(d, "paused_locally", _FALSE) or not _holds(d, "_queue", None):
+            return False
+        p = _dget(d, "_open")
+        if p is NULL or type(<object>p) is not _INT_TYPE or <object>p <= 0:
+            return False
+        p = _dget(d, "_session")
+        q = _dget(d, "on_update")
+        if p is NULL or q is NULL:
+            return False
+        session = <object>p
+        cb = <object>q
+        _seen_owner = p
+        _seen_cb = q
+        _seen_sub = dv
     sd = PyObject_GenericGetDict(session, NULL)
-    if not _holds(sd, "on_event", None):
-        return False
+    sv = _dict_version(sd)
+    if sv == 0 or sv != _seen_session:
+        if not _holds(sd, "on_event", None):
+            return False
+        _seen_session = sv
     q = _slot(s, H_STEP)
     step = <object>q if q is not NULL else None
-    nxt = <object>seq + (step or 0)
-    _set_slot(s, H_LAST, <object>seq)
-    _set_slot(s, H_NEXT, nxt)
+    if back:
+        p = _dget(sd, "integrity")
+        if p is NULL or type(<object>p) is not _MONITOR:
+            return False
+        monitor = <object>p
+        _set_slot(s, H_SINCE, monitor._now())
+        _set_slot(s, H_LAST, <object>seq)
+        p = _slot(s, H_RARE)
+        if p is NULL or p == <PyObject*>None:
+            rare = _RARE()
+            _set_slot(s, H_RARE, rare)
+        else:
+            rare = <object>p
+        rare.out_of_order += 1
+        monitor.out_of_order += 1
+        p = _slot(s, H_LEARNED)
+        if step and p is not NULL and <object>p >= _LEARN:
+            nxt = <object>seq + step
+        else:
+            nxt = -1
+        _set_slot(s, H_NEXT, nxt)
+    else:
+        nxt = <object>seq + (step or 0)
+        _set_slot(s, H_LAST, <object>seq)
+        _set_slot(s, H_NEXT, nxt)
     if cb is None:
         return True
     try:
@@ -2514,17 +2613,20 @@ cdef bint _delivered(object deliver, object s, object ev, PyObject* seq) except 
     except Exception:
         # A bug in user code must not take the connection (and every stream) down.
         _FAILED("subscription callback failed on ItemUpdated")
-    # What the callback may have changed that the method reads after it
-    p = _dget(d, "_open")
-    if (<object>p if p is not NULL else sub._open) <= 0:
-        sub._wakeup.set()
-    q = _dget(sd, "on_event")
-    on_event = <object>q if q is not NULL else session.on_event
-    if on_event is not None:
-        try:
-            on_event(ev)
-        except Exception:
-            _FAILED("on_event callback failed on ItemUpdated")
+    # What the callback may have changed that the method reads after it (nothing, when
+    # neither dict has a new version)
+    if dv == 0 or _dict_version(d) != dv:
+        p = _dget(d, "_open")
+        if (<object>p if p is not NULL else sub._open) <= 0:
+            sub._wakeup.set()
+    if sv == 0 or _dict_version(sd) != sv:
+        q = _dget(sd, "on_event")
+        on_event = <object>q if q is not NULL else session.on_event
+        if on_event is not None:
+            try:
+                on_event(ev)
+            except Exception:
+                _FAILED("on_event callback failed on ItemUpdated")
     return True
 
 
@@ -2572,6 +2674,35 @@ def receive(self, data, now):
     return _receive(self, data, now)
 
 
+# ``streams.lookup`` of the last protocol's table, while the table's ``__dict__`` is at
+# version ``_seen_table`` (see ``_dict_version``): that dict, unchanged, still holds it
+cdef unsigned long long _seen_table = 0
+cdef PyObject* _seen_lookup = NULL
+cdef object _TABLE = StreamTable
+
+
+cdef inline object _lookup_of(object self, dict d):
+    """``self.streams.lookup``; read from the table's ``__dict__`` (whose version says when
+    it is the one read last time) where ``streams`` is an instance attribute of ``self``
+    (the type has none: checked with ``dispatch``) holding a plain StreamTable."""
+    global _seen_table, _seen_lookup
+    cdef PyObject* p = _dget(d, "streams")
+    cdef dict td
+    cdef unsigned long long v
+    if p is NULL or type(<object>p) is not _TABLE:
+        return self.streams.lookup
+    td = PyObject_GenericGetDict(<object>p, NULL)
+    v = _dict_version(td)
+    if v != 0 and v == _seen_table:
+        return <object>_seen_lookup
+    p = _dget(td, "lookup")
+    if p is NULL:
+        return self.streams.lookup
+    _seen_table = v
+    _seen_lookup = p
+    return <object>p
+
+
 cdef object _receive(object self, object data, object now):
     """``receive``, for C callers too (``RECEIVE_C``)."""
     cdef PyTypeObject* t = Py_TYPE(self)
@@ -2585,6 +2716,7 @@ cdef object _receive(object self, object data, object now):
         if (
             _PyType_Lookup(t, "dispatch") != <PyObject*>_DISPATCH_SM
             or _PyType_Lookup(t, "fast_decode") != <PyObject*>_FAST_SM
+            or _PyType_Lookup(t, "streams") is not NULL  # read from the instance's dict
         ):
             return _RECEIVE(self, data, now)
         _checked_type = t  # the lookups gave the type a tag (where it can have one)
@@ -2596,7 +2728,7 @@ cdef object _receive(object self, object data, object now):
     fr = _frame(0)
     if _read_frame(fr, data) == 0:
         d["messages_received"] = d["messages_received"] + fr.n
-        return _dispatch_frame(fr, self.streams.lookup, None)
+        return _dispatch_frame(fr, _lookup_of(self, d), None)
     fr._release()
     if _buffer(data, &buf, &size):
         return _RECEIVE(self, data, now)
