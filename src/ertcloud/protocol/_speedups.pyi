@@ -87,6 +87,7 @@ class CompactImage(Mapping[str, Any]):
 
 def compact_image(layout: Layout, fields: dict[str, Any]) -> CompactImage: ...
 def cache_entry(s: str) -> int | None: ...
+def entry_key_slot(s: str) -> int: ...
 
 __all__ = [
     "CompactImage",
@@ -98,6 +99,7 @@ __all__ = [
     "cache_entry",
     "compact_image",
     "decode_updates",
+    "entry_key_slot",
     "dispatch",
     "fast_delivery",
     "read_frame",

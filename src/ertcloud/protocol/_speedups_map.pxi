@@ -258,6 +258,68 @@ cdef int _entries_into(_Cur* c, Frame fr, _Rec* r) except -1:
             return more
 
 
+cdef extern from "Python.h":
+    Py_ssize_t _length "PyUnicode_GET_LENGTH" (PyObject* o)
+    void* _data "PyUnicode_DATA" (PyObject* o)
+
+
+cdef enum:
+    _KEY_BITS = 13
+    _KEY_SLOTS = 1 << _KEY_BITS  # 64 KiB of pointers
+    _KEY_LEN = 64  # longer keys are made fresh
+
+# The strings of entry Keys, in a table of their own: a book's keys (price levels, order ids)
+# are many more than its field names, each read now and then, so through the shared string
+# cache they would take the entries (and the memo lines) of the field names; here a key read
+# again is the very str the book holds (its hash kept, the dict's lookup an identity check),
+# and one that misses costs a pointer.
+cdef PyObject* _keys[_KEY_SLOTS]
+
+
+cdef object _entry_key(_Cur* c):
+    """An entry's Key that is a string (None to fall back), shared through ``_keys``."""
+    cdef const unsigned char* p
+    cdef Py_ssize_t n
+    cdef bint ascii
+    cdef uint64_t a = 0, b = 0
+    cdef PyObject* o
+    cdef PyObject** slot
+    cdef object s
+    if _raw_string(c, &p, &n, &ascii):
+        return None
+    if not ascii or n > _KEY_LEN:
+        return _make_str(p, n, ascii)
+    if n >= 8:
+        memcpy(&a, p, 8)
+        memcpy(&b, p + n - 8, 8)
+    else:
+        memcpy(&a, p, n)
+    slot = &_keys[<Py_ssize_t>((((a * _MIX_A) ^ (b + <uint64_t>n)) * _MIX_H) >> (64 - _KEY_BITS))]
+    o = slot[0]
+    # every string in the table is one of _make_str's ASCII ones: its bytes are its data
+    if o is not NULL and _length(o) == n and memcmp(_data(o), p, n) == 0:
+        return <object>o
+    s = _make_str(p, n, True)
+    Py_INCREF(s)
+    slot[0] = <PyObject*>s
+    Py_XDECREF(o)
+    return s
+
+
+def entry_key_slot(str s):
+    """The ``_keys`` entry an ASCII key would take, for the tests."""
+    cdef bytes raw = s.encode("ascii")
+    cdef const unsigned char* p = raw
+    cdef Py_ssize_t n = len(raw)
+    cdef uint64_t a = 0, b = 0
+    if n >= 8:
+        memcpy(&a, p, 8)
+        memcpy(&b, p + n - 8, 8)
+    else:
+        memcpy(&a, p, n)
+    return <Py_ssize_t>((((a * _MIX_A) ^ (b + <uint64_t>n)) * _MIX_H) >> (64 - _KEY_BITS))
+
+
 cdef int _entry_into(_Cur* c, Frame fr, _Ent* e) except -1:
     cdef const unsigned char* p
     cdef const unsigned char* ap
@@ -299,7 +361,7 @@ cdef int _entry_into(_Cur* c, Frame fr, _Ent* e) except -1:
             bit = 4
             if c.p >= c.end or c.p[0] == 123 or c.p[0] == 91:
                 return _FALLBACK
-            v = _scalar(c)
+            v = _entry_key(c) if c.p[0] == 34 else _scalar(c)
             if v is None:
                 return _FALLBACK
             if v is not _NONE_SEEN:
