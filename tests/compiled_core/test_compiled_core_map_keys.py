@@ -124,3 +124,22 @@ def test_a_key_read_again_is_the_str_the_book_holds() -> None:
     twins.feed(_frame(sid, [_add(key, 102.12)]))
     (again,) = [k for k in s.map.entries if k == key]
     assert again is first
+
+
+@pytest.mark.parametrize("limit", [0, 1, 2, 2.5, 2**70, -(2**70), -1])
+def test_book_limits_of_any_number_act_as_in_the_pure_core(limit: float) -> None:
+    """The compiled apply compares a book's limits as C numbers when they are ints (a huge
+    one past any length, a huge negative one below all), as Python does otherwise."""
+    twins = Twins()
+    sid = _book(twins)
+    for proto in twins.protos:
+        (s,) = [s for s in proto.streams if s.id == sid]
+        assert s.map is not None
+        s.map.max_entries = s.map.max_fields = limit  # type: ignore[assignment]
+    for entries in (
+        [_add("a", 1.0)],
+        [_update("a", 2), _add("b", 3.0)],
+        [_update("c", 4)],
+        [_delete("a"), _delete("b")],
+    ):
+        twins.feed(_frame(sid, entries))

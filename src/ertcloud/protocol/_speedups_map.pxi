@@ -19,6 +19,10 @@
 # do (same order, same limits, same errors); anything else goes to ``ItemStream.apply_update``.
 
 from cpython.dict cimport PyDict_Copy
+from cpython.long cimport PyLong_AsLongLongAndOverflow
+
+cdef extern from "Python.h":
+    const Py_ssize_t PY_SSIZE_T_MAX
 
 from .streams import MapImage as _MapImageType
 
@@ -387,12 +391,33 @@ cdef inline int _put_fields(dict d, _Field* fs, Py_ssize_t n) except -1:
     return 0
 
 
+cdef inline Py_ssize_t _bound(object m, bint* ok) noexcept:
+    """A limit as a C number for ``len(x) > m`` (``ok``), when it is an int; else ``ok``
+    False (then ``_over`` compares as Python does)."""
+    cdef int overflow = 0
+    cdef long long v
+    ok[0] = type(m) is int
+    if not ok[0]:
+        return 0
+    v = PyLong_AsLongLongAndOverflow(m, &overflow)
+    if overflow:  # past any length, or below every one
+        return PY_SSIZE_T_MAX if overflow > 0 else -1
+    return <Py_ssize_t>v
+
+
+cdef inline bint _over(Py_ssize_t n, bint ok, Py_ssize_t lim, object m) except -1:
+    """``n > m``, with ``lim`` and ``ok`` from ``_bound(m)``."""
+    return n > lim if ok else bool(n > m)
+
+
 cdef int _apply_entries(object book, Frame fr, _Rec* r) except -1:
     """``_apply_map`` for a Map that ``_read_map`` read into the frame (``r``'s)."""
     cdef dict summary = <dict>_slot(book, I_SUMMARY)
     cdef dict entries = <dict>_slot(book, I_ENTRIES)
     cdef object max_fields = <object>_slot(book, I_MAX_FIELDS)
     cdef object max_entries = <object>_slot(book, I_MAX_ENTRIES)
+    cdef bint fok, eok
+    cdef Py_ssize_t flim = _bound(max_fields, &fok), elim = _bound(max_entries, &eok)
     cdef _Ent* e
     cdef object key, row
     cdef dict data
@@ -400,7 +425,7 @@ cdef int _apply_entries(object book, Frame fr, _Rec* r) except -1:
     cdef Py_ssize_t k
     if r.has_summary:
         _put_fields(summary, fr.fs + r.sf0, r.snf)
-        if len(summary) > max_fields:
+        if _over(len(summary), fok, flim, max_fields):
             raise _too_many("fields in a map summary", len(summary), max_fields)
     for k in range(r.e0, r.e0 + r.ne):
         e = &fr.ents[k]
@@ -412,7 +437,7 @@ cdef int _apply_entries(object book, Frame fr, _Rec* r) except -1:
             if e.has_fields:
                 _put_fields(<dict>row, fr.fs + e.f0, e.nf)
             PyDict_SetItem(entries, key, row)
-            if len(<dict>row) > max_fields:
+            if _over(len(<dict>row), fok, flim, max_fields):
                 raise _too_many("fields in a map entry", len(<dict>row), max_fields)
         elif e.action == _A_UPDATE:
             cur = PyDict_GetItem(entries, key)
@@ -424,13 +449,15 @@ cdef int _apply_entries(object book, Frame fr, _Rec* r) except -1:
             if e.has_fields:
                 if type(row) is dict:
                     _put_fields(<dict>row, fr.fs + e.f0, e.nf)
+                    if _over(len(<dict>row), fok, flim, max_fields):
+                        raise _too_many("fields in a map entry", len(<dict>row), max_fields)
                 else:
                     data = {}
                     _put_fields(data, fr.fs + e.f0, e.nf)
                     row.update(data)
-                if len(row) > max_fields:
-                    raise _too_many("fields in a map entry", len(row), max_fields)
-        if len(entries) > max_entries:
+                    if len(row) > max_fields:
+                        raise _too_many("fields in a map entry", len(row), max_fields)
+        if _over(len(entries), eok, elim, max_entries):
             raise _too_many("entries in a map", len(entries), max_entries)
     return 0
 
