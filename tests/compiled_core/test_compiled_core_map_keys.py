@@ -143,3 +143,53 @@ def test_book_limits_of_any_number_act_as_in_the_pure_core(limit: float) -> None
         [_delete("a"), _delete("b")],
     ):
         twins.feed(_frame(sid, entries))
+
+
+_NAMES = ["ORDER_PRC", "ORDER_SIDE", "A", "ABCDEFGHIJKLMNOPQ", "É_NAME"]
+
+
+@pytest.mark.parametrize("first", _NAMES)
+def test_first_names_of_summary_and_entries_guessed_apart(first: str) -> None:
+    """The first field name of a Summary and of an entry are guessed each from the last of its
+    kind: names that nearly match those, in turn, do what the pure core does."""
+    twins = Twins()
+    sid = _book(twins)
+
+    def msg(summary: str, entry: str, size: int) -> bytes:
+        m = {
+            "Type": "Update",
+            "ID": sid,
+            "Map": {
+                "Summary": {"Fields": {summary: size, "TIMACT_MS": size}},
+                "Entries": [
+                    {"Action": "Update", "Key": "k1", "Fields": {entry: size, "NO_ORD": 1}},
+                    {"Action": "Add", "Key": "k2", "Fields": {entry: 2.5}},
+                ],
+            },
+        }
+        return json.dumps([m], ensure_ascii=False, separators=(",", ":")).encode()
+
+    for _ in range(2):
+        twins.feed(msg("TIMACT_MS", first, 1))
+    for other in _near(first):
+        twins.feed(msg(other, first, 2))
+        twins.feed(msg("TIMACT_MS", other, 3))
+        twins.feed(msg(first, "TIMACT_MS", 4))
+        twins.feed(msg("TIMACT_MS", first, 5))
+
+
+@pytest.mark.parametrize(
+    "value", ["Buffer", "", "É", "⇧" * 9, 'a"b', "a\\b", 7, None, True, [1], {"A": 1}]
+)
+def test_scalars_the_apply_passes_over_read_as_the_pure_core_reads_them(value: Any) -> None:
+    twins = Twins()
+    sid = _book(twins)
+    entry = {"Action": "Update", "Key": "k1", "Extra": value, "Fields": {"ACC_SIZE": 1}}
+    m = {"Type": "Update", "ID": sid, "Map": {"KeyType": value, "Entries": [entry]}}
+    text = json.dumps([m], ensure_ascii=False, separators=(",", ":"))
+    twins.feed(text.encode())
+    twins.feed(text)
+    twins.feed(text.encode()[:-12])
+    # bytes that are not UTF-8 in the passed-over string: the general decoder's error
+    if isinstance(value, str) and value:
+        twins.feed(text.encode().replace(value.encode(), b"\xff\xfe", 1))
