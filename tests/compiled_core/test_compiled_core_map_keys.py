@@ -150,8 +150,9 @@ _NAMES = ["ORDER_PRC", "ORDER_SIDE", "A", "ABCDEFGHIJKLMNOPQ", "É_NAME"]
 
 @pytest.mark.parametrize("first", _NAMES)
 def test_first_names_of_summary_and_entries_guessed_apart(first: str) -> None:
-    """The first field name of a Summary and of an entry are guessed each from the last of its
-    kind: names that nearly match those, in turn, do what the pure core does."""
+    """The reader guesses a Fields object's first name from the last Fields read, and in a Map
+    Update a Summary and entries alternate: first names that nearly match the guess, in turn,
+    do what the pure core does."""
     twins = Twins()
     sid = _book(twins)
 

@@ -151,18 +151,7 @@ cdef inline bint _null(_Cur* c):
 
 
 cdef inline int _ignored(_Cur* c) except -1:
-    """A scalar the apply does not use (validated as ``_map`` would); _FALLBACK for a container.
-    An ASCII string (``KeyType``'s) is only passed over: no str made, no cache entry read."""
-    cdef const unsigned char* at = c.p
-    cdef const unsigned char* p
-    cdef Py_ssize_t n
-    cdef bint ascii
-    if c.p < c.end and c.p[0] == 34:
-        if _raw_string(c, &p, &n, &ascii):
-            return _FALLBACK
-        if ascii:
-            return 0
-        c.p = at  # bytes that may not be UTF-8: read as _map would
+    """A scalar the apply does not use (validated as ``_map`` would); _FALLBACK for a container."""
     if c.p >= c.end or c.p[0] == 123 or c.p[0] == 91 or _scalar(c) is None:
         return _FALLBACK
     return 0
@@ -225,26 +214,6 @@ cdef int _map_into(_Cur* c, Frame fr, _Rec* r) except -1:
             return more
 
 
-# The cache entries of the first field names of the last Summary and of the last entry read:
-# ``_fields_into`` guesses the first name of a Fields object from the last one read (any), and
-# in a Map Update a Summary and entries alternate, whose first names differ
-cdef unsigned short _first_summary = 0, _first_entry = 0
-
-
-cdef inline int _fields_of(_Cur* c, Frame fr, Py_ssize_t* f0, Py_ssize_t* nf, unsigned short* first) except -1:
-    """``_fields_into`` with the guess of the first name taken from (and left in) ``first``."""
-    global _first_name
-    cdef unsigned short saved = _first_name
-    cdef int rc
-    _first_name = first[0]
-    try:
-        rc = _fields_into(c, fr, f0, nf)
-    finally:
-        first[0] = _first_name
-        _first_name = saved
-    return rc
-
-
 cdef int _summary_into(_Cur* c, Frame fr, _Rec* r) except -1:
     cdef const unsigned char* p
     cdef Py_ssize_t n
@@ -264,7 +233,7 @@ cdef int _summary_into(_Cur* c, Frame fr, _Rec* r) except -1:
                 return _FALLBACK
             if c.p < c.end and c.p[0] == 123:
                 r.has_summary = True
-                if _fields_of(c, fr, &r.sf0, &r.snf, &_first_summary):
+                if _fields_into(c, fr, &r.sf0, &r.snf):
                     return _FALLBACK
             elif not _null(c):
                 return _FALLBACK
@@ -375,7 +344,7 @@ cdef int _entry_into(_Cur* c, Frame fr, _Ent* e) except -1:
             bit = 1
             if c.p < c.end and c.p[0] == 123:
                 e.has_fields = True
-                if _fields_of(c, fr, &e.f0, &e.nf, &_first_entry):
+                if _fields_into(c, fr, &e.f0, &e.nf):
                     return _FALLBACK
             elif not _null(c):
                 return _FALLBACK
