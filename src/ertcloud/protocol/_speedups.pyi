@@ -88,6 +88,7 @@ class CompactImage(Mapping[str, Any]):
 
 def compact_image(layout: Layout, fields: dict[str, Any]) -> CompactImage: ...
 def cache_entry(s: str) -> int | None: ...
+def entry_key_slot(s: str) -> int: ...
 
 __all__ = [
     "CompactImage",
@@ -100,6 +101,7 @@ __all__ = [
     "compact_image",
     "decode_updates",
     "dispatch",
+    "entry_key_slot",
     "fast_delivery",
     "fast_reordering",
     "read_frame",

@@ -19,6 +19,10 @@
 # do (same order, same limits, same errors); anything else goes to ``ItemStream.apply_update``.
 
 from cpython.dict cimport PyDict_Copy
+from cpython.long cimport PyLong_AsLongLongAndOverflow
+
+cdef extern from "Python.h":
+    const Py_ssize_t PY_SSIZE_T_MAX
 
 from .streams import MapImage as _MapImageType
 
@@ -258,6 +262,68 @@ cdef int _entries_into(_Cur* c, Frame fr, _Rec* r) except -1:
             return more
 
 
+cdef extern from "Python.h":
+    Py_ssize_t _length "PyUnicode_GET_LENGTH" (PyObject* o)
+    void* _data "PyUnicode_DATA" (PyObject* o)
+
+
+cdef enum:
+    _KEY_BITS = 13
+    _KEY_SLOTS = 1 << _KEY_BITS  # 64 KiB of pointers
+    _KEY_LEN = 64  # longer keys are made fresh
+
+# The strings of entry Keys, in a table of their own: a book's keys (price levels, order ids)
+# are many more than its field names, each read now and then, so through the shared string
+# cache they would take the entries (and the memo lines) of the field names; here a key read
+# again is the very str the book holds (its hash kept, the dict's lookup an identity check),
+# and one that misses costs a pointer.
+cdef PyObject* _keys[_KEY_SLOTS]
+
+
+cdef object _entry_key(_Cur* c):
+    """An entry's Key that is a string (None to fall back), shared through ``_keys``."""
+    cdef const unsigned char* p
+    cdef Py_ssize_t n
+    cdef bint ascii
+    cdef uint64_t a = 0, b = 0
+    cdef PyObject* o
+    cdef PyObject** slot
+    cdef object s
+    if _raw_string(c, &p, &n, &ascii):
+        return None
+    if not ascii or n > _KEY_LEN:
+        return _make_str(p, n, ascii)
+    if n >= 8:
+        memcpy(&a, p, 8)
+        memcpy(&b, p + n - 8, 8)
+    else:
+        memcpy(&a, p, n)
+    slot = &_keys[<Py_ssize_t>((((a * _MIX_A) ^ (b + <uint64_t>n)) * _MIX_H) >> (64 - _KEY_BITS))]
+    o = slot[0]
+    # every string in the table is one of _make_str's ASCII ones: its bytes are its data
+    if o is not NULL and _length(o) == n and memcmp(_data(o), p, n) == 0:
+        return <object>o
+    s = _make_str(p, n, True)
+    Py_INCREF(s)
+    slot[0] = <PyObject*>s
+    Py_XDECREF(o)
+    return s
+
+
+def entry_key_slot(str s):
+    """The ``_keys`` entry an ASCII key would take, for the tests."""
+    cdef bytes raw = s.encode("ascii")
+    cdef const unsigned char* p = raw
+    cdef Py_ssize_t n = len(raw)
+    cdef uint64_t a = 0, b = 0
+    if n >= 8:
+        memcpy(&a, p, 8)
+        memcpy(&b, p + n - 8, 8)
+    else:
+        memcpy(&a, p, n)
+    return <Py_ssize_t>((((a * _MIX_A) ^ (b + <uint64_t>n)) * _MIX_H) >> (64 - _KEY_BITS))
+
+
 cdef int _entry_into(_Cur* c, Frame fr, _Ent* e) except -1:
     cdef const unsigned char* p
     cdef const unsigned char* ap
@@ -299,7 +365,7 @@ cdef int _entry_into(_Cur* c, Frame fr, _Ent* e) except -1:
             bit = 4
             if c.p >= c.end or c.p[0] == 123 or c.p[0] == 91:
                 return _FALLBACK
-            v = _scalar(c)
+            v = _entry_key(c) if c.p[0] == 34 else _scalar(c)
             if v is None:
                 return _FALLBACK
             if v is not _NONE_SEEN:
@@ -325,12 +391,33 @@ cdef inline int _put_fields(dict d, _Field* fs, Py_ssize_t n) except -1:
     return 0
 
 
+cdef inline Py_ssize_t _bound(object m, bint* ok) noexcept:
+    """A limit as a C number for ``len(x) > m`` (``ok``), when it is an int; else ``ok``
+    False (then ``_over`` compares as Python does)."""
+    cdef int overflow = 0
+    cdef long long v
+    ok[0] = type(m) is int
+    if not ok[0]:
+        return 0
+    v = PyLong_AsLongLongAndOverflow(m, &overflow)
+    if overflow:  # past any length, or below every one
+        return PY_SSIZE_T_MAX if overflow > 0 else -1
+    return <Py_ssize_t>v
+
+
+cdef inline bint _over(Py_ssize_t n, bint ok, Py_ssize_t lim, object m) except -1:
+    """``n > m``, with ``lim`` and ``ok`` from ``_bound(m)``."""
+    return n > lim if ok else bool(n > m)
+
+
 cdef int _apply_entries(object book, Frame fr, _Rec* r) except -1:
     """``_apply_map`` for a Map that ``_read_map`` read into the frame (``r``'s)."""
     cdef dict summary = <dict>_slot(book, I_SUMMARY)
     cdef dict entries = <dict>_slot(book, I_ENTRIES)
     cdef object max_fields = <object>_slot(book, I_MAX_FIELDS)
     cdef object max_entries = <object>_slot(book, I_MAX_ENTRIES)
+    cdef bint fok, eok
+    cdef Py_ssize_t flim = _bound(max_fields, &fok), elim = _bound(max_entries, &eok)
     cdef _Ent* e
     cdef object key, row
     cdef dict data
@@ -338,7 +425,7 @@ cdef int _apply_entries(object book, Frame fr, _Rec* r) except -1:
     cdef Py_ssize_t k
     if r.has_summary:
         _put_fields(summary, fr.fs + r.sf0, r.snf)
-        if len(summary) > max_fields:
+        if _over(len(summary), fok, flim, max_fields):
             raise _too_many("fields in a map summary", len(summary), max_fields)
     for k in range(r.e0, r.e0 + r.ne):
         e = &fr.ents[k]
@@ -350,7 +437,7 @@ cdef int _apply_entries(object book, Frame fr, _Rec* r) except -1:
             if e.has_fields:
                 _put_fields(<dict>row, fr.fs + e.f0, e.nf)
             PyDict_SetItem(entries, key, row)
-            if len(<dict>row) > max_fields:
+            if _over(len(<dict>row), fok, flim, max_fields):
                 raise _too_many("fields in a map entry", len(<dict>row), max_fields)
         elif e.action == _A_UPDATE:
             cur = PyDict_GetItem(entries, key)
@@ -362,13 +449,15 @@ cdef int _apply_entries(object book, Frame fr, _Rec* r) except -1:
             if e.has_fields:
                 if type(row) is dict:
                     _put_fields(<dict>row, fr.fs + e.f0, e.nf)
+                    if _over(len(<dict>row), fok, flim, max_fields):
+                        raise _too_many("fields in a map entry", len(<dict>row), max_fields)
                 else:
                     data = {}
                     _put_fields(data, fr.fs + e.f0, e.nf)
                     row.update(data)
-                if len(row) > max_fields:
-                    raise _too_many("fields in a map entry", len(row), max_fields)
-        if len(entries) > max_entries:
+                    if len(row) > max_fields:
+                        raise _too_many("fields in a map entry", len(row), max_fields)
+        if _over(len(entries), eok, elim, max_entries):
             raise _too_many("entries in a map", len(entries), max_entries)
     return 0
 
