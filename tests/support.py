@@ -289,3 +289,25 @@ async def websocket_server(handler: Callable[[Any], Awaitable[Any]]) -> AsyncIte
         yield f"ws://127.0.0.1:{runner.addresses[0][1]}/WebSocket"
     finally:
         await runner.cleanup()
+
+
+@contextlib.contextmanager
+def counting_python_deliveries() -> Iterator[list[int]]:
+    """How many times the Python ``Subscription.deliver_update`` runs meanwhile (the
+    compiled core delivers an in-order Update itself)."""
+    from types import FrameType
+
+    from ertcloud.client.subscription import Subscription
+
+    code = Subscription.deliver_update.__code__
+    calls = [0]
+
+    def profile(frame: FrameType, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code is code:
+            calls[0] += 1
+
+    sys.setprofile(profile)
+    try:
+        yield calls
+    finally:
+        sys.setprofile(None)

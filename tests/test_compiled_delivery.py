@@ -13,18 +13,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from types import FrameType
 from typing import Any
 
 import pytest
 from aiohttp import WSMsgType, web
-from support import until, websocket_server
+from support import counting_python_deliveries, until, websocket_server
 
 from ertcloud import Session
-from ertcloud.client.subscription import Subscription
 from ertcloud.protocol import core
 from ertcloud.protocol.client import ClientProtocol
 from ertcloud.protocol.streams import use_compact_images
@@ -80,23 +77,6 @@ def receive_core(name: str) -> Iterator[None]:
     finally:
         ClientProtocol.dispatch, ClientProtocol.fast_decode = saved
         use_compact_images(core.compiled_image, core.CORE == "compiled")
-
-
-@contextmanager
-def counting_python_deliveries() -> Iterator[list[int]]:
-    """How many times the Python ``Subscription.deliver_update`` runs meanwhile."""
-    code = Subscription.deliver_update.__code__
-    calls = [0]
-
-    def profile(frame: FrameType, event: str, arg: Any) -> None:
-        if event == "call" and frame.f_code is code:
-            calls[0] += 1
-
-    sys.setprofile(profile)
-    try:
-        yield calls
-    finally:
-        sys.setprofile(None)
 
 
 def summary(ev: Any) -> tuple[Any, ...]:

@@ -6,11 +6,11 @@ the callback keeps stays valid and unchanged after later Updates."""
 from __future__ import annotations
 
 import json
-import sys
-from types import FrameType, SimpleNamespace
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from support import counting_python_deliveries
 
 from ertcloud.client.integrity import IntegrityMonitor
 from ertcloud.client.subscription import Subscription
@@ -71,19 +71,9 @@ class Rig:
 
 def python_deliveries(rig: Rig, pushes: int) -> int:
     """How many of ``pushes`` in-order Updates of item 0 went to the Python method."""
-    code = Subscription.deliver_update.__code__
-    calls = [0]
-
-    def profile(frame: FrameType, event: str, arg: Any) -> None:
-        if event == "call" and frame.f_code is code:
-            calls[0] += 1
-
-    sys.setprofile(profile)
-    try:
+    with counting_python_deliveries() as calls:
         for _ in range(pushes):
             rig.push()
-    finally:
-        sys.setprofile(None)
     return calls[0]
 
 
@@ -226,21 +216,11 @@ def test_an_update_going_back_is_counted_and_delivered(core: str) -> None:
     rig = Rig(core)
     s = rig.streams[0]
     top = rig.seq[0]
-    code = Subscription.deliver_update.__code__
-    calls = [0]
-
-    def profile(frame: FrameType, event: str, arg: Any) -> None:
-        if event == "call" and frame.f_code is code:
-            calls[0] += 1
-
-    sys.setprofile(profile)
-    try:
+    with counting_python_deliveries() as calls:
         push_seq(rig, top - 32, 1.0)  # back
         push_seq(rig, top - 16, 2.0)  # in order after it
         push_seq(rig, top - 16, 3.0)  # a repeat
         push_seq(rig, top, 4.0)
-    finally:
-        sys.setprofile(None)
     assert [(w, q, b) for w, _, q, b in rig.seen] == [
         ("cb", top - 32, 1.0),
         ("cb", top - 16, 2.0),
