@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ConfigError
+from .common import transport_option
 from .longrun import say, serve_metrics, stop_on_signals
 from .market_price import option_value
 from .options import description
@@ -138,7 +139,7 @@ async def run_record_cluster(args: argparse.Namespace, rics: list[str]) -> int:
         if option_value(args, "hotstandby"):
             session = _hot_standby(args, conn)
         else:
-            session = conn.session(args, conn.urls[:1], transport=_transport(args))
+            session = conn.session(args, conn.urls[:1], transport=transport_option(args))
         worker = Worker(
             cfg, name, items, session, domain=args.domain, service=service_name(args.service)
         )
@@ -200,13 +201,8 @@ def _hot_standby(args: argparse.Namespace, conn: Connection) -> HotStandby:
         login=LoginParams(application_id=args.app_id, position=args.position or default_position()),
         ssl_context=conn.ssl,
         connect_timeout=args.connect_timeout,
-        transport=_transport(args),
+        transport=transport_option(args),
     )
-
-
-def _transport(args: argparse.Namespace) -> str:
-    """``record --transport`` (the worker group's sessions are record's)."""
-    return str(getattr(args, "transport", None) or "auto")
 
 
 async def _progress(worker: Any, interval: float) -> None:

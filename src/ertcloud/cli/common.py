@@ -35,6 +35,7 @@ __all__ = [
     "open_session",
     "open_standby",
     "token_manager",
+    "transport_option",
     "use_demo_login",
 ]
 
@@ -155,13 +156,14 @@ async def open_session(a: argparse.Namespace) -> AsyncIterator[Session]:
     async with _service(a) as (urls, token_url, tokens, sslctx):
         session = Session(
             urls[0], tokens=tokens, login=_login(a), ssl_context=sslctx,
-            connect_timeout=a.connect_timeout, transport=_transport(a),
+            connect_timeout=a.connect_timeout, transport=transport_option(a),
         )  # fmt: skip
         async with _started(session, a, token_url):
             yield session
 
 
-def _transport(a: argparse.Namespace) -> str:
+def transport_option(a: argparse.Namespace) -> str:
+    """``--transport``'s value ("auto" for a command that has no such option)."""
     return str(getattr(a, "transport", None) or "auto")
 
 
@@ -177,7 +179,7 @@ async def open_standby(
     async with _service(a, kind) as (urls, token_url, tokens, sslctx):
         hs = kind(
             urls, tokens=tokens, login=_login(a), ssl_context=sslctx,
-            connect_timeout=a.connect_timeout, transport=_transport(a), **kw,
+            connect_timeout=a.connect_timeout, transport=transport_option(a), **kw,
         )  # fmt: skip
         try:
             async with _started(hs, a, token_url):
