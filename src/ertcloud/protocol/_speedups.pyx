@@ -1275,10 +1275,28 @@ cdef inline bint _is_at(_Cur* c, _Slot* slot) noexcept nogil:
     return True
 
 
-cdef inline Py_ssize_t _entry(uint64_t a, uint64_t b, Py_ssize_t n) noexcept nogil:
-    """The cache entry of a string of ``n`` bytes whose first and last 8 are ``a`` and
-    ``b`` (``b`` 0 and ``a`` only its bytes under 8)."""
-    return <Py_ssize_t>((((a * _MIX_A) ^ (b + <uint64_t>n)) * _MIX_H) >> (64 - _CACHE_BITS))
+cdef inline void _words(
+    const unsigned char* p, Py_ssize_t n, const unsigned char* end, uint64_t* a, uint64_t* b
+) noexcept nogil:
+    """The first and the last 8 of the ``n`` bytes at ``p`` in ``a`` and ``b``; under 8
+    bytes, ``a`` holds them all (the rest 0) and ``b`` is 0. Bytes up to ``end`` may be
+    read."""
+    if n >= 8:
+        memcpy(a, p, 8)
+        memcpy(b, p + n - 8, 8)
+    elif p + 8 <= end:  # one load, the bytes after the string masked off
+        memcpy(a, p, 8)
+        a[0] &= (<uint64_t>1 << (8 * n)) - 1
+        b[0] = 0
+    else:
+        a[0] = b[0] = 0
+        memcpy(a, p, n)
+
+
+cdef inline Py_ssize_t _mix(uint64_t a, uint64_t b, Py_ssize_t n, int bits) noexcept nogil:
+    """The entry of a table of ``1 << bits`` for a string of ``n`` bytes whose ``_words``
+    are ``a`` and ``b``."""
+    return <Py_ssize_t>((((a * _MIX_A) ^ (b + <uint64_t>n)) * _MIX_H) >> (64 - bits))
 
 
 def cache_entry(str s):
@@ -1286,15 +1304,11 @@ def cache_entry(str s):
     the tests that count names sharing one."""
     cdef Py_ssize_t n
     cdef const unsigned char* p = <const unsigned char*>PyUnicode_AsUTF8AndSize(s, &n)
-    cdef uint64_t a = 0, b = 0
+    cdef uint64_t a, b
     if n > _CACHE_LEN:
         return None
-    if n >= 8:
-        memcpy(&a, p, 8)
-        memcpy(&b, p + n - 8, 8)
-    else:
-        memcpy(&a, p, n)
-    return _entry(a, b, n)
+    _words(p, n, p + n, &a, &b)
+    return _mix(a, b, n, _CACHE_BITS)
 
 
 cdef object _string(_Cur* c):
@@ -1321,7 +1335,7 @@ cdef object _string_in(_Cur* c, _Slot** where, bint value):
     cdef const unsigned char* p
     cdef Py_ssize_t n
     cdef bint ascii
-    cdef uint64_t h, a, b
+    cdef uint64_t a, b
     cdef _Slot* slot
     cdef object s
     where[0] = NULL
@@ -1330,17 +1344,8 @@ cdef object _string_in(_Cur* c, _Slot** where, bint value):
     if n > _CACHE_LEN or (value and _is_id(p, n)):
         return _make_str(p, n, ascii)
     # the length and the first and last 8 bytes pick the slot (memcmp decides a hit)
-    if n >= 8:
-        memcpy(&a, p, 8)
-        memcpy(&b, p + n - 8, 8)
-    elif p + 8 <= c.end:  # one load, the bytes after the string masked off
-        memcpy(&a, p, 8)
-        a &= (<uint64_t>1 << (8 * n)) - 1
-        b = 0
-    else:
-        a = b = 0
-        memcpy(&a, p, n)
-    slot = &_cache[_entry(a, b, n)]
+    _words(p, n, c.end, &a, &b)
+    slot = &_cache[_mix(a, b, n, _CACHE_BITS)]
     if (
         slot.s is not NULL and slot.n == n and slot.a == a and slot.b == b
         and (n <= 16 or memcmp(_long[slot - _cache], p, n) == 0)

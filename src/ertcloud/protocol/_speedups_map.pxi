@@ -285,7 +285,7 @@ cdef object _entry_key(_Cur* c):
     cdef const unsigned char* p
     cdef Py_ssize_t n
     cdef bint ascii
-    cdef uint64_t a = 0, b = 0
+    cdef uint64_t a, b
     cdef PyObject* o
     cdef PyObject** slot
     cdef object s
@@ -293,12 +293,8 @@ cdef object _entry_key(_Cur* c):
         return None
     if not ascii or n > _KEY_LEN:
         return _make_str(p, n, ascii)
-    if n >= 8:
-        memcpy(&a, p, 8)
-        memcpy(&b, p + n - 8, 8)
-    else:
-        memcpy(&a, p, n)
-    slot = &_keys[<Py_ssize_t>((((a * _MIX_A) ^ (b + <uint64_t>n)) * _MIX_H) >> (64 - _KEY_BITS))]
+    _words(p, n, c.end, &a, &b)
+    slot = &_keys[_mix(a, b, n, _KEY_BITS)]
     o = slot[0]
     # every string in the table is one of _make_str's ASCII ones: its bytes are its data
     if o is not NULL and _length(o) == n and memcmp(_data(o), p, n) == 0:
@@ -315,13 +311,9 @@ def entry_key_slot(str s):
     cdef bytes raw = s.encode("ascii")
     cdef const unsigned char* p = raw
     cdef Py_ssize_t n = len(raw)
-    cdef uint64_t a = 0, b = 0
-    if n >= 8:
-        memcpy(&a, p, 8)
-        memcpy(&b, p + n - 8, 8)
-    else:
-        memcpy(&a, p, n)
-    return <Py_ssize_t>((((a * _MIX_A) ^ (b + <uint64_t>n)) * _MIX_H) >> (64 - _KEY_BITS))
+    cdef uint64_t a, b
+    _words(p, n, p + n, &a, &b)
+    return _mix(a, b, n, _KEY_BITS)
 
 
 cdef int _entry_into(_Cur* c, Frame fr, _Ent* e) except -1:
